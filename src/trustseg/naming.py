@@ -1,0 +1,189 @@
+"""Plain-language names for the segments.
+
+A segment's name says in words what its regression says in numbers: whether
+the focal predictor (say satisfaction) drives the outcome (say repurchase) and,
+when it does not, whether the outcome is nonetheless high or low.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["name_segments", "segment_levels", "INTERCEPT"]
+
+INTERCEPT = "(Intercept)"
+HIGH_CUT = 0.6
+
+
+def _pretty(name: str) -> str:
+    text = str(name).replace("_", " ").strip()
+    return text[:1].upper() + text[1:] if text else text
+
+
+def segment_levels(segments: pd.DataFrame, predictor_means: Mapping[str, float] | None = None,
+                   outcome_scale: tuple[float, float] | None = None) -> pd.Series:
+    """Predicted outcome of each segment at the mean of the predictors.
+
+    Parameters
+    ----------
+    segments : DataFrame
+        Segment table with columns ``segment, term, estimate``; the intercept
+        term is ``"(Intercept)"``.  If it has a column ``level`` (one value per
+        segment) that value is used as is.
+    predictor_means : mapping of str to float, optional
+        Mean of every predictor.  A predictor missing from the mapping, or all
+        of them when it is ``None``, is set to the midpoint of
+        ``outcome_scale`` (predictors and outcome on the same rating scale,
+        as with satisfaction and repurchase); without a scale to 0, i.e. the
+        intercept alone.
+
+    Returns
+    -------
+    Series
+        Indexed by segment number.
+    """
+    if "level" in segments.columns and segments["level"].notna().any():
+        return segments.groupby("segment")["level"].first().astype(float)
+    mid = None if outcome_scale is None else (float(outcome_scale[0]) + float(outcome_scale[1])) / 2
+    means = dict(predictor_means or {})
+    levels = {}
+    for seg, rows in segments.groupby("segment", sort=True):
+        total = 0.0
+        for term, est in zip(rows["term"], rows["estimate"]):
+            if not np.isfinite(est):
+                continue
+            if term == INTERCEPT:
+                total += float(est)
+            elif term in means:
+                total += float(est) * float(means[term])
+            elif mid is not None:
+                total += float(est) * mid
+        levels[int(seg)] = total
+    return pd.Series(levels, dtype=float).rename_axis("segment")
+
+
+def name_segments(segments: pd.DataFrame, focal: str, outcome_scale: tuple[float, float] | None = None, *,
+                  predictor_means: Mapping[str, float] | None = None, outcome: str | None = None,
+                  high_cut: float = HIGH_CUT) -> dict[int, str]:
+    """Name every segment from its focal verdict and the level of its outcome.
+
+    Parameters
+    ----------
+    segments : DataFrame
+        The segment table (``results/<analysis>/segments.csv`` layout):
+        columns ``segment, share, term, estimate`` and ``verdict`` (filled on
+        the focal-term rows; ``drives``, ``does_not_drive`` or
+        ``inconclusive``), optionally ``ci_low, ci_high``; the intercept term
+        is ``"(Intercept)"``.
+    focal : str
+        Name of the focal predictor (a ``term`` of the table).  It is used in
+        the names, with underscores turned into spaces.
+    outcome_scale : (float, float), optional
+        Lowest and highest possible outcome, e.g. ``(1, 7)``.
+    predictor_means : mapping, optional
+        Means of the predictors, for the segment level (see
+        :func:`segment_levels`).
+    outcome : str, optional
+        Name of the outcome, used only to tell apart two segments that would
+        otherwise get the same name.
+    high_cut : float, default 0.6
+        Where the "upper part of the scale" starts, as a share of the range.
+
+    Returns
+    -------
+    dict of int to str
+        Segment number -> name, in segment order.
+
+    Notes
+    -----
+    Rules, applied to each segment's focal row (``Focal`` is the capitalised
+    focal name, ``focal`` the lower-case one):
+
+    1. verdict ``drives`` -> ``"{Focal}-driven"`` (e.g. "Satisfaction-driven").
+    2. verdict ``does_not_drive`` (the slope is shown to be flat) ->
+       ``"Loyal regardless"`` when the level is high, ``"Indifferent"``
+       otherwise.  The level is the predicted outcome at the mean predictors
+       (:func:`segment_levels`).  It is high when it lies at or above
+       ``low + high_cut * (high - low)`` of ``outcome_scale``; without a
+       scale, when it is at or above the share-weighted mean level of all
+       segments.
+    3. verdict ``inconclusive`` (or missing): a slope interval entirely below
+       zero -> ``"Negatively {focal}-driven"``; a positive slope estimate ->
+       ``"Weakly {focal}-driven"``; otherwise ``"Mixed"``.
+
+    Names are made unique deterministically: when several segments share a
+    name, the one with the highest level gets the qualifier "higher
+    {outcome}" (or "higher level") and the one with the lowest "lower
+    {outcome}" when there are two; with three or more, each gets "(r of m by
+    {outcome})" ranked from the highest level (ties by segment number).  If names still
+    coincide, ``"(segment k)"`` is appended.
+    """
+    required = {"segment", "term", "estimate"}
+    missing = required - set(segments.columns)
+    if missing:
+        raise ValueError(f"segments table lacks columns {sorted(missing)}")
+    if segments.empty:
+        return {}
+    focal = str(focal)
+    focal_rows = segments[segments["term"] == focal]
+    seg_ids = sorted(int(s) for s in segments["segment"].unique())
+    if focal_rows.empty:
+        raise ValueError(f"focal predictor {focal!r} is not a term of the segments table")
+    levels = segment_levels(segments, predictor_means, outcome_scale)
+    if outcome_scale is not None:
+        lo, hi = float(outcome_scale[0]), float(outcome_scale[1])
+        cut = lo + high_cut * (hi - lo)
+    else:
+        shares = (segments.groupby("segment")["share"].first().astype(float)
+                  if "share" in segments.columns else pd.Series(1.0, index=levels.index))
+        shares = shares.reindex(levels.index).fillna(0.0)
+        cut = float(np.average(levels, weights=shares)) if shares.sum() > 0 else float(levels.mean())
+
+    Focal, focal_lc = _pretty(focal), _pretty(focal).lower()
+    names: dict[int, str] = {}
+    for seg in seg_ids:
+        row = focal_rows[focal_rows["segment"] == seg]
+        verdict = ""
+        est = np.nan
+        ci_high = np.nan
+        if not row.empty:
+            r = row.iloc[0]
+            verdict = "" if "verdict" not in row.columns or pd.isna(r["verdict"]) else str(r["verdict"])
+            est = float(r["estimate"])
+            if "ci_high" in row.columns and pd.notna(r["ci_high"]):
+                ci_high = float(r["ci_high"])
+        if verdict == "drives":
+            names[seg] = f"{Focal}-driven"
+        elif verdict == "does_not_drive":
+            names[seg] = "Loyal regardless" if levels.get(seg, np.nan) >= cut else "Indifferent"
+        elif np.isfinite(ci_high) and ci_high < 0:
+            names[seg] = f"Negatively {focal_lc}-driven"
+        elif np.isfinite(est) and est > 0:
+            names[seg] = f"Weakly {focal_lc}-driven"
+        else:
+            names[seg] = "Mixed"
+
+    what = outcome.replace("_", " ") if outcome else "level"
+    groups: dict[str, list[int]] = {}
+    for seg in seg_ids:
+        groups.setdefault(names[seg], []).append(seg)
+    for base, members in groups.items():
+        if len(members) < 2:
+            continue
+        ranked = sorted(members, key=lambda s: (-levels.get(s, -np.inf), s))
+        m = len(ranked)
+        for r, seg in enumerate(ranked, start=1):
+            if m == 2:
+                names[seg] = f"{base}, {'higher' if r == 1 else 'lower'} {what}"
+            else:
+                names[seg] = f"{base} ({r} of {m} by {what})"
+    seen: dict[str, int] = {}
+    for seg in seg_ids:
+        seen[names[seg]] = seen.get(names[seg], 0) + 1
+    for seg in seg_ids:
+        if seen[names[seg]] > 1:
+            names[seg] = f"{names[seg]} (segment {seg})"
+    return names
