@@ -1,0 +1,55 @@
+"""Shared data loaders and simulators for the engine tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DATA_DIR = Path(__file__).parent / "data"
+
+
+def load_reference():
+    """flexmix 2.3-18 reference fits (see tests/data/README.md)."""
+    return json.loads((DATA_DIR / "flexmix_reference.json").read_text())
+
+
+def load_composites(name):
+    """Return (X DataFrame, y Series) for a reference data set, as flexmix saw it."""
+    if name == "ecsi_mobi":
+        raw = pd.read_csv(DATA_DIR / "ecsi_mobi.csv")
+        X = pd.DataFrame({"satisfaction": raw[["CUSA1", "CUSA2", "CUSA3"]].mean(axis=1)})
+        y = raw[["CUSL1", "CUSL3"]].mean(axis=1).rename("loyalty")
+    elif name == "plspm_satisfaction_bank":
+        raw = pd.read_csv(DATA_DIR / "plspm_satisfaction_bank.csv")
+        X = pd.DataFrame({"satisfaction": raw[[f"sat{i}" for i in range(1, 5)]].mean(axis=1)})
+        y = raw[[f"loy{i}" for i in range(1, 5)]].mean(axis=1).rename("loyalty")
+    elif name == "corp_rep_data":
+        raw = pd.read_csv(DATA_DIR / "corp_rep_data.csv")
+        used = ["cusa", "cusl_1", "cusl_2", "cusl_3"]
+        raw = raw[(raw[used] != -99).all(axis=1)].reset_index(drop=True)
+        X = pd.DataFrame({"cusa": raw["cusa"].astype(float)})
+        y = raw[["cusl_1", "cusl_2", "cusl_3"]].mean(axis=1).rename("loyalty")
+    elif name == "NPreg":
+        raw = pd.read_csv(DATA_DIR / "NPreg.csv")
+        X = pd.DataFrame({"x": raw["x"], "I(x^2)": raw["x"] ** 2})
+        y = raw["yn"].rename("yn")
+    else:
+        raise KeyError(name)
+    return X, y
+
+
+def simulate_segments(n, intercepts, slopes, sigmas, shares, seed, n_predictors=1):
+    """Simulate a clusterwise regression; extra predictors get zero slopes."""
+    rng = np.random.default_rng(seed)
+    k = len(shares)
+    labels = rng.choice(k, size=n, p=shares)
+    X = rng.uniform(1, 7, size=(n, n_predictors))
+    slope_matrix = np.zeros((k, n_predictors))
+    slope_matrix[:, 0] = slopes
+    mean = np.asarray(intercepts)[labels] + np.einsum("ij,ij->i", X, slope_matrix[labels])
+    y = mean + rng.normal(size=n) * np.asarray(sigmas)[labels]
+    names = ["satisfaction"] + [f"z{j}" for j in range(1, n_predictors)]
+    return pd.DataFrame(X, columns=names), pd.Series(y, name="loyalty"), labels
