@@ -1,0 +1,656 @@
+"""Cleaning rules, construct scoring and the accounting of both.
+
+:func:`clean_survey` turns the raw table from :func:`trustseg.io.read_survey`
+into the clean data set of the results contract.  Every rule is counted in the
+report (one row per rule, also when it found nothing or was switched off), and
+every input row ends up in ``clean`` or in ``flagged`` (in both when
+``cleaning.flagged_action`` is ``keep``), so no respondent is ever lost
+silently.
+
+Report columns: ``rule, rows_affected, cells_affected, action, detail``.
+
+Flagged columns: ``respondent_id, source_row, rules, detail`` followed by the
+clean columns (items recoded, scores, weight, profile) of that row and then the
+remaining non-personal raw columns as read.  ``source_row`` is the 1-based data
+row of the file (after any Qualtrics header rows); ``rules`` and ``detail`` join
+several rules with ``"; "``.
+
+``clean`` has ``respondent_id`` first, then the items (numeric, recoded), one
+score column per construct (named as the construct), the weight column if
+configured and the profile columns.  Its index is the 1-based source row
+(named ``source_row``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from trustseg.errors import ConfigError, DataError
+
+__all__ = ["CleaningResult", "clean_survey", "detect_personal_columns", "check_config_columns"]
+
+REPORT_COLUMNS = ["rule", "rows_affected", "cells_affected", "action", "detail"]
+FLAG_COLUMNS = ["respondent_id", "source_row", "rules", "detail"]
+
+
+@dataclass
+class CleaningResult:
+    """Outcome of :func:`clean_survey`.
+
+    Attributes
+    ----------
+    clean : pandas.DataFrame
+        The clean data set (see the module docstring for its columns).
+    report : pandas.DataFrame
+        One row per rule: ``rule, rows_affected, cells_affected, action, detail``.
+    flagged : pandas.DataFrame
+        The flagged respondents with the rule(s) and detail that flagged them.
+    personal_columns : list of str
+        Raw columns treated as personal data (absent from clean and flagged).
+    """
+
+    clean: pd.DataFrame
+    report: pd.DataFrame
+    flagged: pd.DataFrame
+    personal_columns: list = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+def _settings(config: dict) -> dict:
+    """The config keys cleaning uses, with the schema defaults filled in."""
+    data = dict(config.get("data") or {})
+    cleaning = dict(config.get("cleaning") or {})
+    straight = dict(cleaning.get("straightlining") or {})
+    speed = dict(cleaning.get("speeders") or {})
+    constructs = {}
+    for name, spec in (config.get("constructs") or {}).items():
+        spec = dict(spec)
+        spec.setdefault("reverse", [])
+        spec.setdefault("min_answered", 0.5)
+        constructs[str(name)] = spec
+    if not constructs:
+        raise ConfigError("constructs: name at least one construct with its items and scale.")
+    return {
+        "source": str(data.get("path") or "the survey file"),
+        "id_column": data.get("id_column"),
+        "weight_column": data.get("weight_column"),
+        "missing_codes": list(data.get("missing_codes") or []),
+        "value_labels": dict(data.get("value_labels") or {}),
+        "constructs": constructs,
+        "flagged_action": cleaning.get("flagged_action", "drop"),
+        "duplicates": cleaning.get("duplicates", True),
+        "straight_enabled": straight.get("enabled", True),
+        "straight_min_items": straight.get("min_items", 8),
+        "duration_column": speed.get("duration_column"),
+        "min_seconds": speed.get("min_seconds"),
+        "attention_checks": list(cleaning.get("attention_checks") or []),
+        "personal_data": cleaning.get("personal_data", "drop"),
+        "personal_data_columns": list(cleaning.get("personal_data_columns") or []),
+        "profile": list(config.get("profile") or []),
+    }
+
+
+def _item_scales(constructs: dict) -> tuple[list[str], dict, set]:
+    """Unique items in config order, their scale, and the reverse-keyed ones."""
+    items: list[str] = []
+    scales: dict = {}
+    reverse: set = set()
+    for name, spec in constructs.items():
+        lo, hi = (float(v) for v in spec["scale"])
+        if not lo < hi:
+            raise ConfigError(f"constructs.{name}.scale: {spec['scale']} must be [lowest, highest] with lowest < highest.")
+        for item in spec["items"]:
+            if item in scales and scales[item] != (lo, hi):
+                raise ConfigError(
+                    f"constructs.{name}: item {item!r} is also in another construct with scale "
+                    f"{list(scales[item])}; give it one scale."
+                )
+            if item not in scales:
+                items.append(item)
+                scales[item] = (lo, hi)
+        stray = [r for r in spec["reverse"] if r not in spec["items"]]
+        if stray:
+            raise ConfigError(
+                f"constructs.{name}.reverse: {stray} are not items of {name} ({spec['items']}); "
+                "list reverse-keyed items among the construct's items."
+            )
+        reverse.update(spec["reverse"])
+    return items, scales, reverse
+
+
+def _closest(name: str, columns) -> str:
+    close = difflib.get_close_matches(str(name), [str(c) for c in columns], n=3, cutoff=0.5)
+    return f" Closest columns: {close}." if close else ""
+
+
+def check_config_columns(raw: pd.DataFrame, config: dict) -> None:
+    """Raise ConfigError when the config names a column the data lack.
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        The raw survey table.
+    config : dict
+        The full config.
+
+    Raises
+    ------
+    ConfigError
+        Names the config key, the missing column and the closest column names.
+    """
+    s = _settings(config)
+    wanted: list[tuple[str, str]] = []
+    for key in ("id_column", "weight_column"):
+        if s[key] is not None:
+            wanted.append((f"data.{key}", s[key]))
+    for name, spec in s["constructs"].items():
+        wanted += [(f"constructs.{name}.items", c) for c in spec["items"]]
+    wanted += [("profile", c) for c in s["profile"]]
+    if s["duration_column"] is not None:
+        wanted.append(("cleaning.speeders.duration_column", s["duration_column"]))
+    wanted += [("cleaning.attention_checks", c["item"]) for c in s["attention_checks"]]
+    wanted += [("cleaning.personal_data_columns", c) for c in s["personal_data_columns"]]
+    columns = list(raw.columns)
+    missing = [(key, col) for key, col in wanted if col not in columns]
+    if missing:
+        lines = [f"  {key}: {col!r} is not a column.{_closest(col, columns)}" for key, col in missing]
+        raise ConfigError(
+            f"{s['source']}: the config names {len(missing)} column(s) the file lacks:\n"
+            + "\n".join(lines)
+            + "\nFix the names in the config (they are case-sensitive)."
+        )
+
+
+# ----------------------------------------------------------------------------- personal data
+
+_PERSONAL_SUBSTRINGS = (
+    "email", "e-mail", "e_mail", "phone", "ipaddress", "ip_address", "latitude", "longitude",
+    "geolocation", "firstname", "lastname", "surname", "fullname", "username", "first_name",
+    "last_name", "full_name", "user_name", "姓名", "名字", "电话", "手机", "邮箱", "邮件", "地址",
+    "经度", "纬度", "定位",
+)
+_PERSONAL_TOKENS = {"name", "ip", "lat", "lon", "lng", "tel", "mobile", "mail", "address", "geo", "gps", "cell"}
+_EMAIL = re.compile(r"^[\w.+\-']+@[\w\-]+(\.[\w\-]+)+$")
+_IPV4 = re.compile(r"^(\d{1,3}\.){3}\d{1,3}$")
+_IPV6 = re.compile(r"^[0-9a-fA-F]{0,4}(:[0-9a-fA-F]{0,4}){2,7}$")
+_PHONE = re.compile(r"^\+?[\d\s().\-/]{7,24}$")
+_DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$")
+
+
+def _name_reason(column: str) -> str | None:
+    low = column.lower()
+    for sub in _PERSONAL_SUBSTRINGS:
+        if sub in low:
+            return f"name contains {sub!r}"
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", column).lower()
+    tokens = set(re.split(r"[^0-9a-z]+", spaced)) - {""}
+    hit = sorted(tokens & _PERSONAL_TOKENS)
+    return f"name contains {hit[0]!r}" if hit else None
+
+
+def _looks_like_phone(value: str) -> bool:
+    if not _PHONE.match(value) or _DATE.match(value) or _IPV4.match(value):
+        return False
+    digits = sum(ch.isdigit() for ch in value)
+    return 7 <= digits <= 15 and (value.startswith(("+", "0")) or bool(re.search(r"[\s().\-/]", value)))
+
+
+def _content_reason(col: pd.Series, phones: bool = True) -> str | None:
+    if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        return None
+    values = col.dropna().astype(str).str.strip()
+    values = values[values != ""]
+    if values.empty:
+        return None
+    sample = values.iloc[:500]
+    checks = [("e-mail addresses", lambda v: bool(_EMAIL.match(v))),
+              ("IP addresses", lambda v: bool(_IPV4.match(v) or (":" in v and _IPV6.match(v))))]
+    if phones:
+        checks.append(("phone numbers", _looks_like_phone))
+    for what, test in checks:
+        share = sample.map(test).mean()
+        if share >= 0.5:
+            return f"{share:.0%} of its values look like {what}"
+    return None
+
+
+def detect_personal_columns(raw: pd.DataFrame, extra=(), used=()) -> dict:
+    """Find columns that hold personal data.
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        The raw survey table.
+    extra : iterable of str
+        Columns the config declares personal (``cleaning.personal_data_columns``).
+    used : iterable of str
+        Columns the config uses (items, id, weight, profile, ...).  Their names
+        are not held against them (the researcher chose them), but their
+        content still is.
+
+    Returns
+    -------
+    dict
+        ``{column: reason}`` in column order.
+    """
+    extra, used = set(extra), set(used)
+    found: dict = {}
+    for column in raw.columns:
+        if column in extra:
+            found[column] = "listed in cleaning.personal_data_columns"
+            continue
+        reason = None if column in used else _name_reason(str(column))
+        # Numbers in a column of ids are not phone numbers; e-mails and IPs are.
+        reason = reason or _content_reason(raw[column], phones=column not in used)
+        if reason:
+            found[column] = reason
+    return found
+
+
+# ----------------------------------------------------------------------------- answers to numbers
+
+
+def _code_sets(codes) -> tuple[set, set]:
+    numeric, text = set(), set()
+    for code in codes:
+        if isinstance(code, (int, float)) and not isinstance(code, bool):
+            numeric.add(float(code))
+        else:
+            text.add(str(code).strip().casefold())
+            try:
+                numeric.add(float(code))
+            except ValueError:
+                pass
+    return numeric, text
+
+
+def _missing_code_mask(col: pd.Series, codes: tuple[set, set]) -> pd.Series:
+    numeric, text = codes
+    present = col.notna()
+    mask = pd.Series(False, index=col.index)
+    if numeric:
+        mask |= pd.to_numeric(col, errors="coerce").isin(numeric)
+    if text and not pd.api.types.is_numeric_dtype(col):
+        mask |= present & col.astype(str).str.strip().str.casefold().isin(text)
+    return mask & present
+
+
+def _label_lookup(column: str, file_labels: dict, config_labels: dict) -> dict:
+    """``{casefolded label: number}``; config labels win over the file's."""
+    lookup = {}
+    for code, label in (file_labels.get(column) or {}).items():
+        try:
+            lookup[str(label).strip().casefold()] = float(code)
+        except (TypeError, ValueError):
+            continue
+    lookup.update({str(k).strip().casefold(): float(v) for k, v in config_labels.items()})
+    return lookup
+
+
+def _to_numbers(col: pd.Series, missing: pd.Series, lookup: dict, role: str, source: str, rows: np.ndarray):
+    """Answers to floats: missing codes to NaN, text labels through ``lookup``.
+
+    Returns the numeric series and the mask of cells mapped from a text label.
+    """
+    col = col.where(~missing)
+    if pd.api.types.is_bool_dtype(col):
+        col = col.astype(float)
+    if pd.api.types.is_numeric_dtype(col):
+        return col.astype("float64"), pd.Series(False, index=col.index)
+    numbers = pd.to_numeric(col, errors="coerce").astype("float64")
+    text = col.notna() & numbers.isna()
+    keys = col[text].astype(str).str.strip().str.casefold()
+    mapped = keys.map(lookup)
+    numbers.loc[mapped.index] = mapped.astype("float64")
+    unmapped = text & numbers.isna()
+    if unmapped.any():
+        bad = col[unmapped].astype(str)
+        examples = list(dict.fromkeys(bad.tolist()))[:3]
+        first = rows[unmapped.to_numpy()][:5].tolist()
+        raise DataError(
+            f"{source}: {role} has {int(unmapped.sum())} text answer(s) that are not numbers, e.g. "
+            f"{examples} (first data rows {first}). If they mean 'missing', add them to data.missing_codes; "
+            f"if they are answer labels, map them to numbers in data.value_labels, e.g. {{{examples[0]!r}: 5}}."
+        )
+    return numbers, text & numbers.notna()
+
+
+# ----------------------------------------------------------------------------- the rules
+
+
+def _report_row(rule, rows, cells, action, detail) -> dict:
+    return {"rule": rule, "rows_affected": int(rows), "cells_affected": None if cells is None else int(cells),
+            "action": action, "detail": detail}
+
+
+def _respondent_ids(raw: pd.DataFrame, id_column) -> pd.Series:
+    if id_column is None:
+        return pd.Series(np.arange(1, len(raw) + 1), index=raw.index, name="respondent_id")
+    ids = raw[id_column]
+    if pd.api.types.is_float_dtype(ids) and (ids.dropna() == ids.dropna().round()).all():
+        ids = ids.astype("Int64")  # whole-number ids with gaps stay whole numbers
+    return ids.rename("respondent_id")
+
+
+def _straightlining(answers: pd.DataFrame, enabled: bool, min_items: int):
+    if not enabled or answers.shape[1] < 2:
+        return None
+    answered = answers.notna().sum(axis=1)
+    same = answers.nunique(axis=1, dropna=True) == 1
+    mask = same & (answered >= min_items)
+    first = answers.bfill(axis=1).iloc[:, 0]
+    detail = pd.Series(
+        [f"all {n} answered rating items are {v:g}" for n, v in zip(answered, first.fillna(np.nan))],
+        index=answers.index,
+    )
+    return mask, detail
+
+
+def _expected_matches(col: pd.Series, expected, lookup: dict) -> pd.Series:
+    numbers = pd.to_numeric(col, errors="coerce")
+    text = col.astype(str).str.strip().str.casefold().where(col.notna())
+    if isinstance(expected, str):
+        key = expected.strip().casefold()
+        ok = text == key
+        if key in lookup:
+            ok |= numbers == lookup[key]
+        try:
+            ok |= numbers == float(expected)
+        except ValueError:
+            pass
+    else:
+        ok = (numbers == float(expected)) | (text.map(lookup) == float(expected))
+    return ok.fillna(False).astype(bool)
+
+
+def clean_survey(raw: pd.DataFrame, config: dict) -> CleaningResult:
+    """Apply the cleaning rules, score the constructs and account for every row.
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        The raw table from :func:`trustseg.io.read_survey` (``attrs`` may hold
+        ``value_labels`` and ``source``).  It is not modified.
+    config : dict
+        The full config (``data``, ``constructs``, ``cleaning``, ``profile``);
+        missing optional keys take the schema defaults.
+
+    Returns
+    -------
+    CleaningResult
+        ``clean``, ``report``, ``flagged`` and ``personal_columns``.
+
+    Raises
+    ------
+    ConfigError
+        The config names a column the data lack, or uses a personal-data column.
+    DataError
+        Text in a rating column, an item without any valid answer, a construct
+        with no valid respondents, invalid weights, or personal data with
+        ``cleaning.personal_data: error``.
+    """
+    s = _settings(config)
+    source = str(raw.attrs.get("source") or s["source"])
+    s["source"] = source
+    check_config_columns(raw, config)
+    items, scales, reverse = _item_scales(s["constructs"])
+    constructs = s["constructs"]
+    for name in constructs:
+        if name in items or name in s["profile"] or name in (s["id_column"], s["weight_column"], "respondent_id"):
+            raise ConfigError(
+                f"constructs: the construct name {name!r} is also an item, profile, id or weight column; "
+                "rename the construct so its score column does not clash."
+            )
+    n = len(raw)
+    if n == 0:
+        raise DataError(f"{source}: the survey has no rows.")
+    rows = np.arange(1, n + 1)
+    index = pd.RangeIndex(n)
+    frame = raw.reset_index(drop=True)
+    file_labels = dict(raw.attrs.get("value_labels") or {})
+    report: list[dict] = [_report_row("input", n, None, "read", f"{n} rows and {raw.shape[1]} columns from {source}")]
+
+    # Personal data: found first so that nothing downstream ever carries them.
+    used = set(items) | set(s["profile"]) | {c["item"] for c in s["attention_checks"]}
+    used |= {c for c in (s["id_column"], s["weight_column"], s["duration_column"]) if c is not None}
+    personal = detect_personal_columns(frame, s["personal_data_columns"], used)
+    clash = [c for c in personal if c in used]
+    if clash:
+        raise ConfigError(
+            f"{source}: column(s) {clash} are used by the config (items, id, weight, profile, duration or "
+            f"attention checks) but hold personal data ({'; '.join(personal[c] for c in clash)}). "
+            "Personal data must not reach the results: use a pseudonymous id and remove them from the config."
+        )
+    if personal and s["personal_data"] == "error":
+        listed = "; ".join(f"{c!r} ({why})" for c, why in personal.items())
+        raise DataError(
+            f"{source}: holds personal data in column(s) {listed}. Remove these columns from the file, "
+            "or set cleaning.personal_data: drop to leave them out of the results."
+        )
+    personal_cols = list(personal)
+    n_personal_rows = int(frame[personal_cols].notna().any(axis=1).sum()) if personal_cols else 0
+    report.append(_report_row(
+        "personal_data", n_personal_rows, int(frame[personal_cols].notna().sum().sum()) if personal_cols else 0,
+        "dropped columns" if personal_cols else "none found",
+        "; ".join(f"{c} ({why})" for c, why in personal.items()) or "no column looks like personal data",
+    ))
+
+    # Answers to numbers: missing codes, text labels, scale.
+    codes = _code_sets(s["missing_codes"])
+    answers = pd.DataFrame(index=index)
+    miss_mask = pd.DataFrame(False, index=index, columns=items)
+    label_mask = pd.DataFrame(False, index=index, columns=items)
+    for item in items:
+        col = frame[item]
+        miss = _missing_code_mask(col, codes)
+        lookup = _label_lookup(item, file_labels, s["value_labels"])
+        answers[item], label_mask[item] = _to_numbers(col, miss, lookup, f"rating column {item!r}", source, rows)
+        miss_mask[item] = miss
+    report.append(_report_row(
+        "missing_codes", miss_mask.any(axis=1).sum(), miss_mask.sum().sum(), "set to missing",
+        f"codes {s['missing_codes']} in the items (also applied to the profile, weight and duration columns)" if s["missing_codes"] else "no missing codes configured (data.missing_codes)",
+    ))
+    report.append(_report_row(
+        "value_labels", label_mask.any(axis=1).sum(), label_mask.sum().sum(), "text answers mapped to numbers",
+        ", ".join(f"{c}: {int(k)}" for c, k in label_mask.sum().items() if k) or "no text answers in the items",
+    ))
+    out_mask = pd.DataFrame(False, index=index, columns=items)
+    for item in items:
+        lo, hi = scales[item]
+        out_mask[item] = answers[item].notna() & ((answers[item] < lo) | (answers[item] > hi))
+    answers = answers.mask(out_mask)
+    report.append(_report_row(
+        "out_of_scale", out_mask.any(axis=1).sum(), out_mask.sum().sum(), "set to missing",
+        ", ".join(f"{c}: {int(k)} outside [{scales[c][0]:g}, {scales[c][1]:g}]" for c, k in out_mask.sum().items() if k)
+        or "every answer lies on its item's scale",
+    ))
+    for item in items:
+        if answers[item].notna().sum() == 0:
+            raise DataError(
+                f"{source}: item {item!r} has no valid answer in any of the {n} rows "
+                f"({int(frame[item].isna().sum())} empty, {int(miss_mask[item].sum())} missing codes, "
+                f"{int(out_mask[item].sum())} outside the scale {list(scales[item])}). Check the column, its "
+                "scale and data.missing_codes, or remove it from the construct."
+            )
+
+    # Straight-lining looks at the answers as given, before reverse-keying.
+    rating = answers.copy()
+    rev_items = [i for i in items if i in reverse]
+    for item in rev_items:
+        lo, hi = scales[item]
+        answers[item] = lo + hi - answers[item]
+    report.append(_report_row(
+        "reverse_keyed", answers[rev_items].notna().any(axis=1).sum() if rev_items else 0,
+        answers[rev_items].notna().sum().sum() if rev_items else 0,
+        "recoded as min + max - answer" if rev_items else "none configured",
+        ", ".join(rev_items) or "no reverse-keyed items (constructs.*.reverse)",
+    ))
+
+    # Flagging rules: each yields a mask and a per-row detail.
+    ids = _respondent_ids(frame, s["id_column"])
+    flags: list[tuple[str, pd.Series, pd.Series]] = []
+    if s["id_column"] is not None:
+        no_id = ids.isna()
+        flags.append(("missing_id", no_id, pd.Series(f"no value in {s['id_column']}", index=index)))
+        report.append(_report_row("missing_id", no_id.sum(), no_id.sum(), "flagged",
+                                  f"rows without a respondent id in {s['id_column']!r}"))
+    if s["duplicates"] and s["id_column"] is not None:
+        dup = ids.duplicated(keep="first") & ids.notna()
+        first_row = pd.Series(rows, index=index).groupby(ids.astype(str)).transform("first")
+        detail = pd.Series([f"id {i} first seen in source row {r}" for i, r in zip(ids, first_row)], index=index)
+        flags.append(("duplicate_id", dup, detail))
+        report.append(_report_row("duplicate_id", dup.sum(), None, "flagged (first row kept)",
+                                  f"repeated values of {s['id_column']!r}"))
+    else:
+        why = "disabled (cleaning.duplicates: false)" if not s["duplicates"] else "no id column (data.id_column is null)"
+        report.append(_report_row("duplicate_id", 0, None, "skipped", why))
+    straight = _straightlining(rating, s["straight_enabled"], s["straight_min_items"])
+    if straight is None:
+        why = "disabled" if not s["straight_enabled"] else "fewer than two rating items"
+        report.append(_report_row("straightlining", 0, None, "skipped", why))
+    else:
+        flags.append(("straightlining", straight[0], straight[1]))
+        report.append(_report_row(
+            "straightlining", straight[0].sum(), None, "flagged",
+            f"same answer to every one of the {len(items)} rating items, when at least "
+            f"{s['straight_min_items']} were answered"
+            + (f" (the block has only {len(items)} items, so nobody can be flagged)"
+               if len(items) < s["straight_min_items"] else ""),
+        ))
+    _speeders(frame, s, codes, flags, report, index)
+    for check in s["attention_checks"]:
+        col = frame[check["item"]]
+        lookup = _label_lookup(check["item"], file_labels, s["value_labels"])
+        failed = ~_expected_matches(col, check["expected"], lookup)
+        given = col.astype(str).where(col.notna(), "no answer")
+        detail = pd.Series([f"{check['item']} = {g} (expected {check['expected']})" for g in given], index=index)
+        flags.append((f"attention_check:{check['item']}", failed, detail))
+        report.append(_report_row(
+            f"attention_check:{check['item']}", failed.sum(), None, "flagged",
+            f"expected {check['expected']!r}; a missing answer counts as failed",
+        ))
+    if not s["attention_checks"]:
+        report.append(_report_row("attention_check", 0, None, "skipped", "none configured (cleaning.attention_checks)"))
+
+    # Scores for every row, flagged or not, so flagged.csv shows them too.
+    scores = pd.DataFrame(index=index)
+    for name, spec in constructs.items():
+        block = answers[spec["items"]]
+        answered = block.notna().sum(axis=1)
+        enough = answered >= spec["min_answered"] * len(spec["items"]) - 1e-9
+        scores[name] = block.mean(axis=1).where(enough & (answered > 0))
+
+    weight = None
+    if s["weight_column"] is not None:
+        weight = _weights(frame[s["weight_column"]], s["weight_column"], codes, source, rows)
+    profile = pd.DataFrame(index=index)
+    for col in s["profile"]:
+        profile[col] = _profile_column(frame[col], codes, file_labels.get(col))
+
+    # Assemble clean and flagged.
+    pieces = [ids.to_frame(), answers, scores]
+    if weight is not None:
+        pieces.append(weight.to_frame(s["weight_column"]))
+    pieces.append(profile)
+    full = pd.concat(pieces, axis=1)
+    full = full.loc[:, ~full.columns.duplicated()]
+    any_flag = pd.Series(False, index=index)
+    rule_text = pd.Series("", index=index)
+    detail_text = pd.Series("", index=index)
+    for rule, mask, detail in flags:
+        mask = mask.fillna(False).astype(bool)
+        any_flag |= mask
+        sep = np.where(rule_text[mask] != "", "; ", "")
+        rule_text[mask] = rule_text[mask] + sep + rule
+        detail_text[mask] = detail_text[mask] + sep + detail[mask].astype(str)
+    flagged = pd.concat(
+        [ids.to_frame(), pd.DataFrame({"source_row": rows, "rules": rule_text, "detail": detail_text}, index=index),
+         full.drop(columns="respondent_id")], axis=1)
+    extra = [c for c in frame.columns if c not in personal and c not in flagged.columns]
+    flagged = pd.concat([flagged, frame[extra]], axis=1)[any_flag].reset_index(drop=True)
+    keep = ~any_flag if s["flagged_action"] == "drop" else pd.Series(True, index=index)
+    clean = full[keep].copy()
+    clean.index = pd.Index(rows[keep.to_numpy()], name="source_row")
+    report.append(_report_row(
+        "flagged", any_flag.sum(), None,
+        "dropped from clean (listed in flagged.csv)" if s["flagged_action"] == "drop" else "kept in clean (listed in flagged.csv)",
+        f"cleaning.flagged_action: {s['flagged_action']}",
+    ))
+    if clean.empty:
+        raise DataError(
+            f"{source}: all {n} respondents were flagged ({', '.join(sorted({r for r, m, _ in flags if m.any()}))}), "
+            "so no respondent is left. Check the rules' settings (cleaning.*), or set cleaning.flagged_action: keep."
+        )
+    for name, spec in constructs.items():
+        lacking = int(clean[name].isna().sum())
+        need = math.ceil(spec["min_answered"] * len(spec["items"]) - 1e-9)
+        if lacking == len(clean):
+            raise DataError(
+                f"{source}: construct {name!r} has no valid respondents: none of the {len(clean)} kept rows "
+                f"answered at least {need} of its items {spec['items']}. Check the item columns, the scale "
+                f"{spec['scale']}, data.missing_codes, or lower constructs.{name}.min_answered."
+            )
+        report.append(_report_row(
+            f"construct_score:{name}", lacking, None, "score missing" if lacking else "scored",
+            f"mean of the answered items {spec['items']}; needs at least {need} of {len(spec['items'])} answered "
+            f"(min_answered {spec['min_answered']}); {lacking} of {len(clean)} kept rows have no score",
+        ))
+    report.append(_report_row("clean", len(clean), None, "written",
+                              f"{len(clean)} rows in clean, {int(any_flag.sum())} in flagged, {n} read"))
+    return CleaningResult(clean=clean, report=pd.DataFrame(report, columns=REPORT_COLUMNS).astype({"cells_affected": "Int64"}),
+                          flagged=flagged, personal_columns=personal_cols)
+
+
+def _speeders(frame, s, codes, flags, report, index) -> None:
+    column, limit = s["duration_column"], s["min_seconds"]
+    if limit is not None and column is None:
+        # Qualtrics and most platforms name it "Duration (in seconds)" or similar.
+        found = [c for c in frame.columns if "duration" in str(c).lower() or "用时" in str(c)]
+        column = found[0] if found else None
+    if column is None or limit is None:
+        why = "no cleaning.speeders.min_seconds" if limit is None else "no duration column in the data"
+        report.append(_report_row("speeders", 0, None, "skipped", why))
+        return
+    col = frame[column]
+    seconds = pd.to_numeric(col.where(~_missing_code_mask(col, codes)), errors="coerce")
+    fast = seconds < float(limit)
+    unknown = int(seconds.isna().sum())
+    detail = pd.Series([f"{column} = {v:g} s < {limit:g} s" for v in seconds.fillna(np.nan)], index=index)
+    flags.append(("speeders", fast, detail))
+    report.append(_report_row(
+        "speeders", fast.sum(), None, "flagged",
+        f"{column!r} under {limit:g} seconds; {unknown} row(s) without a readable duration are not flagged",
+    ))
+
+
+def _weights(col: pd.Series, name: str, codes, source: str, rows: np.ndarray) -> pd.Series:
+    values = pd.to_numeric(col.where(~_missing_code_mask(col, codes)), errors="coerce")
+    bad = values.isna() | ~(values > 0) | ~np.isfinite(values)
+    if bad.any():
+        raise DataError(
+            f"{source}: weight column {name!r} has {int(bad.sum())} missing, non-numeric or non-positive "
+            f"value(s) (first data rows {rows[bad.to_numpy()][:5].tolist()}). Weights must be positive numbers: "
+            "repair them, or set data.weight_column: null."
+        )
+    return values.astype("float64")
+
+
+def _profile_column(col: pd.Series, codes, labels: dict | None) -> pd.Series:
+    col = col.where(~_missing_code_mask(col, codes))
+    if labels:
+        present = col.dropna()
+        as_codes = present.map(lambda v: int(v) if isinstance(v, float) and float(v).is_integer() else v)
+        if len(present) and as_codes.isin(list(labels)).all():
+            # Fully labelled codes read better as their labels in profile tables.
+            return as_codes.map(labels).reindex(col.index).astype("str")
+    if pd.api.types.is_float_dtype(col) and col.notna().any() and (col.dropna() == col.dropna().round()).all():
+        return col.astype("Int64")
+    return col
