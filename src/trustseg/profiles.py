@@ -1,0 +1,626 @@
+"""Who the segments are: profile tables and the membership model.
+
+Two questions about the profile variables (demographics, membership type...):
+
+* :func:`profile_table` describes each variable within each segment (shares of
+  every level, or mean and SD) and tests whether the segments differ
+  (chi-square with Cramer's V; one-way ANOVA with eta squared and
+  Kruskal-Wallis).  Respondents enter through their modal segment, or, with
+  ``posteriors``, the descriptive values are posterior-weighted.
+* :func:`membership_model` estimates a multinomial logit of segment membership
+  on the profile variables with the BCH three-step correction (Bolck, Croon &
+  Hagenaars 2004; Vermunt 2010), so that classification error does not
+  attenuate the coefficients as it does when the modal assignment is treated
+  as known.
+
+Edge cases (a variable with one level, all values missing, segments too small
+for a test, a single segment) never stop the analysis: they are written in a
+``note`` column.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from scipy import linalg, stats
+
+from trustseg.classification import check_posteriors
+from trustseg.errors import DataError
+
+__all__ = ["profile_table", "membership_model", "is_categorical", "bch_weights", "classification_error_matrix"]
+
+logger = logging.getLogger("trustseg")
+
+INTERCEPT = "(Intercept)"
+MAX_LEVELS = 5
+
+PROFILE_COLUMNS = [
+    "variable", "kind", "level", "segment", "n", "value", "sd", "overall",
+    "test", "statistic", "df", "p_value", "effect_size", "effect_measure",
+    "alt_test", "alt_statistic", "alt_p_value", "n_missing", "note",
+]
+MEMBERSHIP_COLUMNS = [
+    "segment", "term", "estimate", "std_error", "z", "p_value", "odds_ratio",
+    "ci_low", "ci_high", "or_ci_low", "or_ci_high", "note",
+]
+
+
+def is_categorical(values: pd.Series, max_levels: int = MAX_LEVELS) -> bool:
+    """Whether a profile variable is treated as categorical.
+
+    Object, string, category and boolean columns are categorical; so is a
+    numeric column with at most ``max_levels`` distinct non-missing values
+    (a 0/1 flag, a three-level code).  Other numeric columns are numeric.
+    """
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
+        return True
+    if not pd.api.types.is_numeric_dtype(dtype):
+        return True
+    return values.dropna().nunique() <= max_levels
+
+
+def _levels(values: pd.Series) -> list:
+    """Distinct non-missing levels in a stable order (category order, else sorted)."""
+    present = values.dropna()
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return [c for c in values.cat.categories if (present == c).any()]
+    uniq = list(pd.unique(present))
+    try:
+        return sorted(uniq)
+    except TypeError:
+        return sorted(uniq, key=lambda v: str(v))
+
+
+def _segment_labels(data: pd.DataFrame, segment, posteriors) -> tuple[pd.Series, list[int]]:
+    if isinstance(segment, pd.Series):
+        if len(segment) == len(data) and not segment.index.equals(data.index):
+            if set(segment.index) >= set(data.index):
+                seg = segment.reindex(data.index)
+            else:
+                seg = pd.Series(segment.to_numpy(), index=data.index)
+        else:
+            seg = segment.reindex(data.index)
+    else:
+        arr = np.asarray(segment)
+        if arr.shape[0] != len(data):
+            raise ValueError(f"segment has {arr.shape[0]} values for {len(data)} respondents")
+        seg = pd.Series(arr, index=data.index)
+    if posteriors is not None:
+        k = np.asarray(posteriors).shape[1] if np.asarray(posteriors).ndim == 2 else 1
+        labels = list(range(1, k + 1))
+    else:
+        labels = sorted(int(v) for v in pd.unique(seg.dropna()))
+    return seg, labels
+
+
+def _chi2_stat(codes_x: np.ndarray, codes_s: np.ndarray, r: int, c: int) -> float:
+    table = np.bincount(codes_x * c + codes_s, minlength=r * c).reshape(r, c).astype(float)
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.nansum((table - expected) ** 2 / expected))
+
+
+def _categorical_rows(name, x, seg, labels, post, n_missing, n_permutations, rng):
+    rows = []
+    valid = x.notna() & seg.notna()
+    levels = _levels(x[valid]) if valid.any() else []
+    base = dict(variable=name, kind="categorical", n_missing=n_missing, test="", statistic=np.nan, df=np.nan,
+                p_value=np.nan, effect_size=np.nan, effect_measure="", alt_test="", alt_statistic=np.nan,
+                alt_p_value=np.nan, sd=np.nan)
+    if not levels:
+        note = "all values missing" if x.isna().all() else "no respondent with both a value and a segment"
+        for k in labels:
+            rows.append({**base, "level": "", "segment": k, "n": 0, "value": np.nan, "overall": np.nan, "note": note})
+        return rows
+    xs = x[valid]
+    ss = seg[valid].astype(int)
+    lev_index = {lv: i for i, lv in enumerate(levels)}
+    codes_x = xs.map(lev_index).to_numpy(dtype=int)
+    seg_index = {k: j for j, k in enumerate(labels)}
+    codes_s = ss.map(seg_index).to_numpy()
+    in_labels = ~pd.isna(codes_s)
+    codes_x, codes_s = codes_x[in_labels], codes_s[in_labels].astype(int)
+    r, c = len(levels), len(labels)
+    counts = np.bincount(codes_x * c + codes_s, minlength=r * c).reshape(r, c)
+    if post is not None:
+        pv = post[valid.to_numpy()][in_labels]
+        onehot = np.eye(r)[codes_x]
+        mass = onehot.T @ pv  # r x K posterior-weighted counts
+        seg_tot = mass.sum(0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shares = np.where(seg_tot > 0, mass / seg_tot, np.nan)
+    else:
+        seg_tot = counts.sum(0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shares = np.where(seg_tot > 0, counts / np.maximum(seg_tot, 1), np.nan)
+    overall = counts.sum(1) / counts.sum()
+
+    notes = []
+    test = dict()
+    nonempty = counts.sum(0) > 0
+    if r < 2:
+        notes.append(f"single level ({levels[0]!s}): no test")
+    elif len(labels) < 2:
+        notes.append("one segment: no test")
+    elif nonempty.sum() < 2:
+        notes.append("fewer than two segments have respondents: no test")
+    else:
+        table = counts[:, nonempty]
+        if not nonempty.all():
+            notes.append(f"{int((~nonempty).sum())} empty segment(s) left out of the test")
+        chi2, p, dof, expected = stats.chi2_contingency(table, correction=False)
+        n_tab = table.sum()
+        v = np.sqrt(chi2 / (n_tab * (min(table.shape) - 1)))
+        test = dict(test="chi-square", statistic=float(chi2), df=float(dof), p_value=float(p),
+                    effect_size=float(v), effect_measure="Cramer's V")
+        small = expected < 5
+        if small.any():
+            keep_cols = np.flatnonzero(nonempty)
+            remap = -np.ones(c, dtype=int)
+            remap[keep_cols] = np.arange(len(keep_cols))
+            cs = remap[codes_s]
+            cc = len(keep_cols)
+            hits = 0
+            sims = np.empty(n_permutations)
+            for b in range(n_permutations):
+                sims[b] = _chi2_stat(codes_x, rng.permutation(cs), r, cc)
+            hits = int(np.sum(sims >= chi2 - 1e-9 * max(chi2, 1.0)))
+            test.update(alt_test="permutation chi-square", alt_statistic=float(chi2),
+                        alt_p_value=(1 + hits) / (n_permutations + 1))
+            notes.append(f"{small.mean():.0%} of expected counts below 5: chi-square approximation doubtful, "
+                         f"use the permutation p-value ({n_permutations} permutations)")
+    note = "; ".join(notes)
+    for i, lv in enumerate(levels):
+        for j, k in enumerate(labels):
+            rows.append({**base, **test, "level": str(lv), "segment": k, "n": int(counts[i, j]),
+                         "value": float(shares[i, j]), "overall": float(overall[i]),
+                         "note": note if seg_tot[j] > 0 else "; ".join(filter(None, [note, "empty segment"]))})
+    return rows
+
+
+def _weighted_mean_sd(v: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    tot = w.sum()
+    if tot <= 0:
+        return np.nan, np.nan
+    m = float(w @ v / tot)
+    # reliability-weights correction: V1 - V2/V1
+    denom = tot - (w @ w) / tot
+    sd = float(np.sqrt(w @ (v - m) ** 2 / denom)) if denom > 0 else np.nan
+    return m, sd
+
+
+def _numeric_rows(name, x, seg, labels, post, n_missing):
+    rows = []
+    valid = x.notna() & seg.notna()
+    base = dict(variable=name, kind="numeric", level="", n_missing=n_missing, test="", statistic=np.nan,
+                df=np.nan, p_value=np.nan, effect_size=np.nan, effect_measure="", alt_test="",
+                alt_statistic=np.nan, alt_p_value=np.nan)
+    if not valid.any():
+        note = "all values missing" if x.isna().all() else "no respondent with both a value and a segment"
+        return [{**base, "segment": k, "n": 0, "value": np.nan, "sd": np.nan, "overall": np.nan, "note": note}
+                for k in labels]
+    xv = x[valid].astype(float).to_numpy()
+    sv = seg[valid].astype(int).to_numpy()
+    groups = {k: xv[sv == k] for k in labels}
+    desc = {}
+    for j, k in enumerate(labels):
+        if post is not None:
+            m, sd = _weighted_mean_sd(xv, post[valid.to_numpy()][:, j])
+        else:
+            g = groups[k]
+            m = float(g.mean()) if len(g) else np.nan
+            sd = float(g.std(ddof=1)) if len(g) > 1 else np.nan
+        desc[k] = (m, sd)
+    notes = []
+    test = {}
+    usable = [k for k in labels if len(groups[k]) >= 2]
+    if len(labels) < 2:
+        notes.append("one segment: no test")
+    elif np.ptp(xv) == 0:
+        notes.append("constant value: no test")
+    elif len(usable) < 2:
+        notes.append("fewer than two segments with 2+ respondents: no test")
+    else:
+        if len(usable) < len(labels):
+            notes.append(f"segment(s) {', '.join(str(k) for k in labels if k not in usable)} "
+                         "with fewer than 2 respondents left out of the tests")
+        gs = [groups[k] for k in usable]
+        n_tot = sum(len(g) for g in gs)
+        grand = np.concatenate(gs).mean()
+        ss_between = sum(len(g) * (g.mean() - grand) ** 2 for g in gs)
+        ss_total = float(((np.concatenate(gs) - grand) ** 2).sum())
+        if all(np.ptp(g) == 0 for g in gs):
+            notes.append("no variation within segments: ANOVA undefined")
+            f_stat, p_f = np.nan, np.nan
+        else:
+            f_stat, p_f = stats.f_oneway(*gs)
+        try:
+            h, p_h = stats.kruskal(*gs)
+        except ValueError:
+            h, p_h = np.nan, np.nan
+        test = dict(test="ANOVA", statistic=float(f_stat), df=float(len(gs) - 1), p_value=float(p_f),
+                    effect_size=float(ss_between / ss_total) if ss_total > 0 else np.nan,
+                    effect_measure="eta squared", alt_test="Kruskal-Wallis", alt_statistic=float(h),
+                    alt_p_value=float(p_h))
+        if min(len(g) for g in gs) < 5:
+            notes.append("a segment has fewer than 5 respondents: tests have little power")
+        _ = n_tot
+    overall = float(xv.mean())
+    note = "; ".join(notes)
+    for k in labels:
+        m, sd = desc[k]
+        n_k = len(groups[k])
+        rows.append({**base, **test, "segment": k, "n": n_k, "value": m, "sd": sd, "overall": overall,
+                     "note": note if n_k > 0 else "; ".join(filter(None, [note, "empty segment"]))})
+    return rows
+
+
+def profile_table(data: pd.DataFrame, segment, variables: list[str], posteriors=None, *,
+                  max_levels: int = MAX_LEVELS, n_permutations: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Describe every profile variable by segment and test the differences.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per respondent, holding the profile variables.
+    segment : Series or array-like
+        Modal segment (1..K) of each respondent, aligned with ``data`` (by
+        index when it is a Series with the same index, else by position).
+        Respondents with a missing segment are left out.
+    variables : list of str
+        Profile variables.  Categorical ones (see :func:`is_categorical`) get
+        one row per level and segment, numeric ones one row per segment.
+    posteriors : array-like of shape (n, K), optional
+        Posterior probabilities.  When given, shares, means and SDs are
+        posterior-weighted (every respondent counts in every segment with
+        weight p_ik) and segments run 1..K; tests always use the modal
+        ``segment`` (respondents are independent units there).
+    max_levels : int, default 5
+        Numeric variables with at most this many distinct values are
+        categorical.
+    n_permutations : int, default 2000
+        Permutations for the Monte Carlo chi-square p-value that is added when
+        an expected count is below 5.
+    seed : int, default 0
+        Seed of those permutations.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``variable, kind, level, segment, n, value, sd, overall, test,
+        statistic, df, p_value, effect_size, effect_measure, alt_test,
+        alt_statistic, alt_p_value, n_missing, note``.
+
+        * categorical: ``value`` is the share of the level within the segment,
+          ``n`` the count of modal members at that level, ``overall`` the
+          share among all respondents; ``test`` chi-square of independence
+          (no continuity correction) with Cramer's V; ``alt_*`` the
+          permutation chi-square p-value when expected counts fall below 5.
+        * numeric: ``value`` the mean and ``sd`` the SD in the segment,
+          ``overall`` the overall mean; ``test`` one-way ANOVA with eta
+          squared, ``alt_*`` Kruskal-Wallis.
+
+        Test columns repeat on every row of the variable.  ``n_missing`` counts
+        the respondents with a missing value.  ``note`` says why a test is
+        missing or doubtful (single level, all missing, one segment, small
+        segments); it is empty otherwise.
+
+    Raises
+    ------
+    DataError
+        If a variable is not a column of ``data``.
+    """
+    missing_cols = [v for v in variables if v not in data.columns]
+    if missing_cols:
+        raise DataError(f"profile variable(s) {missing_cols} are not columns of the data; "
+                        f"available: {list(data.columns)}")
+    seg, labels = _segment_labels(data, segment, posteriors)
+    post = None
+    if posteriors is not None:
+        post, _ = check_posteriors(posteriors)
+        if post.shape[0] != len(data):
+            raise ValueError(f"posteriors have {post.shape[0]} rows for {len(data)} respondents")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x50524F46]))
+    rows = []
+    for name in variables:
+        x = data[name]
+        n_missing = int(x.isna().sum())
+        if x.isna().all():
+            numeric = pd.api.types.is_numeric_dtype(x.dtype) and not pd.api.types.is_bool_dtype(x.dtype)
+        else:
+            numeric = not is_categorical(x, max_levels)
+        if numeric:
+            rows.extend(_numeric_rows(name, x, seg, labels, post, n_missing))
+        else:
+            rows.extend(_categorical_rows(name, x, seg, labels, post, n_missing, n_permutations, rng))
+    out = pd.DataFrame(rows, columns=PROFILE_COLUMNS)
+    out["segment"] = out["segment"].astype(int)
+    out["n"] = out["n"].astype(int)
+    out["n_missing"] = out["n_missing"].astype(int)
+    for col in ("level", "test", "effect_measure", "alt_test", "note"):
+        out[col] = out[col].fillna("").astype(str)
+    return out
+
+
+# ----------------------------------------------------------------------------
+# membership model (BCH three-step)
+# ----------------------------------------------------------------------------
+
+
+def classification_error_matrix(posteriors: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """D[t, s] = P(modal segment s | true segment t), estimated from posteriors.
+
+    ``D[t, s] = sum_i w_i p_it [m_i = s] / sum_i w_i p_it`` (Vermunt 2010,
+    eq. 6), rows true segments, columns modal assignments; rows sum to 1.
+    """
+    p, w = check_posteriors(posteriors, weights)
+    k = p.shape[1]
+    modal = p.argmax(axis=1)
+    onehot = np.eye(k)[modal]
+    joint = (w[:, None] * p).T @ onehot
+    tot = joint.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(tot > 0, joint / tot, 0.0)
+
+
+def bch_weights(posteriors: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """BCH weights: respondent i gets weight ``inv(D)[m_i, t]`` for segment t.
+
+    Returns
+    -------
+    (W, D, note)
+        ``W`` of shape (n, K) (rows sum to 1; entries can be negative), the
+        classification-error matrix ``D`` and a note ("" unless ``D`` is
+        (near) singular and its pseudo-inverse was used).
+    """
+    p, w = check_posteriors(posteriors, weights)
+    d = classification_error_matrix(p, w)
+    note = ""
+    cond = np.linalg.cond(d) if np.all(np.isfinite(d)) else np.inf
+    if not np.isfinite(cond) or cond > 1e10:
+        d_inv = np.linalg.pinv(d)
+        note = "classification-error matrix is singular (a segment has no modal members); pseudo-inverse used"
+    else:
+        d_inv = np.linalg.inv(d)
+    return d_inv[p.argmax(axis=1)], d, note
+
+
+def _fit_weighted_mnl(Z: np.ndarray, W: np.ndarray, w: np.ndarray, max_iter: int = 200, tol: float = 1e-10):
+    """Maximise sum_i w_i sum_t W_it log softmax(eta_i)_t with eta_i1 = 0 by Newton.
+
+    Because every row of W sums to 1 the objective is concave even when W has
+    negative entries (it is W_i . eta_i - logsumexp(eta_i) per respondent).
+    Returns (beta (q, K-1), cov_sandwich, converged, n_iter).
+    """
+    n, q = Z.shape
+    k = W.shape[1]
+    m = k - 1
+    beta = np.zeros((q, m))
+    # start: intercepts at the log share ratios of the weighted targets
+    share = np.clip((w[:, None] * W).sum(0) / w.sum(), 1e-6, None)
+    beta[0] = np.log(share[1:] / share[0])
+
+    def objective(b):
+        eta = np.column_stack([np.zeros(n), Z @ b])
+        lse = np.logaddexp.reduce(eta, axis=1)
+        return float(w @ ((W * eta).sum(1) - W.sum(1) * lse)), eta, lse
+
+    obj, eta, lse = objective(beta)
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        pi = np.exp(eta - lse[:, None])
+        resid = W[:, 1:] - W.sum(1, keepdims=True) * pi[:, 1:]  # n x m
+        grad = (Z.T @ (w[:, None] * resid)).ravel(order="F")  # stacked by segment
+        hess = np.empty((q * m, q * m))
+        for a in range(m):
+            for b in range(a, m):
+                c = pi[:, a + 1] * ((a == b) - pi[:, b + 1]) * W.sum(1) * w
+                block = -(Z.T * c) @ Z
+                hess[a * q:(a + 1) * q, b * q:(b + 1) * q] = block
+                hess[b * q:(b + 1) * q, a * q:(a + 1) * q] = block.T
+        try:
+            step = linalg.solve(-hess, grad, assume_a="pos")
+        except (linalg.LinAlgError, ValueError):
+            step = linalg.lstsq(-hess, grad)[0]
+        t = 1.0
+        improved = False
+        for _ in range(40):
+            cand = beta + t * step.reshape((q, m), order="F")
+            c_obj, c_eta, c_lse = objective(cand)
+            if np.isfinite(c_obj) and c_obj >= obj - 1e-12 * abs(obj):
+                improved = True
+                break
+            t /= 2
+        if not improved:
+            break
+        change = c_obj - obj
+        beta, obj, eta, lse = cand, c_obj, c_eta, c_lse
+        if abs(change) <= tol * max(abs(obj), 1.0) and np.max(np.abs(t * step)) < 1e-6:
+            converged = True
+            break
+    pi = np.exp(eta - lse[:, None])
+    resid = W[:, 1:] - W.sum(1, keepdims=True) * pi[:, 1:]
+    hess = np.empty((q * m, q * m))
+    for a in range(m):
+        for b in range(a, m):
+            c = pi[:, a + 1] * ((a == b) - pi[:, b + 1]) * W.sum(1) * w
+            block = -(Z.T * c) @ Z
+            hess[a * q:(a + 1) * q, b * q:(b + 1) * q] = block
+            hess[b * q:(b + 1) * q, a * q:(a + 1) * q] = block.T
+    scores = np.concatenate([Z * (w * resid[:, a])[:, None] for a in range(m)], axis=1)  # n x qm
+    meat = scores.T @ scores
+    try:
+        bread = linalg.inv(-hess)
+    except linalg.LinAlgError:
+        bread = linalg.pinv(-hess)
+    cov = bread @ meat @ bread
+    return beta, cov, converged, it
+
+
+def membership_model(data: pd.DataFrame, posteriors, variables: list[str], *, weights=None,
+                     correction: str = "bch", alpha: float = 0.05, max_levels: int = MAX_LEVELS,
+                     max_iter: int = 200) -> pd.DataFrame:
+    """Multinomial logit of segment membership on profile variables (BCH three-step).
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per respondent (same order as ``posteriors``).
+    posteriors : array-like of shape (n, K)
+        Posterior segment probabilities from the fitted mixture (step 1).
+    variables : list of str
+        Profile variables.  Categorical variables (:func:`is_categorical`) are
+        dummy-coded with the most frequent level as reference (ties: the first
+        level in sorted order); terms are named ``"variable[level]"``.  Numeric
+        variables enter linearly.
+    weights : array-like of shape (n,), optional
+        Survey weights.
+    correction : {"bch", "none"}, default "bch"
+        ``"bch"``: BCH three-step estimator.  Step 2 assigns respondents to
+        their modal segment; the classification-error matrix
+        ``D[t, s] = P(modal s | true t)`` is computed from the posteriors; step
+        3 expands the data to respondent x segment with weights
+        ``inv(D)[m_i, t]`` (which can be negative) and maximises the weighted
+        multinomial log-likelihood by Newton's method.  ``"none"``: the naive
+        three-step logit on the modal assignment (biased toward zero by
+        classification error; for comparison only).
+    alpha : float, default 0.05
+        Confidence level ``1 - alpha`` of the intervals.
+    max_levels : int, default 5
+        Numeric variables with at most this many distinct values are
+        categorical.
+    max_iter : int, default 200
+        Newton iterations.
+
+    Returns
+    -------
+    DataFrame
+        One row per non-reference segment (2..K, each against segment 1) and
+        term (``"(Intercept)"`` first): ``segment, term, estimate, std_error,
+        z, p_value, odds_ratio, ci_low, ci_high, or_ci_low, or_ci_high, note``.
+        ``estimate`` and ``ci_low/ci_high`` are on the log-odds scale,
+        ``odds_ratio`` and ``or_ci_*`` their exponentials.  Standard errors
+        are the sandwich estimator clustered by respondent (the K expanded rows
+        of a respondent form one cluster); like Vermunt (2010) they treat
+        ``D`` as known.
+
+        A skipped variable (single level or all missing) appears as one row
+        per segment with NaN estimates and the reason in ``note``.  The
+        intercept rows' ``note`` reports respondents dropped for missing
+        profile values.  ``attrs`` holds ``n_used``, ``n_dropped``,
+        ``skipped`` (variable -> reason), ``reference_levels`` (variable ->
+        level), ``classification_error_matrix`` (list of lists),
+        ``converged``, ``n_iter`` and ``notes``.  With K = 1 the frame is
+        empty and ``attrs["notes"]`` says why.
+
+    Raises
+    ------
+    DataError
+        If a variable is not a column of ``data``.
+    """
+    if correction not in ("bch", "none"):
+        raise ValueError("correction must be 'bch' or 'none'")
+    missing_cols = [v for v in variables if v not in data.columns]
+    if missing_cols:
+        raise DataError(f"profile variable(s) {missing_cols} are not columns of the data; "
+                        f"available: {list(data.columns)}")
+    p, w_all = check_posteriors(posteriors, weights)
+    if p.shape[0] != len(data):
+        raise ValueError(f"posteriors have {p.shape[0]} rows for {len(data)} respondents")
+    k = p.shape[1]
+    attrs: dict = {"n_used": 0, "n_dropped": 0, "skipped": {}, "reference_levels": {},
+                   "classification_error_matrix": [], "converged": False, "n_iter": 0, "notes": []}
+    if k == 1:
+        out = pd.DataFrame(columns=MEMBERSHIP_COLUMNS)
+        attrs["notes"].append("one segment: no membership model")
+        attrs["n_used"] = len(data)
+        out.attrs.update(attrs)
+        return out
+
+    skipped: dict[str, str] = {}
+    kinds: dict[str, bool] = {}
+    for v in variables:
+        x = data[v]
+        if x.isna().all():
+            skipped[v] = "all values missing"
+        elif x.dropna().nunique() < 2:
+            skipped[v] = "single level"
+        else:
+            kinds[v] = is_categorical(x, max_levels)
+    kept = [v for v in variables if v not in skipped]
+    complete = data[kept].notna().all(axis=1).to_numpy() if kept else np.ones(len(data), bool)
+    # a variable may become single-level once incomplete rows are dropped
+    for v in list(kept):
+        if data.loc[complete, v].nunique() < 2:
+            skipped[v] = "single level among complete rows"
+            kept.remove(v)
+    complete = data[kept].notna().all(axis=1).to_numpy() if kept else np.ones(len(data), bool)
+    n_drop = int((~complete).sum())
+
+    sub = data.loc[complete, kept]
+    cols = [np.ones(len(sub))]
+    terms = [INTERCEPT]
+    for v in kept:
+        x = sub[v]
+        if kinds[v]:
+            levels = _levels(x)
+            counts = x.value_counts()
+            ref = max(levels, key=lambda lv: (counts.get(lv, 0), -levels.index(lv)))
+            attrs["reference_levels"][v] = str(ref)
+            for lv in levels:
+                if lv == ref:
+                    continue
+                cols.append((x == lv).to_numpy(dtype=float))
+                terms.append(f"{v}[{lv}]")
+        else:
+            cols.append(x.astype(float).to_numpy())
+            terms.append(v)
+    Z = np.column_stack(cols)
+    pc, wc = p[complete], w_all[complete]
+    notes = []
+    if correction == "bch":
+        W, D, d_note = bch_weights(pc, wc)
+        if d_note:
+            notes.append(d_note)
+    else:
+        W = np.eye(k)[pc.argmax(axis=1)]
+        D = classification_error_matrix(pc, wc)
+    if np.linalg.matrix_rank(Z) < Z.shape[1]:
+        notes.append("design matrix is rank deficient (collinear profile variables); estimates not identified")
+    beta, cov, converged, n_iter = _fit_weighted_mnl(Z, W, wc, max_iter=max_iter)
+    if not converged:
+        notes.append("Newton iterations did not converge (possible separation); estimates unstable")
+    q, m = beta.shape
+    se = np.sqrt(np.clip(np.diag(cov), 0, None)).reshape((q, m), order="F")
+    zcrit = stats.norm.ppf(1 - alpha / 2)
+    rows = []
+    drop_note = f"{n_drop} respondent(s) with missing profile values dropped; {int(complete.sum())} used"
+    for a in range(m):
+        for j, term in enumerate(terms):
+            est, s = float(beta[j, a]), float(se[j, a])
+            z = est / s if s > 0 else np.nan
+            row_notes = list(notes)
+            if term == INTERCEPT:
+                row_notes.append(drop_note)
+            rows.append(dict(segment=a + 2, term=term, estimate=est, std_error=s, z=z,
+                             p_value=float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else np.nan,
+                             odds_ratio=float(np.exp(est)), ci_low=est - zcrit * s, ci_high=est + zcrit * s,
+                             or_ci_low=float(np.exp(est - zcrit * s)), or_ci_high=float(np.exp(est + zcrit * s)),
+                             note="; ".join(row_notes)))
+        for v, reason in skipped.items():
+            rows.append(dict(segment=a + 2, term=v, estimate=np.nan, std_error=np.nan, z=np.nan, p_value=np.nan,
+                             odds_ratio=np.nan, ci_low=np.nan, ci_high=np.nan, or_ci_low=np.nan,
+                             or_ci_high=np.nan, note=f"skipped: {reason}"))
+    out = pd.DataFrame(rows, columns=MEMBERSHIP_COLUMNS)
+    out["segment"] = out["segment"].astype(int)
+    attrs.update(n_used=int(complete.sum()), n_dropped=n_drop, skipped=skipped,
+                 classification_error_matrix=D.tolist(), converged=bool(converged), n_iter=int(n_iter),
+                 notes=notes + [drop_note] + [f"{v} skipped: {r}" for v, r in skipped.items()])
+    out.attrs.update(attrs)
+    if skipped:
+        logger.info("membership model: skipped %s", ", ".join(f"{v} ({r})" for v, r in skipped.items()))
+    return out
