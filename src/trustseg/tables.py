@@ -380,6 +380,7 @@ def atomic_write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are shared files
         os.replace(tmp, path)
     except BaseException:
         # Why: never leave a temp file behind, whatever went wrong.
