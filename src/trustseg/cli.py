@@ -1,0 +1,109 @@
+"""The ``trustseg`` command.
+
+Subcommands
+-----------
+``trustseg init-config SURVEY_FILE [-o config/<name>.yaml] [--force]``
+    Inspect a survey file and write a draft config.
+``trustseg simulate [--out resources] [--seed 2010]``
+    Write the bundled simulated golf-club survey.
+
+A :class:`~trustseg.errors.TrustsegError` is printed as
+``trustseg: error: <message>`` on stderr with exit status 1, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from trustseg import __version__
+from trustseg.errors import DataError, TrustsegError
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``trustseg`` command."""
+    parser = argparse.ArgumentParser(
+        prog="trustseg",
+        description="Clusterwise regression of repurchase and trust on satisfaction: survey segmentation.",
+    )
+    parser.add_argument("--version", action="version", version=f"trustseg {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    init = sub.add_parser("init-config", help="inspect a survey file and write a draft config")
+    init.add_argument("survey_file", metavar="SURVEY_FILE", help="the raw survey file (csv, tsv, xlsx, sav, dta, parquet)")
+    init.add_argument("-o", "--output", default=None,
+                      help="where to write the draft (default config/<survey file name>.yaml)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing config file")
+    init.add_argument("--sheet", default=None, help="Excel sheet name or 0-based index")
+    init.add_argument("--encoding", default=None, help="text encoding of a CSV/TSV file (default: detect)")
+    init.add_argument("--delimiter", default=None, help="column delimiter of a text file (default: sniff)")
+
+    sim = sub.add_parser("simulate", help="write the bundled simulated golf-club survey")
+    sim.add_argument("--out", default="resources", help="output folder (default resources)")
+    sim.add_argument("--seed", type=int, default=2010, help="random seed (default 2010)")
+    return parser
+
+
+def _init_config(args) -> int:
+    from trustseg.init_config import draft_config
+
+    data_cfg = {}
+    if args.sheet is not None:
+        data_cfg["sheet"] = int(args.sheet) if args.sheet.isdigit() else args.sheet
+    if args.encoding is not None:
+        data_cfg["encoding"] = args.encoding
+    if args.delimiter is not None:
+        data_cfg["delimiter"] = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter
+    out = Path(args.output) if args.output else Path("config") / f"{Path(args.survey_file).stem}.yaml"
+    if out.exists() and not args.force:
+        raise DataError(f"{out}: already exists; choose another file with -o, or pass --force to overwrite it.")
+    if out.resolve() == Path(args.survey_file).resolve():
+        raise DataError(f"{out}: is the survey file itself; choose another output file with -o.")
+    text = draft_config(args.survey_file, data_cfg)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"{out}: cannot write the draft config ({exc.strerror}); choose another file with -o.") from None
+    print(f"trustseg: wrote a draft config to {out}; check the lines marked CHECK before running.")
+    return 0
+
+
+def _simulate(args) -> int:
+    from trustseg.simulate import write_golf_survey
+
+    written = write_golf_survey(args.out, args.seed)
+    files = ", ".join(str(p) for p in written) if isinstance(written, (tuple, list)) else str(written or args.out)
+    print(f"trustseg: wrote the simulated golf-club survey (seed {args.seed}): {files}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Run the ``trustseg`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 1 on a user error, 2 on bad arguments.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help and on usage errors
+        return int(exc.code or 0)
+    try:
+        if args.command == "init-config":
+            return _init_config(args)
+        return _simulate(args)
+    except TrustsegError as exc:
+        print(f"trustseg: error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,321 @@
+"""Draft a config from a survey file (``trustseg init-config``).
+
+The draft lists every column with its detected type and range as YAML
+comments, proposes missing-value codes, guesses the constructs from column
+names and question texts (satisfaction, trust, loyalty, repurchase, in English
+and Chinese), the id, weight, duration and profile columns, and one analysis.
+It is validated against the config schema before it is returned, so it always
+loads; lines marked ``CHECK`` need the researcher's eye.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from trustseg.cleaning import detect_personal_columns
+from trustseg.errors import ConfigError, DataError
+from trustseg.io import read_survey
+
+__all__ = ["draft_config", "describe_columns", "suspected_missing_codes", "guess_constructs"]
+
+_CANDIDATE_CODES = (-999, -99, -98, -97, -9, -8, -7, -1, 97, 98, 99, 999, 9999)
+_CONSTRUCT_PATTERNS = {
+    "satisfaction": re.compile(r"sat|cusa|满意", re.IGNORECASE),
+    "trust": re.compile(r"trust|信任|信赖", re.IGNORECASE),
+    "loyalty": re.compile(r"loy|cusl|忠诚", re.IGNORECASE),
+    "repurchase": re.compile(r"repur|rebuy|buy.?again|purchase.?again|回购|再次购买|复购|再购", re.IGNORECASE),
+}
+_ID = re.compile(r"^(id|respondent.?id|resp.?id|response.?id|case.?id|caseid|record|编号|序号|id号)$", re.IGNORECASE)
+_WEIGHT = re.compile(r"^(weight|wt|wgt|weights|权重|加权)$|weight", re.IGNORECASE)
+_DURATION = re.compile(r"duration|用时|时长|seconds", re.IGNORECASE)
+_PROFILE = re.compile(
+    r"gender|sex|(?<![a-z])age(?![a-z])|educ|income|occupation|job|region|country|city|member|tenure|segment|type|"
+    r"性别|年龄|学历|教育|收入|职业|地区|城市|会员",
+    re.IGNORECASE,
+)
+# Common answer labels, so text answers get a proposed numeric coding.
+_KNOWN_LABELS = {
+    "strongly disagree": 1, "disagree": 2, "neither agree nor disagree": 3, "neutral": 3, "agree": 4,
+    "strongly agree": 5, "very dissatisfied": 1, "dissatisfied": 2, "neither satisfied nor dissatisfied": 3,
+    "satisfied": 4, "very satisfied": 5, "非常不满意": 1, "不满意": 2, "一般": 3, "满意": 4, "非常满意": 5,
+    "非常不同意": 1, "不同意": 2, "中立": 3, "同意": 4, "非常同意": 5,
+}
+
+
+def _j(value) -> str:
+    """A YAML flow value (JSON is valid YAML and keeps Chinese readable)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _comment(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def suspected_missing_codes(col: pd.Series) -> list:
+    """Typical missing-value codes that lie outside the column's other values.
+
+    Parameters
+    ----------
+    col : pandas.Series
+        A column as read.
+
+    Returns
+    -------
+    list of int
+        E.g. ``[-99]`` for a 1-7 item that also holds -99; 99 is suspected
+        only when it is more than twice the largest other value (ages of 99
+        are real).
+    """
+    values = pd.to_numeric(col, errors="coerce").dropna()
+    if values.empty:
+        return []
+    present = [c for c in _CANDIDATE_CODES if (values == c).any()]
+    rest = values[~values.isin(present)]
+    if rest.empty:
+        return []
+    lo, hi = rest.min(), rest.max()
+    return [c for c in present if (c < 0 <= lo) or (c > 0 and c > 2 * max(hi, 1))]
+
+
+def describe_columns(raw: pd.DataFrame) -> pd.DataFrame:
+    """One row per column: type, missing count, range or values, suspected codes.
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        The raw survey table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``column, type, n_missing, n_distinct, low, high, values,
+        missing_codes, rating_like``.
+    """
+    labels = raw.attrs.get("value_labels") or {}
+    out = []
+    for name in raw.columns:
+        col = raw[name]
+        codes = suspected_missing_codes(col) if pd.api.types.is_numeric_dtype(col) else []
+        numbers = pd.to_numeric(col, errors="coerce")
+        clean = numbers[~numbers.isin(codes)].dropna()
+        row = {"column": name, "n_missing": int(col.isna().sum()), "n_distinct": int(col.nunique()),
+               "low": np.nan, "high": np.nan, "values": "", "missing_codes": codes, "rating_like": False}
+        if col.notna().sum() == 0:
+            row["type"] = "empty"
+        elif pd.api.types.is_numeric_dtype(col):
+            whole = bool((clean == clean.round()).all())
+            row["type"] = ("labelled " if name in labels else "") + ("integer" if whole else "decimal")
+            if len(clean):
+                row["low"], row["high"] = float(clean.min()), float(clean.max())
+                row["rating_like"] = whole and clean.nunique() >= 2 and row["low"] >= 0 and row["high"] <= 11
+        else:
+            distinct = list(dict.fromkeys(col.dropna().astype(str)))
+            row["type"] = "text"
+            row["values"] = ", ".join(_j(v) for v in distinct[:5]) + (", ..." if len(distinct) > 5 else "")
+            known = [v for v in distinct if v.strip().casefold() in _KNOWN_LABELS]
+            row["rating_like"] = bool(distinct) and len(known) == len(distinct)
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def guess_constructs(raw: pd.DataFrame, candidates: list[str]) -> dict:
+    """Group candidate columns into constructs by name or question text.
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        The raw survey table (``attrs["question_text"]`` is used when present).
+    candidates : list of str
+        Rating-like columns that may be items.
+
+    Returns
+    -------
+    dict
+        ``{construct: {"items": [...], "how": "column names" | "question texts"}}``
+        in the order satisfaction, trust, loyalty, repurchase.
+    """
+    texts = raw.attrs.get("question_text") or {}
+    found: dict = {}
+    taken: set = set()
+    for construct, pattern in _CONSTRUCT_PATTERNS.items():
+        by_name = [c for c in candidates if c not in taken and pattern.search(str(c))]
+        how = "column names"
+        if not by_name:
+            by_name = [c for c in candidates if c not in taken and pattern.search(str(texts.get(c, "")))]
+            how = "question texts"
+        if by_name:
+            found[construct] = {"items": by_name, "how": how}
+            taken.update(by_name)
+    return found
+
+
+def draft_config(path, data_cfg: dict | None = None) -> str:
+    """Inspect a survey file and return a draft config as commented YAML.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The survey file (opened read-only).
+    data_cfg : dict, optional
+        Reading options (``format``, ``encoding``, ``delimiter``, ``sheet``)
+        as in the ``data`` section of the config.
+
+    Returns
+    -------
+    str
+        YAML text that validates against the config schema.
+
+    Raises
+    ------
+    DataError
+        The file cannot be read, or has no column that could be a rating item.
+    """
+    data_cfg = dict(data_cfg or {})
+    raw = read_survey(path, data_cfg)
+    info = describe_columns(raw).set_index("column")
+    personal = detect_personal_columns(raw)
+    usable = [c for c in raw.columns if c not in personal]
+    id_col = next((c for c in usable if _ID.match(str(c).strip()) and raw[c].notna().all() and raw[c].is_unique), None)
+    weight_col = next((c for c in usable if _WEIGHT.search(str(c)) and pd.api.types.is_numeric_dtype(raw[c])
+                       and (raw[c].dropna() > 0).all()), None)
+    duration_col = next((c for c in usable if _DURATION.search(str(c)) and pd.api.types.is_numeric_dtype(raw[c])), None)
+    reserved = {id_col, weight_col, duration_col}
+    candidates = [c for c in usable if c not in reserved and info.loc[c, "rating_like"]]
+    guessed = guess_constructs(raw, candidates)
+    notes: dict = {name: f"guessed from {g['how']}" for name, g in guessed.items()}
+    constructs = {name: g["items"] for name, g in guessed.items()}
+    outcome = next((c for c in ("repurchase", "loyalty", "trust") if c in constructs), None)
+    spare = [c for c in candidates if not any(c in items for items in constructs.values())]
+    if "satisfaction" not in constructs:
+        if not spare:
+            raise DataError(
+                f"{path}: found no column that looks like a rating item (whole numbers between 0 and 11, or "
+                "answer labels such as 'Strongly agree'), so no construct can be drafted. Write the config by hand."
+            )
+        constructs = {"satisfaction": [spare.pop(0)], **constructs}
+        notes["satisfaction"] = "CHECK: not found by name; the first rating-like column stands in"
+    if outcome is None:
+        if not spare:
+            raise DataError(
+                f"{path}: found only one rating-like column, but an analysis needs an outcome and a predictor. "
+                "Write the config by hand."
+            )
+        constructs["repurchase"] = [spare.pop(0)]
+        notes["repurchase"] = "CHECK: not found by name; the next rating-like column stands in"
+        outcome = "repurchase"
+    predictors = ["satisfaction"] + (["trust"] if "trust" in constructs and outcome != "trust" else [])
+    used_items = {c for items in constructs.values() for c in items}
+    profile = [c for c in usable if c not in used_items and c not in reserved and _PROFILE.search(str(c))
+               and info.loc[c, "n_distinct"] <= 30]
+
+    codes = sorted({code for c in used_items | set(profile) for code in info.loc[c, "missing_codes"]})
+    value_labels = {}
+    for c in used_items:
+        if info.loc[c, "type"] == "text":
+            for v in raw[c].dropna().astype(str).unique():
+                value_labels[v] = _KNOWN_LABELS[v.strip().casefold()]
+
+    lines = [
+        f"# Draft trustseg config for {_comment(path)}, written by `trustseg init-config`.",
+        "# Read it through and fix every line marked CHECK before running the workflow.",
+        f"# The file has {len(raw)} rows and {raw.shape[1]} columns (format {raw.attrs.get('format')}"
+        + (f", encoding {raw.attrs['encoding']}" if raw.attrs.get("encoding") else "") + "):",
+        "#",
+    ]
+    for name, row in info.iterrows():
+        desc = f"#   {_comment(name)}: {row['type']}, {row['n_missing']} missing"
+        if not np.isnan(row["low"]):
+            desc += f", {row['low']:g} .. {row['high']:g}"
+        if row["values"]:
+            desc += f", {row['n_distinct']} values: {_comment(row['values'])}"
+        if row["missing_codes"]:
+            desc += f"; suspected missing codes {row['missing_codes']}"
+        if name in personal:
+            desc += f"; PERSONAL DATA ({personal[name]}): left out of the results"
+        text = (raw.attrs.get("question_text") or {}).get(name)
+        if text and text != name:
+            desc += f"; question: {_comment(text)[:80]}"
+        lines.append(desc)
+    lines += ["", "data:", f"  path: {_j(str(path))}"]
+    for key in ("format", "encoding", "delimiter", "sheet"):
+        if data_cfg.get(key) not in (None, "auto"):
+            lines.append(f"  {key}: {_j(data_cfg[key])}")
+    if "encoding" not in data_cfg and raw.attrs.get("encoding") not in (None, "utf-8", "utf-8-sig"):
+        lines.append(f"  encoding: {_j(raw.attrs['encoding'])}  # detected")
+    lines.append(f"  id_column: {_j(id_col)}" + ("  # null numbers the rows 1..n" if id_col is None else "  # CHECK"))
+    lines.append(f"  weight_column: {_j(weight_col)}" + ("  # CHECK" if weight_col else ""))
+    lines.append(f"  missing_codes: {_j(codes)}" + ("  # CHECK: suspected from values outside the usual range" if codes else ""))
+    if value_labels:
+        lines.append(f"  value_labels: {_j(value_labels)}  # CHECK: proposed coding of the text answers")
+    lines += ["", "constructs:"]
+    for name, items in constructs.items():
+        lows = [info.loc[c, "low"] for c in items if not np.isnan(info.loc[c, "low"])]
+        highs = [info.loc[c, "high"] for c in items if not np.isnan(info.loc[c, "high"])]
+        if lows:
+            scale = [0 if min(lows) < 1 else 1, int(max(max(highs), 2))]
+        else:
+            scale = [min(value_labels.values()), max(value_labels.values())]
+        lines += [
+            f"  {_j(name)}:",
+            f"    # {notes[name]}; CHECK the items and that the scale is the answer scale, not just the observed range",
+            f"    items: {_j(items)}",
+            f"    scale: {_j(scale)}",
+            "    reverse: []",
+            "    min_answered: 0.5",
+        ]
+    lines += [
+        "",
+        "cleaning:",
+        "  flagged_action: drop",
+        "  duplicates: true",
+        "  straightlining: {enabled: true, min_items: 8}",
+    ]
+    if duration_col is not None:
+        median = float(pd.to_numeric(raw[duration_col], errors="coerce").median())
+        lines.append(f"  # CHECK: a common threshold is a third of the median duration ({median:g} s): {median / 3:.0f}")
+        lines.append(f"  speeders: {{duration_column: {_j(duration_col)}, min_seconds: null}}")
+    lines.append("  attention_checks: []")
+    lines.append("  personal_data: drop")
+    lines.append(f"  personal_data_columns: []" + (f"  # detected anyway: {_comment(', '.join(personal))}" if personal else ""))
+    lines += ["", f"profile: {_j(profile)}" + ("  # CHECK" if profile else ""), "", "analyses:"]
+    lines += [
+        f"  {outcome}_on_satisfaction:",
+        f"    outcome: {_j(outcome)}",
+        f"    predictors: {_j(predictors)}",
+        "    segments: [1, 2, 3, 4, 5, 6]",
+        "    criterion: bic",
+        "    n_init: 20",
+        "",
+        "seed: 2010",
+        "",
+    ]
+    text = "\n".join(lines)
+    _validate(yaml.safe_load(text))
+    return text
+
+
+def _validate(config: dict) -> None:
+    """Validate with trustseg.config when present, else with the schema file."""
+    try:
+        from trustseg.config import validate_config
+    except ImportError:
+        validate_config = None
+    if validate_config is not None:
+        validate_config(config)
+        return
+    schema_path = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+    if not schema_path.exists():
+        return
+    import jsonschema
+
+    schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
+    try:
+        jsonschema.validate(config, schema)
+    except jsonschema.ValidationError as exc:
+        raise ConfigError(f"the drafted config is not valid: {exc.message}") from None
