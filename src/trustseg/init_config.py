@@ -29,7 +29,7 @@ _CONSTRUCT_PATTERNS = {
     "satisfaction": re.compile(r"sat|cusa|满意", re.IGNORECASE),
     "trust": re.compile(r"trust|信任|信赖", re.IGNORECASE),
     "loyalty": re.compile(r"loy|cusl|忠诚", re.IGNORECASE),
-    "repurchase": re.compile(r"repur|rebuy|buy.?again|purchase.?again|回购|再次购买|复购|再购", re.IGNORECASE),
+    "repurchase": re.compile(r"^rep(?![a-z])|repur|rebuy|buy.?again|purchase.?again|回购|再次购买|复购|再购", re.IGNORECASE),
 }
 _ID = re.compile(r"^(id|respondent.?id|resp.?id|response.?id|case.?id|caseid|record|编号|序号|id号)$", re.IGNORECASE)
 _WEIGHT = re.compile(r"^(weight|wt|wgt|weights|权重|加权)$|weight", re.IGNORECASE)
@@ -181,7 +181,8 @@ def draft_config(path, data_cfg: dict | None = None) -> str:
     info = describe_columns(raw).set_index("column")
     personal = detect_personal_columns(raw)
     usable = [c for c in raw.columns if c not in personal]
-    id_col = next((c for c in usable if _ID.match(str(c).strip()) and raw[c].notna().all() and raw[c].is_unique), None)
+    # Repeated ids are what the duplicates rule is for, so near-unique is enough.
+    id_col = next((c for c in usable if _ID.match(str(c).strip()) and raw[c].nunique() >= 0.9 * len(raw)), None)
     weight_col = next((c for c in usable if _WEIGHT.search(str(c)) and pd.api.types.is_numeric_dtype(raw[c])
                        and (raw[c].dropna() > 0).all()), None)
     duration_col = next((c for c in usable if _DURATION.search(str(c)) and pd.api.types.is_numeric_dtype(raw[c])), None)
@@ -255,15 +256,22 @@ def draft_config(path, data_cfg: dict | None = None) -> str:
         lines.append(f"  value_labels: {_j(value_labels)}  # CHECK: proposed coding of the text answers")
     lines += ["", "constructs:"]
     for name, items in constructs.items():
-        lows = [info.loc[c, "low"] for c in items if not np.isnan(info.loc[c, "low"])]
-        highs = [info.loc[c, "high"] for c in items if not np.isnan(info.loc[c, "high"])]
-        if lows:
-            scale = [0 if min(lows) < 1 else 1, int(max(max(highs), 2))]
+        answers = pd.concat([pd.to_numeric(raw[c], errors="coerce") for c in items])
+        answers = answers[~answers.isin(codes)].dropna()
+        rare = []
+        if len(answers):
+            # Typos and out-of-scale answers are rare: the scale is the range of the common answers.
+            counts = answers.value_counts()
+            common = counts[counts >= max(2, 0.005 * len(answers))].index
+            common = common if len(common) >= 2 else counts.index
+            scale = [0 if min(common) < 1 else 1, int(max(max(common), 2))]
+            rare = sorted(float(v) for v in counts.index if v < scale[0] or v > scale[1])
         else:
             scale = [min(value_labels.values()), max(value_labels.values())]
         lines += [
             f"  {_j(name)}:",
-            f"    # {notes[name]}; CHECK the items and that the scale is the answer scale, not just the observed range",
+            f"    # {notes[name]}; CHECK the items and that the scale is the answer scale, not just the observed range"
+            + (f"; rare answers {[f'{v:g}' for v in rare]} lie outside it and will be set to missing" if rare else ""),
             f"    items: {_j(items)}",
             f"    scale: {_j(scale)}",
             "    reverse: []",
@@ -278,8 +286,8 @@ def draft_config(path, data_cfg: dict | None = None) -> str:
     ]
     if duration_col is not None:
         median = float(pd.to_numeric(raw[duration_col], errors="coerce").median())
-        lines.append(f"  # CHECK: a common threshold is a third of the median duration ({median:g} s): {median / 3:.0f}")
-        lines.append(f"  speeders: {{duration_column: {_j(duration_col)}, min_seconds: null}}")
+        lines.append(f"  # CHECK: a third of the median duration ({median:g} s), a common speeding threshold")
+        lines.append(f"  speeders: {{duration_column: {_j(duration_col)}, min_seconds: {round(median / 3)}}}")
     lines.append("  attention_checks: []")
     lines.append("  personal_data: drop")
     lines.append(f"  personal_data_columns: []" + (f"  # detected anyway: {_comment(', '.join(personal))}" if personal else ""))
