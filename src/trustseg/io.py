@@ -350,7 +350,7 @@ def _read_excel(path: Path, sheet) -> pd.DataFrame:
                     f"{path}: has {len(names)} sheet(s) {names}; data.sheet {sheet} is out of range "
                     "(sheets are numbered from 0)."
                 )
-            df = book.parse(sheet_name=sheet)
+            df = pd.read_excel(book, sheet_name=sheet)
     except DataError:
         raise
     except ImportError as exc:
