@@ -63,6 +63,7 @@ LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)), (0, (8
 HATCHES = ("", "///", "...", "xxx", "\\\\\\", "ooo", "---", "+++")
 SINGLE_COLUMN = 3.5  # inches; journal single-column width
 DOUBLE_COLUMN = 7.0
+MIN_HEIGHT = 2.2  # inches; keeps one-row figures (K = 1, one rule) legible
 
 # Families tried in order when a label needs CJK glyphs.
 _CJK_FAMILIES = (
@@ -566,7 +567,7 @@ def posterior_certainty(
     floor = 1.0 / k if k > 1 else 0.0
     edges = np.linspace(floor, 1.0, bins + 1)
     with _rendering():
-        fig = _MplFigure(figsize=(SINGLE_COLUMN + 0.5, 0.6 + 1.05 * k), layout="constrained")
+        fig = _MplFigure(figsize=(SINGLE_COLUMN + 0.5, max(MIN_HEIGHT, 0.6 + 1.05 * k)), layout="constrained")
         axes = fig.subplots(k, 1, sharex=True, squeeze=False)[:, 0]
         for ax, s in zip(axes, segs):
             st = styles[s]
@@ -653,7 +654,7 @@ def coefficient_forest(
     n_missing = 0
     with _rendering():
         width = min(DOUBLE_COLUMN, 1.2 + 2.2 * max(len(terms), 1))
-        fig = _MplFigure(figsize=(width, 0.9 + 0.45 * max(len(segs), 1)), layout="constrained")
+        fig = _MplFigure(figsize=(width, max(MIN_HEIGHT, 1.1 + 0.45 * len(segs))), layout="constrained")
         axes = fig.subplots(1, max(len(terms), 1), sharey=True, squeeze=False)[0]
         if not terms:
             _empty_note(axes[0], "No estimates")
@@ -852,7 +853,7 @@ def profile_heatmap(
     with _rendering():
         n_rows = max(len(row_keys), 1)
         fig = _MplFigure(figsize=(min(DOUBLE_COLUMN, 2.6 + 1.0 * max(len(segs), 1)),
-                                  0.9 + 0.28 * n_rows), layout="constrained")
+                                  max(MIN_HEIGHT, 0.9 + 0.28 * n_rows)), layout="constrained")
         ax = fig.add_subplot()
         if mat.empty or not segs:
             _empty_note(ax, "No profile variables")
@@ -926,7 +927,7 @@ def cleaning_summary(
     rules = report["rule"].astype(str).tolist()
     counts = pd.to_numeric(report["rows_affected"], errors="coerce").fillna(0).to_numpy(float)
     with _rendering():
-        fig = _MplFigure(figsize=(SINGLE_COLUMN + 1.5, 0.8 + 0.3 * max(len(rules), 1)), layout="constrained")
+        fig = _MplFigure(figsize=(SINGLE_COLUMN + 1.5, max(MIN_HEIGHT, 0.8 + 0.3 * len(rules))), layout="constrained")
         ax = fig.add_subplot()
         if not rules:
             _empty_note(ax, "No cleaning rules applied")
@@ -945,6 +946,8 @@ def cleaning_summary(
         f"Data cleaning: number of respondent rows affected by each of the {len(rules)} cleaning "
         f"rules, in the order applied (total {int(counts.sum())} row actions; a row can be "
         "affected by more than one rule). Bar length and label give the count."
-        if rules else "Data cleaning: no cleaning rules were applied."
+        if rules else
+        "Data cleaning: no cleaning rules were applied, so no respondent rows were removed or "
+        "changed; the figure is intentionally empty."
     )
     return _save(fig, stem, formats, caption)
