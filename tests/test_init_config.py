@@ -1,0 +1,137 @@
+"""Drafting a config from a survey file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+
+import pandas as pd
+import pytest
+import yaml
+
+from trustseg.cleaning import clean_survey
+from trustseg.errors import DataError
+from trustseg.init_config import describe_columns, draft_config, suspected_missing_codes
+from trustseg.io import read_survey
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
+
+
+def _validate(cfg):
+    """The full validator when the config module exists, else the schema."""
+    try:
+        from trustseg.config import validate_config
+    except ImportError:
+        import jsonschema
+
+        with open(os.path.join(ROOT, "workflow", "schemas", "config.schema.yaml"), encoding="utf-8") as fh:
+            jsonschema.validate(cfg, yaml.safe_load(fh))
+        return cfg
+    return validate_config(cfg)
+
+
+def test_suspected_missing_codes():
+    assert suspected_missing_codes(pd.Series([1, 2, 7, -99, 99, 5])) == [-99, 99]
+    assert suspected_missing_codes(pd.Series([18, 45, 99, 80])) == []  # an age of 99 is real
+    assert suspected_missing_codes(pd.Series([0, 5, 10, -9])) == [-9]
+    assert suspected_missing_codes(pd.Series(["a", "b"])) == []
+
+
+def test_describe_columns_types_and_ranges():
+    raw = pd.DataFrame({"q": [1, 5, -99], "t": ["Agree", "Strongly agree", None], "x": [0.5, 1.5, 2.0], "e": [None] * 3})
+    info = describe_columns(raw).set_index("column")
+    assert info.loc["q", "type"] == "integer" and (info.loc["q", "low"], info.loc["q", "high"]) == (1, 5)
+    assert info.loc["q", "missing_codes"] == [-99] and info.loc["q", "rating_like"]
+    assert info.loc["t", "type"] == "text" and info.loc["t", "rating_like"]
+    assert info.loc["x", "type"] == "decimal" and info.loc["e", "type"] == "empty"
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("ecsi_mobi.csv", {"satisfaction": ["CUSA1", "CUSA2", "CUSA3"], "loyalty": ["CUSL1", "CUSL2", "CUSL3"]}),
+    ("plspm_satisfaction_bank.csv", {"satisfaction": ["sat1", "sat2", "sat3", "sat4"],
+                                     "loyalty": ["loy1", "loy2", "loy3", "loy4"]}),
+    ("corp_rep_data.csv", {"satisfaction": ["cusa"], "loyalty": ["cusl_1", "cusl_2", "cusl_3"]}),
+])
+def test_example_surveys_draft_valid_configs_that_clean(name, expected, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    text = draft_config(f"resources/examples/{name}")
+    cfg = _validate(yaml.safe_load(text))
+    assert {k: v["items"] for k, v in cfg["constructs"].items()} == expected
+    (analysis,) = cfg["analyses"].values()
+    assert analysis["outcome"] == "loyalty" and analysis["predictors"] == ["satisfaction"]
+    assert "#   CUSA1: integer" in text or name != "ecsi_mobi.csv"
+    if name == "corp_rep_data.csv":
+        assert cfg["data"]["missing_codes"] == [-99]
+        assert cfg["constructs"]["loyalty"]["scale"] == [1, 7]
+        assert "suspected missing codes [-99]" in text
+    res = clean_survey(read_survey(cfg["data"]["path"], cfg["data"]), cfg)
+    assert len(res.clean) > 0
+
+
+def test_chinese_survey_in_gbk_with_text_answers(tmp_path):
+    text = ("编号,满意度1,满意度2,信任1,信任2,回购意愿,再次购买,性别,手机\n"
+            "1,非常满意,满意,4,5,5,4,男,13812345678\n"
+            "2,一般,不满意,2,3,2,2,女,+86 139 1234 5678\n"
+            "3,满意,满意,4,4,4,5,女,0755-12345678\n")
+    f = tmp_path / "调查.csv"
+    f.write_bytes(text.encode("gbk"))
+    draft = draft_config(f)
+    cfg = _validate(yaml.safe_load(draft))
+    assert cfg["data"]["encoding"] == "gb18030"
+    assert cfg["data"]["id_column"] == "编号"
+    assert cfg["constructs"]["satisfaction"]["items"] == ["满意度1", "满意度2"]
+    assert cfg["constructs"]["trust"]["items"] == ["信任1", "信任2"]
+    assert cfg["constructs"]["repurchase"]["items"] == ["回购意愿", "再次购买"]
+    assert cfg["data"]["value_labels"]["非常满意"] == 5
+    assert cfg["profile"] == ["性别"]
+    assert "手机" in draft and "PERSONAL DATA" in draft
+    analysis = cfg["analyses"]["repurchase_on_satisfaction"]
+    assert analysis["predictors"] == ["satisfaction", "trust"]
+    res = clean_survey(read_survey(f, cfg["data"]), cfg)
+    assert res.clean["satisfaction"].tolist() == [4.5, 2.5, 4.0]
+    assert "手机" in res.personal_columns
+
+
+def test_qualtrics_constructs_from_question_texts(tmp_path):
+    rows = [
+        ["ResponseId", "Duration (in seconds)", "IPAddress", "Q1", "Q2", "Q3", "Q4"],
+        ["Response ID", "Duration (in seconds)", "IP Address", "How satisfied are you with the service?",
+         "How satisfied are you with the price?", "How likely are you to purchase again?", "Age"],
+        ['{"ImportId":"_recordId"}', '{"ImportId":"duration"}', '{"ImportId":"ipAddress"}', '{"ImportId":"QID1"}',
+         '{"ImportId":"QID2"}', '{"ImportId":"QID3"}', '{"ImportId":"QID4"}'],
+    ] + [[f"R_{i}", str(100 + 10 * i), f"10.0.0.{i}", str(1 + i % 5), str(1 + (i + 1) % 5), str(1 + (i + 2) % 5),
+          str(20 + i)] for i in range(12)]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    f = tmp_path / "export.csv"
+    f.write_text(buffer.getvalue(), encoding="utf-8")
+    cfg = _validate(yaml.safe_load(draft_config(f)))
+    assert cfg["constructs"]["satisfaction"]["items"] == ["Q1", "Q2"]
+    assert cfg["constructs"]["repurchase"]["items"] == ["Q3"]
+    assert cfg["data"]["id_column"] == "ResponseId"
+    assert cfg["cleaning"]["speeders"]["duration_column"] == "Duration (in seconds)"
+
+
+def test_fallback_when_no_construct_is_named(tmp_path):
+    f = tmp_path / "s.csv"
+    f.write_text("a,b,c\n1,2,3\n3,4,5\n5,5,1\n", encoding="utf-8")
+    draft = draft_config(f)
+    cfg = _validate(yaml.safe_load(draft))
+    assert cfg["constructs"]["satisfaction"]["items"] == ["a"] and cfg["constructs"]["repurchase"]["items"] == ["b"]
+    assert "CHECK: not found by name" in draft
+
+
+def test_no_rating_columns_is_an_error(tmp_path):
+    f = tmp_path / "s.csv"
+    f.write_text("name,x\nann,1000.5\nbob,2000.25\n", encoding="utf-8")
+    with pytest.raises(DataError, match="no column that looks like a rating item"):
+        draft_config(f)
+
+
+def test_survey_file_is_not_changed(tmp_path):
+    f = tmp_path / "s.csv"
+    f.write_text("sat1,loy1\n1,2\n3,4\n", encoding="utf-8")
+    before = f.read_bytes()
+    draft_config(f)
+    assert f.read_bytes() == before
