@@ -1,0 +1,74 @@
+"""The trustseg command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from trustseg.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+BANK = ROOT / "resources" / "examples" / "plspm_satisfaction_bank.csv"
+
+
+def test_init_config_default_output(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["init-config", str(BANK)]) == 0
+    out = tmp_path / "config" / "plspm_satisfaction_bank.yaml"
+    cfg = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert cfg["constructs"]["satisfaction"]["items"] == ["sat1", "sat2", "sat3", "sat4"]
+    assert "wrote a draft config" in capsys.readouterr().out
+
+
+def test_init_config_refuses_to_overwrite(tmp_path, capsys):
+    target = tmp_path / "my.yaml"
+    target.write_text("keep me", encoding="utf-8")
+    assert main(["init-config", str(BANK), "-o", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("trustseg: error:") and "--force" in err
+    assert target.read_text(encoding="utf-8") == "keep me"
+    assert main(["init-config", str(BANK), "-o", str(target), "--force"]) == 0
+    assert "constructs:" in target.read_text(encoding="utf-8")
+
+
+def test_user_errors_print_one_line_without_traceback(tmp_path, capsys):
+    assert main(["init-config", str(tmp_path / "missing.csv"), "-o", str(tmp_path / "x.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("trustseg: error:") and "does not exist" in err and "Traceback" not in err
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    assert main(["init-config", str(empty), "-o", str(tmp_path / "y.yaml")]) == 1
+    assert "empty" in capsys.readouterr().err
+
+
+def test_bad_arguments_exit_2(capsys):
+    assert main(["no-such-command"]) == 2
+    assert main([]) == 2
+
+
+def test_simulate_passes_folder_and_seed(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake(out_dir, seed):
+        calls.append((out_dir, seed))
+        return (Path(out_dir) / "golf_survey.csv", Path(out_dir) / "golf_survey_truth.csv")
+
+    import trustseg.simulate
+
+    monkeypatch.setattr(trustseg.simulate, "write_golf_survey", fake)
+    assert main(["simulate", "--out", str(tmp_path), "--seed", "7"]) == 0
+    assert calls == [(str(tmp_path), 7)]
+    assert "golf_survey.csv" in capsys.readouterr().out
+
+
+def test_console_script_runs_simulate(tmp_path):
+    # the real entry point, end to end, in a fresh interpreter
+    code = "import sys; from trustseg.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run([sys.executable, "-c", code, "simulate", "--out", str(tmp_path / "res")],
+                          capture_output=True, text=True, env={**os.environ}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "res" / "golf_survey.csv").exists()
