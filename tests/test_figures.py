@@ -258,7 +258,8 @@ def test_profile_heatmap_empty_and_constant_rows(tmp_path):
 
 
 def test_cleaning_summary(tmp_path):
-    rep = pd.DataFrame({"rule": ["duplicate_id", "straightlining", "out of range"],
+    # Dollar signs must print literally, not switch on mathtext.
+    rep = pd.DataFrame({"rule": ["duplicate_id", "tip $x^^y$ bonus", "out of range"],
                         "rows_affected": [3, 0, 12]})
     rec = F.cleaning_summary(rep, tmp_path / "clean")
     check_record(rec)

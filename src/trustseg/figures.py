@@ -252,9 +252,14 @@ def segment_styles(segments: Iterable[int]) -> dict[int, dict]:
     }
 
 
+def _plain(text) -> str:
+    """User text shown literally: an even number of ``$`` would switch on mathtext."""
+    return str(text).replace("$", r"\$")
+
+
 def _seg_label(seg: int, names: Mapping | None) -> str:
     name = (names or {}).get(int(seg))
-    return f"{int(seg)}: {name}" if name else f"Segment {int(seg)}"
+    return _plain(f"{int(seg)}: {name}") if name else f"Segment {int(seg)}"
 
 
 def _wrapped_label(seg: int, names: Mapping | None, width: int = 16) -> str:
@@ -405,8 +410,8 @@ def segment_scatter(
             handles.append(Line2D([], [], color=st["color"], marker=st["marker"], markersize=5,
                                   linestyle=st["linestyle"] if drew_line else "none",
                                   label=f"{_seg_label(s, names)} (n = {n_s})"))
-        ax.set_xlabel(x_label)
-        ax.set_ylabel(y_label)
+        ax.set_xlabel(_plain(x_label))
+        ax.set_ylabel(_plain(y_label))
         if handles:
             ax.legend(handles=handles, loc="best", handlelength=3)
         if not len(pts):
@@ -686,13 +691,13 @@ def coefficient_forest(
                 if np.isfinite(b):
                     ax.plot([b], [y - off], marker=st["marker"], color=st["color"], markersize=5.5,
                             markeredgecolor="black", markeredgewidth=0.4, linestyle="none", zorder=3)
-            ax.set_title(term)
-            ax.set_xlabel(x_label if len(terms) == 1 else "")
+            ax.set_title(_plain(term))
+            ax.set_xlabel(_plain(x_label) if len(terms) == 1 else "")
             ax.margins(x=0.15)
         axes[0].set_yticks(range(len(segs)), [_seg_label(s, names) for s in segs])
         axes[0].set_ylim(len(segs) - 0.5, -0.5)  # segment 1 on top
         if len(terms) > 1:
-            fig.supxlabel(x_label, fontsize=8)
+            fig.supxlabel(_plain(x_label), fontsize=8)
         legend = [Line2D([], [], color="0.2", linewidth=1.6, label=f"{_pct(ci_level)} CI (model-based)")]
         if has_boot:
             legend.append(Line2D([], [], color="0.2", linewidth=1.1, linestyle=(0, (3, 1.5)),
@@ -878,7 +883,7 @@ def profile_heatmap(
                         colour = "white" if shade[i, j] > 0.75 else "black"
                     ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
             ax.set_xticks(range(len(segs)), [_wrapped_label(s, names) for s in segs])
-            ax.set_yticks(range(len(row_keys)), row_keys)
+            ax.set_yticks(range(len(row_keys)), [_plain(r) for r in row_keys])
             ax.tick_params(length=0)
             ax.xaxis.tick_top()
             for side in ("left", "bottom", "top", "right"):
@@ -937,7 +942,7 @@ def cleaning_summary(
             top = max(counts.max(), 1.0)
             for yi, c in zip(y, counts):
                 ax.text(c + 0.01 * top, yi, f"{int(c)}", va="center", ha="left", fontsize=7.5)
-            ax.set_yticks(y, rules)
+            ax.set_yticks(y, [_plain(r) for r in rules])
             ax.set_ylim(len(rules) - 0.5, -0.5)  # first rule on top
             ax.set_xlim(0, top * 1.12)
             ax.xaxis.get_major_locator().set_params(integer=True)
