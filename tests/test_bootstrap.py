@@ -208,3 +208,16 @@ def test_lr_test_rejects_one_segment_and_is_reproducible(fitted):
     assert (res["replicate_statistics"] >= 0).all()
     again = lr_test(X, y, m1, m2, n_replicates=3, seed=seed, n_init=1)
     np.testing.assert_array_equal(res["replicate_statistics"], again["replicate_statistics"])
+
+
+def test_summarise_after_csv_round_trip(tmp_path):
+    reps = _fake_replicates()
+    path = tmp_path / "reps.csv"
+    reps.to_csv(path, index=False)
+    back = pd.read_csv(path)
+    back["lost"] = back["lost"].astype(str)  # as text, the worst case
+    ref = pd.DataFrame({"segment": [1, 1, 2, 2], "term": ["(Intercept)", "x"] * 2,
+                        "estimate": [1.0, 0.5, 2.0, 1.0]})
+    a = summarise_bootstrap(reps, ref)
+    b = summarise_bootstrap(back, ref)
+    pd.testing.assert_frame_equal(a.drop(columns="note"), b.drop(columns="note"), check_exact=False)

@@ -451,6 +451,14 @@ def bootstrap_replicates(X, y, reference, replicates, seed: int, n_init: int = 3
     return out
 
 
+def _as_bool(values: pd.Series) -> pd.Series:
+    """Booleans from bool, 0/1 or "True"/"False" text (a CSV read back)."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype(bool)
+    text = values.astype(str).str.strip().str.lower()
+    return text.isin(["true", "1", "1.0", "yes"])
+
+
 def ari_summary(replicates_df: pd.DataFrame) -> pd.DataFrame:
     """Adjusted Rand index across replicates: one row.
 
@@ -504,6 +512,7 @@ def summarise_bootstrap(replicates_df: pd.DataFrame, reference_params: pd.DataFr
         out = pd.DataFrame(columns=SUMMARY_COLUMNS)
         out.attrs["ari_summary"] = ari_summary(pd.DataFrame({"replicate": [], "ari": []})).iloc[0].to_dict()
         return out
+    replicates_df = replicates_df.assign(lost=_as_bool(replicates_df["lost"]))
     n_total = replicates_df["replicate"].nunique()
     lo_q, hi_q = alpha / 2, 1 - alpha / 2
     ref = reference_params.set_index(["segment", "term"])
