@@ -353,19 +353,22 @@ def test_example_surveys_clean_sensibly(name, n, items, monkeypatch):
 def tables(draw):
     n = draw(st.integers(1, 25))
     k = draw(st.integers(1, 4))
-    answer = st.one_of(st.none(), st.integers(-99, 9), st.sampled_from([1, 2, 3, 4, 5, 99]))
+    answer = st.one_of(st.none(), st.integers(-99, 9), st.sampled_from([1, 2, 3, 4, 5, 99, "N/A", "agree"]))
     data = {f"q{j}": draw(st.lists(answer, min_size=n, max_size=n)) for j in range(2 * k)}
     # guarantee every item one valid answer: that is what valid input means here
     for j in range(2 * k):
         data[f"q{j}"][draw(st.integers(0, n - 1))] = draw(st.integers(1, 5))
     ids = draw(st.lists(st.integers(1, max(1, n // 2 + 1)), min_size=n, max_size=n))
+    if draw(st.booleans()):
+        ids = [f"R_{i}" for i in ids]  # ids are text or numbers, as in the file
     secs = draw(st.lists(st.one_of(st.none(), st.floats(0, 1000)), min_size=n, max_size=n))
-    raw = pd.DataFrame({"rid": ids, "secs": secs, **{c: pd.array(v, dtype="Int64") for c, v in data.items()}})
+    raw = pd.DataFrame({"rid": ids, "secs": secs, **{c: pd.Series(v, dtype=object) for c, v in data.items()}})
     cfg = config(
         {"a": {"items": [f"q{j}" for j in range(k)], "scale": [1, 5], "reverse": draw(st.sampled_from([[], ["q0"]])),
                "min_answered": draw(st.sampled_from([0.25, 0.5, 1.0]))},
          "b": {"items": [f"q{j}" for j in range(k, 2 * k)], "scale": [1, 5]}},
-        data={"id_column": draw(st.sampled_from([None, "rid"])), "missing_codes": [-99, 99]},
+        data={"id_column": draw(st.sampled_from([None, "rid"])), "missing_codes": [-99, 99, "N/A"],
+              "value_labels": {"agree": 4}},
         cleaning={"flagged_action": draw(st.sampled_from(["drop", "keep"])),
                   "straightlining": {"min_items": draw(st.integers(2, 8))},
                   "speeders": draw(st.sampled_from([{}, {"duration_column": "secs", "min_seconds": 100}]))},
@@ -386,6 +389,10 @@ def test_property_never_crashes_never_loses_a_respondent(case):
         return
     n = len(raw)
     accounted(res, n, keep=cfg["cleaning"]["flagged_action"] == "keep")
+    if cfg["data"]["id_column"] is not None:
+        kept = res.clean["respondent_id"]
+        assert kept.is_unique or cfg["cleaning"]["flagged_action"] == "keep"
+        assert kept.tolist() == raw["rid"].iloc[res.clean.index - 1].tolist()
     assert res.report["rows_affected"].between(0, n).all()
     for name, spec in cfg["constructs"].items():
         lo, hi = spec["scale"]
