@@ -610,7 +610,8 @@ def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int =
         ``k``, ``statistic`` (observed LR = 2 (l_{K+1} - l_K)), ``p_value`` =
         (1 + #{LR_b >= LR_obs}) / (B_ok + 1) over the B_ok replicates whose
         fits succeeded, ``n_replicates`` (B_ok), ``n_failed``,
-        ``replicate_statistics`` (ndarray, NaN for failed replicates),
+        ``replicate_statistics`` (list of float in replicate order, NaN for
+        failed replicates; JSON-serialisable like every other value),
         ``loglik_k``, ``loglik_k1``, ``seed`` and ``note``.
 
     Notes
@@ -659,7 +660,7 @@ def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int =
         "p_value": float(p_value),
         "n_replicates": n_ok,
         "n_failed": int(n_replicates) - n_ok,
-        "replicate_statistics": stats_,
+        "replicate_statistics": [float(v) for v in stats_],
         "loglik_k": l_k,
         "loglik_k1": l_k1,
         "seed": int(seed),
