@@ -25,7 +25,6 @@ Design rules
 from __future__ import annotations
 
 import functools
-import math
 import os
 import tempfile
 import textwrap
