@@ -74,3 +74,20 @@ def test_tidy_layout():
 def test_invalid_posteriors(bad):
     with pytest.raises(ValueError):
         classification_quality(bad)
+
+
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import arrays
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(float, st.tuples(st.integers(1, 30), st.integers(1, 5)), elements=st.floats(0.01, 10)))
+def test_properties_on_random_posteriors(raw):
+    p = raw / raw.sum(axis=1, keepdims=True)
+    q = classification_quality(p)
+    s = _summary(q)
+    assert -1e-9 <= s["entropy_r2"] <= 1 + 1e-9
+    assert 0 <= s["classification_error"] <= 1 - 1 / p.shape[1] + 1e-9
+    err = q["error_table"].iloc[:, 1:].to_numpy()
+    assert np.allclose(err.sum(axis=0), p.sum(axis=0))
+    assert err.sum(axis=1).tolist() == pytest.approx(q["segments"]["n_modal"].tolist())
