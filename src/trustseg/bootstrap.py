@@ -622,7 +622,10 @@ def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int =
     starts) and K + 1 segments (``n_init`` random starts plus EM from the
     K-segment refit with its largest segment split in two).  Because a K + 1
     mixture contains every K mixture, a replicate statistic below 0 only
-    reflects a local optimum and is set to 0.  Progress is logged about every
+    reflects a local optimum and is set to 0.  With ``method="cem"`` the
+    log-likelihoods are evaluated at CEM solutions, which do not maximise the
+    mixture likelihood, so the test is only approximate (said in ``note``).
+    Progress is logged about every
     10% of the replicates.
     """
     k = len(model_k.intercept_)
@@ -631,6 +634,8 @@ def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int =
     l_k, l_k1 = float(model_k.loglik_), float(model_k1.loglik_)
     observed = 2.0 * (l_k1 - l_k)
     notes = []
+    if getattr(model_k, "method", "em") == "cem":
+        notes.append("method cem does not maximise the mixture likelihood: the LR test is only approximate")
     if len(model_k1.intercept_) < k + 1:
         notes.append(f"the K+1 model kept only {len(model_k1.intercept_)} segments")
     stats_ = np.full(int(n_replicates), np.nan)
