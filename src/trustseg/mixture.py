@@ -36,6 +36,7 @@ import pandas as pd
 from scipy import linalg
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator
+from threadpoolctl import threadpool_limits
 
 from trustseg.errors import DataError
 
@@ -45,6 +46,8 @@ _SAME_OPTIMUM_RTOL = 1e-6
 # Above this many bytes the precomputed column products are replaced by one
 # weighted product per segment, so memory stays bounded for many predictors.
 _MAX_PRODUCTS_BYTES = 256 * 2**20
+# EM hands over to Newton's method below this relative log-likelihood change.
+_NEWTON_SWITCH_TOL = 1e-6
 
 
 # ----------------------------------------------------------------------------
@@ -281,8 +284,8 @@ def _weighted_grams(problem, resp_w):
 
 def _m_step(problem, resp_w, common_variance, var_floor):
     """Segment shares, coefficients (centred scale) and variances."""
-    mass = resp_w.sum(axis=0)
     grams = _weighted_grams(problem, resp_w)
+    mass = grams[:, 0, 0].copy()  # sum_i r_ik, the (1, 1) entry of the Gram matrix
     q = problem.p + 1
     coefs = np.empty((resp_w.shape[1], q))
     for j in range(resp_w.shape[1]):
@@ -292,7 +295,7 @@ def _m_step(problem, resp_w, common_variance, var_floor):
         except (linalg.LinAlgError, ValueError):
             coefs[j] = linalg.lstsq(gram, grams[j, :q, q])[0]
     residuals = problem.y[:, None] - problem.design @ coefs.T
-    rss = np.einsum("ik,ik->k", resp_w, residuals * residuals)
+    rss = np.einsum("ik,ik->k", resp_w, residuals * residuals, optimize=False)
     if common_variance:
         variances = np.full(len(mass), rss.sum() / mass.sum())
     else:
@@ -313,10 +316,14 @@ def _log_joint(residuals, shares, variances):
 def _e_step(problem, residuals, shares, variances):
     """Posterior probabilities and the per-respondent log-likelihood."""
     log_joint = _log_joint(residuals, shares, variances)
-    row_max = log_joint.max(axis=1)
+    # numpy reductions along a short axis are slow; K is small, so reduce
+    # column by column and sum with a BLAS product instead
+    row_max = log_joint[:, 0].copy()
+    for j in range(1, log_joint.shape[1]):
+        np.maximum(row_max, log_joint[:, j], out=row_max)
     log_joint -= row_max[:, None]
     np.exp(log_joint, out=log_joint)
-    row_sum = log_joint.sum(axis=1)
+    row_sum = log_joint @ np.ones(log_joint.shape[1])
     log_joint /= row_sum[:, None]
     return log_joint, row_max + np.log(row_sum)
 
@@ -334,7 +341,7 @@ class _RunState:
         self.removed = []
 
 
-def _run_em(problem, state, settings, max_iter, start_id, stage):
+def _run_em(problem, state, settings, max_iter, start_id, stage, tol=None):
     """Iterate E- and M-steps from ``state`` until convergence or ``max_iter``.
 
     Degenerate segments (share below ``min_share`` or fewer effective
@@ -342,6 +349,8 @@ def _run_em(problem, state, settings, max_iter, start_id, stage):
     EM continues with the remaining segments.
     """
     hard = settings["method"] == "cem"
+    tol = settings["tol"] if tol is None else tol
+    state.converged = False
     previous = -np.inf
     previous_labels = None
     for _ in range(max_iter):
@@ -361,13 +370,13 @@ def _run_em(problem, state, settings, max_iter, start_id, stage):
                 state.converged = True
                 break
             previous_labels = assign
-        elif abs(objective - previous) <= settings["tol"] * abs(objective):
+        elif abs(objective - previous) <= tol * abs(objective):
             state.converged = True
             break
         previous = objective
         resp_w = resp * problem.w[:, None]
-        mass = resp_w.sum(axis=0)
-        counts = resp.sum(axis=0)
+        mass = problem.w @ resp
+        counts = np.ones(problem.n) @ resp
         share = mass / mass.sum()
         degenerate = (share < settings["min_share"]) | (counts < problem.p + 2)
         if degenerate.any() and degenerate.sum() < len(share):
@@ -417,6 +426,84 @@ def _start_from_partition(problem, k, rng, settings):
         problem, resp_w, settings["method"] == "cem", settings["var_floor"]
     )
     return _RunState(shares, coefs, variances, residuals, np.arange(k))
+
+
+def _newton_polish(problem, X, y, w, state, settings, max_steps=25):
+    """Newton's method on the full mixture likelihood from an EM solution.
+
+    Works on the original scale in the parametrisation of
+    :mod:`trustseg.inference` (coefficients, log sigma, logits).  Steps are
+    halved until the likelihood rises and every variance stays above the
+    floor.  Returns a new converged state, or None when Newton cannot finish
+    (a variance on its floor, an indefinite Hessian, no ascent).
+    """
+    from types import SimpleNamespace
+
+    from trustseg.inference import observed_information
+
+    var_floor, tol = settings["var_floor"], settings["tol"]
+    if np.any(state.variances <= var_floor * (1 + 1e-9)):
+        return None  # constrained optimum: the floor binds, EM handles it
+    k, p = len(state.shares), problem.p
+    slopes = state.coefs[:, 1:]
+    intercepts = state.coefs[:, 0] + problem.mean_y - slopes @ problem.mean_x
+    theta = np.concatenate([
+        np.column_stack([intercepts, slopes, 0.5 * np.log(state.variances)]).ravel(),
+        np.log(state.shares[1:] / state.shares[0]),
+    ])
+
+    def unpack(values):
+        blocks = values[: k * (p + 2)].reshape(k, p + 2)
+        logits = np.concatenate([[0.0], values[k * (p + 2) :]])
+        return blocks[:, : p + 1], np.exp(2 * blocks[:, p + 1]), np.exp(logits - logsumexp(logits))
+
+    def centred_loglik(values):
+        betas, variances, shares = unpack(values)
+        coefs = betas.copy()
+        coefs[:, 0] = betas[:, 0] - problem.mean_y + betas[:, 1:] @ problem.mean_x
+        loglik, residuals = _mixture_loglik(problem, shares, coefs, variances)
+        return loglik, coefs, variances, shares, residuals
+
+    current = centred_loglik(theta)
+    steps = 0
+    for _ in range(max_steps):
+        betas, variances, shares = unpack(theta)
+        params = SimpleNamespace(
+            n_segments_=k, n_features_in_=p, intercept_=betas[:, 0], coef_=betas[:, 1:],
+            sigma_=np.sqrt(variances), weights_=shares,
+        )
+        hessian, _, gradient = observed_information(params, X, y, w)
+        try:
+            np.linalg.cholesky(-hessian)
+            step = -np.linalg.solve(hessian, gradient)
+        except np.linalg.LinAlgError:
+            return None
+        decrement = float(gradient @ step)  # Newton decrement: predicted gain x 2
+        # stop when the predicted gain is negligible against both tol and the
+        # rounding level of the log-likelihood (one extra step is cheap)
+        if decrement <= min(2 * tol, 1e-12) * abs(current[0]):
+            break
+        for _ in range(40):
+            candidate = centred_loglik(theta + step)
+            if np.all(candidate[2] > var_floor) and candidate[0] >= current[0]:
+                break
+            step = step / 2
+        else:
+            if steps and decrement <= 1e-9 * abs(current[0]):
+                break  # no ascent left at rounding level: we are at the maximum
+            return None
+        theta, current = theta + step, candidate
+        steps += 1
+    else:
+        return None
+    loglik, coefs, variances, shares, residuals = current
+    polished = _RunState(shares, coefs, variances, residuals, state.labels)
+    polished.loglik = loglik
+    polished.n_iter = state.n_iter
+    polished.removed = state.removed
+    polished.converged = True
+    polished.newton_steps = steps
+    return polished
 
 
 def _mixture_loglik(problem, shares, coefs, variances):
@@ -559,6 +646,12 @@ class ClusterwiseRegression(BaseEstimator):
         self
         """
         self._check_params()
+        # EM's matrix products are thin (n x K times n x few): multithreaded BLAS
+        # only adds synchronisation, which on a shared machine costs up to 10x.
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._fit(X, y, sample_weight, missing)
+
+    def _fit(self, X, y, sample_weight, missing):
         data = validate_data(X, y, sample_weight, missing)
         X_, y_, w = data["X"], data["y"], data["w"]
         k = int(self.n_segments)
@@ -622,9 +715,7 @@ class ClusterwiseRegression(BaseEstimator):
         refined = np.zeros(self.n_init, dtype=bool)
         for start in order[:n_full]:
             state = states[start]
-            if not (state.converged and short_problem is problem):
-                state.converged = False
-                state = _run_em(problem, state, settings, self.max_iter, start, "full")
+            state = self._refine(problem, X_, y_, w, state, settings, start)
             if self.method == "cem":
                 state.classification_loglik = state.loglik
                 state.loglik, _ = _mixture_loglik(
@@ -666,73 +757,33 @@ class ClusterwiseRegression(BaseEstimator):
         )
         self.n_iter_ = int(chosen.n_iter)
         self.converged_ = bool(chosen.converged)
+        self.n_newton_steps_ = int(getattr(chosen, "newton_steps", 0))
         self._store_solution(problem, chosen.shares, chosen.coefs, chosen.variances)
-        self.n_newton_steps_ = 0
-        if self.method == "em":
-            self._polish(X_, y_, w, settings["var_floor"])
         return self
 
-    def _polish(self, X, y, w, var_floor, max_steps=20):
-        """Newton steps on the full likelihood from EM's solution.
+    def _refine(self, problem, X, y, w, state, settings, start):
+        """Run one start to convergence on all respondents.
 
-        EM converges linearly and can stop (at a small relative change of the
-        log-likelihood) while coefficients are still ~1e-3 from the maximum.
-        The analytic observed information is available anyway, so a few
-        safeguarded Newton steps (step halving; only accepted when the
-        likelihood rises and every variance stays above the floor) finish the
-        job with quadratic convergence.
+        EM converges linearly, and slowly where segments overlap.  For ML fits
+        EM therefore runs only until the relative log-likelihood change drops
+        below ``max(tol, 1e-6)``; safeguarded Newton steps with the analytic
+        observed information then finish with quadratic convergence.  If
+        Newton cannot (a variance on its floor, an indefinite Hessian), EM
+        simply continues to ``tol``.
         """
-        from trustseg.inference import observed_information
-
-        k, p = self.n_segments_, self.n_features_in_
-        design = np.column_stack([np.ones(len(y)), X])
-
-        def unpack(theta):
-            blocks = theta[: k * (p + 2)].reshape(k, p + 2)
-            logits = np.concatenate([[0.0], theta[k * (p + 2) :]])
-            shares = np.exp(logits - logsumexp(logits))
-            return blocks[:, : p + 1], np.exp(2 * blocks[:, p + 1]), shares
-
-        def loglik(theta):
-            betas, variances, shares = unpack(theta)
-            residuals = y[:, None] - design @ betas.T
-            return float(w @ logsumexp(_log_joint(residuals, shares, variances), axis=1))
-
-        if np.any(self.sigma_**2 <= var_floor * (1 + 1e-9)):
-            return  # a variance sits on its floor: the constrained EM optimum stands
-        theta = np.concatenate([
-            np.column_stack([self.intercept_, self.coef_, np.log(self.sigma_)]).ravel(),
-            np.log(self.weights_[1:] / self.weights_[0]),
-        ])
-        current = loglik(theta)
-        for _ in range(max_steps):
-            hessian, _, gradient = observed_information(self, X, y, w)
-            try:
-                np.linalg.cholesky(-hessian)
-                step = -np.linalg.solve(hessian, gradient)
-            except np.linalg.LinAlgError:
-                break  # not at a strict local maximum: keep EM's solution
-            accepted = False
-            for _ in range(30):
-                candidate = theta + step
-                _, variances, _ = unpack(candidate)
-                value = loglik(candidate)
-                if np.all(variances > var_floor) and value >= current:
-                    accepted = True
-                    break
-                step = step / 2
-            if not accepted:
-                break
-            gain = value - current
-            theta, current = candidate, value
-            betas, variances, shares = unpack(theta)
-            self.intercept_, self.coef_ = betas[:, 0].copy(), betas[:, 1:].copy()
-            self.sigma_, self.weights_ = np.sqrt(variances), shares
-            self.n_newton_steps_ += 1
-            if np.abs(step).max() < 1e-10 or gain <= 1e-14 * abs(current):
-                break
-        self.loglik_ = current
-        self._reorder()
+        if self.method == "cem":
+            return _run_em(problem, state, settings, self.max_iter, start, "full")
+        switch_tol = max(settings["tol"], _NEWTON_SWITCH_TOL)
+        state = _run_em(problem, state, settings, self.max_iter, start, "full", tol=switch_tol)
+        if state.converged:
+            polished = _newton_polish(problem, X, y, w, state, settings)
+            if polished is not None:
+                return polished
+        if state.n_iter < self.max_iter and switch_tol > settings["tol"]:
+            state = _run_em(
+                problem, state, settings, self.max_iter - state.n_iter, start, "full"
+            )
+        return state
 
     def _reorder(self):
         """Order segments by focal slope (steepest first), then intercept, then share."""
