@@ -150,6 +150,8 @@ def test_degenerate_segments_removed_and_reported():
     assert final and all("min_share" in r["reason"] for r in final)
     assert model.n_params_ == model.n_segments_ * 3 + model.n_segments_ - 1
     assert np.isfinite(model.loglik_)
+    rebuilt = ClusterwiseRegression.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert rebuilt.removed_segments_ == model.removed_segments_
 
 
 def test_variance_floor_on_a_scale_ceiling():

@@ -741,7 +741,7 @@ class ClusterwiseRegression(BaseEstimator):
         removed = []
         for s, state in enumerate(states):
             for record in state.removed:
-                removed.append({**record, "in_final": s == best})
+                removed.append({**record, "in_final": bool(s == best)})
         self.removed_segments_ = removed
         if len(chosen.labels) < k:
             warnings.warn(
