@@ -398,3 +398,15 @@ def test_property_never_crashes_never_loses_a_respondent(case):
         assert res.clean[name].dropna().between(lo, hi).all()
         assert res.clean[spec["items"]].stack().dropna().between(lo, hi).all()
     pd.testing.assert_frame_equal(raw, before)
+
+
+def test_free_text_with_an_embedded_email_is_personal_data():
+    from trustseg.cleaning import detect_personal_columns
+
+    raw = pd.DataFrame({
+        "comment": ["Great greens", "", "Fees went up. Please contact me: member0042@example.com", "Bunkers need work"],
+        "sat1": [5, 6, 7, 4],
+    })
+    found = detect_personal_columns(raw)
+    assert list(found) == ["comment"]
+    assert "e-mail" in found["comment"]

@@ -180,6 +180,8 @@ _PERSONAL_SUBSTRINGS = (
 _PERSONAL_TOKENS = {"name", "ip", "lat", "lon", "lng", "tel", "mobile", "mail", "address", "geo", "gps", "cell"}
 _EMAIL = re.compile(r"^[\w.+\-']+@[\w\-]+(\.[\w\-]+)+$")
 _IPV4 = re.compile(r"^(\d{1,3}\.){3}\d{1,3}$")
+# an e-mail address anywhere in free text ("contact me at jo@example.com")
+_EMAIL_IN_TEXT = re.compile(r"[\w.+\-']+@[\w\-]+(\.[\w\-]+)+")
 _IPV6 = re.compile(r"^[0-9a-fA-F]{0,4}(:[0-9a-fA-F]{0,4}){2,7}$")
 _PHONE = re.compile(r"^\+?[\d\s().\-/]{7,24}$")
 _DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$")
@@ -219,6 +221,11 @@ def _content_reason(col: pd.Series, phones: bool = True) -> str | None:
         share = sample.map(test).mean()
         if share >= 0.5:
             return f"{share:.0%} of its values look like {what}"
+    # Free text is personal data as soon as one answer holds an e-mail address:
+    # one leaked address is one too many, so the whole column is checked.
+    holding = int(values.map(lambda v: bool(_EMAIL_IN_TEXT.search(v))).sum())
+    if holding:
+        return f"free text with e-mail addresses in {holding} answer(s)"
     return None
 
 

@@ -1,0 +1,29 @@
+# trustseg: clusterwise regression of repurchase and trust on satisfaction.
+#
+#   snakemake --cores 2                                   # the bundled golf-club example
+#   snakemake --cores 2 --configfile config/my.yaml       # your own survey
+#   snakemake --report results/report.html                # self-contained HTML report
+#
+# Each stage is one file under workflow/rules/; all logic lives in src/trustseg/.
+
+from snakemake.utils import min_version
+
+min_version("9.14.8")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/cleaning.smk"
+include: "workflow/rules/fit.smk"
+include: "workflow/rules/evidence.smk"
+include: "workflow/rules/profiles.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/notebooks.smk"
+
+
+report: "workflow/report/workflow.rst"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,62 @@
+"""Execute the narrative notebooks on a run's results.
+
+The notebooks in ``notebooks/`` are templates: a cell tagged ``parameters``
+holds defaults (the bundled example).  :func:`execute_notebook` injects the
+run's parameters right after it (as papermill does, without the dependency),
+runs every cell with a fresh kernel in the project directory, and writes the
+executed ``.ipynb`` and a self-contained ``.html``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+
+import nbformat
+
+from trustseg.tables import atomic_write_text
+
+INJECTED_TAG = "injected-parameters"
+
+
+def inject_parameters(notebook: nbformat.NotebookNode, parameters: Mapping) -> nbformat.NotebookNode:
+    """Return a copy with a cell assigning ``parameters`` after the ``parameters`` cell."""
+    nb = copy.deepcopy(notebook)
+    nb.cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
+    lines = ["# Parameters injected by the trustseg workflow"]
+    lines += [f"{key} = {value!r}" for key, value in parameters.items()]
+    cell = nbformat.v4.new_code_cell("\n".join(lines))
+    cell.metadata["tags"] = [INJECTED_TAG]
+    position = next(
+        (i + 1 for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), 0
+    )
+    nb.cells.insert(position, cell)
+    return nb
+
+
+def clear_outputs(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    nb = copy.deepcopy(notebook)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    return nb
+
+
+def execute_notebook(template: str | Path, out_ipynb: str | Path, out_html: str | Path | None,
+                     parameters: Mapping, workdir: str | Path = ".", timeout: int = 600) -> None:
+    """Execute ``template`` with ``parameters`` and write the notebook and its HTML."""
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+
+    nb = clear_outputs(nbformat.read(str(template), as_version=4))
+    nb = inject_parameters(nb, parameters)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
+    client.execute()
+    atomic_write_text(Path(out_ipynb), nbformat.writes(nb) + "\n")
+    if out_html is not None:
+        exporter = HTMLExporter(template_name="lab")
+        exporter.embed_images = True
+        body, _ = exporter.from_notebook_node(nb)
+        atomic_write_text(Path(out_html), body)

@@ -1,0 +1,32 @@
+# Stage 1: read the raw survey, apply the cleaning rules, score the constructs.
+
+
+rule clean_survey:
+    message:
+        "Cleaning {input.data}"
+    input:
+        data=config["data"]["path"],
+        code=sources("config", "io", "cleaning", "reliability"),
+    output:
+        clean="results/cleaning/clean.csv",
+        flagged="results/cleaning/flagged.csv",
+        report=report(
+            "results/cleaning/report.csv",
+            caption="../report/cleaning_report.rst",
+            category="1. Data and cleaning",
+        ),
+        report_md="results/cleaning/report.md",
+        report_tex="results/cleaning/report.tex",
+        reliability=report(
+            "results/cleaning/reliability.csv",
+            caption="../report/reliability.rst",
+            category="1. Data and cleaning",
+        ),
+        reliability_md="results/cleaning/reliability.md",
+        reliability_tex="results/cleaning/reliability.tex",
+    params:
+        config={key: config[key] for key in ("data", "constructs", "cleaning", "profile")},
+    log:
+        "logs/cleaning/clean_survey.log",
+    script:
+        "../scripts/clean_survey.py"

@@ -1,0 +1,118 @@
+# Configuration, validation and helpers shared by every stage.
+#
+# The config is validated against workflow/schemas/config.schema.yaml (the
+# package's copy) before any job runs.  A mistake in the config or the data
+# file stops here with one clear message and exit status 1.
+
+import sys
+from pathlib import Path
+
+import yaml
+from snakemake.utils import update_config
+
+from trustseg.config import check_columns, validate_config
+from trustseg.errors import TrustsegError
+from trustseg.stages import outcome_rounding_variance
+
+DEFAULT_CONFIGFILE = "config/config.yaml"
+SRC = Path(workflow.basedir) / "src" / "trustseg"
+SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
+
+
+def _fail(message):
+    sys.stderr.write(f"trustseg: error: {message}\n")
+    sys.exit(1)
+
+
+def _load_workflow_config():
+    """The validated config: --configfile if given, else config/config.yaml, plus --config overrides."""
+    cli_files = [str(f) for f in (workflow.overwrite_configfiles or [])]
+    if cli_files:
+        source, raw = cli_files[-1], dict(config)
+    else:
+        path = Path(DEFAULT_CONFIGFILE)
+        if not path.is_file():
+            _fail(f"no config given and '{DEFAULT_CONFIGFILE}' does not exist; pass one with --configfile FILE.")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            _fail(f"config file '{path}' is not valid YAML: {exc}")
+        # --config key=value overrides the file, as with Snakemake's own configfile directive
+        update_config(raw, dict(config))
+        source = str(path)
+    try:
+        validated = validate_config(raw, source=f"config file '{source}'")
+        data_path = Path(validated["data"]["path"])
+        if not data_path.is_file():
+            raise TrustsegError(
+                f"data file '{data_path}' (config key 'data.path' in '{source}') does not exist. "
+                "Check the path; it is relative to the directory you run snakemake from."
+            )
+        from trustseg.io import read_survey
+
+        header = read_survey(data_path, validated["data"])
+        check_columns(validated, header.columns, f"data file '{data_path}'")
+    except TrustsegError as exc:
+        _fail(str(exc))
+    return validated, source
+
+
+_validated, CONFIG_SOURCE = _load_workflow_config()
+config.clear()
+config.update(_validated)
+
+ANALYSES = list(config["analyses"])
+SEED = int(config["seed"])
+WEIGHT = config["data"].get("weight_column")
+BOOT = config["bootstrap"]
+REPORT_CFG = config["report"]
+
+
+def sources(*modules):
+    """Package source files a rule depends on, so editing one reruns the rule."""
+    return [str(SRC / f"{m}.py") for m in ("__init__", "errors", "stages", "tables", *modules)]
+
+
+def analysis_cfg(name):
+    return config["analyses"][name]
+
+
+def outcome_scale(name):
+    """Scale of the analysis outcome when it is a construct (for naming and figures)."""
+    outcome = config["analyses"][name]["outcome"]
+    spec = config["constructs"].get(outcome)
+    return list(spec["scale"]) if spec else None
+
+
+def chosen_fit(wildcards):
+    """The fit of the chosen K (known once the select_k checkpoint has run)."""
+    criteria = checkpoints.select_k.get(analysis=wildcards.analysis).output.criteria
+    from trustseg.stages import chosen_k
+
+    return f"results/{wildcards.analysis}/fits/k{chosen_k(criteria)}.json"
+
+
+def all_targets():
+    targets = [
+        "results/cleaning/clean.csv",
+        "results/cleaning/report.csv",
+        "results/cleaning/flagged.csv",
+        "results/cleaning/reliability.csv",
+        "results/figures/cleaning_summary.png",
+    ]
+    for name in ANALYSES:
+        targets += [
+            f"results/{name}/model_selection.csv",
+            f"results/{name}/segments.csv",
+            f"results/{name}/tests.csv",
+            f"results/{name}/assignments.csv",
+            f"results/{name}/classification.csv",
+            *figure_targets(name),
+        ]
+        if config["profile"]:
+            targets += [f"results/{name}/profiles.csv", f"results/{name}/membership.csv"]
+        if BOOT["replicates"] > 0:
+            targets.append(f"results/{name}/bootstrap.csv")
+    if REPORT_CFG["notebooks"]:
+        targets += notebook_targets()
+    return targets

@@ -1,0 +1,111 @@
+# Stage 3: evidence that the segments are real.
+#   - parametric bootstrap likelihood-ratio tests of K against K+1 (one job per K),
+#   - nonparametric bootstrap refits in chunks (one job per chunk), then a merge.
+
+
+def lr_tested_ks(wildcards):
+    """K values tested against K+1: every candidate K up to the chosen one whose K+1 was fitted."""
+    if BOOT["lr_test_replicates"] <= 0:
+        return []
+    from trustseg.stages import chosen_k
+
+    criteria = checkpoints.select_k.get(analysis=wildcards.analysis).output.criteria
+    candidates = sorted(analysis_cfg(wildcards.analysis)["segments"])
+    best = chosen_k(criteria)
+    return [k for k in candidates if k <= best and k + 1 in candidates]
+
+
+rule lr_test:
+    message:
+        "Bootstrap likelihood-ratio test of {wildcards.k} against more segments, analysis {wildcards.analysis}"
+    input:
+        clean="results/cleaning/clean.csv",
+        fit_k="results/{analysis}/fits/k{k}.json",
+        fit_k1=lambda w: f"results/{w.analysis}/fits/k{int(w.k) + 1}.json",
+        code=sources("mixture", "bootstrap"),
+    output:
+        "results/{analysis}/lr_test/k{k}.json",
+    params:
+        analysis=lambda w: analysis_cfg(w.analysis),
+        weight_column=WEIGHT,
+        replicates=BOOT["lr_test_replicates"],
+        n_init=BOOT["n_init"],
+        seed=SEED,
+    log:
+        "logs/{analysis}/lr_test_k{k}.log",
+    script:
+        "../scripts/lr_test.py"
+
+
+rule model_selection:
+    message:
+        "Tabulating the choice of the number of segments, analysis {wildcards.analysis}"
+    input:
+        criteria="results/{analysis}/criteria.csv",
+        lr=lambda w: expand("results/{analysis}/lr_test/k{k}.json", analysis=w.analysis, k=lr_tested_ks(w)),
+        code=sources(),
+    output:
+        table=report(
+            "results/{analysis}/model_selection.csv",
+            caption="../report/model_selection.rst",
+            category="2. Number of segments",
+            subcategory="{analysis}",
+        ),
+        table_md="results/{analysis}/model_selection.md",
+        table_tex="results/{analysis}/model_selection.tex",
+    params:
+        criterion=lambda w: analysis_cfg(w.analysis)["criterion"],
+    log:
+        "logs/{analysis}/model_selection.log",
+    script:
+        "../scripts/model_selection.py"
+
+
+rule bootstrap_chunk:
+    message:
+        "Bootstrap refits, chunk {wildcards.chunk}, analysis {wildcards.analysis}"
+    input:
+        clean="results/cleaning/clean.csv",
+        fit=chosen_fit,
+        code=sources("mixture", "bootstrap"),
+    output:
+        temp("results/{analysis}/bootstrap/chunk{chunk}.csv"),
+    params:
+        analysis=lambda w: analysis_cfg(w.analysis),
+        weight_column=WEIGHT,
+        replicates=BOOT["replicates"],
+        chunks=BOOT["chunks"],
+        n_init=BOOT["n_init"],
+        seed=SEED,
+    log:
+        "logs/{analysis}/bootstrap_chunk{chunk}.log",
+    script:
+        "../scripts/bootstrap_chunk.py"
+
+
+rule bootstrap_merge:
+    message:
+        "Summarising the bootstrap, analysis {wildcards.analysis}"
+    input:
+        chunks=expand("results/{{analysis}}/bootstrap/chunk{chunk}.csv", chunk=range(BOOT["chunks"])),
+        segments="results/{analysis}/segments.csv",
+        code=sources("bootstrap"),
+    output:
+        summary=report(
+            "results/{analysis}/bootstrap.csv",
+            caption="../report/bootstrap.rst",
+            category="4. Stability",
+            subcategory="{analysis}",
+        ),
+        summary_md="results/{analysis}/bootstrap.md",
+        summary_tex="results/{analysis}/bootstrap.tex",
+        replicates="results/{analysis}/bootstrap_replicates.csv",
+        ari="results/{analysis}/bootstrap_ari.csv",
+        ari_md="results/{analysis}/bootstrap_ari.md",
+        ari_tex="results/{analysis}/bootstrap_ari.tex",
+    params:
+        alpha=lambda w: analysis_cfg(w.analysis)["alpha"],
+    log:
+        "logs/{analysis}/bootstrap_merge.log",
+    script:
+        "../scripts/bootstrap_merge.py"

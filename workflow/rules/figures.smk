@@ -1,0 +1,148 @@
+# Stage 5: figures (PNG for screens, plus PDF/SVG for papers), each with a caption
+# recorded in a captions_*.json beside it (read by the notebooks).
+
+FIGURE_FORMATS = REPORT_CFG["figure_formats"]
+SEGMENT_FIGURES = ["segment_scatter", "information_criteria", "posterior_certainty", "coefficient_forest"]
+
+
+def figure_targets(name):
+    targets = [f"results/{name}/figures/{figure}.png" for figure in SEGMENT_FIGURES]
+    if BOOT["replicates"] > 0:
+        targets.append(f"results/{name}/figures/bootstrap_stability.png")
+    if config["profile"]:
+        targets.append(f"results/{name}/figures/profile_heatmap.png")
+    return targets
+
+
+def segment_figure_inputs(wildcards):
+    name = wildcards.analysis
+    inputs = {
+        "clean": "results/cleaning/clean.csv",
+        "segments": f"results/{name}/segments.csv",
+        "assignments": f"results/{name}/assignments.csv",
+        "covariance": f"results/{name}/covariance.csv",
+        "model_selection": f"results/{name}/model_selection.csv",
+    }
+    if BOOT["replicates"] > 0:
+        inputs["bootstrap"] = f"results/{name}/bootstrap.csv"
+    return inputs
+
+
+def _figure_files(figure):
+    return [f"results/{{analysis}}/figures/{figure}.{ext}" for ext in FIGURE_FORMATS]
+
+
+rule segment_figures:
+    message:
+        "Drawing the segment figures of analysis {wildcards.analysis}"
+    input:
+        unpack(segment_figure_inputs),
+        code=sources("figures"),
+    output:
+        scatter=report(
+            "results/{analysis}/figures/segment_scatter.png",
+            caption="../report/segment_scatter.rst",
+            category="3. Segments",
+            subcategory="{analysis}",
+        ),
+        criteria=report(
+            "results/{analysis}/figures/information_criteria.png",
+            caption="../report/information_criteria.rst",
+            category="2. Number of segments",
+            subcategory="{analysis}",
+        ),
+        certainty=report(
+            "results/{analysis}/figures/posterior_certainty.png",
+            caption="../report/posterior_certainty.rst",
+            category="3. Segments",
+            subcategory="{analysis}",
+        ),
+        forest=report(
+            "results/{analysis}/figures/coefficient_forest.png",
+            caption="../report/coefficient_forest.rst",
+            category="3. Segments",
+            subcategory="{analysis}",
+        ),
+        vector=[f for figure in SEGMENT_FIGURES for f in _figure_files(figure)],
+        captions="results/{analysis}/figures/captions_segments.json",
+    params:
+        analysis=lambda w: analysis_cfg(w.analysis),
+        constructs=config["constructs"],
+        weight_column=WEIGHT,
+        formats=FIGURE_FORMATS,
+        seed=SEED,
+    log:
+        "logs/{analysis}/segment_figures.log",
+    script:
+        "../scripts/segment_figures.py"
+
+
+rule bootstrap_figure:
+    message:
+        "Drawing the bootstrap stability figure of analysis {wildcards.analysis}"
+    input:
+        segments="results/{analysis}/segments.csv",
+        bootstrap="results/{analysis}/bootstrap.csv",
+        replicates="results/{analysis}/bootstrap_replicates.csv",
+        code=sources("figures"),
+    output:
+        png=report(
+            "results/{analysis}/figures/bootstrap_stability.png",
+            caption="../report/bootstrap_stability.rst",
+            category="4. Stability",
+            subcategory="{analysis}",
+        ),
+        vector=_figure_files("bootstrap_stability"),
+        captions="results/{analysis}/figures/captions_bootstrap.json",
+    params:
+        formats=FIGURE_FORMATS,
+    log:
+        "logs/{analysis}/bootstrap_figure.log",
+    script:
+        "../scripts/bootstrap_figure.py"
+
+
+rule profile_figure:
+    message:
+        "Drawing the profile heat map of analysis {wildcards.analysis}"
+    input:
+        segments="results/{analysis}/segments.csv",
+        profiles="results/{analysis}/profiles.csv",
+        code=sources("figures"),
+    output:
+        png=report(
+            "results/{analysis}/figures/profile_heatmap.png",
+            caption="../report/profile_heatmap.rst",
+            category="5. Who the segments are",
+            subcategory="{analysis}",
+        ),
+        vector=_figure_files("profile_heatmap"),
+        captions="results/{analysis}/figures/captions_profiles.json",
+    params:
+        formats=FIGURE_FORMATS,
+    log:
+        "logs/{analysis}/profile_figure.log",
+    script:
+        "../scripts/profile_figure.py"
+
+
+rule cleaning_figure:
+    message:
+        "Drawing the cleaning summary"
+    input:
+        report="results/cleaning/report.csv",
+        code=sources("figures"),
+    output:
+        png=report(
+            "results/figures/cleaning_summary.png",
+            caption="../report/cleaning_summary.rst",
+            category="1. Data and cleaning",
+        ),
+        vector=[f"results/figures/cleaning_summary.{ext}" for ext in FIGURE_FORMATS],
+        captions="results/figures/captions_cleaning.json",
+    params:
+        formats=FIGURE_FORMATS,
+    log:
+        "logs/cleaning/cleaning_figure.log",
+    script:
+        "../scripts/cleaning_figure.py"

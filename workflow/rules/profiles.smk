@@ -1,0 +1,35 @@
+# Stage 4: who the segments are.
+
+
+rule profiles:
+    message:
+        "Profiling the segments of analysis {wildcards.analysis}"
+    input:
+        clean="results/cleaning/clean.csv",
+        assignments="results/{analysis}/assignments.csv",
+        code=sources("profiles"),
+    output:
+        profiles=report(
+            "results/{analysis}/profiles.csv",
+            caption="../report/profiles.rst",
+            category="5. Who the segments are",
+            subcategory="{analysis}",
+        ),
+        profiles_md="results/{analysis}/profiles.md",
+        profiles_tex="results/{analysis}/profiles.tex",
+        membership=report(
+            "results/{analysis}/membership.csv",
+            caption="../report/membership.rst",
+            category="5. Who the segments are",
+            subcategory="{analysis}",
+        ),
+        membership_md="results/{analysis}/membership.md",
+        membership_tex="results/{analysis}/membership.tex",
+    params:
+        variables=config["profile"],
+        weight_column=WEIGHT,
+        seed=SEED,
+    log:
+        "logs/{analysis}/profiles.log",
+    script:
+        "../scripts/profiles.py"

@@ -1,0 +1,16 @@
+"""Snakemake adapter: fit one number of segments (see trustseg.stages.fit_k)."""
+
+from trustseg import stages
+
+stages.run_stage(
+    stages.fit_k,
+    snakemake.log[0],  # noqa: F821 - injected by Snakemake
+    clean_path=snakemake.input.clean,  # noqa: F821
+    name=snakemake.wildcards.analysis,  # noqa: F821
+    analysis=snakemake.params.analysis,  # noqa: F821
+    k=int(snakemake.wildcards.k),  # noqa: F821
+    seed=snakemake.params.seed,  # noqa: F821
+    weight_column=snakemake.params.weight_column,  # noqa: F821
+    rounding_variance=snakemake.params.rounding_variance,  # noqa: F821
+    output=snakemake.output[0],  # noqa: F821
+)

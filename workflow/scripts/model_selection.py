@@ -1,0 +1,13 @@
+"""Snakemake adapter: the model-selection table (see trustseg.stages.model_selection)."""
+
+from trustseg import stages
+
+stages.run_stage(
+    stages.model_selection,
+    snakemake.log[0],  # noqa: F821 - injected by Snakemake
+    criteria_path=snakemake.input.criteria,  # noqa: F821
+    lr_paths=list(snakemake.input.lr),  # noqa: F821
+    name=snakemake.wildcards.analysis,  # noqa: F821
+    criterion=snakemake.params.criterion,  # noqa: F821
+    output=snakemake.output.table,  # noqa: F821
+)

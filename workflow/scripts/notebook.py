@@ -1,0 +1,13 @@
+"""Snakemake adapter: execute one narrative notebook (see trustseg.notebooks.execute_notebook)."""
+
+from trustseg import stages
+from trustseg.notebooks import execute_notebook
+
+stages.run_stage(
+    execute_notebook,
+    snakemake.log[0],  # noqa: F821 - injected by Snakemake
+    template=snakemake.input.template,  # noqa: F821
+    out_ipynb=snakemake.output.ipynb,  # noqa: F821
+    out_html=snakemake.output.html,  # noqa: F821
+    parameters=snakemake.params.parameters,  # noqa: F821
+)

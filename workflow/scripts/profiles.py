@@ -1,0 +1,15 @@
+"""Snakemake adapter: segment profiles and membership model (see trustseg.stages.profiles)."""
+
+from trustseg import stages
+
+stages.run_stage(
+    stages.profiles,
+    snakemake.log[0],  # noqa: F821 - injected by Snakemake
+    clean_path=snakemake.input.clean,  # noqa: F821
+    assignments_path=snakemake.input.assignments,  # noqa: F821
+    name=snakemake.wildcards.analysis,  # noqa: F821
+    variables=snakemake.params.variables,  # noqa: F821
+    weight_column=snakemake.params.weight_column,  # noqa: F821
+    seed=snakemake.params.seed,  # noqa: F821
+    outputs={key: snakemake.output[key] for key in ("profiles", "membership")},  # noqa: F821
+)
