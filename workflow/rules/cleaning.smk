@@ -26,6 +26,8 @@ rule clean_survey:
         reliability_tex="results/cleaning/reliability.tex",
     params:
         config={key: config[key] for key in ("data", "constructs", "cleaning", "profile")},
+    conda:
+        "../envs/trustseg.yaml"
     log:
         "logs/cleaning/clean_survey.log",
     script:

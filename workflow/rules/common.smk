@@ -4,6 +4,7 @@
 # package's copy) before any job runs.  A mistake in the config or the data
 # file stops here with one clear message and exit status 1.
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +17,11 @@ from trustseg.stages import outcome_rounding_variance
 
 DEFAULT_CONFIGFILE = "config/config.yaml"
 SRC = Path(workflow.basedir) / "src" / "trustseg"
-SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
+
+# Rule scripts import trustseg from this checkout's src/, also inside a conda
+# environment (--sdm conda) or a cluster job where it was never pip-installed.
+_inherited = dict(os.environ).get("PYTHONPATH", "")
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (str(SRC.parent), _inherited) if p))
 
 
 def _fail(message):
@@ -116,3 +121,78 @@ def all_targets():
     if REPORT_CFG["notebooks"]:
         targets += notebook_targets()
     return targets
+
+
+# ---- evidence
+
+
+def lr_tested_ks(wildcards):
+    """K values tested against K+1: every candidate K up to the chosen one whose K+1 was fitted."""
+    if BOOT["lr_test_replicates"] <= 0:
+        return []
+    from trustseg.stages import chosen_k
+
+    criteria = checkpoints.select_k.get(analysis=wildcards.analysis).output.criteria
+    candidates = sorted(analysis_cfg(wildcards.analysis)["segments"])
+    best = chosen_k(criteria)
+    return [k for k in candidates if k <= best and k + 1 in candidates]
+
+
+# ---- figures
+
+FIGURE_FORMATS = REPORT_CFG["figure_formats"]
+SEGMENT_FIGURES = ["segment_scatter", "information_criteria", "posterior_certainty", "coefficient_forest"]
+
+
+def figure_targets(name):
+    targets = [f"results/{name}/figures/{figure}.png" for figure in SEGMENT_FIGURES]
+    if BOOT["replicates"] > 0:
+        targets.append(f"results/{name}/figures/bootstrap_stability.png")
+    if config["profile"]:
+        targets.append(f"results/{name}/figures/profile_heatmap.png")
+    return targets
+
+
+def segment_figure_inputs(wildcards):
+    name = wildcards.analysis
+    inputs = {
+        "clean": "results/cleaning/clean.csv",
+        "segments": f"results/{name}/segments.csv",
+        "assignments": f"results/{name}/assignments.csv",
+        "covariance": f"results/{name}/covariance.csv",
+        "model_selection": f"results/{name}/model_selection.csv",
+    }
+    if BOOT["replicates"] > 0:
+        inputs["bootstrap"] = f"results/{name}/bootstrap.csv"
+    return inputs
+
+
+def _figure_files(figure):
+    return [f"results/{{analysis}}/figures/{figure}.{ext}" for ext in FIGURE_FORMATS]
+
+
+# ---- notebooks
+
+NOTEBOOKS = {
+    "01_data_and_cleaning": "Data and cleaning",
+    "02_segments": "The segments and what they mean",
+    "03_profiles_and_managerial_reading": "Who the segments are, and what to do",
+}
+
+
+def notebook_targets():
+    return expand("results/notebooks/{notebook}.html", notebook=NOTEBOOKS)
+
+
+def notebook_inputs(wildcards):
+    inputs = ["results/cleaning/clean.csv", "results/cleaning/report.csv", "results/cleaning/reliability.csv",
+              "results/figures/cleaning_summary.png"]
+    if wildcards.notebook != "01_data_and_cleaning":
+        for name in ANALYSES:
+            inputs += [f"results/{name}/model_selection.csv", f"results/{name}/segments.csv",
+                       f"results/{name}/tests.csv", f"results/{name}/classification.csv", *figure_targets(name)]
+            if BOOT["replicates"] > 0:
+                inputs.append(f"results/{name}/bootstrap.csv")
+            if config["profile"]:
+                inputs += [f"results/{name}/profiles.csv", f"results/{name}/membership.csv"]
+    return inputs

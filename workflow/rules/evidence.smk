@@ -3,18 +3,6 @@
 #   - nonparametric bootstrap refits in chunks (one job per chunk), then a merge.
 
 
-def lr_tested_ks(wildcards):
-    """K values tested against K+1: every candidate K up to the chosen one whose K+1 was fitted."""
-    if BOOT["lr_test_replicates"] <= 0:
-        return []
-    from trustseg.stages import chosen_k
-
-    criteria = checkpoints.select_k.get(analysis=wildcards.analysis).output.criteria
-    candidates = sorted(analysis_cfg(wildcards.analysis)["segments"])
-    best = chosen_k(criteria)
-    return [k for k in candidates if k <= best and k + 1 in candidates]
-
-
 rule lr_test:
     message:
         "Bootstrap likelihood-ratio test of {wildcards.k} against more segments, analysis {wildcards.analysis}"
@@ -31,6 +19,8 @@ rule lr_test:
         replicates=BOOT["lr_test_replicates"],
         n_init=BOOT["n_init"],
         seed=SEED,
+    conda:
+        "../envs/trustseg.yaml"
     log:
         "logs/{analysis}/lr_test_k{k}.log",
     script:
@@ -55,6 +45,8 @@ rule model_selection:
         table_tex="results/{analysis}/model_selection.tex",
     params:
         criterion=lambda w: analysis_cfg(w.analysis)["criterion"],
+    conda:
+        "../envs/trustseg.yaml"
     log:
         "logs/{analysis}/model_selection.log",
     script:
@@ -77,6 +69,8 @@ rule bootstrap_chunk:
         chunks=BOOT["chunks"],
         n_init=BOOT["n_init"],
         seed=SEED,
+    conda:
+        "../envs/trustseg.yaml"
     log:
         "logs/{analysis}/bootstrap_chunk{chunk}.log",
     script:
@@ -105,6 +99,8 @@ rule bootstrap_merge:
         ari_tex="results/{analysis}/bootstrap_ari.tex",
     params:
         alpha=lambda w: analysis_cfg(w.analysis)["alpha"],
+    conda:
+        "../envs/trustseg.yaml"
     log:
         "logs/{analysis}/bootstrap_merge.log",
     script:

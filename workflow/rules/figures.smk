@@ -1,37 +1,6 @@
 # Stage 5: figures (PNG for screens, plus PDF/SVG for papers), each with a caption
 # recorded in a captions_*.json beside it (read by the notebooks).
 
-FIGURE_FORMATS = REPORT_CFG["figure_formats"]
-SEGMENT_FIGURES = ["segment_scatter", "information_criteria", "posterior_certainty", "coefficient_forest"]
-
-
-def figure_targets(name):
-    targets = [f"results/{name}/figures/{figure}.png" for figure in SEGMENT_FIGURES]
-    if BOOT["replicates"] > 0:
-        targets.append(f"results/{name}/figures/bootstrap_stability.png")
-    if config["profile"]:
-        targets.append(f"results/{name}/figures/profile_heatmap.png")
-    return targets
-
-
-def segment_figure_inputs(wildcards):
-    name = wildcards.analysis
-    inputs = {
-        "clean": "results/cleaning/clean.csv",
-        "segments": f"results/{name}/segments.csv",
-        "assignments": f"results/{name}/assignments.csv",
-        "covariance": f"results/{name}/covariance.csv",
-        "model_selection": f"results/{name}/model_selection.csv",
-    }
-    if BOOT["replicates"] > 0:
-        inputs["bootstrap"] = f"results/{name}/bootstrap.csv"
-    return inputs
-
-
-def _figure_files(figure):
-    return [f"results/{{analysis}}/figures/{figure}.{ext}" for ext in FIGURE_FORMATS]
-
-
 rule segment_figures:
     message:
         "Drawing the segment figures of analysis {wildcards.analysis}"
@@ -71,6 +40,8 @@ rule segment_figures:
         weight_column=WEIGHT,
         formats=FIGURE_FORMATS,
         seed=SEED,
+    conda:
+        "../envs/trustseg.yaml"
     log:
         "logs/{analysis}/segment_figures.log",
     script:
@@ -96,6 +67,8 @@ rule bootstrap_figure:
         captions="results/{analysis}/figures/captions_bootstrap.json",
     params:
         formats=FIGURE_FORMATS,
+    conda:
+        "../envs/trustseg.yaml"
     log:
         "logs/{analysis}/bootstrap_figure.log",
     script:
@@ -120,6 +93,8 @@ rule profile_figure:
         captions="results/{analysis}/figures/captions_profiles.json",
     params:
         formats=FIGURE_FORMATS,
+    conda:
+        "../envs/trustseg.yaml"
     log:
         "logs/{analysis}/profile_figure.log",
     script:
@@ -142,6 +117,8 @@ rule cleaning_figure:
         captions="results/figures/captions_cleaning.json",
     params:
         formats=FIGURE_FORMATS,
+    conda:
+        "../envs/trustseg.yaml"
     log:
         "logs/cleaning/cleaning_figure.log",
     script:

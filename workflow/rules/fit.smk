@@ -23,6 +23,8 @@ rule fit_k:
         seed=SEED,
         weight_column=WEIGHT,
         rounding_variance=lambda w: outcome_rounding_variance(analysis_cfg(w.analysis), config["constructs"]),
+    conda:
+        "../envs/trustseg.yaml"
     log:
         "logs/{analysis}/fit_k{k}.log",
     script:
@@ -49,6 +51,8 @@ checkpoint select_k:
     params:
         analysis=lambda w: analysis_cfg(w.analysis),
         weight_column=WEIGHT,
+    conda:
+        "../envs/trustseg.yaml"
     log:
         "logs/{analysis}/select_k.log",
     script:
@@ -97,6 +101,8 @@ rule segments:
         analysis=lambda w: analysis_cfg(w.analysis),
         weight_column=WEIGHT,
         scale=lambda w: outcome_scale(w.analysis),
+    conda:
+        "../envs/trustseg.yaml"
     log:
         "logs/{analysis}/segments.log",
     script:

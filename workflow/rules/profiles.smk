@@ -29,6 +29,8 @@ rule profiles:
         variables=config["profile"],
         weight_column=WEIGHT,
         seed=SEED,
+    conda:
+        "../envs/trustseg.yaml"
     log:
         "logs/{analysis}/profiles.log",
     script:
