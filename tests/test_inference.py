@@ -73,7 +73,7 @@ def test_analytic_hessian_and_gradient_match_finite_differences(two_segments):
 def test_chunked_computation_gives_the_same_covariance(two_segments, monkeypatch):
     X, y, model = two_segments
     whole = model.inference(X, y)
-    monkeypatch.setattr(inference_module, "_CHUNK_BYTES", 8 * 2 * 9 * 3 * 37)  # 37-row chunks
+    monkeypatch.setattr(inference_module, "_CHUNK_BYTES", 8 * (7 + 8 + 2 + 2) * 3 * 37)  # 37-row chunks
     chunked = model.inference(X, y)
     assert np.allclose(whole.cov, chunked.cov, rtol=1e-10, atol=1e-14)
 

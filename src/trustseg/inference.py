@@ -86,8 +86,10 @@ def observed_information(model, X, y, w):
     score_outer = np.zeros((dim, dim))
     gradient = np.zeros(dim)
     n = X.shape[0]
-    chunk = max(1, int(_CHUNK_BYTES // (8 * k * dim * 3)))
+    chunk = max(1, int(_CHUNK_BYTES // (8 * (dim + 4 * k + q + 2) * 3)))
     total_weight = 0.0
+    alpha_dir = -np.tile(shares[1:], (k, 1))  # row j: d log pi_j / d alpha = e_j - pi
+    alpha_dir[np.arange(1, k), np.arange(k - 1)] += 1.0
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         design = np.column_stack([np.ones(stop - start), X[start:stop]])
@@ -100,31 +102,40 @@ def observed_information(model, X, y, w):
             - 0.5 * residuals**2 / variances
         )
         tau = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
-        scaled = residuals / variances  # r / sigma^2
-        grads = np.zeros((stop - start, k, dim))
-        for j in range(k):
-            grads[:, j, coef_index[j]] = design * scaled[:, j : j + 1]
-            grads[:, j, log_sigma_index[j]] = residuals[:, j] * scaled[:, j] - 1.0
-            # d log pi_j / d alpha_m = 1[j == m] - pi_m for m = 2..K
-            grads[:, j, logit_index] = -shares[1:]
-            if j >= 1:
-                grads[:, j, logit_index[j - 1]] += 1.0
         wtau = tau * wc[:, None]
-        flat = grads.reshape(-1, dim)
-        hessian += (flat * wtau.reshape(-1, 1)).T @ flat
-        scores = np.einsum("ik,ikd->id", tau, grads)
+        scaled = residuals / variances  # r / sigma^2
+        # g_ik is zero outside segment k's block and the logits, so the sums are
+        # assembled block by block instead of from a dense (c, K, D) array.
+        # Segment block of g_ik: a_ik = [x_i r_ik / s_k^2, r_ik^2 / s_k^2 - 1];
+        # logit part: e_k - pi, the same for every respondent.
+        scores = np.empty((stop - start, dim))
+        for j in range(k):
+            block = np.empty((stop - start, q + 1))
+            block[:, :q] = design * scaled[:, j : j + 1]
+            block[:, q] = residuals[:, j] * scaled[:, j] - 1.0
+            index = np.append(coef_index[j], log_sigma_index[j])
+            # sum_i w tau g g' within the block, and its cross term with the logits
+            hessian[np.ix_(index, index)] += (block * wtau[:, j : j + 1]).T @ block
+            cross = np.outer(wtau[:, j] @ block, alpha_dir[j])
+            hessian[np.ix_(index, logit_index)] += cross
+            hessian[np.ix_(logit_index, index)] += cross.T
+            mass_j = wtau[:, j].sum()
+            hessian[np.ix_(logit_index, logit_index)] += mass_j * np.outer(alpha_dir[j], alpha_dir[j])
+            scores[:, index] = block * tau[:, j : j + 1]
+            # second derivatives of log f_k
+            hessian[np.ix_(coef_index[j], coef_index[j])] -= (
+                design * (wtau[:, j] / variances[j])[:, None]
+            ).T @ design
+            second = -2.0 * design.T @ (wtau[:, j] * scaled[:, j])
+            hessian[coef_index[j], log_sigma_index[j]] += second
+            hessian[log_sigma_index[j], coef_index[j]] += second
+            hessian[log_sigma_index[j], log_sigma_index[j]] -= 2.0 * wtau[:, j] @ (
+                residuals[:, j] * scaled[:, j]
+            )
+        scores[:, logit_index] = tau[:, 1:] - shares[1:]
         hessian -= (scores * wc[:, None]).T @ scores
         gradient += wc @ scores
         score_outer += (scores * (wc**2)[:, None]).T @ scores
-        # expected second derivatives of each component's log density
-        for j in range(k):
-            cj, sj = coef_index[j], log_sigma_index[j]
-            weight_j = wtau[:, j]
-            hessian[np.ix_(cj, cj)] -= (design * (weight_j / variances[j])[:, None]).T @ design
-            cross = -2.0 * design.T @ (weight_j * scaled[:, j])
-            hessian[cj, sj] += cross
-            hessian[sj, cj] += cross
-            hessian[sj, sj] -= 2.0 * weight_j @ (residuals[:, j] * scaled[:, j])
     # the logit block does not depend on the respondent: sum_k tau_ik = 1
     pi = shares[1:]
     hessian[np.ix_(logit_index, logit_index)] -= total_weight * (np.diag(pi) - np.outer(pi, pi))

@@ -551,8 +551,8 @@ class ClusterwiseRegression(BaseEstimator):
         EM iterations of each short emEM run.
     n_full_runs : int, optional
         How many of the best short runs are continued to convergence.  Default:
-        every start when ``n * n_init <= 2_000_000`` (cheap), else 3.
-    short_subsample : int, default 50_000
+        every start when ``n * n_init <= 200_000`` (cheap), else 3.
+    short_subsample : int, default 20_000
         With more respondents than this, the short runs use a random subsample
         of this size (full-data log-likelihoods still rank the starts, and the
         full runs always use all respondents).
@@ -588,7 +588,7 @@ class ClusterwiseRegression(BaseEstimator):
         random_state=0,
         n_short_iter=20,
         n_full_runs=None,
-        short_subsample=50_000,
+        short_subsample=20_000,
     ):
         self.n_segments = n_segments
         self.n_init = n_init
@@ -707,7 +707,7 @@ class ClusterwiseRegression(BaseEstimator):
         # stage 2: full EM from the best short runs
         n_full = self.n_full_runs
         if n_full is None:
-            n_full = self.n_init if problem.n * self.n_init <= 2_000_000 else 3
+            n_full = self.n_init if problem.n * self.n_init <= 200_000 else 3
         n_full = int(min(max(n_full, 1), self.n_init))
         order = sorted(
             range(self.n_init), key=lambda s: (-len(states[s].labels), -start_logliks[s], s)
