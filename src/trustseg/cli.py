@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="write the bundled simulated golf-club survey")
     sim.add_argument("--out", default="resources", help="output folder (default resources)")
     sim.add_argument("--seed", type=int, default=2010, help="random seed (default 2010)")
+
+    docs = sub.add_parser("config-docs", help="write the configuration reference generated from the schema")
+    docs.add_argument("-o", "--output", default="config/README.md", help="where to write it (default config/README.md)")
+
+    check = sub.add_parser("check-config", help="validate a config and check its columns against the data file")
+    check.add_argument("config_file", metavar="CONFIG_FILE", help="the YAML config to check")
     return parser
 
 
@@ -82,6 +88,29 @@ def _simulate(args) -> int:
     return 0
 
 
+def _config_docs(args) -> int:
+    from trustseg.config import schema_markdown
+    from trustseg.tables import atomic_write_text
+
+    atomic_write_text(Path(args.output), schema_markdown())
+    print(f"trustseg: wrote the configuration reference to {args.output}")
+    return 0
+
+
+def _check_config(args) -> int:
+    from trustseg.config import check_columns, load_config
+    from trustseg.io import read_survey
+
+    config = load_config(args.config_file)
+    data_path = Path(config["data"]["path"])
+    if not data_path.is_file():
+        raise DataError(f"data file '{data_path}' (config key 'data.path') does not exist.")
+    raw = read_survey(data_path, config["data"])
+    check_columns(config, raw.columns, f"data file '{data_path}'")
+    print(f"trustseg: {args.config_file} is valid; {len(raw)} rows and all named columns found in {data_path}.")
+    return 0
+
+
 def main(argv=None) -> int:
     """Run the ``trustseg`` command.
 
@@ -101,9 +130,9 @@ def main(argv=None) -> int:
     except SystemExit as exc:  # argparse exits on --help and on usage errors
         return int(exc.code or 0)
     try:
-        if args.command == "init-config":
-            return _init_config(args)
-        return _simulate(args)
+        commands = {"init-config": _init_config, "simulate": _simulate, "config-docs": _config_docs,
+                    "check-config": _check_config}
+        return commands[args.command](args)
     except TrustsegError as exc:
         print(f"trustseg: error: {exc}", file=sys.stderr)
         return 1

@@ -97,7 +97,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
         )
     if error.validator == "type":
         return f"config key '{where}' should be of type {error.validator_value}, but is {error.instance!r}."
-    if error.validator == "propertyNames":
+    if "propertyNames" in error.schema_path:
         return (
             f"config key '{where}' has a name that is not allowed ({error.instance!r}): "
             "analysis names may use letters, digits, '_' and '-' only, because they become folder names."
@@ -253,3 +253,49 @@ def check_columns(config: Mapping, columns: Iterable[str], source: str) -> None:
             "\n  - ".join(["the config names columns the data file lacks:", *problems])
             + f"\nColumns in the file: {listing}\nFix the names in the config (they are case-sensitive)."
         )
+
+
+def _schema_rows(schema: Mapping, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    rows = []
+    for key, sub in schema.get("properties", {}).items():
+        path = f"{prefix}{key}"
+        kind = sub.get("type", "")
+        kind = " or ".join(kind) if isinstance(kind, list) else kind
+        if "enum" in sub:
+            kind = " / ".join(map(str, sub["enum"]))
+        default = "(required)" if key in schema.get("required", []) else (
+            json_default(sub["default"]) if "default" in sub else ""
+        )
+        rows.append((path, kind, default, " ".join(str(sub.get("description", "")).split())))
+        rows += _schema_rows(sub, f"{path}.")
+        extra = sub.get("additionalProperties")
+        if isinstance(extra, dict) and "properties" in extra:
+            rows += _schema_rows(extra, f"{path}.<name>.")
+        items = sub.get("items")
+        if isinstance(items, dict) and "properties" in items:
+            rows += _schema_rows(items, f"{path}[].")
+    return rows
+
+
+def json_default(value) -> str:
+    return "`" + yaml.safe_dump(value, default_flow_style=True, allow_unicode=True).strip().removesuffix("...").strip() + "`"
+
+
+def schema_markdown() -> str:
+    """The configuration reference (``config/README.md``), generated from the schema."""
+    schema = config_schema()
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from `workflow/schemas/config.schema.yaml` by `trustseg config-docs`; do not edit by hand.",
+        "A config is validated against the schema before anything runs: an unknown or mistyped key stops the",
+        "run with a message that names it. Start from `config/config.yaml` (the bundled golf example) or draft",
+        "one from your survey with `trustseg init-config YOUR_FILE`. Examples for three real surveys are in",
+        "`config/examples/`.",
+        "",
+        "| key | type | default | description |",
+        "|---|---|---|---|",
+    ]
+    for path, kind, default, description in _schema_rows(schema):
+        lines.append(f"| `{path}` | {kind} | {default} | {description.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
