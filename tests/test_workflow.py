@@ -1,0 +1,224 @@
+"""The Snakemake workflow end to end, on small configs in temporary directories.
+
+These tests run the real workflow (every stage, as separate jobs) the way a
+user runs it, and check the results contract that users, notebooks and the
+report rely on.  Bootstrap and likelihood-ratio replicates are cut down so the
+whole module runs in about a minute and a half on two cores.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from sklearn.metrics import adjusted_rand_score
+
+from trustseg.simulate import simulate_golf_survey
+
+pytestmark = pytest.mark.workflow
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = shutil.which("snakemake") or str(Path(sys.executable).with_name("snakemake"))
+QUICK = {
+    "bootstrap": {"replicates": 4, "chunks": 2, "n_init": 2, "lr_test_replicates": 3},
+    "report": {"notebooks": False, "figure_formats": []},
+}
+
+
+def run_workflow(workdir: Path, configfile: Path | None = None, *extra: str, repo: Path = REPO) -> subprocess.CompletedProcess:
+    command = [SNAKEMAKE, "--snakefile", str(repo / "Snakefile"), "--directory", str(workdir), "--cores", "2"]
+    if configfile is not None:
+        command += ["--configfile", str(configfile)]
+    return subprocess.run(command + list(extra), capture_output=True, text=True, cwd=workdir, timeout=600,
+                          env={**os.environ, "PYTHONHASHSEED": "0"})
+
+
+def golf_config(workdir: Path, n_members: int = 400, **changes) -> Path:
+    survey, truth = simulate_golf_survey(2010, n_members=n_members)
+    survey.to_csv(workdir / "survey.csv", index=False)
+    truth.to_csv(workdir / "truth.csv", index=False)
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["data"]["path"] = "survey.csv"
+    analysis = config["analyses"]["repurchase_on_satisfaction"]
+    analysis.update(segments=[1, 2, 3, 4], n_init=5)
+    config.update(QUICK)
+    for key, value in changes.items():
+        config[key] = value
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    return path
+
+
+@pytest.fixture(scope="module")
+def repo_copy(tmp_path_factory):
+    """A copy of the workflow and package sources, so a test may edit the code."""
+    copy = tmp_path_factory.mktemp("repo")
+    for part in ("Snakefile", "workflow", "src", "config", "notebooks"):
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, copy / part, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, copy / part)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def golf_run(tmp_path_factory, repo_copy):
+    workdir = tmp_path_factory.mktemp("golf")
+    configfile = golf_config(workdir)
+    result = run_workflow(workdir, configfile, repo=repo_copy)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+def test_results_contract(golf_run):
+    results = golf_run / "results"
+    for name in ("clean", "report", "flagged", "reliability"):
+        assert (results / "cleaning" / f"{name}.csv").stat().st_size > 0
+    report = pd.read_csv(results / "cleaning" / "report.csv")
+    assert {"rule", "rows_affected", "action"} <= set(report.columns)
+
+    analysis = results / "repurchase_on_satisfaction"
+    selection = pd.read_csv(analysis / "model_selection.csv")
+    assert {"k", "loglik", "n_params", "aic", "bic", "icl", "entropy", "min_share", "chosen", "lr_p_value"} <= set(selection.columns)
+    assert selection["k_requested"].tolist() == [1, 2, 3, 4]
+    assert selection["chosen"].sum() == 1
+
+    segments = pd.read_csv(analysis / "segments.csv")
+    assert {"segment", "share", "term", "estimate", "std_error", "ci_low", "ci_high", "p_value", "verdict", "name"} <= set(segments.columns)
+    focal = segments[segments["term"] == "satisfaction"]
+    assert set(focal["verdict"]) <= {"drives", "does_not_drive", "inconclusive"}
+    # segments are numbered by the focal slope, steepest first
+    assert focal["estimate"].is_monotonic_decreasing
+
+    assignments = pd.read_csv(analysis / "assignments.csv")
+    k = segments["segment"].nunique()
+    assert list(assignments.columns) == ["respondent_id", "segment"] + [f"posterior_{j}" for j in range(1, k + 1)]
+    assert assignments.filter(like="posterior_").sum(axis=1).sub(1).abs().max() < 1e-9
+    for figure in ("segment_scatter", "information_criteria", "posterior_certainty", "coefficient_forest",
+                   "bootstrap_stability", "profile_heatmap"):
+        assert (analysis / "figures" / f"{figure}.png").stat().st_size > 10_000
+    for table in ("bootstrap", "profiles", "membership", "classification", "tests"):
+        assert not pd.read_csv(analysis / f"{table}.csv").empty
+
+
+def test_golf_segments_match_the_truth(golf_run):
+    analysis = golf_run / "results" / "repurchase_on_satisfaction"
+    selection = pd.read_csv(analysis / "model_selection.csv")
+    assert int(selection.loc[selection["chosen"], "k"].iloc[0]) == 3
+    assignments = pd.read_csv(analysis / "assignments.csv", dtype={"respondent_id": str})
+    truth = pd.read_csv(golf_run / "truth.csv", dtype={"respondent_id": str})
+    merged = assignments.merge(truth, on="respondent_id", suffixes=("", "_true"))
+    assert len(merged) == len(assignments)
+    assert adjusted_rand_score(merged["segment_true"], merged["segment"]) > 0.6
+    names = pd.read_csv(analysis / "segments.csv").groupby("segment")["name"].first().tolist()
+    assert names[0] == "Satisfaction-driven"
+
+
+def test_personal_data_never_reaches_results(golf_run):
+    for path in (golf_run / "results").rglob("*"):
+        if path.suffix in {".csv", ".md", ".tex", ".json", ".txt"}:
+            assert "@example.com" not in path.read_text(encoding="utf-8"), path
+
+
+def test_rerun_is_a_no_op_and_code_change_reruns_dependent_rules(golf_run, repo_copy):
+    quiet = run_workflow(golf_run, golf_run / "config.yaml", "--dry-run", repo=repo_copy)
+    assert quiet.returncode == 0
+    assert "Nothing to be done" in quiet.stdout + quiet.stderr
+
+    # Snakemake compares checksums of small inputs, so the edit must change the content.
+    engine = repo_copy / "src" / "trustseg" / "mixture.py"
+    engine.write_text(engine.read_text() + "\n# an edit\n")
+    future = max(p.stat().st_mtime for p in (golf_run / "results").rglob("*") if p.is_file()) + 100
+    os.utime(engine, (future, future))
+    dry = run_workflow(golf_run, golf_run / "config.yaml", "--dry-run", repo=repo_copy)
+    out = dry.stdout + dry.stderr
+    assert dry.returncode == 0
+    assert "fit_k" in out and "segments" in out
+    assert "clean_survey" not in out  # cleaning does not use the engine
+
+
+@pytest.mark.parametrize(
+    ("example", "analysis"),
+    [("ecsi_mobi", "loyalty_on_satisfaction"), ("bank", "loyalty_on_satisfaction"), ("corp_rep", "loyalty_on_satisfaction")],
+)
+def test_real_survey_examples(tmp_path, example, analysis):
+    config = yaml.safe_load((REPO / "config" / "examples" / f"{example}.yaml").read_text())
+    config["data"]["path"] = str(REPO / config["data"]["path"])
+    config["analyses"][analysis]["segments"] = [1, 2, 3]
+    config["analyses"][analysis]["n_init"] = 5
+    config.update(QUICK)
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_workflow(tmp_path, configfile)
+    assert result.returncode == 0, result.stderr[-4000:]
+    segments = pd.read_csv(tmp_path / "results" / analysis / "segments.csv")
+    assert segments["std_error"].notna().all() and (segments["std_error"] > 0).all()
+    assert (tmp_path / "results" / analysis / "figures" / "segment_scatter.png").exists()
+
+
+# ----------------------------------------------------------------------------- user mistakes
+
+
+def _bad_run(tmp_path: Path, mutate) -> subprocess.CompletedProcess:
+    configfile = golf_config(tmp_path, n_members=120)
+    config = yaml.safe_load(configfile.read_text())
+    mutate(config)
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    return run_workflow(tmp_path, configfile)
+
+
+def _assert_clean_failure(result: subprocess.CompletedProcess, *needles: str) -> None:
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Traceback" not in out
+    for needle in needles:
+        assert needle in out, out[-2000:]
+
+
+def test_mistyped_config_key(tmp_path):
+    def mutate(c):
+        c["analyses"]["repurchase_on_satisfaction"]["segmnts"] = c["analyses"]["repurchase_on_satisfaction"].pop("segments")
+
+    result = _bad_run(tmp_path, mutate)
+    _assert_clean_failure(result, "segmnts", "Did you mean 'segments'")
+    assert not (tmp_path / "results").exists()
+
+
+def test_missing_data_file(tmp_path):
+    result = _bad_run(tmp_path, lambda c: c["data"].update(path="no_such_survey.csv"))
+    _assert_clean_failure(result, "no_such_survey.csv", "data.path")
+    assert not (tmp_path / "results").exists()
+
+
+def test_unknown_item_column(tmp_path):
+    result = _bad_run(tmp_path, lambda c: c["constructs"]["trust"]["items"].__setitem__(0, "trust_honset"))
+    _assert_clean_failure(result, "trust_honset", "trust_honest")
+    assert not (tmp_path / "results").exists()
+
+
+def test_text_in_a_rating_column(tmp_path):
+    configfile = golf_config(tmp_path, n_members=120)
+    survey = pd.read_csv(tmp_path / "survey.csv", dtype=str)
+    survey.loc[[3, 7], "sat_greens"] = "very good"
+    survey.to_csv(tmp_path / "survey.csv", index=False)
+    result = run_workflow(tmp_path, configfile)
+    _assert_clean_failure(result, "sat_greens", "very good")
+    assert not (tmp_path / "results" / "cleaning" / "clean.csv").exists()
+
+
+def test_too_few_respondents_for_the_segments(tmp_path):
+    configfile = golf_config(tmp_path, n_members=40)
+    config = yaml.safe_load(configfile.read_text())
+    config["analyses"]["repurchase_on_satisfaction"]["segments"] = [1, 12]
+    config["cleaning"]["flagged_action"] = "keep"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_workflow(tmp_path, configfile)
+    _assert_clean_failure(result, "12 segments", "analyses.repurchase_on_satisfaction.segments")
+    assert not (tmp_path / "results" / "repurchase_on_satisfaction" / "fits" / "k12.json").exists()
