@@ -200,3 +200,12 @@ def test_segment_means(results_dir):
     assert list(m.columns) == ["segment", "n", "repurchase"]
     assert list(m["n"]) == [3, 4, 3]
     assert m.loc[0, "repurchase"] == pytest.approx(1.0)
+
+
+def test_negative_slope_and_number_format():
+    seg = _segments().query("segment == 3").copy()
+    focal = seg["term"] == "satisfaction"
+    seg.loc[focal, ["estimate", "ci_low", "ci_high"]] = [-1.76, -1.96, -1.56]
+    text = tr.verdict_sentence(seg, outcome="loyalty")
+    assert "loyalty falls 1.76 points" in text and "\u22121.96 to \u22121.56" in text and "negative association" in text
+    assert tr.fmt_num(-0.001) == "0.00" and tr.fmt_num(float("nan")) == "n/a"

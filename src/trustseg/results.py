@@ -25,7 +25,7 @@ __all__ = [
     "Figure", "CleaningResults", "AnalysisResults", "load_cleaning", "load_analysis", "list_analyses",
     "resolve_analyses", "load_run_config", "segment_names", "chosen_k", "focal_term", "segment_summary",
     "ci_level", "verdict_sentence", "segment_sentence", "selection_sentence", "classification_summary",
-    "classification_sentence", "stability_sentence", "fmt_ci", "fmt_pct", "chosen_criterion",
+    "classification_sentence", "stability_sentence", "fmt_ci", "fmt_pct", "fmt_num", "chosen_criterion",
     "profile_overview", "profile_tests", "profile_sentences", "odds_ratios", "reference_segment",
     "membership_sentences", "segment_means", "show_figure",
 ]
@@ -318,9 +318,17 @@ def fmt_pct(x: float, digits: int = 0) -> str:
     return "n/a" if x is None or not math.isfinite(float(x)) else f"{100 * float(x):.{digits}f}%"
 
 
-def _num(x: float, digits: int = 2) -> str:
+def fmt_num(x: float, digits: int = 2) -> str:
+    """A number with a typographic minus sign (and no ``-0.00``)."""
+    if x is None or not math.isfinite(float(x)):
+        return "n/a"
     text = f"{float(x):.{digits}f}"
-    return "0." + "0" * digits if text in (f"-0.{'0' * digits}",) else text.replace("-", "\u2212")
+    if text.lstrip("-").strip("0.") == "":
+        text = text.lstrip("-")
+    return text.replace("-", "\u2212")
+
+
+_num = fmt_num
 
 
 def fmt_ci(low: float, high: float, digits: int = 2) -> str:
@@ -357,6 +365,10 @@ def segment_sentence(row: pd.Series | dict, focal: str, outcome: str = "the outc
         return (f"{head} {outcome_txt} barely moves with {focal_txt}: the slope is {_num(slope)} points per point "
                 f"({conf}), and the equivalence test{tost_txt} places it within {band}, so {focal_txt} does "
                 f"not drive {outcome_txt} in this segment.")
+    if hi < 0:
+        return (f"{head} {outcome_txt} falls {_num(abs(slope))} points per {focal_txt} point ({conf}): a negative "
+                f"association, which the verdicts do not count as {focal_txt} driving {outcome_txt}; check this "
+                "segment (its size and stability) before reading anything into it.")
     return (f"{head} the slope of {outcome_txt} on {focal_txt} is {_num(slope)} points per point ({conf}); the "
             f"data can neither show that {focal_txt} drives {outcome_txt} here nor that the effect is negligible "
             f"(within {band}), so the verdict is inconclusive.")
