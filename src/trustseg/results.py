@@ -584,6 +584,7 @@ def show_figure(figure: Figure | None, width: int | None = 720) -> None:
 
     if figure is None or not Path(figure.path).is_file():
         return
-    display(Image(filename=str(figure.path), width=width))
+    alt = figure.caption.split(". ")[0] if figure.caption else figure.key.replace("_", " ")
+    display(Image(filename=str(figure.path), width=width, alt=alt))
     if figure.caption:
         display(Markdown(f"*Figure: {figure.caption}*"))
