@@ -185,14 +185,26 @@ def notebook_targets():
 
 
 def notebook_inputs(wildcards):
-    inputs = ["results/cleaning/clean.csv", "results/cleaning/report.csv", "results/cleaning/reliability.csv",
-              "results/figures/cleaning_summary.png"]
+    """Every result file the notebooks read, so a deleted one is rebuilt before they run."""
+    inputs = [
+        "results/cleaning/clean.csv",
+        "results/cleaning/flagged.csv",
+        "results/cleaning/report.csv",
+        "results/cleaning/reliability.csv",
+        "results/figures/cleaning_summary.png",
+        "results/figures/captions_cleaning.json",
+    ]
     if wildcards.notebook != "01_data_and_cleaning":
         for name in ANALYSES:
-            inputs += [f"results/{name}/model_selection.csv", f"results/{name}/segments.csv",
-                       f"results/{name}/tests.csv", f"results/{name}/classification.csv", *figure_targets(name)]
+            inputs += [
+                f"results/{name}/{table}.csv"
+                for table in ("model_selection", "start_logliks", "segments", "tests", "assignments", "classification")
+            ]
+            inputs += [*figure_targets(name), f"results/{name}/figures/captions_segments.json"]
             if BOOT["replicates"] > 0:
-                inputs.append(f"results/{name}/bootstrap.csv")
+                inputs += [f"results/{name}/bootstrap.csv", f"results/{name}/bootstrap_ari.csv",
+                           f"results/{name}/figures/captions_bootstrap.json"]
             if config["profile"]:
-                inputs += [f"results/{name}/profiles.csv", f"results/{name}/membership.csv"]
+                inputs += [f"results/{name}/profiles.csv", f"results/{name}/membership.csv",
+                           f"results/{name}/figures/captions_profiles.json"]
     return inputs
