@@ -60,3 +60,14 @@ def test_errors():
     with pytest.raises(ValueError, match="focal"):
         name_segments(t, "price")
     assert name_segments(t.iloc[0:0], "satisfaction") == {}
+
+
+def test_three_and_four_alike_segments_get_readable_ranks():
+    three = _table([(0.3, 0.5, 0.9, "drives"), (0.3, 2.0, 0.8, "drives"), (0.4, -1.0, 0.7, "drives")])
+    names = name_segments(three, "satisfaction", (1, 7), outcome="loyalty")
+    assert names == {1: "Satisfaction-driven, middle loyalty", 2: "Satisfaction-driven, highest loyalty",
+                     3: "Satisfaction-driven, lowest loyalty"}
+    four = _table([(0.25, b0, 0.9, "drives") for b0 in (0.0, 1.0, 2.0, 3.0)])
+    names = name_segments(four, "satisfaction", (1, 7), outcome="loyalty")
+    assert names[4] == "Satisfaction-driven, highest loyalty" and names[1] == "Satisfaction-driven, 4th highest loyalty"
+    assert len(set(names.values())) == 4

@@ -117,8 +117,9 @@ def name_segments(segments: pd.DataFrame, focal: str, outcome_scale: tuple[float
     Names are made unique deterministically: when several segments share a
     name, the one with the highest level gets the qualifier "higher
     {outcome}" (or "higher level") and the one with the lowest "lower
-    {outcome}" when there are two; with three or more, each gets "(r of m by
-    {outcome})" ranked from the highest level (ties by segment number).  If names still
+    {outcome}" when there are two; three get "highest/middle/lowest {outcome}"
+    and more "highest, 2nd highest, ... {outcome}", ranked from the highest
+    level (ties by segment number).  If names still
     coincide, ``"(segment k)"`` is appended.
     """
     required = {"segment", "term", "estimate"}
@@ -167,6 +168,10 @@ def name_segments(segments: pd.DataFrame, focal: str, outcome_scale: tuple[float
             names[seg] = "Mixed"
 
     what = outcome.replace("_", " ") if outcome else "level"
+
+    def _ordinal(rank: int) -> str:
+        return {2: "2nd", 3: "3rd"}.get(rank, f"{rank}th")
+
     groups: dict[str, list[int]] = {}
     for seg in seg_ids:
         groups.setdefault(names[seg], []).append(seg)
@@ -178,8 +183,11 @@ def name_segments(segments: pd.DataFrame, focal: str, outcome_scale: tuple[float
         for r, seg in enumerate(ranked, start=1):
             if m == 2:
                 names[seg] = f"{base}, {'higher' if r == 1 else 'lower'} {what}"
+            elif m == 3:
+                names[seg] = f"{base}, {('highest', 'middle', 'lowest')[r - 1]} {what}"
             else:
-                names[seg] = f"{base} ({r} of {m} by {what})"
+                # ordinal words stay readable where "2 of 4" would not
+                names[seg] = f"{base}, {_ordinal(r)} highest {what}" if r > 1 else f"{base}, highest {what}"
     seen: dict[str, int] = {}
     for seg in seg_ids:
         seen[names[seg]] = seen.get(names[seg], 0) + 1
