@@ -388,6 +388,19 @@ def bch_weights(posteriors: np.ndarray, weights: np.ndarray | None = None) -> tu
     return d_inv[p.argmax(axis=1)], d, note
 
 
+def _mnl_hessian(Z: np.ndarray, W: np.ndarray, w: np.ndarray, pi: np.ndarray) -> np.ndarray:
+    """Hessian of the weighted multinomial log-likelihood, blocks stacked by non-reference segment."""
+    q, m = Z.shape[1], pi.shape[1] - 1
+    total = W.sum(1) * w
+    hess = np.empty((q * m, q * m))
+    for a in range(m):
+        for b in range(a, m):
+            block = -(Z.T * (pi[:, a + 1] * ((a == b) - pi[:, b + 1]) * total)) @ Z
+            hess[a * q:(a + 1) * q, b * q:(b + 1) * q] = block
+            hess[b * q:(b + 1) * q, a * q:(a + 1) * q] = block.T
+    return hess
+
+
 def _fit_weighted_mnl(Z: np.ndarray, W: np.ndarray, w: np.ndarray, max_iter: int = 200, tol: float = 1e-10):
     """Maximise sum_i w_i sum_t W_it log softmax(eta_i)_t with eta_i1 = 0 by Newton.
 
@@ -415,13 +428,7 @@ def _fit_weighted_mnl(Z: np.ndarray, W: np.ndarray, w: np.ndarray, max_iter: int
         pi = np.exp(eta - lse[:, None])
         resid = W[:, 1:] - W.sum(1, keepdims=True) * pi[:, 1:]  # n x m
         grad = (Z.T @ (w[:, None] * resid)).ravel(order="F")  # stacked by segment
-        hess = np.empty((q * m, q * m))
-        for a in range(m):
-            for b in range(a, m):
-                c = pi[:, a + 1] * ((a == b) - pi[:, b + 1]) * W.sum(1) * w
-                block = -(Z.T * c) @ Z
-                hess[a * q:(a + 1) * q, b * q:(b + 1) * q] = block
-                hess[b * q:(b + 1) * q, a * q:(a + 1) * q] = block.T
+        hess = _mnl_hessian(Z, W, w, pi)
         try:
             step = linalg.solve(-hess, grad, assume_a="pos")
         except (linalg.LinAlgError, ValueError):
@@ -444,13 +451,7 @@ def _fit_weighted_mnl(Z: np.ndarray, W: np.ndarray, w: np.ndarray, max_iter: int
             break
     pi = np.exp(eta - lse[:, None])
     resid = W[:, 1:] - W.sum(1, keepdims=True) * pi[:, 1:]
-    hess = np.empty((q * m, q * m))
-    for a in range(m):
-        for b in range(a, m):
-            c = pi[:, a + 1] * ((a == b) - pi[:, b + 1]) * W.sum(1) * w
-            block = -(Z.T * c) @ Z
-            hess[a * q:(a + 1) * q, b * q:(b + 1) * q] = block
-            hess[b * q:(b + 1) * q, a * q:(a + 1) * q] = block.T
+    hess = _mnl_hessian(Z, W, w, pi)
     scores = np.concatenate([Z * (w * resid[:, a])[:, None] for a in range(m)], axis=1)  # n x qm
     meat = scores.T @ scores
     try:
