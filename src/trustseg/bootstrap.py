@@ -40,6 +40,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score
 
 from trustseg.errors import TrustsegError
+from trustseg.progress import Progress
 
 __all__ = [
     "bootstrap_replicates",
@@ -90,23 +91,6 @@ def lr_test_seed(seed: int, k: int) -> int:
     (``SeedSequence([seed, b])``).
     """
     return int(np.random.SeedSequence([int(seed), _LR_TAG, int(k)]).generate_state(1, dtype=np.uint32)[0])
-
-
-class _Progress:
-    """Log progress about every 10% with the time left."""
-
-    def __init__(self, total: int, what: str):
-        self.total, self.what = int(total), what
-        self.start = time.perf_counter()
-        self.every = max(1, int(np.ceil(self.total / 10)))
-
-    def update(self, done: int) -> None:
-        if self.total <= 0 or (done % self.every and done != self.total):
-            return
-        elapsed = time.perf_counter() - self.start
-        left = elapsed / done * (self.total - done)
-        logger.info("%s: %d/%d done (%.0f%%), %.1fs elapsed, about %.1fs left",
-                    self.what, done, self.total, 100 * done / self.total, elapsed, left)
 
 
 # ----------------------------------------------------------------------------
@@ -413,7 +397,7 @@ def bootstrap_replicates(X, y, reference, replicates, seed: int, n_init: int = 3
     ref_modal = ref_post.argmax(axis=1)
     terms = [INTERCEPT] + names
     replicates = [int(b) for b in replicates]
-    progress = _Progress(len(replicates), f"bootstrap (K={k})")
+    progress = Progress(len(replicates), f"bootstrap (K={k})")
     rows = []
     for done, b in enumerate(replicates, start=1):
         rng = replicate_rng(seed, b)
@@ -639,7 +623,7 @@ def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int =
     if len(model_k1.intercept_) < k + 1:
         notes.append(f"the K+1 model kept only {len(model_k1.intercept_)} segments")
     stats_ = np.full(int(n_replicates), np.nan)
-    progress = _Progress(int(n_replicates), f"LR test K={k} vs {k + 1}")
+    progress = Progress(int(n_replicates), f"LR test K={k} vs {k + 1}")
     for b in range(int(n_replicates)):
         rng = replicate_rng(seed, b)
         yb = _simulate(Xa, gen, rng)

@@ -39,6 +39,7 @@ from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
 from trustseg.errors import DataError
+from trustseg.progress import Progress
 
 _LOG_2PI = math.log(2.0 * math.pi)
 # Relative tolerance under which two starts count as reaching the same optimum.
@@ -688,6 +689,7 @@ class ClusterwiseRegression(BaseEstimator):
 
         # stage 1: short runs from random partitions
         states = []
+        short_progress = Progress(self.n_init, f"K={k}: short EM runs from random starts")
         for start in range(self.n_init):
             rng = np.random.default_rng(seeds[start])
             state = _start_from_partition(short_problem, k, rng, settings)
@@ -702,6 +704,7 @@ class ClusterwiseRegression(BaseEstimator):
                     problem, state.shares, state.coefs, state.variances
                 )
             states.append(state)
+            short_progress.update(start + 1)
         start_logliks = np.array([s.loglik for s in states])
 
         # stage 2: full EM from the best short runs
@@ -713,7 +716,8 @@ class ClusterwiseRegression(BaseEstimator):
             range(self.n_init), key=lambda s: (-len(states[s].labels), -start_logliks[s], s)
         )
         refined = np.zeros(self.n_init, dtype=bool)
-        for start in order[:n_full]:
+        full_progress = Progress(n_full, f"K={k}: full EM from the best starts")
+        for done, start in enumerate(order[:n_full], start=1):
             state = states[start]
             state = self._refine(problem, X_, y_, w, state, settings, start)
             if self.method == "cem":
@@ -724,6 +728,7 @@ class ClusterwiseRegression(BaseEstimator):
             states[start] = state
             start_logliks[start] = state.loglik
             refined[start] = True
+            full_progress.update(done)
 
         # the solution: most segments kept, then the highest log-likelihood
         best = min(
