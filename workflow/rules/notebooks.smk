@@ -24,4 +24,4 @@ rule notebook:
     log:
         "logs/notebooks/{notebook}.log",
     script:
-        "../scripts/notebook.py"
+        "../scripts/execute_notebook.py"

@@ -1,4 +1,7 @@
-"""Snakemake adapter: execute one narrative notebook (see trustseg.notebooks.execute_notebook)."""
+"""Snakemake adapter: execute one narrative notebook (see trustseg.notebooks.execute_notebook).
+
+Named execute_notebook.py, not notebook.py: Snakemake puts the script's folder on sys.path, where
+a notebook.py would shadow the "notebook" package that nbconvert probes for."""
 
 from trustseg import stages
 from trustseg.notebooks import execute_notebook
