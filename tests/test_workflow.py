@@ -127,6 +127,17 @@ def test_personal_data_never_reaches_results(golf_run):
             assert "@example.com" not in path.read_text(encoding="utf-8"), path
 
 
+def test_same_data_config_and_seed_give_identical_tables(golf_run, repo_copy, tmp_path):
+    for name in ("survey.csv", "config.yaml"):
+        shutil.copy(golf_run / name, tmp_path / name)
+    result = run_workflow(tmp_path, tmp_path / "config.yaml", repo=repo_copy)
+    assert result.returncode == 0, result.stderr[-4000:]
+    tables = sorted(p.relative_to(golf_run) for p in (golf_run / "results").rglob("*.csv"))
+    assert len(tables) > 15
+    for table in tables:
+        assert (tmp_path / table).read_bytes() == (golf_run / table).read_bytes(), table
+
+
 def test_rerun_is_a_no_op_and_code_change_reruns_dependent_rules(golf_run, repo_copy):
     quiet = run_workflow(golf_run, golf_run / "config.yaml", "--dry-run", repo=repo_copy)
     assert quiet.returncode == 0
