@@ -16,5 +16,6 @@ end=$(date +%s.%N)
 peak_kb=$(grep "Maximum resident set size" "$work/time.log" | awk '{print $NF}')
 printf 'full default run, %s cores: %.1f s wall, largest single process %.0f MiB\n' \
     "$cores" "$(echo "$end - $start" | bc)" "$(echo "$peak_kb / 1024" | bc)"
-grep -E "^\s+[a-z_]+\s+[0-9]+$" "$work/run.log" | sort -u | head -20
+echo "jobs run, by rule:"
+grep -o "(Rule: [a-z_]*)" "$work/time.log" | sort | uniq -c
 rm -rf "$work"
