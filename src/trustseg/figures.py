@@ -837,9 +837,10 @@ def profile_heatmap(
 
     Notes
     -----
-    Shading is scaled within each row (lightest = lowest, darkest = highest
-    value across segments) because shares and means of different variables
-    are not on one scale; the annotation gives the actual value.
+    Shares are shaded on the absolute 0-100% scale; means (which have no
+    common scale) within their row, over at least one standard deviation of
+    the variable when ``profiles`` has an ``sd`` column, so that trivial
+    differences stay pale.  The annotation gives the actual value.
     """
     _require(profiles, ["variable", "level", "segment", "value"], "profiles")
     prof = profiles.copy()
@@ -863,11 +864,19 @@ def profile_heatmap(
             _empty_note(ax, "No profile variables")
         else:
             vals = mat.to_numpy(float)
+            # Shares are shaded on the absolute 0-100% scale, so a 33% vs 35%
+            # split looks alike, as it should.  Means are shaded within their
+            # row, over at least one standard deviation of the variable (when
+            # the table carries ``sd``), so trivial differences stay pale.
+            spread = (prof.groupby("row")["sd"].mean().reindex(row_keys).to_numpy(float)
+                      if "sd" in prof.columns else np.full(len(row_keys), np.nan))
+            shares_row = np.array([is_share[r] for r in row_keys])[:, None]
             with np.errstate(invalid="ignore"):  # rows that are entirely missing
                 lo = np.nanmin(np.where(np.isfinite(vals), vals, np.inf), axis=1, keepdims=True)
                 hi = np.nanmax(np.where(np.isfinite(vals), vals, -np.inf), axis=1, keepdims=True)
-                span = np.where(hi > lo, hi - lo, 1.0)
-                shade = np.where(hi > lo, (vals - lo) / span, 0.5)
+                span = np.fmax(hi - lo, np.nan_to_num(spread, nan=0.0)[:, None])
+                within = np.where(span > 0, (vals - lo) / np.where(span > 0, span, 1.0), 0.5)
+                shade = np.where(shares_row, np.clip(vals, 0.0, 1.0), within)
                 shade = np.where(np.isfinite(vals), shade, np.nan)
             cmap = matplotlib.colormaps["Greys"].with_extremes(bad="white")
             # Why 0.05-0.75 of Greys: the lightest cells stay visible, the darkest keep white text legible.
@@ -895,8 +904,9 @@ def profile_heatmap(
         "Profile of the segments: rows are profile variables (for categorical variables one row "
         "per category, cells give the percentage of the segment in that category; numeric "
         "variables show the segment mean in the variable's own units), columns are segments. "
-        "Shading is scaled within each row (lightest = lowest, darkest = highest value across "
-        "segments), so compare shades along a row, not down a column; \u2013 marks a missing value."
+        "Percentages are shaded on the absolute 0-100% scale (darker = larger share); means are "
+        "shaded along their row, from the lowest segment mean, over at least one standard deviation "
+        "of the variable, so pale rows differ little; \u2013 marks a missing value."
         if row_keys and segs else
         "Profile of the segments: no profile variables were available, so the figure is empty."
     )
