@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     docs = sub.add_parser("config-docs", help="write the configuration reference generated from the schema")
     docs.add_argument("-o", "--output", default="config/README.md", help="where to write it (default config/README.md)")
 
+    publish = sub.add_parser("publish-notebooks",
+                             help="copy executed notebooks (with outputs) over the templates in notebooks/")
+    publish.add_argument("executed_dir", metavar="EXECUTED_DIR", help="e.g. results/notebooks")
+    publish.add_argument("--to", default="notebooks", help="template folder (default notebooks)")
+
     check = sub.add_parser("check-config", help="validate a config and check its columns against the data file")
     check.add_argument("config_file", metavar="CONFIG_FILE", help="the YAML config to check")
     return parser
@@ -97,6 +102,16 @@ def _config_docs(args) -> int:
     return 0
 
 
+def _publish_notebooks(args) -> int:
+    from trustseg.notebooks import publish_notebooks
+
+    written = publish_notebooks(args.executed_dir, args.to)
+    if not written:
+        raise DataError(f"no executed notebook in '{args.executed_dir}' matches a template in '{args.to}'; run snakemake first.")
+    print("trustseg: updated " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def _check_config(args) -> int:
     from trustseg.config import check_columns, load_config
     from trustseg.io import read_survey
@@ -131,7 +146,7 @@ def main(argv=None) -> int:
         return int(exc.code or 0)
     try:
         commands = {"init-config": _init_config, "simulate": _simulate, "config-docs": _config_docs,
-                    "check-config": _check_config}
+                    "check-config": _check_config, "publish-notebooks": _publish_notebooks}
         return commands[args.command](args)
     except TrustsegError as exc:
         print(f"trustseg: error: {exc}", file=sys.stderr)

@@ -60,3 +60,23 @@ def execute_notebook(template: str | Path, out_ipynb: str | Path, out_html: str 
         exporter.embed_images = True
         body, _ = exporter.from_notebook_node(nb)
         atomic_write_text(Path(out_html), body)
+
+
+def publish_notebooks(executed_dir: str | Path, target_dir: str | Path = "notebooks") -> list[Path]:
+    """Copy executed notebooks back over the templates, outputs kept, injected cell removed.
+
+    This is how the copies in ``notebooks/`` come to carry the outputs of the
+    bundled example: run the workflow on ``config/config.yaml``, then
+    ``trustseg publish-notebooks results/notebooks``.  Only notebooks that
+    already exist in ``target_dir`` are replaced.
+    """
+    written = []
+    for template in sorted(Path(target_dir).glob("*.ipynb")):
+        executed = Path(executed_dir) / template.name
+        if not executed.is_file():
+            continue
+        nb = nbformat.read(str(executed), as_version=4)
+        nb.cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
+        atomic_write_text(template, nbformat.writes(nb) + "\n")
+        written.append(template)
+    return written
