@@ -52,7 +52,9 @@ def execute_notebook(template: str | Path, out_ipynb: str | Path, out_html: str 
 
     nb = clear_outputs(nbformat.read(str(template), as_version=4))
     nb = inject_parameters(nb, parameters)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
+    # no per-cell timestamps: the same results give the same notebook
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                            resources={"metadata": {"path": str(workdir)}})
     client.execute()
     atomic_write_text(Path(out_ipynb), nbformat.writes(nb) + "\n")
     if out_html is not None:
