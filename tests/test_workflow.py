@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -172,6 +173,32 @@ def test_real_survey_examples(tmp_path, example, analysis):
     segments = pd.read_csv(tmp_path / "results" / analysis / "segments.csv")
     assert segments["std_error"].notna().all() and (segments["std_error"] > 0).all()
     assert (tmp_path / "results" / analysis / "figures" / "segment_scatter.png").exists()
+
+
+def test_survey_weights_and_robust_standard_errors(tmp_path):
+    configfile = golf_config(tmp_path, n_members=300)
+    survey = pd.read_csv(tmp_path / "survey.csv")
+    # design weights: full members were oversampled, so they count less
+    survey["weight"] = np.where(survey["membership_type"] == "Full", 0.6, 1.4)
+    survey.to_csv(tmp_path / "survey.csv", index=False)
+    config = yaml.safe_load(configfile.read_text())
+    config["data"]["weight_column"] = "weight"
+    config["analyses"]["repurchase_on_satisfaction"].update(segments=[1, 2, 3], cov_type="robust")
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_workflow(tmp_path, configfile)
+    assert result.returncode == 0, result.stderr[-4000:]
+    analysis = tmp_path / "results" / "repurchase_on_satisfaction"
+    segments = pd.read_csv(analysis / "segments.csv")
+    assert segments["std_error"].gt(0).all() and segments["estimate"].notna().all()
+    clean = pd.read_csv(tmp_path / "results" / "cleaning" / "clean.csv")
+    assert set(clean["weight"].unique()) == {0.6, 1.4}
+    # a weighted share is the weighted mean of the posteriors, not the head count
+    assignments = pd.read_csv(analysis / "assignments.csv", dtype={"respondent_id": str})
+    merged = assignments.merge(clean.astype({"respondent_id": str}), on="respondent_id")
+    weighted = np.average(merged["posterior_1"], weights=merged["weight"])
+    share = segments.loc[segments["segment"] == 1, "share"].iloc[0]
+    assert share == pytest.approx(weighted, abs=1e-4)
+    assert abs(share - merged["posterior_1"].mean()) > 1e-3
 
 
 # ----------------------------------------------------------------------------- user mistakes
