@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from trustseg.config import check_columns, config_schema, load_config, required_columns, schema_markdown, validate_config
-from trustseg.errors import ConfigError, DataError
+from trustseg.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -103,7 +103,7 @@ def test_missing_config_file_says_how_to_start(tmp_path):
 def test_check_columns_lists_closest_names(golf):
     config = validate_config(golf)
     columns = [c for c in required_columns(config) if c != "trust_honest"] + ["trust_honset_q"]
-    with pytest.raises(DataError) as err:
+    with pytest.raises(ConfigError) as err:
         check_columns(config, columns, "data file 'survey.csv'")
     message = str(err.value)
     assert "'trust_honest'" in message and "constructs.trust.items" in message

@@ -23,7 +23,6 @@ configured and the profile columns.  Its index is the 1-based source row
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from trustseg.config import check_columns
 from trustseg.errors import ConfigError, DataError
 
 __all__ = ["CleaningResult", "clean_survey", "detect_personal_columns", "check_config_columns"]
@@ -126,47 +126,14 @@ def _item_scales(constructs: dict) -> tuple[list[str], dict, set]:
     return items, scales, reverse
 
 
-def _closest(name: str, columns) -> str:
-    close = difflib.get_close_matches(str(name), [str(c) for c in columns], n=3, cutoff=0.5)
-    return f" Closest columns: {close}." if close else ""
-
-
 def check_config_columns(raw: pd.DataFrame, config: dict) -> None:
     """Raise ConfigError when the config names a column the data lack.
 
-    Parameters
-    ----------
-    raw : pandas.DataFrame
-        The raw survey table.
-    config : dict
-        The full config.
-
-    Raises
-    ------
-    ConfigError
-        Names the config key, the missing column and the closest column names.
+    The check itself is :func:`trustseg.config.check_columns`, the one the
+    workflow runs at start-up, so both name the same columns the same way.
     """
-    s = _settings(config)
-    wanted: list[tuple[str, str]] = []
-    for key in ("id_column", "weight_column"):
-        if s[key] is not None:
-            wanted.append((f"data.{key}", s[key]))
-    for name, spec in s["constructs"].items():
-        wanted += [(f"constructs.{name}.items", c) for c in spec["items"]]
-    wanted += [("profile", c) for c in s["profile"]]
-    if s["duration_column"] is not None:
-        wanted.append(("cleaning.speeders.duration_column", s["duration_column"]))
-    wanted += [("cleaning.attention_checks", c["item"]) for c in s["attention_checks"]]
-    wanted += [("cleaning.personal_data_columns", c) for c in s["personal_data_columns"]]
-    columns = list(raw.columns)
-    missing = [(key, col) for key, col in wanted if col not in columns]
-    if missing:
-        lines = [f"  {key}: {col!r} is not a column.{_closest(col, columns)}" for key, col in missing]
-        raise ConfigError(
-            f"{s['source']}: the config names {len(missing)} column(s) the file lacks:\n"
-            + "\n".join(lines)
-            + "\nFix the names in the config (they are case-sensitive)."
-        )
+    source = f"data file '{(config.get('data') or {}).get('path') or 'the survey file'}'"
+    check_columns(config, raw.columns, source)
 
 
 # ----------------------------------------------------------------------------- personal data

@@ -21,7 +21,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from trustseg.errors import ConfigError, DataError
+from trustseg.errors import ConfigError
 
 SCHEMA_RESOURCE = "config.schema.yaml"
 
@@ -206,26 +206,32 @@ def analysis_variables(config: Mapping, name: str) -> tuple[str, list[str], str]
 
 
 def required_columns(config: Mapping) -> dict[str, str]:
-    """Every raw-data column the config names, mapped to the key that names it."""
-    data = config["data"]
+    """Every raw-data column the config names, mapped to the key that names it.
+
+    Works on a validated config and on a partial one (missing sections name no columns).
+    """
+    data = config.get("data") or {}
     needed: dict[str, str] = {}
     for key in ("id_column", "weight_column"):
         if data.get(key):
             needed[data[key]] = f"data.{key}"
-    for name, spec in config["constructs"].items():
+    constructs = config.get("constructs") or {}
+    for name, spec in constructs.items():
         for item in spec["items"]:
             needed.setdefault(item, f"constructs.{name}.items")
-    for variable in config.get("profile", []):
+    for variable in config.get("profile") or []:
         needed.setdefault(variable, "profile")
-    cleaning = config.get("cleaning", {})
-    duration = cleaning.get("speeders", {}).get("duration_column")
+    cleaning = config.get("cleaning") or {}
+    duration = (cleaning.get("speeders") or {}).get("duration_column")
     if duration:
         needed.setdefault(duration, "cleaning.speeders.duration_column")
-    for i, check in enumerate(cleaning.get("attention_checks", [])):
+    for i, check in enumerate(cleaning.get("attention_checks") or []):
         needed.setdefault(check["item"], f"cleaning.attention_checks[{i}].item")
-    for name, analysis in config["analyses"].items():
+    for column in cleaning.get("personal_data_columns") or []:
+        needed.setdefault(column, "cleaning.personal_data_columns")
+    for name, analysis in (config.get("analyses") or {}).items():
         for variable in [analysis["outcome"], *analysis["predictors"]]:
-            if variable not in config["constructs"]:
+            if variable not in constructs:
                 needed.setdefault(variable, f"analyses.{name}")
     return needed
 
@@ -235,9 +241,9 @@ def check_columns(config: Mapping, columns: Iterable[str], source: str) -> None:
 
     Raises
     ------
-    DataError
+    ConfigError
         Naming each missing column, the config key that names it and the
-        closest column names in the file.
+        closest column names in the file (the fix belongs in the config).
     """
     columns = [str(c) for c in columns]
     available = set(columns)
@@ -249,8 +255,8 @@ def check_columns(config: Mapping, columns: Iterable[str], source: str) -> None:
             )
     if problems:
         listing = ", ".join(columns[:40]) + (" ..." if len(columns) > 40 else "")
-        raise DataError(
-            "\n  - ".join(["the config names columns the data file lacks:", *problems])
+        raise ConfigError(
+            "\n  - ".join([f"the config names {len(problems)} column(s) the data file lacks:", *problems])
             + f"\nColumns in the file: {listing}\nFix the names in the config (they are case-sensitive)."
         )
 
