@@ -44,6 +44,18 @@ from trustseg.progress import Progress
 _LOG_2PI = math.log(2.0 * math.pi)
 # Relative tolerance under which two starts count as reaching the same optimum.
 _SAME_OPTIMUM_RTOL = 1e-6
+
+
+def reached_optimum(logliks, best):
+    """Which starts' log-likelihoods reached ``best`` (within a relative 1e-6).
+
+    The one rule behind ``n_best_starts_`` and the ``reached_best`` column of
+    the workflow's ``start_logliks.csv``.
+    """
+    logliks = np.asarray(logliks, dtype=float)
+    return np.isfinite(logliks) & (np.abs(logliks - best) <= _SAME_OPTIMUM_RTOL * max(abs(best), 1.0))
+
+
 # Above this many bytes the precomputed column products are replaced by one
 # weighted product per segment, so memory stays bounded for many predictors.
 _MAX_PRODUCTS_BYTES = 256 * 2**20
@@ -740,9 +752,7 @@ class ClusterwiseRegression(BaseEstimator):
         self.start_logliks_ = start_logliks
         self.start_refined_ = refined
         self.best_start_ = int(best)
-        self.n_best_starts_ = int(
-            np.sum(np.abs(start_logliks - top) <= _SAME_OPTIMUM_RTOL * max(abs(top), 1.0))
-        )
+        self.n_best_starts_ = int(np.sum(reached_optimum(start_logliks, top)))
         removed = []
         for s, state in enumerate(states):
             for record in state.removed:

@@ -294,16 +294,14 @@ def select_k(clean_path: str, name: str, analysis: Mapping, weight_column: str |
     chosen = table.loc[table["chosen"].astype(bool)]
     logger.info("analysis %s: %s chooses K=%s", name, analysis["criterion"].upper(), chosen["k"].tolist())
 
+    from trustseg.mixture import reached_optimum
+
     rows = []
     for k in ks:
         model = fitted[k]
-        logliks = np.asarray(model.start_logliks_, dtype=float)
-        best = np.nanmax(logliks)
-        for start, value in enumerate(logliks, start=1):
-            rows.append({
-                "k": k, "start": start, "loglik": value,
-                "reached_best": bool(np.isfinite(value) and abs(value - best) <= 1e-6 * max(1.0, abs(best))),
-            })
+        reached = reached_optimum(model.start_logliks_, model.loglik_)
+        for start, (value, best) in enumerate(zip(model.start_logliks_, reached), start=1):
+            rows.append({"k": k, "start": start, "loglik": float(value), "reached_best": bool(best)})
     write_csv(pd.DataFrame(rows), starts_out)
 
 
@@ -359,8 +357,11 @@ def model_selection(criteria_path: str, lr_paths: Sequence[str], name: str, crit
 # ----------------------------------------------------------------------------- the chosen segmentation
 
 
-def segment_table(inference, analysis: Mapping, names: Mapping[int, str], counts: Mapping[int, int]) -> pd.DataFrame:
-    """One row per segment and term: estimates, tests and the focal verdict."""
+def segment_table(inference, analysis: Mapping, counts: Mapping[int, int], scale: Sequence[float] | None = None,
+                  predictor_means: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """One row per segment and term: plain-language name, estimates, tests and the focal verdict."""
+    from trustseg.naming import name_segments
+
     focal = analysis.get("focal") or analysis["predictors"][0]
     table = inference.params.copy()
     verdicts = inference.verdicts[["segment", "p_positive", "p_tost", "verdict"]].assign(term=focal)
@@ -369,15 +370,18 @@ def segment_table(inference, analysis: Mapping, names: Mapping[int, str], counts
     sigmas = inference.sigmas.set_index("segment")["estimate"]
     table["sigma"] = table["segment"].map(sigmas)
     table["n_assigned"] = table["segment"].map(counts).fillna(0).astype(int)
+    names = name_segments(
+        table, focal=focal, outcome_scale=tuple(scale) if scale else None,
+        predictor_means=predictor_means, outcome=analysis["outcome"],
+    )
     table.insert(1, "name", table["segment"].map(names))
     return table
 
 
-def segments(clean_path: str, name: str, analysis: Mapping, weight_column: str | None, criteria_path: str,
-             fit_path: str, outputs: Mapping[str, str], scale: Sequence[float] | None = None) -> None:
+def segments(clean_path: str, name: str, analysis: Mapping, weight_column: str | None, fit_path: str,
+             outputs: Mapping[str, str], scale: Sequence[float] | None = None) -> None:
     """Inference, names, assignments and classification quality of the chosen model."""
     from trustseg.classification import classification_quality
-    from trustseg.naming import name_segments
 
     clean_df = read_clean(clean_path)
     X, y, w, ids = analysis_data(clean_df, analysis, name, weight_column)
@@ -390,15 +394,11 @@ def segments(clean_path: str, name: str, analysis: Mapping, weight_column: str |
     labels = posteriors.argmax(axis=1) + 1
     counts = pd.Series(labels).value_counts().to_dict()
     focal = analysis.get("focal") or analysis["predictors"][0]
-    draft = inference.params.merge(
-        inference.verdicts[["segment", "verdict"]].assign(term=focal), on=["segment", "term"], how="left"
-    )
-    names = name_segments(
-        draft, focal=focal, outcome_scale=tuple(scale) if scale else None,
+    table = segment_table(
+        inference, analysis, counts, scale,
         predictor_means={p: float(np.average(X[p], weights=w)) for p in analysis["predictors"]},
-        outcome=analysis["outcome"],
     )
-    table = segment_table(inference, analysis, names, counts)
+    names = table.groupby("segment")["name"].first().to_dict()
     write_table(
         table, _stem(outputs["segments"]),
         caption=(

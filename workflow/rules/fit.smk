@@ -64,7 +64,6 @@ rule segments:
         "Estimating standard errors and verdicts for analysis {wildcards.analysis}"
     input:
         clean="results/cleaning/clean.csv",
-        criteria="results/{analysis}/criteria.csv",
         fit=chosen_fit,
         code=sources("mixture", "inference", "classification", "naming"),
     output:

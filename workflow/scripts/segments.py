@@ -9,7 +9,6 @@ stages.run_stage(
     name=snakemake.wildcards.analysis,  # noqa: F821
     analysis=snakemake.params.analysis,  # noqa: F821
     weight_column=snakemake.params.weight_column,  # noqa: F821
-    criteria_path=snakemake.input.criteria,  # noqa: F821
     fit_path=snakemake.input.fit,  # noqa: F821
     scale=snakemake.params.scale,  # noqa: F821
     outputs={  # noqa: F821
