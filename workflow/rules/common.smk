@@ -53,10 +53,13 @@ def _load_workflow_config():
                 f"data file '{data_path}' (config key 'data.path' in '{source}') does not exist. "
                 "Check the path; it is relative to the directory you run snakemake from."
             )
-        from trustseg.io import read_survey
+        # Only the main process reads the survey to check its columns: cluster
+        # jobs parse this file again, and clean_survey repeats the check anyway.
+        if workflow.is_main_process:
+            from trustseg.io import read_survey
 
-        header = read_survey(data_path, validated["data"])
-        check_columns(validated, header.columns, f"data file '{data_path}'")
+            header = read_survey(data_path, validated["data"])
+            check_columns(validated, header.columns, f"data file '{data_path}'")
     except TrustsegError as exc:
         _fail(str(exc))
     return validated, source
