@@ -14,6 +14,7 @@ min_version("9.14.8")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/cleaning.smk"
 include: "workflow/rules/fit.smk"
+include: "workflow/rules/segments.smk"
 include: "workflow/rules/evidence.smk"
 include: "workflow/rules/profiles.smk"
 include: "workflow/rules/figures.smk"

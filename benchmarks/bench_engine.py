@@ -85,7 +85,7 @@ def run_timed(command, timeout):
 
 def worker(csv, k, n_init):
     """Fit the engine in this process and print JSON (called through run_timed)."""
-    from trustseg.mixture import ClusterwiseRegression
+    from trustseg.model.mixture import ClusterwiseRegression
 
     data = pd.read_csv(csv)
     X, y = data[["x"]], data["y"]
@@ -139,7 +139,7 @@ def em_iteration_seconds(X, y, k, repeats=20):
     """Mean time of one full-data E-step + M-step (the unit cost of the fit)."""
     from threadpoolctl import threadpool_limits
 
-    from trustseg.mixture import _e_step, _m_step, _Problem
+    from trustseg.model.mixture import _e_step, _m_step, _Problem
 
     problem = _Problem(X, y, np.ones(len(y)))
     resp = np.random.default_rng(0).dirichlet(np.ones(k), size=len(y))
@@ -152,7 +152,7 @@ def em_iteration_seconds(X, y, k, repeats=20):
 
 
 def scaling(n_init):
-    from trustseg.mixture import ClusterwiseRegression
+    from trustseg.model.mixture import ClusterwiseRegression
 
     settings = [(n, 3, 1) for n in (10_000, 100_000, 1_000_000)]
     settings += [(100_000, k, 1) for k in (2, 5)]

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import trustseg.bootstrap as bs
-from trustseg.bootstrap import (
+import trustseg.model.bootstrap as bs
+from trustseg.model.bootstrap import (
     REPLICATE_COLUMNS,
     SUMMARY_COLUMNS,
     ari_summary,
@@ -128,7 +128,7 @@ def test_summarise_empty():
 
 @pytest.fixture(scope="module")
 def fitted():
-    from trustseg.mixture import ClusterwiseRegression
+    from trustseg.model.mixture import ClusterwiseRegression
 
     X, y = _two_segments(240, seed=1)
     m1 = ClusterwiseRegression(n_segments=1, n_init=1, random_state=0, max_iter=200).fit(X, y)
@@ -164,7 +164,7 @@ def test_bootstrap_layout_recovery_and_chunking(fitted):
 
 def test_bootstrap_matches_a_reordered_reference(fitted):
     X, y, _, m2 = fitted
-    from trustseg.mixture import ClusterwiseRegression
+    from trustseg.model.mixture import ClusterwiseRegression
 
     d = m2.to_dict()
     for key in ("intercept", "coef", "sigma", "weights"):

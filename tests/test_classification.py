@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from trustseg.classification import classification_quality
+from trustseg.model.classification import classification_quality
 
 
 def _summary(q):

@@ -11,9 +11,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trustseg.cleaning import REPORT_COLUMNS, clean_survey, detect_personal_columns
+from trustseg.survey.cleaning import REPORT_COLUMNS, clean_survey, detect_personal_columns
 from trustseg.errors import ConfigError, DataError
-from trustseg.io import read_survey
+from trustseg.survey.io import read_survey
 
 ROOT = os.path.join(os.path.dirname(__file__), os.pardir)
 
@@ -401,7 +401,7 @@ def test_property_never_crashes_never_loses_a_respondent(case):
 
 
 def test_free_text_with_an_embedded_email_is_personal_data():
-    from trustseg.cleaning import detect_personal_columns
+    from trustseg.survey.cleaning import detect_personal_columns
 
     raw = pd.DataFrame({
         "comment": ["Great greens", "", "Fees went up. Please contact me: member0042@example.com", "Bunkers need work"],

@@ -57,9 +57,9 @@ def test_simulate_passes_folder_and_seed(tmp_path, monkeypatch, capsys):
         calls.append((out_dir, seed))
         return (Path(out_dir) / "golf_survey.csv", Path(out_dir) / "golf_survey_truth.csv")
 
-    import trustseg.simulate
+    import trustseg.survey.simulate
 
-    monkeypatch.setattr(trustseg.simulate, "write_golf_survey", fake)
+    monkeypatch.setattr(trustseg.survey.simulate, "write_golf_survey", fake)
     assert main(["simulate", "--out", str(tmp_path), "--seed", "7"]) == 0
     assert calls == [(str(tmp_path), 7)]
     assert "golf_survey.csv" in capsys.readouterr().out

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trustseg.simulate import simulate_golf_survey
+from trustseg.survey.simulate import simulate_golf_survey
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = Path(__file__).resolve().parent / "data" / "cluster"

@@ -1,4 +1,4 @@
-"""Tests for trustseg.figures: files, sizes, captions, greyscale safety, edge cases."""
+"""Tests for trustseg.report.figures: files, sizes, captions, greyscale safety, edge cases."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trustseg import figures as F
+from trustseg.report import figures as F
 
 NAMES = {1: "Satisfaction-driven", 2: "Loyal regardless", 3: "Indifferent"}
 X_LABEL = "Satisfaction (mean of items, 1-7 scale)"

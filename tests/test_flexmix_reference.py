@@ -14,8 +14,8 @@ import pytest
 import statsmodels.api as sm
 
 from _engine_helpers import load_composites, load_reference
-from trustseg.inference import observed_information
-from trustseg.mixture import ClusterwiseRegression
+from trustseg.model.inference import observed_information
+from trustseg.model.mixture import ClusterwiseRegression
 
 REFERENCE = load_reference()
 CASES = [
@@ -99,7 +99,7 @@ def test_one_segment_equals_ols(name):
 
 
 def test_icl_is_flexmix_variant():
-    from trustseg.selection import criteria_table
+    from trustseg.model.selection import criteria_table
 
     for fit in REFERENCE["fits"]:
         X, y = load_composites(fit["data"])

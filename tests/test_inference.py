@@ -9,10 +9,10 @@ import pytest
 from scipy.special import logsumexp
 from statsmodels.stats.multitest import multipletests
 
-import trustseg.inference as inference_module
+import trustseg.model.inference as inference_module
 from _engine_helpers import simulate_segments
-from trustseg.inference import MixtureInference, holm_adjust, observed_information
-from trustseg.mixture import ClusterwiseRegression
+from trustseg.model.inference import MixtureInference, holm_adjust, observed_information
+from trustseg.model.mixture import ClusterwiseRegression
 
 
 def mixture_loglik(theta, X, y, k):

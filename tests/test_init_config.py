@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from trustseg.cleaning import clean_survey
+from trustseg.survey.cleaning import clean_survey
 from trustseg.errors import DataError
-from trustseg.init_config import describe_columns, draft_config, suspected_missing_codes
-from trustseg.io import read_survey
+from trustseg.survey.init_config import describe_columns, draft_config, suspected_missing_codes
+from trustseg.survey.io import read_survey
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
 

@@ -12,7 +12,7 @@ import pyreadstat
 import pytest
 
 from trustseg.errors import ConfigError, DataError
-from trustseg.io import decode_text, read_survey
+from trustseg.survey.io import decode_text, read_survey
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "resources", "examples")
 

@@ -13,7 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from _engine_helpers import simulate_segments
 from trustseg.errors import DataError
-from trustseg.mixture import ClusterwiseRegression
+from trustseg.model.mixture import ClusterwiseRegression
 
 TRUE = {
     "intercepts": [0.5, 2.0, 4.5],

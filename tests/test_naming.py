@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trustseg.naming import name_segments, segment_levels
+from trustseg.report.naming import name_segments, segment_levels
 
 
 def _table(specs, focal="satisfaction"):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import nbformat
 
-from trustseg.notebooks import INJECTED_TAG, clear_outputs, inject_parameters, publish_notebooks
+from trustseg.report.notebooks import INJECTED_TAG, clear_outputs, inject_parameters, publish_notebooks
 
 REPO = Path(__file__).resolve().parents[1]
 

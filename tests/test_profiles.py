@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from trustseg.errors import DataError
-from trustseg.profiles import (
+from trustseg.model.profiles import (
     bch_weights,
     classification_error_matrix,
     is_categorical,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trustseg.reliability import RELIABILITY_COLUMNS, cronbach_alpha, mcdonald_omega, reliability_table
+from trustseg.survey.reliability import RELIABILITY_COLUMNS, cronbach_alpha, mcdonald_omega, reliability_table
 
 
 def one_factor(n=2000, loadings=(0.8, 0.7, 0.6, 0.7), seed=1):

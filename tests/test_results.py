@@ -1,4 +1,4 @@
-"""trustseg.results: reading a results/ directory for the notebooks."""
+"""trustseg.report.results: reading a results/ directory for the notebooks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from trustseg import results as tr
+from trustseg.report import results as tr
 from trustseg.errors import TrustsegError
 
 NAME = "repurchase_on_satisfaction"

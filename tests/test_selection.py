@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from _engine_helpers import simulate_segments
-from trustseg.mixture import ClusterwiseRegression
-from trustseg.selection import COLUMNS, criteria_table, select_segments
+from trustseg.model.mixture import ClusterwiseRegression
+from trustseg.model.selection import COLUMNS, criteria_table, select_segments
 
 
 @pytest.fixture(scope="module")

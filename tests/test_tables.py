@@ -1,4 +1,4 @@
-"""Tests for trustseg.tables: CSV/Markdown/LaTeX writers."""
+"""Tests for trustseg.report.tables: CSV/Markdown/LaTeX writers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trustseg.tables import (
+from trustseg.report.tables import (
     atomic_write_text,
     escape_latex,
     format_number,

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from sklearn.metrics import adjusted_rand_score
 
-from trustseg.simulate import simulate_golf_survey
+from trustseg.survey.simulate import simulate_golf_survey
 
 pytestmark = pytest.mark.workflow
 
@@ -145,7 +145,7 @@ def test_rerun_is_a_no_op_and_code_change_reruns_dependent_rules(golf_run, repo_
     assert "Nothing to be done" in quiet.stdout + quiet.stderr
 
     # Snakemake compares checksums of small inputs, so the edit must change the content.
-    engine = repo_copy / "src" / "trustseg" / "mixture.py"
+    engine = repo_copy / "src" / "trustseg" / "model" / "mixture.py"
     engine.write_text(engine.read_text() + "\n# an edit\n")
     future = max(p.stat().st_mtime for p in (golf_run / "results").rglob("*") if p.is_file()) + 100
     os.utime(engine, (future, future))

@@ -11,13 +11,13 @@ import importlib
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "ClusterwiseRegression": "trustseg.mixture",
-    "select_segments": "trustseg.selection",
-    "criteria_table": "trustseg.selection",
-    "MixtureInference": "trustseg.inference",
-    "simulate_golf_survey": "trustseg.simulate",
-    "read_survey": "trustseg.io",
-    "clean_survey": "trustseg.cleaning",
+    "ClusterwiseRegression": "trustseg.model.mixture",
+    "select_segments": "trustseg.model.selection",
+    "criteria_table": "trustseg.model.selection",
+    "MixtureInference": "trustseg.model.inference",
+    "simulate_golf_survey": "trustseg.survey.simulate",
+    "read_survey": "trustseg.survey.io",
+    "clean_survey": "trustseg.survey.cleaning",
     "load_config": "trustseg.config",
     "TrustsegError": "trustseg.errors",
 }

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _init_config(args) -> int:
-    from trustseg.init_config import draft_config
+    from trustseg.survey.init_config import draft_config
 
     data_cfg = {}
     if args.sheet is not None:
@@ -85,7 +85,7 @@ def _init_config(args) -> int:
 
 
 def _simulate(args) -> int:
-    from trustseg.simulate import write_golf_survey
+    from trustseg.survey.simulate import write_golf_survey
 
     written = write_golf_survey(args.out, args.seed)
     files = ", ".join(str(p) for p in written) if isinstance(written, (tuple, list)) else str(written or args.out)
@@ -95,7 +95,7 @@ def _simulate(args) -> int:
 
 def _config_docs(args) -> int:
     from trustseg.config import schema_markdown
-    from trustseg.tables import atomic_write_text
+    from trustseg.report.tables import atomic_write_text
 
     atomic_write_text(Path(args.output), schema_markdown())
     print(f"trustseg: wrote the configuration reference to {args.output}")
@@ -103,7 +103,7 @@ def _config_docs(args) -> int:
 
 
 def _publish_notebooks(args) -> int:
-    from trustseg.notebooks import publish_notebooks
+    from trustseg.report.notebooks import publish_notebooks
 
     written = publish_notebooks(args.executed_dir, args.to)
     if not written:
@@ -114,7 +114,7 @@ def _publish_notebooks(args) -> int:
 
 def _check_config(args) -> int:
     from trustseg.config import check_columns, load_config
-    from trustseg.io import read_survey
+    from trustseg.survey.io import read_survey
 
     config = load_config(args.config_file)
     data_path = Path(config["data"]["path"])

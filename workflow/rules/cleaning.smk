@@ -6,7 +6,7 @@ rule clean_survey:
         "Cleaning {input.data}"
     input:
         data=config["data"]["path"],
-        code=sources("config", "io", "cleaning", "reliability"),
+        code=sources("stages.cleaning"),
     output:
         clean="results/cleaning/clean.csv",
         flagged="results/cleaning/flagged.csv",

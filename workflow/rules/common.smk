@@ -13,7 +13,8 @@ from snakemake.utils import update_config
 
 from trustseg.config import check_columns, validate_config
 from trustseg.errors import TrustsegError
-from trustseg.stages import outcome_rounding_variance
+from trustseg.sources import module_sources
+from trustseg.stages.common import outcome_rounding_variance
 
 DEFAULT_CONFIGFILE = "config/config.yaml"
 SRC = Path(workflow.basedir) / "src" / "trustseg"
@@ -56,7 +57,7 @@ def _load_workflow_config():
         # Only the main process reads the survey to check its columns: cluster
         # jobs parse this file again, and clean_survey repeats the check anyway.
         if workflow.is_main_process:
-            from trustseg.io import read_survey
+            from trustseg.survey.io import read_survey
 
             header = read_survey(data_path, validated["data"])
             check_columns(validated, header.columns, f"data file '{data_path}'")
@@ -77,8 +78,8 @@ REPORT_CFG = config["report"]
 
 
 def sources(*modules):
-    """Package source files a rule depends on, so editing one reruns the rule."""
-    return [str(SRC / f"{m}.py") for m in ("__init__", "errors", "stages", "tables", *modules)]
+    """Package source files the rule's modules run (their import closure), so editing one reruns the rule."""
+    return module_sources(*(f"trustseg.{m}" for m in modules), root=SRC)
 
 
 def analysis_cfg(name):
@@ -95,7 +96,7 @@ def outcome_scale(name):
 def chosen_fit(wildcards):
     """The fit of the chosen K (known once the select_k checkpoint has run)."""
     criteria = checkpoints.select_k.get(analysis=wildcards.analysis).output.criteria
-    from trustseg.stages import chosen_k
+    from trustseg.stages.common import chosen_k
 
     return f"results/{wildcards.analysis}/fits/k{chosen_k(criteria)}.json"
 
@@ -133,7 +134,7 @@ def lr_tested_ks(wildcards):
     """K values tested against K+1: every candidate K up to the chosen one whose K+1 was fitted."""
     if BOOT["lr_test_replicates"] <= 0:
         return []
-    from trustseg.stages import chosen_k
+    from trustseg.stages.common import chosen_k
 
     criteria = checkpoints.select_k.get(analysis=wildcards.analysis).output.criteria
     candidates = sorted(analysis_cfg(wildcards.analysis)["segments"])

@@ -6,7 +6,7 @@ rule segment_figures:
         "Drawing the segment figures of analysis {wildcards.analysis}"
     input:
         unpack(segment_figure_inputs),
-        code=sources("figures"),
+        code=sources("stages.figures"),
     output:
         scatter=report(
             "results/{analysis}/figures/segment_scatter.png",
@@ -55,7 +55,7 @@ rule bootstrap_figure:
         segments="results/{analysis}/segments.csv",
         bootstrap="results/{analysis}/bootstrap.csv",
         replicates="results/{analysis}/bootstrap_replicates.csv",
-        code=sources("figures"),
+        code=sources("stages.figures"),
     output:
         png=report(
             "results/{analysis}/figures/bootstrap_stability.png",
@@ -81,7 +81,7 @@ rule profile_figure:
     input:
         segments="results/{analysis}/segments.csv",
         profiles="results/{analysis}/profiles.csv",
-        code=sources("figures"),
+        code=sources("stages.figures"),
     output:
         png=report(
             "results/{analysis}/figures/profile_heatmap.png",
@@ -106,7 +106,7 @@ rule cleaning_figure:
         "Drawing the cleaning summary"
     input:
         report="results/cleaning/report.csv",
-        code=sources("figures"),
+        code=sources("stages.figures"),
     output:
         png=report(
             "results/figures/cleaning_summary.png",

@@ -1,5 +1,5 @@
-# Stage 2: fit the clusterwise regression for every candidate K (one job each),
-# choose K, and describe the chosen segments.
+# Stage 2: fit the clusterwise regression for every candidate K (one job each)
+# and choose K.
 
 ANALYSIS_CONSTRAINT = "[A-Za-z0-9_-]+"
 
@@ -15,7 +15,7 @@ rule fit_k:
         "Fitting {wildcards.k} segments for analysis {wildcards.analysis}"
     input:
         clean="results/cleaning/clean.csv",
-        code=sources("mixture", "inference"),
+        code=sources("stages.fit"),
     output:
         "results/{analysis}/fits/k{k}.json",
     params:
@@ -39,7 +39,7 @@ checkpoint select_k:
         fits=lambda w: expand(
             "results/{analysis}/fits/k{k}.json", analysis=w.analysis, k=analysis_cfg(w.analysis)["segments"]
         ),
-        code=sources("mixture", "selection"),
+        code=sources("stages.fit"),
     output:
         criteria="results/{analysis}/criteria.csv",
         starts=report(
@@ -57,52 +57,3 @@ checkpoint select_k:
         "logs/{analysis}/select_k.log",
     script:
         "../scripts/select_k.py"
-
-
-rule segments:
-    message:
-        "Estimating standard errors and verdicts for analysis {wildcards.analysis}"
-    input:
-        clean="results/cleaning/clean.csv",
-        fit=chosen_fit,
-        code=sources("mixture", "inference", "classification", "naming"),
-    output:
-        segments=report(
-            "results/{analysis}/segments.csv",
-            caption="../report/segments.rst",
-            category="3. Segments",
-            subcategory="{analysis}",
-        ),
-        segments_md="results/{analysis}/segments.md",
-        segments_tex="results/{analysis}/segments.tex",
-        tests=report(
-            "results/{analysis}/tests.csv",
-            caption="../report/tests.rst",
-            category="3. Segments",
-            subcategory="{analysis}",
-        ),
-        tests_md="results/{analysis}/tests.md",
-        tests_tex="results/{analysis}/tests.tex",
-        assignments="results/{analysis}/assignments.csv",
-        classification=report(
-            "results/{analysis}/classification.csv",
-            caption="../report/classification.rst",
-            category="3. Segments",
-            subcategory="{analysis}",
-        ),
-        classification_md="results/{analysis}/classification.md",
-        classification_tex="results/{analysis}/classification.tex",
-        covariance="results/{analysis}/covariance.csv",
-        summary="results/{analysis}/summary.txt",
-        summary_md="results/{analysis}/summary.md",
-        summary_tex="results/{analysis}/summary.tex",
-    params:
-        analysis=lambda w: analysis_cfg(w.analysis),
-        weight_column=WEIGHT,
-        scale=lambda w: outcome_scale(w.analysis),
-    conda:
-        "../envs/trustseg.yaml"
-    log:
-        "logs/{analysis}/segments.log",
-    script:
-        "../scripts/segments.py"

@@ -1,5 +1,5 @@
 # Stage 6: execute the narrative notebooks on this run's results.
-# They read results/ through trustseg.results and fit nothing.
+# They read results/ through trustseg.report.results and fit nothing.
 
 rule notebook:
     wildcard_constraints:
@@ -9,7 +9,7 @@ rule notebook:
     input:
         template=str(Path(workflow.basedir) / "notebooks" / "{notebook}.ipynb"),
         results=notebook_inputs,
-        code=sources("notebooks", "results"),
+        code=sources("report.notebooks", "report.results", "stages.common"),
     output:
         ipynb="results/notebooks/{notebook}.ipynb",
         html=report(

@@ -1,9 +1,10 @@
-"""Snakemake adapter: one chunk of bootstrap refits (see trustseg.stages.bootstrap_chunk)."""
+"""Snakemake adapter: one chunk of bootstrap refits (see trustseg.evidence.bootstrap_chunk)."""
 
-from trustseg import stages
+from trustseg.stages import evidence
+from trustseg.stages.common import run_stage
 
-stages.run_stage(
-    stages.bootstrap_chunk,
+run_stage(
+    evidence.bootstrap_chunk,
     snakemake.log[0],  # noqa: F821 - injected by Snakemake
     clean_path=snakemake.input.clean,  # noqa: F821
     name=snakemake.wildcards.analysis,  # noqa: F821

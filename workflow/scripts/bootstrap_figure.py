@@ -1,11 +1,12 @@
-"""Snakemake adapter: the bootstrap stability figure (see trustseg.stages.bootstrap_figure)."""
+"""Snakemake adapter: the bootstrap stability figure (see trustseg.figures.bootstrap_figure)."""
 
 from pathlib import Path
 
-from trustseg import stages
+from trustseg.stages import figures
+from trustseg.stages.common import run_stage
 
-stages.run_stage(
-    stages.bootstrap_figure,
+run_stage(
+    figures.bootstrap_figure,
     snakemake.log[0],  # noqa: F821 - injected by Snakemake
     segments_path=snakemake.input.segments,  # noqa: F821
     bootstrap_path=snakemake.input.bootstrap,  # noqa: F821

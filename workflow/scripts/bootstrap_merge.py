@@ -1,9 +1,10 @@
-"""Snakemake adapter: merge the bootstrap chunks (see trustseg.stages.bootstrap_merge)."""
+"""Snakemake adapter: merge the bootstrap chunks (see trustseg.evidence.bootstrap_merge)."""
 
-from trustseg import stages
+from trustseg.stages import evidence
+from trustseg.stages.common import run_stage
 
-stages.run_stage(
-    stages.bootstrap_merge,
+run_stage(
+    evidence.bootstrap_merge,
     snakemake.log[0],  # noqa: F821 - injected by Snakemake
     chunks=list(snakemake.input.chunks),  # noqa: F821
     segments_path=snakemake.input.segments,  # noqa: F821

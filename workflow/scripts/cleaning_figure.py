@@ -1,11 +1,12 @@
-"""Snakemake adapter: the cleaning summary figure (see trustseg.stages.cleaning_figure)."""
+"""Snakemake adapter: the cleaning summary figure (see trustseg.figures.cleaning_figure)."""
 
 from pathlib import Path
 
-from trustseg import stages
+from trustseg.stages import figures
+from trustseg.stages.common import run_stage
 
-stages.run_stage(
-    stages.cleaning_figure,
+run_stage(
+    figures.cleaning_figure,
     snakemake.log[0],  # noqa: F821 - injected by Snakemake
     report_path=snakemake.input.report,  # noqa: F821
     out_stem=str(Path(snakemake.output.png).with_suffix("")),  # noqa: F821

@@ -1,12 +1,12 @@
-"""Snakemake adapter: execute one narrative notebook (see trustseg.notebooks.execute_notebook).
+"""Snakemake adapter: execute one narrative notebook (see trustseg.report.notebooks.execute_notebook).
 
 Named execute_notebook.py, not notebook.py: Snakemake puts the script's folder on sys.path, where
 a notebook.py would shadow the "notebook" package that nbconvert probes for."""
 
-from trustseg import stages
-from trustseg.notebooks import execute_notebook
+from trustseg.stages.common import run_stage
+from trustseg.report.notebooks import execute_notebook
 
-stages.run_stage(
+run_stage(
     execute_notebook,
     snakemake.log[0],  # noqa: F821 - injected by Snakemake
     template=snakemake.input.template,  # noqa: F821

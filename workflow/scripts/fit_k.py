@@ -1,9 +1,10 @@
-"""Snakemake adapter: fit one number of segments (see trustseg.stages.fit_k)."""
+"""Snakemake adapter: fit one number of segments (see trustseg.fit.fit_k)."""
 
-from trustseg import stages
+from trustseg.stages import fit
+from trustseg.stages.common import run_stage
 
-stages.run_stage(
-    stages.fit_k,
+run_stage(
+    fit.fit_k,
     snakemake.log[0],  # noqa: F821 - injected by Snakemake
     clean_path=snakemake.input.clean,  # noqa: F821
     name=snakemake.wildcards.analysis,  # noqa: F821

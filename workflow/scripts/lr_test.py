@@ -1,9 +1,10 @@
-"""Snakemake adapter: bootstrap LR test of K vs K+1 (see trustseg.stages.lr_test_k)."""
+"""Snakemake adapter: bootstrap LR test of K vs K+1 (see trustseg.evidence.lr_test_k)."""
 
-from trustseg import stages
+from trustseg.stages import evidence
+from trustseg.stages.common import run_stage
 
-stages.run_stage(
-    stages.lr_test_k,
+run_stage(
+    evidence.lr_test_k,
     snakemake.log[0],  # noqa: F821 - injected by Snakemake
     clean_path=snakemake.input.clean,  # noqa: F821
     name=snakemake.wildcards.analysis,  # noqa: F821

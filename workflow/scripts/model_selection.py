@@ -1,9 +1,10 @@
-"""Snakemake adapter: the model-selection table (see trustseg.stages.model_selection)."""
+"""Snakemake adapter: the model-selection table (see trustseg.evidence.model_selection)."""
 
-from trustseg import stages
+from trustseg.stages import evidence
+from trustseg.stages.common import run_stage
 
-stages.run_stage(
-    stages.model_selection,
+run_stage(
+    evidence.model_selection,
     snakemake.log[0],  # noqa: F821 - injected by Snakemake
     criteria_path=snakemake.input.criteria,  # noqa: F821
     lr_paths=list(snakemake.input.lr),  # noqa: F821

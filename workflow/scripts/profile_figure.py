@@ -1,11 +1,12 @@
-"""Snakemake adapter: the profile heat map (see trustseg.stages.profile_figure)."""
+"""Snakemake adapter: the profile heat map (see trustseg.figures.profile_figure)."""
 
 from pathlib import Path
 
-from trustseg import stages
+from trustseg.stages import figures
+from trustseg.stages.common import run_stage
 
-stages.run_stage(
-    stages.profile_figure,
+run_stage(
+    figures.profile_figure,
     snakemake.log[0],  # noqa: F821 - injected by Snakemake
     segments_path=snakemake.input.segments,  # noqa: F821
     profiles_path=snakemake.input.profiles,  # noqa: F821

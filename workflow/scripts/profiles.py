@@ -1,9 +1,10 @@
-"""Snakemake adapter: segment profiles and membership model (see trustseg.stages.profiles)."""
+"""Snakemake adapter: segment profiles and membership model (see trustseg.profiles.profiles)."""
 
-from trustseg import stages
+from trustseg.stages import profiles
+from trustseg.stages.common import run_stage
 
-stages.run_stage(
-    stages.profiles,
+run_stage(
+    profiles.profiles,
     snakemake.log[0],  # noqa: F821 - injected by Snakemake
     clean_path=snakemake.input.clean,  # noqa: F821
     assignments_path=snakemake.input.assignments,  # noqa: F821

@@ -1,11 +1,12 @@
-"""Snakemake adapter: the segment figures (see trustseg.stages.segment_figures)."""
+"""Snakemake adapter: the segment figures (see trustseg.figures.segment_figures)."""
 
 from pathlib import Path
 
-from trustseg import stages
+from trustseg.stages import figures
+from trustseg.stages.common import run_stage
 
-stages.run_stage(
-    stages.segment_figures,
+run_stage(
+    figures.segment_figures,
     snakemake.log[0],  # noqa: F821 - injected by Snakemake
     clean_path=snakemake.input.clean,  # noqa: F821
     name=snakemake.wildcards.analysis,  # noqa: F821

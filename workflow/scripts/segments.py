@@ -1,9 +1,10 @@
-"""Snakemake adapter: inference and assignments of the chosen model (see trustseg.stages.segments)."""
+"""Snakemake adapter: inference and assignments of the chosen model (see trustseg.segments.segments)."""
 
-from trustseg import stages
+from trustseg.stages import segments
+from trustseg.stages.common import run_stage
 
-stages.run_stage(
-    stages.segments,
+run_stage(
+    segments.segments,
     snakemake.log[0],  # noqa: F821 - injected by Snakemake
     clean_path=snakemake.input.clean,  # noqa: F821
     name=snakemake.wildcards.analysis,  # noqa: F821

@@ -19,7 +19,7 @@ splitting the replicates over jobs (``replicates=range(0, 50)``,
 ``range(50, 100)``...) gives exactly the numbers of one long run.  Use
 :func:`lr_test_seed` to give every K its own independent test seed.
 
-Warm starts.  The engine (:class:`trustseg.mixture.ClusterwiseRegression`)
+Warm starts.  The engine (:class:`trustseg.model.mixture.ClusterwiseRegression`)
 fits from random partitions only.  A refit that must also start from given
 parameters (the full-sample solution, the generating model, a split segment)
 runs this module's own EM from those parameters (:func:`em_from_params`) with
@@ -143,7 +143,7 @@ def em_from_params(X, y, w, params: dict, *, method: str = "em", max_iter: int =
     params : dict
         Starting parameters (see :func:`params_of`).
     method, max_iter, tol, min_share, variance_floor
-        As in :class:`~trustseg.mixture.ClusterwiseRegression`: ``"cem"``
+        As in :class:`~trustseg.model.mixture.ClusterwiseRegression`: ``"cem"``
         assigns respondents to their modal segment and uses one common
         variance; variances are kept at or above ``variance_floor`` times the
         weighted variance of y; a segment whose share falls below
@@ -242,7 +242,7 @@ def _fit(X, y, w, reference, k: int, starts: list[dict], n_init: int, random_sta
     Returns (params, loglik, converged, note).  ``params`` is None when every
     attempt failed.
     """
-    from trustseg.mixture import ClusterwiseRegression
+    from trustseg.model.mixture import ClusterwiseRegression
 
     settings = _engine_settings(reference)
     candidates = []

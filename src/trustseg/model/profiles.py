@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from trustseg.classification import check_posteriors
+from trustseg.model.classification import check_posteriors
 from trustseg.errors import DataError
 
 __all__ = ["profile_table", "membership_model", "is_categorical", "bch_weights", "classification_error_matrix"]

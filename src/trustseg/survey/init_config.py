@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from trustseg.cleaning import detect_personal_columns
+from trustseg.survey.cleaning import detect_personal_columns
 from trustseg.errors import ConfigError, DataError
-from trustseg.io import read_survey
+from trustseg.survey.io import read_survey
 
 __all__ = ["draft_config", "describe_columns", "suspected_missing_codes", "guess_constructs"]
 

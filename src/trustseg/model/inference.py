@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import logsumexp
 
-from trustseg.mixture import validate_data
+from trustseg.model.mixture import validate_data
 
 # rows per chunk of the score computation; bounded memory whatever n is
 _CHUNK_BYTES = 64 * 2**20

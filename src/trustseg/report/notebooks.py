@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-from trustseg.tables import atomic_write_text
+from trustseg.report.tables import atomic_write_text
 
 INJECTED_TAG = "injected-parameters"
 

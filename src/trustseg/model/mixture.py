@@ -445,14 +445,14 @@ def _newton_polish(problem, X, y, w, state, settings, max_steps=25):
     """Newton's method on the full mixture likelihood from an EM solution.
 
     Works on the original scale in the parametrisation of
-    :mod:`trustseg.inference` (coefficients, log sigma, logits).  Steps are
+    :mod:`trustseg.model.inference` (coefficients, log sigma, logits).  Steps are
     halved until the likelihood rises and every variance stays above the
     floor.  Returns a new converged state, or None when Newton cannot finish
     (a variance on its floor, an indefinite Hessian, no ascent).
     """
     from types import SimpleNamespace
 
-    from trustseg.inference import observed_information
+    from trustseg.model.inference import observed_information
 
     var_floor, tol = settings["var_floor"], settings["tol"]
     if np.any(state.variances <= var_floor * (1 + 1e-9)):
@@ -869,8 +869,8 @@ class ClusterwiseRegression(BaseEstimator):
     def inference(
         self, X, y, sample_weight=None, cov_type="oim", alpha=0.05, equivalence_margin=0.1
     ):
-        """Standard errors, tests and verdicts; see :class:`trustseg.inference.MixtureInference`."""
-        from trustseg.inference import MixtureInference
+        """Standard errors, tests and verdicts; see :class:`trustseg.model.inference.MixtureInference`."""
+        from trustseg.model.inference import MixtureInference
 
         return MixtureInference.from_model(
             self,

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from trustseg.errors import DataError
-from trustseg.mixture import ClusterwiseRegression, validate_data
+from trustseg.model.mixture import ClusterwiseRegression, validate_data
 
 CRITERIA = ("aic", "aic3", "bic", "caic", "sabic", "icl")
 COLUMNS = [

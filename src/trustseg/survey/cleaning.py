@@ -1,6 +1,6 @@
 """Cleaning rules, construct scoring and the accounting of both.
 
-:func:`clean_survey` turns the raw table from :func:`trustseg.io.read_survey`
+:func:`clean_survey` turns the raw table from :func:`trustseg.survey.io.read_survey`
 into the clean data set of the results contract.  Every rule is counted in the
 report (one row per rule, also when it found nothing or was switched off), and
 every input row ends up in ``clean`` or in ``flagged`` (in both when
@@ -351,7 +351,7 @@ def clean_survey(raw: pd.DataFrame, config: dict) -> CleaningResult:
     Parameters
     ----------
     raw : pandas.DataFrame
-        The raw table from :func:`trustseg.io.read_survey` (``attrs`` may hold
+        The raw table from :func:`trustseg.survey.io.read_survey` (``attrs`` may hold
         ``value_labels`` and ``source``).  It is not modified.
     config : dict
         The full config (``data``, ``constructs``, ``cleaning``, ``profile``);

@@ -1,0 +1,8 @@
+"""One module per workflow rule file.
+
+The Snakemake rules are thin: each script in ``workflow/scripts/`` unpacks the
+``snakemake`` object and calls one function of the stage module of its rule
+file with plain paths and config slices.  A rule lists as inputs the source
+files its stage module imports, so editing a module reruns only the rules that
+run it.
+"""

@@ -1,0 +1,51 @@
+"""Stage 1 (workflow/rules/cleaning.smk): read the raw survey, clean it, score the constructs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import traceback
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trustseg.errors import DataError, TrustsegError
+from trustseg.report.tables import atomic_write_text, write_table
+from trustseg.stages.common import stem, write_csv
+
+logger = logging.getLogger("trustseg")
+
+
+def clean(config: Mapping, outputs: Mapping[str, str]) -> None:
+    """Read the raw survey, apply the cleaning rules, score and check reliability.
+
+    Outputs (keys of ``outputs``): ``clean``, ``report``, ``flagged``,
+    ``reliability`` (CSV paths; Markdown/LaTeX twins are written beside the
+    report and reliability tables).
+    """
+    from trustseg.survey.cleaning import clean_survey
+    from trustseg.survey.io import read_survey
+    from trustseg.survey.reliability import reliability_table
+
+    data_cfg = config["data"]
+    raw = read_survey(data_cfg["path"], data_cfg)
+    logger.info("read %d rows and %d columns from %s", len(raw), raw.shape[1], data_cfg["path"])
+    result = clean_survey(raw, dict(config))
+    reliability = reliability_table(result.clean, config["constructs"])
+    for _, row in result.report.iterrows():
+        logger.info("cleaning rule %-22s rows affected %6s  %s", row["rule"], row["rows_affected"], row["action"])
+    if "warning" in reliability:
+        for warning in reliability["warning"].dropna().unique():
+            if str(warning).strip():
+                logger.warning("reliability: %s", warning)
+
+    write_csv(result.clean, outputs["clean"])
+    write_csv(result.flagged, outputs["flagged"])
+    write_table(result.report, stem(outputs["report"]), caption="Cleaning rules: respondents and answers affected.")
+    write_table(reliability, stem(outputs["reliability"]), caption="Reliability of the construct scores.")
+    logger.info("clean data: %d respondents kept, %d flagged", len(result.clean), len(result.flagged))

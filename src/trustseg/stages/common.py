@@ -1,0 +1,194 @@
+"""Plumbing shared by every stage: seeds, atomic writers, logging, the analysis data.
+
+Every stage function reads its inputs, calls the modules that hold the
+analysis logic and writes its outputs atomically, so a failed job never leaves
+a half-written file in ``results/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import traceback
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trustseg.errors import DataError, TrustsegError
+from trustseg.report.tables import atomic_write_text, write_table
+
+logger = logging.getLogger("trustseg")
+
+POSTERIOR_PREFIX = "posterior_"
+
+
+def derive_seed(seed: int, *keys: str | int) -> int:
+    """A 32-bit seed for one random step, derived from the config seed.
+
+    Strings (analysis names, stage names) are hashed with CRC-32 so the seed
+    does not depend on Python's randomised ``hash``.
+    """
+    words = [int(seed)] + [zlib.crc32(k.encode("utf-8")) if isinstance(k, str) else int(k) for k in keys]
+    return int(np.random.SeedSequence(words).generate_state(1, dtype=np.uint32)[0])
+
+
+def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a DataFrame as UTF-8 CSV atomically, with ``\\n`` line ends."""
+    return atomic_write_text(Path(path), df.to_csv(index=False, lineterminator="\n"))
+
+
+def write_json(obj, path: str | Path) -> Path:
+    """Write JSON atomically (sorted keys, so identical runs give identical files)."""
+    return atomic_write_text(Path(path), json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.bool_):
+        return bool(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def read_json(path: str | Path):
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_clean(path: str | Path) -> pd.DataFrame:
+    """Read ``results/cleaning/clean.csv`` keeping respondent ids as text."""
+    return pd.read_csv(path, dtype={"respondent_id": str}, keep_default_na=True)
+
+
+def configure_logging(log_path: str | Path | None) -> None:
+    """Send the ``trustseg`` logger to the job's log file and to stderr."""
+    root = logging.getLogger("trustseg")
+    root.setLevel(logging.INFO)
+    root.handlers.clear()
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_path, mode="w", encoding="utf-8")
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(fmt)
+    root.addHandler(stream)
+
+
+def run_stage(stage: Callable[..., None], log_path: str | Path | None, **kwargs) -> None:
+    """Run one stage as a workflow job.
+
+    A :class:`~trustseg.errors.TrustsegError` (the user's config or data) is
+    written to the log and stderr as one clear message and the job exits with
+    status 1, without a Python traceback.  Any other exception is a bug in
+    trustseg: its traceback goes to the log before it propagates.
+    """
+    configure_logging(log_path)
+    started = time.perf_counter()
+    try:
+        stage(**kwargs)
+    except TrustsegError as exc:
+        logger.error("%s", exc)
+        sys.stderr.flush()
+        raise SystemExit(1) from None
+    except Exception:
+        logger.error("unexpected error (a bug in trustseg; please report it):\n%s", traceback.format_exc())
+        raise
+    logger.info("done in %.1f s", time.perf_counter() - started)
+
+
+def stem(csv_path: str | Path) -> Path:
+    path = Path(csv_path)
+    return path.with_suffix("") if path.suffix == ".csv" else path
+
+
+def analysis_data(
+    clean: pd.DataFrame, analysis: Mapping, name: str, weight_column: str | None = None
+) -> tuple[pd.DataFrame, pd.Series, np.ndarray | None, pd.Series]:
+    """Predictors, outcome, weights and respondent ids of one analysis.
+
+    Respondents without a score on the outcome or a predictor are left out of
+    this analysis (they stay in the clean data); their number is logged.
+    """
+    variables = [analysis["outcome"], *analysis["predictors"]]
+    missing_cols = [v for v in variables if v not in clean.columns]
+    if missing_cols:
+        raise DataError(
+            f"analysis '{name}' uses {missing_cols}, which are neither constructs nor columns of the clean data. "
+            f"Fix config key 'analyses.{name}'."
+        )
+    needed = variables + ([weight_column] if weight_column else [])
+    complete = clean[needed].notna().all(axis=1)
+    n_left_out = int((~complete).sum())
+    if n_left_out:
+        logger.info("analysis %s: %d respondents without a score on %s are left out", name, n_left_out, variables)
+    data = clean.loc[complete]
+    if data.empty:
+        raise DataError(f"analysis '{name}': no respondent has scores on all of {variables}; check the constructs' items.")
+    X = data[list(analysis["predictors"])].astype(float)
+    y = data[analysis["outcome"]].astype(float)
+    w = data[weight_column].to_numpy(dtype=float) if weight_column else None
+    return X, y, w, data["respondent_id"].astype(str)
+
+
+def outcome_variance_floor(y: Sequence[float], sample_weight=None, rounding_variance: float | None = None,
+                           relative_floor: float = 1e-3) -> float:
+    """Residual-variance floor for a rating-scale outcome, relative to var(y).
+
+    Answers on an integer scale are a latent opinion rounded to whole points,
+    and rounding adds variance 1/12 to each answer (Sheppard's correction);
+    the mean of ``m`` items therefore carries ``1 / (12 m)`` of rounding
+    variance (see :func:`outcome_rounding_variance`).  No segment can fit the
+    score more tightly than that.  Without this floor EM builds spikes on
+    single scale points: a "segment" of everyone who answered 2 to every
+    repurchase item, with a near-zero variance and a huge, meaningless
+    likelihood that BIC then rewards.  The floor is the larger of the
+    rounding variance and ``relative_floor * var(y)``, returned relative to
+    the (weighted) variance of ``y`` as the engine expects.  Without a
+    ``rounding_variance`` the smallest gap ``h`` between distinct outcome
+    values gives ``h**2 / 12``.
+    """
+    values = np.asarray(y, dtype=float)
+    w = np.ones_like(values) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    mean = np.average(values, weights=w)
+    var = float(np.average((values - mean) ** 2, weights=w))
+    if var <= 0:
+        return relative_floor
+    if rounding_variance is None:
+        steps = np.diff(np.unique(np.round(values, 9)))
+        rounding_variance = float(steps.min()) ** 2 / 12.0 if steps.size else 0.0
+    return max(relative_floor, float(rounding_variance) / var)
+
+
+def outcome_rounding_variance(analysis: Mapping, constructs: Mapping) -> float | None:
+    """Rounding variance of the outcome score: ``1 / (12 m)`` for the mean of ``m`` integer-scale items.
+
+    ``None`` when the outcome is not a construct on an integer scale (the
+    floor then comes from the data).
+    """
+    spec = constructs.get(analysis["outcome"])
+    if spec is None:
+        return None
+    lo, hi = spec["scale"]
+    if not (float(lo).is_integer() and float(hi).is_integer()):
+        return None
+    return 1.0 / (12.0 * len(spec["items"]))
+
+
+
+def chosen_k(criteria_path: str | Path) -> int:
+    """The number of segments chosen in ``criteria.csv`` (as requested in the config)."""
+    table = pd.read_csv(criteria_path)
+    chosen = table.loc[table["chosen"].astype(bool), "k_requested"]
+    if chosen.empty:
+        raise DataError(f"{criteria_path} marks no number of segments as chosen.")
+    return int(chosen.iloc[0])

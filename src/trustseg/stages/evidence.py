@@ -1,0 +1,100 @@
+"""Stage 3 (workflow/rules/evidence.smk): bootstrap LR tests, the model-selection table, bootstrap stability."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import traceback
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trustseg.errors import DataError, TrustsegError
+from trustseg.report.tables import atomic_write_text, write_table
+from trustseg.stages.fits import load_model
+from trustseg.stages.common import analysis_data, derive_seed, read_clean, read_json, stem, write_csv, write_json
+
+logger = logging.getLogger("trustseg")
+
+
+def lr_test_k(clean_path: str, name: str, analysis: Mapping, weight_column: str | None, fit_k_path: str,
+              fit_k1_path: str, n_replicates: int, n_init: int, seed: int, output: str) -> None:
+    """Parametric bootstrap likelihood-ratio test of K against K + 1 segments."""
+    from trustseg.model.bootstrap import lr_test, lr_test_seed
+
+    clean_df = read_clean(clean_path)
+    X, y, w, _ = analysis_data(clean_df, analysis, name, weight_column)
+    model_k, model_k1 = load_model(fit_k_path), load_model(fit_k1_path)
+    k = read_json(fit_k_path)["k_requested"]
+    result = lr_test(X, y, model_k, model_k1, n_replicates=n_replicates,
+                     seed=lr_test_seed(derive_seed(seed, name, "lr"), k), n_init=n_init, sample_weight=w)
+    result = {key: value for key, value in result.items()}
+    result["k_requested"] = int(k)
+    logger.info("analysis %s: LR test K=%d vs K+1: statistic %.3f, p = %.3f", name, k, result["statistic"], result["p_value"])
+    write_json(result, output)
+
+
+def model_selection(criteria_path: str, lr_paths: Sequence[str], name: str, criterion: str, output: str) -> None:
+    """Merge the criteria and the bootstrap LR tests into ``model_selection.csv``."""
+    table = pd.read_csv(criteria_path)
+    table["lr_statistic"] = np.nan
+    table["lr_p_value"] = np.nan
+    table["lr_replicates"] = pd.array([pd.NA] * len(table), dtype="Int64")
+    for path in lr_paths:
+        result = read_json(path)
+        at = table["k_requested"] == result["k_requested"]
+        table.loc[at, "lr_statistic"] = result["statistic"]
+        table.loc[at, "lr_p_value"] = result["p_value"]
+        table.loc[at, "lr_replicates"] = result["n_replicates"]
+    write_table(
+        table,
+        stem(output),
+        caption=(
+            f"Choosing the number of segments for analysis {name}: information criteria "
+            f"(chosen by {criterion.upper()}), and the parametric bootstrap likelihood-ratio test of K against K+1 "
+            "(p-value of lr_p_value; tested for K up to the chosen one)."
+        ),
+    )
+
+
+def bootstrap_chunk(clean_path: str, name: str, analysis: Mapping, weight_column: str | None, fit_path: str,
+                    chunk: int, n_chunks: int, replicates: int, n_init: int, seed: int, output: str) -> None:
+    """Nonparametric bootstrap replicates ``chunk`` of ``n_chunks`` (seeded per replicate)."""
+    from trustseg.model.bootstrap import bootstrap_replicates
+
+    clean_df = read_clean(clean_path)
+    X, y, w, _ = analysis_data(clean_df, analysis, name, weight_column)
+    reference = load_model(fit_path)
+    ids = chunk_replicates(replicates, n_chunks, chunk)
+    logger.info("analysis %s: bootstrap replicates %d..%d of %d", name, ids.start + 1, ids.stop, replicates)
+    result = bootstrap_replicates(X, y, reference, ids, seed=derive_seed(seed, name, "bootstrap"), n_init=n_init,
+                                  sample_weight=w)
+    write_csv(result, output)
+
+
+def chunk_replicates(replicates: int, n_chunks: int, chunk: int) -> range:
+    """Replicate indices of one chunk: consecutive, as equal in size as possible."""
+    edges = np.linspace(0, replicates, n_chunks + 1).round().astype(int)
+    return range(int(edges[chunk]), int(edges[chunk + 1]))
+
+
+def bootstrap_merge(chunks: Sequence[str], segments_path: str, name: str, alpha: float, outputs: Mapping[str, str]) -> None:
+    """Combine the chunks into percentile intervals, reappearance and partition stability."""
+    from trustseg.model.bootstrap import ari_summary, summarise_bootstrap
+
+    frames = [pd.read_csv(c) for c in chunks]
+    replicates = pd.concat(frames, ignore_index=True).sort_values(["replicate", "segment", "term"], kind="stable")
+    reference = pd.read_csv(segments_path)
+    summary = summarise_bootstrap(replicates, reference, alpha=alpha)
+    write_csv(replicates, outputs["replicates"])
+    write_table(summary, stem(outputs["summary"]),
+                caption=(f"Bootstrap stability of the segments of analysis {name}: percentile intervals over "
+                         f"{replicates['replicate'].nunique()} refits on resampled respondents, and how often each "
+                         "segment reappeared."))
+    write_table(ari_summary(replicates), stem(outputs["ari"]),
+                caption="Agreement (adjusted Rand index) between each bootstrap partition and the full-sample one.")

@@ -1,0 +1,13 @@
+"""Reading the fitted models the fit stage writes to ``results/<analysis>/fits/k<K>.json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trustseg.model.mixture import ClusterwiseRegression
+from trustseg.stages.common import read_json
+
+
+def load_model(path: str | Path) -> ClusterwiseRegression:
+    """The fitted model stored in one ``fits/k<K>.json``."""
+    return ClusterwiseRegression.from_dict(read_json(path)["model"])

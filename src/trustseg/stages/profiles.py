@@ -1,0 +1,40 @@
+"""Stage 4 (workflow/rules/profiles.smk): who the segments are."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import traceback
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trustseg.errors import DataError, TrustsegError
+from trustseg.report.tables import atomic_write_text, write_table
+from trustseg.stages.common import POSTERIOR_PREFIX, derive_seed, read_clean, stem
+
+logger = logging.getLogger("trustseg")
+
+
+def profiles(clean_path: str, assignments_path: str, name: str, variables: Sequence[str], weight_column: str | None,
+             seed: int, outputs: Mapping[str, str]) -> None:
+    """Who the segments are: profile table and the BCH-corrected membership model."""
+    from trustseg.model.profiles import membership_model, profile_table
+
+    clean_df = read_clean(clean_path)
+    assignments = pd.read_csv(assignments_path, dtype={"respondent_id": str})
+    data = assignments.merge(clean_df, on="respondent_id", how="left", validate="one_to_one")
+    posteriors = data[[c for c in assignments.columns if c.startswith(POSTERIOR_PREFIX)]].to_numpy()
+    variables = list(variables)
+    table = profile_table(data, data["segment"], variables, posteriors=posteriors, seed=derive_seed(seed, name, "profiles"))
+    write_table(table, stem(outputs["profiles"]), caption=f"Who is in each segment of analysis {name}.")
+    weights = data[weight_column].to_numpy(dtype=float) if weight_column else None
+    membership = membership_model(data, posteriors, variables, weights=weights)
+    write_table(membership, stem(outputs["membership"]),
+                caption=(f"What predicts segment membership (analysis {name}): multinomial logit against segment 1, "
+                         "BCH-corrected for classification error."))
