@@ -3,17 +3,18 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import logsumexp
 
 import trustseg.model.bootstrap as bs
+from trustseg.model._core import MixtureParams
+from trustseg.model.mixture import ClusterwiseRegression
 from trustseg.model.bootstrap import (
     REPLICATE_COLUMNS,
     SUMMARY_COLUMNS,
     ari_summary,
     bootstrap_replicates,
-    em_from_params,
     lr_test,
     lr_test_seed,
-    params_of,
     summarise_bootstrap,
 )
 
@@ -45,25 +46,29 @@ def test_seeds_are_stable_and_distinct():
     assert np.array_equal(a, b)
 
 
-def test_em_from_params_recovers_and_drops_degenerate():
+def test_warm_start_runs_the_engine_and_drops_degenerate():
     X, y = _two_segments(400)
-    w = np.ones(len(y))
     start = {k: v.copy() for k, v in TRUE.items()}
     start["intercept"] = start["intercept"] + 0.3
-    par, ll, conv = em_from_params(X.to_numpy(), y.to_numpy(), w, start)
-    assert conv and np.isfinite(ll)
-    assert np.allclose(par["coef"].ravel(), [0.9, 0.0], atol=0.08)
-    assert ll >= bs._loglik(X.to_numpy(), y.to_numpy(), w, start)
+    model = ClusterwiseRegression(n_segments=2, n_init=0, init_params=start).fit(X, y)
+    assert model.converged_ and model.start_kinds_ == ["given"]
+    assert np.allclose(model.coef_.ravel(), [0.9, 0.0], atol=0.08)
+    # the warm start reaches the same optimum as the random starts, Newton finish included
+    random = ClusterwiseRegression(n_segments=2, n_init=5).fit(X, y)
+    assert model.loglik_ == pytest.approx(random.loglik_, rel=1e-9)
+    start_loglik = logsumexp(MixtureParams.coerce(start).log_joint(X.to_numpy(), y.to_numpy()), axis=1).sum()
+    assert model.loglik_ > start_loglik
     # a third segment far from the data dies out and is removed
     three = {"intercept": np.r_[TRUE["intercept"], 40.0], "coef": np.r_[TRUE["coef"], [[0.0]]],
              "sigma": np.r_[TRUE["sigma"], 0.5], "weights": np.array([0.5, 0.4, 0.1])}
-    par3, _, _ = em_from_params(X.to_numpy(), y.to_numpy(), w, three)
-    assert len(par3["intercept"]) == 2
+    with pytest.warns(RuntimeWarning, match="degenerate"):
+        model3 = ClusterwiseRegression(n_segments=3, n_init=0, init_params=three).fit(X, y)
+    assert model3.n_segments_ == 2 and model3.removed_segments_[0]["in_final"]
 
 
 def test_matching_is_not_positional():
-    ref = {k: v.copy() for k, v in TRUE.items()}
-    boot = {k: v[::-1].copy() for k, v in TRUE.items()}
+    ref = MixtureParams.coerce(TRUE)
+    boot = MixtureParams.coerce({k: v[::-1].copy() for k, v in TRUE.items()})
     mx, sx, sy = np.array([4.0]), np.array([1.7]), 2.5
     pairs, cost = bs._match(bs._standardised(ref, mx, sx, sy), bs._standardised(boot, mx, sx, sy),
                             None, "params")
@@ -178,14 +183,13 @@ def test_bootstrap_matches_a_reordered_reference(fitted):
 
 def test_lost_and_failed_replicates_are_recorded(fitted, monkeypatch):
     X, y, _, m2 = fitted
-    one = {k: v[:1].copy() for k, v in params_of(m2).items()}
-    one["weights"] = np.array([1.0])
-    monkeypatch.setattr(bs, "_fit", lambda *a, **k: (one, -300.0, True, ""))
+    one = ClusterwiseRegression(n_segments=1, n_init=1).fit(X, y)
+    monkeypatch.setattr(bs, "_refit", lambda *a, **k: (one, ""))
     reps = bootstrap_replicates(X, y, m2, [0], seed=1, n_init=1)
     assert reps.groupby("segment")["lost"].all().tolist() == [False, True]
     lost = reps[reps.lost]
     assert lost["estimate"].isna().all() and lost["note"].str.contains("kept 1 of 2").all()
-    monkeypatch.setattr(bs, "_fit", lambda *a, **k: (None, np.nan, False, "boom"))
+    monkeypatch.setattr(bs, "_refit", lambda *a, **k: (None, "boom"))
     failed = bootstrap_replicates(X, y, m2, [0, 1], seed=1, n_init=1)
     assert failed["lost"].all() and (failed["note"] == "boom").all()
     assert ari_summary(failed)["n_failed"].iloc[0] == 2

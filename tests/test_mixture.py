@@ -166,10 +166,12 @@ def test_variance_floor_on_a_scale_ceiling():
     y = np.clip(np.round(1 + 0.8 * x + rng.normal(0, 1, size=400)), 1, 7)
     y[:120] = 7.0  # a flat group at the ceiling: zero residual variance possible
     x[:120] = rng.integers(5, 8, size=120)
-    model = ClusterwiseRegression(n_segments=3, n_init=10, variance_floor=1e-3).fit(
+    floor_variance = 1e-3 * np.var(y)  # absolute, in squared outcome units
+    model = ClusterwiseRegression(n_segments=3, n_init=10, variance_floor=floor_variance).fit(
         pd.DataFrame({"satisfaction": x}), pd.Series(y, name="loyalty")
     )
-    floor = np.sqrt(1e-3 * np.var(y))
+    assert model.variance_floor_ == floor_variance
+    floor = np.sqrt(floor_variance)
     assert np.all(model.sigma_ >= floor * (1 - 1e-12))
     assert np.isfinite(model.loglik_)
     assert np.isclose(model.sigma_.min(), floor)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
 
+from trustseg.report import results as tr
 from trustseg.report.notebooks import INJECTED_TAG, clear_outputs, inject_parameters, publish_notebooks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,3 +62,15 @@ def test_committed_notebooks_are_executed_and_fit_nothing():
         assert not any(o.get("output_type") == "error" for c in code for o in c.outputs), path
         source = "\n".join(c.source for c in code)
         assert ".fit(" not in source and "ClusterwiseRegression" not in source, path
+
+
+def test_notebooks_use_existing_helpers_and_read_settings_from_the_run():
+    """Every ``tr.<name>`` a notebook calls exists, and the analysis settings come from analysis.json."""
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        used = set(re.findall(r"\btr\.(\w+)", source))
+        assert used, path
+        assert not [name for name in used if not hasattr(tr, name)], path
+        # settings of an analysis are read from run.settings, not from the config file
+        assert not re.search(r"\[\"analyses\"\]|get\(\"analyses\"\)", source), path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
@@ -30,6 +31,13 @@ def _segments() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+SETTINGS = {
+    "analysis": NAME, "outcome": "repurchase", "predictors": ["satisfaction"], "focal": "satisfaction",
+    "method": "em", "criterion": "bic", "k": 3, "k_requested": 3, "cov_type": "oim", "alpha": 0.05,
+    "ci_level": 0.95, "equivalence_margin": 0.1, "membership_ci_level": 0.95,
+}
+
+
 def _write(path, df):
     path.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(path, index=False)
@@ -54,6 +62,8 @@ def results_dir(tmp_path):
         {"cleaning_summary": {"caption": "Rows affected by each rule.", "files": []}}))
 
     base = root / NAME
+    base.mkdir(parents=True)
+    (base / "analysis.json").write_text(json.dumps(SETTINGS))
     _write(base / "model_selection.csv", pd.DataFrame(
         {"k_requested": [1, 2, 3, 4], "k": [1, 2, 3, 4], "k_fitted": [1, 2, 3, 4],
          "loglik": [-300.0, -250.0, -220.0, -219.0], "n_params": [3, 7, 11, 15],
@@ -91,6 +101,7 @@ def test_load_cleaning(results_dir):
 def test_load_analysis_required_and_optional(results_dir):
     a = tr.load_analysis(results_dir, NAME)
     assert a.k == 3 and a.focal == "satisfaction"
+    assert a.settings == tr.AnalysisSettings(**{k: v for k, v in SETTINGS.items() if k != "analysis"})
     assert a.names == {1: "Satisfaction-driven", 2: "Loyal regardless", 3: "Indifferent"}
     assert a.bootstrap is None and a.bootstrap_ari is None and a.profiles is None and a.membership is None
     assert a.start_logliks is None
@@ -101,8 +112,8 @@ def test_load_analysis_required_and_optional(results_dir):
     assert tr.resolve_analyses(results_dir, "x") == ["x"]
 
 
-@pytest.mark.parametrize("missing", ["segments.csv", "model_selection.csv", "tests.csv", "assignments.csv",
-                                     "classification.csv"])
+@pytest.mark.parametrize("missing", ["analysis.json", "segments.csv", "model_selection.csv", "tests.csv",
+                                     "assignments.csv", "classification.csv"])
 def test_missing_required_analysis_file(results_dir, missing):
     (results_dir / NAME / missing).unlink()
     with pytest.raises(TrustsegError, match="run snakemake first") as err:
@@ -118,6 +129,15 @@ def test_missing_required_cleaning_file(results_dir, missing):
     assert missing in str(err.value)
 
 
+def test_settings_from_another_version_are_refused(results_dir):
+    (results_dir / NAME / "analysis.json").write_text(json.dumps({k: v for k, v in SETTINGS.items() if k != "focal"}))
+    with pytest.raises(TrustsegError, match=r"lacks \['focal'\].*rerun snakemake"):
+        tr.load_analysis(results_dir, NAME)
+    (results_dir / NAME / "analysis.json").write_text("{")
+    with pytest.raises(TrustsegError, match="not valid JSON"):
+        tr.load_analysis(results_dir, NAME)
+
+
 def test_missing_analysis_and_empty_results(results_dir, tmp_path):
     with pytest.raises(TrustsegError, match="run snakemake first"):
         tr.load_analysis(results_dir, "nope")
@@ -125,31 +145,45 @@ def test_missing_analysis_and_empty_results(results_dir, tmp_path):
         tr.resolve_analyses(tmp_path / "empty", None)
 
 
-def test_chosen_k_criterion_and_selection_sentence(results_dir):
-    ms = tr.load_analysis(results_dir, NAME).model_selection
-    assert tr.chosen_k(ms) == 3
-    assert tr.chosen_criterion(ms) == "bic"
-    text = tr.selection_sentence(ms)
-    assert "BIC chose K = 3" in text and "AIC K = 4" in text and "6 random start" in text
-    with pytest.raises(TrustsegError):
-        tr.chosen_k(ms.assign(chosen=False))
+def test_selection_sentence_names_the_configured_criterion(results_dir):
+    a = tr.load_analysis(results_dir, NAME)
+    text = tr.selection_sentence(a.model_selection, a.settings)
+    assert "the lowest BIC chose K = 3" in text and "AIC K = 4" in text and "6 random start" in text
+    # the criterion is the configured one, not guessed from the table (BIC's minimum is at K = 3 too)
+    icl = dataclasses.replace(a.settings, criterion="icl")
+    text = tr.selection_sentence(a.model_selection, icl)
+    assert "the lowest ICL chose K = 3" in text and "BIC agrees" in text
 
 
 def test_verdict_sentences_come_from_the_numbers(results_dir):
-    seg = tr.load_analysis(results_dir, NAME).segments
-    assert tr.ci_level(seg) == pytest.approx(0.95, abs=1e-3)
-    text = tr.verdict_sentence(seg, "satisfaction", outcome="repurchase", margin=0.1)
+    a = tr.load_analysis(results_dir, NAME)
+    seg, settings = a.segments, a.settings
+    text = tr.verdict_sentence(seg, settings)
     assert "In segment 1 (Satisfaction-driven, 34% of respondents) repurchase rises 0.94 points" in text
     assert "95% CI 0.87\u20131.01" in text
     assert "does not drive" in text and "\u00b10.1" in text and "inconclusive" in text
     changed = seg.assign(estimate=seg["estimate"].where(seg["term"] != "satisfaction", seg["estimate"] / 2))
-    assert "rises 0.47 points" in tr.verdict_sentence(changed, outcome="repurchase", segment=1)
-    assert tr.verdict_sentence(seg, segment=2).count("In segment") == 1
+    assert "rises 0.47 points" in tr.verdict_sentence(changed, settings, segment=1)
+    assert tr.verdict_sentence(seg, settings, segment=2).count("In segment") == 1
+
+
+def test_levels_and_margin_are_read_from_the_settings(results_dir):
+    (results_dir / NAME / "analysis.json").write_text(json.dumps(
+        SETTINGS | {"alpha": 0.1, "ci_level": 0.9, "equivalence_margin": 0.25}))
+    a = tr.load_analysis(results_dir, NAME)
+    # the table's intervals look like 95% ones; the sentence says what the run used
+    text = tr.verdict_sentence(a.segments, a.settings)
+    assert "90% CI" in text and "95% CI" not in text and "\u00b10.25" in text
+    # the membership model keeps its own 95% level, whatever the analysis's alpha
+    membership = pd.DataFrame({"segment": [2], "term": ["age"], "odds_ratio": [2.0], "or_ci_low": [1.5],
+                               "or_ci_high": [2.5], "p_value": [0.001]})
+    found = tr.membership_sentences(membership, a.segments, a.settings.membership_ci_level)
+    assert len(found) == 1 and "(95% CI 1.50\u20132.50)" in found[0]
 
 
 def test_segment_summary_and_names(results_dir):
     seg = tr.load_analysis(results_dir, NAME).segments
-    s = tr.segment_summary(seg)
+    s = tr.segment_summary(seg, "satisfaction")
     assert list(s["segment"]) == [1, 2, 3]
     assert list(s["verdict"]) == ["drives", "does_not_drive", "inconclusive"]
     assert s.loc[0, "slope"] == pytest.approx(0.94)
@@ -158,7 +192,8 @@ def test_segment_summary_and_names(results_dir):
 
 def test_one_segment_and_no_bootstrap(results_dir):
     seg = _segments().query("segment == 1").assign(share=1.0)
-    assert "In segment 1" in tr.verdict_sentence(seg, outcome="repurchase")
+    settings = tr.AnalysisSettings(**{k: v for k, v in SETTINGS.items() if k != "analysis"} | {"k": 1, "k_requested": 1})
+    assert "In segment 1" in tr.verdict_sentence(seg, settings)
     cls = pd.DataFrame({"table": ["summary"] * 2, "measure": ["n", "k"], "value": [10.0, 1.0]})
     assert "single segment" in tr.classification_sentence(cls)
     assert "switched off" in tr.stability_sentence(None, None)
@@ -188,9 +223,9 @@ def test_profiles_membership_helpers():
     seg = _segments().query("segment < 3")
     assert list(tr.odds_ratios(membership)["term"]) == ["club[B]", "age"]
     assert tr.reference_segment(membership, seg) == 1
-    found = tr.membership_sentences(membership, seg)
+    found = tr.membership_sentences(membership, seg, 0.95)
     assert len(found) == 1 and found[0].startswith("club[B]: 4.50 times the odds of being in segment 2 (Loyal")
-    assert tr.membership_sentences(None, seg) == []
+    assert tr.membership_sentences(None, seg, 0.95) == []
 
 
 def test_segment_means(results_dir):
@@ -206,6 +241,7 @@ def test_negative_slope_and_number_format():
     seg = _segments().query("segment == 3").copy()
     focal = seg["term"] == "satisfaction"
     seg.loc[focal, ["estimate", "ci_low", "ci_high"]] = [-1.76, -1.96, -1.56]
-    text = tr.verdict_sentence(seg, outcome="loyalty")
+    settings = tr.AnalysisSettings(**{k: v for k, v in SETTINGS.items() if k != "analysis"} | {"outcome": "loyalty"})
+    text = tr.verdict_sentence(seg, settings)
     assert "loyalty falls 1.76 points" in text and "\u22121.96 to \u22121.56" in text and "negative association" in text
     assert tr.fmt_num(-0.001) == "0.00" and tr.fmt_num(float("nan")) == "n/a"

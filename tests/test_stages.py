@@ -18,6 +18,8 @@ import trustseg.stages.fit
 from trustseg import stages
 from trustseg.config import validate_config
 from trustseg.errors import DataError
+from trustseg.report.results import load_settings
+from trustseg.stages.segments import record_settings
 from trustseg.survey.simulate import simulate_golf_survey, write_golf_survey
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,12 +63,14 @@ def test_rounding_variance_floor():
     assert stages.common.outcome_rounding_variance(config, {"rep": {"items": ["a"], "scale": [0.5, 7.5]}}) is None
     assert stages.common.outcome_rounding_variance(config, {}) is None
     y = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
-    assert stages.common.outcome_variance_floor(y, rounding_variance=1 / 36) == pytest.approx((1 / 36) / 2.0)
+    # the floor is absolute (squared outcome units): the rounding variance of the score
+    assert stages.common.outcome_variance_floor(y, rounding_variance=1 / 36) == pytest.approx(1 / 36)
     # without a known scale the smallest gap sets the floor: h^2/12 with h = 1
-    assert stages.common.outcome_variance_floor(y) == pytest.approx((1 / 12) / 2.0)
-    # the floor is scale-free, and never below 1e-3 of var(y) for near-continuous outcomes
-    assert stages.common.outcome_variance_floor(y * 1000) == pytest.approx((1 / 12) / 2.0)
-    assert stages.common.outcome_variance_floor(np.r_[y, 1.0001]) == pytest.approx(1e-3)
+    assert stages.common.outcome_variance_floor(y) == pytest.approx(1 / 12)
+    # it scales with the outcome's units, and is never below 1e-3 of var(y) for near-continuous outcomes
+    assert stages.common.outcome_variance_floor(y * 1000) == pytest.approx(1000**2 / 12)
+    y_fine = np.r_[y, 1.0001]
+    assert stages.common.outcome_variance_floor(y_fine) == pytest.approx(1e-3 * y_fine.var())
 
 
 @pytest.fixture()
@@ -92,13 +96,23 @@ def test_clean_stage_writes_every_table(clean_golf):
     assert "comment" not in clean.columns
 
 
+FIT_SETTINGS = ("outcome", "predictors", "method", "n_init", "min_share")
+
+
+def fit_settings(config, name="repurchase_on_satisfaction", **changes):
+    """The keyword arguments the fit_k rule passes: only the settings that change a fit."""
+    analysis = config["analyses"][name]
+    settings = {key: analysis[key] for key in FIT_SETTINGS}
+    return settings | {"focal": analysis["focal"] or analysis["predictors"][0], "seed": 2010, "weight_column": None} | changes
+
+
 def test_fit_stage_is_deterministic_and_records_every_start(clean_golf):
     config, tmp_path = clean_golf
-    analysis = config["analyses"]["repurchase_on_satisfaction"] | {"n_init": 4}
     paths = []
     for run in ("a", "b"):
         out = tmp_path / f"k3_{run}.json"
-        stages.fit.fit_k(str(tmp_path / "clean.csv"), "repurchase_on_satisfaction", analysis, 3, 2010, None, str(out), 1 / 36)
+        stages.fit.fit_k(str(tmp_path / "clean.csv"), "repurchase_on_satisfaction", 3, str(out),
+                         rounding_variance=1 / 36, **fit_settings(config, n_init=4))
         paths.append(out)
     assert paths[0].read_bytes() == paths[1].read_bytes()
     fit = json.loads(paths[0].read_text())
@@ -107,18 +121,51 @@ def test_fit_stage_is_deterministic_and_records_every_start(clean_golf):
 
 def test_fit_stage_refuses_too_many_segments(clean_golf):
     config, tmp_path = clean_golf
-    analysis = config["analyses"]["repurchase_on_satisfaction"]
     with pytest.raises(DataError, match=r"60 segments need .* Remove 60 from config key 'analyses.x.segments'"):
-        stages.fit.fit_k(str(tmp_path / "clean.csv"), "x", analysis, 60, 2010, None, str(tmp_path / "k60.json"))
+        stages.fit.fit_k(str(tmp_path / "clean.csv"), "x", 60, str(tmp_path / "k60.json"), **fit_settings(config))
     assert not (tmp_path / "k60.json").exists()
 
 
 def test_analysis_data_leaves_out_incomplete_respondents():
     clean = pd.DataFrame({"respondent_id": ["a", "b", "c"], "sat": [1.0, np.nan, 3.0], "rep": [2.0, 3.0, 4.0]})
-    X, y, w, ids = stages.common.analysis_data(clean, {"outcome": "rep", "predictors": ["sat"]}, "t")
+    X, y, w, ids = stages.common.analysis_data(clean, "rep", ["sat"], "t")
     assert ids.tolist() == ["a", "c"] and w is None and list(X.columns) == ["sat"]
     with pytest.raises(DataError, match="neither constructs nor columns"):
-        stages.common.analysis_data(clean, {"outcome": "loyalty", "predictors": ["sat"]}, "t")
+        stages.common.analysis_data(clean, "loyalty", ["sat"], "t")
+
+
+def test_respondents_are_matched_by_id_not_by_row():
+    assignments = pd.DataFrame({"respondent_id": ["c", "a", "b"], "segment": [3, 1, 2]})
+    rows = stages.common.match_respondents(pd.Series(["a", "b", "c"]), assignments, "assignments.csv")
+    assert assignments["segment"].to_numpy()[rows].tolist() == [1, 2, 3]
+    # a repeated id (duplicates kept in the clean data) is matched by its order of occurrence
+    repeated = pd.DataFrame({"respondent_id": ["x", "y", "x"], "segment": [1, 2, 3]})
+    rows = stages.common.match_respondents(pd.Series(["y", "x", "x"]), repeated, "assignments.csv")
+    assert repeated["segment"].to_numpy()[rows].tolist() == [2, 1, 3]
+    with pytest.raises(DataError, match="assignments.csv does not hold the respondents"):
+        stages.common.match_respondents(pd.Series(["a", "b", "d"]), assignments, "assignments.csv")
+    with pytest.raises(DataError, match="2 rows for 3 respondents"):
+        stages.common.match_respondents(pd.Series(["a", "b", "c"]), assignments.iloc[:2], "assignments.csv")
+
+
+def test_settings_record_the_chosen_k_and_both_confidence_levels(tmp_path):
+    criteria = tmp_path / "criteria.csv"
+    pd.DataFrame({"k_requested": [1, 2, 3], "k": [1, 2, 2], "chosen": [False, False, True]}).to_csv(criteria, index=False)
+    out = tmp_path / "analysis.json"
+    record_settings(
+        str(criteria), "a", str(out), outcome="rep", predictors=["sat", "trust"], focal="trust", alpha=0.1,
+        criterion="icl", equivalence_margin=0.2, cov_type="robust", method="cem", membership_ci_level=0.95,
+    )
+    settings = json.loads(out.read_text())
+    assert settings["k"] == 2 and settings["k_requested"] == 3 and settings["focal"] == "trust"
+    assert settings["ci_level"] == pytest.approx(0.9) and settings["membership_ci_level"] == 0.95
+    # what the stage writes is what the notebooks' reader expects
+    assert load_settings(out).predictors == ["sat", "trust"]
+    pd.DataFrame({"k_requested": [1], "k": [1], "chosen": [False]}).to_csv(criteria, index=False)
+    with pytest.raises(DataError, match="marks no number of segments as chosen"):
+        record_settings(str(criteria), "a", str(out), **{key: settings[key] for key in (
+            "outcome", "predictors", "focal", "alpha", "criterion", "equivalence_margin", "cov_type", "method",
+            "membership_ci_level")})
 
 
 def test_run_stage_turns_user_errors_into_a_clean_exit(tmp_path, capsys):

@@ -2,17 +2,22 @@
 
 These tests run the real workflow (every stage, as separate jobs) the way a
 user runs it, and check the results contract that users, notebooks and the
-report rely on.  Bootstrap and likelihood-ratio replicates are cut down so the
-whole module runs in about a minute and a half on two cores.
+report rely on, and which jobs a change of config or code reruns (dry runs on
+the one golf run).  Bootstrap and likelihood-ratio replicates are cut down to
+keep the module quick on two cores.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -20,11 +25,13 @@ import pytest
 import yaml
 from sklearn.metrics import adjusted_rand_score
 
+from trustseg.stages.figures import segment_figures
 from trustseg.survey.simulate import simulate_golf_survey
 
 pytestmark = pytest.mark.workflow
 
 REPO = Path(__file__).resolve().parents[1]
+NAME = "repurchase_on_satisfaction"
 SNAKEMAKE = shutil.which("snakemake") or str(Path(sys.executable).with_name("snakemake"))
 QUICK = {
     "bootstrap": {"replicates": 4, "chunks": 2, "n_init": 2, "lr_test_replicates": 3},
@@ -38,6 +45,57 @@ def run_workflow(workdir: Path, configfile: Path | None = None, *extra: str, rep
         command += ["--configfile", str(configfile)]
     return subprocess.run(command + list(extra), capture_output=True, text=True, cwd=workdir, timeout=600,
                           env={**os.environ, "PYTHONHASHSEED": "0"})
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Jobs per rule in the first 'Job stats' table of Snakemake's output ({} when nothing is to be done)."""
+    if "Job stats:" not in output:
+        assert "Nothing to be done" in output, output[-3000:]
+        return {}
+    counts = {}
+    lines = output[output.index("Job stats:"):].splitlines()
+    for line in lines[3:]:  # after the header and the dashes
+        rule, count = line.split()
+        if rule == "total":
+            return counts
+        counts[rule] = int(count)
+    raise AssertionError(f"no end to the job stats table:\n{output[-3000:]}")
+
+
+def planned_jobs(workdir: Path, configfile: Path, repo: Path) -> dict[str, int]:
+    """The jobs a dry run of the workflow plans, per rule.
+
+    A job whose input is found through the select_k checkpoint (segments,
+    bootstrap_chunk) is planned whenever select_k is, since its input cannot be
+    known before select_k has run; the real run then drops it when the chosen K
+    is unchanged (see test_an_added_k_fits_only_that_k).
+    """
+    result = run_workflow(workdir, configfile, "--dry-run", "--quiet", "rules", repo=repo)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return job_counts(result.stdout + result.stderr)
+
+
+def changed_config(golf_run: Path, tmp_path: Path, **changes) -> Path:
+    """The golf run's config with some settings of its analysis changed (data path relative to the golf run)."""
+    config = yaml.safe_load((golf_run / "config.yaml").read_text())
+    config["analyses"][NAME].update(changes)
+    path = tmp_path / "changed.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@contextmanager
+def edited(path: Path, mtime: float):
+    """Append a comment to a source file, dated ``mtime``; put the file back as it was afterwards."""
+    original, stat = path.read_bytes(), path.stat()
+    # Snakemake compares checksums of small inputs, so the edit must change the content.
+    path.write_text(path.read_text() + "\n# an edit\n")
+    os.utime(path, (mtime, mtime))
+    try:
+        yield
+    finally:
+        path.write_bytes(original)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
 def golf_config(workdir: Path, n_members: int = 400, **changes) -> Path:
@@ -85,7 +143,7 @@ def test_results_contract(golf_run):
     report = pd.read_csv(results / "cleaning" / "report.csv")
     assert {"rule", "rows_affected", "action"} <= set(report.columns)
 
-    analysis = results / "repurchase_on_satisfaction"
+    analysis = results / NAME
     selection = pd.read_csv(analysis / "model_selection.csv")
     assert {"k", "loglik", "n_params", "aic", "bic", "icl", "entropy", "min_share", "chosen", "lr_p_value"} <= set(selection.columns)
     assert selection["k_requested"].tolist() == [1, 2, 3, 4]
@@ -107,6 +165,14 @@ def test_results_contract(golf_run):
         assert (analysis / "figures" / f"{figure}.png").stat().st_size > 10_000
     for table in ("bootstrap", "profiles", "membership", "classification", "tests"):
         assert not pd.read_csv(analysis / f"{table}.csv").empty
+
+    # the settings the notebooks read, written once by the workflow
+    settings = json.loads((analysis / "analysis.json").read_text())
+    chosen = selection.loc[selection["chosen"]].iloc[0]
+    assert settings["k"] == k == chosen["k"] and settings["k_requested"] == chosen["k_requested"]
+    assert settings["focal"] == "satisfaction" and settings["outcome"] == "repurchase"
+    assert settings["criterion"] == "bic" and settings["alpha"] == 0.05 and settings["ci_level"] == 0.95
+    assert settings["membership_ci_level"] == 0.95 and settings["equivalence_margin"] == 0.1
 
 
 def test_golf_segments_match_the_truth(golf_run):
@@ -144,16 +210,99 @@ def test_rerun_is_a_no_op_and_code_change_reruns_dependent_rules(golf_run, repo_
     assert quiet.returncode == 0
     assert "Nothing to be done" in quiet.stdout + quiet.stderr
 
-    # Snakemake compares checksums of small inputs, so the edit must change the content.
-    engine = repo_copy / "src" / "trustseg" / "model" / "mixture.py"
-    engine.write_text(engine.read_text() + "\n# an edit\n")
     future = max(p.stat().st_mtime for p in (golf_run / "results").rglob("*") if p.is_file()) + 100
-    os.utime(engine, (future, future))
-    dry = run_workflow(golf_run, golf_run / "config.yaml", "--dry-run", repo=repo_copy)
-    out = dry.stdout + dry.stderr
-    assert dry.returncode == 0
-    assert "fit_k" in out and "segments" in out
-    assert "clean_survey" not in out  # cleaning does not use the engine
+    src = repo_copy / "src" / "trustseg"
+    figure_rules = {"segment_figures", "bootstrap_figure", "profile_figure", "cleaning_figure"}
+    with edited(src / "report" / "figures.py", future):
+        jobs = planned_jobs(golf_run, golf_run / "config.yaml", repo_copy)
+    # a figure edit redraws the figures (and would re-execute the notebooks, off here), and fits nothing
+    assert set(jobs) == figure_rules | {"all"}
+
+    with edited(src / "model" / "mixture.py", future):
+        jobs = planned_jobs(golf_run, golf_run / "config.yaml", repo_copy)
+    assert jobs["fit_k"] == 4 and jobs["select_k"] == 1  # LR tests are planned once select_k has run
+    assert "clean_survey" not in jobs and "cleaning_figure" not in jobs  # cleaning does not use the engine
+
+    # both files are back as they were
+    again = run_workflow(golf_run, golf_run / "config.yaml", "--dry-run", repo=repo_copy)
+    assert job_counts(again.stdout + again.stderr) == {}
+
+
+REFITS = {"clean_survey", "fit_k", "lr_test", "bootstrap_chunk"}
+
+
+@pytest.mark.parametrize("change", [{"alpha": 0.10}, {"equivalence_margin": 0.2}])
+def test_new_alpha_or_margin_refits_nothing(golf_run, repo_copy, tmp_path, change):
+    jobs = planned_jobs(golf_run, changed_config(golf_run, tmp_path, **change), repo_copy)
+    # new verdicts, intervals and names, drawn again; no model is fitted and K is not chosen again
+    assert jobs["segments"] == jobs["segment_figures"] == jobs["record_settings"] == jobs["bootstrap_merge"] == 1
+    assert not (REFITS | {"select_k", "model_selection"}) & set(jobs)
+
+
+def test_new_criterion_refits_nothing(golf_run, repo_copy, tmp_path):
+    jobs = planned_jobs(golf_run, changed_config(golf_run, tmp_path, criterion="aic"), repo_copy)
+    assert jobs["select_k"] == jobs["model_selection"] == jobs["record_settings"] == 1
+    assert "fit_k" not in jobs and "lr_test" not in jobs and "clean_survey" not in jobs
+
+
+def test_an_added_k_fits_only_that_k(golf_run, repo_copy, tmp_path):
+    configfile = changed_config(golf_run, tmp_path, segments=[1, 2, 3, 4, 5])
+    jobs = planned_jobs(golf_run, configfile, repo_copy)
+    assert jobs["fit_k"] == 1 and jobs["select_k"] == 1
+    assert "clean_survey" not in jobs and "lr_test" not in jobs  # K = 4 is above the chosen K: no new LR test
+
+    # Run it, in a copy (dates kept): the jobs planned through the checkpoint drop out once K = 3 is chosen again.
+    # (Only up to the tables whose jobs matter here; the figures and profiles would only be redrawn.)
+    work = tmp_path / "golf"
+    shutil.copytree(golf_run, work, symlinks=True)
+    targets = [f"results/{NAME}/{name}" for name in ("analysis.json", "model_selection.csv", "bootstrap.csv")]
+    result = run_workflow(work, configfile, "--", *targets, repo=repo_copy)
+    assert result.returncode == 0, result.stderr[-4000:]
+    ran = re.findall(r"Finished jobid: \d+ \(Rule: (\w+)\)", result.stdout + result.stderr)
+    assert ran.count("fit_k") == 1 and "select_k" in ran
+    assert not {"clean_survey", "lr_test", "bootstrap_chunk", "segments"} & set(ran), ran
+    fits = work / "results" / NAME / "fits"
+    assert (fits / "k5.json").is_file()
+    for k in range(1, 5):
+        assert (fits / f"k{k}.json").stat().st_mtime == (golf_run / "results" / NAME / "fits" / f"k{k}.json").stat().st_mtime
+    assert json.loads((work / "results" / NAME / "analysis.json").read_text())["k"] == 3
+    assert pd.read_csv(work / "results" / NAME / "model_selection.csv")["k_requested"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_segment_scatter_matches_respondents_by_id(golf_run, tmp_path, monkeypatch):
+    """The scatter pairs each respondent's scores with their own segment, however assignments.csv is ordered."""
+    from trustseg.report import figures as fig
+
+    drawn = []
+
+    def fake(key):
+        def draw(*args, **kwargs):
+            if key == "segment_scatter":
+                drawn.append(args[0])
+            return SimpleNamespace(caption=key, paths=[])
+        return draw
+
+    for key in ("segment_scatter", "information_criteria", "posterior_certainty", "coefficient_forest"):
+        monkeypatch.setattr(fig, key, fake(key))
+    results = golf_run / "results"
+    analysis = results / NAME
+    settings = json.loads((analysis / "analysis.json").read_text())
+    assignments = pd.read_csv(analysis / "assignments.csv", dtype={"respondent_id": str})
+    shuffled = tmp_path / "assignments.csv"
+    assignments.sample(frac=1, random_state=1).to_csv(shuffled, index=False)
+    inputs = {key: str(analysis / f"{key}.csv") for key in ("segments", "fitted_lines", "model_selection")}
+    for path in (analysis / "assignments.csv", shuffled):
+        segment_figures(
+            str(results / "cleaning" / "clean.csv"), NAME, {**inputs, "assignments": str(path)}, str(tmp_path),
+            outcome=settings["outcome"], predictors=settings["predictors"], focal=settings["focal"],
+            alpha=settings["alpha"], equivalence_margin=settings["equivalence_margin"], constructs={},
+            weight_column=None, formats=[], seed=2010,
+        )
+    pd.testing.assert_frame_equal(drawn[0], drawn[1])
+    clean = pd.read_csv(results / "cleaning" / "clean.csv", dtype={"respondent_id": str})
+    expected = assignments.merge(clean, on="respondent_id")
+    assert drawn[0]["segment"].tolist() == expected["segment"].tolist()
+    assert drawn[0]["x"].tolist() == expected["satisfaction"].tolist()
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,11 @@ from pathlib import Path
 import yaml
 from snakemake.utils import update_config
 
-from trustseg.config import check_columns, validate_config
+from trustseg.config import analysis_variables, check_columns, validate_config
 from trustseg.errors import TrustsegError
 from trustseg.sources import module_sources
 from trustseg.stages.common import outcome_rounding_variance
+from trustseg.stages.profiles import MEMBERSHIP_ALPHA
 
 DEFAULT_CONFIGFILE = "config/config.yaml"
 SRC = Path(workflow.basedir) / "src" / "trustseg"
@@ -82,15 +83,37 @@ def sources(*modules):
     return module_sources(*(f"trustseg.{m}" for m in modules), root=SRC)
 
 
-def analysis_cfg(name):
-    return config["analyses"][name]
+# ---- params: each rule receives only the settings its stage function reads
+# (as keyword arguments of the same names), so changing alpha, the criterion or
+# the equivalence margin refits no K, and adding a K fits only that K.
 
 
-def outcome_scale(name):
-    """Scale of the analysis outcome when it is a construct (for naming and figures)."""
-    outcome = config["analyses"][name]["outcome"]
-    spec = config["constructs"].get(outcome)
+def analysis_settings(name):
+    """The settings of analysis ``name``, with the focal predictor resolved (the first predictor unless set)."""
+    outcome, predictors, focal = analysis_variables(config, name)
+    return {**config["analyses"][name], "outcome": outcome, "predictors": predictors, "focal": focal}
+
+
+def setting(key):
+    """One setting, as a param, of the analysis named by the job's {analysis} wildcard."""
+    return lambda wildcards: analysis_settings(wildcards.analysis)[key]
+
+
+def outcome_scale(wildcards):
+    """Scale of the analysis outcome when it is a construct (for naming the segments)."""
+    spec = config["constructs"].get(analysis_settings(wildcards.analysis)["outcome"])
     return list(spec["scale"]) if spec else None
+
+
+def rounding_variance(wildcards):
+    """Rounding variance of the outcome score (the residual-variance floor of the fits)."""
+    return outcome_rounding_variance(analysis_settings(wildcards.analysis), config["constructs"])
+
+
+def axis_constructs(wildcards):
+    """Specs of the constructs the segment figures label their axes with (outcome and focal predictor)."""
+    settings = analysis_settings(wildcards.analysis)
+    return {v: config["constructs"][v] for v in (settings["focal"], settings["outcome"]) if v in config["constructs"]}
 
 
 def chosen_fit(wildcards):
@@ -111,6 +134,7 @@ def all_targets():
     ]
     for name in ANALYSES:
         targets += [
+            f"results/{name}/analysis.json",
             f"results/{name}/model_selection.csv",
             f"results/{name}/segments.csv",
             f"results/{name}/tests.csv",
@@ -137,7 +161,7 @@ def lr_tested_ks(wildcards):
     from trustseg.stages.common import chosen_k
 
     criteria = checkpoints.select_k.get(analysis=wildcards.analysis).output.criteria
-    candidates = sorted(analysis_cfg(wildcards.analysis)["segments"])
+    candidates = sorted(analysis_settings(wildcards.analysis)["segments"])
     best = chosen_k(criteria)
     return [k for k in candidates if k <= best and k + 1 in candidates]
 
@@ -163,7 +187,7 @@ def segment_figure_inputs(wildcards):
         "clean": "results/cleaning/clean.csv",
         "segments": f"results/{name}/segments.csv",
         "assignments": f"results/{name}/assignments.csv",
-        "covariance": f"results/{name}/covariance.csv",
+        "fitted_lines": f"results/{name}/fitted_lines.csv",
         "model_selection": f"results/{name}/model_selection.csv",
     }
     if BOOT["replicates"] > 0:
@@ -204,7 +228,8 @@ def notebook_inputs(wildcards):
                 f"results/{name}/{table}.csv"
                 for table in ("model_selection", "start_logliks", "segments", "tests", "assignments", "classification")
             ]
-            inputs += [*figure_targets(name), f"results/{name}/figures/captions_segments.json"]
+            inputs += [f"results/{name}/analysis.json", *figure_targets(name),
+                       f"results/{name}/figures/captions_segments.json"]
             if BOOT["replicates"] > 0:
                 inputs += [f"results/{name}/bootstrap.csv", f"results/{name}/bootstrap_ari.csv",
                            f"results/{name}/figures/captions_bootstrap.json"]

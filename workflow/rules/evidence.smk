@@ -14,9 +14,10 @@ rule lr_test:
     output:
         "results/{analysis}/lr_test/k{k}.json",
     params:
-        analysis=lambda w: analysis_cfg(w.analysis),
+        outcome=setting("outcome"),
+        predictors=setting("predictors"),
         weight_column=WEIGHT,
-        replicates=BOOT["lr_test_replicates"],
+        n_replicates=BOOT["lr_test_replicates"],
         n_init=BOOT["n_init"],
         seed=SEED,
     conda:
@@ -44,7 +45,7 @@ rule model_selection:
         table_md="results/{analysis}/model_selection.md",
         table_tex="results/{analysis}/model_selection.tex",
     params:
-        criterion=lambda w: analysis_cfg(w.analysis)["criterion"],
+        criterion=setting("criterion"),
     conda:
         "../envs/trustseg.yaml"
     log:
@@ -61,12 +62,14 @@ rule bootstrap_chunk:
         fit=chosen_fit,
         code=sources("stages.evidence"),
     output:
-        temp("results/{analysis}/bootstrap/chunk{chunk}.csv"),
+        # kept (not temp): then a new alpha or new segment names re-summarise the refits instead of redoing them
+        "results/{analysis}/bootstrap/chunk{chunk}.csv",
     params:
-        analysis=lambda w: analysis_cfg(w.analysis),
+        outcome=setting("outcome"),
+        predictors=setting("predictors"),
         weight_column=WEIGHT,
         replicates=BOOT["replicates"],
-        chunks=BOOT["chunks"],
+        n_chunks=BOOT["chunks"],
         n_init=BOOT["n_init"],
         seed=SEED,
     conda:
@@ -98,7 +101,7 @@ rule bootstrap_merge:
         ari_md="results/{analysis}/bootstrap_ari.md",
         ari_tex="results/{analysis}/bootstrap_ari.tex",
     params:
-        alpha=lambda w: analysis_cfg(w.analysis)["alpha"],
+        alpha=setting("alpha"),
     conda:
         "../envs/trustseg.yaml"
     log:

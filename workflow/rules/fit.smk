@@ -19,10 +19,15 @@ rule fit_k:
     output:
         "results/{analysis}/fits/k{k}.json",
     params:
-        analysis=lambda w: analysis_cfg(w.analysis),
+        outcome=setting("outcome"),
+        predictors=setting("predictors"),
+        focal=setting("focal"),
+        method=setting("method"),
+        n_init=setting("n_init"),
+        min_share=setting("min_share"),
         seed=SEED,
         weight_column=WEIGHT,
-        rounding_variance=lambda w: outcome_rounding_variance(analysis_cfg(w.analysis), config["constructs"]),
+        rounding_variance=rounding_variance,
     conda:
         "../envs/trustseg.yaml"
     log:
@@ -37,7 +42,7 @@ checkpoint select_k:
     input:
         clean="results/cleaning/clean.csv",
         fits=lambda w: expand(
-            "results/{analysis}/fits/k{k}.json", analysis=w.analysis, k=analysis_cfg(w.analysis)["segments"]
+            "results/{analysis}/fits/k{k}.json", analysis=w.analysis, k=analysis_settings(w.analysis)["segments"]
         ),
         code=sources("stages.fit"),
     output:
@@ -49,7 +54,9 @@ checkpoint select_k:
             subcategory="{analysis}",
         ),
     params:
-        analysis=lambda w: analysis_cfg(w.analysis),
+        outcome=setting("outcome"),
+        predictors=setting("predictors"),
+        criterion=setting("criterion"),
         weight_column=WEIGHT,
     conda:
         "../envs/trustseg.yaml"

@@ -1,5 +1,6 @@
 # Stage 3: the chosen segmentation: standard errors, verdicts, names, assignments
-# and classification quality of the K chosen by select_k.
+# and classification quality of the K chosen by select_k, and the analysis's
+# settings with the chosen K in results/<analysis>/analysis.json (read by the notebooks).
 
 
 rule segments:
@@ -36,16 +37,48 @@ rule segments:
         classification_md="results/{analysis}/classification.md",
         classification_tex="results/{analysis}/classification.tex",
         covariance="results/{analysis}/covariance.csv",
+        fitted_lines="results/{analysis}/fitted_lines.csv",
         summary="results/{analysis}/summary.txt",
         summary_md="results/{analysis}/summary.md",
         summary_tex="results/{analysis}/summary.tex",
     params:
-        analysis=lambda w: analysis_cfg(w.analysis),
+        outcome=setting("outcome"),
+        predictors=setting("predictors"),
+        focal=setting("focal"),
+        cov_type=setting("cov_type"),
+        alpha=setting("alpha"),
+        equivalence_margin=setting("equivalence_margin"),
         weight_column=WEIGHT,
-        scale=lambda w: outcome_scale(w.analysis),
+        scale=outcome_scale,
     conda:
         "../envs/trustseg.yaml"
     log:
         "logs/{analysis}/segments.log",
     script:
         "../scripts/segments.py"
+
+
+rule record_settings:
+    message:
+        "Recording the settings and the chosen number of segments of analysis {wildcards.analysis}"
+    input:
+        criteria="results/{analysis}/criteria.csv",
+        code=sources("stages.segments"),
+    output:
+        "results/{analysis}/analysis.json",
+    params:
+        outcome=setting("outcome"),
+        predictors=setting("predictors"),
+        focal=setting("focal"),
+        alpha=setting("alpha"),
+        criterion=setting("criterion"),
+        equivalence_margin=setting("equivalence_margin"),
+        cov_type=setting("cov_type"),
+        method=setting("method"),
+        membership_ci_level=1 - MEMBERSHIP_ALPHA,
+    conda:
+        "../envs/trustseg.yaml"
+    log:
+        "logs/{analysis}/record_settings.log",
+    script:
+        "../scripts/record_settings.py"

@@ -1,11 +1,11 @@
-"""Snakemake adapter: stage 1, cleaning (see trustseg.cleaning.clean)."""
+"""Snakemake adapter: stage 1, cleaning (see trustseg.stages.cleaning.clean)."""
 
 from trustseg.stages import cleaning
 from trustseg.stages.common import run_stage
 
 run_stage(
     cleaning.clean,
-    snakemake.log[0],  # noqa: F821 - injected by Snakemake
-    config=snakemake.params.config,  # noqa: F821
-    outputs={key: snakemake.output[key] for key in ("clean", "flagged", "report", "reliability")},  # noqa: F821
+    snakemake.log[0],
+    outputs={key: snakemake.output[key] for key in ("clean", "flagged", "report", "reliability")},
+    **snakemake.params,
 )

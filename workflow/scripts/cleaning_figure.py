@@ -1,4 +1,4 @@
-"""Snakemake adapter: the cleaning summary figure (see trustseg.figures.cleaning_figure)."""
+"""Snakemake adapter: the cleaning summary figure (see trustseg.stages.figures.cleaning_figure)."""
 
 from pathlib import Path
 
@@ -7,8 +7,8 @@ from trustseg.stages.common import run_stage
 
 run_stage(
     figures.cleaning_figure,
-    snakemake.log[0],  # noqa: F821 - injected by Snakemake
-    report_path=snakemake.input.report,  # noqa: F821
-    out_stem=str(Path(snakemake.output.png).with_suffix("")),  # noqa: F821
-    formats=snakemake.params.formats,  # noqa: F821
+    snakemake.log[0],
+    report_path=snakemake.input.report,
+    out_stem=str(Path(snakemake.output.png).with_suffix("")),
+    **snakemake.params,
 )

@@ -8,9 +8,9 @@ from trustseg.report.notebooks import execute_notebook
 
 run_stage(
     execute_notebook,
-    snakemake.log[0],  # noqa: F821 - injected by Snakemake
-    template=snakemake.input.template,  # noqa: F821
-    out_ipynb=snakemake.output.ipynb,  # noqa: F821
-    out_html=snakemake.output.html,  # noqa: F821
-    parameters=snakemake.params.parameters,  # noqa: F821
+    snakemake.log[0],
+    template=snakemake.input.template,
+    out_ipynb=snakemake.output.ipynb,
+    out_html=snakemake.output.html,
+    **snakemake.params,
 )

@@ -1,4 +1,4 @@
-"""Snakemake adapter: the profile heat map (see trustseg.figures.profile_figure)."""
+"""Snakemake adapter: the profile heat map (see trustseg.stages.figures.profile_figure)."""
 
 from pathlib import Path
 
@@ -7,9 +7,9 @@ from trustseg.stages.common import run_stage
 
 run_stage(
     figures.profile_figure,
-    snakemake.log[0],  # noqa: F821 - injected by Snakemake
-    segments_path=snakemake.input.segments,  # noqa: F821
-    profiles_path=snakemake.input.profiles,  # noqa: F821
-    out_stem=str(Path(snakemake.output.png).with_suffix("")),  # noqa: F821
-    formats=snakemake.params.formats,  # noqa: F821
+    snakemake.log[0],
+    segments_path=snakemake.input.segments,
+    profiles_path=snakemake.input.profiles,
+    out_stem=str(Path(snakemake.output.png).with_suffix("")),
+    **snakemake.params,
 )

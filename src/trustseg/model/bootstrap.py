@@ -19,13 +19,13 @@ splitting the replicates over jobs (``replicates=range(0, 50)``,
 ``range(50, 100)``...) gives exactly the numbers of one long run.  Use
 :func:`lr_test_seed` to give every K its own independent test seed.
 
-Warm starts.  The engine (:class:`trustseg.model.mixture.ClusterwiseRegression`)
-fits from random partitions only.  A refit that must also start from given
-parameters (the full-sample solution, the generating model, a split segment)
-runs this module's own EM from those parameters (:func:`em_from_params`) with
-the engine's settings (``method``, ``max_iter``, ``tol``, ``min_share``,
-``variance_floor``) and keeps whichever solution — engine or warm start — has
-more segments and then the higher log-likelihood, the engine's own rule.
+Refits.  Every refit is the engine itself
+(:class:`trustseg.model.mixture.ClusterwiseRegression`) with the reference
+model's settings: ``n_init`` random starts plus a full run (Newton finish
+included) from given parameters (``init_params``: the full-sample solution,
+the generating model, a split segment), the engine choosing among them by its
+own rule.  The variance floor is the reference fit's, in outcome units, so a
+resample never rescales it.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score
 
 from trustseg.errors import TrustsegError
+from trustseg.model._core import INTERCEPT, MixtureParams
+from trustseg.model.mixture import ClusterwiseRegression
 from trustseg.progress import Progress
 
 __all__ = [
@@ -49,16 +51,12 @@ __all__ = [
     "lr_test",
     "lr_test_seed",
     "replicate_rng",
-    "em_from_params",
-    "params_of",
     "REPLICATE_COLUMNS",
     "SUMMARY_COLUMNS",
 ]
 
 logger = logging.getLogger("trustseg")
 
-INTERCEPT = "(Intercept)"
-_LOG_2PI = float(np.log(2 * np.pi))
 _LR_TAG = 0x4C52  # "LR": keeps the LR-test streams apart from the bootstrap's
 
 REPLICATE_COLUMNS = [
@@ -94,181 +92,34 @@ def lr_test_seed(seed: int, k: int) -> int:
 
 
 # ----------------------------------------------------------------------------
-# parameters, posteriors, warm-start EM
+# refits with the engine
 # ----------------------------------------------------------------------------
 
 
-def params_of(model) -> dict:
-    """The mixture parameters of a fitted model as a dict of arrays.
+def _refit(X, y, w, reference, k: int, starts: list, n_init: int, random_state: int, names):
+    """Refit K segments with the engine: ``n_init`` random starts plus a full run from each of ``starts``.
 
-    Keys ``intercept`` (K,), ``coef`` (K, p), ``sigma`` (K,), ``weights`` (K,).
+    The engine's own settings and start rule apply (the reference's
+    hyperparameters, its variance floor as an absolute quantity, the Newton
+    finish).  Returns ``(model, note)``; ``model`` is None when the fit failed.
     """
-    return {
-        "intercept": np.asarray(model.intercept_, dtype=float).copy(),
-        "coef": np.asarray(model.coef_, dtype=float).reshape(len(model.intercept_), -1).copy(),
-        "sigma": np.asarray(model.sigma_, dtype=float).copy(),
-        "weights": np.asarray(model.weights_, dtype=float).copy(),
-    }
-
-
-def _log_joint(X: np.ndarray, y: np.ndarray, params: dict) -> np.ndarray:
-    resid = y[:, None] - (params["intercept"][None, :] + X @ params["coef"].T)
-    var = params["sigma"] ** 2
-    return np.log(params["weights"]) - 0.5 * (_LOG_2PI + np.log(var)) - 0.5 * resid**2 / var
-
-
-def _lse_rows(lj: np.ndarray) -> np.ndarray:
-    top = lj.max(axis=1)
-    return top + np.log(np.exp(lj - top[:, None]).sum(axis=1))
-
-
-def _posteriors(X, y, params):
-    lj = _log_joint(X, y, params)
-    return np.exp(lj - _lse_rows(lj)[:, None])
-
-
-def _loglik(X, y, w, params) -> float:
-    return float(w @ _lse_rows(_log_joint(X, y, params)))
-
-
-def em_from_params(X, y, w, params: dict, *, method: str = "em", max_iter: int = 1000, tol: float = 1e-8,
-                   min_share: float = 0.03, variance_floor: float = 1e-3) -> tuple[dict, float, bool]:
-    """Run EM (or CEM) from given parameters, with the engine's settings.
-
-    Parameters
-    ----------
-    X : ndarray (n, p)
-    y, w : ndarray (n,)
-        Outcome and (non-negative) weights.
-    params : dict
-        Starting parameters (see :func:`params_of`).
-    method, max_iter, tol, min_share, variance_floor
-        As in :class:`~trustseg.model.mixture.ClusterwiseRegression`: ``"cem"``
-        assigns respondents to their modal segment and uses one common
-        variance; variances are kept at or above ``variance_floor`` times the
-        weighted variance of y; a segment whose share falls below
-        ``min_share`` or that has fewer than p + 2 effective respondents is
-        removed and EM continues with the others.
-
-    Returns
-    -------
-    (params, loglik, converged)
-        Parameters (segments possibly fewer than at the start, in no
-        particular order), the weighted mixture log-likelihood and whether
-        the tolerance was reached.
-    """
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
-    w = np.asarray(w, dtype=float)
-    n, p = X.shape
-    tot = w.sum()
-    mx = w @ X / tot
-    my = float(w @ y / tot)
-    floor = variance_floor * float(w @ (y - my) ** 2 / tot)
-    design = np.column_stack([np.ones(n), X - mx])
-    yc = y - my
-    cur = {k: np.array(v, dtype=float, copy=True) for k, v in params.items()}
-    cur["sigma"] = np.sqrt(np.maximum(cur["sigma"] ** 2, floor))
-    cur["weights"] = np.clip(cur["weights"], 1e-300, None)
-    cur["weights"] = cur["weights"] / cur["weights"].sum()
-    hard = method == "cem"
-    previous = -np.inf
-    prev_assign = None
-    converged = False
-    for _ in range(max_iter):
-        lj = _log_joint(X, y, cur)
-        ll_i = _lse_rows(lj)
-        obj = float(w @ ll_i)
-        resp = np.exp(lj - ll_i[:, None])
-        if hard:
-            assign = resp.argmax(axis=1)
-            if prev_assign is not None and np.array_equal(assign, prev_assign):
-                converged = True
-                break
-            prev_assign = assign
-            resp = np.eye(resp.shape[1])[assign]
-        elif abs(obj - previous) <= tol * abs(obj):
-            converged = True
-            break
-        previous = obj
-        rw = resp * w[:, None]
-        mass = rw.sum(axis=0)
-        counts = resp.sum(axis=0)
-        share = mass / mass.sum()
-        bad = (share < min_share) | (counts < p + 2)
-        if bad.all():
-            break
-        if bad.any():
-            rw, resp, mass = rw[:, ~bad], resp[:, ~bad], mass[~bad]
-            previous, prev_assign = -np.inf, None
-        kk = rw.shape[1]
-        coefs = np.empty((kk, p + 1))
-        rss = np.empty(kk)
-        for j in range(kk):
-            g = design * rw[:, j : j + 1]
-            gram = design.T @ g
-            rhs = g.T @ yc
-            try:
-                coefs[j] = np.linalg.solve(gram, rhs)
-            except np.linalg.LinAlgError:
-                coefs[j] = np.linalg.lstsq(gram, rhs, rcond=None)[0]
-            r = yc - design @ coefs[j]
-            rss[j] = rw[:, j] @ r**2
-        var = np.full(kk, rss.sum() / mass.sum()) if hard else rss / np.maximum(mass, 1e-300)
-        var = np.maximum(var, floor)
-        slopes = coefs[:, 1:]
-        cur = {
-            "intercept": coefs[:, 0] + my - slopes @ mx,
-            "coef": slopes,
-            "sigma": np.sqrt(var),
-            "weights": mass / mass.sum(),
-        }
-    return cur, _loglik(X, y, w, cur), converged
-
-
-def _engine_settings(reference) -> dict:
-    return {
-        "method": getattr(reference, "method", "em"),
-        "max_iter": int(getattr(reference, "max_iter", 1000)),
-        "tol": float(getattr(reference, "tol", 1e-8)),
-        "min_share": float(getattr(reference, "min_share", 0.03)),
-        "variance_floor": float(getattr(reference, "variance_floor", 1e-3)),
-    }
-
-
-def _fit(X, y, w, reference, k: int, starts: list[dict], n_init: int, random_state: int, names):
-    """Best of an engine fit with ``n_init`` random starts and EM from ``starts``.
-
-    Returns (params, loglik, converged, note).  ``params`` is None when every
-    attempt failed.
-    """
-    from trustseg.model.mixture import ClusterwiseRegression
-
-    settings = _engine_settings(reference)
-    candidates = []
-    notes = []
-    if n_init > 0:
-        hyper = reference.get_params() if hasattr(reference, "get_params") else {}
-        hyper.update(n_segments=int(k), n_init=int(n_init), random_state=int(random_state))
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                m = ClusterwiseRegression(**hyper).fit(pd.DataFrame(X, columns=names), y, sample_weight=w)
-            candidates.append((params_of(m), float(m.loglik_), bool(m.converged_)))
-        except (TrustsegError, ValueError, np.linalg.LinAlgError) as exc:
-            notes.append(f"random starts failed: {exc}")
-    for start in starts:
-        try:
-            with np.errstate(all="ignore"):
-                par, ll, conv = em_from_params(X, y, w, start, **settings)
-            if np.isfinite(ll):
-                candidates.append((par, ll, conv))
-        except (ValueError, np.linalg.LinAlgError) as exc:  # pragma: no cover - defensive
-            notes.append(f"warm start failed: {exc}")
-    if not candidates:
-        return None, np.nan, False, "; ".join(notes) or "no start succeeded"
-    best = max(candidates, key=lambda c: (len(c[0]["intercept"]), c[1]))
-    return best[0], best[1], best[2], "; ".join(notes)
+    hyper = reference.get_params()
+    # a start from a refit that lost a segment has too few segments to start K from
+    starts = [s for s in map(MixtureParams.coerce, starts) if len(s.intercept) == k]
+    if n_init == 0 and not starts:
+        return None, "no start with the right number of segments"
+    hyper.update(
+        n_segments=int(k), n_init=int(n_init), random_state=int(random_state),
+        init_params=starts or None,
+        variance_floor=float(reference.variance_floor_),
+    )
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            model = ClusterwiseRegression(**hyper).fit(pd.DataFrame(X, columns=names), y, sample_weight=w)
+    except (TrustsegError, ValueError, np.linalg.LinAlgError) as exc:
+        return None, f"refit failed: {exc}"
+    return model, ""
 
 
 # ----------------------------------------------------------------------------
@@ -276,11 +127,11 @@ def _fit(X, y, w, reference, k: int, starts: list[dict], n_init: int, random_sta
 # ----------------------------------------------------------------------------
 
 
-def _standardised(params: dict, mean_x, sd_x, sd_y) -> np.ndarray:
+def _standardised(params: MixtureParams, mean_x, sd_x, sd_y) -> np.ndarray:
     """Segment parameters on a common scale: level at mean x, slopes and sigma, in SDs of y."""
-    level = (params["intercept"] + params["coef"] @ mean_x) / sd_y
-    slopes = params["coef"] * sd_x[None, :] / sd_y
-    return np.column_stack([level, slopes, params["sigma"] / sd_y])
+    level = (params.intercept + params.coef @ mean_x) / sd_y
+    slopes = params.coef * sd_x[None, :] / sd_y
+    return np.column_stack([level, slopes, params.sigma / sd_y])
 
 
 def _soft_jaccard(pa: np.ndarray, pb: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -323,6 +174,49 @@ def _as_arrays(X, y, sample_weight, reference):
     if not (np.isfinite(Xa).all() and np.isfinite(ya).all() and np.isfinite(w).all()):
         raise ValueError("X, y and sample_weight must be complete; drop incomplete rows before bootstrapping")
     return Xa, ya, w, names
+
+
+class _ReferenceFrame:
+    """The full-sample solution every bootstrap refit is matched to, on the original respondents."""
+
+    def __init__(self, reference, X, y, w, names, match):
+        self.X, self.y, self.w, self.match = X, y, w, match
+        self.params = MixtureParams.of(reference)
+        self.k = len(self.params.intercept)
+        self.terms = [INTERCEPT] + names
+        total = w.sum()
+        self.mean_x = w @ X / total
+        sd_x = np.sqrt(w @ (X - self.mean_x) ** 2 / total)
+        self.sd_x = np.where(sd_x > 0, sd_x, 1.0)
+        self.sd_y = float(np.sqrt(w @ (y - w @ y / total) ** 2 / total)) or 1.0
+        self.standardised = _standardised(self.params, self.mean_x, self.sd_x, self.sd_y)
+        self.posteriors = self.params.posteriors(X, y)
+        self.modal = self.posteriors.argmax(axis=1)
+
+    def replicate_rows(self, b, refit, note):
+        """Rows of ``REPLICATE_COLUMNS`` for replicate b: each full-sample segment and its match."""
+        k, terms = self.k, self.terms
+        if refit is None:
+            return [(b, j + 1, t, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, True, 0, False, note)
+                    for j in range(k) for t in terms]
+        par, ll, conv = refit.params_, float(refit.loglik_), bool(refit.converged_)
+        boot_post = par.posteriors(self.X, self.y)
+        ari = float(adjusted_rand_score(self.modal, boot_post.argmax(axis=1)))
+        jac = _soft_jaccard(self.posteriors, boot_post, self.w)
+        boot_std = _standardised(par, self.mean_x, self.sd_x, self.sd_y)
+        pairs, cost = _match(self.standardised, boot_std, jac, self.match)
+        kb = len(par.intercept)
+        rows = []
+        for j in range(k):
+            if j not in pairs:
+                rows += [(b, j + 1, t, np.nan, np.nan, np.nan, ll, ari, np.nan, np.nan, True, kb, conv,
+                          note or f"refit kept {kb} of {k} segments") for t in terms]
+                continue
+            m = pairs[j]
+            est = np.concatenate([[par.intercept[m]], par.coef[m]])
+            rows += [(b, j + 1, t, float(e), float(par.weights[m]), float(par.sigma[m]), ll, ari,
+                      float(cost[j, m]), float(jac[j, m]), False, kb, conv, note) for t, e in zip(terms, est)]
+        return rows
 
 
 def bootstrap_replicates(X, y, reference, replicates, seed: int, n_init: int = 3, sample_weight=None, *,
@@ -384,50 +278,19 @@ def bootstrap_replicates(X, y, reference, replicates, seed: int, n_init: int = 3
     if match not in ("params", "posteriors"):
         raise ValueError("match must be 'params' or 'posteriors'")
     Xa, ya, w, names = _as_arrays(X, y, sample_weight, reference)
-    n = len(ya)
-    ref = params_of(reference)
-    k = len(ref["intercept"])
-    tot = w.sum()
-    mean_x = w @ Xa / tot
-    sd_x = np.sqrt(w @ (Xa - mean_x) ** 2 / tot)
-    sd_x = np.where(sd_x > 0, sd_x, 1.0)
-    sd_y = float(np.sqrt(w @ (ya - w @ ya / tot) ** 2 / tot)) or 1.0
-    ref_std = _standardised(ref, mean_x, sd_x, sd_y)
-    ref_post = _posteriors(Xa, ya, ref)
-    ref_modal = ref_post.argmax(axis=1)
-    terms = [INTERCEPT] + names
+    frame = _ReferenceFrame(reference, Xa, ya, w, names, match)
     replicates = [int(b) for b in replicates]
-    progress = Progress(len(replicates), f"bootstrap (K={k})")
+    progress = Progress(len(replicates), f"bootstrap (K={frame.k})")
     rows = []
     for done, b in enumerate(replicates, start=1):
         rng = replicate_rng(seed, b)
-        idx = rng.integers(0, n, size=n)
+        idx = rng.integers(0, len(ya), size=len(ya))
         random_state = int(rng.integers(0, 2**32 - 1))
-        par, ll, conv, note = _fit(Xa[idx], ya[idx], w[idx], reference, k, [ref], n_init, random_state, names)
-        if par is None:
-            for j in range(k):
-                for t in terms:
-                    rows.append((b, j + 1, t, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan,
-                                 True, 0, False, note))
+        refit, note = _refit(Xa[idx], ya[idx], w[idx], reference, frame.k, [frame.params], n_init, random_state,
+                             names)
+        if refit is None:
             logger.warning("bootstrap replicate %d failed: %s", b, note)
-            progress.update(done)
-            continue
-        boot_post = _posteriors(Xa, ya, par)
-        ari = float(adjusted_rand_score(ref_modal, boot_post.argmax(axis=1)))
-        jac = _soft_jaccard(ref_post, boot_post, w)
-        pairs, cost = _match(ref_std, _standardised(par, mean_x, sd_x, sd_y), jac, match)
-        kb = len(par["intercept"])
-        for j in range(k):
-            if j in pairs:
-                m = pairs[j]
-                est = np.concatenate([[par["intercept"][m]], par["coef"][m]])
-                for t, e in zip(terms, est):
-                    rows.append((b, j + 1, t, float(e), float(par["weights"][m]), float(par["sigma"][m]),
-                                 ll, ari, float(cost[j, m]), float(jac[j, m]), False, kb, conv, note))
-            else:
-                for t in terms:
-                    rows.append((b, j + 1, t, np.nan, np.nan, np.nan, ll, ari, np.nan, np.nan, True, kb, conv,
-                                 note or f"refit kept {kb} of {k} segments"))
+        rows += frame.replicate_rows(b, refit, note)
         progress.update(done)
     out = pd.DataFrame(rows, columns=REPLICATE_COLUMNS)
     out = out.astype({"replicate": int, "segment": int, "lost": bool, "n_segments": int, "converged": bool})
@@ -457,6 +320,40 @@ def ari_summary(replicates_df: pd.DataFrame) -> pd.DataFrame:
         stats_ = dict(mean=float(vals.mean()), median=float(np.median(vals)),
                       p05=float(np.quantile(vals, 0.05)), min=float(vals.min()))
     return pd.DataFrame([{"n_replicates": int(vals.size), "n_failed": int(per.isna().sum()), **stats_}])
+
+
+def _summary_row(seg, term, estimate, term_rows, segment_rows, n_total, share, alpha, reappear_threshold):
+    """One row of :func:`summarise_bootstrap`: the replicates of one segment's term."""
+    lo_q, hi_q = alpha / 2, 1 - alpha / 2
+    vals = term_rows.loc[~term_rows["lost"], "estimate"].to_numpy(dtype=float)
+    vals = vals[np.isfinite(vals)]
+    shares = segment_rows.loc[~segment_rows["lost"], "share"].to_numpy(dtype=float)
+    reappear = float(((~segment_rows["lost"]) & (segment_rows["jaccard"] >= reappear_threshold)).sum() / n_total)
+    notes = []
+    n_lost = int(segment_rows["lost"].sum())
+    if n_lost:
+        notes.append(f"lost in {n_lost} of {n_total} replicates")
+    if vals.size < 2:
+        notes.append("fewer than 2 replicates: no interval")
+    elif vals.size < 50:
+        notes.append(f"only {vals.size} replicates: percentile interval is rough")
+    return {
+        "segment": int(seg),
+        "term": term,
+        "estimate": estimate,
+        "boot_mean": float(vals.mean()) if vals.size else np.nan,
+        "boot_se": float(vals.std(ddof=1)) if vals.size > 1 else np.nan,
+        "ci_low": float(np.quantile(vals, lo_q)) if vals.size > 1 else np.nan,
+        "ci_high": float(np.quantile(vals, hi_q)) if vals.size > 1 else np.nan,
+        "n_replicates": int(vals.size),
+        "n_lost": n_lost,
+        "reappearance": reappear,
+        "share": share,
+        "share_boot_mean": float(shares.mean()) if shares.size else np.nan,
+        "share_ci_low": float(np.quantile(shares, lo_q)) if shares.size > 1 else np.nan,
+        "share_ci_high": float(np.quantile(shares, hi_q)) if shares.size > 1 else np.nan,
+        "note": "; ".join(notes),
+    }
 
 
 def summarise_bootstrap(replicates_df: pd.DataFrame, reference_params: pd.DataFrame, alpha: float = 0.05,
@@ -498,46 +395,16 @@ def summarise_bootstrap(replicates_df: pd.DataFrame, reference_params: pd.DataFr
         return out
     replicates_df = replicates_df.assign(lost=_as_bool(replicates_df["lost"]))
     n_total = replicates_df["replicate"].nunique()
-    lo_q, hi_q = alpha / 2, 1 - alpha / 2
     ref = reference_params.set_index(["segment", "term"])
     ref_share = (reference_params.groupby("segment")["share"].first()
                  if "share" in reference_params.columns else pd.Series(dtype=float))
     seg_level = replicates_df.drop_duplicates(["replicate", "segment"])
     rows = []
     for (seg, term), g in replicates_df.groupby(["segment", "term"], sort=False):
-        ok = g[~g["lost"]]
-        vals = ok["estimate"].to_numpy(dtype=float)
-        vals = vals[np.isfinite(vals)]
-        s = seg_level[seg_level["segment"] == seg]
-        s_ok = s[~s["lost"]]
-        shares = s_ok["share"].to_numpy(dtype=float)
-        reappear = float(((~s["lost"]) & (s["jaccard"] >= reappear_threshold)).sum() / n_total)
-        notes = []
-        n_lost = int(s["lost"].sum())
-        if n_lost:
-            notes.append(f"lost in {n_lost} of {n_total} replicates")
-        if vals.size < 2:
-            notes.append("fewer than 2 replicates: no interval")
-        elif vals.size < 50:
-            notes.append(f"only {vals.size} replicates: percentile interval is rough")
         key = (seg, term)
-        rows.append({
-            "segment": int(seg),
-            "term": term,
-            "estimate": float(ref.loc[key, "estimate"]) if key in ref.index else np.nan,
-            "boot_mean": float(vals.mean()) if vals.size else np.nan,
-            "boot_se": float(vals.std(ddof=1)) if vals.size > 1 else np.nan,
-            "ci_low": float(np.quantile(vals, lo_q)) if vals.size > 1 else np.nan,
-            "ci_high": float(np.quantile(vals, hi_q)) if vals.size > 1 else np.nan,
-            "n_replicates": int(vals.size),
-            "n_lost": n_lost,
-            "reappearance": reappear,
-            "share": float(ref_share.get(seg, np.nan)),
-            "share_boot_mean": float(shares.mean()) if shares.size else np.nan,
-            "share_ci_low": float(np.quantile(shares, lo_q)) if shares.size > 1 else np.nan,
-            "share_ci_high": float(np.quantile(shares, hi_q)) if shares.size > 1 else np.nan,
-            "note": "; ".join(notes),
-        })
+        estimate = float(ref.loc[key, "estimate"]) if key in ref.index else np.nan
+        rows.append(_summary_row(seg, term, estimate, g, seg_level[seg_level["segment"] == seg], n_total,
+                                 float(ref_share.get(seg, np.nan)), alpha, reappear_threshold))
     out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS).sort_values("segment", kind="stable").reset_index(drop=True)
     out.attrs["ari_summary"] = ari_summary(replicates_df).iloc[0].to_dict()
     return out
@@ -549,23 +416,37 @@ def summarise_bootstrap(replicates_df: pd.DataFrame, reference_params: pd.DataFr
 
 
 def _simulate(X, params, rng):
-    k = len(params["intercept"])
-    z = rng.choice(k, size=X.shape[0], p=params["weights"] / params["weights"].sum())
-    mean = params["intercept"][z] + np.einsum("ij,ij->i", X, params["coef"][z])
-    return mean + params["sigma"][z] * rng.standard_normal(X.shape[0])
+    k = len(params.intercept)
+    z = rng.choice(k, size=X.shape[0], p=params.weights / params.weights.sum())
+    mean = params.intercept[z] + np.einsum("ij,ij->i", X, params.coef[z])
+    return mean + params.sigma[z] * rng.standard_normal(X.shape[0])
 
 
-def _split_start(params: dict) -> dict:
+def _split_start(params: MixtureParams) -> MixtureParams:
     """K+1 start: the largest segment split in two, intercepts moved by ±sigma/2."""
-    j = int(np.argmax(params["weights"]))
-    out = {key: np.array(v, copy=True) for key, v in params.items()}
-    out["intercept"] = np.append(out["intercept"], out["intercept"][j] - 0.5 * out["sigma"][j])
-    out["intercept"][j] += 0.5 * out["sigma"][j]
-    out["coef"] = np.vstack([out["coef"], out["coef"][j]])
-    out["sigma"] = np.append(out["sigma"], out["sigma"][j])
-    out["weights"] = np.append(out["weights"], out["weights"][j] / 2)
-    out["weights"][j] /= 2
-    return out
+    j = int(np.argmax(params.weights))
+    intercept = np.append(params.intercept, params.intercept[j] - 0.5 * params.sigma[j])
+    intercept[j] += 0.5 * params.sigma[j]
+    weights = np.append(params.weights, params.weights[j] / 2)
+    weights[j] /= 2
+    return MixtureParams(
+        intercept, np.vstack([params.coef, params.coef[j]]), np.append(params.sigma, params.sigma[j]), weights
+    )
+
+
+def _lr_replicate(X, w, names, model_k, model_k1, gen, rng, n_init):
+    """One parametric bootstrap replicate of the LR statistic: (statistic or NaN, note)."""
+    k = len(gen.intercept)
+    yb = _simulate(X, gen, rng)
+    rs_k, rs_k1 = (int(v) for v in rng.integers(0, 2**32 - 1, size=2))
+    fit_k, note_k = _refit(X, yb, w, model_k, k, [gen], n_init, rs_k, names)
+    if fit_k is None:
+        return np.nan, f"K fit failed ({note_k})"
+    fit_k1, note_k1 = _refit(X, yb, w, model_k1, k + 1, [_split_start(fit_k.params_)], n_init, rs_k1, names)
+    if fit_k1 is None:
+        return np.nan, f"K+1 fit failed ({note_k1})"
+    # a K + 1 mixture contains every K mixture: a negative statistic is a local optimum
+    return max(0.0, 2.0 * (fit_k1.loglik_ - fit_k.loglik_)), ""
 
 
 def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int = 3,
@@ -614,7 +495,7 @@ def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int =
     """
     k = len(model_k.intercept_)
     Xa, ya, w, names = _as_arrays(X, y, sample_weight, model_k)
-    gen = params_of(model_k)
+    gen = MixtureParams.of(model_k)
     l_k, l_k1 = float(model_k.loglik_), float(model_k1.loglik_)
     observed = 2.0 * (l_k1 - l_k)
     notes = []
@@ -625,20 +506,9 @@ def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int =
     stats_ = np.full(int(n_replicates), np.nan)
     progress = Progress(int(n_replicates), f"LR test K={k} vs {k + 1}")
     for b in range(int(n_replicates)):
-        rng = replicate_rng(seed, b)
-        yb = _simulate(Xa, gen, rng)
-        rs_k, rs_k1 = (int(v) for v in rng.integers(0, 2**32 - 1, size=2))
-        par_k, ll_k, _, note_k = _fit(Xa, yb, w, model_k, k, [gen], n_init, rs_k, names)
-        if par_k is None:
-            notes.append(f"replicate {b}: K fit failed ({note_k})")
-            progress.update(b + 1)
-            continue
-        par_k1, ll_k1, _, note_k1 = _fit(Xa, yb, w, model_k1, k + 1, [_split_start(par_k)], n_init, rs_k1, names)
-        if par_k1 is None:
-            notes.append(f"replicate {b}: K+1 fit failed ({note_k1})")
-            progress.update(b + 1)
-            continue
-        stats_[b] = max(0.0, 2.0 * (ll_k1 - ll_k))
+        stats_[b], note = _lr_replicate(Xa, w, names, model_k, model_k1, gen, replicate_rng(seed, b), n_init)
+        if note:
+            notes.append(f"replicate {b}: {note}")
         progress.update(b + 1)
     ok = np.isfinite(stats_)
     n_ok = int(ok.sum())

@@ -29,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from trustseg.model._core import relative_entropy
+
 __all__ = ["classification_quality", "check_posteriors"]
 
 
@@ -78,14 +80,47 @@ def check_posteriors(posteriors, weights=None) -> tuple[np.ndarray, np.ndarray]:
     return p, w
 
 
-def _entropy_r2(p: np.ndarray, w: np.ndarray) -> float:
+def _tidy(summary, segments, avg, error, notes) -> pd.DataFrame:
+    """All the classification tables in the long form of ``classification.csv``."""
+    k = len(segments)
+    tidy_rows: list[dict] = []
+    for _, r in summary.iterrows():
+        tidy_rows.append({"table": "summary", "modal_segment": pd.NA, "segment": pd.NA,
+                          "measure": r["measure"], "value": r["value"], "note": ""})
+    for _, r in segments.iterrows():
+        for m in ("n_modal", "share_modal", "expected_size", "share_expected", "avg_posterior"):
+            tidy_rows.append({"table": "segments", "modal_segment": pd.NA, "segment": int(r["segment"]),
+                              "measure": m, "value": float(r[m]), "note": r["note"]})
+    for name, mat in (("average_posterior", avg), ("error_table", error)):
+        for s in range(k):
+            for t in range(k):
+                tidy_rows.append({"table": name, "modal_segment": s + 1, "segment": t + 1,
+                                  "measure": name, "value": float(mat[s, t]), "note": notes[s]})
+    tidy = pd.DataFrame(tidy_rows)
+    tidy["modal_segment"] = tidy["modal_segment"].astype("Int64")
+    tidy["segment"] = tidy["segment"].astype("Int64")
+    tidy["value"] = tidy["value"].astype(float)
+    return tidy
+
+
+def _error_table(p, w, modal) -> np.ndarray:
+    """Cell (s, t): the weighted sum of the posteriors p_it over the modal members of s."""
     k = p.shape[1]
-    if k == 1:
-        return 1.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        plogp = np.where(p > 0, p * np.log(p), 0.0)
-    ent = -(w * plogp.sum(axis=1)).sum()
-    return float(1.0 - ent / (w.sum() * np.log(k)))
+    error = np.zeros((k, k))
+    for s in range(k):
+        members = modal == s
+        error[s] = (w[members, None] * p[members]).sum(axis=0)
+    return error
+
+
+def _frames(labels, avg, error):
+    """The average-posterior and error tables as labelled frames."""
+    cols = [f"segment_{t}" for t in labels]
+    average_posterior = pd.DataFrame(avg, columns=cols)
+    average_posterior.insert(0, "modal_segment", labels)
+    error_table = pd.DataFrame(error, columns=cols)
+    error_table.insert(0, "modal_segment", labels)
+    return average_posterior, error_table
 
 
 def classification_quality(posteriors, weights=None) -> dict[str, pd.DataFrame]:
@@ -137,12 +172,7 @@ def classification_quality(posteriors, weights=None) -> dict[str, pd.DataFrame]:
     n, k = p.shape
     modal = np.argmax(p, axis=1)
     labels = np.arange(1, k + 1)
-    cols = [f"segment_{t}" for t in labels]
-
-    error = np.zeros((k, k))
-    for s in range(k):
-        members = modal == s
-        error[s] = (w[members, None] * p[members]).sum(axis=0)
+    error = _error_table(p, w, modal)
     row_w = error.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         avg = np.where(row_w[:, None] > 0, error / row_w[:, None], np.nan)
@@ -150,50 +180,21 @@ def classification_quality(posteriors, weights=None) -> dict[str, pd.DataFrame]:
     expected = (w[:, None] * p).sum(axis=0)
     total_w = w.sum()
     mean_max = float((w * p.max(axis=1)).sum() / total_w)
-    entropy_r2 = _entropy_r2(p, w)
+    entropy_r2 = relative_entropy(p, w)
     diag = np.diag(avg)
     min_avg = float(np.nanmin(diag)) if np.any(np.isfinite(diag)) else float("nan")
 
-    summary = pd.DataFrame(
-        {
-            "measure": ["n", "k", "entropy_r2", "classification_error", "mean_max_posterior", "min_avg_posterior"],
-            "value": [float(n), float(k), entropy_r2, 1.0 - mean_max, mean_max, min_avg],
-        }
-    )
+    summary = pd.DataFrame({
+        "measure": ["n", "k", "entropy_r2", "classification_error", "mean_max_posterior", "min_avg_posterior"],
+        "value": [float(n), float(k), entropy_r2, 1.0 - mean_max, mean_max, min_avg],
+    })
     notes = ["" if n_modal[s] > 0 else "no respondent has this modal segment" for s in range(k)]
-    segments = pd.DataFrame(
-        {
-            "segment": labels,
-            "n_modal": n_modal.astype(int),
-            "share_modal": row_w / total_w,
-            "expected_size": expected,
-            "share_expected": expected / total_w,
-            "avg_posterior": diag,
-            "note": notes,
-        }
-    )
-    average_posterior = pd.DataFrame(avg, columns=cols)
-    average_posterior.insert(0, "modal_segment", labels)
-    error_table = pd.DataFrame(error, columns=cols)
-    error_table.insert(0, "modal_segment", labels)
-
-    tidy_rows: list[dict] = []
-    for _, r in summary.iterrows():
-        tidy_rows.append({"table": "summary", "modal_segment": pd.NA, "segment": pd.NA,
-                          "measure": r["measure"], "value": r["value"], "note": ""})
-    for _, r in segments.iterrows():
-        for m in ("n_modal", "share_modal", "expected_size", "share_expected", "avg_posterior"):
-            tidy_rows.append({"table": "segments", "modal_segment": pd.NA, "segment": int(r["segment"]),
-                              "measure": m, "value": float(r[m]), "note": r["note"]})
-    for name, mat in (("average_posterior", avg), ("error_table", error)):
-        for s in range(k):
-            for t in range(k):
-                tidy_rows.append({"table": name, "modal_segment": s + 1, "segment": t + 1,
-                                  "measure": name, "value": float(mat[s, t]), "note": notes[s]})
-    tidy = pd.DataFrame(tidy_rows)
-    tidy["modal_segment"] = tidy["modal_segment"].astype("Int64")
-    tidy["segment"] = tidy["segment"].astype("Int64")
-    tidy["value"] = tidy["value"].astype(float)
+    segments = pd.DataFrame({
+        "segment": labels, "n_modal": n_modal.astype(int), "share_modal": row_w / total_w,
+        "expected_size": expected, "share_expected": expected / total_w, "avg_posterior": diag, "note": notes,
+    })
+    average_posterior, error_table = _frames(labels, avg, error)
+    tidy = _tidy(summary, segments, avg, error, notes)
     return {
         "summary": summary,
         "segments": segments,

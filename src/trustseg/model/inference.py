@@ -26,121 +26,10 @@ import warnings
 import numpy as np
 import pandas as pd
 from scipy import stats
-from scipy.special import logsumexp
+from statsmodels.stats.multitest import multipletests
 
-from trustseg.model.mixture import validate_data
+from trustseg.model._core import INTERCEPT, MixtureParams, observed_information, param_layout, validate_data
 from trustseg.render import MixtureSummary
-
-# rows per chunk of the score computation; bounded memory whatever n is
-_CHUNK_BYTES = 64 * 2**20
-
-
-def holm_adjust(p_values):
-    """Holm step-down adjusted p-values (same order as the input)."""
-    p = np.asarray(p_values, dtype=float)
-    m = len(p)
-    if m == 0:
-        return p
-    order = np.argsort(p)
-    adjusted = np.minimum(1.0, (m - np.arange(m)) * p[order])
-    adjusted = np.maximum.accumulate(adjusted)
-    out = np.empty(m)
-    out[order] = adjusted
-    return out
-
-
-def _layout(k, p):
-    """Positions of each segment's coefficients and log-sigma, and of the logits."""
-    q = p + 1
-    block = q + 1
-    coef_index = [np.arange(j * block, j * block + q) for j in range(k)]
-    log_sigma_index = [j * block + q for j in range(k)]
-    logit_index = np.arange(k * block, k * block + k - 1)
-    return coef_index, log_sigma_index, logit_index, k * block + k - 1
-
-
-def observed_information(model, X, y, w):
-    """Hessian and outer product of scores of the weighted mixture log-likelihood.
-
-    Parameters
-    ----------
-    model : ClusterwiseRegression
-        Fitted model (segments in its order).
-    X, y, w : ndarray
-        Complete data (validated), weights.
-
-    Returns
-    -------
-    hessian : ndarray (D, D)
-    score_outer : ndarray (D, D)
-        ``sum_i w_i^2 s_i s_i'`` (used by the sandwich).
-    gradient : ndarray (D,)
-        ``sum_i w_i s_i`` (zero at the maximum; used to polish EM's solution).
-    """
-    k, p = model.n_segments_, model.n_features_in_
-    q = p + 1
-    coef_index, log_sigma_index, logit_index, dim = _layout(k, p)
-    betas = np.column_stack([model.intercept_, model.coef_])  # (K, q)
-    variances = model.sigma_**2
-    shares = model.weights_
-    hessian = np.zeros((dim, dim))
-    score_outer = np.zeros((dim, dim))
-    gradient = np.zeros(dim)
-    n = X.shape[0]
-    chunk = max(1, int(_CHUNK_BYTES // (8 * (dim + 4 * k + q + 2) * 3)))
-    total_weight = 0.0
-    alpha_dir = -np.tile(shares[1:], (k, 1))  # row j: d log pi_j / d alpha = e_j - pi
-    alpha_dir[np.arange(1, k), np.arange(k - 1)] += 1.0
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        design = np.column_stack([np.ones(stop - start), X[start:stop]])
-        wc = w[start:stop]
-        total_weight += wc.sum()
-        residuals = y[start:stop, None] - design @ betas.T  # (c, K)
-        log_joint = (
-            np.log(shares)
-            - 0.5 * (math.log(2 * math.pi) + np.log(variances))
-            - 0.5 * residuals**2 / variances
-        )
-        tau = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
-        wtau = tau * wc[:, None]
-        scaled = residuals / variances  # r / sigma^2
-        # g_ik is zero outside segment k's block and the logits, so the sums are
-        # assembled block by block instead of from a dense (c, K, D) array.
-        # Segment block of g_ik: a_ik = [x_i r_ik / s_k^2, r_ik^2 / s_k^2 - 1];
-        # logit part: e_k - pi, the same for every respondent.
-        scores = np.empty((stop - start, dim))
-        for j in range(k):
-            block = np.empty((stop - start, q + 1))
-            block[:, :q] = design * scaled[:, j : j + 1]
-            block[:, q] = residuals[:, j] * scaled[:, j] - 1.0
-            index = np.append(coef_index[j], log_sigma_index[j])
-            # sum_i w tau g g' within the block, and its cross term with the logits
-            hessian[np.ix_(index, index)] += (block * wtau[:, j : j + 1]).T @ block
-            cross = np.outer(wtau[:, j] @ block, alpha_dir[j])
-            hessian[np.ix_(index, logit_index)] += cross
-            hessian[np.ix_(logit_index, index)] += cross.T
-            mass_j = wtau[:, j].sum()
-            hessian[np.ix_(logit_index, logit_index)] += mass_j * np.outer(alpha_dir[j], alpha_dir[j])
-            scores[:, index] = block * tau[:, j : j + 1]
-            # second derivatives of log f_k
-            hessian[np.ix_(coef_index[j], coef_index[j])] -= (
-                design * (wtau[:, j] / variances[j])[:, None]
-            ).T @ design
-            second = -2.0 * design.T @ (wtau[:, j] * scaled[:, j])
-            hessian[coef_index[j], log_sigma_index[j]] += second
-            hessian[log_sigma_index[j], coef_index[j]] += second
-            hessian[log_sigma_index[j], log_sigma_index[j]] -= 2.0 * wtau[:, j] @ (
-                residuals[:, j] * scaled[:, j]
-            )
-        scores[:, logit_index] = tau[:, 1:] - shares[1:]
-        hessian -= (scores * wc[:, None]).T @ scores
-        gradient += wc @ scores
-        score_outer += (scores * (wc**2)[:, None]).T @ scores
-    # the logit block does not depend on the respondent: sum_k tau_ik = 1
-    pi = shares[1:]
-    hessian[np.ix_(logit_index, logit_index)] -= total_weight * (np.diag(pi) - np.outer(pi, pi))
-    return hessian, score_outer, gradient
 
 
 def _covariance(hessian, score_outer, cov_type):
@@ -220,10 +109,10 @@ class MixtureInference:
             raise ValueError("equivalence_margin must be positive")
         model._check_fitted()
         data = validate_data(X, y, sample_weight, "raise", list(model.feature_names_in_))
-        hessian, score_outer, _ = observed_information(model, data["X"], data["y"], data["w"])
+        hessian, score_outer, _ = observed_information(MixtureParams.of(model), data["X"], data["y"], data["w"])
         cov = _covariance(hessian, score_outer, cov_type)
         k = model.n_segments_
-        terms = ["(Intercept)"] + [str(n) for n in model.feature_names_in_]
+        terms = [INTERCEPT] + [str(n) for n in model.feature_names_in_]
         names = []
         for j in range(k):
             names += [f"{j + 1}:{t}" for t in terms] + [f"{j + 1}:log_sigma"]
@@ -235,8 +124,8 @@ class MixtureInference:
     def _build_tables(self):
         model = self.model
         k, p = model.n_segments_, model.n_features_in_
-        coef_index, log_sigma_index, logit_index, _ = _layout(k, p)
-        terms = ["(Intercept)"] + [str(n) for n in model.feature_names_in_]
+        coef_index, log_sigma_index, logit_index, _ = param_layout(k, p)
+        terms = [INTERCEPT] + [str(n) for n in model.feature_names_in_]
         z_crit = stats.norm.ppf(1 - self.alpha / 2)
         rows = []
         for j in range(k):
@@ -324,8 +213,81 @@ class MixtureInference:
                              "difference": float(difference), "std_error": se,
                              "z": float(z), "p_value": float(2 * stats.norm.sf(abs(z)))})
         pairwise = pd.DataFrame(rows)
-        pairwise["p_holm"] = holm_adjust(pairwise["p_value"].to_numpy())
+        pairwise["p_holm"] = multipletests(pairwise["p_value"].to_numpy(), method="holm")[1]
         self.pairwise = pairwise
+
+    # -- derived quantities --------------------------------------------------------
+
+    @property
+    def focal_term(self) -> str:
+        """Name of the focal predictor."""
+        return str(self.model.feature_names_in_[self.model.focal_index_])
+
+    def get_prediction(self, exog, alpha=None) -> pd.DataFrame:
+        """Each segment's fitted line at ``exog`` with a pointwise confidence band.
+
+        Parameters
+        ----------
+        exog : DataFrame
+            Predictor values, one column per predictor the model was fitted on.
+        alpha : float, optional
+            The band is the two-sided ``1 - alpha`` interval (default: this
+            result's ``alpha``).
+
+        Returns
+        -------
+        DataFrame
+            One row per segment and row of ``exog``: ``segment``, the
+            predictors, ``fit`` (the segment's expected outcome),
+            ``std_error`` (``sqrt(g' V g)`` with ``g = (1, x)`` and ``V`` the
+            segment's coefficient covariance from the full mixture
+            likelihood), ``lower`` and ``upper``.
+        """
+        model = self.model
+        names = [str(n) for n in model.feature_names_in_]
+        absent = [n for n in names if n not in exog.columns]
+        if absent:
+            raise ValueError(f"exog lacks the predictors {absent}")
+        z = stats.norm.ppf(1 - (self.alpha if alpha is None else float(alpha)) / 2)
+        coef_index = param_layout(model.n_segments_, model.n_features_in_)[0]
+        design = np.column_stack([np.ones(len(exog))] + [exog[n].to_numpy(dtype=float) for n in names])
+        frames = []
+        for j in range(model.n_segments_):
+            coef = np.concatenate([[model.intercept_[j]], model.coef_[j]])
+            V = self.cov[np.ix_(coef_index[j], coef_index[j])]
+            fit = design @ coef
+            se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", design, V, design), 0.0))
+            frame = exog[names].reset_index(drop=True).copy()
+            frame.insert(0, "segment", j + 1)
+            frames.append(frame.assign(fit=fit, std_error=se, lower=fit - z * se, upper=fit + z * se))
+        return pd.concat(frames, ignore_index=True)
+
+    def tests_frame(self) -> pd.DataFrame:
+        """The Wald test of equal focal slopes and the pairwise differences as one table.
+
+        Columns ``test, segment_a, segment_b, difference, std_error,
+        statistic, df, p_value, p_holm``: the first row is the Wald test (chi2
+        with K - 1 df), then one row per pair of segments (z statistic,
+        Holm-adjusted p-value).
+        """
+        focal = self.focal_term
+        rows = [{
+            "test": f"equal {focal} slope in all segments (Wald)",
+            "segment_a": pd.NA, "segment_b": pd.NA, "difference": np.nan, "std_error": np.nan,
+            "statistic": self.slope_equality["statistic"], "df": self.slope_equality["df"],
+            "p_value": self.slope_equality["p_value"], "p_holm": np.nan,
+        }]
+        for _, row in self.pairwise.iterrows():
+            rows.append({
+                "test": f"{focal} slope difference", "segment_a": int(row["segment_a"]),
+                "segment_b": int(row["segment_b"]), "difference": row["difference"],
+                "std_error": row["std_error"], "statistic": row["z"], "df": np.nan,
+                "p_value": row["p_value"], "p_holm": row["p_holm"],
+            })
+        frame = pd.DataFrame(rows)
+        frame["segment_a"] = frame["segment_a"].astype("Int64")
+        frame["segment_b"] = frame["segment_b"].astype("Int64")
+        return frame
 
     # -- presentation -------------------------------------------------------------
 

@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from trustseg.errors import DataError
-from trustseg.model.mixture import ClusterwiseRegression, validate_data
+from trustseg.model._core import relative_entropy, validate_data
+from trustseg.model.mixture import ClusterwiseRegression
 
 CRITERIA = ("aic", "aic3", "bic", "caic", "sabic", "icl")
 COLUMNS = [
@@ -42,13 +43,10 @@ COLUMNS = [
 ]
 
 
-def _criteria_row(model, log_joint_posteriors, w, n):
-    posterior = log_joint_posteriors
+def _criteria_row(model, posterior, w, n):
     loglik = float(model.loglik_)
     n_params = int(model.n_params_)
     k = model.n_segments_
-    safe = np.where(posterior > 0, posterior, 1.0)
-    entropy_sum = float(-(w @ (posterior * np.log(safe)).sum(axis=1)))
     hard = posterior[np.arange(len(w)), posterior.argmax(axis=1)]
     bic = -2 * loglik + n_params * math.log(n)
     return {
@@ -62,7 +60,7 @@ def _criteria_row(model, log_joint_posteriors, w, n):
         "caic": -2 * loglik + n_params * (math.log(n) + 1),
         "sabic": -2 * loglik + n_params * math.log((n + 2) / 24),
         "icl": bic - 2 * float(w @ np.log(np.maximum(hard, 1e-300))),
-        "entropy": 1.0 if k == 1 else 1.0 - entropy_sum / (w.sum() * math.log(k)),
+        "entropy": relative_entropy(posterior, w),
         "min_share": float(model.weights_.min()),
         "n_best_starts": int(model.n_best_starts_),
         "converged": bool(model.converged_),

@@ -3,7 +3,10 @@
 The notebooks fit nothing: they call :func:`load_cleaning` and
 :func:`load_analysis` and turn the numbers into tables, figures and sentences
 with the helpers below.  Every sentence is computed from the tables, so the
-same notebook reads correctly on any survey and any config.
+same notebook reads correctly on any survey and any config.  The settings of
+an analysis (outcome, focal predictor, confidence levels, criterion, margin,
+chosen K) are read from ``results/<name>/analysis.json``, which the workflow
+writes, never recovered from the tables.
 
 Required files missing raise :class:`~trustseg.errors.TrustsegError` naming
 the file; optional pieces (bootstrap, profiles, captions, ...) that a config
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
@@ -22,10 +25,10 @@ import pandas as pd
 from trustseg.errors import TrustsegError
 
 __all__ = [
-    "Figure", "CleaningResults", "AnalysisResults", "load_cleaning", "load_analysis", "list_analyses",
-    "resolve_analyses", "load_run_config", "segment_names", "chosen_k", "focal_term", "segment_summary",
-    "ci_level", "verdict_sentence", "segment_sentence", "selection_sentence", "classification_summary",
-    "classification_sentence", "stability_sentence", "fmt_ci", "fmt_pct", "fmt_num", "chosen_criterion",
+    "Figure", "CleaningResults", "AnalysisSettings", "AnalysisResults", "load_cleaning", "load_settings",
+    "load_analysis", "list_analyses", "resolve_analyses", "load_run_config", "segment_names", "segment_summary",
+    "verdict_sentence", "segment_sentence", "selection_sentence", "classification_summary",
+    "classification_sentence", "stability_sentence", "fmt_ci", "fmt_pct", "fmt_num",
     "profile_overview", "profile_tests", "profile_sentences", "odds_ratios", "reference_segment",
     "membership_sentences", "segment_means", "show_figure",
 ]
@@ -63,9 +66,31 @@ class CleaningResults:
         return {k: f.caption for k, f in self.figures.items()}
 
 
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """``results/<name>/analysis.json``: the settings the workflow ran an analysis with, and the chosen K."""
+
+    outcome: str
+    predictors: list[str]
+    focal: str
+    method: str
+    criterion: str
+    k: int
+    """Number of segments of the chosen model."""
+    k_requested: int
+    """The candidate K (config key ``segments``) whose fit was chosen; ``k`` is smaller if a segment was removed."""
+    cov_type: str
+    alpha: float
+    ci_level: float
+    """Confidence level of the segment intervals, ``1 - alpha``."""
+    equivalence_margin: float
+    membership_ci_level: float
+    """Confidence level of the membership model's odds-ratio intervals (always 95%)."""
+
+
 @dataclass
 class AnalysisResults:
-    """``results/<name>/*``: the chosen segmentation and its evidence.
+    """``results/<name>/*``: the chosen segmentation, its settings and its evidence.
 
     ``bootstrap``, ``bootstrap_ari``, ``profiles``, ``membership`` and
     ``start_logliks`` are ``None`` when the run did not produce them
@@ -74,6 +99,7 @@ class AnalysisResults:
 
     name: str
     path: Path
+    settings: AnalysisSettings
     model_selection: pd.DataFrame
     segments: pd.DataFrame
     tests: pd.DataFrame
@@ -93,11 +119,12 @@ class AnalysisResults:
     @property
     def k(self) -> int:
         """Number of segments of the chosen model."""
-        return int(self.segments["segment"].nunique())
+        return self.settings.k
 
     @property
-    def focal(self) -> str | None:
-        return focal_term(self.segments)
+    def focal(self) -> str:
+        """The focal predictor (whose slope gets a verdict)."""
+        return self.settings.focal
 
     @property
     def names(self) -> dict[int, str]:
@@ -172,8 +199,24 @@ def load_cleaning(results_dir: str | Path = "results") -> CleaningResults:
     return CleaningResults(root, clean, report, reliability, n_flagged, _figures(root / "figures"))
 
 
+def load_settings(path: str | Path) -> AnalysisSettings:
+    """Read one ``results/<name>/analysis.json``."""
+    path = Path(path)
+    if not path.is_file():
+        raise _missing(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise TrustsegError(f"results file '{path}' is not valid JSON ({exc}); rerun snakemake.") from None
+    names = [f.name for f in fields(AnalysisSettings)]
+    missing = [n for n in names if n not in data]
+    if missing:
+        raise TrustsegError(f"results file '{path}' lacks {missing}; it was written by another version, rerun snakemake.")
+    return AnalysisSettings(**{n: data[n] for n in names})
+
+
 def load_analysis(results_dir: str | Path, name: str) -> AnalysisResults:
-    """Read ``results/<name>/``: model selection, segments, tests, evidence, profiles, figures."""
+    """Read ``results/<name>/``: settings, model selection, segments, tests, evidence, profiles, figures."""
     base = Path(results_dir) / name
     if not base.is_dir():
         raise TrustsegError(
@@ -183,6 +226,7 @@ def load_analysis(results_dir: str | Path, name: str) -> AnalysisResults:
     return AnalysisResults(
         name=name,
         path=base,
+        settings=load_settings(base / "analysis.json"),
         model_selection=_read_csv(base / "model_selection.csv"),
         segments=_read_csv(base / "segments.csv"),
         tests=_read_csv(base / "tests.csv"),
@@ -243,55 +287,8 @@ def segment_names(segments: pd.DataFrame) -> dict[int, str]:
     return {int(s): (str(n) if isinstance(n, str) and n else f"Segment {int(s)}") for s, n in first.items()}
 
 
-def chosen_k(model_selection: pd.DataFrame) -> int:
-    """Number of segments of the chosen model (column ``k`` of the row marked ``chosen``)."""
-    chosen = model_selection.loc[model_selection["chosen"].astype(str).str.lower().isin(["true", "1"])]
-    if chosen.empty:
-        raise TrustsegError("model_selection.csv marks no number of segments as chosen; rerun snakemake.")
-    return int(chosen["k"].iloc[0])
-
-
-def chosen_criterion(model_selection: pd.DataFrame, criterion: str | None = None) -> str | None:
-    """The criterion that chose K: ``criterion`` if given, else the first of BIC, ICL, AIC... whose minimum is the chosen K."""
-    if criterion:
-        return criterion
-    k = chosen_k(model_selection)
-    eligible = model_selection
-    if "k_fitted" in eligible.columns:
-        eligible = eligible.loc[eligible["k_fitted"] == eligible["k"]]
-    for c in CRITERIA:
-        if c in eligible.columns and eligible[c].notna().any():
-            if int(eligible.loc[eligible[c].idxmin(), "k"]) == k:
-                return c
-    return None
-
-
-def focal_term(segments: pd.DataFrame) -> str | None:
-    """The focal predictor: the term whose rows carry a verdict."""
-    if "verdict" not in segments.columns:
-        terms = [t for t in segments["term"].unique() if t != INTERCEPT]
-        return terms[0] if terms else None
-    rows = segments.loc[segments["verdict"].fillna("").astype(str).str.len() > 0, "term"]
-    if rows.empty:
-        terms = [t for t in segments["term"].unique() if t != INTERCEPT]
-        return terms[0] if terms else None
-    return str(rows.iloc[0])
-
-
-def ci_level(segments: pd.DataFrame) -> float:
-    """Confidence level of the intervals in the table, recovered from ``ci_high``, ``estimate`` and ``std_error``."""
-    rows = segments.dropna(subset=["ci_high", "estimate", "std_error"])
-    rows = rows.loc[rows["std_error"] > 0]
-    if rows.empty:
-        return 0.95
-    z = float(((rows["ci_high"] - rows["estimate"]) / rows["std_error"]).median())
-    level = math.erf(z / math.sqrt(2))
-    return round(level, 3) if math.isfinite(level) else 0.95
-
-
-def segment_summary(segments: pd.DataFrame, focal: str | None = None) -> pd.DataFrame:
+def segment_summary(segments: pd.DataFrame, focal: str) -> pd.DataFrame:
     """One row per segment: name, share, size, intercept, focal slope with interval, verdict."""
-    focal = focal or focal_term(segments)
     rows = []
     for seg, part in segments.groupby("segment", sort=True):
         by_term = part.set_index("term")
@@ -374,25 +371,24 @@ def segment_sentence(row: pd.Series | dict, focal: str, outcome: str = "the outc
             f"(within {band}), so the verdict is inconclusive.")
 
 
-def verdict_sentence(segments: pd.DataFrame, focal: str | None = None, outcome: str = "the outcome",
-                     margin: float | None = None, segment: int | None = None) -> str:
-    """Plain-language verdicts, one sentence per segment (or only ``segment``), from the segment table."""
-    focal = focal or focal_term(segments)
-    level = ci_level(segments)
-    summary = segment_summary(segments, focal)
+def verdict_sentence(segments: pd.DataFrame, settings: AnalysisSettings, segment: int | None = None) -> str:
+    """Plain-language verdicts, one sentence per segment (or only ``segment``), from the segment table.
+
+    The focal predictor, outcome, confidence level and equivalence margin come from ``settings``.
+    """
+    summary = segment_summary(segments, settings.focal)
     if segment is not None:
         summary = summary.loc[summary["segment"] == int(segment)]
-    return " ".join(segment_sentence(r, focal, outcome, level, margin) for _, r in summary.iterrows())
+    return " ".join(segment_sentence(r, settings.focal, settings.outcome, settings.ci_level,
+                                     settings.equivalence_margin) for _, r in summary.iterrows())
 
 
-def selection_sentence(model_selection: pd.DataFrame, criterion: str | None = None) -> str:
-    """How K was chosen, from the model-selection table."""
-    k = chosen_k(model_selection)
-    crit = chosen_criterion(model_selection, criterion)
+def selection_sentence(model_selection: pd.DataFrame, settings: AnalysisSettings) -> str:
+    """How K was chosen: the model-selection table, read with the criterion and chosen K of ``settings``."""
+    k, crit = settings.k, settings.criterion
     ks = sorted(int(v) for v in model_selection["k"])
     cand = f"{ks[0]}\u2013{ks[-1]}" if len(ks) > 1 and ks == list(range(ks[0], ks[-1] + 1)) else ", ".join(map(str, ks))
-    by = f"the lowest {crit.upper()}" if crit else "the configured criterion"
-    text = f"Among the candidate numbers of segments ({cand}), {by} chose K = {k}."
+    text = f"Among the candidate numbers of segments ({cand}), the lowest {crit.upper()} chose K = {k}."
     others = [c for c in CRITERIA if c in model_selection.columns and c != crit and model_selection[c].notna().any()]
     if others:
         prefs = {c: int(model_selection.loc[model_selection[c].idxmin(), "k"]) for c in others}
@@ -403,7 +399,7 @@ def selection_sentence(model_selection: pd.DataFrame, criterion: str | None = No
             text += f"; {', '.join(disagree)}." if disagree else "."
         elif disagree:
             text += f" The other criteria prefer: {', '.join(disagree)}."
-    row = model_selection.loc[model_selection["k"] == k].iloc[0]
+    row = model_selection.loc[model_selection["k_requested"] == settings.k_requested].iloc[0]
     if "n_best_starts" in row and pd.notna(row["n_best_starts"]):
         text += (f" For K = {k}, {int(row['n_best_starts'])} random start(s) reached the best log-likelihood "
                  f"({float(row['loglik']):.1f}).")
@@ -539,8 +535,12 @@ def reference_segment(membership: pd.DataFrame | None, segments: pd.DataFrame) -
     return left[0] if left else None
 
 
-def membership_sentences(membership: pd.DataFrame | None, segments: pd.DataFrame, level: float = 0.95) -> list[str]:
-    """Odds ratios whose interval excludes 1, in words (associations, not causes)."""
+def membership_sentences(membership: pd.DataFrame | None, segments: pd.DataFrame, level: float) -> list[str]:
+    """Odds ratios whose interval excludes 1, in words (associations, not causes).
+
+    ``level`` is the confidence level of the membership model's intervals
+    (``AnalysisSettings.membership_ci_level``), not the analysis's ``1 - alpha``.
+    """
     table = odds_ratios(membership)
     if table is None or table.empty:
         return []

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
-import time
-import traceback
-import zlib
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 
-import numpy as np
-import pandas as pd
-
-from trustseg.errors import DataError, TrustsegError
-from trustseg.report.tables import atomic_write_text, write_table
+from trustseg.report.tables import write_table
 from trustseg.stages.common import stem, write_csv
 
 logger = logging.getLogger("trustseg")

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from trustseg.errors import DataError, TrustsegError
-from trustseg.report.tables import atomic_write_text, write_table
+from trustseg.report.tables import atomic_write_text
 
 logger = logging.getLogger("trustseg")
 
@@ -112,14 +112,14 @@ def stem(csv_path: str | Path) -> Path:
 
 
 def analysis_data(
-    clean: pd.DataFrame, analysis: Mapping, name: str, weight_column: str | None = None
+    clean: pd.DataFrame, outcome: str, predictors: Sequence[str], name: str, weight_column: str | None = None
 ) -> tuple[pd.DataFrame, pd.Series, np.ndarray | None, pd.Series]:
     """Predictors, outcome, weights and respondent ids of one analysis.
 
     Respondents without a score on the outcome or a predictor are left out of
     this analysis (they stay in the clean data); their number is logged.
     """
-    variables = [analysis["outcome"], *analysis["predictors"]]
+    variables = [outcome, *predictors]
     missing_cols = [v for v in variables if v not in clean.columns]
     if missing_cols:
         raise DataError(
@@ -134,15 +134,37 @@ def analysis_data(
     data = clean.loc[complete]
     if data.empty:
         raise DataError(f"analysis '{name}': no respondent has scores on all of {variables}; check the constructs' items.")
-    X = data[list(analysis["predictors"])].astype(float)
-    y = data[analysis["outcome"]].astype(float)
+    X = data[list(predictors)].astype(float)
+    y = data[outcome].astype(float)
     w = data[weight_column].to_numpy(dtype=float) if weight_column else None
     return X, y, w, data["respondent_id"].astype(str)
 
 
+def match_respondents(ids: pd.Series, assignments: pd.DataFrame, source: str) -> np.ndarray:
+    """Row of ``assignments`` for each respondent id in ``ids``, joined on ``respondent_id``.
+
+    An id that occurs more than once (duplicates kept by ``cleaning.flagged_action: keep``)
+    is matched by its order of occurrence.  Raises :class:`DataError` unless the two
+    hold exactly the same respondents, i.e. ``source`` belongs to another clean data set.
+    """
+    def keyed(values) -> pd.DataFrame:
+        key = pd.Series(values).astype(str).reset_index(drop=True)
+        return pd.DataFrame({"respondent_id": key, "occurrence": key.groupby(key).cumcount()})
+
+    left = keyed(ids)
+    right = keyed(assignments["respondent_id"]).assign(row=np.arange(len(assignments)))
+    merged = left.merge(right, on=["respondent_id", "occurrence"], how="left", validate="one_to_one")
+    if len(left) != len(right) or merged["row"].isna().any():
+        raise DataError(
+            f"{source} does not hold the respondents of this analysis ({len(right)} rows for {len(left)} respondents, "
+            f"{int(merged['row'].isna().sum())} not found); it comes from another run. Delete it and rerun snakemake."
+        )
+    return merged["row"].to_numpy(dtype=int)
+
+
 def outcome_variance_floor(y: Sequence[float], sample_weight=None, rounding_variance: float | None = None,
                            relative_floor: float = 1e-3) -> float:
-    """Residual-variance floor for a rating-scale outcome, relative to var(y).
+    """Residual-variance floor for a rating-scale outcome, in squared outcome units.
 
     Answers on an integer scale are a latent opinion rounded to whole points,
     and rounding adds variance 1/12 to each answer (Sheppard's correction);
@@ -152,21 +174,19 @@ def outcome_variance_floor(y: Sequence[float], sample_weight=None, rounding_vari
     single scale points: a "segment" of everyone who answered 2 to every
     repurchase item, with a near-zero variance and a huge, meaningless
     likelihood that BIC then rewards.  The floor is the larger of the
-    rounding variance and ``relative_floor * var(y)``, returned relative to
-    the (weighted) variance of ``y`` as the engine expects.  Without a
-    ``rounding_variance`` the smallest gap ``h`` between distinct outcome
-    values gives ``h**2 / 12``.
+    rounding variance and ``relative_floor * var(y)`` (weighted), the one
+    absolute quantity the estimator, its refits and the bootstrap all use.
+    Without a ``rounding_variance`` the smallest gap ``h`` between distinct
+    outcome values gives ``h**2 / 12``.
     """
     values = np.asarray(y, dtype=float)
     w = np.ones_like(values) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     mean = np.average(values, weights=w)
     var = float(np.average((values - mean) ** 2, weights=w))
-    if var <= 0:
-        return relative_floor
     if rounding_variance is None:
         steps = np.diff(np.unique(np.round(values, 9)))
         rounding_variance = float(steps.min()) ** 2 / 12.0 if steps.size else 0.0
-    return max(relative_floor, float(rounding_variance) / var)
+    return max(relative_floor * var, float(rounding_variance))
 
 
 def outcome_rounding_variance(analysis: Mapping, constructs: Mapping) -> float | None:

@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
-import time
-import traceback
-import zlib
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from trustseg.errors import DataError, TrustsegError
-from trustseg.report.tables import atomic_write_text, write_table
+from trustseg.report.tables import write_table
 from trustseg.stages.fits import load_model
 from trustseg.stages.common import analysis_data, derive_seed, read_clean, read_json, stem, write_csv, write_json
 
 logger = logging.getLogger("trustseg")
 
 
-def lr_test_k(clean_path: str, name: str, analysis: Mapping, weight_column: str | None, fit_k_path: str,
-              fit_k1_path: str, n_replicates: int, n_init: int, seed: int, output: str) -> None:
+def lr_test_k(clean_path: str, name: str, fit_k_path: str, fit_k1_path: str, output: str, *, outcome: str,
+              predictors: Sequence[str], weight_column: str | None, n_replicates: int, n_init: int, seed: int) -> None:
     """Parametric bootstrap likelihood-ratio test of K against K + 1 segments."""
     from trustseg.model.bootstrap import lr_test, lr_test_seed
 
     clean_df = read_clean(clean_path)
-    X, y, w, _ = analysis_data(clean_df, analysis, name, weight_column)
+    X, y, w, _ = analysis_data(clean_df, outcome, predictors, name, weight_column)
     model_k, model_k1 = load_model(fit_k_path), load_model(fit_k1_path)
     k = read_json(fit_k_path)["k_requested"]
     result = lr_test(X, y, model_k, model_k1, n_replicates=n_replicates,
@@ -39,7 +32,7 @@ def lr_test_k(clean_path: str, name: str, analysis: Mapping, weight_column: str 
     write_json(result, output)
 
 
-def model_selection(criteria_path: str, lr_paths: Sequence[str], name: str, criterion: str, output: str) -> None:
+def model_selection(criteria_path: str, lr_paths: Sequence[str], name: str, output: str, *, criterion: str) -> None:
     """Merge the criteria and the bootstrap LR tests into ``model_selection.csv``."""
     table = pd.read_csv(criteria_path)
     table["lr_statistic"] = np.nan
@@ -62,13 +55,14 @@ def model_selection(criteria_path: str, lr_paths: Sequence[str], name: str, crit
     )
 
 
-def bootstrap_chunk(clean_path: str, name: str, analysis: Mapping, weight_column: str | None, fit_path: str,
-                    chunk: int, n_chunks: int, replicates: int, n_init: int, seed: int, output: str) -> None:
+def bootstrap_chunk(clean_path: str, name: str, fit_path: str, chunk: int, output: str, *, outcome: str,
+                    predictors: Sequence[str], weight_column: str | None, replicates: int, n_chunks: int, n_init: int,
+                    seed: int) -> None:
     """Nonparametric bootstrap replicates ``chunk`` of ``n_chunks`` (seeded per replicate)."""
     from trustseg.model.bootstrap import bootstrap_replicates
 
     clean_df = read_clean(clean_path)
-    X, y, w, _ = analysis_data(clean_df, analysis, name, weight_column)
+    X, y, w, _ = analysis_data(clean_df, outcome, predictors, name, weight_column)
     reference = load_model(fit_path)
     ids = chunk_replicates(replicates, n_chunks, chunk)
     logger.info("analysis %s: bootstrap replicates %d..%d of %d", name, ids.start + 1, ids.stop, replicates)
@@ -83,7 +77,8 @@ def chunk_replicates(replicates: int, n_chunks: int, chunk: int) -> range:
     return range(int(edges[chunk]), int(edges[chunk + 1]))
 
 
-def bootstrap_merge(chunks: Sequence[str], segments_path: str, name: str, alpha: float, outputs: Mapping[str, str]) -> None:
+def bootstrap_merge(chunks: Sequence[str], segments_path: str, name: str, outputs: Mapping[str, str], *,
+                    alpha: float) -> None:
     """Combine the chunks into percentile intervals, reappearance and partition stability."""
     from trustseg.model.bootstrap import ari_summary, summarise_bootstrap
 

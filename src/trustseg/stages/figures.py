@@ -2,51 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
-import time
-import traceback
-import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from trustseg.errors import DataError, TrustsegError
-from trustseg.report.tables import atomic_write_text, write_table
-from trustseg.stages.common import POSTERIOR_PREFIX, analysis_data, derive_seed, read_clean, write_json
+from trustseg.stages.common import POSTERIOR_PREFIX, analysis_data, derive_seed, match_respondents, read_clean, write_json
 
 logger = logging.getLogger("trustseg")
-
-
-def line_grid(segments_df: pd.DataFrame, covariance: pd.DataFrame, X: pd.DataFrame, focal: str,
-              alpha: float = 0.05, n_points: int = 60) -> pd.DataFrame:
-    """Fitted focal line and pointwise confidence band per segment.
-
-    Other predictors are held at their mean.  The band uses the segment's
-    coefficient covariance from the full mixture likelihood:
-    ``var(fit) = g' V g`` with ``g = (1, x, mean of the others)``.
-    """
-    from scipy.stats import norm
-
-    z = norm.ppf(1 - alpha / 2)
-    lo, hi = float(X[focal].min()), float(X[focal].max())
-    grid = np.linspace(lo, hi, n_points)
-    terms = ["(Intercept)", *X.columns]
-    means = X.mean()
-    cov = covariance.set_index("parameter")
-    rows = []
-    for segment, part in segments_df.groupby("segment"):
-        coef = part.set_index("term")["estimate"].reindex(terms).to_numpy(dtype=float)
-        labels = [f"{segment}:{t}" for t in terms]
-        V = cov.loc[labels, labels].to_numpy(dtype=float)
-        G = np.column_stack([np.ones_like(grid)] + [grid if t == focal else np.full_like(grid, means[t]) for t in X.columns])
-        fit = G @ coef
-        se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", G, V, G), 0.0))
-        rows.append(pd.DataFrame({"segment": segment, "x": grid, "fit": fit, "lower": fit - z * se, "upper": fit + z * se}))
-    return pd.concat(rows, ignore_index=True)
 
 
 def _axis_label(variable: str, constructs: Mapping) -> str:
@@ -65,28 +30,31 @@ def _segment_names(segments_path: str) -> dict[int, str]:
     return pd.read_csv(segments_path).groupby("segment")["name"].first().to_dict()
 
 
-def segment_figures(clean_path: str, name: str, analysis: Mapping, constructs: Mapping, weight_column: str | None,
-                    inputs: Mapping[str, str], out_dir: str, formats: Sequence[str], seed: int) -> None:
+def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_dir: str, *, outcome: str,
+                    predictors: Sequence[str], focal: str, alpha: float, equivalence_margin: float,
+                    constructs: Mapping, weight_column: str | None, formats: Sequence[str], seed: int) -> None:
     """The segment scatter, information criteria, posterior certainty and coefficient forest of one analysis.
 
-    Captions go to ``captions_segments.json`` beside the figures.
+    ``constructs`` needs to hold only the outcome and the focal predictor (for
+    the axis labels).  Captions go to ``captions_segments.json`` beside the figures.
     """
     from trustseg.report import figures as fig
 
     out = Path(out_dir)
     clean_df = read_clean(clean_path)
-    X, y, _, _ = analysis_data(clean_df, analysis, name, weight_column)
-    focal = analysis.get("focal") or analysis["predictors"][0]
+    X, y, _, ids = analysis_data(clean_df, outcome, predictors, name, weight_column)
     segments_df = pd.read_csv(inputs["segments"])
     names = _segment_names(inputs["segments"])
     assignments = pd.read_csv(inputs["assignments"], dtype={"respondent_id": str})
     formats = tuple(formats)
     written = {}
-    scatter = pd.DataFrame({"x": X[focal].to_numpy(), "y": y.to_numpy(), "segment": assignments["segment"].to_numpy()})
-    grid = line_grid(segments_df, pd.read_csv(inputs["covariance"]), X, focal, alpha=analysis["alpha"])
+    rows = match_respondents(ids, assignments, inputs["assignments"])
+    scatter = pd.DataFrame({"x": X[focal].to_numpy(), "y": y.to_numpy(),
+                            "segment": assignments["segment"].to_numpy()[rows]})
+    grid = pd.read_csv(inputs["fitted_lines"]).rename(columns={focal: "x"})
     written["segment_scatter"] = fig.segment_scatter(
-        scatter, grid, names, _axis_label(focal, constructs), _axis_label(analysis["outcome"], constructs),
-        out / "segment_scatter", seed=derive_seed(seed, name, "jitter") % 2**31, ci_level=1 - analysis["alpha"],
+        scatter, grid, names, _axis_label(focal, constructs), _axis_label(outcome, constructs),
+        out / "segment_scatter", seed=derive_seed(seed, name, "jitter") % 2**31, ci_level=1 - alpha,
         formats=formats,
     )
     written["information_criteria"] = fig.information_criteria(
@@ -99,8 +67,8 @@ def segment_figures(clean_path: str, name: str, analysis: Mapping, constructs: M
         boot = pd.read_csv(inputs["bootstrap"]).rename(columns={"ci_low": "boot_ci_low", "ci_high": "boot_ci_high"})
         estimates = estimates.merge(boot[["segment", "term", "boot_ci_low", "boot_ci_high"]], on=["segment", "term"], how="left")
     written["coefficient_forest"] = fig.coefficient_forest(
-        estimates, names, out / "coefficient_forest", equivalence_margin=analysis["equivalence_margin"],
-        focal_term=focal, ci_level=1 - analysis["alpha"], formats=formats,
+        estimates, names, out / "coefficient_forest", equivalence_margin=equivalence_margin,
+        focal_term=focal, ci_level=1 - alpha, formats=formats,
     )
     write_json({key: _figure_record(f) for key, f in written.items()}, out / "captions_segments.json")
 

@@ -2,45 +2,45 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 import time
-import traceback
-import zlib
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from trustseg.errors import DataError, TrustsegError
-from trustseg.report.tables import atomic_write_text, write_table
+from trustseg.errors import DataError
 from trustseg.stages.fits import load_model
 from trustseg.stages.common import analysis_data, derive_seed, outcome_variance_floor, read_clean, read_json, write_csv, write_json
 
 logger = logging.getLogger("trustseg")
 
 
-def _estimator(analysis: Mapping, k: int, y, w, seed: int, name: str, rounding_variance: float | None = None):
+def _estimator(k: int, y, w, *, n_init: int, method: str, min_share: float, focal: str, seed: int, name: str,
+               rounding_variance: float | None = None):
     from trustseg.model.mixture import ClusterwiseRegression
 
     return ClusterwiseRegression(
         n_segments=int(k),
-        n_init=int(analysis["n_init"]),
-        method=analysis["method"],
-        min_share=float(analysis["min_share"]),
+        n_init=int(n_init),
+        method=method,
+        min_share=float(min_share),
         variance_floor=outcome_variance_floor(y, w, rounding_variance),
-        focal=analysis.get("focal") or analysis["predictors"][0],
+        focal=focal,
         random_state=derive_seed(seed, name, "fit", int(k)),
     )
 
 
-def fit_k(clean_path: str, name: str, analysis: Mapping, k: int, seed: int, weight_column: str | None, output: str,
+def fit_k(clean_path: str, name: str, k: int, output: str, *, outcome: str, predictors: Sequence[str], focal: str,
+          method: str, n_init: int, min_share: float, seed: int, weight_column: str | None,
           rounding_variance: float | None = None) -> None:
-    """Fit the K-segment clusterwise regression of one analysis (one job per K)."""
+    """Fit the K-segment clusterwise regression of one analysis (one job per K).
+
+    Takes only the settings that change the fit, so the workflow refits no K
+    when alpha, the criterion, the equivalence margin or the candidate Ks change.
+    """
     clean_df = read_clean(clean_path)
-    X, y, w, _ = analysis_data(clean_df, analysis, name, weight_column)
+    X, y, w, _ = analysis_data(clean_df, outcome, predictors, name, weight_column)
     n_params = int(k) * (X.shape[1] + 2) - 1
     if len(y) < 2 * n_params:
         raise DataError(
@@ -48,7 +48,8 @@ def fit_k(clean_path: str, name: str, analysis: Mapping, k: int, seed: int, weig
             f"scores (at least {2 * n_params} are needed). Remove {k} from config key 'analyses.{name}.segments' "
             "or collect more data."
         )
-    model = _estimator(analysis, k, y, w, seed, name, rounding_variance)
+    model = _estimator(k, y, w, n_init=n_init, method=method, min_share=min_share, focal=focal, seed=seed, name=name,
+                       rounding_variance=rounding_variance)
     started = time.perf_counter()
     try:
         model.fit(X, y, sample_weight=w)
@@ -67,20 +68,20 @@ def fit_k(clean_path: str, name: str, analysis: Mapping, k: int, seed: int, weig
     write_json({"analysis": name, "k_requested": int(k), "n": int(len(y)), "model": model.to_dict()}, output)
 
 
-def select_k(clean_path: str, name: str, analysis: Mapping, weight_column: str | None, fits: Sequence[str],
-             criteria_out: str, starts_out: str) -> None:
+def select_k(clean_path: str, name: str, fits: Sequence[str], criteria_out: str, starts_out: str, *, outcome: str,
+             predictors: Sequence[str], criterion: str, weight_column: str | None) -> None:
     """Tabulate information criteria over K, choose K, and list every start's log-likelihood."""
     from trustseg.model.selection import criteria_table
 
     clean_df = read_clean(clean_path)
-    X, y, w, _ = analysis_data(clean_df, analysis, name, weight_column)
+    X, y, w, _ = analysis_data(clean_df, outcome, predictors, name, weight_column)
     fitted = {read_json(f)["k_requested"]: load_model(f) for f in fits}
     ks = sorted(fitted)
-    table = criteria_table([fitted[k] for k in ks], X, y, sample_weight=w, criterion=analysis["criterion"])
+    table = criteria_table([fitted[k] for k in ks], X, y, sample_weight=w, criterion=criterion)
     table.insert(0, "k_requested", ks)
     write_csv(table, criteria_out)
     chosen = table.loc[table["chosen"].astype(bool)]
-    logger.info("analysis %s: %s chooses K=%s", name, analysis["criterion"].upper(), chosen["k"].tolist())
+    logger.info("analysis %s: %s chooses K=%s", name, criterion.upper(), chosen["k"].tolist())
 
     from trustseg.model.mixture import reached_optimum
 

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
-import time
-import traceback
-import zlib
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
-from trustseg.errors import DataError, TrustsegError
-from trustseg.report.tables import atomic_write_text, write_table
+from trustseg.report.tables import write_table
 from trustseg.stages.common import POSTERIOR_PREFIX, derive_seed, read_clean, stem
 
 logger = logging.getLogger("trustseg")
 
+# The membership model always reports 95% intervals, whatever the analysis's
+# alpha; the workflow records the level in results/<analysis>/analysis.json.
+MEMBERSHIP_ALPHA = 0.05
 
-def profiles(clean_path: str, assignments_path: str, name: str, variables: Sequence[str], weight_column: str | None,
-             seed: int, outputs: Mapping[str, str]) -> None:
+
+def profiles(clean_path: str, assignments_path: str, name: str, outputs: Mapping[str, str], *,
+             variables: Sequence[str], weight_column: str | None, seed: int) -> None:
     """Who the segments are: profile table and the BCH-corrected membership model."""
     from trustseg.model.profiles import membership_model, profile_table
 
@@ -34,7 +30,7 @@ def profiles(clean_path: str, assignments_path: str, name: str, variables: Seque
     table = profile_table(data, data["segment"], variables, posteriors=posteriors, seed=derive_seed(seed, name, "profiles"))
     write_table(table, stem(outputs["profiles"]), caption=f"Who is in each segment of analysis {name}.")
     weights = data[weight_column].to_numpy(dtype=float) if weight_column else None
-    membership = membership_model(data, posteriors, variables, weights=weights)
+    membership = membership_model(data, posteriors, variables, weights=weights, alpha=MEMBERSHIP_ALPHA)
     write_table(membership, stem(outputs["membership"]),
                 caption=(f"What predicts segment membership (analysis {name}): multinomial logit against segment 1, "
                          "BCH-corrected for classification error."))

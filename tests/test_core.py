@@ -1,0 +1,170 @@
+"""The likelihood core and the estimator's parameter checks, warm starts and results methods."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import logsumexp
+
+from trustseg.model._core import (
+    MixtureParams,
+    Problem,
+    e_step,
+    m_step,
+    relative_entropy,
+    validate_data,
+)
+from trustseg.model.classification import classification_quality
+from trustseg.model.mixture import ClusterwiseRegression
+from trustseg.model.selection import criteria_table
+from trustseg.sources import module_sources
+
+
+def two_lines(n=600, seed=3):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(1, 7, n)
+    z = rng.random(n) < 0.4
+    y = np.where(z, 5.5, 0.5 + 0.9 * x) + 0.4 * rng.standard_normal(n)
+    return pd.DataFrame({"satisfaction": x}), pd.Series(y, name="repurchase")
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"n_segments": 0}, "n_segments"),
+        ({"n_segments": 2.5}, "n_segments"),
+        ({"method": "kmeans"}, "method"),
+        ({"tol": 0.0}, "tol"),
+        ({"min_share": 1.0}, "min_share"),
+        ({"variance_floor": -1.0}, "variance_floor"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"n_short_iter": 0}, "n_short_iter"),
+        ({"n_full_runs": 0}, "n_full_runs"),
+        ({"short_subsample": 1}, "short_subsample"),
+        ({"random_state": "seed"}, "random_state"),
+        ({"init_params": 3}, "init_params"),
+    ],
+)
+def test_every_parameter_is_checked(params, match):
+    X, y = two_lines(100)
+    with pytest.raises(ValueError, match=match):
+        ClusterwiseRegression(**params).fit(X, y)
+
+
+def test_no_start_at_all_is_refused():
+    X, y = two_lines(100)
+    with pytest.raises(ValueError, match="nothing to fit from"):
+        ClusterwiseRegression(n_segments=2, n_init=0).fit(X, y)
+
+
+def test_given_start_must_have_the_requested_segments():
+    X, y = two_lines(100)
+    start = {"intercept": [0.5], "coef": [[0.9]], "sigma": [0.4], "weights": [1.0]}
+    with pytest.raises(ValueError, match="1 segments; n_segments is 2"):
+        ClusterwiseRegression(n_segments=2, init_params=start).fit(X, y)
+    with pytest.raises(ValueError, match="positive sigma"):
+        MixtureParams.coerce({**start, "sigma": [-1.0]})
+
+
+def test_given_start_joins_the_random_starts_and_round_trips():
+    X, y = two_lines()
+    random_only = ClusterwiseRegression(n_segments=2, n_init=4, random_state=1).fit(X, y)
+    both = ClusterwiseRegression(n_segments=2, n_init=4, random_state=1, init_params=random_only.params_).fit(X, y)
+    assert both.start_kinds_ == ["random"] * 4 + ["given"]
+    assert both.start_refined_[-1]
+    # the random starts are untouched by the extra start
+    assert np.array_equal(both.start_logliks_[:4], random_only.start_logliks_)
+    assert both.loglik_ == pytest.approx(random_only.loglik_, rel=1e-10)
+    rebuilt = ClusterwiseRegression.from_dict(both.to_dict())
+    assert rebuilt.start_kinds_ == both.start_kinds_
+    assert rebuilt.variance_floor_ == both.variance_floor_
+    assert np.allclose(rebuilt.init_params[0]["intercept"], random_only.intercept_)
+
+
+def test_old_format_is_refused_with_a_fix():
+    X, y = two_lines(200)
+    d = ClusterwiseRegression(n_segments=1, n_init=1).fit(X, y).to_dict()
+    d["format"] = "trustseg.ClusterwiseRegression/1"
+    with pytest.raises(Exception, match="fit it again"):
+        ClusterwiseRegression.from_dict(d)
+
+
+def test_default_floor_is_relative_to_the_outcome_and_given_floor_is_absolute():
+    X, y = two_lines()
+    default = ClusterwiseRegression(n_segments=1, n_init=1).fit(X, y)
+    assert default.variance_floor_ == pytest.approx(1e-3 * y.var(ddof=0))
+    absolute = ClusterwiseRegression(n_segments=1, n_init=1, variance_floor=0.25).fit(X, y)
+    assert absolute.variance_floor_ == 0.25
+    # a given floor is taken as it is, in squared outcome units
+    assert absolute.sigma_.min() >= 0.5 * (1 - 1e-12)
+
+
+def test_e_and_m_steps_agree_with_the_posteriors_of_the_parameters():
+    X, y = two_lines()
+    data = validate_data(X, y)
+    problem = Problem(data["X"], data["y"], data["w"])
+    model = ClusterwiseRegression(n_segments=2, n_init=3).fit(X, y)
+    params = model.params_
+    residuals = data["y"][:, None] - (params.intercept + data["X"] @ params.coef.T)
+    resp, loglik_i = e_step(problem, residuals, params.weights, params.sigma**2)
+    assert np.allclose(resp, params.posteriors(data["X"], data["y"]), atol=1e-12)
+    assert float(loglik_i.sum()) == pytest.approx(model.loglik_, rel=1e-12)
+    # at the optimum one M-step from the posteriors returns the same parameters
+    shares, coefs, variances, _ = m_step(problem, resp * problem.w[:, None], False, 1e-12)
+    assert np.allclose(np.sort(shares), np.sort(params.weights), atol=1e-6)
+    assert np.allclose(np.sort(variances), np.sort(params.sigma**2), rtol=1e-5)
+    assert np.allclose(np.sort(coefs[:, 1]), np.sort(params.coef[:, 0]), atol=1e-6)
+
+
+def test_one_entropy_for_selection_and_classification():
+    X, y = two_lines()
+    model = ClusterwiseRegression(n_segments=2, n_init=3).fit(X, y)
+    post = model.predict_proba(X, y)
+    table = criteria_table([model], X, y)
+    quality = classification_quality(post)["summary"].set_index("measure")["value"]
+    assert table["entropy"].iloc[0] == relative_entropy(post, np.ones(len(y)))
+    assert quality["entropy_r2"] == table["entropy"].iloc[0]
+    by_hand = 1 + (post * np.log(np.clip(post, 1e-300, None))).sum() / (len(y) * np.log(2))
+    assert table["entropy"].iloc[0] == pytest.approx(by_hand, rel=1e-10)
+
+
+def test_prediction_band_and_tests_frame():
+    X, y = two_lines()
+    model = ClusterwiseRegression(n_segments=2, n_init=3).fit(X, y)
+    result = model.inference(X, y, alpha=0.05)
+    grid = pd.DataFrame({"satisfaction": [1.0, 4.0, 7.0]})
+    pred = result.get_prediction(grid)
+    assert list(pred.columns) == ["segment", "satisfaction", "fit", "std_error", "lower", "upper"]
+    assert len(pred) == 6
+    first = pred[pred.segment == 1]
+    assert np.allclose(first["fit"], model.intercept_[0] + model.coef_[0, 0] * grid["satisfaction"])
+    # the band's variance is g'Vg of the segment's intercept and slope
+    V = result.cov[:2, :2]
+    g = np.array([1.0, 4.0])
+    assert first["std_error"].iloc[1] == pytest.approx(np.sqrt(g @ V @ g))
+    assert np.allclose(first["upper"] - first["fit"], 1.959963984540054 * first["std_error"])
+    tests = result.tests_frame()
+    assert tests["test"].tolist() == ["equal satisfaction slope in all segments (Wald)", "satisfaction slope difference"]
+    assert tests["statistic"].iloc[0] == pytest.approx(tests["statistic"].iloc[1] ** 2)
+    assert str(tests["segment_a"].dtype) == "Int64"
+    with pytest.raises(ValueError, match="satisfaction"):
+        result.get_prediction(pd.DataFrame({"other": [1.0]}))
+
+
+def test_mixture_params_log_joint_matches_the_estimator():
+    X, y = two_lines()
+    model = ClusterwiseRegression(n_segments=2, n_init=3).fit(X, y)
+    joint = model.params_.log_joint(X.to_numpy(), y.to_numpy())
+    assert logsumexp(joint, axis=1).sum() == pytest.approx(model.loglik_, rel=1e-12)
+
+
+def test_sources_follow_the_imports():
+    fit = {p.split("trustseg/")[-1] for p in module_sources("trustseg.stages.fit")}
+    figures = {p.split("trustseg/")[-1] for p in module_sources("trustseg.stages.figures")}
+    assert "model/mixture.py" in fit and "model/_core.py" in fit and "model/_em.py" in fit
+    # a figure edit reruns figures, not fits; an engine edit does not rerun figures
+    assert "report/figures.py" in figures and "report/figures.py" not in fit
+    assert "model/mixture.py" not in figures
+    with pytest.raises(ValueError, match="no module"):
+        module_sources("trustseg.stages.nonexistent")
