@@ -62,7 +62,9 @@ def true_loglik(X, y):
 
     mean = TRUE["intercepts"] + X[:, :1] * TRUE["slopes"]
     sigma = TRUE["sigmas"]
-    log_joint = np.log(TRUE["shares"]) - np.log(sigma) - 0.5 * np.log(2 * np.pi) - 0.5 * ((y[:, None] - mean) / sigma) ** 2
+    log_joint = (
+        np.log(TRUE["shares"]) - np.log(sigma) - 0.5 * np.log(2 * np.pi) - 0.5 * ((y[:, None] - mean) / sigma) ** 2
+    )
     return float(logsumexp(log_joint, axis=1).sum())
 
 

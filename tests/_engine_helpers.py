@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 
 DATA_DIR = Path(__file__).parent / "data"
+# The example surveys have one copy, the one the example configs use.
+EXAMPLES_DIR = Path(__file__).parent.parent / "resources" / "examples"
 
 
 def load_reference():
@@ -19,15 +21,15 @@ def load_reference():
 def load_composites(name):
     """Return (X DataFrame, y Series) for a reference data set, as flexmix saw it."""
     if name == "ecsi_mobi":
-        raw = pd.read_csv(DATA_DIR / "ecsi_mobi.csv")
+        raw = pd.read_csv(EXAMPLES_DIR / "ecsi_mobi.csv")
         X = pd.DataFrame({"satisfaction": raw[["CUSA1", "CUSA2", "CUSA3"]].mean(axis=1)})
         y = raw[["CUSL1", "CUSL3"]].mean(axis=1).rename("loyalty")
     elif name == "plspm_satisfaction_bank":
-        raw = pd.read_csv(DATA_DIR / "plspm_satisfaction_bank.csv")
+        raw = pd.read_csv(EXAMPLES_DIR / "plspm_satisfaction_bank.csv")
         X = pd.DataFrame({"satisfaction": raw[[f"sat{i}" for i in range(1, 5)]].mean(axis=1)})
         y = raw[[f"loy{i}" for i in range(1, 5)]].mean(axis=1).rename("loyalty")
     elif name == "corp_rep_data":
-        raw = pd.read_csv(DATA_DIR / "corp_rep_data.csv")
+        raw = pd.read_csv(EXAMPLES_DIR / "corp_rep_data.csv")
         used = ["cusa", "cusl_1", "cusl_2", "cusl_3"]
         raw = raw[(raw[used] != -99).all(axis=1)].reset_index(drop=True)
         X = pd.DataFrame({"cusa": raw["cusa"].astype(float)})

@@ -7,7 +7,6 @@ from scipy.special import logsumexp
 
 import trustseg.model.bootstrap as bs
 from trustseg.model._core import MixtureParams
-from trustseg.model.mixture import ClusterwiseRegression
 from trustseg.model.bootstrap import (
     REPLICATE_COLUMNS,
     SUMMARY_COLUMNS,
@@ -17,6 +16,7 @@ from trustseg.model.bootstrap import (
     lr_test_seed,
     summarise_bootstrap,
 )
+from trustseg.model.mixture import ClusterwiseRegression
 
 # ----------------------------------------------------------------------------
 # engine-free parts

@@ -1,5 +1,8 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from trustseg.model.classification import classification_quality
 
@@ -74,9 +77,6 @@ def test_invalid_posteriors(bad):
     with pytest.raises(ValueError):
         classification_quality(bad)
 
-
-from hypothesis import given, settings, strategies as st
-from hypothesis.extra.numpy import arrays
 
 
 @settings(max_examples=40, deadline=None)

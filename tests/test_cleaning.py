@@ -11,8 +11,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trustseg.survey.cleaning import REPORT_COLUMNS, clean_survey, detect_personal_columns
 from trustseg.errors import ConfigError, DataError
+from trustseg.survey.cleaning import REPORT_COLUMNS, clean_survey, detect_personal_columns
 from trustseg.survey.io import read_survey
 
 ROOT = os.path.join(os.path.dirname(__file__), os.pardir)
@@ -262,8 +262,8 @@ def test_personal_data_by_name_and_content_is_dropped():
         "StartDate": ["2024-01-05 10:00:00"] * 4, "comment": ["nice", "ok", "meh", "fine"],
         "private": [1, 2, 3, 4],
     })
-    res = clean_survey(raw, config(data={"id_column": None}, cleaning={"personal_data_columns": ["private"],
-                                                                       "attention_checks": [{"item": "s2", "expected": 2}]}))
+    cleaning = {"personal_data_columns": ["private"], "attention_checks": [{"item": "s2", "expected": 2}]}
+    res = clean_survey(raw, config(data={"id_column": None}, cleaning=cleaning))
     expected = {"E-mail", "contact", "tel", "note", "IPAddress", "src", "LocationLatitude", "LocationLongitude",
                 "RecipientLastName", "姓名", "private"}
     assert set(res.personal_columns) == expected
@@ -298,7 +298,8 @@ def test_detect_personal_columns_ignores_dates_and_ids():
 
 
 def test_odd_column_names_work_everywhere():
-    cons = {"满意度": {"items": ["满意 1", "sat-2 (%)"], "scale": [1, 5]}, "re purchase": {"items": ["回购?"], "scale": [1, 5]}}
+    cons = {"满意度": {"items": ["满意 1", "sat-2 (%)"], "scale": [1, 5]},
+            "re purchase": {"items": ["回购?"], "scale": [1, 5]}}
     raw = survey(**{"编号": ["x1", "x2", "x1"], "满意 1": [1, 2, 3], "sat-2 (%)": [2, 3, 4], "回购?": [5, 4, 3],
                     "性别": ["男", "女", "男"]})
     res = clean_survey(raw, config(cons, data={"id_column": "编号"}, profile=["性别"]))

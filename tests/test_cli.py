@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from trustseg.cli import main
+from trustseg.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
 BANK = ROOT / "resources" / "examples" / "plspm_satisfaction_bank.csv"
@@ -72,3 +72,13 @@ def test_console_script_runs_simulate(tmp_path):
                           capture_output=True, text=True, env={**os.environ}, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "res" / "golf_survey.csv").exists()
+
+
+def test_module_docstring_lists_every_command():
+    import argparse
+
+    import trustseg.cli
+
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    documented = {line.split()[1] for line in trustseg.cli.__doc__.splitlines() if line.startswith("``trustseg ")}
+    assert documented == set(subparsers.choices)

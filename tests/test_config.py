@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trustseg.config import check_columns, config_schema, load_config, required_columns, schema_markdown, validate_config
+from trustseg.config import (
+    check_columns,
+    config_schema,
+    load_config,
+    required_columns,
+    schema_markdown,
+    validate_config,
+)
 from trustseg.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,8 +77,10 @@ def test_unknown_top_level_key(golf):
 @pytest.mark.parametrize(
     ("mutate", "needle"),
     [
-        (lambda c: c["analyses"]["repurchase_on_satisfaction"].update(criterion="bic2"), "'bic2', which is not allowed"),
-        (lambda c: c["analyses"]["repurchase_on_satisfaction"].update(n_init="many"), "n_init' should be of type integer"),
+        (lambda c: c["analyses"]["repurchase_on_satisfaction"].update(criterion="bic2"),
+         "'bic2', which is not allowed"),
+        (lambda c: c["analyses"]["repurchase_on_satisfaction"].update(n_init="many"),
+         "n_init' should be of type integer"),
         (lambda c: c["constructs"]["trust"].update(scale=[7, 1]), "must be below the second"),
         (lambda c: c["constructs"]["trust"].update(reverse=["rep_renew"]), "not one of the construct's items"),
         (lambda c: c["analyses"]["repurchase_on_satisfaction"].update(focal="trust"), "not one of its predictors"),
@@ -113,7 +122,8 @@ def test_check_columns_lists_closest_names(golf):
 def test_chinese_column_names_are_accepted():
     config = {
         "data": {"path": "问卷.csv"},
-        "constructs": {"满意度": {"items": ["满意 1", "满意 2"], "scale": [1, 5]}, "回购": {"items": ["再次购买"], "scale": [1, 5]}},
+        "constructs": {"满意度": {"items": ["满意 1", "满意 2"], "scale": [1, 5]},
+                       "回购": {"items": ["再次购买"], "scale": [1, 5]}},
         "analyses": {"repurchase": {"outcome": "回购", "predictors": ["满意度"]}},
     }
     validated = validate_config(config)

@@ -145,7 +145,10 @@ def test_prediction_band_and_tests_frame():
     assert first["std_error"].iloc[1] == pytest.approx(np.sqrt(g @ V @ g))
     assert np.allclose(first["upper"] - first["fit"], 1.959963984540054 * first["std_error"])
     tests = result.tests_frame()
-    assert tests["test"].tolist() == ["equal satisfaction slope in all segments (Wald)", "satisfaction slope difference"]
+    assert tests["test"].tolist() == [
+        "equal satisfaction slope in all segments (Wald)",
+        "satisfaction slope difference",
+    ]
     assert tests["statistic"].iloc[0] == pytest.approx(tests["statistic"].iloc[1] ** 2)
     assert str(tests["segment_a"].dtype) == "Int64"
     with pytest.raises(ValueError, match="satisfaction"):

@@ -49,8 +49,18 @@ def survey():
     coef = {1: (0.5, 0.9), 2: (5.5, 0.1), 3: (2.5, 0.05)}
     y = np.array([coef[s][0] + coef[s][1] * v for s, v in zip(seg, x)]) + rng.normal(0, 0.4, n)
     data = pd.DataFrame({"x": x, "y": y, "segment": seg})
-    lines = pd.DataFrame({"segment": [1, 2, 3], "intercept": [0.5, 5.5, 2.5], "slope": [0.9, 0.1, 0.05]})
-    return data, lines
+    return data, line_grid(coef, band=0.3)
+
+
+def line_grid(coef, band=None):
+    """Fitted lines on a grid, in the form the figures stage passes (``segment, x, fit, lower, upper``)."""
+    xs = np.linspace(1, 7, 5)
+    rows = []
+    for seg, (b0, b1) in coef.items():
+        fit = b0 + b1 * xs
+        half = np.nan if band is None else band
+        rows.append(pd.DataFrame({"segment": seg, "x": xs, "fit": fit, "lower": fit - half, "upper": fit + half}))
+    return pd.concat(rows, ignore_index=True)
 
 
 # ---------------------------------------------------------------- styles
@@ -78,14 +88,7 @@ def test_no_global_rcparams_change(tmp_path, survey):
 
 def test_segment_scatter(tmp_path, survey):
     data, lines = survey
-
-    def band(seg, xs):
-        row = lines.set_index("segment").loc[seg]
-        fit = row["intercept"] + row["slope"] * xs
-        return fit - 0.3, fit + 0.3
-
-    rec = F.segment_scatter(data, lines, NAMES, X_LABEL, Y_LABEL, tmp_path / "scatter",
-                            band=band, formats=("pdf", "svg"))
+    rec = F.segment_scatter(data, lines, NAMES, X_LABEL, Y_LABEL, tmp_path / "scatter", formats=("pdf", "svg"))
     check_record(rec, ("pdf", "svg"))
     assert X_LABEL in rec.caption and Y_LABEL in rec.caption  # units
     assert "\u00b10.1" in rec.caption and "seed 0" in rec.caption  # jitter documented
@@ -94,22 +97,20 @@ def test_segment_scatter(tmp_path, survey):
     assert "<svg" in rec.paths[2].read_text()
 
 
-def test_segment_scatter_is_deterministic_and_accepts_grid(tmp_path, survey):
-    data, _ = survey
-    xs = np.linspace(1, 7, 5)
-    grid = pd.DataFrame({"segment": np.repeat([1, 2], 5), "x": np.tile(xs, 2),
-                         "fit": np.r_[xs, 6 + 0 * xs], "lower": np.r_[xs - 1, 5 + 0 * xs],
-                         "upper": np.r_[xs + 1, 7 + 0 * xs]})
-    a = F.segment_scatter(data, grid, NAMES, X_LABEL, Y_LABEL, tmp_path / "a", seed=7)
-    b = F.segment_scatter(data, grid, NAMES, X_LABEL, Y_LABEL, tmp_path / "b", seed=7)
+def test_segment_scatter_is_deterministic(tmp_path, survey):
+    data, lines = survey
+    a = F.segment_scatter(data, lines, NAMES, X_LABEL, Y_LABEL, tmp_path / "a", seed=7)
+    b = F.segment_scatter(data, lines, NAMES, X_LABEL, Y_LABEL, tmp_path / "b", seed=7)
+    c = F.segment_scatter(data, lines, NAMES, X_LABEL, Y_LABEL, tmp_path / "c", seed=8)
     assert a.png.read_bytes() == b.png.read_bytes()
+    assert a.png.read_bytes() != c.png.read_bytes()  # the seed moves the jittered points
     assert "confidence intervals" in a.caption
 
 
 def test_segment_scatter_tiny_segment_no_band_and_missing(tmp_path):
     data = pd.DataFrame({"x": [1.0, 2, 3, 4, np.nan, 5], "y": [2.0, 3, 4, 5, 1, 6],
                          "segment": [1, 1, 1, 1, 2, 2]})  # segment 2 has one usable point
-    lines = pd.DataFrame({"segment": [1, 2], "intercept": [1.0, 3.0], "slope": [1.0, 0.0]})
+    lines = line_grid({1: (1.0, 1.0), 2: (3.0, 0.0)})  # no interval: bounds missing
     rec = F.segment_scatter(data, lines, {1: "A", 2: "B"}, X_LABEL, Y_LABEL, tmp_path / "tiny", jitter=0)
     check_record(rec)
     assert "no confidence band" in rec.caption
@@ -123,6 +124,10 @@ def test_segment_scatter_rejects_bad_input(tmp_path, survey):
         F.segment_scatter(data.drop(columns="segment"), lines, NAMES, X_LABEL, Y_LABEL, tmp_path / "x")
     with pytest.raises(ValueError, match="format"):
         F.segment_scatter(data, lines, NAMES, X_LABEL, Y_LABEL, tmp_path / "x", formats=("jpg",))
+    # Straight lines as intercept and slope are not drawn: the stage passes the fitted grid.
+    with pytest.raises(ValueError, match="lines lacks column"):
+        F.segment_scatter(data, pd.DataFrame({"segment": [1], "intercept": [0.5], "slope": [0.9]}),
+                          NAMES, X_LABEL, Y_LABEL, tmp_path / "x")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import statsmodels.api as sm
-
 from _engine_helpers import load_composites, load_reference
+
 from trustseg.model._core import MixtureParams, observed_information
 from trustseg.model.mixture import ClusterwiseRegression
 

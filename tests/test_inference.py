@@ -6,11 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from _engine_helpers import simulate_segments
 from scipy.special import logsumexp
-from statsmodels.stats.multitest import multipletests
 
 import trustseg.model._core as core_module
-from _engine_helpers import simulate_segments
 from trustseg.model._core import MixtureParams, observed_information
 from trustseg.model.inference import MixtureInference
 from trustseg.model.mixture import ClusterwiseRegression

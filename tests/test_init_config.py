@@ -10,25 +10,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from trustseg.survey.cleaning import clean_survey
+from trustseg.config import validate_config
 from trustseg.errors import DataError
+from trustseg.survey.cleaning import clean_survey
 from trustseg.survey.init_config import describe_columns, draft_config, suspected_missing_codes
 from trustseg.survey.io import read_survey
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
-
-
-def _validate(cfg):
-    """The full validator when the config module exists, else the schema."""
-    try:
-        from trustseg.config import validate_config
-    except ImportError:
-        import jsonschema
-
-        with open(os.path.join(ROOT, "workflow", "schemas", "config.schema.yaml"), encoding="utf-8") as fh:
-            jsonschema.validate(cfg, yaml.safe_load(fh))
-        return cfg
-    return validate_config(cfg)
 
 
 def test_suspected_missing_codes():
@@ -39,7 +27,8 @@ def test_suspected_missing_codes():
 
 
 def test_describe_columns_types_and_ranges():
-    raw = pd.DataFrame({"q": [1, 5, -99], "t": ["Agree", "Strongly agree", None], "x": [0.5, 1.5, 2.0], "e": [None] * 3})
+    raw = pd.DataFrame({"q": [1, 5, -99], "t": ["Agree", "Strongly agree", None], "x": [0.5, 1.5, 2.0],
+                        "e": [None] * 3})
     info = describe_columns(raw).set_index("column")
     assert info.loc["q", "type"] == "integer" and (info.loc["q", "low"], info.loc["q", "high"]) == (1, 5)
     assert info.loc["q", "missing_codes"] == [-99] and info.loc["q", "rating_like"]
@@ -56,7 +45,7 @@ def test_describe_columns_types_and_ranges():
 def test_example_surveys_draft_valid_configs_that_clean(name, expected, monkeypatch):
     monkeypatch.chdir(ROOT)
     text = draft_config(f"resources/examples/{name}")
-    cfg = _validate(yaml.safe_load(text))
+    cfg = validate_config(yaml.safe_load(text))
     assert {k: v["items"] for k, v in cfg["constructs"].items()} == expected
     (analysis,) = cfg["analyses"].values()
     assert analysis["outcome"] == "loyalty" and analysis["predictors"] == ["satisfaction"]
@@ -77,13 +66,15 @@ def test_chinese_survey_in_gbk_with_text_answers(tmp_path):
     f = tmp_path / "调查.csv"
     f.write_bytes(text.encode("gbk"))
     draft = draft_config(f)
-    cfg = _validate(yaml.safe_load(draft))
+    cfg = validate_config(yaml.safe_load(draft))
     assert cfg["data"]["encoding"] == "gb18030"
     assert cfg["data"]["id_column"] == "编号"
     assert cfg["constructs"]["satisfaction"]["items"] == ["满意度1", "满意度2"]
     assert cfg["constructs"]["trust"]["items"] == ["信任1", "信任2"]
     assert cfg["constructs"]["repurchase"]["items"] == ["回购意愿", "再次购买"]
     assert cfg["data"]["value_labels"]["非常满意"] == 5
+    # in the order the items and answers appear, whatever the hash seed
+    assert list(cfg["data"]["value_labels"]) == ["非常满意", "一般", "满意", "不满意"]
     assert cfg["profile"] == ["性别"]
     assert "手机" in draft and "PERSONAL DATA" in draft
     analysis = cfg["analyses"]["repurchase_on_satisfaction"]
@@ -106,7 +97,7 @@ def test_qualtrics_constructs_from_question_texts(tmp_path):
     csv.writer(buffer).writerows(rows)
     f = tmp_path / "export.csv"
     f.write_text(buffer.getvalue(), encoding="utf-8")
-    cfg = _validate(yaml.safe_load(draft_config(f)))
+    cfg = validate_config(yaml.safe_load(draft_config(f)))
     assert cfg["constructs"]["satisfaction"]["items"] == ["Q1", "Q2"]
     assert cfg["constructs"]["repurchase"]["items"] == ["Q3"]
     assert cfg["data"]["id_column"] == "ResponseId"
@@ -117,7 +108,7 @@ def test_fallback_when_no_construct_is_named(tmp_path):
     f = tmp_path / "s.csv"
     f.write_text("a,b,c\n1,2,3\n3,4,5\n5,5,1\n", encoding="utf-8")
     draft = draft_config(f)
-    cfg = _validate(yaml.safe_load(draft))
+    cfg = validate_config(yaml.safe_load(draft))
     assert cfg["constructs"]["satisfaction"]["items"] == ["a"] and cfg["constructs"]["repurchase"]["items"] == ["b"]
     assert "CHECK: not found by name" in draft
 

@@ -53,7 +53,8 @@ def test_gbk_csv_with_chinese_names_and_labels(tmp_path):
 
 
 def test_latin1_csv(tmp_path):
-    f = _write(tmp_path / "de.csv", "Stadt;Zufriedenheit;Bemerkung\nMünchen;5;schön\nKöln;3;naïve Überraschung\n", "latin-1")
+    f = _write(tmp_path / "de.csv", "Stadt;Zufriedenheit;Bemerkung\nMünchen;5;schön\nKöln;3;naïve Überraschung\n",
+               "latin-1")
     df = read_survey(f)
     assert df["Stadt"].tolist() == ["München", "Köln"]
     assert df["Bemerkung"].iloc[1] == "naïve Überraschung"
@@ -159,7 +160,8 @@ def test_excel_sheets(tmp_path):
     f = tmp_path / "s.xlsx"
     with pd.ExcelWriter(f) as writer:
         pd.DataFrame({"x": [1]}).to_excel(writer, sheet_name="notes", index=False)
-        pd.DataFrame({"id": [1, 2], "满意 1": [5, None], "gender": ["m", "f"]}).to_excel(writer, sheet_name="data", index=False)
+        pd.DataFrame({"id": [1, 2], "满意 1": [5, None], "gender": ["m", "f"]}).to_excel(
+            writer, sheet_name="data", index=False)
     df = read_survey(f, {"sheet": "data"})
     assert list(df.columns) == ["id", "满意 1", "gender"]
     assert df["id"].tolist() == [1, 2] and pd.isna(df["满意 1"].iloc[1])

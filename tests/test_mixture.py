@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from _engine_helpers import simulate_segments
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
 
-from _engine_helpers import simulate_segments
 from trustseg.errors import DataError
 from trustseg.model.mixture import ClusterwiseRegression
 

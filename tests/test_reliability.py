@@ -44,7 +44,8 @@ def test_table_layout_and_item_statistics():
     assert head["n_items"] == 4 and head["n"] == 299 and head["warning"] == ""
     complete = d.dropna()
     x1 = t.set_index("item").loc["x1"]
-    assert x1["item_total_r"] == pytest.approx(np.corrcoef(complete["x1"], complete[["x2", "x3", "x4"]].sum(axis=1))[0, 1])
+    rest_total = complete[["x2", "x3", "x4"]].sum(axis=1)
+    assert x1["item_total_r"] == pytest.approx(np.corrcoef(complete["x1"], rest_total)[0, 1])
     assert x1["alpha_if_deleted"] == pytest.approx(cronbach_alpha(complete[["x2", "x3", "x4"]]))
 
 

@@ -8,8 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from trustseg.report import results as tr
 from trustseg.errors import TrustsegError
+from trustseg.report import results as tr
 
 NAME = "repurchase_on_satisfaction"
 
@@ -192,7 +192,9 @@ def test_segment_summary_and_names(results_dir):
 
 def test_one_segment_and_no_bootstrap(results_dir):
     seg = _segments().query("segment == 1").assign(share=1.0)
-    settings = tr.AnalysisSettings(**{k: v for k, v in SETTINGS.items() if k != "analysis"} | {"k": 1, "k_requested": 1})
+    settings = tr.AnalysisSettings(
+        **{k: v for k, v in SETTINGS.items() if k != "analysis"} | {"k": 1, "k_requested": 1}
+    )
     assert "In segment 1" in tr.verdict_sentence(seg, settings)
     cls = pd.DataFrame({"table": ["summary"] * 2, "measure": ["n", "k"], "value": [10.0, 1.0]})
     assert "single segment" in tr.classification_sentence(cls)

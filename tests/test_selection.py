@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 import pytest
-
 from _engine_helpers import simulate_segments
+
 from trustseg.model.mixture import ClusterwiseRegression
 from trustseg.model.selection import COLUMNS, criteria_table, select_segments
 

@@ -11,14 +11,11 @@ import pandas as pd
 import pytest
 import yaml
 
-import trustseg.stages.cleaning
-import trustseg.stages.common
-import trustseg.stages.evidence
-import trustseg.stages.fit
-from trustseg import stages
 from trustseg.config import validate_config
 from trustseg.errors import DataError
 from trustseg.report.results import load_settings
+from trustseg.stages import cleaning, common, evidence
+from trustseg.stages import fit as fit_stage
 from trustseg.stages.segments import record_settings
 from trustseg.survey.simulate import simulate_golf_survey, write_golf_survey
 
@@ -46,31 +43,33 @@ def test_simulated_survey_has_the_documented_design():
 
 
 def test_derived_seeds_are_stable_and_distinct():
-    assert stages.common.derive_seed(2010, "a", "fit", 3) == stages.common.derive_seed(2010, "a", "fit", 3)
-    seeds = {stages.common.derive_seed(2010, name, "fit", k) for name in ("a", "b") for k in range(1, 7)}
+    assert common.derive_seed(2010, "a", "fit", 3) == common.derive_seed(2010, "a", "fit", 3)
+    seeds = {common.derive_seed(2010, name, "fit", k) for name in ("a", "b") for k in range(1, 7)}
     assert len(seeds) == 12
 
 
 def test_chunks_cover_every_replicate_once():
-    chunks = [stages.evidence.chunk_replicates(200, 7, i) for i in range(7)]
+    chunks = [evidence.chunk_replicates(200, 7, i) for i in range(7)]
     assert [r for c in chunks for r in c] == list(range(200))
     assert max(len(c) for c in chunks) - min(len(c) for c in chunks) <= 1
 
 
 def test_rounding_variance_floor():
     config = {"outcome": "rep"}
-    assert stages.common.outcome_rounding_variance(config, {"rep": {"items": ["a", "b", "c"], "scale": [1, 7]}}) == pytest.approx(1 / 36)
-    assert stages.common.outcome_rounding_variance(config, {"rep": {"items": ["a"], "scale": [0.5, 7.5]}}) is None
-    assert stages.common.outcome_rounding_variance(config, {}) is None
+    assert common.outcome_rounding_variance(
+        config, {"rep": {"items": ["a", "b", "c"], "scale": [1, 7]}}
+    ) == pytest.approx(1 / 36)
+    assert common.outcome_rounding_variance(config, {"rep": {"items": ["a"], "scale": [0.5, 7.5]}}) is None
+    assert common.outcome_rounding_variance(config, {}) is None
     y = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     # the floor is absolute (squared outcome units): the rounding variance of the score
-    assert stages.common.outcome_variance_floor(y, rounding_variance=1 / 36) == pytest.approx(1 / 36)
+    assert common.outcome_variance_floor(y, rounding_variance=1 / 36) == pytest.approx(1 / 36)
     # without a known scale the smallest gap sets the floor: h^2/12 with h = 1
-    assert stages.common.outcome_variance_floor(y) == pytest.approx(1 / 12)
+    assert common.outcome_variance_floor(y) == pytest.approx(1 / 12)
     # it scales with the outcome's units, and is never below 1e-3 of var(y) for near-continuous outcomes
-    assert stages.common.outcome_variance_floor(y * 1000) == pytest.approx(1000**2 / 12)
+    assert common.outcome_variance_floor(y * 1000) == pytest.approx(1000**2 / 12)
     y_fine = np.r_[y, 1.0001]
-    assert stages.common.outcome_variance_floor(y_fine) == pytest.approx(1e-3 * y_fine.var())
+    assert common.outcome_variance_floor(y_fine) == pytest.approx(1e-3 * y_fine.var())
 
 
 @pytest.fixture()
@@ -81,7 +80,7 @@ def clean_golf(tmp_path):
     config["data"]["path"] = str(tmp_path / "survey.csv")
     config = validate_config(config)
     outputs = {name: str(tmp_path / f"{name}.csv") for name in ("clean", "flagged", "report", "reliability")}
-    stages.cleaning.clean(config, outputs)
+    cleaning.clean(config, outputs)
     return config, tmp_path
 
 
@@ -91,7 +90,7 @@ def test_clean_stage_writes_every_table(clean_golf):
         assert (tmp_path / f"{name}.csv").stat().st_size > 0
     for twin in ("report.md", "report.tex", "reliability.md", "reliability.tex"):
         assert (tmp_path / twin).exists()
-    clean = stages.common.read_clean(tmp_path / "clean.csv")
+    clean = common.read_clean(tmp_path / "clean.csv")
     assert {"respondent_id", "satisfaction", "trust", "repurchase"} <= set(clean.columns)
     assert "comment" not in clean.columns
 
@@ -103,7 +102,11 @@ def fit_settings(config, name="repurchase_on_satisfaction", **changes):
     """The keyword arguments the fit_k rule passes: only the settings that change a fit."""
     analysis = config["analyses"][name]
     settings = {key: analysis[key] for key in FIT_SETTINGS}
-    return settings | {"focal": analysis["focal"] or analysis["predictors"][0], "seed": 2010, "weight_column": None} | changes
+    return (
+        settings
+        | {"focal": analysis["focal"] or analysis["predictors"][0], "seed": 2010, "weight_column": None}
+        | changes
+    )
 
 
 def test_fit_stage_is_deterministic_and_records_every_start(clean_golf):
@@ -111,7 +114,7 @@ def test_fit_stage_is_deterministic_and_records_every_start(clean_golf):
     paths = []
     for run in ("a", "b"):
         out = tmp_path / f"k3_{run}.json"
-        stages.fit.fit_k(str(tmp_path / "clean.csv"), "repurchase_on_satisfaction", 3, str(out),
+        fit_stage.fit_k(str(tmp_path / "clean.csv"), "repurchase_on_satisfaction", 3, str(out),
                          rounding_variance=1 / 36, **fit_settings(config, n_init=4))
         paths.append(out)
     assert paths[0].read_bytes() == paths[1].read_bytes()
@@ -122,35 +125,37 @@ def test_fit_stage_is_deterministic_and_records_every_start(clean_golf):
 def test_fit_stage_refuses_too_many_segments(clean_golf):
     config, tmp_path = clean_golf
     with pytest.raises(DataError, match=r"60 segments need .* Remove 60 from config key 'analyses.x.segments'"):
-        stages.fit.fit_k(str(tmp_path / "clean.csv"), "x", 60, str(tmp_path / "k60.json"), **fit_settings(config))
+        fit_stage.fit_k(str(tmp_path / "clean.csv"), "x", 60, str(tmp_path / "k60.json"), **fit_settings(config))
     assert not (tmp_path / "k60.json").exists()
 
 
 def test_analysis_data_leaves_out_incomplete_respondents():
     clean = pd.DataFrame({"respondent_id": ["a", "b", "c"], "sat": [1.0, np.nan, 3.0], "rep": [2.0, 3.0, 4.0]})
-    X, y, w, ids = stages.common.analysis_data(clean, "rep", ["sat"], "t")
+    X, y, w, ids = common.analysis_data(clean, "rep", ["sat"], "t")
     assert ids.tolist() == ["a", "c"] and w is None and list(X.columns) == ["sat"]
     with pytest.raises(DataError, match="neither constructs nor columns"):
-        stages.common.analysis_data(clean, "loyalty", ["sat"], "t")
+        common.analysis_data(clean, "loyalty", ["sat"], "t")
 
 
 def test_respondents_are_matched_by_id_not_by_row():
     assignments = pd.DataFrame({"respondent_id": ["c", "a", "b"], "segment": [3, 1, 2]})
-    rows = stages.common.match_respondents(pd.Series(["a", "b", "c"]), assignments, "assignments.csv")
+    rows = common.match_respondents(pd.Series(["a", "b", "c"]), assignments, "assignments.csv")
     assert assignments["segment"].to_numpy()[rows].tolist() == [1, 2, 3]
     # a repeated id (duplicates kept in the clean data) is matched by its order of occurrence
     repeated = pd.DataFrame({"respondent_id": ["x", "y", "x"], "segment": [1, 2, 3]})
-    rows = stages.common.match_respondents(pd.Series(["y", "x", "x"]), repeated, "assignments.csv")
+    rows = common.match_respondents(pd.Series(["y", "x", "x"]), repeated, "assignments.csv")
     assert repeated["segment"].to_numpy()[rows].tolist() == [2, 1, 3]
     with pytest.raises(DataError, match="assignments.csv does not hold the respondents"):
-        stages.common.match_respondents(pd.Series(["a", "b", "d"]), assignments, "assignments.csv")
+        common.match_respondents(pd.Series(["a", "b", "d"]), assignments, "assignments.csv")
     with pytest.raises(DataError, match="2 rows for 3 respondents"):
-        stages.common.match_respondents(pd.Series(["a", "b", "c"]), assignments.iloc[:2], "assignments.csv")
+        common.match_respondents(pd.Series(["a", "b", "c"]), assignments.iloc[:2], "assignments.csv")
 
 
 def test_settings_record_the_chosen_k_and_both_confidence_levels(tmp_path):
     criteria = tmp_path / "criteria.csv"
-    pd.DataFrame({"k_requested": [1, 2, 3], "k": [1, 2, 2], "chosen": [False, False, True]}).to_csv(criteria, index=False)
+    pd.DataFrame({"k_requested": [1, 2, 3], "k": [1, 2, 2], "chosen": [False, False, True]}).to_csv(
+        criteria, index=False
+    )
     out = tmp_path / "analysis.json"
     record_settings(
         str(criteria), "a", str(out), outcome="rep", predictors=["sat", "trust"], focal="trust", alpha=0.1,
@@ -173,7 +178,7 @@ def test_run_stage_turns_user_errors_into_a_clean_exit(tmp_path, capsys):
         raise DataError("column 'x' holds text")
 
     with pytest.raises(SystemExit) as exit_info:
-        stages.common.run_stage(failing, tmp_path / "job.log")
+        common.run_stage(failing, tmp_path / "job.log")
     assert exit_info.value.code == 1
     assert "column 'x' holds text" in (tmp_path / "job.log").read_text()
     assert "Traceback" not in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Tests for trustseg.report.tables: CSV/Markdown/LaTeX writers."""
+"""Tests for trustseg.report.tables (CSV/Markdown/LaTeX writers) and the shared renderer in trustseg.render."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from trustseg.render import MixtureSummary, escape_latex, latex_table, markdown_table
 from trustseg.report.tables import (
     atomic_write_text,
-    escape_latex,
     format_number,
     format_p,
     to_latex,
@@ -123,6 +123,41 @@ def test_latex_booktabs_structure(segments):
 def test_latex_rejects_bad_label(segments):
     with pytest.raises(ValueError):
         to_latex(segments, "c", "tab:bad label")
+
+
+# ---------------------------------------------------------------- shared renderer
+
+
+def test_markdown_table_unpadded_layout():
+    md = markdown_table(["a", "b|c"], [["1", "x"], ["22", "y\nz"]], [True, False], padded=False)
+    assert md == "| a | b\\|c |\n|---:|:---|\n| 1 | x |\n| 22 | y z |\n"
+
+
+def test_latex_table_float_header_and_minus():
+    tex = latex_table(["n", "name"], [["-2", "a<b"], ["3", "-x"]], "rl", caption="C_1", label="tab:t",
+                      numbers=[True, False])
+    assert tex == (
+        "\\begin{table}[htbp]\n\\centering\n\\caption{C\\_1}\n\\label{tab:t}\n\\begin{tabular}{rl}\n"
+        "\\toprule\nn & name \\\\\n\\midrule\n$-$2 & a\\textless{}b \\\\\n3 & -x \\\\\n"
+        "\\bottomrule\n\\end{tabular}\n\\end{table}\n"
+    )
+
+
+def test_latex_table_without_header_has_no_midrule():
+    tex = latex_table(None, [["Outcome", "loy_alty"]], "ll")
+    assert tex == "\\begin{tabular}{ll}\n\\toprule\nOutcome & loy\\_alty \\\\\n\\bottomrule\n\\end{tabular}\n"
+
+
+def test_summary_uses_the_shared_writers():
+    frame = pd.DataFrame({"term": ["x^2", "a|b"], "estimate": [-0.5, 1e-5]})
+    summary = MixtureSummary("Fit", [("Outcome", "y~z"), ("Method", "EM")], [("Coefficients", frame)])
+    md = summary.as_markdown()
+    assert md.endswith("| term | estimate |\n|---:|---:|\n| x^2 | -0.5000 |\n| a\\|b | 1.000e-05 |")
+    tex = summary.as_latex()
+    # One escaping for the summary and the result tables: \textasciitilde{}, not \~{}.
+    assert "Outcome & y\\textasciitilde{}z \\\\" in tex and "x\\textasciicircum{}2" in tex
+    assert tex.startswith("% Fit\n\\begin{tabular}{ll}\n\\toprule\nOutcome")
+    assert "\\caption{Coefficients}\n\\begin{tabular}{rr}" in tex and "-0.5000" in tex  # no $-$ in the summary
 
 
 # ---------------------------------------------------------------- write_table

@@ -39,7 +39,9 @@ QUICK = {
 }
 
 
-def run_workflow(workdir: Path, configfile: Path | None = None, *extra: str, repo: Path = REPO) -> subprocess.CompletedProcess:
+def run_workflow(
+    workdir: Path, configfile: Path | None = None, *extra: str, repo: Path = REPO
+) -> subprocess.CompletedProcess:
     command = [SNAKEMAKE, "--snakefile", str(repo / "Snakefile"), "--directory", str(workdir), "--cores", "2"]
     if configfile is not None:
         command += ["--configfile", str(configfile)]
@@ -145,12 +147,25 @@ def test_results_contract(golf_run):
 
     analysis = results / NAME
     selection = pd.read_csv(analysis / "model_selection.csv")
-    assert {"k", "loglik", "n_params", "aic", "bic", "icl", "entropy", "min_share", "chosen", "lr_p_value"} <= set(selection.columns)
+    assert {"k", "loglik", "n_params", "aic", "bic", "icl", "entropy", "min_share", "chosen", "lr_p_value"} <= set(
+        selection.columns
+    )
     assert selection["k_requested"].tolist() == [1, 2, 3, 4]
     assert selection["chosen"].sum() == 1
 
     segments = pd.read_csv(analysis / "segments.csv")
-    assert {"segment", "share", "term", "estimate", "std_error", "ci_low", "ci_high", "p_value", "verdict", "name"} <= set(segments.columns)
+    assert {
+        "segment",
+        "share",
+        "term",
+        "estimate",
+        "std_error",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "verdict",
+        "name",
+    } <= set(segments.columns)
     focal = segments[segments["term"] == "satisfaction"]
     assert set(focal["verdict"]) <= {"drives", "does_not_drive", "inconclusive"}
     # segments are numbered by the focal slope, steepest first
@@ -264,7 +279,9 @@ def test_an_added_k_fits_only_that_k(golf_run, repo_copy, tmp_path):
     fits = work / "results" / NAME / "fits"
     assert (fits / "k5.json").is_file()
     for k in range(1, 5):
-        assert (fits / f"k{k}.json").stat().st_mtime == (golf_run / "results" / NAME / "fits" / f"k{k}.json").stat().st_mtime
+        assert (fits / f"k{k}.json").stat().st_mtime == (
+            golf_run / "results" / NAME / "fits" / f"k{k}.json"
+        ).stat().st_mtime
     assert json.loads((work / "results" / NAME / "analysis.json").read_text())["k"] == 3
     assert pd.read_csv(work / "results" / NAME / "model_selection.csv")["k_requested"].tolist() == [1, 2, 3, 4, 5]
 
@@ -307,7 +324,11 @@ def test_segment_scatter_matches_respondents_by_id(golf_run, tmp_path, monkeypat
 
 @pytest.mark.parametrize(
     ("example", "analysis"),
-    [("ecsi_mobi", "loyalty_on_satisfaction"), ("bank", "loyalty_on_satisfaction"), ("corp_rep", "loyalty_on_satisfaction")],
+    [
+        ("ecsi_mobi", "loyalty_on_satisfaction"),
+        ("bank", "loyalty_on_satisfaction"),
+        ("corp_rep", "loyalty_on_satisfaction"),
+    ],
 )
 def test_real_survey_examples(tmp_path, example, analysis):
     config = yaml.safe_load((REPO / "config" / "examples" / f"{example}.yaml").read_text())
@@ -371,7 +392,9 @@ def _assert_clean_failure(result: subprocess.CompletedProcess, *needles: str) ->
 
 def test_mistyped_config_key(tmp_path):
     def mutate(c):
-        c["analyses"]["repurchase_on_satisfaction"]["segmnts"] = c["analyses"]["repurchase_on_satisfaction"].pop("segments")
+        c["analyses"]["repurchase_on_satisfaction"]["segmnts"] = c["analyses"]["repurchase_on_satisfaction"].pop(
+            "segments"
+        )
 
     result = _bad_run(tmp_path, mutate)
     _assert_clean_failure(result, "segmnts", "Did you mean 'segments'")

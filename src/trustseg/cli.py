@@ -2,10 +2,16 @@
 
 Subcommands
 -----------
-``trustseg init-config SURVEY_FILE [-o config/<name>.yaml] [--force]``
+``trustseg init-config SURVEY_FILE [-o config/<name>.yaml] [--force] [--sheet S] [--encoding E] [--delimiter D]``
     Inspect a survey file and write a draft config.
+``trustseg check-config CONFIG_FILE``
+    Validate a config and check that the data file has every column it names.
 ``trustseg simulate [--out resources] [--seed 2010]``
     Write the bundled simulated golf-club survey.
+``trustseg config-docs [-o config/README.md]``
+    Write the configuration reference generated from the schema.
+``trustseg publish-notebooks EXECUTED_DIR [--to notebooks]``
+    Copy executed notebooks (with outputs) over the templates in ``notebooks/``.
 
 A :class:`~trustseg.errors.TrustsegError` is printed as
 ``trustseg: error: <message>`` on stderr with exit status 1, without a traceback.
@@ -34,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     init = sub.add_parser("init-config", help="inspect a survey file and write a draft config")
-    init.add_argument("survey_file", metavar="SURVEY_FILE", help="the raw survey file (csv, tsv, xlsx, sav, dta, parquet)")
+    init.add_argument("survey_file", metavar="SURVEY_FILE",
+                      help="the raw survey file (csv, tsv, xlsx, sav, dta, parquet)")
     init.add_argument("-o", "--output", default=None,
                       help="where to write the draft (default config/<survey file name>.yaml)")
     init.add_argument("--force", action="store_true", help="overwrite an existing config file")
@@ -79,7 +86,9 @@ def _init_config(args) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise DataError(f"{out}: cannot write the draft config ({exc.strerror}); choose another file with -o.") from None
+        raise DataError(
+            f"{out}: cannot write the draft config ({exc.strerror}); choose another file with -o."
+        ) from None
     print(f"trustseg: wrote a draft config to {out}; check the lines marked CHECK before running.")
     return 0
 
@@ -107,7 +116,9 @@ def _publish_notebooks(args) -> int:
 
     written = publish_notebooks(args.executed_dir, args.to)
     if not written:
-        raise DataError(f"no executed notebook in '{args.executed_dir}' matches a template in '{args.to}'; run snakemake first.")
+        raise DataError(
+            f"no executed notebook in '{args.executed_dir}' matches a template in '{args.to}'; run snakemake first."
+        )
     print("trustseg: updated " + ", ".join(str(p) for p in written))
     return 0
 

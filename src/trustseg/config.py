@@ -111,7 +111,9 @@ def _semantic_checks(config: dict) -> list[str]:
     for name, spec in constructs.items():
         lo, hi = spec["scale"]
         if not lo < hi:
-            problems.append(f"config key 'constructs.{name}.scale' is {spec['scale']}: the first number must be below the second.")
+            problems.append(
+                f"config key 'constructs.{name}.scale' is {spec['scale']}: the first number must be below the second."
+            )
         dup = sorted({i for i in spec["items"] if spec["items"].count(i) > 1})
         if dup:
             problems.append(f"config key 'constructs.{name}.items' lists {dup} more than once.")
@@ -125,7 +127,9 @@ def _semantic_checks(config: dict) -> list[str]:
         key = f"analyses.{name}"
         variables = [analysis["outcome"], *analysis["predictors"]]
         if len(set(variables)) < len(variables):
-            problems.append(f"config key '{key}': the outcome and predictors must be different variables, got {variables}.")
+            problems.append(
+                f"config key '{key}': the outcome and predictors must be different variables, got {variables}."
+            )
         focal = analysis.get("focal")
         if focal is not None and focal not in analysis["predictors"]:
             problems.append(
@@ -187,15 +191,6 @@ def load_config(path: str | Path) -> dict:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"config file '{path}' is not valid YAML{where}: {getattr(exc, 'problem', exc)}.") from None
     return validate_config(parsed or {}, source=f"config file '{path}'")
-
-
-def construct_items(config: Mapping) -> list[str]:
-    """All item columns named by the constructs, in config order, without repeats."""
-    seen: dict[str, None] = {}
-    for spec in config["constructs"].values():
-        for item in spec["items"]:
-            seen.setdefault(item, None)
-    return list(seen)
 
 
 def analysis_variables(config: Mapping, name: str) -> tuple[str, list[str], str]:
@@ -284,7 +279,8 @@ def _schema_rows(schema: Mapping, prefix: str = "") -> list[tuple[str, str, str,
 
 
 def json_default(value) -> str:
-    return "`" + yaml.safe_dump(value, default_flow_style=True, allow_unicode=True).strip().removesuffix("...").strip() + "`"
+    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True)
+    return "`" + text.strip().removesuffix("...").strip() + "`"
 
 
 def schema_markdown() -> str:

@@ -10,7 +10,7 @@ importing anything; imports inside functions count too.
 from __future__ import annotations
 
 import ast
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -40,7 +40,7 @@ def _imported_modules(path: Path) -> set[str]:
     return found
 
 
-@lru_cache(maxsize=None)
+@cache
 def _closure(module: str, root: Path) -> tuple[Path, ...]:
     seen: dict[str, Path] = {}
     pending = [module]

@@ -3,8 +3,8 @@
 Named execute_notebook.py, not notebook.py: Snakemake puts the script's folder on sys.path, where
 a notebook.py would shadow the "notebook" package that nbconvert probes for."""
 
-from trustseg.stages.common import run_stage
 from trustseg.report.notebooks import execute_notebook
+from trustseg.stages.common import run_stage
 
 run_stage(
     execute_notebook,

@@ -31,7 +31,6 @@ resample never rescales it.
 from __future__ import annotations
 
 import logging
-import time
 import warnings
 
 import numpy as np

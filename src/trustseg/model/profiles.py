@@ -26,14 +26,15 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from trustseg.model.classification import check_posteriors
 from trustseg.errors import DataError
+from trustseg.model._core import INTERCEPT
+from trustseg.model.classification import check_posteriors
 
 __all__ = ["profile_table", "membership_model", "is_categorical", "bch_weights", "classification_error_matrix"]
 
 logger = logging.getLogger("trustseg")
 
-INTERCEPT = "(Intercept)"
+
 MAX_LEVELS = 5
 
 PROFILE_COLUMNS = [
@@ -94,6 +95,13 @@ def _segment_labels(data: pd.DataFrame, segment, posteriors) -> tuple[pd.Series,
     else:
         labels = sorted(int(v) for v in pd.unique(seg.dropna()))
     return seg, labels
+
+
+def _check_variables(data: pd.DataFrame, variables: list[str]) -> None:
+    missing_cols = [v for v in variables if v not in data.columns]
+    if missing_cols:
+        raise DataError(f"profile variable(s) {missing_cols} are not columns of the data; "
+                        f"available: {list(data.columns)}")
 
 
 def _chi2_stat(codes_x: np.ndarray, codes_s: np.ndarray, r: int, c: int) -> float:
@@ -313,10 +321,7 @@ def profile_table(data: pd.DataFrame, segment, variables: list[str], posteriors=
     DataError
         If a variable is not a column of ``data``.
     """
-    missing_cols = [v for v in variables if v not in data.columns]
-    if missing_cols:
-        raise DataError(f"profile variable(s) {missing_cols} are not columns of the data; "
-                        f"available: {list(data.columns)}")
+    _check_variables(data, variables)
     seg, labels = _segment_labels(data, segment, posteriors)
     post = None
     if posteriors is not None:
@@ -336,6 +341,10 @@ def profile_table(data: pd.DataFrame, segment, variables: list[str], posteriors=
             rows.extend(_numeric_rows(name, x, seg, labels, post, n_missing))
         else:
             rows.extend(_categorical_rows(name, x, seg, labels, post, n_missing, n_permutations, rng))
+    return _profile_frame(rows)
+
+
+def _profile_frame(rows: list[dict]) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=PROFILE_COLUMNS)
     out["segment"] = out["segment"].astype(int)
     out["n"] = out["n"].astype(int)
@@ -424,7 +433,7 @@ def _fit_weighted_mnl(Z: np.ndarray, W: np.ndarray, w: np.ndarray, max_iter: int
     obj, eta, lse = objective(beta)
     converged = False
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - the count is returned
         pi = np.exp(eta - lse[:, None])
         resid = W[:, 1:] - W.sum(1, keepdims=True) * pi[:, 1:]  # n x m
         grad = (Z.T @ (w[:, None] * resid)).ravel(order="F")  # stacked by segment
@@ -481,14 +490,10 @@ def membership_model(data: pd.DataFrame, posteriors, variables: list[str], *, we
     weights : array-like of shape (n,), optional
         Survey weights.
     correction : {"bch", "none"}, default "bch"
-        ``"bch"``: BCH three-step estimator.  Step 2 assigns respondents to
-        their modal segment; the classification-error matrix
-        ``D[t, s] = P(modal s | true t)`` is computed from the posteriors; step
-        3 expands the data to respondent x segment with weights
-        ``inv(D)[m_i, t]`` (which can be negative) and maximises the weighted
-        multinomial log-likelihood by Newton's method.  ``"none"``: the naive
-        three-step logit on the modal assignment (biased toward zero by
-        classification error; for comparison only).
+        ``"bch"``: BCH three-step estimator, weights ``inv(D)[m_i, t]`` (can be
+        negative) with ``m_i`` the modal segment, ``D[t, s] = P(modal s | true t)``.
+        ``"none"``: naive three-step logit on the modal assignment (biased
+        toward zero by classification error; for comparison only).
     alpha : float, default 0.05
         Confidence level ``1 - alpha`` of the intervals.
     max_levels : int, default 5
@@ -525,23 +530,64 @@ def membership_model(data: pd.DataFrame, posteriors, variables: list[str], *, we
     """
     if correction not in ("bch", "none"):
         raise ValueError("correction must be 'bch' or 'none'")
-    missing_cols = [v for v in variables if v not in data.columns]
-    if missing_cols:
-        raise DataError(f"profile variable(s) {missing_cols} are not columns of the data; "
-                        f"available: {list(data.columns)}")
+    _check_variables(data, variables)
     p, w_all = check_posteriors(posteriors, weights)
     if p.shape[0] != len(data):
         raise ValueError(f"posteriors have {p.shape[0]} rows for {len(data)} respondents")
-    k = p.shape[1]
-    attrs: dict = {"n_used": 0, "n_dropped": 0, "skipped": {}, "reference_levels": {},
-                   "classification_error_matrix": [], "converged": False, "n_iter": 0, "notes": []}
-    if k == 1:
+    if p.shape[1] == 1:
         out = pd.DataFrame(columns=MEMBERSHIP_COLUMNS)
-        attrs["notes"].append("one segment: no membership model")
-        attrs["n_used"] = len(data)
-        out.attrs.update(attrs)
+        out.attrs.update(n_used=len(data), n_dropped=0, skipped={}, reference_levels={}, classification_error_matrix=[],
+                         converged=False, n_iter=0, notes=["one segment: no membership model"])
         return out
+    kept, kinds, skipped, complete = _usable_variables(data, variables, max_levels)
+    Z, terms, reference_levels = _design_matrix(data.loc[complete, kept], kinds)
+    beta, cov, converged, n_iter, D, notes = _three_step_fit(Z, p[complete], w_all[complete], correction, max_iter)
+    n_used = int(complete.sum())
+    drop_note = f"{len(data) - n_used} respondent(s) with missing profile values dropped; {n_used} used"
+    out = _coefficient_table(beta, cov, terms, skipped, notes, drop_note, alpha)
+    out.attrs.update(n_used=n_used, n_dropped=len(data) - n_used, skipped=skipped, reference_levels=reference_levels,
+                     classification_error_matrix=D.tolist(), converged=bool(converged), n_iter=int(n_iter),
+                     notes=notes + [drop_note] + [f"{v} skipped: {r}" for v, r in skipped.items()])
+    if skipped:
+        logger.info("membership model: skipped %s", ", ".join(f"{v} ({r})" for v, r in skipped.items()))
+    return out
 
+
+def _three_step_fit(Z: np.ndarray, p: np.ndarray, w: np.ndarray, correction: str, max_iter: int):
+    """Steps 2 and 3: the classification-error matrix and the weighted multinomial logit.
+
+    Step 2 assigns respondents to their modal segment; the classification-error
+    matrix ``D[t, s] = P(modal s | true t)`` is computed from the posteriors
+    ``p``.  With ``correction="bch"`` step 3 expands the data to respondent x
+    segment with weights ``inv(D)[m_i, t]`` (which can be negative); with
+    ``"none"`` the modal assignment is taken as known.  Either way the weighted
+    multinomial log-likelihood is maximised by Newton's method.
+
+    Returns ``(beta, cov, converged, n_iter, D, notes)``.
+    """
+    notes = []
+    if correction == "bch":
+        W, D, d_note = bch_weights(p, w)
+        if d_note:
+            notes.append(d_note)
+    else:
+        W = np.eye(p.shape[1])[p.argmax(axis=1)]
+        D = classification_error_matrix(p, w)
+    if np.linalg.matrix_rank(Z) < Z.shape[1]:
+        notes.append("design matrix is rank deficient (collinear profile variables); estimates not identified")
+    beta, cov, converged, n_iter = _fit_weighted_mnl(Z, W, w, max_iter=max_iter)
+    if not converged:
+        notes.append("Newton iterations did not converge (possible separation); estimates unstable")
+    return beta, cov, converged, n_iter, D, notes
+
+
+def _usable_variables(data: pd.DataFrame, variables: list[str], max_levels: int):
+    """The variables the membership model can use, their kind, the skipped ones and the complete rows.
+
+    Returns ``(kept, kinds, skipped, complete)``: kept variables in order,
+    ``{variable: is categorical}``, ``{variable: reason}`` and a boolean mask
+    of the respondents with a value in every kept variable.
+    """
     skipped: dict[str, str] = {}
     kinds: dict[str, bool] = {}
     for v in variables:
@@ -560,18 +606,25 @@ def membership_model(data: pd.DataFrame, posteriors, variables: list[str], *, we
             skipped[v] = "single level among complete rows"
             kept.remove(v)
     complete = data[kept].notna().all(axis=1).to_numpy() if kept else np.ones(len(data), bool)
-    n_drop = int((~complete).sum())
+    return kept, kinds, skipped, complete
 
-    sub = data.loc[complete, kept]
+
+def _design_matrix(sub: pd.DataFrame, kinds: dict[str, bool]) -> tuple[np.ndarray, list[str], dict]:
+    """Intercept, dummies (most frequent level as reference) and numeric columns.
+
+    Returns the matrix, its term names and the reference level of every
+    categorical variable.
+    """
     cols = [np.ones(len(sub))]
     terms = [INTERCEPT]
-    for v in kept:
+    reference_levels = {}
+    for v in sub.columns:
         x = sub[v]
         if kinds[v]:
             levels = _levels(x)
             counts = x.value_counts()
             ref = max(levels, key=lambda lv: (counts.get(lv, 0), -levels.index(lv)))
-            attrs["reference_levels"][v] = str(ref)
+            reference_levels[v] = str(ref)
             for lv in levels:
                 if lv == ref:
                     continue
@@ -580,26 +633,16 @@ def membership_model(data: pd.DataFrame, posteriors, variables: list[str], *, we
         else:
             cols.append(x.astype(float).to_numpy())
             terms.append(v)
-    Z = np.column_stack(cols)
-    pc, wc = p[complete], w_all[complete]
-    notes = []
-    if correction == "bch":
-        W, D, d_note = bch_weights(pc, wc)
-        if d_note:
-            notes.append(d_note)
-    else:
-        W = np.eye(k)[pc.argmax(axis=1)]
-        D = classification_error_matrix(pc, wc)
-    if np.linalg.matrix_rank(Z) < Z.shape[1]:
-        notes.append("design matrix is rank deficient (collinear profile variables); estimates not identified")
-    beta, cov, converged, n_iter = _fit_weighted_mnl(Z, W, wc, max_iter=max_iter)
-    if not converged:
-        notes.append("Newton iterations did not converge (possible separation); estimates unstable")
+    return np.column_stack(cols), terms, reference_levels
+
+
+def _coefficient_table(beta: np.ndarray, cov: np.ndarray, terms: list[str], skipped: dict, notes: list[str],
+                       drop_note: str, alpha: float) -> pd.DataFrame:
+    """One row per non-reference segment and term, then one per skipped variable."""
     q, m = beta.shape
     se = np.sqrt(np.clip(np.diag(cov), 0, None)).reshape((q, m), order="F")
     zcrit = stats.norm.ppf(1 - alpha / 2)
     rows = []
-    drop_note = f"{n_drop} respondent(s) with missing profile values dropped; {int(complete.sum())} used"
     for a in range(m):
         for j, term in enumerate(terms):
             est, s = float(beta[j, a]), float(se[j, a])
@@ -618,10 +661,4 @@ def membership_model(data: pd.DataFrame, posteriors, variables: list[str], *, we
                              or_ci_high=np.nan, note=f"skipped: {reason}"))
     out = pd.DataFrame(rows, columns=MEMBERSHIP_COLUMNS)
     out["segment"] = out["segment"].astype(int)
-    attrs.update(n_used=int(complete.sum()), n_dropped=n_drop, skipped=skipped,
-                 classification_error_matrix=D.tolist(), converged=bool(converged), n_iter=int(n_iter),
-                 notes=notes + [drop_note] + [f"{v} skipped: {r}" for v, r in skipped.items()])
-    out.attrs.update(attrs)
-    if skipped:
-        logger.info("membership model: skipped %s", ", ".join(f"{v} ({r})" for v, r in skipped.items()))
     return out

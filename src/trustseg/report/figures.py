@@ -29,7 +29,7 @@ import os
 import tempfile
 import textwrap
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,7 +305,6 @@ def segment_scatter(
     stem: Path,
     jitter: float = 0.1,
     seed: int = 0,
-    band: Callable[[int, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
     ci_level: float = 0.95,
     formats: Sequence[str] = ("pdf",),
 ) -> Figure:
@@ -318,9 +317,8 @@ def segment_scatter(
         unassigned, drawn as grey crosses).  Rows with missing x or y are
         dropped.
     lines : DataFrame
-        Either ``segment, intercept, slope`` (straight lines; the confidence
-        band comes from ``band``), or a grid ``segment, x, fit, lower, upper``
-        (already-computed fit and pointwise interval).
+        The fitted line of every segment on a grid: ``segment, x, fit, lower,
+        upper`` (fit and pointwise interval; missing bounds draw no band).
     names : dict
         Segment number -> plain-language name.
     x_label, y_label : str
@@ -334,9 +332,6 @@ def segment_scatter(
         Lines are fitted to the unjittered data; 0 disables jitter.
     seed : int, default 0
         Seed of the jitter, so the figure is reproducible.
-    band : callable, optional
-        ``band(segment, x) -> (lower, upper)`` pointwise interval for the
-        ``intercept/slope`` form of ``lines``.
     ci_level : float, default 0.95
         Confidence level of the band (used in the caption).
     formats : sequence of str, default ("pdf",)
@@ -347,21 +342,12 @@ def segment_scatter(
     Figure
     """
     _require(data, ["x", "y", "segment"], "data")
-    grid_form = {"x", "fit", "lower", "upper"} <= set(lines.columns)
-    _require(lines, ["segment"] + ([] if grid_form else ["intercept", "slope"]), "lines")
+    _require(lines, ["segment", "x", "fit", "lower", "upper"], "lines")
     if jitter < 0:
         raise ValueError("jitter must be >= 0")
-    pts = data[["x", "y", "segment"]].copy()
-    pts["x"] = pd.to_numeric(pts["x"], errors="coerce")
-    pts["y"] = pd.to_numeric(pts["y"], errors="coerce")
-    n_dropped = int(pts[["x", "y"]].isna().any(axis=1).sum())
-    pts = pts.dropna(subset=["x", "y"]).reset_index(drop=True)
-    rng = np.random.default_rng(seed)
-    jx = rng.uniform(-jitter, jitter, len(pts)) if jitter else np.zeros(len(pts))
-    jy = rng.uniform(-jitter, jitter, len(pts)) if jitter else np.zeros(len(pts))
+    pts, n_dropped = _plotted_points(data, jitter, seed)
     segs = _all_segments(names, pts["segment"], lines["segment"])
     styles = segment_styles(segs)
-    x_all = (float(pts["x"].min()), float(pts["x"].max())) if len(pts) else (0.0, 1.0)
     has_band = False
     with _rendering():
         fig = _MplFigure(figsize=(5.5, 4.0), layout="constrained")
@@ -369,66 +355,77 @@ def segment_scatter(
         handles = []
         unassigned = pts["segment"].isna()
         if unassigned.any():
-            ax.scatter(pts.loc[unassigned, "x"] + jx[unassigned], pts.loc[unassigned, "y"] + jy[unassigned],
+            ax.scatter(pts.loc[unassigned, "px"], pts.loc[unassigned, "py"],
                        marker="x", s=10, color="0.6", linewidths=0.6, zorder=1)
             handles.append(Line2D([], [], marker="x", color="0.6", linestyle="none",
                                   label=f"Unassigned (n = {int(unassigned.sum())})"))
         seg_num = pd.to_numeric(pts["segment"], errors="coerce")
+        line_seg = pd.to_numeric(lines["segment"], errors="coerce")
         for s in segs:
-            st = styles[s]
-            mask = (seg_num == s).to_numpy()
-            n_s = int(mask.sum())
-            if n_s:
-                ax.scatter(pts["x"][mask] + jx[mask], pts["y"][mask] + jy[mask], marker=st["marker"],
-                           s=14, facecolor=st["color"], edgecolor="white", linewidths=0.3,
-                           alpha=0.55, zorder=2)
-            seg_lines = lines[pd.to_numeric(lines["segment"], errors="coerce") == s]
-            drew_line = False
-            if grid_form and len(seg_lines):
-                g = seg_lines.sort_values("x")
-                xs = g["x"].to_numpy(float)
-                fit, lo, hi = (g[c].to_numpy(float) for c in ("fit", "lower", "upper"))
-                drew_line = True
-            elif not grid_form and len(seg_lines):
-                row = seg_lines.iloc[0]
-                # Why the segment's own range: do not extrapolate a line beyond its data.
-                lo_x, hi_x = (float(pts["x"][mask].min()), float(pts["x"][mask].max())) if n_s >= 2 else x_all
-                if hi_x <= lo_x:
-                    lo_x, hi_x = x_all
-                xs = np.linspace(lo_x, hi_x, 50)
-                fit = float(row["intercept"]) + float(row["slope"]) * xs
-                lo = hi = None
-                if band is not None:
-                    lo, hi = (np.asarray(a, float) for a in band(s, xs))
-                drew_line = np.isfinite(fit).any()
-            if drew_line:
-                if lo is not None and np.isfinite(lo).any() and np.isfinite(hi).any():
-                    ax.fill_between(xs, lo, hi, color=st["color"], alpha=0.18, linewidth=0, zorder=3)
-                    has_band = True
-                ax.plot(xs, fit, color=st["color"], linestyle=st["linestyle"], linewidth=1.8, zorder=4)
-            handles.append(Line2D([], [], color=st["color"], marker=st["marker"], markersize=5,
-                                  linestyle=st["linestyle"] if drew_line else "none",
-                                  label=f"{_seg_label(s, names)} (n = {n_s})"))
+            handle, banded = _segment_points_and_line(ax, pts[(seg_num == s).to_numpy()], lines[line_seg == s],
+                                                      styles[s], _seg_label(s, names))
+            handles.append(handle)
+            has_band |= banded
         ax.set_xlabel(_plain(x_label))
         ax.set_ylabel(_plain(y_label))
         if handles:
             ax.legend(handles=handles, loc="best", handlelength=3)
         if not len(pts):
             _empty_note(ax, "No respondents with both values")
+    return _save(fig, stem, formats, _scatter_caption(x_label, y_label, len(pts), jitter, seed,
+                                                     ci_level if has_band else None, n_dropped))
+
+
+def _scatter_caption(x_label: str, y_label: str, n: int, jitter: float, seed: int, band_level: float | None,
+                     n_dropped: int) -> str:
     jit = (f"Points are jittered by uniform noise of \u00b1{jitter:g} scale points on both axes "
            f"(seed {seed}) to separate tied answers; lines are fitted to the unjittered data. "
            if jitter else "Points are not jittered. ")
-    caption = (
-        f"{y_label} against {x_label} for {len(pts)} respondents, by segment "
+    return (
+        f"{y_label} against {x_label} for {n} respondents, by segment "
         "(segments distinguished by marker shape, line style and shade). "
         + jit
         + "Lines: segment-specific fitted regressions; the slope is the change in the outcome per "
         "one-point increase in the predictor"
-        + (f"; shaded bands: pointwise {_pct(ci_level)} confidence intervals of the fitted line. "
-           if has_band else "; no confidence band available. ")
+        + (f"; shaded bands: pointwise {_pct(band_level)} confidence intervals of the fitted line. "
+           if band_level is not None else "; no confidence band available. ")
         + (f"{n_dropped} respondent(s) with a missing value are not shown." if n_dropped else "")
     ).strip()
-    return _save(fig, stem, formats, caption)
+
+
+def _plotted_points(data: pd.DataFrame, jitter: float, seed: int) -> tuple[pd.DataFrame, int]:
+    """Respondents with both values, with their jittered position ``px, py``; and how many were dropped."""
+    pts = data[["x", "y", "segment"]].copy()
+    pts["x"] = pd.to_numeric(pts["x"], errors="coerce")
+    pts["y"] = pd.to_numeric(pts["y"], errors="coerce")
+    n_dropped = int(pts[["x", "y"]].isna().any(axis=1).sum())
+    pts = pts.dropna(subset=["x", "y"]).reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    # x's jitter is drawn before y's, so a seed always gives the same picture.
+    jx = rng.uniform(-jitter, jitter, len(pts)) if jitter else np.zeros(len(pts))
+    jy = rng.uniform(-jitter, jitter, len(pts)) if jitter else np.zeros(len(pts))
+    pts["px"] = pts["x"] + jx
+    pts["py"] = pts["y"] + jy
+    return pts, n_dropped
+
+
+def _segment_points_and_line(ax, pts: pd.DataFrame, grid: pd.DataFrame, style: dict, label: str):
+    """Draw one segment's points, fitted line and band; return its legend handle and whether a band was drawn."""
+    if len(pts):
+        ax.scatter(pts["px"], pts["py"], marker=style["marker"], s=14, facecolor=style["color"],
+                   edgecolor="white", linewidths=0.3, alpha=0.55, zorder=2)
+    has_band = False
+    if len(grid):
+        grid = grid.sort_values("x")
+        xs = grid["x"].to_numpy(float)
+        fit, lo, hi = (grid[c].to_numpy(float) for c in ("fit", "lower", "upper"))
+        if np.isfinite(lo).any() and np.isfinite(hi).any():
+            ax.fill_between(xs, lo, hi, color=style["color"], alpha=0.18, linewidth=0, zorder=3)
+            has_band = True
+        ax.plot(xs, fit, color=style["color"], linestyle=style["linestyle"], linewidth=1.8, zorder=4)
+    handle = Line2D([], [], color=style["color"], marker=style["marker"], markersize=5,
+                    linestyle=style["linestyle"] if len(grid) else "none", label=f"{label} (n = {len(pts)})")
+    return handle, has_band
 
 
 # ---------------------------------------------------------------------------
@@ -663,33 +660,10 @@ def coefficient_forest(
         if not terms:
             _empty_note(axes[0], "No estimates")
         for ax, term in zip(axes, terms):
-            sub = est[est["term"].astype(str) == term]
             if term == focal_term and equivalence_margin:
                 ax.axvspan(-equivalence_margin, equivalence_margin, color="0.88", zorder=0, linewidth=0)
             ax.axvline(0.0, color="0.3", linewidth=0.8, zorder=1)
-            for _, r in sub.iterrows():
-                s = int(r["segment"])
-                y, st = rows[s], styles[s]
-                off = 0.13 if has_boot else 0.0
-                lo, hi, b = (float(r[c]) if pd.notna(r[c]) else np.nan for c in ("ci_low", "ci_high", "estimate"))
-                if np.isfinite(lo) and np.isfinite(hi):
-                    ax.plot([lo, hi], [y - off] * 2, color=st["color"], linewidth=1.6, solid_capstyle="butt")
-                else:
-                    n_missing += 1
-                    ax.text(1.0, y - off, "interval n/a ", transform=ax.get_yaxis_transform(),
-                            ha="right", va="center", fontsize=6.5, color="0.35")
-                if has_boot:
-                    blo, bhi = (float(r[c]) if pd.notna(r[c]) else np.nan for c in ("boot_ci_low", "boot_ci_high"))
-                    if np.isfinite(blo) and np.isfinite(bhi):
-                        ax.plot([blo, bhi], [y + off] * 2, color=st["color"], linewidth=1.1,
-                                linestyle=(0, (3, 1.5)))
-                    else:
-                        n_missing += 1
-                        ax.text(1.0, y + off, "bootstrap n/a ", transform=ax.get_yaxis_transform(),
-                                ha="right", va="center", fontsize=6.5, color="0.35")
-                if np.isfinite(b):
-                    ax.plot([b], [y - off], marker=st["marker"], color=st["color"], markersize=5.5,
-                            markeredgecolor="black", markeredgewidth=0.4, linestyle="none", zorder=3)
+            n_missing += _forest_panel(ax, est[est["term"].astype(str) == term], rows, styles, has_boot)
             ax.set_title(_plain(term))
             ax.set_xlabel(_plain(x_label) if len(terms) == 1 else "")
             ax.margins(x=0.15)
@@ -697,14 +671,16 @@ def coefficient_forest(
         axes[0].set_ylim(len(segs) - 0.5, -0.5)  # segment 1 on top
         if len(terms) > 1:
             fig.supxlabel(_plain(x_label), fontsize=8)
-        legend = [Line2D([], [], color="0.2", linewidth=1.6, label=f"{_pct(ci_level)} CI (model-based)")]
-        if has_boot:
-            legend.append(Line2D([], [], color="0.2", linewidth=1.1, linestyle=(0, (3, 1.5)),
-                                 label=f"{_pct(ci_level)} bootstrap percentile CI"))
-        if equivalence_margin and focal_term in terms:
-            legend.append(Patch(color="0.88", label=f"Equivalence margin \u00b1{equivalence_margin:g}"))
+        legend = _forest_legend(ci_level, has_boot, equivalence_margin if focal_term in terms else None)
         fig.legend(handles=legend, loc="outside upper center", ncols=len(legend))
-    caption = (
+    caption = _forest_caption(terms, ci_level, has_boot, equivalence_margin if focal_term in terms else None,
+                              focal_term, n_missing)
+    return _save(fig, stem, formats, caption)
+
+
+def _forest_caption(terms: list[str], ci_level: float, has_boot: bool, margin: float | None, focal_term: str | None,
+                    n_missing: int) -> str:
+    return (
         f"Segment-specific coefficients ({', '.join(terms)}) with {_pct(ci_level)} confidence "
         "intervals, one panel per term and one row per segment (marker shape and shade identify "
         "the segment). Markers: point estimates; solid lines: model-based intervals"
@@ -712,12 +688,50 @@ def coefficient_forest(
         + ". Intercepts are in outcome scale points; slopes are the change in the outcome per "
         "one-point increase in the predictor. An interval that excludes the vertical zero line "
         "indicates a non-zero effect"
-        + (f"; an interval inside the shaded band (\u00b1{equivalence_margin:g} for {focal_term}) "
-           "indicates a practically negligible effect" if equivalence_margin and focal_term in terms else "")
+        + (f"; an interval inside the shaded band (\u00b1{margin:g} for {focal_term}) "
+           "indicates a practically negligible effect" if margin else "")
         + "."
         + (f" {n_missing} interval(s) could not be estimated (marked n/a)." if n_missing else "")
     )
-    return _save(fig, stem, formats, caption)
+
+
+def _forest_legend(ci_level: float, has_boot: bool, margin: float | None) -> list:
+    legend = [Line2D([], [], color="0.2", linewidth=1.6, label=f"{_pct(ci_level)} CI (model-based)")]
+    if has_boot:
+        legend.append(Line2D([], [], color="0.2", linewidth=1.1, linestyle=(0, (3, 1.5)),
+                             label=f"{_pct(ci_level)} bootstrap percentile CI"))
+    if margin:
+        legend.append(Patch(color="0.88", label=f"Equivalence margin \u00b1{margin:g}"))
+    return legend
+
+
+def _forest_panel(ax, sub: pd.DataFrame, rows: Mapping[int, int], styles: Mapping[int, dict], has_boot: bool) -> int:
+    """Draw one term's intervals and estimates, one row per segment; return the number of missing intervals."""
+    n_missing = 0
+    off = 0.13 if has_boot else 0.0  # model-based interval just below the row, bootstrap just above
+    for _, r in sub.iterrows():
+        s = int(r["segment"])
+        y, st = rows[s], styles[s]
+        lo, hi, b = (float(r[c]) if pd.notna(r[c]) else np.nan for c in ("ci_low", "ci_high", "estimate"))
+        if np.isfinite(lo) and np.isfinite(hi):
+            ax.plot([lo, hi], [y - off] * 2, color=st["color"], linewidth=1.6, solid_capstyle="butt")
+        else:
+            n_missing += 1
+            ax.text(1.0, y - off, "interval n/a ", transform=ax.get_yaxis_transform(),
+                    ha="right", va="center", fontsize=6.5, color="0.35")
+        if has_boot:
+            blo, bhi = (float(r[c]) if pd.notna(r[c]) else np.nan for c in ("boot_ci_low", "boot_ci_high"))
+            if np.isfinite(blo) and np.isfinite(bhi):
+                ax.plot([blo, bhi], [y + off] * 2, color=st["color"], linewidth=1.1,
+                        linestyle=(0, (3, 1.5)))
+            else:
+                n_missing += 1
+                ax.text(1.0, y + off, "bootstrap n/a ", transform=ax.get_yaxis_transform(),
+                        ha="right", va="center", fontsize=6.5, color="0.35")
+        if np.isfinite(b):
+            ax.plot([b], [y - off], marker=st["marker"], color=st["color"], markersize=5.5,
+                    markeredgecolor="black", markeredgewidth=0.4, linestyle="none", zorder=3)
+    return n_missing
 
 
 # ---------------------------------------------------------------------------
@@ -851,55 +865,16 @@ def profile_heatmap(
     # Row key keeps the first-appearance order of variables and levels.
     prof["row"] = [f"{v}: {lv}" if pd.notna(lv) and str(lv) != "" else f"{v} (mean)"
                    for v, lv in zip(prof["variable"], prof["level"])]
-    is_share = {r: pd.notna(lv) and str(lv) != "" for r, lv in zip(prof["row"], prof["level"])}
     row_keys = list(dict.fromkeys(prof["row"]))
-    mat = (prof.pivot_table(index="row", columns="segment", values="value", aggfunc="first", dropna=False)
-           .reindex(index=row_keys, columns=segs)) if row_keys else pd.DataFrame()
     with _rendering():
         n_rows = max(len(row_keys), 1)
         fig = _MplFigure(figsize=(min(DOUBLE_COLUMN, 2.6 + 1.0 * max(len(segs), 1)),
                                   max(MIN_HEIGHT, 0.9 + 0.28 * n_rows)), layout="constrained")
         ax = fig.add_subplot()
-        if mat.empty or not segs:
+        if not row_keys or not segs:
             _empty_note(ax, "No profile variables")
         else:
-            vals = mat.to_numpy(float)
-            # Shares are shaded on the absolute 0-100% scale, so a 33% vs 35%
-            # split looks alike, as it should.  Means are shaded within their
-            # row, over at least one standard deviation of the variable (when
-            # the table carries ``sd``), so trivial differences stay pale.
-            spread = (prof.groupby("row")["sd"].mean().reindex(row_keys).to_numpy(float)
-                      if "sd" in prof.columns else np.full(len(row_keys), np.nan))
-            shares_row = np.array([is_share[r] for r in row_keys])[:, None]
-            with np.errstate(invalid="ignore"):  # rows that are entirely missing
-                lo = np.nanmin(np.where(np.isfinite(vals), vals, np.inf), axis=1, keepdims=True)
-                hi = np.nanmax(np.where(np.isfinite(vals), vals, -np.inf), axis=1, keepdims=True)
-                span = np.fmax(hi - lo, np.nan_to_num(spread, nan=0.0)[:, None])
-                within = np.where(span > 0, (vals - lo) / np.where(span > 0, span, 1.0), 0.5)
-                shade = np.where(shares_row, np.clip(vals, 0.0, 1.0), within)
-                shade = np.where(np.isfinite(vals), shade, np.nan)
-            cmap = matplotlib.colormaps["Greys"].with_extremes(bad="white")
-            # Why 0.05-0.75 of Greys: the lightest cells stay visible, the darkest keep white text legible.
-            ax.imshow(0.05 + 0.7 * shade, cmap=cmap, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
-            for i, key in enumerate(row_keys):
-                for j in range(len(segs)):
-                    v = vals[i, j]
-                    if not np.isfinite(v):
-                        text, colour = "\u2013", "0.4"
-                    else:
-                        text = f"{100 * v:.0f}%" if is_share[key] else f"{v:.2f}"
-                        colour = "white" if shade[i, j] > 0.75 else "black"
-                    ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
-            ax.set_xticks(range(len(segs)), [_wrapped_label(s, names) for s in segs])
-            ax.set_yticks(range(len(row_keys)), [_plain(r) for r in row_keys])
-            ax.tick_params(length=0)
-            ax.xaxis.tick_top()
-            for side in ("left", "bottom", "top", "right"):
-                ax.spines[side].set_visible(False)
-            ax.set_xticks(np.arange(-0.5, len(segs)), minor=True)
-            ax.set_yticks(np.arange(-0.5, len(row_keys)), minor=True)
-            ax.grid(which="minor", color="white", linewidth=1.0)
-            ax.tick_params(which="minor", length=0)
+            _draw_heatmap(ax, prof, row_keys, segs, names)
     caption = (
         "Profile of the segments: rows are profile variables (for categorical variables one row "
         "per category, cells give the percentage of the segment in that category; numeric "
@@ -911,6 +886,55 @@ def profile_heatmap(
         "Profile of the segments: no profile variables were available, so the figure is empty."
     )
     return _save(fig, stem, formats, caption)
+
+
+def _heatmap_shades(prof: pd.DataFrame, row_keys: list[str], vals: np.ndarray, is_share: np.ndarray) -> np.ndarray:
+    """Grey level (0-1) of every cell; NaN where the value is missing.
+
+    Shares are shaded on the absolute 0-100% scale, so a 33% vs 35% split
+    looks alike, as it should.  Means are shaded within their row, over at
+    least one standard deviation of the variable (when the table carries
+    ``sd``), so trivial differences stay pale.
+    """
+    spread = (prof.groupby("row")["sd"].mean().reindex(row_keys).to_numpy(float)
+              if "sd" in prof.columns else np.full(len(row_keys), np.nan))
+    with np.errstate(invalid="ignore"):  # rows that are entirely missing
+        lo = np.nanmin(np.where(np.isfinite(vals), vals, np.inf), axis=1, keepdims=True)
+        hi = np.nanmax(np.where(np.isfinite(vals), vals, -np.inf), axis=1, keepdims=True)
+        span = np.fmax(hi - lo, np.nan_to_num(spread, nan=0.0)[:, None])
+        within = np.where(span > 0, (vals - lo) / np.where(span > 0, span, 1.0), 0.5)
+        shade = np.where(is_share[:, None], np.clip(vals, 0.0, 1.0), within)
+        return np.where(np.isfinite(vals), shade, np.nan)
+
+
+def _draw_heatmap(ax, prof: pd.DataFrame, row_keys: list[str], segs: list[int], names: Mapping | None) -> None:
+    """Shaded, annotated cells: one row per profile row key, one column per segment."""
+    is_share = {r: pd.notna(lv) and str(lv) != "" for r, lv in zip(prof["row"], prof["level"])}
+    vals = (prof.pivot_table(index="row", columns="segment", values="value", aggfunc="first", dropna=False)
+            .reindex(index=row_keys, columns=segs)).to_numpy(float)
+    shade = _heatmap_shades(prof, row_keys, vals, np.array([is_share[r] for r in row_keys]))
+    cmap = matplotlib.colormaps["Greys"].with_extremes(bad="white")
+    # Why 0.05-0.75 of Greys: the lightest cells stay visible, the darkest keep white text legible.
+    ax.imshow(0.05 + 0.7 * shade, cmap=cmap, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    for i, key in enumerate(row_keys):
+        for j in range(len(segs)):
+            v = vals[i, j]
+            if not np.isfinite(v):
+                text, colour = "\u2013", "0.4"
+            else:
+                text = f"{100 * v:.0f}%" if is_share[key] else f"{v:.2f}"
+                colour = "white" if shade[i, j] > 0.75 else "black"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
+    ax.set_xticks(range(len(segs)), [_wrapped_label(s, names) for s in segs])
+    ax.set_yticks(range(len(row_keys)), [_plain(r) for r in row_keys])
+    ax.tick_params(length=0)
+    ax.xaxis.tick_top()
+    for side in ("left", "bottom", "top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_xticks(np.arange(-0.5, len(segs)), minor=True)
+    ax.set_yticks(np.arange(-0.5, len(row_keys)), minor=True)
+    ax.grid(which="minor", color="white", linewidth=1.0)
+    ax.tick_params(which="minor", length=0)
 
 
 # ---------------------------------------------------------------------------

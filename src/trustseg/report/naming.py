@@ -12,9 +12,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from trustseg.model._core import INTERCEPT
+
 __all__ = ["name_segments", "segment_levels", "INTERCEPT"]
 
-INTERCEPT = "(Intercept)"
+
 HIGH_CUT = 0.6
 
 
@@ -134,46 +136,59 @@ def name_segments(segments: pd.DataFrame, focal: str, outcome_scale: tuple[float
     if focal_rows.empty:
         raise ValueError(f"focal predictor {focal!r} is not a term of the segments table")
     levels = segment_levels(segments, predictor_means, outcome_scale)
+    cut = _high_cut(segments, levels, outcome_scale, high_cut)
+    names = {seg: _base_name(focal_rows[focal_rows["segment"] == seg], focal, levels.get(seg, np.nan) >= cut)
+             for seg in seg_ids}
+    return _unique_names(names, levels, outcome.replace("_", " ") if outcome else "level")
+
+
+def _high_cut(segments: pd.DataFrame, levels: pd.Series, outcome_scale, high_cut: float) -> float:
+    """The level from which a segment's outcome counts as high.
+
+    On a known scale: ``high_cut`` of the way up.  Without one: the
+    share-weighted mean level of all segments.
+    """
     if outcome_scale is not None:
         lo, hi = float(outcome_scale[0]), float(outcome_scale[1])
-        cut = lo + high_cut * (hi - lo)
-    else:
-        shares = (segments.groupby("segment")["share"].first().astype(float)
-                  if "share" in segments.columns else pd.Series(1.0, index=levels.index))
-        shares = shares.reindex(levels.index).fillna(0.0)
-        cut = float(np.average(levels, weights=shares)) if shares.sum() > 0 else float(levels.mean())
+        return lo + high_cut * (hi - lo)
+    shares = (segments.groupby("segment")["share"].first().astype(float)
+              if "share" in segments.columns else pd.Series(1.0, index=levels.index))
+    shares = shares.reindex(levels.index).fillna(0.0)
+    return float(np.average(levels, weights=shares)) if shares.sum() > 0 else float(levels.mean())
 
-    Focal, focal_lc = _pretty(focal), _pretty(focal).lower()
-    names: dict[int, str] = {}
-    for seg in seg_ids:
-        row = focal_rows[focal_rows["segment"] == seg]
-        verdict = ""
-        est = np.nan
-        ci_high = np.nan
-        if not row.empty:
-            r = row.iloc[0]
-            verdict = "" if "verdict" not in row.columns or pd.isna(r["verdict"]) else str(r["verdict"])
-            est = float(r["estimate"])
-            if "ci_high" in row.columns and pd.notna(r["ci_high"]):
-                ci_high = float(r["ci_high"])
-        if verdict == "drives":
-            names[seg] = f"{Focal}-driven"
-        elif verdict == "does_not_drive":
-            names[seg] = "Loyal regardless" if levels.get(seg, np.nan) >= cut else "Indifferent"
-        elif np.isfinite(ci_high) and ci_high < 0:
-            names[seg] = f"Negatively {focal_lc}-driven"
-        elif np.isfinite(est) and est > 0:
-            names[seg] = f"Weakly {focal_lc}-driven"
-        else:
-            names[seg] = "Mixed"
 
-    what = outcome.replace("_", " ") if outcome else "level"
+def _base_name(row: pd.DataFrame, focal: str, high: bool) -> str:
+    """A segment's name from its focal row (rules 1-3 of :func:`name_segments`)."""
+    verdict = ""
+    est = np.nan
+    ci_high = np.nan
+    if not row.empty:
+        r = row.iloc[0]
+        verdict = "" if "verdict" not in row.columns or pd.isna(r["verdict"]) else str(r["verdict"])
+        est = float(r["estimate"])
+        if "ci_high" in row.columns and pd.notna(r["ci_high"]):
+            ci_high = float(r["ci_high"])
+    focal_lc = _pretty(focal).lower()
+    if verdict == "drives":
+        return f"{_pretty(focal)}-driven"
+    if verdict == "does_not_drive":
+        return "Loyal regardless" if high else "Indifferent"
+    if np.isfinite(ci_high) and ci_high < 0:
+        return f"Negatively {focal_lc}-driven"
+    if np.isfinite(est) and est > 0:
+        return f"Weakly {focal_lc}-driven"
+    return "Mixed"
 
-    def _ordinal(rank: int) -> str:
-        return {2: "2nd", 3: "3rd"}.get(rank, f"{rank}th")
 
+def _ordinal(rank: int) -> str:
+    return {2: "2nd", 3: "3rd"}.get(rank, f"{rank}th")
+
+
+def _unique_names(names: dict[int, str], levels: pd.Series, what: str) -> dict[int, str]:
+    """Tell apart segments with the same name by their level, then by number."""
+    names = dict(names)
     groups: dict[str, list[int]] = {}
-    for seg in seg_ids:
+    for seg in names:
         groups.setdefault(names[seg], []).append(seg)
     for base, members in groups.items():
         if len(members) < 2:
@@ -189,9 +204,9 @@ def name_segments(segments: pd.DataFrame, focal: str, outcome_scale: tuple[float
                 # ordinal words stay readable where "2 of 4" would not
                 names[seg] = f"{base}, {_ordinal(r)} highest {what}" if r > 1 else f"{base}, highest {what}"
     seen: dict[str, int] = {}
-    for seg in seg_ids:
+    for seg in names:
         seen[names[seg]] = seen.get(names[seg], 0) + 1
-    for seg in seg_ids:
+    for seg in names:
         if seen[names[seg]] > 1:
             names[seg] = f"{names[seg]} (segment {seg})"
     return names

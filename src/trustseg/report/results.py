@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from trustseg.errors import TrustsegError
+from trustseg.model._core import INTERCEPT
 
 __all__ = [
     "Figure", "CleaningResults", "AnalysisSettings", "AnalysisResults", "load_cleaning", "load_settings",
@@ -33,7 +34,7 @@ __all__ = [
     "membership_sentences", "segment_means", "show_figure",
 ]
 
-INTERCEPT = "(Intercept)"
+
 CRITERIA = ("bic", "icl", "aic", "aic3", "caic", "sabic")
 NOT_ANALYSES = {"cleaning", "figures", "notebooks", "logs", "report"}
 
@@ -211,7 +212,9 @@ def load_settings(path: str | Path) -> AnalysisSettings:
     names = [f.name for f in fields(AnalysisSettings)]
     missing = [n for n in names if n not in data]
     if missing:
-        raise TrustsegError(f"results file '{path}' lacks {missing}; it was written by another version, rerun snakemake.")
+        raise TrustsegError(
+            f"results file '{path}' lacks {missing}; it was written by another version, rerun snakemake."
+        )
     return AnalysisSettings(**{n: data[n] for n in names})
 
 
@@ -408,7 +411,11 @@ def selection_sentence(model_selection: pd.DataFrame, settings: AnalysisSettings
         if not lr.empty:
             parts = []
             for _, r in lr.sort_values("k").iterrows():
-                reps = f", {int(r['lr_replicates'])} replicates" if "lr_replicates" in r and pd.notna(r["lr_replicates"]) else ""
+                reps = (
+                    f", {int(r['lr_replicates'])} replicates"
+                    if "lr_replicates" in r and pd.notna(r["lr_replicates"])
+                    else ""
+                )
                 parts.append(f"K = {int(r['k'])} vs {int(r['k']) + 1}: p = {float(r['lr_p_value']):.3f}{reps}")
             text += " Parametric bootstrap likelihood-ratio tests: " + "; ".join(parts) + "."
     return text

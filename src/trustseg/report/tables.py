@@ -5,15 +5,18 @@ Every table in ``results/`` is written three times from one DataFrame:
 * ``<stem>.csv`` -- the data contract: full precision, original column names,
   UTF-8, no index.  Other stages and the notebooks read this file back.
 * ``<stem>.md`` -- for people: caption line, rounded numbers, labelled and
-  aligned columns.  Rendered by :func:`to_markdown` (no ``tabulate`` needed).
+  aligned columns (:func:`to_markdown`).
 * ``<stem>.tex`` -- for the paper: a ``booktabs`` table with caption and label,
-  rounded numbers, labelled columns and LaTeX special characters escaped.
+  rounded numbers, labelled columns and LaTeX special characters escaped
+  (:func:`to_latex`).
   Non-ASCII text (accents, Chinese) is left as is; compile with XeLaTeX or
   LuaLaTeX (plus ``xeCJK``/``ctex`` for Chinese) when such text occurs.
 
 All three are rendered in memory first and then written atomically (temporary
 file in the same directory + :func:`os.replace`), so a failure never leaves a
-half-written or mismatched set behind.
+half-written or mismatched set behind.  This module decides what a cell says
+(rounding, p-values, labels); the layout and the LaTeX escaping are
+:mod:`trustseg.render`'s, shared with the model summary.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ import math
 import os
 import re
 import tempfile
-import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from trustseg.render import latex_table, markdown_table
 
 __all__ = [
     "write_table",
@@ -35,7 +39,6 @@ __all__ = [
     "to_latex",
     "format_p",
     "format_number",
-    "escape_latex",
     "atomic_write_text",
 ]
 
@@ -45,22 +48,6 @@ DEFAULT_DIGITS = 3
 # plain rounding; matched by name so callers need not list them.
 _P_COLUMN = re.compile(r"^(p|p_value|p_holm|p_tost|p_positive|lr_p_value)$|(^p_)|(_p_value$)|(_p$)")
 
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    # < and > print as inverted punctuation under the default OT1 encoding.
-    "<": r"\textless{}",
-    ">": r"\textgreater{}",
-}
-_LATEX_PATTERN = re.compile("|".join(re.escape(c) for c in _LATEX_SPECIAL))
 _BAD_LABEL = re.compile(r"[\\{}%#~^&$\s]")
 
 
@@ -203,20 +190,6 @@ def _format_cells(df: pd.DataFrame, digits: Mapping | int) -> tuple[list[list[st
 # ---------------------------------------------------------------------------
 
 
-def _display_width(text: str) -> int:
-    """Terminal width of ``text``: East Asian wide/full-width characters count 2."""
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("|", r"\|").replace("\r", " ").replace("\n", " ")
-
-
-def _pad(text: str, width: int, right: bool) -> str:
-    fill = " " * (width - _display_width(text))
-    return fill + text if right else text + fill
-
-
 def to_markdown(
     df: pd.DataFrame,
     digits: Mapping | int = DEFAULT_DIGITS,
@@ -245,52 +218,14 @@ def to_markdown(
         The table, ending with a newline.
     """
     df = _prepare(df)
-    labels = [_md_escape(label) for label in _resolve_labels(list(df.columns), column_labels)]
+    labels = _resolve_labels(list(df.columns), column_labels)
     rows, numeric = _format_cells(df, digits)
-    rows = [[_md_escape(cell) for cell in row] for row in rows]
-    if not labels:
-        return "| |\n|---|\n"
-    widths = [
-        max([3, _display_width(label)] + [_display_width(row[j]) for row in rows])
-        for j, label in enumerate(labels)
-    ]
-    header = "| " + " | ".join(_pad(lab, w, False) for lab, w in zip(labels, widths)) + " |"
-    rule = "|" + "|".join(
-        ("-" * (w + 1) + ":") if num else (":" + "-" * (w + 1)) for w, num in zip(widths, numeric)
-    ) + "|"
-    body = [
-        "| " + " | ".join(_pad(c, w, num) for c, w, num in zip(row, widths, numeric)) + " |"
-        for row in rows
-    ]
-    return "\n".join([header, rule, *body]) + "\n"
+    return markdown_table(labels, rows, numeric)
 
 
 # ---------------------------------------------------------------------------
 # LaTeX
 # ---------------------------------------------------------------------------
-
-
-def escape_latex(text: str) -> str:
-    """Escape LaTeX special characters; leave non-ASCII text unchanged.
-
-    Parameters
-    ----------
-    text : str
-
-    Returns
-    -------
-    str
-        ``text`` with ``\\ & % $ # _ { } ~ ^ < >`` replaced by their LaTeX
-        text-mode commands (in a single pass, so nothing is escaped twice).
-    """
-    return _LATEX_PATTERN.sub(lambda m: _LATEX_SPECIAL[m.group(0)], str(text))
-
-
-def _latex_number(cell: str) -> str:
-    # A typographic minus instead of a hyphen for negative numbers.
-    if cell.startswith("-"):
-        return "$-$" + escape_latex(cell[1:])
-    return escape_latex(cell)
 
 
 def _check_label(label: str) -> str:
@@ -334,21 +269,7 @@ def to_latex(
     labels = _resolve_labels(list(df.columns), column_labels)
     rows, numeric = _format_cells(df, digits)
     spec = "".join("r" if num else "l" for num in numeric) or "l"
-    lines = [
-        r"\begin{table}[htbp]",
-        r"\centering",
-        rf"\caption{{{escape_latex(caption)}}}",
-        rf"\label{{{label}}}",
-        rf"\begin{{tabular}}{{{spec}}}",
-        r"\toprule",
-        " & ".join(escape_latex(lab) for lab in labels) + r" \\",
-        r"\midrule",
-    ]
-    for row in rows:
-        cells = [_latex_number(c) if num else escape_latex(c) for c, num in zip(row, numeric)]
-        lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(lines) + "\n"
+    return latex_table(labels, rows, spec, caption=caption, label=label, numbers=numeric)
 
 
 # ---------------------------------------------------------------------------

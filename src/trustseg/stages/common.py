@@ -44,7 +44,9 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
 
 def write_json(obj, path: str | Path) -> Path:
     """Write JSON atomically (sorted keys, so identical runs give identical files)."""
-    return atomic_write_text(Path(path), json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default) + "\n")
+    return atomic_write_text(
+        Path(path), json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default) + "\n"
+    )
 
 
 def _json_default(value):
@@ -133,7 +135,9 @@ def analysis_data(
         logger.info("analysis %s: %d respondents without a score on %s are left out", name, n_left_out, variables)
     data = clean.loc[complete]
     if data.empty:
-        raise DataError(f"analysis '{name}': no respondent has scores on all of {variables}; check the constructs' items.")
+        raise DataError(
+            f"analysis '{name}': no respondent has scores on all of {variables}; check the constructs' items."
+        )
     X = data[list(predictors)].astype(float)
     y = data[outcome].astype(float)
     w = data[weight_column].to_numpy(dtype=float) if weight_column else None

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from trustseg.report.tables import write_table
-from trustseg.stages.fits import load_model
 from trustseg.stages.common import analysis_data, derive_seed, read_clean, read_json, stem, write_csv, write_json
+from trustseg.stages.fits import load_model
 
 logger = logging.getLogger("trustseg")
 
@@ -28,7 +28,9 @@ def lr_test_k(clean_path: str, name: str, fit_k_path: str, fit_k1_path: str, out
                      seed=lr_test_seed(derive_seed(seed, name, "lr"), k), n_init=n_init, sample_weight=w)
     result = {key: value for key, value in result.items()}
     result["k_requested"] = int(k)
-    logger.info("analysis %s: LR test K=%d vs K+1: statistic %.3f, p = %.3f", name, k, result["statistic"], result["p_value"])
+    logger.info(
+        "analysis %s: LR test K=%d vs K+1: statistic %.3f, p = %.3f", name, k, result["statistic"], result["p_value"]
+    )
     write_json(result, output)
 
 

@@ -6,10 +6,16 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from trustseg.stages.common import POSTERIOR_PREFIX, analysis_data, derive_seed, match_respondents, read_clean, write_json
+from trustseg.stages.common import (
+    POSTERIOR_PREFIX,
+    analysis_data,
+    derive_seed,
+    match_respondents,
+    read_clean,
+    write_json,
+)
 
 logger = logging.getLogger("trustseg")
 
@@ -61,11 +67,15 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
         pd.read_csv(inputs["model_selection"]), out / "information_criteria", formats=formats
     )
     posteriors = assignments[[c for c in assignments.columns if c.startswith(POSTERIOR_PREFIX)]].to_numpy()
-    written["posterior_certainty"] = fig.posterior_certainty(posteriors, names, out / "posterior_certainty", formats=formats)
+    written["posterior_certainty"] = fig.posterior_certainty(
+        posteriors, names, out / "posterior_certainty", formats=formats
+    )
     estimates = segments_df[["segment", "term", "estimate", "ci_low", "ci_high"]].copy()
     if inputs.get("bootstrap"):
         boot = pd.read_csv(inputs["bootstrap"]).rename(columns={"ci_low": "boot_ci_low", "ci_high": "boot_ci_high"})
-        estimates = estimates.merge(boot[["segment", "term", "boot_ci_low", "boot_ci_high"]], on=["segment", "term"], how="left")
+        estimates = estimates.merge(
+            boot[["segment", "term", "boot_ci_low", "boot_ci_high"]], on=["segment", "term"], how="left"
+        )
     written["coefficient_forest"] = fig.coefficient_forest(
         estimates, names, out / "coefficient_forest", equivalence_margin=equivalence_margin,
         focal_term=focal, ci_level=1 - alpha, formats=formats,
@@ -82,7 +92,9 @@ def bootstrap_figure(segments_path: str, bootstrap_path: str, replicates_path: s
     replicates = pd.read_csv(replicates_path)
     ari = replicates.groupby("replicate")["ari"].first().to_numpy(dtype=float)
     reappearance = boot.groupby("segment")["reappearance"].first().reset_index()
-    figure = fig.bootstrap_stability(ari, reappearance, _segment_names(segments_path), Path(out_stem), formats=tuple(formats))
+    figure = fig.bootstrap_stability(
+        ari, reappearance, _segment_names(segments_path), Path(out_stem), formats=tuple(formats)
+    )
     write_json({"bootstrap_stability": _figure_record(figure)}, Path(out_stem).with_name("captions_bootstrap.json"))
 
 

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from trustseg.errors import DataError
+from trustseg.stages.common import (
+    analysis_data,
+    derive_seed,
+    outcome_variance_floor,
+    read_clean,
+    read_json,
+    write_csv,
+    write_json,
+)
 from trustseg.stages.fits import load_model
-from trustseg.stages.common import analysis_data, derive_seed, outcome_variance_floor, read_clean, read_json, write_csv, write_json
 
 logger = logging.getLogger("trustseg")
 

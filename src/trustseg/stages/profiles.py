@@ -27,7 +27,9 @@ def profiles(clean_path: str, assignments_path: str, name: str, outputs: Mapping
     data = assignments.merge(clean_df, on="respondent_id", how="left", validate="one_to_one")
     posteriors = data[[c for c in assignments.columns if c.startswith(POSTERIOR_PREFIX)]].to_numpy()
     variables = list(variables)
-    table = profile_table(data, data["segment"], variables, posteriors=posteriors, seed=derive_seed(seed, name, "profiles"))
+    table = profile_table(
+        data, data["segment"], variables, posteriors=posteriors, seed=derive_seed(seed, name, "profiles")
+    )
     write_table(table, stem(outputs["profiles"]), caption=f"Who is in each segment of analysis {name}.")
     weights = data[weight_column].to_numpy(dtype=float) if weight_column else None
     membership = membership_model(data, posteriors, variables, weights=weights, alpha=MEMBERSHIP_ALPHA)

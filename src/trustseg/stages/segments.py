@@ -11,8 +11,8 @@ import pandas as pd
 
 from trustseg.errors import DataError
 from trustseg.report.tables import atomic_write_text, write_table
-from trustseg.stages.fits import load_model
 from trustseg.stages.common import POSTERIOR_PREFIX, analysis_data, read_clean, stem, write_csv, write_json
+from trustseg.stages.fits import load_model
 
 logger = logging.getLogger("trustseg")
 
@@ -77,15 +77,20 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
     write_csv(assignments, outputs["assignments"])
 
     quality = classification_quality(posteriors, w)
-    write_table(quality["tidy"], stem(outputs["classification"]),
-                caption="Classification quality: entropy R², average posterior probabilities and classification errors.")
+    write_table(
+        quality["tidy"],
+        stem(outputs["classification"]),
+        caption="Classification quality: entropy R², average posterior probabilities and classification errors.",
+    )
     write_csv(covariance_frame(inference), outputs["covariance"])
     write_csv(fitted_lines(inference, X, focal), outputs["fitted_lines"])
     summary = inference.summary()
     atomic_write_text(Path(outputs["summary"]), summary.as_text() + "\n")
     atomic_write_text(Path(outputs["summary"]).with_suffix(".md"), summary.as_markdown() + "\n")
     atomic_write_text(Path(outputs["summary"]).with_suffix(".tex"), summary.as_latex() + "\n")
-    logger.info("analysis %s: %d segments: %s", name, model.n_segments_, "; ".join(f"{k} {v}" for k, v in names.items()))
+    logger.info(
+        "analysis %s: %d segments: %s", name, model.n_segments_, "; ".join(f"{k} {v}" for k, v in names.items())
+    )
 
 
 def fitted_lines(inference, X: pd.DataFrame, focal: str, n_points: int = 60) -> pd.DataFrame:

@@ -106,7 +106,9 @@ def _item_scales(constructs: dict) -> tuple[list[str], dict, set]:
     for name, spec in constructs.items():
         lo, hi = (float(v) for v in spec["scale"])
         if not lo < hi:
-            raise ConfigError(f"constructs.{name}.scale: {spec['scale']} must be [lowest, highest] with lowest < highest.")
+            raise ConfigError(
+                f"constructs.{name}.scale: {spec['scale']} must be [lowest, highest] with lowest < highest."
+            )
         for item in spec["items"]:
             if item in scales and scales[item] != (lo, hi):
                 raise ConfigError(
@@ -345,6 +347,37 @@ def _expected_matches(col: pd.Series, expected, lookup: dict) -> pd.Series:
     return ok.fillna(False).astype(bool)
 
 
+@dataclass
+class _Survey:
+    """The raw table as the rules see it (positional index), with the settings that apply."""
+
+    frame: pd.DataFrame
+    settings: dict
+    source: str
+    file_labels: dict  # column -> {code: label}, from the file
+    codes: tuple[set, set]  # missing codes, numeric and text
+
+    @property
+    def n(self) -> int:
+        return len(self.frame)
+
+    @property
+    def index(self) -> pd.RangeIndex:
+        return pd.RangeIndex(self.n)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """1-based source row numbers, as people count data rows."""
+        return np.arange(1, self.n + 1)
+
+    def lookup(self, column: str) -> dict:
+        return _label_lookup(column, self.file_labels, self.settings["value_labels"])
+
+
+# A flagging rule's outcome: (rule name, mask of flagged rows, per-row detail).
+_Flag = tuple[str, pd.Series, pd.Series]
+
+
 def clean_survey(raw: pd.DataFrame, config: dict) -> CleaningResult:
     """Apply the cleaning rules, score the constructs and account for every row.
 
@@ -371,28 +404,57 @@ def clean_survey(raw: pd.DataFrame, config: dict) -> CleaningResult:
         with no valid respondents, invalid weights, or personal data with
         ``cleaning.personal_data: error``.
     """
+    survey, (items, scales, reverse) = _survey(raw, config)
+    constructs = survey.settings["constructs"]
+    report = [_report_row("input", survey.n, None, "read",
+                          f"{survey.n} rows and {raw.shape[1]} columns from {survey.source}")]
+    # Personal data: found first so that nothing downstream ever carries them.
+    personal, row = _personal_data(survey, items)
+    report.append(row)
+    rating, rows = _numeric_answers(survey, items, scales)
+    report += rows
+    # Straight-lining looks at the answers as given (rating), scores at the reverse-keyed ones.
+    answers, row = _reverse_keyed(rating, items, reverse, scales)
+    report.append(row)
+    ids = _respondent_ids(survey.frame, survey.settings["id_column"])
+    flags: list[_Flag] = []
+    for rule_flags, rule_rows in (_id_rules(survey, ids), _straightlining_rule(survey, rating, items),
+                                  _speeders(survey), _attention_checks(survey)):
+        flags += rule_flags
+        report += rule_rows
+    full = _clean_columns(survey, ids, answers, constructs)
+    clean, flagged, rows = _split_flagged(survey, ids, full, flags, personal)
+    report += rows
+    report += _score_rows(survey, clean, constructs)
+    report.append(_report_row("clean", len(clean), None, "written",
+                              f"{len(clean)} rows in clean, {len(flagged)} in flagged, {survey.n} read"))
+    report_frame = pd.DataFrame(report, columns=REPORT_COLUMNS).astype({"cells_affected": "Int64"})
+    return CleaningResult(clean=clean, report=report_frame, flagged=flagged, personal_columns=list(personal))
+
+
+def _survey(raw: pd.DataFrame, config: dict) -> tuple[_Survey, tuple[list[str], dict, set]]:
+    """The settings, checked against the data, and the items with their scales and reverse keying."""
     s = _settings(config)
     source = str(raw.attrs.get("source") or s["source"])
     s["source"] = source
     check_config_columns(raw, config)
     items, scales, reverse = _item_scales(s["constructs"])
-    constructs = s["constructs"]
-    for name in constructs:
+    for name in s["constructs"]:
         if name in items or name in s["profile"] or name in (s["id_column"], s["weight_column"], "respondent_id"):
             raise ConfigError(
                 f"constructs: the construct name {name!r} is also an item, profile, id or weight column; "
                 "rename the construct so its score column does not clash."
             )
-    n = len(raw)
-    if n == 0:
+    if len(raw) == 0:
         raise DataError(f"{source}: the survey has no rows.")
-    rows = np.arange(1, n + 1)
-    index = pd.RangeIndex(n)
-    frame = raw.reset_index(drop=True)
-    file_labels = dict(raw.attrs.get("value_labels") or {})
-    report: list[dict] = [_report_row("input", n, None, "read", f"{n} rows and {raw.shape[1]} columns from {source}")]
+    survey = _Survey(frame=raw.reset_index(drop=True), settings=s, source=source,
+                     file_labels=dict(raw.attrs.get("value_labels") or {}), codes=_code_sets(s["missing_codes"]))
+    return survey, (items, scales, reverse)
 
-    # Personal data: found first so that nothing downstream ever carries them.
+
+def _personal_data(survey: _Survey, items: list[str]) -> tuple[dict, dict]:
+    """The personal-data columns (``{column: reason}``) and their report row."""
+    s, frame, source = survey.settings, survey.frame, survey.source
     used = set(items) | set(s["profile"]) | {c["item"] for c in s["attention_checks"]}
     used |= {c for c in (s["id_column"], s["weight_column"], s["duration_column"]) if c is not None}
     personal = detect_personal_columns(frame, s["personal_data_columns"], used)
@@ -409,133 +471,190 @@ def clean_survey(raw: pd.DataFrame, config: dict) -> CleaningResult:
             f"{source}: holds personal data in column(s) {listed}. Remove these columns from the file, "
             "or set cleaning.personal_data: drop to leave them out of the results."
         )
-    personal_cols = list(personal)
-    n_personal_rows = int(frame[personal_cols].notna().any(axis=1).sum()) if personal_cols else 0
-    report.append(_report_row(
-        "personal_data", n_personal_rows, int(frame[personal_cols].notna().sum().sum()) if personal_cols else 0,
-        "dropped columns" if personal_cols else "none found",
+    cols = list(personal)
+    row = _report_row(
+        "personal_data", int(frame[cols].notna().any(axis=1).sum()) if cols else 0,
+        int(frame[cols].notna().sum().sum()) if cols else 0,
+        "dropped columns" if cols else "none found",
         "; ".join(f"{c} ({why})" for c, why in personal.items()) or "no column looks like personal data",
-    ))
+    )
+    return personal, row
 
-    # Answers to numbers: missing codes, text labels, scale.
-    codes = _code_sets(s["missing_codes"])
+
+def _numeric_answers(survey: _Survey, items: list[str], scales: dict) -> tuple[pd.DataFrame, list[dict]]:
+    """The item answers as numbers on their scale, and the report rows of the three steps.
+
+    Missing codes become NaN, text labels their numbers, answers off the
+    item's scale NaN.  An item left without any valid answer is a DataError.
+    """
+    s, frame, index = survey.settings, survey.frame, survey.index
     answers = pd.DataFrame(index=index)
     miss_mask = pd.DataFrame(False, index=index, columns=items)
     label_mask = pd.DataFrame(False, index=index, columns=items)
     for item in items:
         col = frame[item]
-        miss = _missing_code_mask(col, codes)
-        lookup = _label_lookup(item, file_labels, s["value_labels"])
-        answers[item], label_mask[item] = _to_numbers(col, miss, lookup, f"rating column {item!r}", source, rows)
+        miss = _missing_code_mask(col, survey.codes)
+        answers[item], label_mask[item] = _to_numbers(col, miss, survey.lookup(item), f"rating column {item!r}",
+                                                      survey.source, survey.rows)
         miss_mask[item] = miss
-    report.append(_report_row(
-        "missing_codes", miss_mask.any(axis=1).sum(), miss_mask.sum().sum(), "set to missing",
-        f"codes {s['missing_codes']} in the items (also applied to the profile, weight and duration columns)" if s["missing_codes"] else "no missing codes configured (data.missing_codes)",
-    ))
-    report.append(_report_row(
-        "value_labels", label_mask.any(axis=1).sum(), label_mask.sum().sum(), "text answers mapped to numbers",
-        ", ".join(f"{c}: {int(k)}" for c, k in label_mask.sum().items() if k) or "no text answers in the items",
-    ))
     out_mask = pd.DataFrame(False, index=index, columns=items)
     for item in items:
         lo, hi = scales[item]
         out_mask[item] = answers[item].notna() & ((answers[item] < lo) | (answers[item] > hi))
     answers = answers.mask(out_mask)
-    report.append(_report_row(
-        "out_of_scale", out_mask.any(axis=1).sum(), out_mask.sum().sum(), "set to missing",
-        ", ".join(f"{c}: {int(k)} outside [{scales[c][0]:g}, {scales[c][1]:g}]" for c, k in out_mask.sum().items() if k)
-        or "every answer lies on its item's scale",
-    ))
+    rows = [
+        _report_row(
+            "missing_codes", miss_mask.any(axis=1).sum(), miss_mask.sum().sum(), "set to missing",
+            f"codes {s['missing_codes']} in the items (also applied to the profile, weight and duration columns)"
+            if s["missing_codes"] else "no missing codes configured (data.missing_codes)",
+        ),
+        _report_row(
+            "value_labels", label_mask.any(axis=1).sum(), label_mask.sum().sum(), "text answers mapped to numbers",
+            ", ".join(f"{c}: {int(k)}" for c, k in label_mask.sum().items() if k) or "no text answers in the items",
+        ),
+        _report_row(
+            "out_of_scale", out_mask.any(axis=1).sum(), out_mask.sum().sum(), "set to missing",
+            ", ".join(f"{c}: {int(k)} outside [{scales[c][0]:g}, {scales[c][1]:g}]"
+                      for c, k in out_mask.sum().items() if k)
+            or "every answer lies on its item's scale",
+        ),
+    ]
     for item in items:
         if answers[item].notna().sum() == 0:
             raise DataError(
-                f"{source}: item {item!r} has no valid answer in any of the {n} rows "
+                f"{survey.source}: item {item!r} has no valid answer in any of the {survey.n} rows "
                 f"({int(frame[item].isna().sum())} empty, {int(miss_mask[item].sum())} missing codes, "
                 f"{int(out_mask[item].sum())} outside the scale {list(scales[item])}). Check the column, its "
                 "scale and data.missing_codes, or remove it from the construct."
             )
+    return answers, rows
 
-    # Straight-lining looks at the answers as given, before reverse-keying.
-    rating = answers.copy()
+
+def _reverse_keyed(rating: pd.DataFrame, items: list[str], reverse: set, scales: dict) -> tuple[pd.DataFrame, dict]:
+    """The answers with the reverse-keyed items recoded, and the report row."""
+    answers = rating.copy()
     rev_items = [i for i in items if i in reverse]
     for item in rev_items:
         lo, hi = scales[item]
         answers[item] = lo + hi - answers[item]
-    report.append(_report_row(
+    row = _report_row(
         "reverse_keyed", answers[rev_items].notna().any(axis=1).sum() if rev_items else 0,
         answers[rev_items].notna().sum().sum() if rev_items else 0,
         "recoded as min + max - answer" if rev_items else "none configured",
         ", ".join(rev_items) or "no reverse-keyed items (constructs.*.reverse)",
-    ))
+    )
+    return answers, row
 
-    # Flagging rules: each yields a mask and a per-row detail.
-    ids = _respondent_ids(frame, s["id_column"])
-    flags: list[tuple[str, pd.Series, pd.Series]] = []
-    if s["id_column"] is not None:
+
+def _id_rules(survey: _Survey, ids: pd.Series) -> tuple[list[_Flag], list[dict]]:
+    """Rows without an id, and repeated ids (the first row of an id is kept)."""
+    id_column, index = survey.settings["id_column"], survey.index
+    flags, rows = [], []
+    if id_column is not None:
         no_id = ids.isna()
-        flags.append(("missing_id", no_id, pd.Series(f"no value in {s['id_column']}", index=index)))
-        report.append(_report_row("missing_id", no_id.sum(), no_id.sum(), "flagged",
-                                  f"rows without a respondent id in {s['id_column']!r}"))
-    if s["duplicates"] and s["id_column"] is not None:
+        flags.append(("missing_id", no_id, pd.Series(f"no value in {id_column}", index=index)))
+        rows.append(_report_row("missing_id", no_id.sum(), no_id.sum(), "flagged",
+                                f"rows without a respondent id in {id_column!r}"))
+    if survey.settings["duplicates"] and id_column is not None:
         dup = ids.duplicated(keep="first") & ids.notna()
-        first_row = pd.Series(rows, index=index).groupby(ids.astype(str)).transform("first")
+        first_row = pd.Series(survey.rows, index=index).groupby(ids.astype(str)).transform("first")
         detail = pd.Series([f"id {i} first seen in source row {r}" for i, r in zip(ids, first_row)], index=index)
         flags.append(("duplicate_id", dup, detail))
-        report.append(_report_row("duplicate_id", dup.sum(), None, "flagged (first row kept)",
-                                  f"repeated values of {s['id_column']!r}"))
+        rows.append(_report_row("duplicate_id", dup.sum(), None, "flagged (first row kept)",
+                                f"repeated values of {id_column!r}"))
     else:
-        why = "disabled (cleaning.duplicates: false)" if not s["duplicates"] else "no id column (data.id_column is null)"
-        report.append(_report_row("duplicate_id", 0, None, "skipped", why))
+        why = ("disabled (cleaning.duplicates: false)" if not survey.settings["duplicates"]
+               else "no id column (data.id_column is null)")
+        rows.append(_report_row("duplicate_id", 0, None, "skipped", why))
+    return flags, rows
+
+
+def _straightlining_rule(survey: _Survey, rating: pd.DataFrame, items: list[str]) -> tuple[list[_Flag], list[dict]]:
+    s = survey.settings
     straight = _straightlining(rating, s["straight_enabled"], s["straight_min_items"])
     if straight is None:
         why = "disabled" if not s["straight_enabled"] else "fewer than two rating items"
-        report.append(_report_row("straightlining", 0, None, "skipped", why))
-    else:
-        flags.append(("straightlining", straight[0], straight[1]))
-        report.append(_report_row(
-            "straightlining", straight[0].sum(), None, "flagged",
-            f"same answer to every one of the {len(items)} rating items, when at least "
-            f"{s['straight_min_items']} were answered"
-            + (f" (the block has only {len(items)} items, so nobody can be flagged)"
-               if len(items) < s["straight_min_items"] else ""),
-        ))
-    _speeders(frame, s, codes, flags, report, index)
-    for check in s["attention_checks"]:
-        col = frame[check["item"]]
-        lookup = _label_lookup(check["item"], file_labels, s["value_labels"])
-        failed = ~_expected_matches(col, check["expected"], lookup)
+        return [], [_report_row("straightlining", 0, None, "skipped", why)]
+    row = _report_row(
+        "straightlining", straight[0].sum(), None, "flagged",
+        f"same answer to every one of the {len(items)} rating items, when at least "
+        f"{s['straight_min_items']} were answered"
+        + (f" (the block has only {len(items)} items, so nobody can be flagged)"
+           if len(items) < s["straight_min_items"] else ""),
+    )
+    return [("straightlining", straight[0], straight[1])], [row]
+
+
+def _speeders(survey: _Survey) -> tuple[list[_Flag], list[dict]]:
+    frame, index = survey.frame, survey.index
+    column, limit = survey.settings["duration_column"], survey.settings["min_seconds"]
+    if limit is not None and column is None:
+        # Qualtrics and most platforms name it "Duration (in seconds)" or similar.
+        found = [c for c in frame.columns if "duration" in str(c).lower() or "用时" in str(c)]
+        column = found[0] if found else None
+    if column is None or limit is None:
+        why = "no cleaning.speeders.min_seconds" if limit is None else "no duration column in the data"
+        return [], [_report_row("speeders", 0, None, "skipped", why)]
+    col = frame[column]
+    seconds = pd.to_numeric(col.where(~_missing_code_mask(col, survey.codes)), errors="coerce")
+    fast = seconds < float(limit)
+    unknown = int(seconds.isna().sum())
+    detail = pd.Series([f"{column} = {v:g} s < {limit:g} s" for v in seconds.fillna(np.nan)], index=index)
+    row = _report_row(
+        "speeders", fast.sum(), None, "flagged",
+        f"{column!r} under {limit:g} seconds; {unknown} row(s) without a readable duration are not flagged",
+    )
+    return [("speeders", fast, detail)], [row]
+
+
+def _attention_checks(survey: _Survey) -> tuple[list[_Flag], list[dict]]:
+    checks = survey.settings["attention_checks"]
+    if not checks:
+        return [], [_report_row("attention_check", 0, None, "skipped", "none configured (cleaning.attention_checks)")]
+    flags, rows = [], []
+    for check in checks:
+        col = survey.frame[check["item"]]
+        failed = ~_expected_matches(col, check["expected"], survey.lookup(check["item"]))
         given = col.astype(str).where(col.notna(), "no answer")
-        detail = pd.Series([f"{check['item']} = {g} (expected {check['expected']})" for g in given], index=index)
+        detail = pd.Series([f"{check['item']} = {g} (expected {check['expected']})" for g in given],
+                           index=survey.index)
         flags.append((f"attention_check:{check['item']}", failed, detail))
-        report.append(_report_row(
+        rows.append(_report_row(
             f"attention_check:{check['item']}", failed.sum(), None, "flagged",
             f"expected {check['expected']!r}; a missing answer counts as failed",
         ))
-    if not s["attention_checks"]:
-        report.append(_report_row("attention_check", 0, None, "skipped", "none configured (cleaning.attention_checks)"))
+    return flags, rows
 
-    # Scores for every row, flagged or not, so flagged.csv shows them too.
+
+def _clean_columns(survey: _Survey, ids: pd.Series, answers: pd.DataFrame, constructs: dict) -> pd.DataFrame:
+    """Every row with the clean columns: id, items, scores, weight, profile.
+
+    Scores are computed for every row, flagged or not, so flagged.csv shows them too.
+    """
+    s, frame, index = survey.settings, survey.frame, survey.index
     scores = pd.DataFrame(index=index)
     for name, spec in constructs.items():
         block = answers[spec["items"]]
         answered = block.notna().sum(axis=1)
         enough = answered >= spec["min_answered"] * len(spec["items"]) - 1e-9
         scores[name] = block.mean(axis=1).where(enough & (answered > 0))
-
-    weight = None
+    pieces = [ids.to_frame(), answers, scores]
     if s["weight_column"] is not None:
-        weight = _weights(frame[s["weight_column"]], s["weight_column"], codes, source, rows)
+        weight = _weights(frame[s["weight_column"]], s["weight_column"], survey.codes, survey.source, survey.rows)
+        pieces.append(weight.to_frame(s["weight_column"]))
     profile = pd.DataFrame(index=index)
     for col in s["profile"]:
-        profile[col] = _profile_column(frame[col], codes, file_labels.get(col))
-
-    # Assemble clean and flagged.
-    pieces = [ids.to_frame(), answers, scores]
-    if weight is not None:
-        pieces.append(weight.to_frame(s["weight_column"]))
+        profile[col] = _profile_column(frame[col], survey.codes, survey.file_labels.get(col))
     pieces.append(profile)
     full = pd.concat(pieces, axis=1)
-    full = full.loc[:, ~full.columns.duplicated()]
+    return full.loc[:, ~full.columns.duplicated()]
+
+
+def _split_flagged(survey: _Survey, ids: pd.Series, full: pd.DataFrame, flags: list[_Flag],
+                   personal: dict) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+    """``clean`` and ``flagged`` (each flagged row with all its rules), and the report row."""
+    frame, index, rows = survey.frame, survey.index, survey.rows
+    action = survey.settings["flagged_action"]
     any_flag = pd.Series(False, index=index)
     rule_text = pd.Series("", index=index)
     detail_text = pd.Series("", index=index)
@@ -550,59 +669,41 @@ def clean_survey(raw: pd.DataFrame, config: dict) -> CleaningResult:
          full.drop(columns="respondent_id")], axis=1)
     extra = [c for c in frame.columns if c not in personal and c not in flagged.columns]
     flagged = pd.concat([flagged, frame[extra]], axis=1)[any_flag].reset_index(drop=True)
-    keep = ~any_flag if s["flagged_action"] == "drop" else pd.Series(True, index=index)
+    keep = ~any_flag if action == "drop" else pd.Series(True, index=index)
     clean = full[keep].copy()
     clean.index = pd.Index(rows[keep.to_numpy()], name="source_row")
-    report.append(_report_row(
+    row = _report_row(
         "flagged", any_flag.sum(), None,
-        "dropped from clean (listed in flagged.csv)" if s["flagged_action"] == "drop" else "kept in clean (listed in flagged.csv)",
-        f"cleaning.flagged_action: {s['flagged_action']}",
-    ))
+        "dropped from clean (listed in flagged.csv)" if action == "drop" else "kept in clean (listed in flagged.csv)",
+        f"cleaning.flagged_action: {action}",
+    )
     if clean.empty:
         raise DataError(
-            f"{source}: all {n} respondents were flagged ({', '.join(sorted({r for r, m, _ in flags if m.any()}))}), "
-            "so no respondent is left. Check the rules' settings (cleaning.*), or set cleaning.flagged_action: keep."
+            f"{survey.source}: all {survey.n} respondents were flagged "
+            f"({', '.join(sorted({r for r, m, _ in flags if m.any()}))}), so no respondent is left. "
+            "Check the rules' settings (cleaning.*), or set cleaning.flagged_action: keep."
         )
+    return clean, flagged, [row]
+
+
+def _score_rows(survey: _Survey, clean: pd.DataFrame, constructs: dict) -> list[dict]:
+    """One report row per construct score; a construct nobody kept has a score for is a DataError."""
+    rows = []
     for name, spec in constructs.items():
         lacking = int(clean[name].isna().sum())
         need = math.ceil(spec["min_answered"] * len(spec["items"]) - 1e-9)
         if lacking == len(clean):
             raise DataError(
-                f"{source}: construct {name!r} has no valid respondents: none of the {len(clean)} kept rows "
+                f"{survey.source}: construct {name!r} has no valid respondents: none of the {len(clean)} kept rows "
                 f"answered at least {need} of its items {spec['items']}. Check the item columns, the scale "
                 f"{spec['scale']}, data.missing_codes, or lower constructs.{name}.min_answered."
             )
-        report.append(_report_row(
+        rows.append(_report_row(
             f"construct_score:{name}", lacking, None, "score missing" if lacking else "scored",
             f"mean of the answered items {spec['items']}; needs at least {need} of {len(spec['items'])} answered "
             f"(min_answered {spec['min_answered']}); {lacking} of {len(clean)} kept rows have no score",
         ))
-    report.append(_report_row("clean", len(clean), None, "written",
-                              f"{len(clean)} rows in clean, {int(any_flag.sum())} in flagged, {n} read"))
-    return CleaningResult(clean=clean, report=pd.DataFrame(report, columns=REPORT_COLUMNS).astype({"cells_affected": "Int64"}),
-                          flagged=flagged, personal_columns=personal_cols)
-
-
-def _speeders(frame, s, codes, flags, report, index) -> None:
-    column, limit = s["duration_column"], s["min_seconds"]
-    if limit is not None and column is None:
-        # Qualtrics and most platforms name it "Duration (in seconds)" or similar.
-        found = [c for c in frame.columns if "duration" in str(c).lower() or "用时" in str(c)]
-        column = found[0] if found else None
-    if column is None or limit is None:
-        why = "no cleaning.speeders.min_seconds" if limit is None else "no duration column in the data"
-        report.append(_report_row("speeders", 0, None, "skipped", why))
-        return
-    col = frame[column]
-    seconds = pd.to_numeric(col.where(~_missing_code_mask(col, codes)), errors="coerce")
-    fast = seconds < float(limit)
-    unknown = int(seconds.isna().sum())
-    detail = pd.Series([f"{column} = {v:g} s < {limit:g} s" for v in seconds.fillna(np.nan)], index=index)
-    flags.append(("speeders", fast, detail))
-    report.append(_report_row(
-        "speeders", fast.sum(), None, "flagged",
-        f"{column!r} under {limit:g} seconds; {unknown} row(s) without a readable duration are not flagged",
-    ))
+    return rows
 
 
 def _weights(col: pd.Series, name: str, codes, source: str, rows: np.ndarray) -> pd.Series:

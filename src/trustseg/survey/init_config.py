@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import yaml
 
+from trustseg.config import validate_config
+from trustseg.errors import DataError
 from trustseg.survey.cleaning import detect_personal_columns
-from trustseg.errors import ConfigError, DataError
 from trustseg.survey.io import read_survey
 
 __all__ = ["draft_config", "describe_columns", "suspected_missing_codes", "guess_constructs"]
@@ -29,7 +30,9 @@ _CONSTRUCT_PATTERNS = {
     "satisfaction": re.compile(r"sat|cusa|满意", re.IGNORECASE),
     "trust": re.compile(r"trust|信任|信赖", re.IGNORECASE),
     "loyalty": re.compile(r"loy|cusl|忠诚", re.IGNORECASE),
-    "repurchase": re.compile(r"^rep(?![a-z])|repur|rebuy|buy.?again|purchase.?again|回购|再次购买|复购|再购", re.IGNORECASE),
+    "repurchase": re.compile(
+        r"^rep(?![a-z])|repur|rebuy|buy.?again|purchase.?again|回购|再次购买|复购|再购", re.IGNORECASE
+    ),
 }
 _ID = re.compile(r"^(id|respondent.?id|resp.?id|response.?id|case.?id|caseid|record|编号|序号|id号)$", re.IGNORECASE)
 _WEIGHT = re.compile(r"^(weight|wt|wgt|weights|权重|加权)$|weight", re.IGNORECASE)
@@ -155,6 +158,25 @@ def guess_constructs(raw: pd.DataFrame, candidates: list[str]) -> dict:
     return found
 
 
+@dataclass
+class _Draft:
+    """What the draft proposes, before it is written out as YAML."""
+
+    id_column: str | None
+    weight_column: str | None
+    duration_column: str | None
+    constructs: dict  # construct -> items
+    notes: dict  # construct -> how it was found
+    outcome: str
+    profile: list
+    missing_codes: list
+    value_labels: dict
+
+    @property
+    def predictors(self) -> list[str]:
+        return ["satisfaction"] + (["trust"] if "trust" in self.constructs and self.outcome != "trust" else [])
+
+
 def draft_config(path, data_cfg: dict | None = None) -> str:
     """Inspect a survey file and return a draft config as commented YAML.
 
@@ -180,6 +202,17 @@ def draft_config(path, data_cfg: dict | None = None) -> str:
     raw = read_survey(path, data_cfg)
     info = describe_columns(raw).set_index("column")
     personal = detect_personal_columns(raw)
+    draft = _propose(path, raw, info, personal)
+    lines = (_column_listing(path, raw, info, personal) + _data_section(path, data_cfg, raw, draft)
+             + _construct_section(raw, draft) + _cleaning_section(raw, draft, personal)
+             + _analysis_section(draft))
+    text = "\n".join(lines)
+    validate_config(yaml.safe_load(text), source="the drafted config")
+    return text
+
+
+def _propose(path, raw: pd.DataFrame, info: pd.DataFrame, personal: dict) -> _Draft:
+    """Guess the id, weight and duration columns, the constructs, the outcome and the profile."""
     usable = [c for c in raw.columns if c not in personal]
     # Repeated ids are what the duplicates rule is for, so near-unique is enough.
     id_col = next((c for c in usable if _ID.match(str(c).strip()) and raw[c].nunique() >= 0.9 * len(raw)), None)
@@ -188,8 +221,28 @@ def draft_config(path, data_cfg: dict | None = None) -> str:
     duration_col = next((c for c in usable if _DURATION.search(str(c)) and pd.api.types.is_numeric_dtype(raw[c])), None)
     reserved = {id_col, weight_col, duration_col}
     candidates = [c for c in usable if c not in reserved and info.loc[c, "rating_like"]]
+    constructs, notes, outcome = _choose_constructs(path, raw, candidates)
+    used_items = {c for items in constructs.values() for c in items}
+    profile = [c for c in usable if c not in used_items and c not in reserved and _PROFILE.search(str(c))
+               and info.loc[c, "n_distinct"] <= 30]
+    codes = sorted({code for c in used_items | set(profile) for code in info.loc[c, "missing_codes"]})
+    value_labels = {}
+    # In item order, not set order, so the draft is the same in every run.
+    for c in dict.fromkeys(c for items in constructs.values() for c in items):
+        if info.loc[c, "type"] == "text":
+            for v in raw[c].dropna().astype(str).unique():
+                value_labels[v] = _KNOWN_LABELS[v.strip().casefold()]
+    return _Draft(id_col, weight_col, duration_col, constructs, notes, outcome, profile, codes, value_labels)
+
+
+def _choose_constructs(path, raw: pd.DataFrame, candidates: list) -> tuple[dict, dict, str]:
+    """Constructs (with satisfaction and an outcome), how each was found, and the outcome.
+
+    A missing satisfaction or outcome construct is stood in for by the next
+    unused rating-like column, marked CHECK.
+    """
     guessed = guess_constructs(raw, candidates)
-    notes: dict = {name: f"guessed from {g['how']}" for name, g in guessed.items()}
+    notes = {name: f"guessed from {g['how']}" for name, g in guessed.items()}
     constructs = {name: g["items"] for name, g in guessed.items()}
     outcome = next((c for c in ("repurchase", "loyalty", "trust") if c in constructs), None)
     spare = [c for c in candidates if not any(c in items for items in constructs.values())]
@@ -210,18 +263,11 @@ def draft_config(path, data_cfg: dict | None = None) -> str:
         constructs["repurchase"] = [spare.pop(0)]
         notes["repurchase"] = "CHECK: not found by name; the next rating-like column stands in"
         outcome = "repurchase"
-    predictors = ["satisfaction"] + (["trust"] if "trust" in constructs and outcome != "trust" else [])
-    used_items = {c for items in constructs.values() for c in items}
-    profile = [c for c in usable if c not in used_items and c not in reserved and _PROFILE.search(str(c))
-               and info.loc[c, "n_distinct"] <= 30]
+    return constructs, notes, outcome
 
-    codes = sorted({code for c in used_items | set(profile) for code in info.loc[c, "missing_codes"]})
-    value_labels = {}
-    for c in used_items:
-        if info.loc[c, "type"] == "text":
-            for v in raw[c].dropna().astype(str).unique():
-                value_labels[v] = _KNOWN_LABELS[v.strip().casefold()]
 
+def _column_listing(path, raw: pd.DataFrame, info: pd.DataFrame, personal: dict) -> list[str]:
+    """The header comment: one line per column with its type, range and warnings."""
     lines = [
         f"# Draft trustseg config for {_comment(path)}, written by `trustseg init-config`.",
         "# Read it through and fix every line marked CHECK before running the workflow.",
@@ -229,6 +275,7 @@ def draft_config(path, data_cfg: dict | None = None) -> str:
         + (f", encoding {raw.attrs['encoding']}" if raw.attrs.get("encoding") else "") + "):",
         "#",
     ]
+    texts = raw.attrs.get("question_text") or {}
     for name, row in info.iterrows():
         desc = f"#   {_comment(name)}: {row['type']}, {row['n_missing']} missing"
         if not np.isnan(row["low"]):
@@ -239,63 +286,90 @@ def draft_config(path, data_cfg: dict | None = None) -> str:
             desc += f"; suspected missing codes {row['missing_codes']}"
         if name in personal:
             desc += f"; PERSONAL DATA ({personal[name]}): left out of the results"
-        text = (raw.attrs.get("question_text") or {}).get(name)
+        text = texts.get(name)
         if text and text != name:
             desc += f"; question: {_comment(text)[:80]}"
         lines.append(desc)
-    lines += ["", "data:", f"  path: {_j(str(path))}"]
+    return lines
+
+
+def _data_section(path, data_cfg: dict, raw: pd.DataFrame, draft: _Draft) -> list[str]:
+    lines = ["", "data:", f"  path: {_j(str(path))}"]
     for key in ("format", "encoding", "delimiter", "sheet"):
         if data_cfg.get(key) not in (None, "auto"):
             lines.append(f"  {key}: {_j(data_cfg[key])}")
     if "encoding" not in data_cfg and raw.attrs.get("encoding") not in (None, "utf-8", "utf-8-sig"):
         lines.append(f"  encoding: {_j(raw.attrs['encoding'])}  # detected")
-    lines.append(f"  id_column: {_j(id_col)}" + ("  # null numbers the rows 1..n" if id_col is None else "  # CHECK"))
-    lines.append(f"  weight_column: {_j(weight_col)}" + ("  # CHECK" if weight_col else ""))
-    lines.append(f"  missing_codes: {_j(codes)}" + ("  # CHECK: suspected from values outside the usual range" if codes else ""))
-    if value_labels:
-        lines.append(f"  value_labels: {_j(value_labels)}  # CHECK: proposed coding of the text answers")
-    lines += ["", "constructs:"]
-    for name, items in constructs.items():
-        answers = pd.concat([pd.to_numeric(raw[c], errors="coerce") for c in items])
-        answers = answers[~answers.isin(codes)].dropna()
-        rare = []
-        if len(answers):
-            # Typos and out-of-scale answers are rare: the scale is the range of the common answers.
-            counts = answers.value_counts()
-            common = counts[counts >= max(2, 0.005 * len(answers))].index
-            common = common if len(common) >= 2 else counts.index
-            scale = [0 if min(common) < 1 else 1, int(max(max(common), 2))]
-            rare = sorted(float(v) for v in counts.index if v < scale[0] or v > scale[1])
-        else:
-            scale = [min(value_labels.values()), max(value_labels.values())]
+    lines.append(f"  id_column: {_j(draft.id_column)}"
+                 + ("  # null numbers the rows 1..n" if draft.id_column is None else "  # CHECK"))
+    lines.append(f"  weight_column: {_j(draft.weight_column)}" + ("  # CHECK" if draft.weight_column else ""))
+    lines.append(f"  missing_codes: {_j(draft.missing_codes)}"
+                 + ("  # CHECK: suspected from values outside the usual range" if draft.missing_codes else ""))
+    if draft.value_labels:
+        lines.append(f"  value_labels: {_j(draft.value_labels)}  # CHECK: proposed coding of the text answers")
+    return lines
+
+
+def _answer_scale(raw: pd.DataFrame, items: list, draft: _Draft) -> tuple[list, list]:
+    """The proposed answer scale of a construct and the rare answers outside it."""
+    answers = pd.concat([pd.to_numeric(raw[c], errors="coerce") for c in items])
+    answers = answers[~answers.isin(draft.missing_codes)].dropna()
+    if not len(answers):
+        return [min(draft.value_labels.values()), max(draft.value_labels.values())], []
+    # Typos and out-of-scale answers are rare: the scale is the range of the common answers.
+    counts = answers.value_counts()
+    common = counts[counts >= max(2, 0.005 * len(answers))].index
+    common = common if len(common) >= 2 else counts.index
+    scale = [0 if min(common) < 1 else 1, int(max(max(common), 2))]
+    rare = sorted(float(v) for v in counts.index if v < scale[0] or v > scale[1])
+    return scale, rare
+
+
+def _construct_section(raw: pd.DataFrame, draft: _Draft) -> list[str]:
+    lines = ["", "constructs:"]
+    for name, items in draft.constructs.items():
+        scale, rare = _answer_scale(raw, items, draft)
         lines += [
             f"  {_j(name)}:",
-            f"    # {notes[name]}; CHECK the items and that the scale is the answer scale, not just the observed range"
+            f"    # {draft.notes[name]}; CHECK the items and that the scale is the answer scale, not just the "
+            "observed range"
             + (f"; rare answers {[f'{v:g}' for v in rare]} lie outside it and will be set to missing" if rare else ""),
             f"    items: {_j(items)}",
             f"    scale: {_j(scale)}",
             "    reverse: []",
             "    min_answered: 0.5",
         ]
-    lines += [
+    return lines
+
+
+def _cleaning_section(raw: pd.DataFrame, draft: _Draft, personal: dict) -> list[str]:
+    lines = [
         "",
         "cleaning:",
         "  flagged_action: drop",
         "  duplicates: true",
         "  straightlining: {enabled: true, min_items: 8}",
     ]
-    if duration_col is not None:
-        median = float(pd.to_numeric(raw[duration_col], errors="coerce").median())
+    if draft.duration_column is not None:
+        median = float(pd.to_numeric(raw[draft.duration_column], errors="coerce").median())
         lines.append(f"  # CHECK: a third of the median duration ({median:g} s), a common speeding threshold")
-        lines.append(f"  speeders: {{duration_column: {_j(duration_col)}, min_seconds: {round(median / 3)}}}")
+        lines.append(f"  speeders: {{duration_column: {_j(draft.duration_column)}, min_seconds: {round(median / 3)}}}")
     lines.append("  attention_checks: []")
     lines.append("  personal_data: drop")
-    lines.append(f"  personal_data_columns: []" + (f"  # detected anyway: {_comment(', '.join(personal))}" if personal else ""))
-    lines += ["", f"profile: {_j(profile)}" + ("  # CHECK" if profile else ""), "", "analyses:"]
-    lines += [
-        f"  {outcome}_on_satisfaction:",
-        f"    outcome: {_j(outcome)}",
-        f"    predictors: {_j(predictors)}",
+    lines.append("  personal_data_columns: []"
+                 + (f"  # detected anyway: {_comment(', '.join(personal))}" if personal else ""))
+    return lines
+
+
+def _analysis_section(draft: _Draft) -> list[str]:
+    return [
+        "",
+        f"profile: {_j(draft.profile)}" + ("  # CHECK" if draft.profile else ""),
+        "",
+        "analyses:",
+        f"  {draft.outcome}_on_satisfaction:",
+        f"    outcome: {_j(draft.outcome)}",
+        f"    predictors: {_j(draft.predictors)}",
         "    segments: [1, 2, 3, 4, 5, 6]",
         "    criterion: bic",
         "    n_init: 20",
@@ -303,27 +377,3 @@ def draft_config(path, data_cfg: dict | None = None) -> str:
         "seed: 2010",
         "",
     ]
-    text = "\n".join(lines)
-    _validate(yaml.safe_load(text))
-    return text
-
-
-def _validate(config: dict) -> None:
-    """Validate with trustseg.config when present, else with the schema file."""
-    try:
-        from trustseg.config import validate_config
-    except ImportError:
-        validate_config = None
-    if validate_config is not None:
-        validate_config(config)
-        return
-    schema_path = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-    if not schema_path.exists():
-        return
-    import jsonschema
-
-    schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
-    try:
-        jsonschema.validate(config, schema)
-    except jsonschema.ValidationError as exc:
-        raise ConfigError(f"the drafted config is not valid: {exc.message}") from None

@@ -354,7 +354,9 @@ def _read_excel(path: Path, sheet) -> pd.DataFrame:
     except DataError:
         raise
     except ImportError as exc:
-        raise DataError(f"{path}: reading this Excel format needs an extra package ({exc}). Save it as .xlsx.") from None
+        raise DataError(
+            f"{path}: reading this Excel format needs an extra package ({exc}). Save it as .xlsx."
+        ) from None
     except Exception as exc:  # corrupt or mislabelled files surface as many exception types
         raise DataError(f"{path}: cannot be read as an Excel workbook ({exc}).") from None
     df = df.dropna(how="all")
@@ -368,7 +370,8 @@ def _read_excel(path: Path, sheet) -> pd.DataFrame:
 
 def _tidy_excel_column(col: pd.Series) -> pd.Series:
     if col.dtype == object or pd.api.types.is_string_dtype(col):
-        return _convert_column(col.map(lambda v: v if v is None or isinstance(v, str) or pd.isna(v) else str(v)).where(col.notna(), None))
+        as_text = col.map(lambda v: v if v is None or isinstance(v, str) or pd.isna(v) else str(v))
+        return _convert_column(as_text.where(col.notna(), None))
     if pd.api.types.is_float_dtype(col) and col.notna().all() and (col == col.round()).all():
         return col.astype("int64")
     return col

@@ -161,7 +161,34 @@ def simulate_golf_survey(seed: int = 2010, n_members: int = N_MEMBERS) -> tuple[
     demo = _draw_demographics(rng, n)
     prob = _membership_probabilities(demo)
     segment = np.array([rng.choice(3, p=p) for p in prob]) + 1
+    ratings = _ratings(rng, segment)
+    ratings, attention, duration, quality = _plant_bad_answering(rng, ratings)
+    ids = [f"G{i:04d}" for i in range(1, n + 1)]
+    survey = pd.concat(
+        [
+            pd.DataFrame({"respondent_id": ids, "duration_seconds": duration}),
+            ratings,
+            pd.DataFrame({"attention_check": attention}),
+            demo,
+            pd.DataFrame({"comment": [_comment(rng, i + 1) for i in range(n)]}),
+        ],
+        axis=1,
+    )
+    survey = _add_duplicates(rng, survey)
+    truth = pd.DataFrame(
+        {
+            "respondent_id": ids,
+            "segment": segment,
+            "segment_name": [SEGMENTS[s - 1].name for s in segment],
+            "data_quality": quality,
+        }
+    )
+    return survey, truth
 
+
+def _ratings(rng: np.random.Generator, segment: np.ndarray) -> pd.DataFrame:
+    """The rating items of every member, from the latent scores of the member's segment."""
+    n = len(segment)
     satisfaction = rng.normal(SATISFACTION_MEAN, SATISFACTION_SD, size=n)
     pars = [SEGMENTS[s - 1] for s in segment]
     rep_a = np.array([p.repurchase_intercept for p in pars])
@@ -177,23 +204,27 @@ def simulate_golf_survey(seed: int = 2010, n_members: int = N_MEMBERS) -> tuple[
         sat_items[item] = lo + hi - sat_items[item]
     trust_items = _items(rng, trust, TRUST_ITEMS, ITEM_NOISE_SD["trust"])
     rep_items = _items(rng, repurchase, REPURCHASE_ITEMS, ITEM_NOISE_SD["repurchase"])
-    ratings = pd.concat([sat_items, trust_items, rep_items], axis=1).astype("Int64")
-    rating_names = list(ratings.columns)
+    return pd.concat([sat_items, trust_items, rep_items], axis=1).astype("Int64")
 
+
+def _plant_bad_answering(rng: np.random.Generator, ratings: pd.DataFrame):
+    """Straight-liners, speeders, failed attention checks, skipped items and keying slips.
+
+    Returns the ratings, the attention-check answers, the durations and each
+    member's ``data_quality``.
+    """
+    n = len(ratings)
+    rating_names = list(ratings.columns)
     # an instructed-response item: "To show you are reading, please answer 5"
     attention = pd.Series(5, index=range(n), dtype="Int64")
     duration = np.round(rng.lognormal(np.log(420), 0.35, size=n)).astype(int)
     quality = np.array(["ok"] * n, dtype=object)
 
     # Plant bad answering on distinct respondents.
-    order = rng.permutation(n)
-    cursor = 0
+    order = iter(rng.permutation(n))
 
-    def take(count: int) -> np.ndarray:
-        nonlocal cursor
-        chosen = order[cursor : cursor + count]
-        cursor += count
-        return chosen
+    def take(count: int) -> list[int]:
+        return [next(order) for _ in range(count)]
 
     for row in take(N_STRAIGHTLINERS):
         ratings.loc[row, rating_names] = int(rng.choice([1, 4, 7], p=[0.2, 0.4, 0.4]))
@@ -212,36 +243,21 @@ def simulate_golf_survey(seed: int = 2010, n_members: int = N_MEMBERS) -> tuple[
     for _ in range(N_OUT_OF_RANGE):
         row, col = int(rng.integers(n)), int(rng.integers(len(rating_names)))
         ratings.iloc[row, col] = int(rng.choice([0, 8, 9]))
+    return ratings, attention, duration, quality
 
-    ids = [f"G{i:04d}" for i in range(1, n + 1)]
-    survey = pd.concat(
-        [
-            pd.DataFrame({"respondent_id": ids, "duration_seconds": duration}),
-            ratings,
-            pd.DataFrame({"attention_check": attention}),
-            demo,
-            pd.DataFrame({"comment": [_comment(rng, i + 1) for i in range(n)]}),
-        ],
-        axis=1,
-    )
-    # Duplicate submissions: the same member sent the form twice (a second,
-    # slightly different set of answers under the same id).
+
+def _add_duplicates(rng: np.random.Generator, survey: pd.DataFrame) -> pd.DataFrame:
+    """Duplicate submissions: the same member sent the form twice.
+
+    The second copy has a slightly different duration and sits right after
+    the first, as a web export would list it.
+    """
+    n = len(survey)
     dup_rows = rng.choice(n, size=N_DUPLICATES, replace=False)
     duplicates = survey.iloc[dup_rows].copy()
     duplicates["duration_seconds"] = duplicates["duration_seconds"] + rng.integers(30, 300, size=N_DUPLICATES)
     survey = pd.concat([survey, duplicates], ignore_index=True)
-    # Interleave the duplicates at deterministic positions, as a web export would.
-    survey = survey.iloc[np.argsort(np.r_[np.arange(n), dup_rows + 0.5], kind="stable")].reset_index(drop=True)
-
-    truth = pd.DataFrame(
-        {
-            "respondent_id": ids,
-            "segment": segment,
-            "segment_name": [SEGMENTS[s - 1].name for s in segment],
-            "data_quality": quality,
-        }
-    )
-    return survey, truth
+    return survey.iloc[np.argsort(np.r_[np.arange(n), dup_rows + 0.5], kind="stable")].reset_index(drop=True)
 
 
 def write_golf_survey(out_dir: str | Path = "resources", seed: int = 2010) -> tuple[Path, Path]:
