@@ -22,6 +22,11 @@ from trustseg.survey.simulate import simulate_golf_survey, write_golf_survey
 REPO = Path(__file__).resolve().parents[1]
 
 
+def test_small_simulated_survey_plants_what_fits():
+    survey, truth = simulate_golf_survey(2010, n_members=40)
+    assert len(truth) == 40 and len(survey) >= 40
+
+
 def test_bundled_survey_is_reproducible_byte_for_byte(tmp_path):
     survey, truth = write_golf_survey(tmp_path, seed=2010)
     assert filecmp.cmp(survey, REPO / "resources" / "golf_survey.csv", shallow=False)

@@ -214,10 +214,16 @@ def test_same_data_config_and_seed_give_identical_tables(golf_run, repo_copy, tm
         shutil.copy(golf_run / name, tmp_path / name)
     result = run_workflow(tmp_path, tmp_path / "config.yaml", repo=repo_copy)
     assert result.returncode == 0, result.stderr[-4000:]
-    tables = sorted(p.relative_to(golf_run) for p in (golf_run / "results").rglob("*.csv"))
-    assert len(tables) > 15
-    for table in tables:
-        assert (tmp_path / table).read_bytes() == (golf_run / table).read_bytes(), table
+    assert_same_results(golf_run, tmp_path, at_least=45)
+
+
+def assert_same_results(first: Path, second: Path, at_least: int) -> None:
+    """Every file under results/ (tables, fits, JSON, PNG figures) is byte-identical in two runs."""
+    files = sorted(p.relative_to(first) for p in (first / "results").rglob("*") if p.is_file())
+    assert len(files) >= at_least
+    assert files == sorted(p.relative_to(second) for p in (second / "results").rglob("*") if p.is_file())
+    for path in files:
+        assert (second / path).read_bytes() == (first / path).read_bytes(), path
 
 
 def test_rerun_is_a_no_op_and_code_change_reruns_dependent_rules(golf_run, repo_copy):
@@ -338,11 +344,16 @@ def test_real_survey_examples(tmp_path, example, analysis):
     config.update(QUICK)
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config, sort_keys=False))
-    result = run_workflow(tmp_path, configfile)
-    assert result.returncode == 0, result.stderr[-4000:]
-    segments = pd.read_csv(tmp_path / "results" / analysis / "segments.csv")
+    first, second = tmp_path / "first", tmp_path / "second"
+    for workdir in (first, second):
+        workdir.mkdir()
+        result = run_workflow(workdir, configfile)
+        assert result.returncode == 0, result.stderr[-4000:]
+    segments = pd.read_csv(first / "results" / analysis / "segments.csv")
     assert segments["std_error"].notna().all() and (segments["std_error"] > 0).all()
-    assert (tmp_path / "results" / analysis / "figures" / "segment_scatter.png").exists()
+    assert (first / "results" / analysis / "figures" / "segment_scatter.png").exists()
+    # same data, config and seed: every result file identical, on every example survey
+    assert_same_results(first, second, at_least=30)
 
 
 def test_survey_weights_and_robust_standard_errors(tmp_path):
