@@ -68,13 +68,13 @@ def test_rounding_variance_floor():
     assert common.outcome_rounding_variance(config, {}) is None
     y = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     # the floor is absolute (squared outcome units): the rounding variance of the score
-    assert common.outcome_variance_floor(y, rounding_variance=1 / 36) == pytest.approx(1 / 36)
+    assert fit_stage.outcome_variance_floor(y, rounding_variance=1 / 36) == pytest.approx(1 / 36)
     # without a known scale the smallest gap sets the floor: h^2/12 with h = 1
-    assert common.outcome_variance_floor(y) == pytest.approx(1 / 12)
+    assert fit_stage.outcome_variance_floor(y) == pytest.approx(1 / 12)
     # it scales with the outcome's units, and is never below 1e-3 of var(y) for near-continuous outcomes
-    assert common.outcome_variance_floor(y * 1000) == pytest.approx(1000**2 / 12)
+    assert fit_stage.outcome_variance_floor(y * 1000) == pytest.approx(1000**2 / 12)
     y_fine = np.r_[y, 1.0001]
-    assert common.outcome_variance_floor(y_fine) == pytest.approx(1e-3 * y_fine.var())
+    assert fit_stage.outcome_variance_floor(y_fine) == pytest.approx(1e-3 * y_fine.var())
 
 
 @pytest.fixture()

@@ -337,6 +337,14 @@ class Problem:
         else:
             self.products = None
 
+    def original_intercepts(self, coefs_centred):
+        """Intercepts on the original scale of coefficients fitted to centred data."""
+        return coefs_centred[:, 0] + self.mean_y - coefs_centred[:, 1:] @ self.mean_x
+
+    def centred_intercepts(self, intercept, slopes):
+        """Intercepts for the centred data of original-scale intercepts and slopes."""
+        return intercept - self.mean_y + slopes @ self.mean_x
+
     def subset(self, rows):
         sub = Problem.__new__(Problem)
         sub.n, sub.p = len(rows), self.p

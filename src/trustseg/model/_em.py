@@ -107,7 +107,7 @@ def start_from_partition(problem, k, rng, settings):
     return RunState(shares, coefs, variances, residuals, np.arange(k))
 
 
-def newton_polish(problem, X, y, w, state, settings, max_steps=25):
+def newton_polish(problem, state, settings, max_steps=25):
     """Newton's method on the full mixture likelihood from an EM solution.
 
     Works on the original scale in the parametrisation of
@@ -121,7 +121,7 @@ def newton_polish(problem, X, y, w, state, settings, max_steps=25):
         return None  # constrained optimum: the floor binds, EM handles it
     k, p = len(state.shares), problem.p
     slopes = state.coefs[:, 1:]
-    intercepts = state.coefs[:, 0] + problem.mean_y - slopes @ problem.mean_x
+    intercepts = problem.original_intercepts(state.coefs)
     theta = np.concatenate([
         np.column_stack([intercepts, slopes, 0.5 * np.log(state.variances)]).ravel(),
         np.log(state.shares[1:] / state.shares[0]),
@@ -135,7 +135,7 @@ def newton_polish(problem, X, y, w, state, settings, max_steps=25):
     def centred_loglik(values):
         betas, variances, shares = unpack(values)
         coefs = betas.copy()
-        coefs[:, 0] = betas[:, 0] - problem.mean_y + betas[:, 1:] @ problem.mean_x
+        coefs[:, 0] = problem.centred_intercepts(betas[:, 0], betas[:, 1:])
         loglik, residuals = mixture_loglik(problem, shares, coefs, variances)
         return loglik, coefs, variances, shares, residuals
 
@@ -144,7 +144,7 @@ def newton_polish(problem, X, y, w, state, settings, max_steps=25):
     for _ in range(max_steps):
         betas, variances, shares = unpack(theta)
         params = MixtureParams(betas[:, 0], betas[:, 1:], np.sqrt(variances), shares)
-        hessian, _, gradient = observed_information(params, X, y, w)
+        hessian, _, gradient = observed_information(params, problem.X, problem.y_raw, problem.w)
         try:
             np.linalg.cholesky(-hessian)
             step = -np.linalg.solve(hessian, gradient)
@@ -194,7 +194,7 @@ def start_from_params(problem, params, settings):
     """
     params = MixtureParams.coerce(params)
     coefs = np.column_stack([
-        params.intercept - problem.mean_y + params.coef @ problem.mean_x,
+        problem.centred_intercepts(params.intercept, params.coef),
         params.coef,
     ])
     variances = np.maximum(params.sigma**2, settings["var_floor"])

@@ -105,8 +105,6 @@ def _refit(X, y, w, reference, k: int, starts: list, n_init: int, random_state: 
     hyper = reference.get_params()
     # a start from a refit that lost a segment has too few segments to start K from
     starts = [s for s in map(MixtureParams.coerce, starts) if len(s.intercept) == k]
-    if n_init == 0 and not starts:
-        return None, "no start with the right number of segments"
     hyper.update(
         n_segments=int(k), n_init=int(n_init), random_state=int(random_state),
         init_params=starts or None,

@@ -33,7 +33,6 @@ from trustseg.model._core import (
     MixtureParams,
     Problem,
     check_identifiable,
-    log_joint,
     mixture_loglik,
     reached_optimum,
     validate_data,
@@ -350,7 +349,7 @@ class ClusterwiseRegression(BaseEstimator):
         switch_tol = max(settings["tol"], _NEWTON_SWITCH_TOL)
         state = run_em(problem, state, settings, self.max_iter, start, "full", tol=switch_tol)
         if state.converged:
-            polished = newton_polish(problem, problem.X, problem.y_raw, problem.w, state, settings)
+            polished = newton_polish(problem, state, settings)
             if polished is not None:
                 return polished
         if state.n_iter < self.max_iter and switch_tol > settings["tol"]:
@@ -379,7 +378,7 @@ class ClusterwiseRegression(BaseEstimator):
         """Convert to the original scale and order the segments."""
         slopes = coefs_centred[:, 1:]
         self.coef_ = slopes.copy()
-        self.intercept_ = coefs_centred[:, 0] + problem.mean_y - slopes @ problem.mean_x
+        self.intercept_ = problem.original_intercepts(coefs_centred)
         self.sigma_ = np.sqrt(variances)
         self.weights_ = shares.copy()
         self.n_segments_ = int(len(shares))
@@ -406,9 +405,7 @@ class ClusterwiseRegression(BaseEstimator):
     def _log_joint(self, X, y, sample_weight=None):
         self._check_fitted()
         data = validate_data(X, y, sample_weight, "raise", list(self.feature_names_in_))
-        means = self.intercept_[None, :] + data["X"] @ self.coef_.T
-        residuals = data["y"][:, None] - means
-        return log_joint(residuals, self.weights_, self.sigma_**2), data["w"]
+        return self.params_.log_joint(data["X"], data["y"]), data["w"]
 
     def predict_proba(self, X, y):
         """Posterior segment probabilities, shape (n, K), columns in segment order."""

@@ -166,33 +166,6 @@ def match_respondents(ids: pd.Series, assignments: pd.DataFrame, source: str) ->
     return merged["row"].to_numpy(dtype=int)
 
 
-def outcome_variance_floor(y: Sequence[float], sample_weight=None, rounding_variance: float | None = None,
-                           relative_floor: float = 1e-3) -> float:
-    """Residual-variance floor for a rating-scale outcome, in squared outcome units.
-
-    Answers on an integer scale are a latent opinion rounded to whole points,
-    and rounding adds variance 1/12 to each answer (Sheppard's correction);
-    the mean of ``m`` items therefore carries ``1 / (12 m)`` of rounding
-    variance (see :func:`outcome_rounding_variance`).  No segment can fit the
-    score more tightly than that.  Without this floor EM builds spikes on
-    single scale points: a "segment" of everyone who answered 2 to every
-    repurchase item, with a near-zero variance and a huge, meaningless
-    likelihood that BIC then rewards.  The floor is the larger of the
-    rounding variance and ``relative_floor * var(y)`` (weighted), the one
-    absolute quantity the estimator, its refits and the bootstrap all use.
-    Without a ``rounding_variance`` the smallest gap ``h`` between distinct
-    outcome values gives ``h**2 / 12``.
-    """
-    values = np.asarray(y, dtype=float)
-    w = np.ones_like(values) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-    mean = np.average(values, weights=w)
-    var = float(np.average((values - mean) ** 2, weights=w))
-    if rounding_variance is None:
-        steps = np.diff(np.unique(np.round(values, 9)))
-        rounding_variance = float(steps.min()) ** 2 / 12.0 if steps.size else 0.0
-    return max(relative_floor * var, float(rounding_variance))
-
-
 def outcome_rounding_variance(analysis: Mapping, constructs: Mapping) -> float | None:
     """Rounding variance of the outcome score: ``1 / (12 m)`` for the mean of ``m`` integer-scale items.
 
@@ -208,11 +181,15 @@ def outcome_rounding_variance(analysis: Mapping, constructs: Mapping) -> float |
     return 1.0 / (12.0 * len(spec["items"]))
 
 
+def chosen_row(criteria_path: str | Path) -> pd.Series:
+    """The row of ``criteria.csv`` marked ``chosen`` (its ``k``, ``k_requested`` and criteria)."""
+    table = pd.read_csv(criteria_path)
+    chosen = table.loc[table["chosen"].astype(bool)]
+    if chosen.empty:
+        raise DataError(f"{criteria_path} marks no number of segments as chosen.")
+    return chosen.iloc[0]
+
 
 def chosen_k(criteria_path: str | Path) -> int:
     """The number of segments chosen in ``criteria.csv`` (as requested in the config)."""
-    table = pd.read_csv(criteria_path)
-    chosen = table.loc[table["chosen"].astype(bool), "k_requested"]
-    if chosen.empty:
-        raise DataError(f"{criteria_path} marks no number of segments as chosen.")
-    return int(chosen.iloc[0])
+    return int(chosen_row(criteria_path)["k_requested"])

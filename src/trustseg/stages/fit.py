@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 
 from trustseg.errors import DataError
+from trustseg.model.mixture import DEFAULT_RELATIVE_FLOOR, ClusterwiseRegression
 from trustseg.stages.common import (
     analysis_data,
     derive_seed,
-    outcome_variance_floor,
     read_clean,
     read_json,
     write_csv,
@@ -24,10 +24,35 @@ from trustseg.stages.fits import load_model
 logger = logging.getLogger("trustseg")
 
 
+def outcome_variance_floor(y: Sequence[float], sample_weight=None, rounding_variance: float | None = None,
+                           relative_floor: float = DEFAULT_RELATIVE_FLOOR) -> float:
+    """Residual-variance floor for a rating-scale outcome, in squared outcome units.
+
+    Answers on an integer scale are a latent opinion rounded to whole points,
+    and rounding adds variance 1/12 to each answer (Sheppard's correction);
+    the mean of ``m`` items therefore carries ``1 / (12 m)`` of rounding
+    variance (see :func:`trustseg.stages.common.outcome_rounding_variance`).  No segment can fit the
+    score more tightly than that.  Without this floor EM builds spikes on
+    single scale points: a "segment" of everyone who answered 2 to every
+    repurchase item, with a near-zero variance and a huge, meaningless
+    likelihood that BIC then rewards.  The floor is the larger of the
+    rounding variance and ``relative_floor * var(y)`` (weighted), the one
+    absolute quantity the estimator, its refits and the bootstrap all use.
+    Without a ``rounding_variance`` the smallest gap ``h`` between distinct
+    outcome values gives ``h**2 / 12``.
+    """
+    values = np.asarray(y, dtype=float)
+    w = np.ones_like(values) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    mean = np.average(values, weights=w)
+    var = float(np.average((values - mean) ** 2, weights=w))
+    if rounding_variance is None:
+        steps = np.diff(np.unique(np.round(values, 9)))
+        rounding_variance = float(steps.min()) ** 2 / 12.0 if steps.size else 0.0
+    return max(relative_floor * var, float(rounding_variance))
+
+
 def _estimator(k: int, y, w, *, n_init: int, method: str, min_share: float, focal: str, seed: int, name: str,
                rounding_variance: float | None = None):
-    from trustseg.model.mixture import ClusterwiseRegression
-
     return ClusterwiseRegression(
         n_segments=int(k),
         n_init=int(n_init),

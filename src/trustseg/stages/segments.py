@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trustseg.errors import DataError
 from trustseg.report.tables import atomic_write_text, write_table
-from trustseg.stages.common import POSTERIOR_PREFIX, analysis_data, read_clean, stem, write_csv, write_json
+from trustseg.stages.common import POSTERIOR_PREFIX, analysis_data, chosen_row, read_clean, stem, write_csv, write_json
 from trustseg.stages.fits import load_model
 
 logger = logging.getLogger("trustseg")
@@ -121,10 +120,7 @@ def record_settings(criteria_path: str, name: str, output: str, *, outcome: str,
     predictor, confidence levels, criterion and margin here instead of
     recovering them from the tables.
     """
-    criteria = pd.read_csv(criteria_path)
-    chosen = criteria.loc[criteria["chosen"].astype(bool)]
-    if chosen.empty:
-        raise DataError(f"{criteria_path} marks no number of segments as chosen.")
+    chosen = chosen_row(criteria_path)
     write_json({
         "analysis": name,
         "outcome": outcome,
@@ -132,8 +128,8 @@ def record_settings(criteria_path: str, name: str, output: str, *, outcome: str,
         "focal": focal,
         "method": method,
         "criterion": criterion,
-        "k": int(chosen["k"].iloc[0]),
-        "k_requested": int(chosen["k_requested"].iloc[0]),
+        "k": int(chosen["k"]),
+        "k_requested": int(chosen["k_requested"]),
         "cov_type": cov_type,
         "alpha": alpha,
         "ci_level": 1 - alpha,
