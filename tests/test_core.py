@@ -39,9 +39,10 @@ def two_lines(n=600, seed=3):
         ({"min_share": 1.0}, "min_share"),
         ({"variance_floor": -1.0}, "variance_floor"),
         ({"max_iter": 0}, "max_iter"),
-        ({"n_short_iter": 0}, "n_short_iter"),
+        ({"start_kinds": "best"}, "start_kinds"),
+        ({"start_kinds": ["lines", "nearest"]}, "start_kinds"),
         ({"n_full_runs": 0}, "n_full_runs"),
-        ({"short_subsample": 1}, "short_subsample"),
+        ({"search_subsample": 1}, "search_subsample"),
         ({"random_state": "seed"}, "random_state"),
         ({"init_params": 3}, "init_params"),
     ],
@@ -71,13 +72,16 @@ def test_given_start_joins_the_random_starts_and_round_trips():
     X, y = two_lines()
     random_only = ClusterwiseRegression(n_segments=2, n_init=4, random_state=1).fit(X, y)
     both = ClusterwiseRegression(n_segments=2, n_init=4, random_state=1, init_params=random_only.params_).fit(X, y)
-    assert both.start_kinds_ == ["random"] * 4 + ["given"]
+    assert both.start_kinds_ == ["split", "lines", "kmeans", "lines", "given"]
     assert both.start_refined_[-1]
     # the random starts are untouched by the extra start
     assert np.array_equal(both.start_logliks_[:4], random_only.start_logliks_)
     assert both.loglik_ == pytest.approx(random_only.loglik_, rel=1e-10)
     rebuilt = ClusterwiseRegression.from_dict(both.to_dict())
     assert rebuilt.start_kinds_ == both.start_kinds_
+    assert rebuilt.start_stop_reasons_ == both.start_stop_reasons_
+    assert np.array_equal(rebuilt.start_reached_best_, both.start_reached_best_)
+    assert rebuilt.optimum_replicated_ == both.optimum_replicated_
     assert rebuilt.variance_floor_ == both.variance_floor_
     assert np.allclose(rebuilt.init_params[0]["intercept"], random_only.intercept_)
 
@@ -85,7 +89,7 @@ def test_given_start_joins_the_random_starts_and_round_trips():
 def test_old_format_is_refused_with_a_fix():
     X, y = two_lines(200)
     d = ClusterwiseRegression(n_segments=1, n_init=1).fit(X, y).to_dict()
-    d["format"] = "trustseg.ClusterwiseRegression/1"
+    d["format"] = "trustseg.ClusterwiseRegression/2"
     with pytest.raises(Exception, match="fit it again"):
         ClusterwiseRegression.from_dict(d)
 

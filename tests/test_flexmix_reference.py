@@ -34,6 +34,34 @@ def fitted(name, k):
     return _FITS[name, k]
 
 
+_AT_FLEXMIX = {}
+
+
+def at_flexmix(name, k):
+    """Our ML fit started from flexmix's solution (n_init=0): the optimum flexmix reports.
+
+    On some data our default fit finds a higher optimum than flexmix (a small
+    segment sitting on the top answer of the scale, which flexmix's random
+    partitions miss); estimates and standard errors can only be compared at
+    the same optimum, so they are compared at this one.
+    """
+    if (name, k) not in _AT_FLEXMIX:
+        X, y = load_composites(name)
+        reference = next(m for f in REFERENCE["fits"] if f["data"] == name for m in f["models"]
+                         if m["k_requested"] == k)
+        components = reference["parameters"]
+        start = {
+            "intercept": [c["coef.(Intercept)"] for c in components],
+            # slopes in the order flexmix lists them (its names for X's columns may differ)
+            "coef": [[v for key, v in c.items() if key.startswith("coef.") and key != "coef.(Intercept)"]
+                     for c in components],
+            "sigma": [c["sigma"] for c in components],
+            "weights": np.atleast_1d(reference["prior"]),
+        }
+        _AT_FLEXMIX[name, k] = ClusterwiseRegression(n_segments=k, n_init=0, init_params=start).fit(X, y)
+    return _AT_FLEXMIX[name, k]
+
+
 def match_components(model, refit):
     """Index of our segment closest (in coefficients) to each flexmix component."""
     ours = np.column_stack([model.intercept_, model.coef_])
@@ -54,9 +82,12 @@ def test_loglik_at_least_flexmix(name, reference):
     assert model.n_segments_ == reference["k_fitted"]
     flexmix = reference["logLik"]
     assert model.loglik_ >= flexmix - 1e-6 * abs(flexmix)
-    # the same optimum, not a different (better) one: shares agree (flexmix's EM
-    # stops early, its shares can be 0.02 off the maximum)
-    assert np.allclose(np.sort(model.weights_), np.sort(np.atleast_1d(reference["prior"])), atol=0.03)
+    # either flexmix's optimum (shares agree; flexmix's EM stops early, its
+    # shares can be 0.02 off the maximum) or a clearly higher one
+    same = np.allclose(np.sort(model.weights_), np.sort(np.atleast_1d(reference["prior"])), atol=0.03)
+    assert same or model.loglik_ > flexmix + 1.0
+    # and started from flexmix's solution, we reach that optimum at least as high
+    assert at_flexmix(name, reference["k_requested"]).loglik_ >= flexmix - 1e-6 * abs(flexmix)
 
 
 @pytest.mark.parametrize(
@@ -66,7 +97,7 @@ def test_loglik_at_least_flexmix(name, reference):
 )
 def test_estimates_and_standard_errors_match_refit(name, reference):
     X, y = load_composites(name)
-    model = fitted(name, reference["k_requested"])
+    model = at_flexmix(name, reference["k_requested"])
     result = model.inference(X, y)
     matches = match_components(model, reference["refit"])
     for component, segment in zip(reference["refit"], matches):
@@ -103,7 +134,7 @@ def test_icl_is_flexmix_variant():
 
     for fit in REFERENCE["fits"]:
         X, y = load_composites(fit["data"])
-        models = {m["k_requested"]: fitted(fit["data"], m["k_requested"]) for m in fit["models"]}
+        models = {m["k_requested"]: at_flexmix(fit["data"], m["k_requested"]) for m in fit["models"]}
         table = criteria_table(models, X, y)
         for row, reference in zip(table.itertuples(), fit["models"]):
             assert row.bic == pytest.approx(reference["BIC"], abs=0.1)

@@ -31,7 +31,8 @@ def three_segments():
 
 def test_recovers_parameters_with_unequal_variances_and_small_segment(three_segments):
     X, y, labels, model = three_segments
-    assert model.converged_ and model.n_segments_ == 3 and not model.removed_segments_
+    assert model.converged_ and model.n_segments_ == 3
+    assert not any(r["in_final"] for r in model.removed_segments_)
     # within four standard errors of the truth (overlapping segments make the
     # small one's estimates much less precise than a separate regression's)
     result = model.inference(X, y)
@@ -225,12 +226,13 @@ def test_bad_input_is_a_clear_error(case, match):
         ClusterwiseRegression(n_segments=k, n_init=2).fit(X, y, sample_weight=weights)
 
 
-def test_subsampled_short_runs_reach_the_optimum():
+def test_a_search_subsample_reaches_the_full_data_optimum():
     X, y, _ = simulate_segments(8000, **TRUE, seed=14)
     full = ClusterwiseRegression(n_segments=3, n_init=6, random_state=1).fit(X, y)
     sub = ClusterwiseRegression(
-        n_segments=3, n_init=6, random_state=1, short_subsample=1000, n_full_runs=3
+        n_segments=3, n_init=6, random_state=1, search_subsample=1000, n_full_runs=2
     ).fit(X, y)
     assert sub.loglik_ == pytest.approx(full.loglik_, rel=1e-9)
-    assert sub.start_refined_.sum() == 3
-    assert len(sub.start_logliks_) == 6 and sub.n_best_starts_ >= 1
+    # every start that found the search optimum shares its full-data refinement
+    assert sub.start_refined_.sum() >= sub.n_best_starts_ >= 1
+    assert len(sub.start_logliks_) == 6

@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 from scipy import linalg
+from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp
 
 from trustseg.errors import DataError
@@ -35,6 +36,9 @@ INTERCEPT = "(Intercept)"
 LOG_2PI = math.log(2.0 * math.pi)
 # Relative tolerance under which two starts count as reaching the same optimum.
 SAME_OPTIMUM_RTOL = 1e-6
+# Largest difference (in SDs, log sigma or shares) between the parameters of two
+# starts that reached the same optimum; distinct local optima differ far more.
+SAME_SOLUTION_ATOL = 1e-3
 # Above this many bytes the precomputed column products are replaced by one
 # weighted product per segment, so memory stays bounded for many predictors.
 _MAX_PRODUCTS_BYTES = 256 * 2**20
@@ -108,6 +112,30 @@ def reached_optimum(logliks, best):
     """
     logliks = np.asarray(logliks, dtype=float)
     return np.isfinite(logliks) & (np.abs(logliks - best) <= SAME_OPTIMUM_RTOL * max(abs(best), 1.0))
+
+
+def same_solution(a, b, problem, atol=SAME_SOLUTION_ATOL) -> bool:
+    """Whether two run states hold the same solution, up to the order of the segments.
+
+    Segments are compared on a common scale: intercepts in outcome SDs, slopes
+    as the outcome-SD change per predictor-SD, log sigma and shares; the best
+    matching of segments (Hungarian algorithm) must agree within ``atol`` in
+    every one of these.  Equal log-likelihoods alone do not make two optima the same.
+    """
+    if len(a.shares) != len(b.shares):
+        return False
+
+    def profile(state):
+        sd_y = math.sqrt(problem.var_y)
+        return np.column_stack([
+            state.coefs[:, :1] / sd_y, state.coefs[:, 1:] * problem.sd_x / sd_y,
+            0.5 * np.log(state.variances), state.shares,
+        ])
+
+    pa, pb = profile(a), profile(b)
+    cost = np.abs(pa[:, None, :] - pb[None, :, :]).max(axis=2)
+    rows, cols = linear_sum_assignment(cost)
+    return bool(cost[rows, cols].max() <= atol)
 
 
 def entropy(posteriors, w) -> float:
@@ -324,6 +352,7 @@ class Problem:
         self.mean_x = w @ X / total
         self.mean_y = float(w @ y / total)
         self.var_y = float(w @ (y - self.mean_y) ** 2 / total)
+        self.sd_x = np.sqrt(w @ (X - self.mean_x) ** 2 / total)
         # design [1, x - mean_x] and the centred outcome
         self.design = np.empty((self.n, self.p + 1))
         self.design[:, 0] = 1.0
@@ -350,7 +379,7 @@ class Problem:
         sub.n, sub.p = len(rows), self.p
         sub.w = self.w[rows]
         sub.X, sub.y_raw = self.X[rows], self.y_raw[rows]
-        sub.mean_x, sub.mean_y, sub.var_y = self.mean_x, self.mean_y, self.var_y
+        sub.mean_x, sub.mean_y, sub.var_y, sub.sd_x = self.mean_x, self.mean_y, self.var_y, self.sd_x
         sub.design, sub.y = self.design[rows], self.y[rows]
         sub.upper = self.upper
         sub.products = None if self.products is None else self.products[rows]
@@ -379,13 +408,16 @@ def m_step(problem, resp_w, common_variance, var_floor):
     grams = weighted_grams(problem, resp_w)
     mass = grams[:, 0, 0].copy()  # sum_i r_ik, the (1, 1) entry of the Gram matrix
     q = problem.p + 1
-    coefs = np.empty((resp_w.shape[1], q))
-    for j in range(resp_w.shape[1]):
-        gram = grams[j, :q, :q]
-        try:
-            coefs[j] = linalg.solve(gram, grams[j, :q, q], assume_a="pos")
-        except (linalg.LinAlgError, ValueError):
-            coefs[j] = linalg.lstsq(gram, grams[j, :q, q])[0]
+    try:
+        # all K normal equations in one call: for survey-sized data the per-call
+        # overhead of K separate solves costs more than the arithmetic
+        coefs = np.linalg.solve(grams[:, :q, :q], grams[:, :q, q:q + 1])[:, :, 0]
+        if not np.isfinite(coefs).all():
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        coefs = np.empty((resp_w.shape[1], q))
+        for j in range(resp_w.shape[1]):
+            coefs[j] = linalg.lstsq(grams[j, :q, :q], grams[j, :q, q])[0]
     residuals = problem.y[:, None] - problem.design @ coefs.T
     rss = np.einsum("ik,ik->k", resp_w, residuals * residuals, optimize=False)
     if common_variance:

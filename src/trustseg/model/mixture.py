@@ -8,17 +8,32 @@ algorithm with one common residual variance (``method="cem"``), which is
 Spaeth's clusterwise regression with segment proportions.
 
 The likelihood itself (validation, E- and M-steps, scores and Hessian) lives in
-:mod:`trustseg.model._core` and the algorithm (EM runs, starts, Newton finish)
-in :mod:`trustseg.model._em`; this module holds the scikit-learn style
-estimator.  Starts follow the emEM scheme: ``n_init`` short EM runs from random
-partitions (on a random subsample when the data are large), then full EM from
-the best few, plus a full run from every start given in ``init_params``.
-``start_logliks_`` keeps, for every start, the full-data log-likelihood that
-start reached.
+:mod:`trustseg.model._core`, the algorithm (SQUAREM-accelerated EM, Newton
+finish) in :mod:`trustseg.model._em` and the start kinds in
+:mod:`trustseg.model._starts`; this module holds the scikit-learn style
+estimator.  A fit runs in three steps:
+
+1. **Search.**  Every one of the ``n_init`` starts (the split path from one
+   segment, random lines, k-means partitions) runs to its optimum on the
+   search sample (all respondents, or a random subsample of
+   ``search_subsample`` when there are more).  A start that can no longer
+   catch up with the best so far is stopped and marked ``"pruned"``.
+2. **Escape.**  The best solution, and every start that ended below it, gets
+   split-and-merge and top-down moves (deterministic, memoised per distinct
+   optimum); a move that raises the log-likelihood is taken.
+3. **Refine.**  With a search subsample, the ``n_full_runs`` best distinct
+   solutions are run to convergence on all respondents.  Starts given in
+   ``init_params`` run on all respondents beside them.
+
+``start_logliks_``, ``start_kinds_``, ``start_stop_reasons_`` and
+``start_reached_best_`` record every start; a start reached the best only if
+it reached the same parameters (up to segment order), not merely a close
+log-likelihood.
 """
 
 from __future__ import annotations
 
+import time
 import warnings
 from numbers import Integral, Real
 
@@ -30,14 +45,27 @@ from threadpoolctl import threadpool_limits
 
 from trustseg.errors import DataError
 from trustseg.model._core import (
+    SAME_OPTIMUM_RTOL,
     MixtureParams,
     Problem,
     check_identifiable,
     mixture_loglik,
     reached_optimum,
+    same_solution,
     validate_data,
 )
-from trustseg.model._em import newton_polish, run_em, start_from_params, start_from_partition
+from trustseg.model._em import newton_polish, run_em, run_squarem, start_from_params, transfer_state
+from trustseg.model._starts import (
+    START_KINDS,
+    escape_moves,
+    from_partition,
+    kmeans_partition,
+    merge_candidates,
+    random_lines,
+    random_partition,
+    split_candidates,
+    split_path,
+)
 from trustseg.progress import Progress
 
 __all__ = ["ClusterwiseRegression", "MixtureParams", "reached_optimum", "validate_data"]
@@ -46,7 +74,41 @@ __all__ = ["ClusterwiseRegression", "MixtureParams", "reached_optimum", "validat
 _NEWTON_SWITCH_TOL = 1e-6
 # Default variance floor, relative to the weighted variance of the outcome.
 DEFAULT_RELATIVE_FLOOR = 1e-3
-_FORMAT = "trustseg.ClusterwiseRegression/2"
+_FORMAT = "trustseg.ClusterwiseRegression/3"
+# The default mix of start kinds (see trustseg.model._starts), chosen by the
+# benchmark in docs/benchmarks.md: the split path once, then lines and k-means.
+DEFAULT_START_KINDS = ("split", "lines", "kmeans")
+# Split-and-merge escape from a local optimum: rounds, and moves tried per round.
+_ESCAPE_ROUNDS = 2
+# The K + 1 fits of the top-down move: relative tolerance and iteration cap.
+_ROUGH_TOL, _ROUGH_MAX_ITER = 1e-5, 200
+_ESCAPE_MOVES = 4
+_START_BUILDERS = {"lines": random_lines, "kmeans": kmeans_partition, "random": random_partition}
+
+
+class _Run:
+    """One start: its kind, seed stream, the state it reached and where that state was refined."""
+
+    def __init__(self, kind, stream, state, on_all, seconds):
+        self.kind, self.stream, self.state, self.seconds = kind, stream, state, seconds
+        # the state on all respondents (the search state itself unless the search used a subsample)
+        self.final_state = state if on_all else None
+        self.loglik = state.loglik
+        self.leader = False  # its search state was rerun on all respondents
+        self.earlier = []  # removal records from before an escape replaced its state
+
+    def moved_to(self, state):
+        """This start after an escape move to ``state`` (its earlier removal records kept)."""
+        moved = _Run(self.kind, self.stream, state, self.final_state is not None, self.seconds)
+        moved.earlier = [r for r in self.removed() if not any(r is s for s in state.removed)]
+        return moved
+
+    def removed(self):
+        """Degenerate segments this start removed, in the search and (if rerun) on all respondents."""
+        records = self.earlier + list(self.state.removed)
+        if self.leader:
+            records += self.final_state.removed
+        return records
 
 
 class ClusterwiseRegression(BaseEstimator):
@@ -57,7 +119,7 @@ class ClusterwiseRegression(BaseEstimator):
     n_segments : int, default 3
         Number of segments K requested.
     n_init : int, default 20
-        Number of random-partition starts (emEM).  May be 0 when
+        Number of starts, of the kinds in ``start_kinds``.  May be 0 when
         ``init_params`` gives at least one start.
     method : {"em", "cem"}, default "em"
         ``"em"``: maximum likelihood with segment-specific variances
@@ -81,16 +143,27 @@ class ClusterwiseRegression(BaseEstimator):
         The focal predictor (segments are ordered by its slope, verdicts are
         given for it).  Default: the first column of X.
     random_state : int, numpy Generator or None, default 0
-        Seeds every random step (partitions, subsample).
-    n_short_iter : int, default 20
-        EM iterations of each short emEM run.
-    n_full_runs : int, optional
-        How many of the best short runs are continued to convergence.  Default:
-        every start when ``n * n_init <= 200_000`` (cheap), else 3.
-    short_subsample : int, default 20_000
-        With more respondents than this, the short runs use a random subsample
-        of this size (full-data log-likelihoods still rank the starts, and the
-        full runs always use all respondents).
+        Seeds every random step (starts, search subsample).  Start ``s`` draws
+        from its own child seed; even and odd starts form two independent seed
+        streams (see ``optimum_replicated_``).
+    start_kinds : "auto" or list of str, default "auto"
+        The kinds of start, cycled over the ``n_init`` starts: ``"split"`` (the
+        smallest-to-largest-K path, deterministic, used once), ``"lines"``
+        (random regression lines), ``"kmeans"``, ``"random"`` (random
+        partitions); see :mod:`trustseg.model._starts`.  ``"auto"``: split,
+        then lines and k-means in turn (chosen by the benchmark in
+        ``docs/benchmarks.md``).
+    n_full_runs : int, default 2
+        With a search subsample, how many of the best distinct search
+        solutions are run to convergence on all respondents.
+    search_subsample : int, default 10_000
+        With more respondents than this, the starts search on a random
+        subsample of this size (full-data log-likelihoods still rank their
+        solutions, and the final runs use all respondents).
+    escape : bool, default True
+        Offer split-and-merge and top-down moves to the best solution and to
+        every start that ended below it (see :meth:`_escape`).  False is for
+        studying the starts alone.
     init_params : MixtureParams, mapping or list of them, optional
         Starting parameters on the original scale (``intercept``, ``coef``,
         ``sigma``, ``weights``; see :class:`~trustseg.model._core.MixtureParams`),
@@ -106,19 +179,34 @@ class ClusterwiseRegression(BaseEstimator):
         Slopes (K, p), intercepts (K,), residual standard deviations (K,) and
         segment shares (K,), segments ordered by the focal slope, steepest first.
     start_logliks_ : ndarray of shape (n_init + number of given starts,)
-        Full-data log-likelihood each start reached (after its full run if
-        ``start_refined_`` is True, otherwise after its short run); random
-        starts first, then the given ones.
+        Full-data log-likelihood each start reached; starts first, then the
+        given ones.  With a search subsample, a start whose solution was not
+        among the refined ones shows the full-data log-likelihood of its
+        search solution (``start_refined_`` False).
     start_kinds_ : list of str
-        ``"random"`` (a random partition) or ``"given"`` (``init_params``) per start.
+        The kind of each start (``"split"``, ``"lines"``, ``"kmeans"``,
+        ``"random"`` or ``"given"``).
+    start_stop_reasons_ : list of str
+        How each start ended: ``"converged"``, ``"pruned"`` (stopped because
+        it could not catch up with the best solution so far) or
+        ``"iteration cap"``.
+    start_reached_best_ : ndarray of bool
+        Whether each start reached the returned solution: the same
+        log-likelihood and the same parameters up to segment order.
+    n_best_starts_ : int
+        How many starts reached the returned solution.
+    optimum_replicated_ : bool
+        Whether starts from both independent seed streams reached it.  False
+        means the solution depends on the seed: refit with more starts.
+    converged_ : bool
+        Whether the returned solution converged (False: stopped at ``max_iter``).
     variance_floor_ : float
         The variance floor in force (squared outcome units).
-    n_best_starts_ : int
-        Starts within a relative 1e-6 of the best log-likelihood.
     removed_segments_ : list of dict
         Every degenerate segment removed in any start, with the start, the stage
-        ("short" or "full"), the iteration and the reason; ``in_final`` marks
-        removals in the start that produced the returned solution.
+        ("search" on the search subsample, "full" on all respondents), the
+        iteration and the reason; ``in_final`` marks removals in the history
+        of the returned solution.
     """
 
     # every parameter's admissible values, checked in fit() (scikit-learn's convention)
@@ -132,9 +220,10 @@ class ClusterwiseRegression(BaseEstimator):
         "variance_floor": [Interval(Real, 0, None, closed="neither"), None],
         "focal": [str, Interval(Integral, 0, None, closed="left"), None],
         "random_state": ["random_state"],
-        "n_short_iter": [Interval(Integral, 1, None, closed="left")],
-        "n_full_runs": [Interval(Integral, 1, None, closed="left"), None],
-        "short_subsample": [Interval(Integral, 2, None, closed="left")],
+        "start_kinds": [StrOptions({"auto"}), list, tuple],
+        "n_full_runs": [Interval(Integral, 1, None, closed="left")],
+        "search_subsample": [Interval(Integral, 2, None, closed="left")],
+        "escape": ["boolean"],
         "init_params": [dict, list, tuple, None],
     }
 
@@ -149,9 +238,10 @@ class ClusterwiseRegression(BaseEstimator):
         variance_floor=None,
         focal=None,
         random_state=0,
-        n_short_iter=20,
-        n_full_runs=None,
-        short_subsample=20_000,
+        start_kinds="auto",
+        n_full_runs=2,
+        search_subsample=10_000,
+        escape=True,
         init_params=None,
     ):
         self.n_segments = n_segments
@@ -163,9 +253,10 @@ class ClusterwiseRegression(BaseEstimator):
         self.variance_floor = variance_floor
         self.focal = focal
         self.random_state = random_state
-        self.n_short_iter = n_short_iter
+        self.start_kinds = start_kinds
         self.n_full_runs = n_full_runs
-        self.short_subsample = short_subsample
+        self.search_subsample = search_subsample
+        self.escape = escape
         self.init_params = init_params
 
     # -- fitting ------------------------------------------------------------
@@ -197,7 +288,7 @@ class ClusterwiseRegression(BaseEstimator):
         return names.index(self.focal)
 
     def fit(self, X, y, sample_weight=None, missing="raise"):
-        """Fit the mixture by emEM.
+        """Fit the mixture from every start and keep the best optimum.
 
         Parameters
         ----------
@@ -221,9 +312,10 @@ class ClusterwiseRegression(BaseEstimator):
         # only adds synchronisation, which on a shared machine costs up to 10x.
         with threadpool_limits(limits=1, user_api="blas"):
             problem, settings = self._prepare(X, y, sample_weight, missing)
-            states, start_logliks = self._short_runs(problem, settings)
-            refined = self._full_runs(problem, settings, states, start_logliks, given)
-            self._choose(problem, states, np.asarray(start_logliks), np.asarray(refined), len(given))
+            runs = self._search(problem, settings)
+            self._refine_on_all(problem, settings, runs)
+            runs += self._given_runs(problem, settings, given, runs)
+            self._choose(problem, runs)
         return self
 
     def _prepare(self, X, y, sample_weight, missing):
@@ -252,8 +344,24 @@ class ClusterwiseRegression(BaseEstimator):
         }
         return problem, settings
 
-    def _short_runs(self, problem, settings):
-        """Stage 1 of emEM: short EM runs from random partitions (on a subsample for large n)."""
+    def _start_plan(self):
+        """The kind of each of the ``n_init`` starts, in order."""
+        kinds = DEFAULT_START_KINDS if self.start_kinds == "auto" else tuple(self.start_kinds)
+        unknown = sorted(set(kinds) - set(START_KINDS))
+        if unknown or not kinds:
+            raise ValueError(
+                f"start_kinds must be 'auto' or a list drawn from {list(START_KINDS)}; got {unknown or kinds}"
+            )
+        plan, cycle = [], [kind for kind in kinds if kind != "split"] or ["random"]
+        for kind in kinds:
+            if kind == "split" and "split" not in plan:
+                plan.append("split")  # deterministic: one split path is enough
+        while len(plan) < self.n_init:
+            plan.append(cycle[(len(plan) - ("split" in plan)) % len(cycle)])
+        return plan[: self.n_init]
+
+    def _search(self, problem, settings):
+        """Every start run to its optimum on the search sample (all respondents unless n is large)."""
         k = int(self.n_segments)
         rng = (
             self.random_state
@@ -261,69 +369,251 @@ class ClusterwiseRegression(BaseEstimator):
             else np.random.default_rng(self.random_state)
         )
         seeds = rng.bit_generator.seed_seq.spawn(self.n_init + 1)
-        short_problem = problem
-        if problem.n > self.short_subsample:
+        search = problem
+        if problem.n > self.search_subsample:
             rows = np.sort(
-                np.random.default_rng(seeds[-1]).choice(problem.n, size=int(self.short_subsample), replace=False)
+                np.random.default_rng(seeds[-1]).choice(problem.n, size=int(self.search_subsample), replace=False)
             )
-            short_problem = problem.subset(rows)
-        states = []
-        progress = Progress(self.n_init, f"K={k}: short EM runs from random starts")
-        for start in range(self.n_init):
-            state = start_from_partition(short_problem, k, np.random.default_rng(seeds[start]), settings)
-            state = run_em(short_problem, state, settings, self.n_short_iter, start, "short")
-            if short_problem is not problem:
-                state.loglik, state.residuals = mixture_loglik(problem, state.shares, state.coefs, state.variances)
-                state.converged = False
-            elif self.method == "cem":
-                state.loglik, state.residuals = mixture_loglik(problem, state.shares, state.coefs, state.variances)
-            states.append(state)
+            search = problem.subset(rows)
+        runs, best = [], None
+        stage = "full" if search is problem else "search"
+        progress = Progress(self.n_init, f"K={k}: EM from {self.n_init} starts")
+        for start, kind in enumerate(self._start_plan()):
+            started = time.perf_counter()
+            if kind == "split":
+                path = split_path(search, k, settings, lambda s, i=start: self._converge(search, s, settings, i, stage))
+                state = path[-1]
+            else:
+                state = _START_BUILDERS[kind](search, k, np.random.default_rng(seeds[start]), settings)
+                state = self._converge(search, state, settings, start, stage, target=best)
+            if state.converged and len(state.labels) == k:
+                best = state.loglik if best is None else max(best, state.loglik)
+            stream = None if kind == "split" else start % 2
+            runs.append(_Run(kind, stream, state, search is problem, time.perf_counter() - started))
             progress.update(start + 1)
-        return states, [s.loglik for s in states]
+        if self.escape:
+            self._escape_all(search, settings, runs, stage)
+        return runs
 
-    def _full_runs(self, problem, settings, states, start_logliks, given):
-        """Stage 2: full runs from the best short runs and from every given start."""
-        k = int(self.n_segments)
-        n_full = self.n_full_runs
-        if n_full is None:
-            n_full = self.n_init if problem.n * self.n_init <= 200_000 else 3
-        n_full = int(min(max(n_full, 1), self.n_init))
-        order = sorted(range(self.n_init), key=lambda s: (-len(states[s].labels), -start_logliks[s], s))
-        chosen = order[:n_full]
-        for params in given:
-            states.append(start_from_params(problem, params, settings))
-            start_logliks.append(-np.inf)
-            chosen.append(len(states) - 1)
-        refined = [False] * len(states)
-        progress = Progress(len(chosen), f"K={k}: full EM from the best starts")
-        for done, start in enumerate(chosen, start=1):
-            state = self._refine(problem, states[start], settings, start)
-            if self.method == "cem":
-                state.classification_loglik = state.loglik
-                state.loglik, _ = mixture_loglik(problem, state.shares, state.coefs, state.variances)
-            states[start] = state
-            start_logliks[start] = state.loglik
-            refined[start] = True
-            progress.update(done)
-        return refined
+    def _escape(self, problem, state, settings, start, stage, target):
+        """Moves that take a start out of a local optimum; the state is returned unchanged if none helps.
 
-    def _choose(self, problem, states, start_logliks, refined, n_given):
-        """The solution: most segments kept, then the highest log-likelihood, among the refined starts."""
+        * A start that lost a degenerate segment splits one of the others
+          (above and below its line) until it has K segments again.
+        * Split-and-merge moves (Ueda et al. 2000): merge the two most
+          overlapping segments and split one above and below its line.
+        * A top-down move: the best split to K + 1 segments, run to its
+          optimum, then every pair of its segments merged back to K (the
+          K + 1 optimum is a natural start for K, as K - 1 is for K + 1).
+
+        Each candidate runs to convergence but is pruned once it cannot reach
+        ``target`` (at least the state's own log-likelihood); the first that
+        raises the log-likelihood is taken and the moves start again from it.
+        Moves are deterministic, so the workflow stays reproducible and equal
+        local optima get equal escapes (see ``_search``, which memoises them).
+        """
         k = int(self.n_segments)
-        best = min(np.flatnonzero(refined), key=lambda s: (-len(states[s].labels), -start_logliks[s], s))
-        chosen = states[best]
-        self.start_logliks_ = start_logliks
-        self.start_refined_ = refined
-        self.start_kinds_ = ["random"] * self.n_init + ["given"] * n_given
-        self.best_start_ = int(best)
-        self.n_best_starts_ = int(np.sum(reached_optimum(start_logliks, start_logliks[best])))
-        self.removed_segments_ = [
-            {**record, "in_final": bool(s == best)} for s, state in enumerate(states) for record in state.removed
+        while len(state.labels) < k:
+            grown = [self._converge(problem, c, settings, start, stage)
+                     for c in split_candidates(problem, state, settings)]
+            grown = [c for c in grown if len(c.labels) == len(state.labels) + 1]
+            if not grown:
+                return state
+            state = self._carry(max(grown, key=lambda c: c.loglik), state)
+        for _ in range(_ESCAPE_ROUNDS):
+            better = None
+            for labels in self._moves(problem, state, settings, start, stage):
+                candidate = self._carry(from_partition(problem, labels, k, settings), state)
+                goal = max(target, state.loglik) if target is not None else state.loglik
+                candidate = self._converge(problem, candidate, settings, start, stage, target=goal)
+                if (candidate.converged and len(candidate.labels) == k
+                        and candidate.loglik > state.loglik + SAME_OPTIMUM_RTOL * abs(state.loglik)):
+                    better = candidate
+                    break
+            if better is None:
+                return state
+            state = better
+        return state
+
+    @staticmethod
+    def _carry(new, old):
+        """``new`` continues the history of ``old``: iterations, moves and removal records."""
+        new.n_iter += old.n_iter
+        new.moves = old.moves + 1
+        new.removed = list(old.removed) + list(new.removed)
+        return new
+
+    def _moves(self, problem, state, settings, start, stage):
+        """The candidate partitions of :meth:`_escape`, split-and-merge first, then top-down (lazily)."""
+        yield from escape_moves(problem, state, _ESCAPE_MOVES)
+        if len(state.shares) + 1 > problem.n // (problem.p + 2):
+            return
+        # the K + 1 fits only seed merges, so a rough optimum is enough
+        grown = [run_squarem(problem, c, settings, _ROUGH_MAX_ITER, start, stage, tol=_ROUGH_TOL)
+                 for c in split_candidates(problem, state, settings)]
+        grown = [c for c in grown if len(c.labels) == len(state.labels) + 1]
+        if grown:
+            yield from merge_candidates(problem, max(grown, key=lambda c: c.loglik), _ESCAPE_MOVES)
+
+    def _escape_all(self, problem, settings, runs, stage):
+        """Escape moves for the best solution first, then for every start that ended below it.
+
+        The best solution gets the moves too: when every start agrees on a local
+        optimum, this is what finds the better one.  Moves are deterministic and
+        memoised over equal solutions, so their cost is paid once per distinct
+        local optimum and equal optima always move to the same solution.
+        """
+        k = int(self.n_segments)
+        escaped = []
+        full = [r for r, run in enumerate(runs) if len(run.state.labels) == k and run.state.converged]
+        best = None
+        if full:
+            leader = max(full, key=lambda r: (runs[r].state.loglik, -r))
+            improved = self._escape_once(problem, runs[leader].state, settings, leader, stage, None, escaped)
+            best = improved.loglik
+        for r, run in enumerate(runs):
+            if best is not None and reached_optimum([run.state.loglik], best)[0] and len(run.state.labels) == k:
+                continue
+            moved = run.state
+            if not moved.converged:
+                moved = self._settle(problem, moved, settings, r, stage)
+            moved = self._escape_once(problem, moved, settings, r, stage, best, escaped)
+            if moved is not run.state:
+                runs[r] = run.moved_to(moved)
+                if moved.converged and len(moved.labels) == k:
+                    best = moved.loglik if best is None else max(best, moved.loglik)
+
+    def _settle(self, problem, state, settings, start, stage):
+        """A pruned start's best split-and-merge move, run to its optimum (so escapes can be shared)."""
+        k = int(self.n_segments)
+        moved = [self._converge(problem, self._carry(from_partition(problem, labels, k, settings), state), settings,
+                                start, stage)
+                 for labels in escape_moves(problem, state, _ESCAPE_MOVES)]
+        moved = [m for m in moved if m.converged and len(m.labels) == k and m.loglik > state.loglik]
+        return max(moved, key=lambda m: m.loglik) if moved else state
+
+    def _escape_once(self, problem, state, settings, start, stage, target, escaped):
+        """:meth:`_escape`, memoised over equal solutions (``escaped`` holds (before, after) pairs)."""
+        if state.converged:
+            for before, after in escaped:
+                if len(before.labels) == len(state.labels) and same_solution(before, state, problem):
+                    return after
+        after = self._escape(problem, state, settings, start, stage, target)
+        if state.converged:
+            escaped.append((state, after))
+        return after
+
+    def _refine_on_all(self, problem, settings, runs):
+        """With a search subsample: the best distinct solutions rerun on all respondents.
+
+        Each run's search solution is scored on all respondents; the
+        ``n_full_runs`` best distinct solutions are run to convergence on all
+        of them, and every run whose search solution is one of those shares its
+        full-data optimum.
+        """
+        if not runs or runs[0].final_state is runs[0].state:
+            return
+        for run in runs:
+            run.loglik = mixture_loglik(problem, run.state.shares, run.state.coefs, run.state.variances)[0]
+        order = sorted(range(len(runs)), key=lambda r: (-len(runs[r].state.labels), -runs[r].loglik, r))
+        leaders, best = [], None
+        for r in order:
+            if len(leaders) == self.n_full_runs:
+                break
+            if any(same_solution(runs[r].state, runs[lead].state, problem) for lead in leaders):
+                continue
+            leaders.append(r)
+            refined = self._converge(problem, transfer_state(problem, runs[r].state), settings, r, "full",
+                                     target=best)
+            runs[r].final_state, runs[r].leader = refined, True
+            if refined.converged:
+                best = refined.loglik if best is None else max(best, refined.loglik)
+        for run in runs:
+            for lead in leaders:
+                if run is runs[lead] or same_solution(run.state, runs[lead].state, problem):
+                    run.final_state = runs[lead].final_state
+                    run.loglik = run.final_state.loglik
+                    break
+
+    def _given_runs(self, problem, settings, given, runs):
+        """Every ``init_params`` start run to convergence on all respondents."""
+        out = []
+        best = max((run.loglik for run in runs if run.final_state is not None and run.final_state.converged),
+                   default=None)
+        for i, params in enumerate(given):
+            started = time.perf_counter()
+            state = self._converge(problem, start_from_params(problem, params, settings), settings,
+                                   len(runs) + i, "full", target=best)
+            out.append(_Run("given", None, state, True, time.perf_counter() - started))
+        return out
+
+    def _converge(self, problem, state, settings, start, stage, target=None):
+        """Run one start to convergence.
+
+        EM, accelerated by SQUAREM, runs until the relative log-likelihood
+        change drops below ``max(tol, 1e-6)``; safeguarded Newton steps with the
+        analytic observed information then finish with quadratic
+        convergence.  If Newton cannot (a variance on its floor, an indefinite
+        Hessian), EM simply continues to ``tol``.  A run that cannot reach
+        ``target`` is stopped early (``stop_reason`` "pruned").
+        """
+        if self.method == "cem":
+            state = run_em(problem, state, settings, self.max_iter, start, stage)
+            state.classification_loglik = state.loglik
+            state.loglik, state.residuals = mixture_loglik(problem, state.shares, state.coefs, state.variances)
+            return state
+        switch_tol = max(settings["tol"], _NEWTON_SWITCH_TOL)
+        state = run_squarem(problem, state, settings, self.max_iter, start, stage, tol=switch_tol, target=target)
+        if state.converged:
+            polished = newton_polish(problem, state, settings)
+            if polished is not None:
+                polished.stop_reason = "converged"
+                return polished
+        if state.stop_reason != "pruned" and state.n_iter < self.max_iter and switch_tol > settings["tol"]:
+            state = run_squarem(problem, state, settings, self.max_iter, start, stage, target=target)
+        return state
+
+    def _choose(self, problem, runs):
+        """The solution: most segments kept, then the highest log-likelihood."""
+        k = int(self.n_segments)
+        finished = [r for r, run in enumerate(runs) if run.final_state is not None]
+        best = min(finished, key=lambda r: (-len(runs[r].final_state.labels), -runs[r].loglik, r))
+        chosen = runs[best].final_state
+        self.start_logliks_ = np.array([run.loglik for run in runs])
+        self.start_kinds_ = [run.kind for run in runs]
+        self.start_stop_reasons_ = [run.final_state.stop_reason if run.final_state is not None
+                                    else run.state.stop_reason for run in runs]
+        self.start_seconds_ = np.array([run.seconds for run in runs])
+        self.start_refined_ = np.array([run.final_state is not None for run in runs])
+        reference = runs[best].state if runs[best].kind != "given" else chosen
+        reached = [
+            run.final_state is not None and len(run.final_state.labels) == len(chosen.labels)
+            and same_solution(run.state if run.kind != "given" else run.final_state, reference, problem)
+            for run in runs
         ]
+        self.start_reached_best_ = np.array(reached)
+        self.best_start_ = int(best)
+        self.n_best_starts_ = int(sum(reached))
+        streams = {run.stream for run, hit in zip(runs, reached) if hit and run.stream is not None}
+        self.optimum_replicated_ = bool(streams == {0, 1})
+        # starts that share a memoised escape share its records: list each record once
+        records = {}
+        for run in runs:
+            for record in run.removed():
+                final = records.get(id(record), (record, False))[1] or run.final_state is chosen
+                records[id(record)] = (record, final)
+        self.removed_segments_ = [{**record, "in_final": bool(final)} for record, final in records.values()]
         if len(chosen.labels) < k:
             warnings.warn(
                 f"{k - len(chosen.labels)} of the {k} requested segments were degenerate in every start and were "
                 f"removed; the model has {len(chosen.labels)} segments (see removed_segments_)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        if not chosen.converged:
+            warnings.warn(
+                f"the best of the {len(runs)} starts stopped at max_iter={self.max_iter} before converging: its "
+                "estimates are not a maximum of the likelihood (converged_ is False); raise max_iter",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -333,28 +623,6 @@ class ClusterwiseRegression(BaseEstimator):
         self.converged_ = bool(chosen.converged)
         self.n_newton_steps_ = int(getattr(chosen, "newton_steps", 0))
         self._store_solution(problem, chosen.shares, chosen.coefs, chosen.variances)
-
-    def _refine(self, problem, state, settings, start):
-        """Run one start to convergence on all respondents.
-
-        EM converges linearly, and slowly where segments overlap.  For ML fits
-        EM therefore runs only until the relative log-likelihood change drops
-        below ``max(tol, 1e-6)``; safeguarded Newton steps with the analytic
-        observed information then finish with quadratic convergence.  If
-        Newton cannot (a variance on its floor, an indefinite Hessian), EM
-        simply continues to ``tol``.
-        """
-        if self.method == "cem":
-            return run_em(problem, state, settings, self.max_iter, start, "full")
-        switch_tol = max(settings["tol"], _NEWTON_SWITCH_TOL)
-        state = run_em(problem, state, settings, self.max_iter, start, "full", tol=switch_tol)
-        if state.converged:
-            polished = newton_polish(problem, state, settings)
-            if polished is not None:
-                return polished
-        if state.n_iter < self.max_iter and switch_tol > settings["tol"]:
-            state = run_em(problem, state, settings, self.max_iter - state.n_iter, start, "full")
-        return state
 
     def _reorder(self):
         """Order segments by focal slope (steepest first), then intercept, then share."""
@@ -477,6 +745,9 @@ class ClusterwiseRegression(BaseEstimator):
             "start_logliks": self.start_logliks_.tolist(),
             "start_refined": self.start_refined_.tolist(),
             "start_kinds": list(self.start_kinds_),
+            "start_stop_reasons": list(self.start_stop_reasons_),
+            "start_reached_best": self.start_reached_best_.tolist(),
+            "optimum_replicated": bool(self.optimum_replicated_),
             "best_start": int(self.best_start_),
             "n_best_starts": int(self.n_best_starts_),
             "removed_segments": [dict(r) for r in self.removed_segments_],
@@ -514,6 +785,9 @@ class ClusterwiseRegression(BaseEstimator):
         model.start_logliks_ = np.asarray(d["start_logliks"], dtype=float)
         model.start_refined_ = np.asarray(d["start_refined"], dtype=bool)
         model.start_kinds_ = list(d["start_kinds"])
+        model.start_stop_reasons_ = list(d["start_stop_reasons"])
+        model.start_reached_best_ = np.asarray(d["start_reached_best"], dtype=bool)
+        model.optimum_replicated_ = bool(d["optimum_replicated"])
         model.best_start_ = int(d["best_start"])
         model.n_best_starts_ = int(d["n_best_starts"])
         model.removed_segments_ = [dict(r) for r in d["removed_segments"]]

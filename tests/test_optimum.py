@@ -1,0 +1,171 @@
+"""Does the estimator find the optimum, and does it say honestly how often it did?
+
+The scenarios are the ones that defeated the old random-partition emEM:
+satisfaction as the mean of four 7-point items (25 distinct values), one
+rising segment and two flat ones, and K = 2 fitted to three-segment data.
+Each "best known" solution is the best over a thorough fit (many starts of
+every kind) and fits started from the true (or merged true) parameters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trustseg.model._core import Problem, same_solution
+from trustseg.model._em import RunState, _cannot_catch_up, run_em, run_squarem
+from trustseg.model._starts import from_partition
+from trustseg.model.mixture import ClusterwiseRegression
+from trustseg.model.selection import criteria_table
+
+RISING_AND_FLAT = {
+    "intercept": np.array([0.5, 5.5, 3.0]),
+    "slope": np.array([0.9, 0.0, 0.0]),
+    "sigma": np.array([0.7, 0.6, 0.6]),
+    "weights": np.array([0.45, 0.30, 0.25]),
+}
+
+
+def likert_mean_survey(n, seed, truth=RISING_AND_FLAT):
+    """Satisfaction = mean of four correlated 7-point items; outcome continuous."""
+    rng = np.random.default_rng(seed)
+    latent = rng.normal(4.0, 1.3, size=n)
+    items = np.clip(np.rint(latent[:, None] + rng.normal(0.0, 0.8, size=(n, 4))), 1, 7)
+    x = items.mean(axis=1)
+    z = rng.choice(len(truth["weights"]), size=n, p=truth["weights"])
+    y = truth["intercept"][z] + truth["slope"][z] * x + truth["sigma"][z] * rng.normal(size=n)
+    return x[:, None], y
+
+
+def as_start(truth):
+    return {"intercept": truth["intercept"], "coef": truth["slope"][:, None], "sigma": truth["sigma"],
+            "weights": truth["weights"]}
+
+
+def merged_starts(truth):
+    """K = 2 starts from the three true segments with one pair merged (share-weighted)."""
+    starts = []
+    for i, j in [(0, 1), (0, 2), (1, 2)]:
+        keep = [m for m in range(3) if m not in (i, j)][0]
+        w = truth["weights"][[i, j]]
+        merged = {key: float(w @ truth[key][[i, j]] / w.sum()) for key in ("intercept", "slope", "sigma")}
+        starts.append({
+            "intercept": [merged["intercept"], truth["intercept"][keep]],
+            "coef": [[merged["slope"]], [truth["slope"][keep]]],
+            "sigma": [merged["sigma"] * 1.5, truth["sigma"][keep]],
+            "weights": [w.sum(), truth["weights"][keep]],
+        })
+    return starts
+
+
+_BEST = {}
+
+
+def best_known(X, y, k, starts):
+    key = (len(y), float(y.sum()), k)
+    if key in _BEST:
+        return _BEST[key]
+    thorough = ClusterwiseRegression(n_segments=k, n_init=60, random_state=12345).fit(X, y)
+    given = ClusterwiseRegression(n_segments=k, n_init=0, init_params=starts).fit(X, y)
+    _BEST[key] = max(thorough.loglik_, given.loglik_)
+    return _BEST[key]
+
+
+@pytest.mark.parametrize("random_state", [0, 1, 2, 3])
+def test_default_fit_reaches_the_optimum_on_likert_mean_data(random_state):
+    X, y = likert_mean_survey(1500, seed=1)
+    best = best_known(X, y, 3, [as_start(RISING_AND_FLAT)])
+    model = ClusterwiseRegression(n_segments=3, random_state=random_state).fit(X, y)
+    assert model.loglik_ == pytest.approx(best, rel=1e-8)
+    # one rising and two flat segments, as simulated
+    assert model.coef_[0, 0] == pytest.approx(0.9, abs=0.1)
+    assert np.all(np.abs(model.coef_[1:, 0]) < 0.15)
+    assert model.converged_ and model.optimum_replicated_
+    assert model.n_best_starts_ >= len(model.start_logliks_) // 2
+
+
+@pytest.mark.parametrize("data_seed", [1, 2, 3])
+def test_two_segments_fitted_to_three_find_the_best_merge(data_seed):
+    X, y = likert_mean_survey(300, seed=data_seed)
+    best = best_known(X, y, 2, merged_starts(RISING_AND_FLAT))
+    model = ClusterwiseRegression(n_segments=2, random_state=0).fit(X, y)
+    assert model.loglik_ >= best - 1e-8 * abs(best)
+
+
+def test_same_solution_ignores_segment_order_but_not_parameters():
+    X, y = likert_mean_survey(500, seed=4)
+    problem = Problem(X, y, np.ones(len(y)))
+    model = ClusterwiseRegression(n_segments=3, n_init=3, random_state=0).fit(X, y)
+    labels = model.predict(X, y) - 1
+    state = from_partition(problem, labels, 3, {"method": "em", "var_floor": 1e-6})
+    order = np.array([2, 0, 1])
+    permuted = RunState(state.shares[order], state.coefs[order], state.variances[order],
+                        state.residuals[:, order], np.arange(3))
+    assert same_solution(state, permuted, problem)
+    moved = RunState(state.shares, state.coefs + np.array([[0.0, 0.01]]), state.variances, state.residuals,
+                     np.arange(3))
+    assert not same_solution(state, moved, problem)
+
+
+def test_squarem_is_monotone_and_reaches_the_em_optimum():
+    X, y = likert_mean_survey(2000, seed=5)
+    problem = Problem(X, y, np.ones(len(y)))
+    settings = {"method": "em", "tol": 1e-10, "min_share": 0.01, "var_floor": 1e-4}
+    labels = np.random.default_rng(0).integers(0, 3, size=len(y))
+    plain = run_em(problem, from_partition(problem, labels, 3, settings), settings, 20000, 0, "full")
+    accelerated = run_squarem(problem, from_partition(problem, labels, 3, settings), settings, 20000, 0, "full")
+    assert accelerated.converged and plain.converged
+    assert accelerated.loglik == pytest.approx(plain.loglik, rel=1e-7)
+    assert accelerated.n_iter < plain.n_iter / 2
+    # monotone: each cycle's log-likelihood is at least the previous one
+    trace = []
+    state = from_partition(problem, labels, 3, settings)
+    for _ in range(30):
+        state = run_squarem(problem, state, settings, state.n_iter + 3, 0, "full")
+        trace.append(state.loglik)
+    assert np.all(np.diff(trace) >= -1e-9 * abs(trace[-1]))
+
+
+def test_pruning_only_stops_runs_that_cannot_catch_up():
+    # a run converging at -1000 (steps shrinking by half) cannot reach -900
+    converging = [-1010.0, -1005.0, -1002.5, -1001.25, -1000.625]
+    assert _cannot_catch_up(converging, target=-900.0)
+    # but it may still reach -1000.5: never pruned
+    assert not _cannot_catch_up(converging, target=-1000.5)
+    # a run still climbing fast is not pruned, nor one without enough history
+    assert not _cannot_catch_up([-2000.0, -1800.0, -1650.0, -1540.0], target=-1000.0)
+    assert not _cannot_catch_up([-1010.0, -1005.0], target=-900.0)
+
+
+def test_every_start_is_recorded_and_reaching_the_best_means_the_same_parameters():
+    X, y = likert_mean_survey(1500, seed=1)
+    model = ClusterwiseRegression(n_segments=3, n_init=9, random_state=3).fit(X, y)
+    assert len(model.start_kinds_) == len(model.start_logliks_) == len(model.start_stop_reasons_) == 9
+    assert set(model.start_kinds_) == {"split", "lines", "kmeans"}
+    assert set(model.start_stop_reasons_) <= {"converged", "pruned", "iteration cap"}
+    reached = model.start_reached_best_
+    assert reached.sum() == model.n_best_starts_
+    assert np.allclose(model.start_logliks_[reached], model.loglik_, rtol=1e-6)
+    # a start that did not reach the best solution is below it
+    assert np.all(model.start_logliks_[~reached] < model.loglik_ + 1e-6 * abs(model.loglik_))
+
+
+def test_same_seed_same_fit_and_a_different_seed_the_same_optimum():
+    X, y = likert_mean_survey(1200, seed=6)
+    a = ClusterwiseRegression(n_segments=3, n_init=6, random_state=11).fit(X, y)
+    b = ClusterwiseRegression(n_segments=3, n_init=6, random_state=11).fit(X, y)
+    c = ClusterwiseRegression(n_segments=3, n_init=6, random_state=12).fit(X, y)
+    assert np.array_equal(a.start_logliks_, b.start_logliks_) and np.array_equal(a.coef_, b.coef_)
+    assert c.loglik_ == pytest.approx(a.loglik_, rel=1e-9)
+
+
+def test_a_fit_stopped_at_the_iteration_cap_says_so():
+    X, y = likert_mean_survey(800, seed=7)
+    with pytest.warns(RuntimeWarning, match="max_iter"):
+        model = ClusterwiseRegression(n_segments=3, n_init=2, max_iter=3, random_state=0).fit(X, y)
+    assert not model.converged_
+    row = criteria_table([model], X, y).iloc[0]
+    assert not row["converged"]
+    with pytest.warns(RuntimeWarning):  # no maximum: the information is not positive definite
+        summary = model.inference(X, y).summary().as_text()
+    assert "NO: stopped" in summary
