@@ -148,7 +148,7 @@ def test_missing_analysis_and_empty_results(results_dir, tmp_path):
 def test_selection_sentence_names_the_configured_criterion(results_dir):
     a = tr.load_analysis(results_dir, NAME)
     text = tr.selection_sentence(a.model_selection, a.settings)
-    assert "the lowest BIC chose K = 3" in text and "AIC K = 4" in text and "6 random start" in text
+    assert "the lowest BIC chose K = 3" in text and "AIC K = 4" in text and "6 starts reached the best solution" in text
     # the criterion is the configured one, not guessed from the table (BIC's minimum is at K = 3 too)
     icl = dataclasses.replace(a.settings, criterion="icl")
     text = tr.selection_sentence(a.model_selection, icl)

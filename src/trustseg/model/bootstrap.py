@@ -21,7 +21,7 @@ splitting the replicates over jobs (``replicates=range(0, 50)``,
 
 Refits.  Every refit is the engine itself
 (:class:`trustseg.model.mixture.ClusterwiseRegression`) with the reference
-model's settings: ``n_init`` random starts plus a full run (Newton finish
+model's settings: ``n_init`` fresh starts plus a full run (Newton finish
 included) from given parameters (``init_params``: the full-sample solution,
 the generating model, a split segment), the engine choosing among them by its
 own rule.  The variance floor is the reference fit's, in outcome units, so a
@@ -96,7 +96,7 @@ def lr_test_seed(seed: int, k: int) -> int:
 
 
 def _refit(X, y, w, reference, k: int, starts: list, n_init: int, random_state: int, names):
-    """Refit K segments with the engine: ``n_init`` random starts plus a full run from each of ``starts``.
+    """Refit K segments with the engine: ``n_init`` fresh starts plus a full run from each of ``starts``.
 
     The engine's own settings and start rule apply (the reference's
     hyperparameters, its variance floor as an absolute quantity, the Newton
@@ -234,7 +234,7 @@ def bootstrap_replicates(X, y, reference, replicates, seed: int, n_init: int = 3
         Run seed; replicate ``b`` uses ``SeedSequence([seed, b])`` for the
         resample and the random starts, so any chunking gives the same rows.
     n_init : int, default 3
-        Random-partition starts of each refit; the full-sample solution is
+        Fresh starts of each refit (split path, random lines, k-means); the full-sample solution is
         always one more start (EM from the full-sample parameters).
     sample_weight : array-like (n,), optional
         Survey weights; a respondent drawn twice counts twice with its weight.
@@ -419,18 +419,6 @@ def _simulate(X, params, rng):
     return mean + params.sigma[z] * rng.standard_normal(X.shape[0])
 
 
-def _split_start(params: MixtureParams) -> MixtureParams:
-    """K+1 start: the largest segment split in two, intercepts moved by ±sigma/2."""
-    j = int(np.argmax(params.weights))
-    intercept = np.append(params.intercept, params.intercept[j] - 0.5 * params.sigma[j])
-    intercept[j] += 0.5 * params.sigma[j]
-    weights = np.append(params.weights, params.weights[j] / 2)
-    weights[j] /= 2
-    return MixtureParams(
-        intercept, np.vstack([params.coef, params.coef[j]]), np.append(params.sigma, params.sigma[j]), weights
-    )
-
-
 def _lr_replicate(X, w, names, model_k, model_k1, gen, rng, n_init):
     """One parametric bootstrap replicate of the LR statistic: (statistic or NaN, note)."""
     k = len(gen.intercept)
@@ -439,7 +427,10 @@ def _lr_replicate(X, w, names, model_k, model_k1, gen, rng, n_init):
     fit_k, note_k = _refit(X, yb, w, model_k, k, [gen], n_init, rs_k, names)
     if fit_k is None:
         return np.nan, f"K fit failed ({note_k})"
-    fit_k1, note_k1 = _refit(X, yb, w, model_k1, k + 1, [_split_start(fit_k.params_)], n_init, rs_k1, names)
+    # both refits start from the full-sample solution and from fresh starts of every
+    # kind the observed fits had (the split path among them), so neither side of the
+    # statistic gets a start the observed one did not
+    fit_k1, note_k1 = _refit(X, yb, w, model_k1, k + 1, [MixtureParams.of(model_k1)], n_init, rs_k1, names)
     if fit_k1 is None:
         return np.nan, f"K+1 fit failed ({note_k1})"
     # a K + 1 mixture contains every K mixture: a negative statistic is a local optimum
@@ -462,7 +453,7 @@ def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int =
         Test seed; use :func:`lr_test_seed` ``(config_seed, K)``.  Replicate
         ``b`` uses ``SeedSequence([seed, b])``.
     n_init : int, default 3
-        Random starts of each refit.
+        Fresh starts of each refit (the split path, random lines, k-means).
     sample_weight : array-like, optional
         Survey weights (used in every log-likelihood).
 
@@ -480,9 +471,12 @@ def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int =
     -----
     Each replicate simulates y from the fitted K model at the observed X
     (segment drawn with the K shares, normal residual with its sigma), then
-    fits K segments (EM from the generating parameters plus ``n_init`` random
-    starts) and K + 1 segments (``n_init`` random starts plus EM from the
-    K-segment refit with its largest segment split in two).  Because a K + 1
+    fits K segments (from the generating parameters, i.e. the full-sample K
+    solution, plus ``n_init`` fresh starts) and K + 1 segments (from the
+    full-sample K + 1 solution plus ``n_init`` fresh starts).  Fresh starts are
+    the estimator's start kinds (the split path from one segment, random
+    lines, k-means) and its escape moves, exactly as the observed fits got
+    them, so the statistic is computed the same way on both sides.  Because a K + 1
     mixture contains every K mixture, a replicate statistic below 0 only
     reflects a local optimum and is set to 0.  With ``method="cem"`` the
     log-likelihoods are evaluated at CEM solutions, which do not maximise the

@@ -207,7 +207,9 @@ class MixtureInference:
         for a in range(k):
             for b in range(a + 1, k):
                 difference = slopes[a] - slopes[b]
-                se = math.sqrt(focal_cov[a, a] + focal_cov[b, b] - 2 * focal_cov[a, b])
+                variance = focal_cov[a, a] + focal_cov[b, b] - 2 * focal_cov[a, b]
+                # a pseudo-inverse covariance (no strict maximum) can give a negative variance: no SE then
+                se = math.sqrt(variance) if variance > 0 else float("nan")
                 z = difference / se
                 rows.append({"segment_a": a + 1, "segment_b": b + 1,
                              "difference": float(difference), "std_error": se,
@@ -301,7 +303,9 @@ class MixtureInference:
             ("Segments", str(model.n_segments_)),
             ("Log-likelihood", f"{model.loglik_:.4f}"),
             ("Parameters", str(model.n_params_)),
-            ("Starts reaching the best log-likelihood", f"{model.n_best_starts_} of {len(model.start_logliks_)}"),
+            ("Starts reaching the best solution", f"{model.n_best_starts_} of {len(model.start_logliks_)}"),
+            ("Best solution from both seed streams", "yes" if model.optimum_replicated_ else "no"),
+            ("Converged", "yes" if model.converged_ else f"NO: stopped at {model.n_iter_} iterations"),
             ("Covariance", "observed information" if self.cov_type == "oim" else "robust sandwich"),
             ("Equivalence margin", f"{self.equivalence_margin:g}"),
         ]

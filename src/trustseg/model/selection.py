@@ -39,7 +39,7 @@ from trustseg.model.mixture import ClusterwiseRegression
 CRITERIA = ("aic", "aic3", "bic", "caic", "sabic", "icl")
 COLUMNS = [
     "k", "k_fitted", "loglik", "n_params", "aic", "aic3", "bic", "caic", "sabic", "icl",
-    "entropy", "min_share", "n_best_starts", "converged", "chosen",
+    "entropy", "min_share", "n_starts", "n_best_starts", "optimum_replicated", "converged", "chosen",
 ]
 
 
@@ -62,7 +62,9 @@ def _criteria_row(model, posterior, w, n):
         "icl": bic - 2 * float(w @ np.log(np.maximum(hard, 1e-300))),
         "entropy": relative_entropy(posterior, w),
         "min_share": float(model.weights_.min()),
+        "n_starts": int(len(model.start_logliks_)),
         "n_best_starts": int(model.n_best_starts_),
+        "optimum_replicated": bool(model.optimum_replicated_),
         "converged": bool(model.converged_),
     }
 

@@ -404,8 +404,14 @@ def selection_sentence(model_selection: pd.DataFrame, settings: AnalysisSettings
             text += f" The other criteria prefer: {', '.join(disagree)}."
     row = model_selection.loc[model_selection["k_requested"] == settings.k_requested].iloc[0]
     if "n_best_starts" in row and pd.notna(row["n_best_starts"]):
-        text += (f" For K = {k}, {int(row['n_best_starts'])} random start(s) reached the best log-likelihood "
-                 f"({float(row['loglik']):.1f}).")
+        n_starts = f" of {int(row['n_starts'])}" if "n_starts" in row and pd.notna(row["n_starts"]) else ""
+        text += (f" For K = {k}, {int(row['n_best_starts'])}{n_starts} starts reached the best solution "
+                 f"(log-likelihood {float(row['loglik']):.1f}).")
+        if "optimum_replicated" in row and not bool(row["optimum_replicated"]):
+            text += (" That solution was not found by both independent seed streams of starts, so another seed "
+                     "might give another solution.")
+        if "converged" in row and not bool(row["converged"]):
+            text += " Warning: the fit did not converge; its estimates are not a maximum of the likelihood."
     if "lr_p_value" in model_selection.columns:
         lr = model_selection.loc[model_selection["lr_p_value"].notna()]
         if not lr.empty:

@@ -88,14 +88,19 @@ def fit_k(clean_path: str, name: str, k: int, output: str, *, outcome: str, pred
         model.fit(X, y, sample_weight=w)
     except DataError as exc:
         raise DataError(f"analysis '{name}', {k} segments: {exc}") from None
-    best = np.nanmax(model.start_logliks_)
     logger.info(
         "analysis %s, K=%d: log-likelihood %.4f, %d of %d starts reached it, %d segments kept, %.2f s",
         name, k, model.loglik_, model.n_best_starts_, len(model.start_logliks_), model.n_segments_,
         time.perf_counter() - started,
     )
-    if not np.isclose(best, model.loglik_, rtol=1e-6, atol=1e-6):
-        logger.info("best start reached %.4f before removal of degenerate segments", best)
+    for kind, loglik, reason in zip(model.start_kinds_, model.start_logliks_, model.start_stop_reasons_):
+        logger.info("analysis %s, K=%d: %s start: log-likelihood %.4f (%s)", name, k, kind, loglik, reason)
+    if not model.converged_:
+        logger.warning("analysis %s, K=%d: the best start did not converge within %d iterations; its estimates "
+                       "are not a maximum (see model_selection.csv, column converged)", name, k, model.max_iter)
+    if not model.optimum_replicated_:
+        logger.warning("analysis %s, K=%d: the best solution was not reached from both independent seed streams "
+                       "of random starts; another seed may give another solution (raise n_init)", name, k)
     for removed in model.removed_segments_:
         logger.warning("analysis %s, K=%d: removed a segment: %s", name, k, removed)
     write_json({"analysis": name, "k_requested": int(k), "n": int(len(y)), "model": model.to_dict()}, output)
@@ -116,12 +121,14 @@ def select_k(clean_path: str, name: str, fits: Sequence[str], criteria_out: str,
     chosen = table.loc[table["chosen"].astype(bool)]
     logger.info("analysis %s: %s chooses K=%s", name, criterion.upper(), chosen["k"].tolist())
 
-    from trustseg.model.mixture import reached_optimum
-
     rows = []
     for k in ks:
         model = fitted[k]
-        reached = reached_optimum(model.start_logliks_, model.loglik_)
-        for start, (value, best) in enumerate(zip(model.start_logliks_, reached), start=1):
-            rows.append({"k": k, "start": start, "loglik": float(value), "reached_best": bool(best)})
+        for start in range(len(model.start_logliks_)):
+            rows.append({
+                "k": k, "start": start + 1, "kind": model.start_kinds_[start],
+                "loglik": float(model.start_logliks_[start]),
+                "reached_best": bool(model.start_reached_best_[start]),
+                "stop_reason": model.start_stop_reasons_[start],
+            })
     write_csv(pd.DataFrame(rows), starts_out)
