@@ -475,22 +475,14 @@ class ClusterwiseRegression(BaseEstimator):
             if best is not None and reached_optimum([run.state.loglik], best)[0] and len(run.state.labels) == k:
                 continue
             moved = run.state
-            if not moved.converged:
-                moved = self._settle(problem, moved, settings, r, stage)
+            if moved.stop_reason == "pruned":
+                # on to its own optimum, so that starts in the same basin share one escape
+                moved = self._converge(problem, moved, settings, r, stage)
             moved = self._escape_once(problem, moved, settings, r, stage, best, escaped)
             if moved is not run.state:
                 runs[r] = run.moved_to(moved)
                 if moved.converged and len(moved.labels) == k:
                     best = moved.loglik if best is None else max(best, moved.loglik)
-
-    def _settle(self, problem, state, settings, start, stage):
-        """A pruned start's best split-and-merge move, run to its optimum (so escapes can be shared)."""
-        k = int(self.n_segments)
-        moved = [self._converge(problem, self._carry(from_partition(problem, labels, k, settings), state), settings,
-                                start, stage)
-                 for labels in escape_moves(problem, state, _ESCAPE_MOVES)]
-        moved = [m for m in moved if m.converged and len(m.labels) == k and m.loglik > state.loglik]
-        return max(moved, key=lambda m: m.loglik) if moved else state
 
     def _escape_once(self, problem, state, settings, start, stage, target, escaped):
         """:meth:`_escape`, memoised over equal solutions (``escaped`` holds (before, after) pairs)."""
@@ -585,10 +577,11 @@ class ClusterwiseRegression(BaseEstimator):
                                     else run.state.stop_reason for run in runs]
         self.start_seconds_ = np.array([run.seconds for run in runs])
         self.start_refined_ = np.array([run.final_state is not None for run in runs])
-        reference = runs[best].state if runs[best].kind != "given" else chosen
+        # compared where every start ends, on all respondents: two search-sample
+        # solutions that refine to the same optimum both reached it
         reached = [
             run.final_state is not None and len(run.final_state.labels) == len(chosen.labels)
-            and same_solution(run.state if run.kind != "given" else run.final_state, reference, problem)
+            and same_solution(run.final_state, chosen, problem)
             for run in runs
         ]
         self.start_reached_best_ = np.array(reached)
