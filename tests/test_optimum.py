@@ -169,3 +169,29 @@ def test_a_fit_stopped_at_the_iteration_cap_says_so():
     with pytest.warns(RuntimeWarning):  # no maximum: the information is not positive definite
         summary = model.inference(X, y).summary().as_text()
     assert "NO: stopped" in summary
+
+
+def test_with_a_search_subsample_starts_that_end_at_the_chosen_optimum_count_as_reaching_it():
+    # Crossing lines: on a 1,500-respondent search sample two near-tied optima can
+    # swap rank, so two distinct search solutions may refine to one optimum on all
+    # respondents.  Every start counted must end there, and every start that ends
+    # there must be counted.
+    crossing = {"intercept": np.array([1.0, 6.0, 3.5]), "slope": np.array([0.8, -0.5, 0.1]),
+                "sigma": np.array([0.9, 0.9, 0.9]), "weights": np.array([0.45, 0.30, 0.25])}
+    X, y = likert_mean_survey(8000, seed=2, truth=crossing)
+    model = ClusterwiseRegression(n_segments=3, n_init=12, search_subsample=1500, random_state=1).fit(X, y)
+    at_chosen = model.start_refined_ & np.isclose(model.start_logliks_, model.loglik_, rtol=1e-9, atol=0)
+    assert np.array_equal(model.start_reached_best_, at_chosen)
+    assert model.n_best_starts_ == at_chosen.sum() >= 2
+
+
+def test_a_search_subsample_optimum_in_a_worse_full_data_basin_is_escaped_on_all_respondents():
+    # Equal slopes, levels 2 SD apart: the optima are close, and here the
+    # 2,000-respondent search sample's optimum refines to a full-data local
+    # optimum 0.27 below the one a search on all respondents finds.
+    levels = {"intercept": np.array([0.5, 1.7, 2.9]), "slope": np.array([0.5, 0.5, 0.5]),
+              "sigma": np.array([0.6, 0.6, 0.6]), "weights": np.array([0.45, 0.30, 0.25])}
+    X, y = likert_mean_survey(20000, seed=3, truth=levels)
+    on_all = ClusterwiseRegression(n_segments=3, n_init=20, search_subsample=10**9, random_state=0).fit(X, y)
+    searched = ClusterwiseRegression(n_segments=3, n_init=10, search_subsample=2000, random_state=0).fit(X, y)
+    assert searched.loglik_ == pytest.approx(on_all.loglik_, rel=1e-9)

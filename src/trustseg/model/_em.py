@@ -279,7 +279,10 @@ def newton_polish(problem, state, settings, max_steps=25):
         if decrement <= min(2 * tol, 1e-12) * abs(current[0]):
             break
         for _ in range(40):
-            candidate = centred_loglik(theta + step)
+            # a full step can overshoot to an infinite variance: its NaN/-inf
+            # log-likelihood fails the test below and the step is halved
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                candidate = centred_loglik(theta + step)
             if candidate[0] >= current[0]:
                 break
             step = step / 2

@@ -395,7 +395,7 @@ class ClusterwiseRegression(BaseEstimator):
             self._escape_all(search, settings, runs, stage)
         return runs
 
-    def _escape(self, problem, state, settings, start, stage, target):
+    def _escape(self, problem, state, settings, start, stage, target, top_down=True):
         """Moves that take a start out of a local optimum; the state is returned unchanged if none helps.
 
         * A start that lost a degenerate segment splits one of the others
@@ -422,7 +422,7 @@ class ClusterwiseRegression(BaseEstimator):
             state = self._carry(max(grown, key=lambda c: c.loglik), state)
         for _ in range(_ESCAPE_ROUNDS):
             better = None
-            for labels in self._moves(problem, state, settings, start, stage):
+            for labels in self._moves(problem, state, settings, start, stage, top_down):
                 candidate = self._carry(from_partition(problem, labels, k, settings), state)
                 goal = max(target, state.loglik) if target is not None else state.loglik
                 candidate = self._converge(problem, candidate, settings, start, stage, target=goal)
@@ -443,10 +443,10 @@ class ClusterwiseRegression(BaseEstimator):
         new.removed = list(old.removed) + list(new.removed)
         return new
 
-    def _moves(self, problem, state, settings, start, stage):
+    def _moves(self, problem, state, settings, start, stage, top_down=True):
         """The candidate partitions of :meth:`_escape`, split-and-merge first, then top-down (lazily)."""
         yield from escape_moves(problem, state, _ESCAPE_MOVES)
-        if len(state.shares) + 1 > problem.n // (problem.p + 2):
+        if not top_down or len(state.shares) + 1 > problem.n // (problem.p + 2):
             return
         # the K + 1 fits only seed merges, so a rough optimum is enough
         grown = [run_squarem(problem, c, settings, _ROUGH_MAX_ITER, start, stage, tol=_ROUGH_TOL)
@@ -526,6 +526,21 @@ class ClusterwiseRegression(BaseEstimator):
                     run.final_state = runs[lead].final_state
                     run.loglik = run.final_state.loglik
                     break
+        if not self.escape or not leaders:
+            return
+        # A search optimum can lie in the basin of a full-data local optimum
+        # when optima are close (heavily overlapping segments): all starts then
+        # agree on it.  The split-and-merge moves, on all respondents, find the
+        # better one (the top-down moves would cost K + 1 full-data fits).
+        top = max(leaders, key=lambda r: runs[r].final_state.loglik)
+        reached = runs[top].final_state
+        if not reached.converged:
+            return
+        escaped = self._escape(problem, reached, settings, top, "full", None, top_down=False)
+        if escaped is not reached:
+            for run in runs:
+                if run.final_state is reached:
+                    run.final_state, run.loglik = escaped, escaped.loglik
 
     def _given_runs(self, problem, settings, given, runs):
         """Every ``init_params`` start run to convergence on all respondents."""
