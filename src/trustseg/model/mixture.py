@@ -83,6 +83,8 @@ _ESCAPE_ROUNDS = 2
 # The K + 1 fits of the top-down move: relative tolerance and iteration cap.
 _ROUGH_TOL, _ROUGH_MAX_ITER = 1e-5, 200
 _ESCAPE_MOVES = 4
+#: with a search subsample, the chosen optimum's escape runs on this many times as many respondents
+_ESCAPE_SAMPLE_FACTOR = 10
 _START_BUILDERS = {"lines": random_lines, "kmeans": kmeans_partition, "random": random_partition}
 
 
@@ -159,7 +161,10 @@ class ClusterwiseRegression(BaseEstimator):
     search_subsample : int, default 10_000
         With more respondents than this, the starts search on a random
         subsample of this size (full-data log-likelihoods still rank their
-        solutions, and the final runs use all respondents).
+        solutions, and the final runs use all respondents); the chosen
+        solution then gets split-and-merge moves on a sample ten times this
+        size (or on all respondents, if fewer), because close optima of the
+        search sample can lie in the basin of a worse full-data optimum.
     escape : bool, default True
         Offer split-and-merge and top-down moves to the best solution and to
         every start that ended below it (see :meth:`_escape`).  False is for
@@ -204,7 +209,8 @@ class ClusterwiseRegression(BaseEstimator):
         The variance floor in force (squared outcome units).
     removed_segments_ : list of dict
         Every degenerate segment removed in any start, with the start, the stage
-        ("search" on the search subsample, "full" on all respondents), the
+        ("search" on the search subsample, "escape" on the larger sample the
+        chosen solution's escape moves use, "full" on all respondents), the
         iteration and the reason; ``in_final`` marks removals in the history
         of the returned solution.
     """
@@ -312,8 +318,8 @@ class ClusterwiseRegression(BaseEstimator):
         # only adds synchronisation, which on a shared machine costs up to 10x.
         with threadpool_limits(limits=1, user_api="blas"):
             problem, settings = self._prepare(X, y, sample_weight, missing)
-            runs = self._search(problem, settings)
-            self._refine_on_all(problem, settings, runs)
+            runs, escape_seed = self._search(problem, settings)
+            self._refine_on_all(problem, settings, runs, escape_seed)
             runs += self._given_runs(problem, settings, given, runs)
             self._choose(problem, runs)
         return self
@@ -368,11 +374,13 @@ class ClusterwiseRegression(BaseEstimator):
             if isinstance(self.random_state, np.random.Generator)
             else np.random.default_rng(self.random_state)
         )
-        seeds = rng.bit_generator.seed_seq.spawn(self.n_init + 1)
+        # one seed per start, then the search sample's and the escape sample's
+        seeds = rng.bit_generator.seed_seq.spawn(self.n_init + 2)
         search = problem
         if problem.n > self.search_subsample:
             rows = np.sort(
-                np.random.default_rng(seeds[-1]).choice(problem.n, size=int(self.search_subsample), replace=False)
+                np.random.default_rng(seeds[self.n_init]).choice(problem.n, size=int(self.search_subsample),
+                                                                 replace=False)
             )
             search = problem.subset(rows)
         runs, best = [], None
@@ -393,7 +401,7 @@ class ClusterwiseRegression(BaseEstimator):
             progress.update(start + 1)
         if self.escape:
             self._escape_all(search, settings, runs, stage)
-        return runs
+        return runs, seeds[self.n_init + 1]
 
     def _escape(self, problem, state, settings, start, stage, target, top_down=True):
         """Moves that take a start out of a local optimum; the state is returned unchanged if none helps.
@@ -495,7 +503,7 @@ class ClusterwiseRegression(BaseEstimator):
             escaped.append((state, after))
         return after
 
-    def _refine_on_all(self, problem, settings, runs):
+    def _refine_on_all(self, problem, settings, runs, escape_seed):
         """With a search subsample: the best distinct solutions rerun on all respondents.
 
         Each run's search solution is scored on all respondents; the
@@ -530,13 +538,27 @@ class ClusterwiseRegression(BaseEstimator):
             return
         # A search optimum can lie in the basin of a full-data local optimum
         # when optima are close (heavily overlapping segments): all starts then
-        # agree on it.  The split-and-merge moves, on all respondents, find the
-        # better one (the top-down moves would cost K + 1 full-data fits).
+        # agree on it.  Split-and-merge moves on a sample ten times the search
+        # sample (all respondents up to that size) find the better one; the
+        # top-down moves would cost K + 1 such fits.
         top = max(leaders, key=lambda r: runs[r].final_state.loglik)
         reached = runs[top].final_state
         if not reached.converged:
             return
-        escaped = self._escape(problem, reached, settings, top, "full", None, top_down=False)
+        size = _ESCAPE_SAMPLE_FACTOR * int(self.search_subsample)
+        if problem.n <= size:
+            escaped = self._escape(problem, reached, settings, top, "full", None, top_down=False)
+        else:
+            rows = np.sort(np.random.default_rng(escape_seed).choice(problem.n, size=size, replace=False))
+            sample = problem.subset(rows)
+            on_sample = self._converge(sample, transfer_state(sample, reached), settings, top, "escape")
+            moved = self._escape(sample, on_sample, settings, top, "escape", None, top_down=False)
+            escaped = reached
+            if moved is not on_sample:
+                candidate = self._converge(problem, self._carry(transfer_state(problem, moved), reached), settings,
+                                           top, "full", target=reached.loglik)
+                if candidate.converged and candidate.loglik > reached.loglik + SAME_OPTIMUM_RTOL * abs(reached.loglik):
+                    escaped = candidate
         if escaped is not reached:
             for run in runs:
                 if run.final_state is reached:
