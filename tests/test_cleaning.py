@@ -211,7 +211,8 @@ def test_speeders():
     res = clean_survey(raw, config(cleaning={"speeders": {"duration_column": "secs", "min_seconds": 60}}))
     assert res.flagged["source_row"].tolist() == [1, 4]
     assert "secs = 30 s < 60 s" in res.flagged["detail"].iloc[0]
-    assert "secs" in res.flagged.columns  # raw non-personal columns are kept for inspection
+    # the duration shows in the detail; the raw column, not used by the clean data, is not carried
+    assert "secs" not in res.flagged.columns
     # Qualtrics' duration column is found when only the threshold is set
     raw2 = survey(**BASE, **{"Duration (in seconds)": [30, 300, 400, 500]})
     auto = clean_survey(raw2, config(cleaning={"speeders": {"min_seconds": 60}}))
@@ -269,7 +270,10 @@ def test_personal_data_by_name_and_content_is_dropped():
     assert set(res.personal_columns) == expected
     assert not expected & set(res.clean.columns)
     assert not expected & set(res.flagged.columns)
-    assert len(res.flagged) == 3 and {"StartDate", "comment"} <= set(res.flagged.columns)
+    assert len(res.flagged) == 3
+    # unconfigured columns stay behind even when they are not personal data
+    assert list(res.flagged.columns) == ["respondent_id", "source_row", "rules", "detail", *res.clean.columns[1:]]
+    assert not {"StartDate", "comment"} & set(res.personal_columns)
     row = rule(res, "personal_data")
     assert row["action"] == "dropped columns" and "E-mail" in row["detail"]
 
@@ -411,3 +415,56 @@ def test_free_text_with_an_embedded_email_is_personal_data():
     found = detect_personal_columns(raw)
     assert list(found) == ["comment"]
     assert "e-mail" in found["comment"]
+
+
+# ----------------------------------------------------------------------------- personal data at any share
+
+PERSONAL_VALUES = [
+    "jo.bloggs@example.co.uk", "reach me: ann+golf@example.org",
+    "+44 20 7946 0958", "020 7946 0958", "call 07700 900461 after six",  # UK
+    "+1 (415) 555-0132", "(415) 555-0132", "415-555-0132 is my cell",  # US
+    "+49 30 12345678", "Handy: 0151 23456789", "+49 (0)30 1234567", "030/1234567",  # German
+    "13812345678", "我的电话138 1234 5678", "+86 139 1234 5678",  # Chinese mobile
+    "+33 6 12 34 56 78", "appelez le 01 23 45 67 89", "06.12.34.56.78",  # French
+    "10.0.0.7", "logged in from 192.168.1.20", "2001:db8::8a2e:370:7334", "fe80::1",  # IPv4, IPv6
+]
+
+
+@pytest.mark.parametrize("value", PERSONAL_VALUES)
+def test_personal_data_found_in_one_answer_of_many(value):
+    answers = ["Lovely greens", "unknown", "", None, "Fees up 10% since 2023-01-05", "3 rounds a month"] * 33
+    raw = survey(remarks=[*answers, value])
+    found = detect_personal_columns(raw)
+    assert list(found) == ["remarks"]
+    assert value not in found["remarks"] and "1 " in found["remarks"]  # the report counts, never quotes
+
+
+def test_ordinary_answers_are_not_personal_data():
+    raw = survey(text=["2024-01-05 10:00:00", "05/01/2024 10:30", "12:30:45", "30000-60000", "£30,000-£60,000",
+                       "0.123456789", "version 1.2.3.4.5", "the 2019-2020 season", "rounds 12345678",
+                       "I paid 1 234 567 yen", "Note:: ok", "45-60 per round", "MAC 00:1A:2B:3C:4D:5E", "7 of 10"])
+    assert detect_personal_columns(raw) == {}
+
+
+def test_phone_in_a_configured_column_is_refused_without_showing_it():
+    raw = survey(**BASE, region=["north", "south", "ring +44 20 7946 0958", "north"])
+    with pytest.raises(ConfigError, match=r"\['region'\].*phone numbers.*pseudonymous id") as err:
+        clean_survey(raw, config(profile=["region"]))
+    assert "7946" not in str(err.value)
+
+
+def test_ids_are_not_read_as_phone_numbers():
+    raw = survey(pid=["0012345678", "0012345679", "0012345680", "0012345681"], **BASE)
+    res = clean_survey(raw, config(data={"id_column": "pid"}))
+    assert res.clean["respondent_id"].tolist() == raw["pid"].tolist() and res.personal_columns == []
+
+
+def test_flagged_carries_only_the_clean_columns():
+    raw = survey(id=[1, 1, 2, 3], **BASE, gender=["m", "f", "f", "m"], secs=[10, 300, 300, 300],
+                 origin=["unknown", "10.0.0.1", "unknown", "unknown"], remarks=["ok", "fine", "", "good"])
+    cleaning = {"speeders": {"duration_column": "secs", "min_seconds": 60}}
+    res = clean_survey(raw, config(data={"id_column": "id"}, cleaning=cleaning, profile=["gender"]))
+    assert res.flagged["rules"].tolist() == ["speeders", "duplicate_id"]
+    assert list(res.flagged.columns) == ["respondent_id", "source_row", "rules", "detail", *res.clean.columns[1:]]
+    assert res.personal_columns == ["origin"]
+    assert "origin (1 of its 4 values look like IP addresses)" in rule(res, "personal_data")["detail"]

@@ -10,10 +10,17 @@ silently.
 Report columns: ``rule, rows_affected, cells_affected, action, detail``.
 
 Flagged columns: ``respondent_id, source_row, rules, detail`` followed by the
-clean columns (items recoded, scores, weight, profile) of that row and then the
-remaining non-personal raw columns as read.  ``source_row`` is the 1-based data
-row of the file (after any Qualtrics header rows); ``rules`` and ``detail`` join
-several rules with ``"; "``.
+clean columns (items recoded, scores, weight, profile) of that row.  ``source_row``
+is the 1-based data row of the file (after any Qualtrics header rows); ``rules``
+and ``detail`` join several rules with ``"; "``.
+
+Nothing leaks: ``clean`` and ``flagged`` are built from the columns the config
+uses and nothing else, so a raw column the config does not name (free text,
+contact details) never reaches an output, whether or not it was recognised as
+personal data.  Recognition (:func:`detect_personal_columns`) decides what the
+report lists as dropped personal data, by column name and by content (any value
+holding an e-mail, phone number or IP address), and refuses configured columns
+that hold such data.  The report names columns and reasons, never values.
 
 ``clean`` has ``respondent_id`` first, then the items (numeric, recoded), one
 score column per construct (named as the construct), the weight column if
@@ -23,6 +30,7 @@ configured and the profile columns.  Its index is the 1-based source row
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from dataclasses import dataclass, field
@@ -52,7 +60,8 @@ class CleaningResult:
     flagged : pandas.DataFrame
         The flagged respondents with the rule(s) and detail that flagged them.
     personal_columns : list of str
-        Raw columns treated as personal data (absent from clean and flagged).
+        Raw columns recognised as personal data, as listed in the report (like
+        every column the config does not use, absent from clean and flagged).
     """
 
     clean: pd.DataFrame
@@ -139,21 +148,36 @@ def check_config_columns(raw: pd.DataFrame, config: dict) -> None:
 
 
 # ----------------------------------------------------------------------------- personal data
+#
+# Detection only decides what the report names as dropped personal data (and
+# which configured columns are refused): the outputs never carry a column the
+# config does not use, whatever detection finds.  Unconfigured columns cost
+# nothing to over-report, so content checks count ANY value that holds an
+# e-mail address, a phone number or an IP address, also inside free text.
 
 _PERSONAL_SUBSTRINGS = (
     "email", "e-mail", "e_mail", "phone", "ipaddress", "ip_address", "latitude", "longitude",
     "geolocation", "firstname", "lastname", "surname", "fullname", "username", "first_name",
-    "last_name", "full_name", "user_name", "姓名", "名字", "电话", "手机", "邮箱", "邮件", "地址",
-    "经度", "纬度", "定位",
+    "last_name", "full_name", "user_name", "vorname", "nachname", "telefon", "prenom", "prénom", "courriel",
+    "姓名", "名字", "电话", "手机", "邮箱", "邮件", "地址", "经度", "纬度", "定位",
 )
-_PERSONAL_TOKENS = {"name", "ip", "lat", "lon", "lng", "tel", "mobile", "mail", "address", "geo", "gps", "cell"}
-_EMAIL = re.compile(r"^[\w.+\-']+@[\w\-]+(\.[\w\-]+)+$")
-_IPV4 = re.compile(r"^(\d{1,3}\.){3}\d{1,3}$")
+_PERSONAL_TOKENS = {"name", "nom", "ip", "lat", "lon", "lng", "tel", "mobile", "mail", "address", "geo", "gps", "cell"}
 # an e-mail address anywhere in free text ("contact me at jo@example.com")
 _EMAIL_IN_TEXT = re.compile(r"[\w.+\-']+@[\w\-]+(\.[\w\-]+)+")
-_IPV6 = re.compile(r"^[0-9a-fA-F]{0,4}(:[0-9a-fA-F]{0,4}){2,7}$")
-_PHONE = re.compile(r"^\+?[\d\s().\-/]{7,24}$")
-_DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$")
+# IP address candidates, confirmed by the ipaddress module (octets <= 255, a valid IPv6 layout);
+# a fifth dotted part makes a version number, not an address.  The IPv6 borders are ASCII
+# word characters, not \w, so an address right after Chinese text ("电话2001:db8::1") is found.
+_IPV4_IN_TEXT = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)")
+_IPV6_IN_TEXT = re.compile(r"(?<![0-9A-Za-z_])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Za-z_])")
+# A phone number is read as digit groups ("+44", "(0)", "20", "7946") joined by at most
+# three separator characters; stretches of consecutive groups are tried as numbers, longest first.
+_DIGIT_GROUP = re.compile(r"(?<![A-Za-z0-9_])\+?\(?\d+\)?")
+_GROUP_GAP = re.compile(r"[\s.\-/]{0,3}")
+_DATE_IN_NUMBER = re.compile(r"\d{1,2}([./-])\d{1,2}\1\d{4}|\d{4}([./-])\d{1,2}\2\d{1,2}")
+# North American (555) 123-4567 / 555-123-4567 / 1-555-123-4567, and Chinese mobiles 138 1234 5678.
+_US_PHONE = re.compile(r"(?:1[\s.\-])?(?:\(\d{3}\)\s?|\d{3}[\s.\-])\d{3}[\s.\-]\d{4}")
+_CN_MOBILE = re.compile(r"1[3-9]\d(?:[\s\-]?\d{4}){2}")
+_MAX_GROUPS = 8  # no phone number has more digit groups than "+33 (0)6 12 34 56 78" and its like
 
 
 def _name_reason(column: str) -> str | None:
@@ -167,39 +191,110 @@ def _name_reason(column: str) -> str | None:
     return f"name contains {hit[0]!r}" if hit else None
 
 
-def _looks_like_phone(value: str) -> bool:
-    if not _PHONE.match(value) or _DATE.match(value) or _IPV4.match(value):
+def _is_phone(candidate: str) -> bool:
+    """Whether a run of digit groups is a phone number in one of the usual national or international forms."""
+    digits = sum(ch.isdigit() for ch in candidate)
+    if not 7 <= digits <= 15 or _DATE_IN_NUMBER.search(candidate) or re.fullmatch(r"\d+\.\d+", candidate):
         return False
-    digits = sum(ch.isdigit() for ch in value)
-    return 7 <= digits <= 15 and (value.startswith(("+", "0")) or bool(re.search(r"[\s().\-/]", value)))
+    bare = candidate.lstrip("(")
+    if candidate.startswith("+"):  # international: +44 20 7946 0123, +49 (0)30 1234567, +86 138 1234 5678
+        return digits >= 8 and candidate[1:2] != "0"
+    if bare.startswith("00"):  # international with the 00 prefix: 0044 20 7946 0123
+        return digits >= 10
+    if bare.startswith("0"):  # national trunk prefix: UK 020 7946 0123, DE 030/1234567, FR 06 12 34 56 78
+        return 9 <= digits <= 12
+    return bool(_US_PHONE.fullmatch(candidate) or _CN_MOBILE.fullmatch(candidate))
+
+
+def _phones_in(text: str) -> list[str]:
+    """The phone numbers in a text (longest reading first at each start)."""
+    groups = list(_DIGIT_GROUP.finditer(text))
+    found, i = [], 0
+    while i < len(groups):
+        # the run of groups, from group i, that only separators join
+        end = i
+        while (end + 1 < len(groups) and end + 1 - i < _MAX_GROUPS
+               and _GROUP_GAP.fullmatch(text, groups[end].end(), groups[end + 1].start())):
+            end += 1
+        hit = next((j for j in range(end, i - 1, -1) if _is_phone(text[groups[i].start():groups[j].end()])), None)
+        if hit is None:
+            i += 1
+        else:
+            found.append(text[groups[i].start():groups[hit].end()])
+            i = hit + 1
+    return found
+
+
+def _ips_in(text: str) -> list[str]:
+    found = []
+    for pattern, version in ((_IPV4_IN_TEXT, ipaddress.IPv4Address), (_IPV6_IN_TEXT, ipaddress.IPv6Address)):
+        for match in pattern.finditer(text):
+            # "::" or "a::b" in prose parse as IPv6 but are no address anyone wrote
+            groups = [g for g in match.group().split(":") if g]
+            if version is ipaddress.IPv6Address and (len(groups) < 2 or sum(map(len, groups)) < 4):
+                continue
+            try:
+                version(match.group())
+            except ValueError:
+                continue
+            found.append(match.group())
+    return found
+
+
+_KINDS = ("e-mail addresses", "IP addresses", "phone numbers")
+
+
+def _personal_in(value: str, phones: bool) -> dict:
+    """``{kind: whole}`` for each kind of personal datum in one value; ``whole`` when it is the entire value.
+
+    Each kind found is cut out before the next is looked for, so the digits of
+    an e-mail address or an IP address are not read again as a phone number.
+    """
+    kinds = {}
+    rest = value
+    for kind, find in (("e-mail addresses", lambda t: [m.group() for m in _EMAIL_IN_TEXT.finditer(t)]),
+                       ("IP addresses", _ips_in), ("phone numbers", _phones_in if phones else lambda t: [])):
+        hits = find(rest)
+        if hits:
+            kinds[kind] = len(hits) == 1 and hits[0] == rest.strip()
+            for hit in hits:
+                rest = rest.replace(hit, " ")
+    return kinds
 
 
 def _content_reason(col: pd.Series, phones: bool = True) -> str | None:
+    # Numbers lose the "+" and leading zero that tell a phone number from a count or an id;
+    # an unconfigured numeric column never reaches the results anyway.
     if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
         return None
     values = col.dropna().astype(str).str.strip()
     values = values[values != ""]
-    if values.empty:
+    # Only text with a digit, an "@" or a ":" can hold an address or a number.
+    candidates = values[values.str.contains(r"[\d@:]", regex=True)]
+    if candidates.empty:
         return None
-    sample = values.iloc[:500]
-    checks = [("e-mail addresses", lambda v: bool(_EMAIL.match(v))),
-              ("IP addresses", lambda v: bool(_IPV4.match(v) or (":" in v and _IPV6.match(v))))]
-    if phones:
-        checks.append(("phone numbers", _looks_like_phone))
-    for what, test in checks:
-        share = sample.map(test).mean()
-        if share >= 0.5:
-            return f"{share:.0%} of its values look like {what}"
-    # Free text is personal data as soon as one answer holds an e-mail address:
-    # one leaked address is one too many, so the whole column is checked.
-    holding = int(values.map(lambda v: bool(_EMAIL_IN_TEXT.search(v))).sum())
-    if holding:
-        return f"free text with e-mail addresses in {holding} answer(s)"
-    return None
+    # Every value is checked, not a sample: one leaked address is one too many.
+    seen = {value: _personal_in(value, phones) for value in candidates.unique()}
+    per_value = [seen[value] for value in candidates]
+    reasons = []
+    for kind in _KINDS:
+        holding = [found[kind] for found in per_value if kind in found]
+        if not holding:
+            continue
+        if all(holding):
+            reasons.append(f"{len(holding)} of its {len(values)} values look like {kind}")
+        else:
+            reasons.append(f"free text with {kind} in {len(holding)} answer(s)")
+    return ", ".join(reasons) or None
 
 
-def detect_personal_columns(raw: pd.DataFrame, extra=(), used=()) -> dict:
+def detect_personal_columns(raw: pd.DataFrame, extra=(), used=(), ids=()) -> dict:
     """Find columns that hold personal data.
+
+    A column is personal data when its name says so (e-mail, phone, name, IP,
+    geolocation, ...) or when any of its values holds an e-mail address, a
+    phone number (international, UK, US, German, French, Chinese and similar
+    forms) or an IPv4/IPv6 address, also inside free text.
 
     Parameters
     ----------
@@ -211,21 +306,24 @@ def detect_personal_columns(raw: pd.DataFrame, extra=(), used=()) -> dict:
         Columns the config uses (items, id, weight, profile, ...).  Their names
         are not held against them (the researcher chose them), but their
         content still is.
+    ids : iterable of str
+        Columns of respondent ids: their numbers are ids, not phone numbers
+        (e-mail and IP addresses still count).
 
     Returns
     -------
     dict
-        ``{column: reason}`` in column order.
+        ``{column: reason}`` in column order.  Reasons name what was found and
+        how often, never a value.
     """
-    extra, used = set(extra), set(used)
+    extra, used, ids = set(extra), set(used), set(ids)
     found: dict = {}
     for column in raw.columns:
         if column in extra:
             found[column] = "listed in cleaning.personal_data_columns"
             continue
         reason = None if column in used else _name_reason(str(column))
-        # Numbers in a column of ids are not phone numbers; e-mails and IPs are.
-        reason = reason or _content_reason(raw[column], phones=column not in used)
+        reason = reason or _content_reason(raw[column], phones=column not in ids)
         if reason:
             found[column] = reason
     return found
@@ -408,7 +506,8 @@ def clean_survey(raw: pd.DataFrame, config: dict) -> CleaningResult:
     constructs = survey.settings["constructs"]
     report = [_report_row("input", survey.n, None, "read",
                           f"{survey.n} rows and {raw.shape[1]} columns from {survey.source}")]
-    # Personal data: found first so that nothing downstream ever carries them.
+    # Personal data first: a configured column holding them stops the run before any rule
+    # (or the error message of one, which quotes answers) can show a value.
     personal, row = _personal_data(survey, items)
     report.append(row)
     rating, rows = _numeric_answers(survey, items, scales)
@@ -423,7 +522,7 @@ def clean_survey(raw: pd.DataFrame, config: dict) -> CleaningResult:
         flags += rule_flags
         report += rule_rows
     full = _clean_columns(survey, ids, answers, constructs)
-    clean, flagged, rows = _split_flagged(survey, ids, full, flags, personal)
+    clean, flagged, rows = _split_flagged(survey, ids, full, flags)
     report += rows
     report += _score_rows(survey, clean, constructs)
     report.append(_report_row("clean", len(clean), None, "written",
@@ -457,7 +556,8 @@ def _personal_data(survey: _Survey, items: list[str]) -> tuple[dict, dict]:
     s, frame, source = survey.settings, survey.frame, survey.source
     used = set(items) | set(s["profile"]) | {c["item"] for c in s["attention_checks"]}
     used |= {c for c in (s["id_column"], s["weight_column"], s["duration_column"]) if c is not None}
-    personal = detect_personal_columns(frame, s["personal_data_columns"], used)
+    ids = [s["id_column"]] if s["id_column"] is not None else []
+    personal = detect_personal_columns(frame, s["personal_data_columns"], used, ids)
     clash = [c for c in personal if c in used]
     if clash:
         raise ConfigError(
@@ -650,10 +750,10 @@ def _clean_columns(survey: _Survey, ids: pd.Series, answers: pd.DataFrame, const
     return full.loc[:, ~full.columns.duplicated()]
 
 
-def _split_flagged(survey: _Survey, ids: pd.Series, full: pd.DataFrame, flags: list[_Flag],
-                   personal: dict) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+def _split_flagged(survey: _Survey, ids: pd.Series, full: pd.DataFrame,
+                   flags: list[_Flag]) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
     """``clean`` and ``flagged`` (each flagged row with all its rules), and the report row."""
-    frame, index, rows = survey.frame, survey.index, survey.rows
+    index, rows = survey.index, survey.rows
     action = survey.settings["flagged_action"]
     any_flag = pd.Series(False, index=index)
     rule_text = pd.Series("", index=index)
@@ -664,11 +764,11 @@ def _split_flagged(survey: _Survey, ids: pd.Series, full: pd.DataFrame, flags: l
         sep = np.where(rule_text[mask] != "", "; ", "")
         rule_text[mask] = rule_text[mask] + sep + rule
         detail_text[mask] = detail_text[mask] + sep + detail[mask].astype(str)
+    # Only the clean columns follow the flag columns: a raw column the config does not use
+    # (free text, contact details, anything detection missed) never leaves this function.
     flagged = pd.concat(
         [ids.to_frame(), pd.DataFrame({"source_row": rows, "rules": rule_text, "detail": detail_text}, index=index),
-         full.drop(columns="respondent_id")], axis=1)
-    extra = [c for c in frame.columns if c not in personal and c not in flagged.columns]
-    flagged = pd.concat([flagged, frame[extra]], axis=1)[any_flag].reset_index(drop=True)
+         full.drop(columns="respondent_id")], axis=1)[any_flag].reset_index(drop=True)
     keep = ~any_flag if action == "drop" else pd.Series(True, index=index)
     clean = full[keep].copy()
     clean.index = pd.Index(rows[keep.to_numpy()], name="source_row")
