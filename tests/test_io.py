@@ -128,11 +128,39 @@ def test_missing_file_and_unknown_extension(tmp_path):
 
 
 def test_zero_padded_ids_stay_text_and_blank_headers_named(tmp_path):
-    f = _write(tmp_path / "s.csv", "id,,q1,q1\n007,x,3,4\n010,y,5,6\n")
+    f = _write(tmp_path / "s.csv", "id,,q1,,unnamed_2\n007,x,3,4,5\n010,y,5,6,7\n")
     df = read_survey(f)
     assert df["id"].tolist() == ["007", "010"]
-    assert list(df.columns) == ["id", "unnamed_2", "q1", "q1_2"]
-    assert df.attrs["renamed_columns"] == {"unnamed_2": "", "q1_2": "q1"}
+    assert list(df.columns) == ["id", "unnamed_2_2", "q1", "unnamed_4", "unnamed_2"]
+    assert df.attrs["renamed_columns"] == {"unnamed_2_2": "", "unnamed_4": ""}
+
+
+def test_repeated_header_is_refused_with_its_column_numbers(tmp_path):
+    f = _write(tmp_path / "s.csv", "id,sat_course,q2,sat_course ,q3,q2\n1,3,4,5,6,7\n2,5,6,7,1,2\n")
+    with pytest.raises(DataError) as err:
+        read_survey(f)
+    message = str(err.value)
+    assert "s.csv" in message and "more than once" in message
+    assert "'sat_course'" in message and "columns 2 (B) and 4 (D)" in message
+    assert "'q2' in columns 3 (C) and 6 (F)" in message
+    assert "sat_course_2" not in message and "Rename" in message
+
+
+def test_repeated_header_in_a_workbook_is_refused(tmp_path):
+    f = tmp_path / "s.xlsx"
+    pd.DataFrame([[1, 3, 4], [2, 5, 6]], columns=["id", "q1", "q1"]).to_excel(f, index=False)
+    with pytest.raises(DataError, match=r"'q1' in columns 2 \(B\) and 3 \(C\)"):
+        read_survey(f)
+
+
+def test_decimal_commas_are_noticed_and_read_when_set(tmp_path):
+    f = _write(tmp_path / "s.csv", "id;score;label\n1;4,5;a,b\n2;3;c\n3;-0,25;d\n")
+    df = read_survey(f)
+    assert df.attrs["delimiter"] == ";"
+    assert df.attrs["decimal_comma_columns"] == {"score": "4,5"}
+    df = read_survey(f, {"decimal": ","})
+    assert df["score"].tolist() == [4.5, 3.0, -0.25]
+    assert df["label"].tolist() == ["a,b", "c", "d"] and df.attrs["decimal_comma_columns"] == {}
 
 
 def test_qualtrics_export(tmp_path):

@@ -3,7 +3,7 @@
 Subcommands
 -----------
 ``trustseg init-config SURVEY_FILE [-o config/<name>.yaml] [--force] [--sheet S] [--encoding E] [--delimiter D]``
-    Inspect a survey file and write a draft config.
+    Inspect a survey file and write a draft config (from a workbook's fullest sheet unless ``--sheet`` is given).
 ``trustseg check-config CONFIG_FILE``
     Validate a config and check that the data file has every column it names.
 ``trustseg simulate [--out resources] [--seed 2010]``
@@ -13,8 +13,9 @@ Subcommands
 ``trustseg publish-notebooks EXECUTED_DIR [--to notebooks]``
     Copy executed notebooks (with outputs) over the templates in ``notebooks/``.
 
-A :class:`~trustseg.errors.TrustsegError` is printed as
-``trustseg: error: <message>`` on stderr with exit status 1, without a traceback.
+A :class:`~trustseg.errors.TrustsegError`, or an operating-system error (a full
+disk, a permission denied), is printed as ``trustseg: error: <message>`` on
+stderr with exit status 1, without a traceback; Ctrl-C ends with status 130.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import sys
 from pathlib import Path
 
 from trustseg import __version__
-from trustseg.errors import DataError, TrustsegError
+from trustseg.errors import DataError, TrustsegError, is_os_failure, os_error_message
 
 __all__ = ["main", "build_parser"]
 
@@ -45,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("-o", "--output", default=None,
                       help="where to write the draft (default config/<survey file name>.yaml)")
     init.add_argument("--force", action="store_true", help="overwrite an existing config file")
-    init.add_argument("--sheet", default=None, help="Excel sheet name or 0-based index")
+    init.add_argument("--sheet", default=None,
+                      help="Excel sheet name or 0-based index (default: the sheet with the most data)")
     init.add_argument("--encoding", default=None, help="text encoding of a CSV/TSV file (default: detect)")
     init.add_argument("--delimiter", default=None, help="column delimiter of a text file (default: sniff)")
 
@@ -81,6 +83,10 @@ def _init_config(args) -> int:
         raise DataError(f"{out}: already exists; choose another file with -o, or pass --force to overwrite it.")
     if out.resolve() == Path(args.survey_file).resolve():
         raise DataError(f"{out}: is the survey file itself; choose another output file with -o.")
+    if "sheet" not in data_cfg:
+        sheet = _choose_sheet(args.survey_file, data_cfg)
+        if sheet is not None:
+            data_cfg["sheet"] = sheet
     text = draft_config(args.survey_file, data_cfg)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +97,22 @@ def _init_config(args) -> int:
         ) from None
     print(f"trustseg: wrote a draft config to {out}; check the lines marked CHECK before running.")
     return 0
+
+
+def _choose_sheet(survey_file, data_cfg: dict):
+    """For a workbook of several sheets, the sheet with the most data (announced), else None."""
+    from trustseg.survey.io import detect_format, excel_sheet_sizes
+
+    if detect_format(survey_file, data_cfg.get("format", "auto") or "auto") != "excel":
+        return None
+    sizes = excel_sheet_sizes(survey_file)
+    if len(sizes) < 2:
+        return None
+    chosen = max(sizes, key=lambda name: sizes[name][0] * sizes[name][1])
+    listed = ", ".join(f"{name!r} ({rows} rows x {cols} columns)" for name, (rows, cols) in sizes.items())
+    print(f"trustseg: the workbook has {len(sizes)} sheets: {listed}; drafting from {chosen!r}, the one with the most "
+          "data (data.sheet in the draft). Pass --sheet NAME to choose another.")
+    return chosen
 
 
 def _simulate(args) -> int:
@@ -124,15 +146,14 @@ def _publish_notebooks(args) -> int:
 
 
 def _check_config(args) -> int:
-    from trustseg.config import check_columns, load_config
+    from trustseg.config import check_data_path, load_config
+    from trustseg.survey.checks import check_survey
     from trustseg.survey.io import read_survey
 
     config = load_config(args.config_file)
-    data_path = Path(config["data"]["path"])
-    if not data_path.is_file():
-        raise DataError(f"data file '{data_path}' (config key 'data.path') does not exist.")
+    data_path = check_data_path(config["data"]["path"], f"config key 'data.path' in '{args.config_file}'")
     raw = read_survey(data_path, config["data"])
-    check_columns(config, raw.columns, f"data file '{data_path}'")
+    check_survey(config, raw, f"data file '{data_path}'")
     print(f"trustseg: {args.config_file} is valid; {len(raw)} rows and all named columns found in {data_path}.")
     return 0
 
@@ -161,4 +182,12 @@ def main(argv=None) -> int:
         return commands[args.command](args)
     except TrustsegError as exc:
         print(f"trustseg: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("trustseg: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        if not is_os_failure(exc):
+            raise
+        print(f"trustseg: error: {os_error_message(exc)}", file=sys.stderr)
         return 1

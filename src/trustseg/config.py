@@ -6,12 +6,22 @@ before any work starts, and each problem is reported with the dotted key that
 holds it (``analyses.repurchase.segmnts``) and, for a misspelt key or column,
 the closest valid names.  YAML is read with ``safe_load``: nothing in a config
 is ever evaluated as code.
+
+The same functions serve ``trustseg check-config`` and the workflow's start-up
+(``workflow/rules/common.smk``), so both give the same messages:
+:func:`read_config_file` (a YAML error with its line and column),
+:func:`validate_config` (a value set by ``--config KEY=VALUE``, parsed by
+:func:`parse_overrides`, is blamed on the override) and :func:`check_data_path`;
+the survey itself is checked against the config by
+:func:`trustseg.survey.checks.check_survey` (columns, sheet, numbers, ids,
+respondents).
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
+import json
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
@@ -24,6 +34,8 @@ import yaml
 from trustseg.errors import ConfigError
 
 SCHEMA_RESOURCE = "config.schema.yaml"
+_SURVEY_EXTENSIONS = {".csv", ".txt", ".tsv", ".tab", ".xlsx", ".xlsm", ".xls", ".sav", ".zsav", ".dta", ".parquet",
+                      ".pq"}
 
 
 @lru_cache(maxsize=1)
@@ -75,87 +87,100 @@ def _fill_defaults(instance: Any, schema: Mapping) -> Any:
     return instance
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
+def _describe(error: jsonschema.ValidationError) -> list[tuple[str, str]]:
+    """``(dotted key, message)`` for each problem a schema error stands for."""
     where = _dotted(error.absolute_path)
+
+    def below(key) -> str:
+        return f"{where}.{key}" if error.absolute_path else str(key)
+
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = list(error.schema.get("properties", {}))
         unknown = [k for k in error.instance if k not in allowed]
-        lines = []
-        for key in unknown:
-            key_path = f"{where}.{key}" if error.absolute_path else str(key)
-            lines.append(
-                f"unknown config key '{key_path}'.{suggest(key, allowed)} "
-                f"Allowed keys here: {', '.join(allowed)}."
-            )
-        return "\n".join(lines)
+        return [
+            (below(key), f"unknown config key '{below(key)}'.{suggest(key, allowed)} "
+                         f"Allowed keys here: {', '.join(allowed)}.")
+            for key in unknown
+        ]
     if error.validator == "required":
-        return f"config key '{where}' is missing a required entry: {error.message}."
+        missing = [k for k in error.validator_value if isinstance(error.instance, dict) and k not in error.instance]
+        key = below(missing[0]) if missing else where
+        return [(key, f"config key '{where}' is missing a required entry: {error.message}.")]
     if error.validator == "enum":
-        return (
-            f"config key '{where}' is {error.instance!r}, which is not allowed; "
-            f"use one of {', '.join(map(repr, error.validator_value))}."
-        )
+        return [(where, f"config key '{where}' is {error.instance!r}, which is not allowed; "
+                        f"use one of {', '.join(map(repr, error.validator_value))}.")]
     if error.validator == "type":
-        return f"config key '{where}' should be of type {error.validator_value}, but is {error.instance!r}."
+        return [(where, f"config key '{where}' should be of type {error.validator_value}, but is {error.instance!r}.")]
     if "propertyNames" in error.schema_path:
-        return (
+        return [(below(error.instance), (
             f"config key '{where}' has a name that is not allowed ({error.instance!r}): "
             "analysis names may use letters, digits, '_' and '-' only, because they become folder names."
-        )
-    return f"config key '{where}': {error.message}."
+        ))]
+    return [(where, f"config key '{where}': {error.message}.")]
 
 
-def _semantic_checks(config: dict) -> list[str]:
-    problems: list[str] = []
+def _semantic_checks(config: dict) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
     constructs = config["constructs"]
     for name, spec in constructs.items():
         lo, hi = spec["scale"]
         if not lo < hi:
-            problems.append(
-                f"config key 'constructs.{name}.scale' is {spec['scale']}: the first number must be below the second."
-            )
+            problems.append((
+                f"constructs.{name}.scale",
+                f"config key 'constructs.{name}.scale' is {spec['scale']}: the first number must be below the second.",
+            ))
         dup = sorted({i for i in spec["items"] if spec["items"].count(i) > 1})
         if dup:
-            problems.append(f"config key 'constructs.{name}.items' lists {dup} more than once.")
+            problems.append((f"constructs.{name}.items",
+                             f"config key 'constructs.{name}.items' lists {dup} more than once."))
         for item in spec.get("reverse", []):
             if item not in spec["items"]:
-                problems.append(
-                    f"config key 'constructs.{name}.reverse' names '{item}', which is not one of the construct's items "
-                    f"({', '.join(spec['items'])})."
-                )
+                problems.append((
+                    f"constructs.{name}.reverse",
+                    f"config key 'constructs.{name}.reverse' names '{item}', which is not one of the construct's "
+                    f"items ({', '.join(spec['items'])}).",
+                ))
     for name, analysis in config["analyses"].items():
         key = f"analyses.{name}"
         variables = [analysis["outcome"], *analysis["predictors"]]
         if len(set(variables)) < len(variables):
-            problems.append(
-                f"config key '{key}': the outcome and predictors must be different variables, got {variables}."
-            )
+            problems.append((
+                key, f"config key '{key}': the outcome and predictors must be different variables, got {variables}."
+            ))
         focal = analysis.get("focal")
         if focal is not None and focal not in analysis["predictors"]:
-            problems.append(
-                f"config key '{key}.focal' is '{focal}', which is not one of its predictors {analysis['predictors']}."
-            )
+            problems.append((
+                f"{key}.focal",
+                f"config key '{key}.focal' is '{focal}', which is not one of its predictors {analysis['predictors']}.",
+            ))
         segments = analysis["segments"]
         if len(set(segments)) != len(segments):
-            problems.append(f"config key '{key}.segments' lists a number of segments twice: {segments}.")
+            problems.append((f"{key}.segments",
+                             f"config key '{key}.segments' lists a number of segments twice: {segments}."))
     checks = config.get("cleaning", {}).get("speeders", {})
     if (checks.get("duration_column") is None) != (checks.get("min_seconds") is None):
-        problems.append(
+        problems.append((
+            "cleaning.speeders",
             "config keys 'cleaning.speeders.duration_column' and 'cleaning.speeders.min_seconds' go together: "
-            "set both to flag speeders, or neither."
-        )
+            "set both to flag speeders, or neither.",
+        ))
     return problems
 
 
-def validate_config(config: Mapping, source: str = "the configuration") -> dict:
+def validate_config(config: Mapping, source: str = "the configuration",
+                    overrides: Mapping[str, str] | None = None) -> dict:
     """Validate a configuration and return a copy with every default filled in.
 
     Parameters
     ----------
     config : mapping
-        The configuration as parsed from YAML.
+        The configuration as parsed from YAML (with any command-line overrides merged in).
     source : str
         Where it came from, used in error messages (e.g. a file name).
+    overrides : mapping, optional
+        ``{dotted key: how it was given}`` for the values set on the command
+        line (see :func:`parse_overrides`); a problem with one of those keys is
+        blamed on the override, not on ``source``.
 
     Raises
     ------
@@ -168,29 +193,182 @@ def validate_config(config: Mapping, source: str = "the configuration") -> dict:
     instance = _fill_defaults(copy.deepcopy(dict(config)), schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
-    problems = [_describe(e) for e in errors]
+    problems = [problem for e in errors for problem in _describe(e)]
     if not problems:
         problems = _semantic_checks(instance)
     if problems:
-        raise ConfigError(f"{source} is not valid:\n  - " + "\n  - ".join(problems))
+        raise ConfigError(_problem_report(problems, source, overrides or {}))
     return instance
 
 
-def load_config(path: str | Path) -> dict:
-    """Read a YAML config file, validate it and fill in defaults."""
+def _overlapping(key: str, other: str) -> bool:
+    """Whether two dotted keys name the same value or one holds the other."""
+    def holds(outer: str, inner: str) -> bool:
+        return inner == outer or inner.startswith((outer + ".", outer + "["))
+
+    return holds(key, other) or holds(other, key)
+
+
+def _problem_report(problems: list[tuple[str, str]], source: str, overrides: Mapping[str, str]) -> str:
+    lines, blamed = [], []
+    for key, message in problems:
+        given = [how for path, how in overrides.items() if _overlapping(key, path)]
+        if given:
+            blamed.append(key)
+            message += f" This value is set on the command line by {' and '.join(dict.fromkeys(given))}."
+        lines.append(message)
+    if blamed and len(blamed) == len(problems):
+        shown = " ".join(dict.fromkeys(how for path, how in overrides.items()
+                                       if any(_overlapping(k, path) for k in blamed)))
+        head = f"the command-line override {shown} is not valid"
+    elif overrides:
+        shown = " ".join(dict.fromkeys(overrides.values()))
+        head = f"{source}, with the command-line override(s) {shown}, is not valid"
+    else:
+        head = f"{source} is not valid"
+    return f"{head}:\n  - " + "\n  - ".join(lines)
+
+
+def parse_overrides(entries) -> tuple[dict, dict[str, str]]:
+    """Parse Snakemake ``--config KEY=VALUE`` arguments as trustseg reads a config file.
+
+    Each value is read as YAML (``seed=7`` is a number, ``'bootstrap={replicates: 0}'``
+    a mapping of numbers), unlike Snakemake's own parser, which reads values
+    inside a mapping as text.
+
+    Returns
+    -------
+    (values, given) : tuple of dict
+        The overrides, to merge over the config file, and ``{dotted key: "--config KEY=VALUE"}``
+        for each value they set (for :func:`validate_config`'s ``overrides``).
+    """
+    values: dict = {}
+    given: dict[str, str] = {}
+    for entry in entries or []:
+        key, sep, text = str(entry).partition("=")
+        if not sep:
+            raise ConfigError(f"--config {entry}: write overrides as KEY=VALUE, e.g. --config seed=7.")
+        value = _override_value(text)
+        values[key] = value
+        for path in _leaf_keys(key, value):
+            given[path] = f"--config {entry}"
+    return values, given
+
+
+def _override_value(text: str):
+    if text == "":
+        return None
+    for number in (int, float):  # as Snakemake reads them: 1e3 is a number, which YAML 1.1 reads as text
+        try:
+            return number(text)
+        except ValueError:
+            pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _leaf_keys(prefix: str, value) -> list[str]:
+    if isinstance(value, Mapping) and value:
+        return [path for k, v in value.items() for path in _leaf_keys(f"{prefix}.{k}", v)]
+    return [prefix]
+
+
+def _yaml_problem(path: Path, exc: yaml.YAMLError, text: str) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    if context and context_mark is not None and (mark is None or context_mark.line != mark.line):
+        context += f" that starts at line {context_mark.line + 1}, column {context_mark.column + 1}"
+    message = f"config file '{path}' is not valid YAML{where}: {problem}" + (f" ({context})" if context else "") + "."
+    if mark is not None:
+        lines = text.splitlines()
+        if 0 <= mark.line < len(lines):
+            message += f"\n  {mark.line + 1} | {lines[mark.line].replace(chr(9), '<TAB>')}"
+    if "'\\t'" in problem or "\t" in problem:
+        message += "\nYAML does not allow tab characters for indentation: indent with spaces."
+    elif "python/" in problem or "constructor for the tag" in problem:
+        message += ("\nA trustseg config holds plain values only: tags such as !!python/object are never "
+                    "evaluated. Remove the tag and write the value itself.")
+    return message
+
+
+def read_config_file(path: str | Path) -> dict:
+    """Parse a YAML config file into a mapping, without validating it.
+
+    Raises
+    ------
+    ConfigError
+        The file does not exist, is a folder, is not UTF-8, is not valid YAML
+        (with the line and column), is empty, or is not a mapping of keys.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file '{path}' is a folder, not a YAML file. Give the path of the config file.")
     if not path.is_file():
         raise ConfigError(
             f"config file '{path}' does not exist. Copy config/config.yaml to start one, "
             "or run 'trustseg init-config YOUR_SURVEY_FILE' to draft one from your data."
         )
+    raw = path.read_bytes()
     try:
-        parsed = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"config file '{path}' is not UTF-8 text (byte {exc.start}, line {line}); save it as UTF-8."
+        ) from None
+    try:
+        parsed = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"config file '{path}' is not valid YAML{where}: {getattr(exc, 'problem', exc)}.") from None
-    return validate_config(parsed or {}, source=f"config file '{path}'")
+        try:  # JSON is a config format too, and may be indented with tabs, which YAML refuses
+            parsed = json.loads(text)
+        except ValueError:
+            raise ConfigError(_yaml_problem(path, exc, text)) from None
+    if parsed is None:
+        raise ConfigError(
+            f"config file '{path}' is empty: it holds no keys. Copy config/config.yaml to start one, "
+            "or run 'trustseg init-config YOUR_SURVEY_FILE' to draft one from your data."
+        )
+    if not isinstance(parsed, dict):
+        kinds = {list: "a list (lines starting with '- ')", str: "a single text"}
+        kind = kinds.get(type(parsed), type(parsed).__name__)
+        raise ConfigError(
+            f"config file '{path}' must be a YAML mapping of keys to values (data:, constructs:, analyses:, ...) "
+            f"at the top level, but it is {kind}. See config/config.yaml for the layout."
+        )
+    return parsed
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a YAML config file, validate it and fill in defaults."""
+    return validate_config(read_config_file(path), source=f"config file '{path}'")
+
+
+def check_data_path(path: str | Path, where: str = "config key 'data.path'") -> Path:
+    """The survey file named by ``data.path``; a ConfigError when it is missing or a folder."""
+    path = Path(path)
+    if path.is_dir():
+        try:
+            inside = sorted(p.name for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        except OSError:
+            inside = []
+        surveys = [n for n in inside if Path(n).suffix.lower() in _SURVEY_EXTENSIONS]
+        example = path / (surveys[0] if surveys else "survey.csv")
+        holds = f" It holds {', '.join(surveys[:5])}{' ...' if len(surveys) > 5 else ''}." if surveys else ""
+        raise ConfigError(
+            f"data file '{path}' ({where}) is a folder, not a survey file.{holds} Set data.path to the file "
+            f"itself, e.g. '{example}'."
+        )
+    if not path.is_file():
+        raise ConfigError(
+            f"data file '{path}' ({where}) does not exist. Check the path; "
+            "it is relative to the directory you run snakemake from."
+        )
+    return path
 
 
 def analysis_variables(config: Mapping, name: str) -> tuple[str, list[str], str]:
@@ -231,8 +409,11 @@ def required_columns(config: Mapping) -> dict[str, str]:
     return needed
 
 
-def check_columns(config: Mapping, columns: Iterable[str], source: str) -> None:
+def check_columns(config: Mapping, columns: Iterable[str], source: str, hint: str | None = None) -> None:
     """Check that every column the config names exists in the data.
+
+    ``hint``, when given, replaces the closing advice (e.g. to pick another
+    sheet of a workbook, when the columns are there).
 
     Raises
     ------
@@ -252,7 +433,8 @@ def check_columns(config: Mapping, columns: Iterable[str], source: str) -> None:
         listing = ", ".join(columns[:40]) + (" ..." if len(columns) > 40 else "")
         raise ConfigError(
             "\n  - ".join([f"the config names {len(problems)} column(s) the data file lacks:", *problems])
-            + f"\nColumns in the file: {listing}\nFix the names in the config (they are case-sensitive)."
+            + f"\nColumns in the file: {listing}\n"
+            + (hint or "Fix the names in the config (they are case-sensitive).")
         )
 
 

@@ -8,11 +8,17 @@ import os
 import sys
 from pathlib import Path
 
-import yaml
 from snakemake.utils import update_config
 
-from trustseg.config import analysis_variables, check_columns, validate_config
-from trustseg.errors import TrustsegError
+from trustseg.config import (
+    analysis_variables,
+    check_data_path,
+    parse_overrides,
+    read_config_file,
+    validate_config,
+)
+from trustseg.errors import TrustsegError, is_os_failure, os_error_message
+from trustseg.survey.checks import check_survey
 from trustseg.sources import module_sources
 from trustseg.stages.common import outcome_rounding_variance
 from trustseg.stages.profiles import MEMBERSHIP_ALPHA
@@ -31,40 +37,65 @@ def _fail(message):
     sys.exit(1)
 
 
-def _load_workflow_config():
-    """The validated config: --configfile if given, else config/config.yaml, plus --config overrides."""
-    cli_files = [str(f) for f in (workflow.overwrite_configfiles or [])]
-    if cli_files:
-        source, raw = cli_files[-1], dict(config)
-    else:
-        path = Path(DEFAULT_CONFIGFILE)
-        if not path.is_file():
-            _fail(f"no config given and '{DEFAULT_CONFIGFILE}' does not exist; pass one with --configfile FILE.")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            _fail(f"config file '{path}' is not valid YAML: {exc}")
-        # --config key=value overrides the file, as with Snakemake's own configfile directive
-        update_config(raw, dict(config))
-        source = str(path)
+def _shown(path):
+    """A config file path as the user typed it: relative to the working directory when inside it."""
     try:
-        validated = validate_config(raw, source=f"config file '{source}'")
-        data_path = Path(validated["data"]["path"])
-        if not data_path.is_file():
-            raise TrustsegError(
-                f"data file '{data_path}' (config key 'data.path' in '{source}') does not exist. "
-                "Check the path; it is relative to the directory you run snakemake from."
-            )
-        # Only the main process reads the survey to check its columns: cluster
-        # jobs parse this file again, and clean_survey repeats the check anyway.
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _cli_overrides():
+    """The --config KEY=VALUE overrides, read as YAML (like a config file), and where each was given."""
+    settings = workflow.config_settings
+    entries = settings.config_args
+    if isinstance(entries, (list, tuple)) and all(isinstance(e, str) for e in entries):
+        return parse_overrides(entries)
+    values = dict(settings.config or {})  # a config set through the API: no command line to quote
+    return values, {path: f"--config {path}" for path in values}
+
+
+def _load_workflow_config():
+    """The validated config: --configfile if given, else config/config.yaml, plus --config overrides.
+
+    Snakemake has already read a --configfile, but the files are read again
+    here with trustseg's own reader, so both routes give the same messages
+    (line and column of a YAML error, the file named).  A file Snakemake
+    itself cannot parse never gets here: see README, Troubleshooting.
+    """
+    cli_files = [_shown(f) for f in (workflow.overwrite_configfiles or [])]
+    if not cli_files and not Path(DEFAULT_CONFIGFILE).exists():
+        _fail(f"no config given and '{DEFAULT_CONFIGFILE}' does not exist; pass one with --configfile FILE.")
+    files = cli_files or [DEFAULT_CONFIGFILE]
+    source = "config file " + ", ".join(f"'{f}'" for f in files)
+    try:
+        overrides, given = _cli_overrides()
+        raw = {}
+        for path in files:
+            update_config(raw, read_config_file(path))
+        # --config key=value overrides the file, as with Snakemake's own configfile directive
+        update_config(raw, overrides)
+        validated = validate_config(raw, source=source, overrides=given)
+        by = [how for key, how in given.items() if key in ("data", "data.path")]
+        where = f"config key 'data.path', set by {by[0]}" if by else f"config key 'data.path' in {source}"
+        data_path = check_data_path(validated["data"]["path"], where)
+        # Only the main process reads the survey to check it against the config:
+        # cluster jobs parse this file again, and clean_survey checks the columns anyway.
         if workflow.is_main_process:
             from trustseg.survey.io import read_survey
 
-            header = read_survey(data_path, validated["data"])
-            check_columns(validated, header.columns, f"data file '{data_path}'")
+            survey = read_survey(data_path, validated["data"])
+            check_survey(validated, survey, f"data file '{data_path}'")
     except TrustsegError as exc:
         _fail(str(exc))
-    return validated, source
+    except KeyboardInterrupt:
+        _fail("interrupted while checking the config and the data; nothing was run.")
+    except OSError as exc:
+        if not is_os_failure(exc):
+            raise
+        _fail(os_error_message(exc))
+    # as the notebooks have always shown it: the (last) config file given
+    return validated, str(workflow.overwrite_configfiles[-1]) if cli_files else DEFAULT_CONFIGFILE
 
 
 _validated, CONFIG_SOURCE = _load_workflow_config()

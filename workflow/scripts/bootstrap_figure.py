@@ -1,13 +1,18 @@
 """Snakemake adapter: the bootstrap stability figure (see trustseg.stages.figures.bootstrap_figure)."""
 
-from pathlib import Path
+from trustseg.errors import quiet_interrupts
 
-from trustseg.stages import figures
-from trustseg.stages.common import run_stage
+quiet_interrupts()  # first: Ctrl-C ends the job without a traceback, even while it imports numpy
+
+from pathlib import Path  # noqa: E402
+
+from trustseg.stages import figures  # noqa: E402
+from trustseg.stages.common import run_stage  # noqa: E402
 
 run_stage(
     figures.bootstrap_figure,
     snakemake.log[0],
+    job_outputs=list(snakemake.output),
     segments_path=snakemake.input.segments,
     bootstrap_path=snakemake.input.bootstrap,
     replicates_path=snakemake.input.replicates,

@@ -1,11 +1,16 @@
 """Snakemake adapter: choose the number of segments (see trustseg.stages.fit.select_k)."""
 
-from trustseg.stages import fit
-from trustseg.stages.common import run_stage
+from trustseg.errors import quiet_interrupts
+
+quiet_interrupts()  # first: Ctrl-C ends the job without a traceback, even while it imports numpy
+
+from trustseg.stages import fit  # noqa: E402
+from trustseg.stages.common import run_stage  # noqa: E402
 
 run_stage(
     fit.select_k,
     snakemake.log[0],
+    job_outputs=list(snakemake.output),
     clean_path=snakemake.input.clean,
     name=snakemake.wildcards.analysis,
     fits=list(snakemake.input.fits),

@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trustseg.errors import DataError, TrustsegError
+from trustseg.errors import DataError, TrustsegError, is_os_failure, os_error_message
 from trustseg.report.tables import atomic_write_text
 
 logger = logging.getLogger("trustseg")
 
 POSTERIOR_PREFIX = "posterior_"
+INTERRUPTED = "interrupted; nothing half-written is kept. Run snakemake again to finish."
 
 
 def derive_seed(seed: int, *keys: str | int) -> int:
@@ -37,14 +38,24 @@ def derive_seed(seed: int, *keys: str | int) -> int:
     return int(np.random.SeedSequence(words).generate_state(1, dtype=np.uint32)[0])
 
 
+def _write(path: Path, text: str) -> Path:
+    try:
+        return atomic_write_text(path, text)
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:
+            # A write to an open file on a full disk names no file: name it here.
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
+
+
 def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
     """Write a DataFrame as UTF-8 CSV atomically, with ``\\n`` line ends."""
-    return atomic_write_text(Path(path), df.to_csv(index=False, lineterminator="\n"))
+    return _write(Path(path), df.to_csv(index=False, lineterminator="\n"))
 
 
 def write_json(obj, path: str | Path) -> Path:
     """Write JSON atomically (sorted keys, so identical runs give identical files)."""
-    return atomic_write_text(
+    return _write(
         Path(path), json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default) + "\n"
     )
 
@@ -72,6 +83,8 @@ def read_clean(path: str | Path) -> pd.DataFrame:
 
 def configure_logging(log_path: str | Path | None) -> None:
     """Send the ``trustseg`` logger to the job's log file and to stderr."""
+    # A log that cannot be written (a full disk) must not print a traceback of its own.
+    logging.raiseExceptions = False
     root = logging.getLogger("trustseg")
     root.setLevel(logging.INFO)
     root.handlers.clear()
@@ -86,26 +99,47 @@ def configure_logging(log_path: str | Path | None) -> None:
     root.addHandler(stream)
 
 
-def run_stage(stage: Callable[..., None], log_path: str | Path | None, **kwargs) -> None:
+def run_stage(stage: Callable[..., None], log_path: str | Path | None, *,
+              job_outputs: Sequence[str | Path] = (), **kwargs) -> None:
     """Run one stage as a workflow job.
 
     A :class:`~trustseg.errors.TrustsegError` (the user's config or data) is
     written to the log and stderr as one clear message and the job exits with
-    status 1, without a Python traceback.  Any other exception is a bug in
-    trustseg: its traceback goes to the log before it propagates.
+    status 1, without a Python traceback.  So is an operating-system error (a
+    full disk, a permission denied, a file that vanished): the message names
+    the path, or the job's outputs (``job_outputs``) when the system names
+    none.  An interrupt (Ctrl-C) ends the job quietly with status 130.  Any
+    other exception is a bug in trustseg: its traceback goes to the log before
+    it propagates.  ``kwargs`` are passed to ``stage``.
     """
     configure_logging(log_path)
     started = time.perf_counter()
     try:
         stage(**kwargs)
     except TrustsegError as exc:
-        logger.error("%s", exc)
-        sys.stderr.flush()
-        raise SystemExit(1) from None
-    except Exception:
+        _fail_job("%s", exc)
+    except KeyboardInterrupt:
+        logger.error(INTERRUPTED)
+        raise SystemExit(130) from None
+    except SystemExit as exc:
+        if exc.code in (130, 143):  # SIGINT or SIGTERM, turned into an exit by errors.quiet_interrupts
+            logger.error(INTERRUPTED)
+        raise
+    except Exception as exc:
+        if is_os_failure(exc):
+            _fail_job("%s", os_error_message(exc, [str(p) for p in job_outputs]))
         logger.error("unexpected error (a bug in trustseg; please report it):\n%s", traceback.format_exc())
         raise
     logger.info("done in %.1f s", time.perf_counter() - started)
+
+
+def _fail_job(fmt: str, *args) -> None:
+    logger.error(fmt, *args)
+    try:
+        sys.stderr.flush()
+    except OSError:
+        pass
+    raise SystemExit(1) from None
 
 
 def stem(csv_path: str | Path) -> Path:
@@ -138,6 +172,16 @@ def analysis_data(
         raise DataError(
             f"analysis '{name}': no respondent has scores on all of {variables}; check the constructs' items."
         )
+    for role, variables_in_role in (("outcome", [outcome]), ("predictors", list(predictors))):
+        for variable in variables_in_role:
+            values = pd.to_numeric(data[variable], errors="coerce")
+            if values.isna().any():
+                examples = list(dict.fromkeys(data.loc[values.isna(), variable].astype(str)))[:3]
+                raise DataError(
+                    f"analysis '{name}' uses '{variable}' (config key 'analyses.{name}.{role}'), which holds text "
+                    f"such as {examples}, not numbers; a regression needs a numeric outcome and predictors. "
+                    "Use a construct or a numeric column instead (code a category as a 0/1 column in the data file)."
+                )
     X = data[list(predictors)].astype(float)
     y = data[outcome].astype(float)
     w = data[weight_column].to_numpy(dtype=float) if weight_column else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -64,6 +65,37 @@ def _estimator(k: int, y, w, *, n_init: int, method: str, min_share: float, foca
     )
 
 
+def _check_enough_respondents(n: int, k: int, n_predictors: int, name: str, clean_path: str) -> None:
+    """A DataError unless ``n`` respondents are at least twice the parameters of ``k`` segments.
+
+    The message tells apart what can be done about it: one respondent means
+    the cleaning (or the file) left almost nobody, so the cleaning report is
+    the place to look; too few for one segment means the data, not the
+    candidate K, are the problem; only for K > 1 does dropping K help.
+    """
+    n_params = k * (n_predictors + 2) - 1
+    if n >= 2 * n_params:
+        return
+    report = Path(clean_path).with_name("report.csv")
+    if n == 1:
+        raise DataError(
+            f"analysis '{name}': only one respondent has complete scores in {clean_path}, and a regression needs "
+            f"at least {2 * (n_predictors + 1)}. See {report} for how many rows the file had and which cleaning "
+            "rule removed the others (e.g. repeated ids in data.id_column, or flagged_action: drop)."
+        )
+    if k == 1:
+        raise DataError(
+            f"analysis '{name}': only {n} respondents have complete scores in {clean_path}, too few for even one "
+            f"segment ({n_params} parameters need at least {2 * n_params} respondents). See {report} for the rows "
+            "the cleaning rules removed, or collect more data."
+        )
+    raise DataError(
+        f"analysis '{name}': {k} segments need {n_params} parameters, but only {n} respondents have complete "
+        f"scores (at least {2 * n_params} are needed). Remove {k} from config key 'analyses.{name}.segments' "
+        "or collect more data."
+    )
+
+
 def fit_k(clean_path: str, name: str, k: int, output: str, *, outcome: str, predictors: Sequence[str], focal: str,
           method: str, n_init: int, min_share: float, seed: int, weight_column: str | None,
           rounding_variance: float | None = None) -> None:
@@ -74,13 +106,7 @@ def fit_k(clean_path: str, name: str, k: int, output: str, *, outcome: str, pred
     """
     clean_df = read_clean(clean_path)
     X, y, w, _ = analysis_data(clean_df, outcome, predictors, name, weight_column)
-    n_params = int(k) * (X.shape[1] + 2) - 1
-    if len(y) < 2 * n_params:
-        raise DataError(
-            f"analysis '{name}': {k} segments need {n_params} parameters, but only {len(y)} respondents have complete "
-            f"scores (at least {2 * n_params} are needed). Remove {k} from config key 'analyses.{name}.segments' "
-            "or collect more data."
-        )
+    _check_enough_respondents(len(y), int(k), X.shape[1], name, clean_path)
     model = _estimator(k, y, w, n_init=n_init, method=method, min_share=min_share, focal=focal, seed=seed, name=name,
                        rounding_variance=rounding_variance)
     started = time.perf_counter()

@@ -16,7 +16,15 @@ Metadata travel in ``DataFrame.attrs``:
     ``{column: question text}`` from Qualtrics exports and SPSS/Stata
     variable labels (empty otherwise).
 ``attrs["renamed_columns"]``
-    ``{new name: original header}`` for blank or repeated header cells.
+    ``{new name: original header}`` for blank header cells (``unnamed_3``).
+``attrs["decimal_comma_columns"]``
+    ``{column: example}`` for text columns that hold numbers written with a
+    decimal comma (``4,5``), when ``data.decimal`` is ``"."``.
+``attrs["sheet"]``, ``attrs["sheet_names"]``
+    The sheet that was read and every sheet of an Excel workbook.
+
+A header that occurs twice is an error (:class:`~trustseg.errors.DataError`
+naming it and its column numbers): the config could not tell the two apart.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ import pandas as pd
 
 from trustseg.errors import ConfigError, DataError
 
-__all__ = ["read_survey", "detect_format", "decode_text"]
+__all__ = ["read_survey", "detect_format", "decode_text", "excel_sheet_columns", "excel_sheet_sizes"]
 
 _EXTENSIONS = {
     ".csv": "csv",
@@ -52,6 +60,8 @@ _DELIMITER_NAMES = {",": "comma ','", ";": "semicolon ';'", "\t": "tab '\\t'", "
 _IMPORT_ID = re.compile(r'^\s*\{\s*"ImportId"\s*:', re.IGNORECASE)
 # Zero-padded codes ("007", "0123") are identifiers, not numbers: keep them as text.
 _ZERO_PADDED = re.compile(r"^[+-]?0\d")
+# A number written with a decimal comma ("4,5", "-0,25").
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 
 
 def read_survey(path, data_cfg: dict | None = None) -> pd.DataFrame:
@@ -63,8 +73,8 @@ def read_survey(path, data_cfg: dict | None = None) -> pd.DataFrame:
         The survey file.  It is opened read-only and never changed.
     data_cfg : dict, optional
         The ``data`` section of the config (keys ``format``, ``encoding``,
-        ``delimiter``, ``sheet``; others are ignored here).  Missing keys take
-        the schema defaults.
+        ``delimiter``, ``decimal``, ``sheet``; others are ignored here).
+        Missing keys take the schema defaults.
 
     Returns
     -------
@@ -78,7 +88,8 @@ def read_survey(path, data_cfg: dict | None = None) -> pd.DataFrame:
     ------
     DataError
         The file is missing, empty, in an unknown format or encoding, has
-        ragged rows, or seems to use another delimiter than the one set.
+        ragged rows or a repeated header, or seems to use another delimiter
+        than the one set.
     """
     cfg = dict(data_cfg or {})
     path = Path(path)
@@ -87,14 +98,18 @@ def read_survey(path, data_cfg: dict | None = None) -> pd.DataFrame:
     if path.is_dir():
         raise DataError(f"{path}: is a folder, not a survey file. Check data.path in the config.")
     fmt = detect_format(path, cfg.get("format", "auto") or "auto")
+    decimal = cfg.get("decimal") or "."
+    if decimal not in (".", ","):
+        raise ConfigError(f"data.decimal: {decimal!r} is not a decimal separator; use '.' or ','.")
     if fmt in ("csv", "tsv", "qualtrics"):
-        df = _read_text(path, cfg, fmt)
+        df = _read_text(path, cfg, fmt, decimal)
     elif fmt == "excel":
-        df = _read_excel(path, cfg.get("sheet", 0))
+        df = _read_excel(path, cfg.get("sheet", 0), decimal)
     elif fmt in ("spss", "stata"):
         df = _read_labelled(path, fmt)
     else:
         df = _read_parquet(path)
+    _refuse_repeated_headers(path, list(df.columns))
     if df.shape[1] == 0:
         raise DataError(f"{path}: the file has no columns.")
     if df.shape[0] == 0:
@@ -102,6 +117,7 @@ def read_survey(path, data_cfg: dict | None = None) -> pd.DataFrame:
     df.attrs.setdefault("value_labels", {})
     df.attrs.setdefault("question_text", {})
     df.attrs.setdefault("renamed_columns", {})
+    df.attrs["decimal_comma_columns"] = _decimal_comma_columns(df) if decimal == "." else {}
     df.attrs["source"] = str(path)
     df.attrs.setdefault("format", fmt)
     return df
@@ -224,7 +240,7 @@ def _sniff_delimiter(text: str) -> str:
     return best
 
 
-def _read_text(path: Path, cfg: dict, fmt: str) -> pd.DataFrame:
+def _read_text(path: Path, cfg: dict, fmt: str, decimal: str = ".") -> pd.DataFrame:
     with open(path, "rb") as fh:  # read-only: the raw file is never modified
         raw = fh.read()
     if not raw.strip():
@@ -262,7 +278,7 @@ def _read_text(path: Path, cfg: dict, fmt: str) -> pd.DataFrame:
             f"Check that the delimiter ({_DELIMITER_NAMES.get(delim, repr(delim))}) is right "
             "(data.delimiter) and that text containing it is quoted, or repair those rows."
         )
-    columns, renamed = _column_names(header)
+    columns, renamed = _column_names(header, path)
     data_rows = [r for _, r in body]
     attrs: dict = {"encoding": encoding, "delimiter": delim, "renamed_columns": renamed}
     is_qualtrics = fmt == "qualtrics" or (
@@ -284,7 +300,7 @@ def _read_text(path: Path, cfg: dict, fmt: str) -> pd.DataFrame:
     if not data_rows:
         raise DataError(f"{path}: the file has a header but no data rows.")
     df = pd.DataFrame(data_rows, columns=columns, dtype=object)
-    df = df.apply(_convert_column)
+    df = df.apply(_convert_column, decimal=decimal)
     df.attrs.update(attrs)
     df.attrs["format"] = fmt
     return df
@@ -302,27 +318,72 @@ def _import_id(cell: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _column_names(header: list[str]) -> tuple[list[str], dict]:
-    names: list[str] = []
+def _column_names(header: list[str], path=None) -> tuple[list[str], dict]:
+    """Column names from the header cells: stripped, blank ones named ``unnamed_<n>``.
+
+    A name that occurs twice is a :class:`DataError` naming it and its 1-based
+    column numbers: the config names columns, and could not tell the two apart.
+    """
+    names = [raw_name.strip().lstrip("\ufeff") for raw_name in header]
+    _refuse_repeated_headers(path, names, header)
+    out: list[str] = []
     renamed: dict = {}
-    seen: set = set()
-    for i, raw_name in enumerate(header, start=1):
-        name = raw_name.strip().lstrip("\ufeff")
-        base = name or f"unnamed_{i}"
-        candidate, k = base, 2
-        while candidate in seen:
-            candidate, k = f"{base}_{k}", k + 1
-        if candidate != raw_name:
-            renamed[candidate] = raw_name
-        seen.add(candidate)
-        names.append(candidate)
-    return names, renamed
+    seen = set(names)
+    for i, (raw_name, name) in enumerate(zip(header, names), start=1):
+        if not name:
+            base, k = f"unnamed_{i}", 2
+            name = base
+            while name in seen:
+                name, k = f"{base}_{k}", k + 1
+            seen.add(name)
+        if name != raw_name:
+            renamed[name] = raw_name
+        out.append(name)
+    return out, renamed
 
 
-def _convert_column(col: pd.Series) -> pd.Series:
-    """Empty cells to missing; a column of numbers to a numeric dtype."""
+def _column_letters(number: int) -> str:
+    """Spreadsheet letters of a 1-based column number (1 -> A, 28 -> AB)."""
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _refuse_repeated_headers(path, names: list, shown: list | None = None) -> None:
+    positions: dict = {}
+    for i, name in enumerate(names, start=1):
+        if str(name).strip():
+            positions.setdefault(str(name), []).append(i)
+    repeated = {name: at for name, at in positions.items() if len(at) > 1}
+    if not repeated:
+        return
+    shown = shown or names
+    parts = []
+    for name, at in repeated.items():
+        headers = sorted({str(shown[i - 1]) for i in at})
+        spelled = f"'{name}'" + (f" (written {', '.join(map(repr, headers))})" if headers != [name] else "")
+        cells = [f"{i} ({_column_letters(i)})" for i in at]
+        columns = ", ".join(cells[:-1]) + f" and {cells[-1]}"
+        parts.append(f"{spelled} in columns {columns}")
+    raise DataError(
+        f"{path or 'the survey file'}: the header names {len(repeated)} column(s) more than once: "
+        + "; ".join(parts)
+        + ". The config names columns by their header, so it could not tell them apart. Rename the repeated "
+        "columns in the file (e.g. add _a and _b) and use the new names in the config."
+    )
+
+
+def _convert_column(col: pd.Series, decimal: str = ".") -> pd.Series:
+    """Empty cells to missing; a column of numbers to a numeric dtype.
+
+    With ``decimal=","`` a number written with a decimal comma (``4,5``) is read as ``4.5``.
+    """
     stripped = col.map(lambda v: v.strip() if isinstance(v, str) else v)
     stripped = stripped.where(stripped != "", None)
+    if decimal == ",":
+        stripped = stripped.map(lambda v: v.replace(",", ".") if isinstance(v, str) and _DECIMAL_COMMA.match(v) else v)
     present = stripped.dropna()
     if present.empty:
         return pd.Series(float("nan"), index=col.index, name=col.name)
@@ -335,10 +396,30 @@ def _convert_column(col: pd.Series) -> pd.Series:
     return stripped.astype("str")
 
 
+def _decimal_comma_columns(df: pd.DataFrame) -> dict:
+    """``{column: example}`` for text columns whose values are mostly numbers, some with a decimal comma."""
+    found = {}
+    for name in df.columns:
+        col = df[name]
+        if pd.api.types.is_numeric_dtype(col):
+            continue
+        values = col.dropna().astype(str).str.strip()
+        values = values[values != ""]
+        if values.empty:
+            continue
+        comma = values.str.match(_DECIMAL_COMMA)
+        if not comma.any():
+            continue
+        numeric = comma | pd.to_numeric(values, errors="coerce").notna()
+        if numeric.mean() >= 0.5:
+            found[str(name)] = str(values[comma].iloc[0])
+    return found
+
+
 # ----------------------------------------------------------------------------- binary files
 
 
-def _read_excel(path: Path, sheet) -> pd.DataFrame:
+def _read_excel(path: Path, sheet, decimal: str = ".") -> pd.DataFrame:
     try:
         with open(path, "rb") as fh:  # read-only handle
             book = pd.ExcelFile(fh)
@@ -351,27 +432,80 @@ def _read_excel(path: Path, sheet) -> pd.DataFrame:
                     "(sheets are numbered from 0)."
                 )
             df = pd.read_excel(book, sheet_name=sheet)
+            # pandas renames a repeated header ("a", "a.1"): read the header row as written.
+            header = pd.read_excel(book, sheet_name=sheet, header=None, nrows=1)
     except DataError:
         raise
+    except OSError:
+        raise  # a permission denied or vanished file is told as such, not as a corrupt workbook
     except ImportError as exc:
         raise DataError(
             f"{path}: reading this Excel format needs an extra package ({exc}). Save it as .xlsx."
         ) from None
     except Exception as exc:  # corrupt or mislabelled files surface as many exception types
         raise DataError(f"{path}: cannot be read as an Excel workbook ({exc}).") from None
+    if header.shape[1] == df.shape[1] and len(header):
+        _refuse_repeated_headers(path, [_excel_header(v) for v in header.iloc[0]])
     df = df.dropna(how="all")
     df = df.reset_index(drop=True)
-    columns, renamed = _column_names([str(c) if not str(c).startswith("Unnamed: ") else "" for c in df.columns])
+    columns, renamed = _column_names([str(c) if not str(c).startswith("Unnamed: ") else "" for c in df.columns], path)
     df.columns = columns
-    df = df.apply(_tidy_excel_column)
+    df = df.apply(_tidy_excel_column, decimal=decimal)
     df.attrs["renamed_columns"] = renamed
+    df.attrs["sheet"] = sheet if isinstance(sheet, str) else names[sheet]
+    df.attrs["sheet_names"] = list(names)
     return df
 
 
-def _tidy_excel_column(col: pd.Series) -> pd.Series:
+def _excel_header(value) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def excel_sheet_columns(path) -> dict[str, list[str]]:
+    """The header (column names) of every sheet of an Excel workbook, ``{sheet: [names]}``.
+
+    Used to point at the sheet that holds the columns a config names.  A sheet
+    that cannot be read gets an empty list.
+    """
+    out: dict[str, list[str]] = {}
+    with open(path, "rb") as fh:
+        book = pd.ExcelFile(fh)
+        for name in book.sheet_names:
+            try:
+                header = pd.read_excel(book, sheet_name=name, header=None, nrows=1)
+            except Exception:  # an odd sheet (a chart) must not hide the others
+                header = pd.DataFrame()
+            out[str(name)] = [_excel_header(v) for v in header.iloc[0]] if len(header) else []
+    return out
+
+
+def excel_sheet_sizes(path) -> dict[str, tuple[int, int]]:
+    """``{sheet: (data rows, columns)}`` of every sheet of an Excel workbook (empty rows and columns left out)."""
+    sizes: dict[str, tuple[int, int]] = {}
+    try:
+        with open(path, "rb") as fh:
+            book = pd.ExcelFile(fh)
+            for name in book.sheet_names:
+                try:
+                    sheet = pd.read_excel(book, sheet_name=name).dropna(how="all").dropna(axis=1, how="all")
+                except Exception:  # an odd sheet (a chart) counts as empty
+                    sheet = pd.DataFrame()
+                sizes[str(name)] = (int(sheet.shape[0]), int(sheet.shape[1]))
+    except OSError:
+        raise
+    except Exception as exc:  # corrupt or mislabelled files surface as many exception types
+        raise DataError(f"{path}: cannot be read as an Excel workbook ({exc}).") from None
+    return sizes
+
+
+def _tidy_excel_column(col: pd.Series, decimal: str = ".") -> pd.Series:
     if col.dtype == object or pd.api.types.is_string_dtype(col):
         as_text = col.map(lambda v: v if v is None or isinstance(v, str) or pd.isna(v) else str(v))
-        return _convert_column(as_text.where(col.notna(), None))
+        return _convert_column(as_text.where(col.notna(), None), decimal)
     if pd.api.types.is_float_dtype(col) and col.notna().all() and (col == col.round()).all():
         return col.astype("int64")
     return col
