@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    /tmp/venv/bin/python benchmarks/bench_engine.py compare --n 100000 1000000
-    /tmp/venv/bin/python benchmarks/bench_engine.py scaling
+    /tmp/dev/bin/python benchmarks/bench_engine.py compare --n 100000 1000000
+    /tmp/dev/bin/python benchmarks/bench_engine.py scaling
 
 ``compare`` simulates three segments with one predictor, fits them with
 ``ClusterwiseRegression(n_segments=3, n_init=10)`` and with flexmix
@@ -141,15 +141,15 @@ def em_iteration_seconds(X, y, k, repeats=20):
     """Mean time of one full-data E-step + M-step (the unit cost of the fit)."""
     from threadpoolctl import threadpool_limits
 
-    from trustseg.model.mixture import _e_step, _m_step, _Problem
+    from trustseg.model._core import Problem, e_step, m_step
 
-    problem = _Problem(X, y, np.ones(len(y)))
+    problem = Problem(np.asarray(X, dtype=float), np.asarray(y, dtype=float), np.ones(len(y)))
     resp = np.random.default_rng(0).dirichlet(np.ones(k), size=len(y))
     with threadpool_limits(limits=1, user_api="blas"):
         start = time.perf_counter()
         for _ in range(repeats):
-            shares, coefs, variances, residuals = _m_step(problem, resp, False, 1e-6)
-            resp, _ = _e_step(problem, residuals, shares, variances)
+            shares, coefs, variances, residuals = m_step(problem, resp * problem.w[:, None], False, 1e-6)
+            resp, _ = e_step(problem, residuals, shares, variances)
         return (time.perf_counter() - start) / repeats
 
 
