@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -468,3 +469,22 @@ def test_flagged_carries_only_the_clean_columns():
     assert list(res.flagged.columns) == ["respondent_id", "source_row", "rules", "detail", *res.clean.columns[1:]]
     assert res.personal_columns == ["origin"]
     assert "origin (1 of its 4 values look like IP addresses)" in rule(res, "personal_data")["detail"]
+
+
+def test_a_raw_column_an_analysis_uses_is_carried_into_the_clean_data():
+    cfg = config(analyses={"rep_on_years": {"outcome": "rep", "predictors": ["sat", "years"]}},
+                 data={"missing_codes": [-99]})
+    result = clean_survey(survey(**BASE, years=[3, -99, 12, 7], note=["a", "b", "c", "d"]), cfg)
+    assert result.clean["years"].tolist()[0] == 3.0 and np.isnan(result.clean["years"].tolist()[1])
+    assert "note" not in result.clean.columns and "note" not in result.flagged.columns
+    # the workflow passes only the variables, so other analysis settings do not rerun the cleaning
+    slim = config(analysis_variables=["rep", "sat", "years"], data={"missing_codes": [-99]})
+    assert clean_survey(survey(**BASE, years=[3, -99, 12, 7]), slim).clean.equals(result.clean)
+
+
+def test_text_or_decimal_commas_in_a_raw_analysis_column_are_named():
+    cfg = config(analyses={"a": {"outcome": "rep", "predictors": ["years"]}})
+    with pytest.raises(DataError, match=r"column 'years' \(an analysis variable\).*data.value_labels"):
+        clean_survey(survey(**BASE, years=["3", "many", "12", "7"]), cfg)
+    with pytest.raises(DataError, match=r"decimal comma.*data.decimal: \",\""):
+        clean_survey(survey(**BASE, years=["3,5", "4,5", "12", "7"]), cfg)

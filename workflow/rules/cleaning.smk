@@ -25,7 +25,13 @@ rule clean_survey:
         reliability_md="results/cleaning/reliability.md",
         reliability_tex="results/cleaning/reliability.tex",
     params:
-        config={key: config[key] for key in ("data", "constructs", "cleaning", "profile")},
+        config={
+            **{key: config[key] for key in ("data", "constructs", "cleaning", "profile")},
+            # raw columns an analysis regresses on are carried into clean.csv
+            "analysis_variables": sorted(
+                {v for a in config["analyses"].values() for v in [a["outcome"], *a["predictors"]]}
+            ),
+        },
     conda:
         "../envs/trustseg.yaml"
     log:

@@ -104,7 +104,22 @@ def _settings(config: dict) -> dict:
         "personal_data": cleaning.get("personal_data", "drop"),
         "personal_data_columns": list(cleaning.get("personal_data_columns") or []),
         "profile": list(config.get("profile") or []),
+        "analysis_columns": _analysis_columns(config, constructs),
     }
+
+
+def _analysis_columns(config: dict, constructs: dict) -> list[str]:
+    """Raw columns an analysis uses directly (an outcome or predictor that is not a construct).
+
+    From ``analyses`` of a full config, or from ``analysis_variables`` (every
+    outcome and predictor), which the workflow passes so that a change of an
+    analysis's other settings does not rerun the cleaning.
+    """
+    items = {item for spec in constructs.values() for item in spec["items"]}
+    variables = list(config.get("analysis_variables") or [])
+    for analysis in (config.get("analyses") or {}).values():
+        variables += [analysis["outcome"], *analysis["predictors"]]
+    return list(dict.fromkeys(v for v in variables if v not in constructs and v not in items))
 
 
 def _item_scales(constructs: dict) -> tuple[list[str], dict, set]:
@@ -389,6 +404,12 @@ def _to_numbers(col: pd.Series, missing: pd.Series, lookup: dict, role: str, sou
         bad = col[unmapped].astype(str)
         examples = list(dict.fromkeys(bad.tolist()))[:3]
         first = rows[unmapped.to_numpy()][:5].tolist()
+        if all(re.fullmatch(r"[-+]?\d+,\d+", e.strip()) for e in examples):
+            raise DataError(
+                f"{source}: {role} has {int(unmapped.sum())} number(s) written with a decimal comma, e.g. "
+                f"{examples} (first data rows {first}). Set data.decimal: \",\" in the config, or save the file "
+                "with decimal points."
+            )
         raise DataError(
             f"{source}: {role} has {int(unmapped.sum())} text answer(s) that are not numbers, e.g. "
             f"{examples} (first data rows {first}). If they mean 'missing', add them to data.missing_codes; "
@@ -554,7 +575,7 @@ def _survey(raw: pd.DataFrame, config: dict) -> tuple[_Survey, tuple[list[str], 
 def _personal_data(survey: _Survey, items: list[str]) -> tuple[dict, dict]:
     """The personal-data columns (``{column: reason}``) and their report row."""
     s, frame, source = survey.settings, survey.frame, survey.source
-    used = set(items) | set(s["profile"]) | {c["item"] for c in s["attention_checks"]}
+    used = set(items) | set(s["profile"]) | set(s["analysis_columns"]) | {c["item"] for c in s["attention_checks"]}
     used |= {c for c in (s["id_column"], s["weight_column"], s["duration_column"]) if c is not None}
     ids = [s["id_column"]] if s["id_column"] is not None else []
     personal = detect_personal_columns(frame, s["personal_data_columns"], used, ids)
@@ -746,6 +767,13 @@ def _clean_columns(survey: _Survey, ids: pd.Series, answers: pd.DataFrame, const
     for col in s["profile"]:
         profile[col] = _profile_column(frame[col], survey.codes, survey.file_labels.get(col))
     pieces.append(profile)
+    # an analysis may regress on a raw numeric column (say, years as a member)
+    direct = pd.DataFrame(index=index)
+    for col in s["analysis_columns"]:
+        if col in frame.columns and col not in s["profile"] and col != s["weight_column"]:
+            direct[col] = _to_numbers(frame[col], _missing_code_mask(frame[col], survey.codes), {},
+                                      f"column {col!r} (an analysis variable)", survey.source, survey.rows)[0]
+    pieces.append(direct)
     full = pd.concat(pieces, axis=1)
     return full.loc[:, ~full.columns.duplicated()]
 
