@@ -187,3 +187,28 @@ def test_run_stage_turns_user_errors_into_a_clean_exit(tmp_path, capsys):
     assert exit_info.value.code == 1
     assert "column 'x' holds text" in (tmp_path / "job.log").read_text()
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_profiles_keep_repeated_ids_apart(tmp_path):
+    # cleaning.flagged_action: keep leaves repeated ids in the clean data; the
+    # first "r0" has no outcome, so the analysis (and its assignments) holds
+    # only the second, whose profile must be the one attached to it
+    from trustseg.stages import profiles as profiles_stage
+
+    rng = np.random.default_rng(0)
+    n = 80
+    ids = ["r0"] + [f"r{i}" for i in range(n)]
+    clean = pd.DataFrame({"respondent_id": ids, "sat": rng.uniform(1, 7, n + 1), "rep": rng.uniform(1, 7, n + 1),
+                          "group": ["first-r0"] + ["a" if i % 2 else "b" for i in range(n)]})
+    clean.loc[0, "rep"] = np.nan
+    clean.to_csv(tmp_path / "clean.csv", index=False)
+    segment = np.where(np.arange(n) < n // 2, 1, 2)
+    assignments = pd.DataFrame({"respondent_id": ids[1:], "segment": segment,
+                                "posterior_1": (segment == 1) * 0.9 + 0.05, "posterior_2": (segment == 2) * 0.9 + 0.05})
+    assignments.to_csv(tmp_path / "assignments.csv", index=False)
+    outputs = {"profiles": str(tmp_path / "profiles.csv"), "membership": str(tmp_path / "membership.csv")}
+    profiles_stage.profiles(str(tmp_path / "clean.csv"), str(tmp_path / "assignments.csv"), "t", outputs,
+                            variables=["group"], weight_column=None, seed=1, outcome="rep", predictors=["sat"])
+    table = pd.read_csv(tmp_path / "profiles.csv")
+    assert "first-r0" not in set(table["level"].astype(str))
+    assert table.loc[table["level"] == "a", "n"].sum() == n // 2

@@ -29,6 +29,8 @@ rule profiles:
         variables=config["profile"],
         weight_column=WEIGHT,
         seed=SEED,
+        outcome=lambda w: config["analyses"][w.analysis]["outcome"],
+        predictors=lambda w: config["analyses"][w.analysis]["predictors"],
     conda:
         "../envs/trustseg.yaml"
     log:

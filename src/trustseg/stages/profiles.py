@@ -8,7 +8,14 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from trustseg.report.tables import write_table
-from trustseg.stages.common import POSTERIOR_PREFIX, derive_seed, read_clean, stem
+from trustseg.stages.common import (
+    POSTERIOR_PREFIX,
+    analysis_data,
+    derive_seed,
+    match_respondents,
+    read_clean,
+    stem,
+)
 
 logger = logging.getLogger("trustseg")
 
@@ -18,13 +25,19 @@ MEMBERSHIP_ALPHA = 0.05
 
 
 def profiles(clean_path: str, assignments_path: str, name: str, outputs: Mapping[str, str], *,
-             variables: Sequence[str], weight_column: str | None, seed: int) -> None:
+             variables: Sequence[str], weight_column: str | None, seed: int, outcome: str,
+             predictors: Sequence[str]) -> None:
     """Who the segments are: profile table and the BCH-corrected membership model."""
     from trustseg.model.profiles import membership_model, profile_table
 
     clean_df = read_clean(clean_path)
     assignments = pd.read_csv(assignments_path, dtype={"respondent_id": str})
-    data = assignments.merge(clean_df, on="respondent_id", how="left", validate="one_to_one")
+    # the analysis's respondents, in the order the fit saw them; matching by id
+    # and occurrence keeps repeated ids (cleaning.flagged_action: keep) apart
+    _, _, _, ids = analysis_data(clean_df, outcome, predictors, name, weight_column)
+    rows = match_respondents(ids, assignments, assignments_path)
+    data = pd.concat([assignments.iloc[rows].reset_index(drop=True),
+                      clean_df.loc[ids.index].drop(columns="respondent_id").reset_index(drop=True)], axis=1)
     posteriors = data[[c for c in assignments.columns if c.startswith(POSTERIOR_PREFIX)]].to_numpy()
     variables = list(variables)
     table = profile_table(
