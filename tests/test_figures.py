@@ -107,6 +107,22 @@ def test_segment_scatter_is_deterministic(tmp_path, survey):
     assert "confidence intervals" in a.caption
 
 
+def test_vector_files_are_reproducible_to_the_byte(tmp_path, monkeypatch):
+    """PDF and SVG carry no write date and no random ids; SOURCE_DATE_EPOCH, when set, is the date."""
+    rep = pd.DataFrame({"rule": ["duplicate_id", "speeder"], "rows_affected": [3, 12]})
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    a = F.cleaning_summary(rep, tmp_path / "a", formats=("pdf", "svg"))
+    b = F.cleaning_summary(rep, tmp_path / "b", formats=("pdf", "svg"))
+    for first, second in zip(a.paths, b.paths):
+        assert first.read_bytes() == second.read_bytes(), first.name
+    pdf, svg = a.paths[1].read_bytes(), a.paths[2].read_text()
+    assert b"CreationDate" not in pdf and "<dc:date>" not in svg
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # 2023-11-14 22:13:20 UTC
+    c = F.cleaning_summary(rep, tmp_path / "c", formats=("pdf", "svg"))
+    assert b"/CreationDate (D:20231114221320Z)" in c.paths[1].read_bytes()
+    assert "<dc:date>2023-11-14T22:13:20+00:00</dc:date>" in c.paths[2].read_text()
+
+
 def test_segment_scatter_tiny_segment_no_band_and_missing(tmp_path):
     data = pd.DataFrame({"x": [1.0, 2, 3, 4, np.nan, 5], "y": [2.0, 3, 4, 5, 1, 6],
                          "segment": [1, 1, 1, 1, 2, 2]})  # segment 2 has one usable point

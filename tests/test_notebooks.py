@@ -8,7 +8,14 @@ from pathlib import Path
 import nbformat
 
 from trustseg.report import results as tr
-from trustseg.report.notebooks import INJECTED_TAG, clear_outputs, inject_parameters, publish_notebooks
+from trustseg.report.notebooks import (
+    INJECTED_ID,
+    INJECTED_TAG,
+    clear_outputs,
+    inject_parameters,
+    publish_notebooks,
+    stable_cell_ids,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,3 +81,27 @@ def test_notebooks_use_existing_helpers_and_read_settings_from_the_run():
         assert not [name for name in used if not hasattr(tr, name)], path
         # settings of an analysis are read from run.settings, not from the config file
         assert not re.search(r"\[\"analyses\"\]|get\(\"analyses\"\)", source), path
+
+
+def test_cell_ids_are_fixed_so_two_runs_give_the_same_notebook():
+    template = _notebook()
+    first = inject_parameters(template, {"RESULTS_DIR": "out"})
+    second = inject_parameters(template, {"RESULTS_DIR": "out"})
+    assert first.cells[2].id == INJECTED_ID
+    assert nbformat.writes(first) == nbformat.writes(second)
+
+
+def test_cells_without_a_valid_unique_id_get_one_from_their_position():
+    """An nbformat 4.4 template (no ids) or repeated ids: fixed ids, never nbformat's random ones."""
+    old = nbformat.v4.new_notebook(nbformat_minor=4)
+    old.cells = [nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("x = 1")]
+    for cell in old.cells:
+        del cell["id"]
+    nb = inject_parameters(nbformat.reads(nbformat.writes(old), as_version=4), {"A": 1})
+    assert nb.nbformat_minor == 5
+    assert [c.id for c in nb.cells] == [INJECTED_ID, "cell-1", "cell-2"]
+    nbformat.validate(nb)
+    repeated = _notebook()
+    repeated.cells[0].id = repeated.cells[2].id = "cell-2"
+    repeated.cells[1].id = "not valid!"
+    assert [c.id for c in stable_cell_ids(repeated).cells] == ["cell-2", "cell-1", "cell-2-1"]

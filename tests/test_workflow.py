@@ -209,16 +209,32 @@ def test_personal_data_never_reaches_results(golf_run):
             assert "@example.com" not in path.read_text(encoding="utf-8"), path
 
 
-def test_same_data_config_and_seed_give_identical_tables(golf_run, repo_copy, tmp_path):
-    for name in ("survey.csv", "config.yaml"):
-        shutil.copy(golf_run / name, tmp_path / name)
-    result = run_workflow(tmp_path, tmp_path / "config.yaml", repo=repo_copy)
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert_same_results(golf_run, tmp_path, at_least=45)
+def test_same_data_config_and_seed_give_identical_results(golf_run, repo_copy, tmp_path):
+    """Two runs give the same bytes in every file under results/, notebooks, HTML, PDF and SVG included.
+
+    The first run is the golf run (tables, fits, PNGs) with PDF and SVG added to its figure formats
+    and the notebooks turned on; the second runs everything from scratch.  So a date, a random id, or a
+    redrawn figure that differs from a fresh one would all show.
+    """
+    first, second = tmp_path / "first", tmp_path / "second"
+    shutil.copytree(golf_run, first, symlinks=True)  # dates kept: nothing is refitted
+    second.mkdir()
+    shutil.copy(golf_run / "survey.csv", second / "survey.csv")
+    config = yaml.safe_load((golf_run / "config.yaml").read_text())
+    config["report"] = {"notebooks": True, "figure_formats": ["pdf", "svg"]}
+    # the formats added to the finished golf run must be drawn without being asked for by rule
+    for workdir, extra in ((first, []), (second, [])):
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        # two folders, so two absolute --configfile paths: the notebooks name the file relative to the run
+        result = run_workflow(workdir, workdir / "config.yaml", *extra, repo=repo_copy)
+        assert result.returncode == 0, result.stderr[-4000:]
+    kinds = {p.suffix for p in (second / "results").rglob("*") if p.is_file()}
+    assert {".csv", ".json", ".png", ".pdf", ".svg", ".ipynb", ".html"} <= kinds
+    assert_same_results(first, second, at_least=80)
 
 
 def assert_same_results(first: Path, second: Path, at_least: int) -> None:
-    """Every file under results/ (tables, fits, JSON, PNG figures) is byte-identical in two runs."""
+    """Every file under results/ (tables, fits, JSON, figures, notebooks) is byte-identical in two runs."""
     files = sorted(p.relative_to(first) for p in (first / "results").rglob("*") if p.is_file())
     assert len(files) >= at_least
     assert files == sorted(p.relative_to(second) for p in (second / "results").rglob("*") if p.is_file())

@@ -162,6 +162,8 @@ def all_targets():
         "results/cleaning/flagged.csv",
         "results/cleaning/reliability.csv",
         "results/figures/cleaning_summary.png",
+        # every vector format asked for, so that adding one to a finished run draws it
+        *[f"results/figures/cleaning_summary.{ext}" for ext in FIGURE_FORMATS],
     ]
     for name in ANALYSES:
         targets += [
@@ -204,12 +206,14 @@ SEGMENT_FIGURES = ["segment_scatter", "information_criteria", "posterior_certain
 
 
 def figure_targets(name):
-    targets = [f"results/{name}/figures/{figure}.png" for figure in SEGMENT_FIGURES]
+    figures = list(SEGMENT_FIGURES)
     if BOOT["replicates"] > 0:
-        targets.append(f"results/{name}/figures/bootstrap_stability.png")
+        figures.append("bootstrap_stability")
     if config["profile"]:
-        targets.append(f"results/{name}/figures/profile_heatmap.png")
-    return targets
+        figures.append("profile_heatmap")
+    # the PNG and every vector format asked for (a format added to a finished run is drawn)
+    return [f"results/{name}/figures/{figure}.{ext}" for figure in figures
+            for ext in dict.fromkeys(["png", *FIGURE_FORMATS])]
 
 
 def segment_figure_inputs(wildcards):

@@ -18,7 +18,10 @@ rule notebook:
             category="7. Notebooks",
         ),
     params:
-        parameters=lambda w: {"RESULTS_DIR": "results", "ANALYSES": ANALYSES, "CONFIG_SOURCE": CONFIG_SOURCE},
+        # The config file relative to the working directory (where the notebooks run) when inside it:
+        # Snakemake holds --configfile as an absolute path, which would put the user's home folder
+        # into the notebooks and make two runs of the same command in two folders differ.
+        parameters=lambda w: {"RESULTS_DIR": "results", "ANALYSES": ANALYSES, "CONFIG_SOURCE": _shown(CONFIG_SOURCE)},
     conda:
         "../envs/trustseg.yaml"
     log:

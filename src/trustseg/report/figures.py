@@ -15,6 +15,9 @@ Design rules
   objects (no pyplot figure manager), styles are applied with
   :func:`matplotlib.rc_context`, and every file is written atomically
   (temporary file + :func:`os.replace`).
+* Reproducible to the byte: the same data give the same PNG, PDF and SVG
+  files (no write date unless ``SOURCE_DATE_EPOCH`` fixes one; SVG ids
+  hashed with a fixed salt).
 * Labels may contain spaces and Chinese characters.  A CJK-capable font is
   used when one is installed (Noto Sans/Serif CJK, Source Han, WenQuanYi,
   ...); install one with ``apt-get install fonts-noto-cjk`` (Debian/Ubuntu).
@@ -143,6 +146,7 @@ def _rc(font_size: float = 8.0) -> dict:
         "savefig.dpi": DPI,
         "pdf.fonttype": 42,  # embed TrueType so journals can edit text
         "svg.fonttype": "path",  # no dependence on the reader's fonts
+        "svg.hashsalt": "trustseg",  # SVG element ids from the content, not a random salt: same figure, same file
         "hatch.linewidth": 0.6,
     }
 
@@ -186,6 +190,23 @@ def _check_formats(formats: Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+# The metadata key under which each vector format stamps the time it was written.
+_DATE_KEYS = {"pdf": "CreationDate", "svg": "Date"}
+
+
+def _file_metadata(fmt: str) -> dict | None:
+    """Metadata for ``savefig``: no write date, so the same figure gives the same bytes.
+
+    With ``SOURCE_DATE_EPOCH`` set (the reproducible-builds convention)
+    matplotlib stamps that fixed date instead, so it is left to do so.  PNG
+    carries no date (only the matplotlib version).
+    """
+    key = _DATE_KEYS.get(fmt)
+    if key is None or os.environ.get("SOURCE_DATE_EPOCH"):
+        return None
+    return {key: None}
+
+
 def _save(fig: _MplFigure, stem: Path, formats: Iterable[str], caption: str) -> Figure:
     """Write PNG + vector formats atomically, release the figure, return the record."""
     stem = Path(stem)
@@ -201,7 +222,7 @@ def _save(fig: _MplFigure, stem: Path, formats: Iterable[str], caption: str) -> 
                 fd, tmp = tempfile.mkstemp(dir=stem.parent, prefix=f".{target.name}.", suffix=".tmp")
                 os.close(fd)
                 try:
-                    fig.savefig(tmp, format=fmt, dpi=DPI)
+                    fig.savefig(tmp, format=fmt, dpi=DPI, metadata=_file_metadata(fmt))
                     os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are shared files
                     os.replace(tmp, target)
                 except BaseException:

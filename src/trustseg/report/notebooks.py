@@ -5,11 +5,16 @@ holds defaults (the bundled example).  :func:`execute_notebook` injects the
 run's parameters right after it (as papermill does, without the dependency),
 runs every cell with a fresh kernel in the project directory, and writes the
 executed ``.ipynb`` and a self-contained ``.html``.
+
+The same results give the same files, byte for byte: every cell has a fixed
+id (the injected cell ``injected-parameters``, nbformat would draw a random
+one), and no execution times are recorded.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,6 +23,8 @@ import nbformat
 from trustseg.report.tables import atomic_write_text
 
 INJECTED_TAG = "injected-parameters"
+INJECTED_ID = INJECTED_TAG  # a fixed cell id (nbformat's own is random): two runs give the same notebook
+_CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # nbformat 4.5
 
 
 def inject_parameters(notebook: nbformat.NotebookNode, parameters: Mapping) -> nbformat.NotebookNode:
@@ -26,13 +33,36 @@ def inject_parameters(notebook: nbformat.NotebookNode, parameters: Mapping) -> n
     nb.cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
     lines = ["# Parameters injected by the trustseg workflow"]
     lines += [f"{key} = {value!r}" for key, value in parameters.items()]
-    cell = nbformat.v4.new_code_cell("\n".join(lines))
+    cell = nbformat.v4.new_code_cell("\n".join(lines), id=INJECTED_ID)
     cell.metadata["tags"] = [INJECTED_TAG]
     position = next(
         (i + 1 for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), 0
     )
     nb.cells.insert(position, cell)
-    return nb
+    return stable_cell_ids(nb)
+
+
+def stable_cell_ids(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Give every cell a fixed, unique id, in place, and return the notebook (as nbformat 4.5).
+
+    A valid id the notebook already has is kept, so the template's cells keep
+    theirs; a missing, invalid or repeated one (an nbformat 4.4 template, a
+    hand-edited file) becomes ``cell-<position>``, where nbformat would draw
+    a random one.
+    """
+    notebook.nbformat_minor = max(int(notebook.get("nbformat_minor", 0)), 5)
+    taken = {c.get("id") for c in notebook.cells}
+    seen = set()
+    for position, cell in enumerate(notebook.cells):
+        cell_id = cell.get("id")
+        if not (isinstance(cell_id, str) and _CELL_ID.match(cell_id)) or cell_id in seen:
+            cell_id, n = f"cell-{position}", 0
+            while cell_id in taken or cell_id in seen:
+                n += 1
+                cell_id = f"cell-{position}-{n}"
+            cell["id"] = cell_id
+        seen.add(cell_id)
+    return notebook
 
 
 def clear_outputs(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
