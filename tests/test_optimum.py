@@ -195,3 +195,35 @@ def test_a_search_subsample_optimum_in_a_worse_full_data_basin_is_escaped_on_all
     on_all = ClusterwiseRegression(n_segments=3, n_init=20, search_subsample=10**9, random_state=0).fit(X, y)
     searched = ClusterwiseRegression(n_segments=3, n_init=10, search_subsample=2000, random_state=0).fit(X, y)
     assert searched.loglik_ == pytest.approx(on_all.loglik_, rel=1e-9)
+
+
+def test_a_segment_removed_on_the_step_that_converges_leaves_a_consistent_state(monkeypatch):
+    # Found on a 50,000-respondent bootstrap refit: the step that met the
+    # convergence test also removed a segment, and restoring the parameters from
+    # before the step paired K + 1 segments with K labels.
+    import trustseg.model._em as em
+
+    X, y = likert_mean_survey(1500, seed=2)
+    problem = Problem(X, y, np.ones(len(y)))
+    settings = {"method": "em", "tol": 1e-6, "min_share": 0.01, "var_floor": 1e-4}
+    labels = np.random.default_rng(0).integers(0, 3, size=len(y))
+    converged = run_squarem(problem, from_partition(problem, labels, 3, settings), settings, 5000, 0, "full")
+    assert converged.converged
+    real = em.degenerate_segments
+    calls = []
+
+    def last_segment_degenerate(problem, resp, min_share):
+        # from the converged state, steps 1-3 are one SQUAREM cycle; step 4, the
+        # next cycle's first, meets the convergence test and removes segment 3
+        degenerate, reasons = real(problem, resp, min_share)
+        calls.append(resp.shape[1])
+        if len(calls) == 4 and resp.shape[1] == 3:
+            degenerate = np.array([False, False, True])
+            reasons = {2: {"reason": "planted"}}
+        return degenerate, reasons
+
+    monkeypatch.setattr(em, "degenerate_segments", last_segment_degenerate)
+    state = run_squarem(problem, converged, settings, converged.n_iter + 5000, 0, "full")
+    assert len(calls) > 4
+    assert len(state.labels) == len(state.shares) == len(state.variances) == state.coefs.shape[0] == 2
+    assert state.converged

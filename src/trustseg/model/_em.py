@@ -174,6 +174,10 @@ def run_squarem(problem, state, settings, max_iter, start_id, stage, tol=None, t
         theta0 = _pack(state)
         loglik0, removed = _em_step(problem, state, settings, start_id, stage)
         state.loglik = loglik0
+        if removed:
+            # fewer segments now: the saved parameters and the history no longer apply
+            previous, history = -np.inf, []
+            continue
         if abs(loglik0 - previous) <= tol * abs(loglik0):
             state.shares, state.coefs, state.variances, state.residuals = start_params
             state.converged, state.stop_reason = True, "converged"
@@ -183,8 +187,7 @@ def run_squarem(problem, state, settings, max_iter, start_id, stage, tol=None, t
         if _cannot_catch_up(history, target):
             state.stop_reason = "pruned"
             return state
-        if removed or state.n_iter >= max_iter:
-            previous, history = -np.inf, []
+        if state.n_iter >= max_iter:
             continue
         theta1 = _pack(state)
         loglik1, removed = _em_step(problem, state, settings, start_id, stage)
