@@ -8,18 +8,27 @@ IPv4/IPv6 addresses and personal names into extra columns of a piece of the
 bundled golf survey, at any share of the rows and also inside free text, and
 look for them in every file the stage writes and in its log: through the stage
 function the rule's script calls (property-based), and through Snakemake the
-way a user runs it.
+way a user runs it.  The last test runs the whole workflow, notebooks and the
+HTML report on the full bundled survey with such columns planted (about 55 s
+on two shared cores) and searches every file it writes.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
+import html
 import io
 import ipaddress
+import json
 import logging
+import random
 import re
 import tempfile
+import unicodedata
+import zipfile
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -230,4 +239,147 @@ def test_workflow_cleaning_stage_leaks_nothing(tmp_path):
     assert not _leaks(needles, {**written, "snakemake output": result.stdout + result.stderr})
     detail = _personal_detail(written["results/cleaning/report.csv"])
     for column in planted:
+        assert f"{column} (" in detail, (column, detail)
+
+
+# ----------------------------------------------------------------------------- the whole workflow
+
+# Cut-down fits and bootstrap, as --config overrides on top of the bundled config (read as YAML by trustseg)
+QUICK_OVERRIDES = [
+    "analyses={repurchase_on_satisfaction: {segments: [1, 2, 3], n_init: 3}}",
+    "bootstrap={replicates: 4, chunks: 2, n_init: 1, lr_test_replicates: 3}",
+]
+FIRST = ["Siobhán", "Jürgen", "Marie-Claire", "Rahul", "Ngozi", "José", "Wei", "Aoife", "Bartholomew"]
+LAST = ["O'Neill-Fairweather", "Müller-Lüdenscheidt", "Dubois-Marchetti", "Sharma-Vasquez", "Okafor-Lindqvist",
+        "García-Bergström", "Zhangsun", "Ní Bhriain", "Quillfeather"]
+DOMAINS = ["fairway-mail.example.org", "clubhouse.example.co.uk", "greenkeeper.example.de"]
+_DATA_URI = re.compile(rb"data:[\w.+/-]*(?:;[^,;\"'\s]*)*;base64,([A-Za-z0-9+/=]+)")
+_PDF_STREAM = re.compile(rb"stream\r?\n(.*?)\r?\nendstream", re.S)
+
+
+def _filled(template: str, i: int) -> str:
+    """A phone template of PHONE_FORMATS filled with digits drawn from ``i`` (the same i, the same number)."""
+    rng = random.Random(i)
+    return "".join(rng.choice(_FILL[c]) if c in _FILL else c for c in template)
+
+
+def _planted_survey() -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """The whole bundled survey plus six columns of personal data at shares from every row to one row.
+
+    Each kind cycles through a few dozen distinct values, so every value sits in
+    many rows (flagged and kept ones alike) and the search stays cheap.
+    """
+    raw = pd.read_csv(SURVEY, dtype=str, keep_default_na=False)
+    n = len(raw)
+    phones = [_filled(t, i) for i, t in enumerate(t for f in PHONE_FORMATS.values() for t in f)]
+    phones += [_filled(t, i + 100) for i, t in enumerate(t for f in PHONE_FORMATS.values() for t in f)]
+    names = [f"{first} {last}" for first, last in zip(FIRST, LAST)] + [f"{FIRST[i]} {LAST[-1 - i]}" for i in range(9)]
+    emails = [f"{first.lower()}.{re.sub('[^a-zà-ÿ]', '', last.split('-')[0].lower())}{i}@{DOMAINS[i % 3]}"
+              for i, (first, last) in enumerate(zip(FIRST * 3, LAST[::-1] * 3))]
+    # as typed into a form: "jürgen" -> "jurgen"
+    emails = [unicodedata.normalize("NFKD", e).encode("ascii", "ignore").decode() for e in emails]
+    ipv4 = [f"198.51.100.{i * 7 + 3}" for i in range(30)] + [f"203.0.113.{i * 11 + 2}" for i in range(15)]
+    ipv6 = [f"2001:db8:{0x85a3 + i:x}:{0x370 + i * 37:x}::{i + 1:x}" for i in range(20)]
+    ipv6 += [f"fe80::1ff:fe23:4567:{i:x}" for i in (1, 2)]
+    planted = {"email": emails, "phone": phones, "ipv4": ipv4, "ipv6": ipv6, "name": names}
+
+    def pick(kind: str, i: int) -> str:
+        return planted[kind][i % len(planted[kind])]
+
+    def column(share: int, cell) -> list[str]:
+        return [cell(i) if i % share == 0 else FILLERS[i % len(FILLERS)] or "" for i in range(n)]
+
+    raw["full_name"] = column(4, lambda i: pick("name", i))                     # a quarter, found by its header
+    raw["contact"] = column(1, lambda i: pick("email", i))                      # every row
+    raw["telephone"] = column(2, lambda i: pick("phone", i))                    # half, five national formats
+    raw["origin"] = [pick("ipv4", i) if i % 3 == 0 else pick("ipv6", i) if i % 7 == 0 else "unknown"
+                     for i in range(n)]                                         # a third IPv4, a tenth IPv6
+    raw["remarks"] = column(5, lambda i: TEXTS[i % len(TEXTS)].format(         # a fifth, inside free text
+        f"{pick('phone', i * 3)} or {pick('email', i * 5)}"))
+    raw["Q12_other"] = ["" if i != n // 2 else f"{pick('name', 1)}, {pick('ipv6', 3)}, {pick('phone', 7)}"
+                        for i in range(n)]                                      # one row
+    # the bundled survey's own comments carry e-mail addresses (member0001@example.com) too
+    planted["bundled email"] = sorted(set(re.findall(r"member\d+@example\.com", " ".join(raw["comment"]))))
+    return raw, planted
+
+
+def _spellings(value: str) -> set[bytes]:
+    """The ways a value could be written into an output: as is, HTML-, JSON- and LaTeX-escaped."""
+    forms = {value, html.escape(value), html.escape(value, quote=False), value.replace("'", "&#x27;"),
+             json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], value.replace("_", r"\_")}
+    return {form.encode("utf-8") for form in forms}
+
+
+def _searchable(name: str, data: bytes, depth: int = 0):
+    """(where, bytes) of a file and of everything embedded in it: base64 data URIs, zip members, PDF streams."""
+    yield name, data
+    if depth > 3:
+        return
+    for i, match in enumerate(_DATA_URI.finditer(data)):
+        yield from _searchable(f"{name} > data URI {i}", base64.b64decode(match.group(1)), depth + 1)
+    if data[:4] == b"PK\x03\x04":
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for member in archive.namelist():
+                yield from _searchable(f"{name} > {member}", archive.read(member), depth + 1)
+    if data[:5] == b"%PDF-":
+        for i, match in enumerate(_PDF_STREAM.finditer(data)):
+            try:
+                yield f"{name} > stream {i}", zlib.decompress(match.group(1))
+            except zlib.error:
+                pass
+
+
+@pytest.mark.workflow
+def test_full_workflow_notebooks_and_report_leak_nothing(tmp_path):
+    """The full workflow, notebooks and HTML report on the bundled survey with planted personal data: no leak.
+
+    Fits and bootstrap are cut down by --config overrides; cleaning, figures
+    (PNG + PDF), notebooks and report are the defaults.  Searched, for every
+    planted value as is and HTML-, JSON- and LaTeX-escaped, and for fragments
+    (the domains, the address prefixes, the surnames): the bytes of every file
+    under results/ (tables in .csv/.md/.tex, JSON, fits, PNG and PDF figures
+    with the PDFs' streams decompressed, the executed notebooks as .ipynb and
+    .html with the data URIs in them decoded), logs/, .snakemake/ (Snakemake's
+    own logs and metadata) and Snakemake's output; and inside
+    results/report.html every embedded file (base64 data URIs: the CSV tables,
+    the images, the three notebooks' HTML and the images in those).  Not
+    searched: text drawn as pixels in the PNG figures and the notebooks' PNG
+    outputs (they show only configured columns).
+    """
+    raw, planted = _planted_survey()
+    raw.to_csv(tmp_path / "survey.csv", index=False)
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
+    config["data"]["path"] = "survey.csv"
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
+                                                     encoding="utf-8")
+    overrides = ["--config", *QUICK_OVERRIDES]
+    run = run_workflow(tmp_path, None, *overrides)
+    assert run.returncode == 0, run.stderr[-4000:]
+    report = run_workflow(tmp_path, None, *overrides, "--report", "results/report.html")
+    assert report.returncode == 0, report.stderr[-4000:]
+
+    files = {str(p.relative_to(tmp_path)): p.read_bytes()
+             for top in ("results", "logs", ".snakemake") for p in sorted((tmp_path / top).rglob("*")) if p.is_file()}
+    files["snakemake output"] = (run.stdout + run.stderr + report.stdout + report.stderr).encode("utf-8")
+    for notebook in ("01_data_and_cleaning", "02_segments", "03_profiles_and_managerial_reading"):
+        assert f"results/notebooks/{notebook}.ipynb" in files and f"results/notebooks/{notebook}.html" in files
+    searched = [part for name, data in files.items() for part in _searchable(name, data)]
+    embedded = {where for where, _ in searched if where.startswith("results/report.html > ")}
+    # the report embeds its tables and the three notebooks; the search reads them (the cleaning report names
+    # the dropped columns, so their headers are found inside the report.html's embedded files only)
+    assert len(embedded) >= 20, embedded
+    assert b"full_name (" not in files["results/report.html"]
+    assert any(b"full_name (" in data for where, data in searched if where in embedded)
+    assert any(b"<html" in data and b"full_name (" in data for where, data in searched if where in embedded)
+
+    needles = {value for values in planted.values() for value in values}
+    needles |= {"@example.com", *DOMAINS, "198.51.100.", "203.0.113.", "2001:db8:", "fe80::1ff",
+                *(last for last in LAST if len(last) > 8)}
+    assert len(planted["bundled email"]) > 50 and len(needles) > 200
+    leaks = sorted({(value, where) for value in needles for form in _spellings(value)
+                    for where, data in searched if form in data})
+    assert not leaks, leaks[:20]
+    detail = _personal_detail(files["results/cleaning/report.csv"].decode("utf-8"))
+    for column in ("full_name", "contact", "telephone", "origin", "remarks", "Q12_other", "comment"):
         assert f"{column} (" in detail, (column, detail)
