@@ -82,3 +82,43 @@ def test_module_docstring_lists_every_command():
     subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     documented = {line.split()[1] for line in trustseg.cli.__doc__.splitlines() if line.startswith("``trustseg ")}
     assert documented == set(subparsers.choices)
+
+
+BAD_YAML_CASES = {
+    "tab": "data:\n  path: x.csv\n\tbad: 1\n",
+    "syntax": "data: [unclosed\n",
+    "python tag": "data: !!python/object/apply:os.system ['echo hi']\n",
+    "empty": "",
+    "list": "- a\n- b\n",
+}
+
+
+def test_run_reports_a_bad_configfile_as_check_config_does(tmp_path, monkeypatch, capsys):
+    # Snakemake reads --configfile before the workflow starts and names neither file nor line;
+    # 'trustseg run' reads it first and must say what 'trustseg check-config' says.
+    monkeypatch.chdir(ROOT)
+    for case, text in BAD_YAML_CASES.items():
+        bad = tmp_path / f"{case.replace(' ', '_')}.yaml"
+        bad.write_text(text, encoding="utf-8")
+        assert main(["check-config", str(bad)]) == 1, case
+        checked = capsys.readouterr().err
+        assert main(["run", "--cores", "1", "--configfile", str(bad), "-n"]) == 1, case
+        run = capsys.readouterr().err
+        assert run == checked, case
+        assert run.startswith("trustseg: error:") and str(bad) in run and "Traceback" not in run
+    assert main(["run", f"--configfile={tmp_path / 'tab.yaml'}"]) == 1
+    assert "line 3, column 1" in capsys.readouterr().err
+
+
+def test_run_outside_the_project_folder_says_where_to_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "-n"]) == 1
+    assert "no Snakefile in the current folder" in capsys.readouterr().err
+
+
+def test_config_files_in_snakemake_options():
+    from trustseg.cli import config_files_in
+
+    assert config_files_in(["--cores", "2", "--configfile", "a.yaml", "b.yaml", "-n"]) == ["a.yaml", "b.yaml"]
+    assert config_files_in(["--configfile=c.yaml", "--config", "seed=1"]) == ["c.yaml"]
+    assert config_files_in(["--cores", "2"]) == []

@@ -12,6 +12,10 @@ Subcommands
     Write the configuration reference generated from the schema.
 ``trustseg publish-notebooks EXECUTED_DIR [--to notebooks]``
     Copy executed notebooks (with outputs) over the templates in ``notebooks/``.
+``trustseg run [--configfile FILE ...] [SNAKEMAKE OPTIONS ...]``
+    Read the config files with trustseg's own reader first (so a YAML mistake is
+    reported with its file, line and column, as for the default config), then run
+    ``snakemake`` in the current folder with every option passed on unchanged.
 
 A :class:`~trustseg.errors.TrustsegError`, or an operating-system error (a full
 disk, a permission denied), is printed as ``trustseg: error: <message>`` on
@@ -62,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
                              help="copy executed notebooks (with outputs) over the templates in notebooks/")
     publish.add_argument("executed_dir", metavar="EXECUTED_DIR", help="e.g. results/notebooks")
     publish.add_argument("--to", default="notebooks", help="template folder (default notebooks)")
+
+    run = sub.add_parser(
+        "run", help="check the config files, then run snakemake with the options given",
+        description="Read every --configfile with trustseg's reader (a YAML mistake is reported with its line and "
+                    "column), then run snakemake in the current folder with all options passed on unchanged, e.g. "
+                    "'trustseg run --configfile config/my.yaml --cores 2'.")
+    run.add_argument("snakemake_args", nargs=argparse.REMAINDER, metavar="SNAKEMAKE OPTIONS",
+                     help="passed on to snakemake (default: none; the workflow profile sets the cores)")
 
     check = sub.add_parser("check-config", help="validate a config and check its columns against the data file")
     check.add_argument("config_file", metavar="CONFIG_FILE", help="the YAML config to check")
@@ -158,6 +170,45 @@ def _check_config(args) -> int:
     return 0
 
 
+def config_files_in(snakemake_args) -> list[str]:
+    """The files given with ``--configfile``/``--configfiles`` (space- or ``=``-separated) in snakemake options."""
+    files, taking = [], False
+    for arg in snakemake_args:
+        if arg.startswith("--configfile=") or arg.startswith("--configfiles="):
+            files.append(arg.split("=", 1)[1])
+            taking = False
+        elif arg in ("--configfile", "--configfiles"):
+            taking = True
+        elif taking and not arg.startswith("-"):
+            files.append(arg)
+        else:
+            taking = False
+    return files
+
+
+def _run(args) -> int:
+    import shutil
+    import subprocess
+
+    from trustseg.config import read_config_file
+
+    snakemake_args = list(args.snakemake_args)
+    if snakemake_args[:1] == ["--"]:
+        snakemake_args = snakemake_args[1:]
+    if not Path("Snakefile").is_file():
+        raise DataError(f"no Snakefile in the current folder '{Path.cwd()}'; run 'trustseg run' in the trustseg "
+                        "project folder (the one holding Snakefile, config/ and resources/).")
+    # Snakemake parses --configfile itself, before the workflow starts, and says only "not valid JSON or YAML":
+    # read the files first so the user learns the file, line and column, as for the default config.
+    for path in config_files_in(snakemake_args):
+        read_config_file(path)
+    snakemake = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or shutil.which("snakemake")
+    if snakemake is None:
+        raise DataError("the 'snakemake' command is not installed in this environment; install trustseg with "
+                        "'pip install -e \".[dev]\"' (or 'pip install snakemake').")
+    return subprocess.call([snakemake, *snakemake_args])
+
+
 def main(argv=None) -> int:
     """Run the ``trustseg`` command.
 
@@ -172,13 +223,18 @@ def main(argv=None) -> int:
         Exit status: 0 on success, 1 on a user error, 2 on bad arguments.
     """
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
+        if argv[:1] == ["run"] and argv[1:] not in (["-h"], ["--help"]):
+            # argparse cannot pass on options it does not know (REMAINDER stops at the first '-x'): take them all
+            args = argparse.Namespace(command="run", snakemake_args=argv[1:])
+        else:
+            args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help and on usage errors
         return int(exc.code or 0)
     try:
         commands = {"init-config": _init_config, "simulate": _simulate, "config-docs": _config_docs,
-                    "check-config": _check_config, "publish-notebooks": _publish_notebooks}
+                    "check-config": _check_config, "publish-notebooks": _publish_notebooks, "run": _run}
         return commands[args.command](args)
     except TrustsegError as exc:
         print(f"trustseg: error: {exc}", file=sys.stderr)
