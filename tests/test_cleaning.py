@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trustseg.errors import ConfigError, DataError
-from trustseg.survey.cleaning import REPORT_COLUMNS, clean_survey, detect_personal_columns
+from trustseg.survey.cleaning import FLAG_COLUMNS, REPORT_COLUMNS, clean_survey, detect_personal_columns
 from trustseg.survey.io import read_survey
 
 ROOT = os.path.join(os.path.dirname(__file__), os.pardir)
@@ -48,14 +48,16 @@ def rule(result, name):
 
 
 def accounted(result, n, keep=False):
-    """Every input row is in clean or flagged (exactly once unless kept)."""
+    """Every input row is in clean or flagged, in both exactly when flagged says it was kept (all, with keep)."""
     in_clean = list(result.clean.index)
-    in_flagged = list(result.flagged["source_row"])
+    flagged = result.flagged
+    assert flagged["source_row"].is_unique and set(flagged["action"]) <= {"dropped", "kept"}
+    dropped = set(flagged.loc[flagged["action"] == "dropped", "source_row"])
+    kept = set(flagged.loc[flagged["action"] == "kept", "source_row"])
+    assert sorted(in_clean) == sorted(set(range(1, n + 1)) - dropped)
+    assert kept <= set(in_clean)
     if keep:
-        assert sorted(in_clean) == list(range(1, n + 1))
-        assert set(in_flagged) <= set(in_clean) and len(set(in_flagged)) == len(in_flagged)
-    else:
-        assert sorted(in_clean + in_flagged) == list(range(1, n + 1))
+        assert not dropped
 
 
 def test_layout_of_clean_report_and_flagged():
@@ -70,7 +72,7 @@ def test_layout_of_clean_report_and_flagged():
                  "duplicate_id", "straightlining", "speeders", "attention_check", "flagged",
                  "construct_score:sat", "construct_score:rep", "clean"]:
         assert name in set(res.report["rule"]), name
-    assert list(res.flagged.columns[:4]) == ["respondent_id", "source_row", "rules", "detail"]
+    assert list(res.flagged.columns[:5]) == ["respondent_id", "source_row", "rules", "detail", "action"]
     assert res.flagged.empty
     accounted(res, 4)
 
@@ -273,7 +275,7 @@ def test_personal_data_by_name_and_content_is_dropped():
     assert not expected & set(res.flagged.columns)
     assert len(res.flagged) == 3
     # unconfigured columns stay behind even when they are not personal data
-    assert list(res.flagged.columns) == ["respondent_id", "source_row", "rules", "detail", *res.clean.columns[1:]]
+    assert list(res.flagged.columns) == [*FLAG_COLUMNS, *res.clean.columns[1:]]
     assert not {"StartDate", "comment"} & set(res.personal_columns)
     row = rule(res, "personal_data")
     assert row["action"] == "dropped columns" and "E-mail" in row["detail"]
@@ -466,7 +468,7 @@ def test_flagged_carries_only_the_clean_columns():
     cleaning = {"speeders": {"duration_column": "secs", "min_seconds": 60}}
     res = clean_survey(raw, config(data={"id_column": "id"}, cleaning=cleaning, profile=["gender"]))
     assert res.flagged["rules"].tolist() == ["speeders", "duplicate_id"]
-    assert list(res.flagged.columns) == ["respondent_id", "source_row", "rules", "detail", *res.clean.columns[1:]]
+    assert list(res.flagged.columns) == [*FLAG_COLUMNS, *res.clean.columns[1:]]
     assert res.personal_columns == ["origin"]
     assert "origin (1 of its 4 values look like IP addresses)" in rule(res, "personal_data")["detail"]
 
@@ -488,3 +490,94 @@ def test_text_or_decimal_commas_in_a_raw_analysis_column_are_named():
         clean_survey(survey(**BASE, years=["3", "many", "12", "7"]), cfg)
     with pytest.raises(DataError, match=r"decimal comma.*data.decimal: \",\""):
         clean_survey(survey(**BASE, years=["3,5", "4,5", "12", "7"]), cfg)
+
+
+# ----------------------------------------------------------------------------- straight-lining: flag or drop
+
+BATTERY = [f"q{i}" for i in range(1, 11)]
+
+
+def battery(rows, reverse=()):
+    """A 10-item 1-10 battery as one construct (rows: one list of answers each), and its config."""
+    raw = pd.DataFrame(rows, columns=BATTERY)
+    cons = {"sat": {"items": BATTERY[:8], "scale": [1, 10], "reverse": list(reverse)},
+            "rep": {"items": BATTERY[8:], "scale": [1, 10]}}
+    return raw, cons
+
+
+def test_straightliners_on_a_block_without_reverse_items_are_flagged_and_kept():
+    rows = [[10] * 10, [10] * 10, [1] * 10, [5] * 10, list(range(1, 11)), [3, 4] * 5]
+    raw, cons = battery(rows)
+    res = clean_survey(raw, config(cons))
+    # the happiest (and unhappiest) customers stay in the analysis, listed with the reason
+    assert len(res.clean) == 6
+    assert res.flagged["source_row"].tolist() == [1, 2, 3, 4]
+    assert set(res.flagged["action"]) == {"kept"}
+    assert "not evidence of careless answering: kept" in res.flagged["detail"].iloc[0]
+    row = rule(res, "straightlining")
+    assert row["rows_affected"] == 4 and row["action"] == "flagged: 0 dropped, 4 kept"
+    assert "2 gave the scale maximum and 1 the scale minimum everywhere" in row["detail"]
+    assert "the block has no reverse-keyed items, so this is not evidence of careless answering" in row["detail"]
+    assert rule(res, "straightlining:scale_maximum")["rows_affected"] == 2
+    assert rule(res, "straightlining:scale_minimum")["rows_affected"] == 1
+    assert rule(res, "flagged")["action"] == "kept in clean (listed in flagged.csv)"
+    accounted(res, 6)
+
+
+def test_straightliners_who_answered_a_reverse_keyed_item_are_dropped():
+    rows = [[10] * 10, [7] * 9 + [None], [6] * 10, [2, 8] * 5]
+    raw, cons = battery(rows, reverse=["q10"])
+    cons = {"sat": {"items": BATTERY, "scale": [1, 10], "reverse": ["q10"]}}
+    res = clean_survey(raw, config(cons))
+    # row 2 skipped the reverse-keyed item: nothing contradicts its answers, so it is kept
+    assert dict(zip(res.flagged["source_row"], res.flagged["action"])) == {1: "dropped", 2: "kept", 3: "dropped"}
+    assert sorted(res.clean.index) == [2, 4]
+    row = rule(res, "straightlining")
+    assert row["action"] == "flagged: 2 dropped, 1 kept"
+    assert "reverse-keyed items (q10)" in row["detail"]
+    assert "1 who skipped every reverse-keyed item are kept" in row["detail"]
+    assert rule(res, "straightlining:scale_maximum")["action"] == "flagged: 1 dropped, 0 kept"
+    assert rule(res, "flagged")["action"] == "2 dropped from clean, 1 kept (all listed in flagged.csv)"
+    accounted(res, 4)
+
+
+@pytest.mark.parametrize("action,flagged_action,reverse,dropped", [
+    ("auto", "drop", ["q10"], True),
+    ("auto", "keep", ["q10"], False),   # flagged_action: keep keeps what auto would drop
+    ("auto", "drop", [], False),
+    ("flag", "drop", ["q10"], False),   # flag never drops
+    ("drop", "keep", [], True),         # drop always drops
+    ("drop", "drop", [], True),
+])
+def test_straightlining_action_and_flagged_action(action, flagged_action, reverse, dropped):
+    cons = {"sat": {"items": BATTERY, "scale": [1, 10], "reverse": reverse}}
+    raw = pd.DataFrame([[10] * 10, list(range(1, 11)), [4, 5] * 5], columns=BATTERY)
+    cleaning = {"flagged_action": flagged_action, "straightlining": {"action": action}}
+    res = clean_survey(raw, config(cons, cleaning=cleaning))
+    assert res.flagged["action"].tolist() == ["dropped" if dropped else "kept"]
+    assert (1 not in res.clean.index) == dropped
+    assert f"cleaning.straightlining.action: {action}" in rule(res, "straightlining")["detail"]
+
+
+def test_a_kept_straightliner_flagged_by_another_rule_is_dropped():
+    raw, cons = battery([[10] * 10, [10] * 10, list(range(1, 11))])
+    raw["secs"] = [30, 400, 400]
+    res = clean_survey(raw, config(cons, cleaning={"speeders": {"duration_column": "secs", "min_seconds": 60}}))
+    assert dict(zip(res.flagged["source_row"], res.flagged["action"])) == {1: "dropped", 2: "kept"}
+    assert res.flagged["rules"].tolist() == ["straightlining; speeders", "straightlining"]
+    accounted(res, 3)
+
+
+def test_a_construct_name_in_profile_profiles_its_score():
+    from trustseg.model.profiles import profile_table
+
+    # rep scores 1.0, 1.5, ..., 4.5: a score with many values, profiled as a number
+    raw = survey(s1=[1, 2, 3, 4, 5, 1, 2, 3], s2=[2, 3, 4, 5, 5, 1, 2, 3], r1=[1, 1, 2, 2, 3, 3, 4, 4],
+                 r2=[1, 2, 2, 3, 3, 4, 4, 5], gender=["m", "f", "f", "m", "f", "m", "f", "m"])
+    res = clean_survey(raw, config(profile=["gender", "rep"]))
+    assert list(res.clean.columns) == ["respondent_id", "s1", "s2", "r1", "r2", "sat", "rep", "gender"]
+    segment = np.array([1, 1, 1, 1, 2, 2, 2, 2])
+    table = profile_table(res.clean.reset_index(drop=True), segment, ["gender", "rep"])
+    rep = table[table["variable"] == "rep"]
+    assert set(rep["kind"]) == {"numeric"}
+    assert rep.loc[rep["segment"].astype(str) == "1", "value"].iloc[0] == pytest.approx((1 + 1.5 + 2 + 2.5) / 4)

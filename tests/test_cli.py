@@ -122,3 +122,23 @@ def test_config_files_in_snakemake_options():
     assert config_files_in(["--cores", "2", "--configfile", "a.yaml", "b.yaml", "-n"]) == ["a.yaml", "b.yaml"]
     assert config_files_in(["--configfile=c.yaml", "--config", "seed=1"]) == ["c.yaml"]
     assert config_files_in(["--cores", "2"]) == []
+
+
+def test_check_config_reads_the_answers_stops_on_a_wrong_scale_and_warns_of_a_single_item_outcome(tmp_path, capsys):
+    rows = ["id,sat1,sat2,rep1"] + [f"{i},{1 + i % 7},{1 + (i + 3) % 7},{1 + (i * 5) % 7}" for i in range(60)]
+    (tmp_path / "s.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    config = {"data": {"path": str(tmp_path / "s.csv"), "id_column": "id"},
+              "constructs": {"satisfaction": {"items": ["sat1", "sat2"], "scale": [1, 5]}},
+              "analyses": {"a": {"outcome": "rep1", "predictors": ["satisfaction"]}}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    assert main(["check-config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("trustseg: error: the answers of 1 construct(s) do not fit the declared scale")
+    assert "constructs.satisfaction.scale: [1, 7]" in err and "Traceback" not in err
+    config["constructs"]["satisfaction"]["scale"] = [1, 7]
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    assert main(["check-config", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("trustseg: warning: analysis 'a' explains the column 'rep1', a single rating item")
+    assert "is valid" in captured.out

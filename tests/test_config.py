@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -17,6 +19,7 @@ from trustseg.config import (
     validate_config,
 )
 from trustseg.errors import ConfigError
+from trustseg.survey.checks import check_survey
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -88,6 +91,10 @@ def test_unknown_top_level_key(golf):
         (lambda c: c["cleaning"]["speeders"].update(min_seconds=None), "go together"),
         (lambda c: c.update(analyses={"bad name": c["analyses"]["repurchase_on_satisfaction"]}), "folder names"),
         (lambda c: c.pop("constructs"), "'constructs' is a required property"),
+        (lambda c: (c["analyses"]["repurchase_on_satisfaction"].update(criterion="lr_test"),
+                    c.setdefault("bootstrap", {}).update(lr_test_replicates=0)), "switches them off"),
+        (lambda c: c.update(profile_order={"income": ["low", "high"]}),
+         "gives an order for 'income', which is not one of the profile variables"),
     ],
 )
 def test_invalid_values_are_explained(golf, mutate, needle):
@@ -146,3 +153,113 @@ def test_validate_does_not_share_state_between_calls(golf):
     first["cleaning"]["attention_checks"].append({"item": "x", "expected": 1})
     second = validate_config(copy.deepcopy(golf))
     assert len(second["cleaning"]["attention_checks"]) == 1
+
+
+# ----------------------------------------------------------------------------- config mistakes the data reveal
+
+
+def survey_config(**analysis):
+    """A loyalty-on-satisfaction config whose analysis takes the given settings."""
+    return validate_config({
+        "data": {"path": "survey.csv"},
+        "constructs": {"satisfaction": {"items": ["sat1", "sat2", "sat3"], "scale": [1, 5]},
+                       "loyalty": {"items": ["loy1", "loy2", "loy3"], "scale": [1, 5]}},
+        "analyses": {"a": {"outcome": "loyalty", "predictors": ["satisfaction"], **analysis}},
+    })
+
+
+def answers(n=200, top=5, seed=0, **extra):
+    rng = np.random.default_rng(seed)
+    items = ["sat1", "sat2", "sat3", "loy1", "loy2", "loy3"]
+    return pd.DataFrame({**{c: rng.integers(1, top + 1, n) for c in items}, **extra})
+
+
+def test_names_differing_in_case_suggest_the_construct_not_look_alike_columns():
+    config = survey_config(outcome="Loyalty")
+    with pytest.raises(ConfigError) as err:
+        check_columns(config, answers().columns, "data file 'survey.csv'")
+    message = str(err.value)
+    assert "'Loyalty' (named in config key 'analyses.a.outcome') is not in data file 'survey.csv': it is neither " \
+           "a construct nor a column. Did you mean the construct 'loyalty'? (names are case-sensitive)" in message
+    assert "loy1" not in message.split("Columns in the file")[0]
+    with pytest.raises(ConfigError, match=r"'Satisfaction', which is not one of its predictors \['satisfaction'\]\. "
+                                          r"Did you mean 'satisfaction'\?"):
+        survey_config(focal="Satisfaction")
+
+
+def test_profile_takes_construct_names_and_says_what_it_takes():
+    config = survey_config()
+    check_columns({**config, "profile": ["loyalty"]}, answers().columns, "data file 'survey.csv'")
+    assert "loyalty" not in required_columns({**config, "profile": ["loyalty"]})
+    with pytest.raises(ConfigError, match=r"'Satisfaction' \(named in config key 'profile'\) is not in data file "
+                                          r"'survey.csv': profile takes columns of the data file or construct names "
+                                          r"\(a construct's score\)\. Did you mean the construct 'satisfaction'\?"):
+        check_columns({**config, "profile": ["Satisfaction"]}, answers().columns, "data file 'survey.csv'")
+
+
+def test_a_scale_shorter_than_the_answers_stops_with_the_observed_range_and_the_fix():
+    raw = answers(top=7)  # answered on 1-7, declared [1, 5]
+    with pytest.raises(ConfigError) as err:
+        check_survey(survey_config(), raw, "data file 'survey.csv'")
+    message = " ".join(str(err.value).split())
+    outside = int(((raw[["sat1", "sat2", "sat3"]] > 5)).sum().sum())
+    rows = int((raw[["sat1", "sat2", "sat3"]] > 5).any(axis=1).sum())
+    assert (f"construct 'satisfaction' is declared on the scale [1, 5] (constructs.satisfaction.scale), but its "
+            f"answers in data file 'survey.csv' run from 1 to 7: {outside} of its 600 answers") in message
+    assert f"from {rows} respondents, lie outside the scale" in message
+    assert "set constructs.satisfaction.scale: [1, 7]" in message and "data.missing_codes" in message
+    assert "construct 'loyalty'" in message
+
+
+def test_missing_codes_out_of_scale_suggest_data_missing_codes():
+    raw = answers()
+    raw.loc[:9, "sat1"] = -99  # 10 of 600 answers, 1.7%
+    with pytest.raises(ConfigError) as err:
+        check_survey(survey_config(), raw, "data file 'survey.csv'")
+    message = " ".join(str(err.value).split())
+    assert "-99 (10 answers)" in message and "missing_codes: [-99]" in message and "scale: [" not in message
+    config = survey_config()
+    config["data"]["missing_codes"] = [-99]
+    assert check_survey(config, raw, "data file 'survey.csv'") == []
+
+
+def test_a_few_out_of_scale_answers_are_left_to_the_cleaning():
+    raw = answers()
+    raw.loc[:4, "sat1"] = 9  # 5 of 600 answers, below 1%
+    assert check_survey(survey_config(), raw, "data file 'survey.csv'") == []
+    raw.loc[:9, "sat1"] = 9  # 10 of 600: over 1%, but within a tolerance of 2%
+    config = survey_config()
+    with pytest.raises(ConfigError, match="cleaning.max_out_of_scale_share"):
+        check_survey(config, raw, "data file 'survey.csv'")
+    config["cleaning"]["max_out_of_scale_share"] = 0.02
+    assert check_survey(config, raw, "data file 'survey.csv'") == []
+
+
+def test_text_labels_count_as_the_numbers_they_stand_for():
+    raw = answers(n=50).astype(object)
+    raw.loc[:, "loy1"] = "Strongly agree"
+    config = survey_config()
+    config["data"]["value_labels"] = {"Strongly agree": 7}
+    with pytest.raises(ConfigError, match=r"construct 'loyalty' .* run from 1 to 7: 50 of its 150 answers"):
+        check_survey(config, raw, "data file 'survey.csv'")
+
+
+@pytest.mark.parametrize("outcome,constructs,extra,warned", [
+    ("loyalty", None, {}, None),
+    ("loyalty", {"loyalty": {"items": ["loy1"], "scale": [1, 5]}}, {}, "construct 'loyalty', which has a single "
+                                                                         "item ('loy1') on the scale [1, 5]"),
+    ("overall", None, {"overall": [1, 2, 3, 4, 5] * 40}, "column 'overall', a single rating item with 5 distinct"),
+    ("loy2", None, {}, "(an item of construct 'loyalty')"),
+    ("spend", None, {"spend": np.linspace(10.5, 990.25, 200)}, None),
+])
+def test_a_single_item_outcome_is_warned_about(outcome, constructs, extra, warned):
+    config = survey_config(outcome=outcome)
+    if constructs:
+        config["constructs"].update(constructs)
+    warnings = check_survey(config, answers(**extra), "data file 'survey.csv'")
+    if warned is None:
+        assert warnings == []
+    else:
+        (warning,) = warnings
+        assert warned in warning and "analyses.a.outcome" in warning
+        assert "A score over several items is better" in warning and "ordinal model" in warning

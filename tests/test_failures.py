@@ -376,6 +376,22 @@ def test_snakemake_start_up_stops_on_a_text_predictor_and_an_override(workdir, g
 
 
 @pytest.mark.workflow
+def test_snakemake_start_up_stops_on_a_wrong_scale_and_warns_of_a_single_item_outcome(workdir, golf_config):
+    golf_config["constructs"]["trust"]["scale"] = [1, 5]  # answered on 1-7
+    (workdir / "scale.yaml").write_text(yaml.safe_dump(golf_config), encoding="utf-8")
+    done = dry_run(workdir, "--configfile", "scale.yaml")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "trustseg: error: the answers of 1 construct(s) do not fit the declared scale" in done.stderr
+    assert "constructs.trust.scale: [1, 7]" in done.stderr
+    golf_config["constructs"]["trust"]["scale"] = [1, 7]
+    golf_config["analyses"][ANALYSIS]["outcome"] = "rep_renew"
+    (workdir / "item.yaml").write_text(yaml.safe_dump(golf_config), encoding="utf-8")
+    done = dry_run(workdir, "--configfile", "item.yaml")
+    assert done.returncode == 0, done.stderr
+    assert f"trustseg: warning: analysis '{ANALYSIS}' explains the column 'rep_renew'" in done.stderr
+
+
+@pytest.mark.workflow
 def test_snakemake_gives_the_check_config_message_for_a_bad_default_config(workdir, capsys):
     config = workdir / "config" / "config.yaml"
     config.write_text("data:\n\tpath: survey.csv\n", encoding="utf-8")

@@ -40,7 +40,9 @@ def test_describe_columns_types_and_ranges():
     ("ecsi_mobi.csv", {"satisfaction": ["CUSA1", "CUSA2", "CUSA3"], "loyalty": ["CUSL1", "CUSL2", "CUSL3"]}),
     ("plspm_satisfaction_bank.csv", {"satisfaction": ["sat1", "sat2", "sat3", "sat4"],
                                      "loyalty": ["loy1", "loy2", "loy3", "loy4"]}),
-    ("corp_rep_data.csv", {"satisfaction": ["cusa"], "loyalty": ["cusl_1", "cusl_2", "cusl_3"]}),
+    # switch_1-4 (switching costs in this survey) are drafted as a switching construct, an outcome candidate
+    ("corp_rep_data.csv", {"satisfaction": ["cusa"], "loyalty": ["cusl_1", "cusl_2", "cusl_3"],
+                           "switching": ["switch_1", "switch_2", "switch_3", "switch_4"]}),
 ])
 def test_example_surveys_draft_valid_configs_that_clean(name, expected, monkeypatch):
     monkeypatch.chdir(ROOT)
@@ -109,8 +111,10 @@ def test_fallback_when_no_construct_is_named(tmp_path):
     f.write_text("a,b,c\n1,2,3\n3,4,5\n5,5,1\n", encoding="utf-8")
     draft = draft_config(f)
     cfg = validate_config(yaml.safe_load(draft))
-    assert cfg["constructs"]["satisfaction"]["items"] == ["a"] and cfg["constructs"]["repurchase"]["items"] == ["b"]
-    assert "CHECK: not found by name" in draft
+    # the stand-in outcome is called what it is, not "repurchase", and its slot says CHECK
+    assert cfg["constructs"]["satisfaction"]["items"] == ["a"] and cfg["constructs"]["outcome"]["items"] == ["b"]
+    assert "CHECK: not found by name" in draft and "CHECK: no outcome" in draft
+    assert 'outcome: "outcome"  # CHECK' in draft
 
 
 def test_no_rating_columns_is_an_error(tmp_path):
@@ -126,3 +130,75 @@ def test_survey_file_is_not_changed(tmp_path):
     before = f.read_bytes()
     draft_config(f)
     assert f.read_bytes() == before
+
+
+def _ratings(tmp_path, columns: dict, n: int = 30, **text_columns) -> str:
+    """A CSV of whole-number answers (column -> highest answer) and constant text columns; returns the draft."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({name: rng.integers(1, top + 1, n) for name, top in columns.items()})
+    for name, value in text_columns.items():
+        frame[name] = value
+    f = tmp_path / "s.csv"
+    frame.to_csv(f, index=False)
+    return draft_config(f)
+
+
+def test_intention_recommendation_switching_and_complaint_columns_are_recognised(tmp_path):
+    draft = _ratings(tmp_path, {"SAT1": 7, "SAT2": 7, "INT1": 7, "INT2": 7, "likely_return": 7, "switch_provider": 7,
+                                "churn": 7, "recommend_friends": 7, "NPS": 10, "WOM1": 7, "complain1": 7,
+                                "price_level": 7, "INV1": 7, "employment": 5},
+                     comment="I would recommend it and will likely come back")
+    cfg = validate_config(yaml.safe_load(draft))
+    items = {name: spec["items"] for name, spec in cfg["constructs"].items()}
+    assert items == {"satisfaction": ["SAT1", "SAT2"], "recommendation": ["recommend_friends", "NPS", "WOM1"],
+                     "switching": ["switch_provider", "churn"], "complaints": ["complain1"],
+                     "intention": ["INT1", "INT2", "likely_return"]}
+    # price and involvement items, free text and "employment" (no "loy"alty) join no construct
+    used = {i for spec in items.values() for i in spec}
+    assert not used & {"price_level", "INV1", "comment", "employment"}
+    assert "Kept out of the outcome guess as price, value or involvement items: price_level, INV1." in draft
+    # every outcome candidate is listed; the two that run the other way say so
+    (analysis,) = cfg["analyses"].values()
+    assert analysis["outcome"] == "intention"
+    assert 'outcome: "intention"  # CHECK' in draft
+    assert "#   switching: switching or churn: higher answers are worse for the firm; in its analysis set " \
+           "higher_is: worse" in draft
+    for name in ("intention", "recommendation", "complaints"):
+        assert f"#   {name}: " in draft
+
+
+def test_a_switching_outcome_says_higher_is_worse_in_its_slot(tmp_path):
+    draft = _ratings(tmp_path, {"sat_1": 5, "sat_2": 5, "churn_risk": 5})
+    cfg = validate_config(yaml.safe_load(draft))
+    analysis = cfg["analyses"]["switching_on_satisfaction"]
+    assert analysis["outcome"] == "switching" and analysis["higher_is"] == "worse"
+    assert 'outcome: "switching"  # CHECK' in draft and "higher_is: worse  # CHECK" in draft
+
+
+def test_price_and_involvement_items_never_stand_in_for_the_outcome(tmp_path):
+    # the issue's file: an involvement and a price item were drafted as "repurchase"
+    draft = _ratings(tmp_path, {"sat1": 7, "sat2": 7, "involvement": 7, "price_fair": 7, "q9": 7})
+    cfg = validate_config(yaml.safe_load(draft))
+    assert cfg["constructs"]["outcome"]["items"] == ["q9"] and "repurchase" not in cfg["constructs"]
+    with pytest.raises(DataError, match=r"involvement, price_fair, ask about price, value or involvement"):
+        _ratings(tmp_path, {"sat1": 7, "sat2": 7, "involvement": 7, "price_fair": 7})
+
+
+def test_question_texts_are_read_for_their_subject_before_likely(tmp_path):
+    rows = [
+        ["ResponseId", "Q1", "Q2", "Q3", "Q4", "Q5"],
+        ["Response ID", "How satisfied are you overall?", "How likely are you to recommend us to a friend?",
+         "How likely are you to pay a higher price?", "How likely are you to visit again?", "Any suggestions?"],
+        ['{"ImportId":"_recordId"}'] + [f'{{"ImportId":"QID{i}"}}' for i in range(1, 6)],
+    ] + [[f"R_{i}", str(1 + i % 5), str(1 + (i + 1) % 5), str(1 + (i + 2) % 5), str(1 + (i + 3) % 5),
+          "I would recommend more likely times"] for i in range(12)]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    f = tmp_path / "export.csv"
+    f.write_text(buffer.getvalue(), encoding="utf-8")
+    cfg = validate_config(yaml.safe_load(draft_config(f)))
+    items = {name: spec["items"] for name, spec in cfg["constructs"].items()}
+    assert items == {"satisfaction": ["Q1"], "recommendation": ["Q2"], "intention": ["Q4"]}
+    assert cfg["analyses"]["intention_on_satisfaction"]["outcome"] == "intention"

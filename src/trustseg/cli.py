@@ -5,7 +5,8 @@ Subcommands
 ``trustseg init-config SURVEY_FILE [-o config/<name>.yaml] [--force] [--sheet S] [--encoding E] [--delimiter D]``
     Inspect a survey file and write a draft config (from a workbook's fullest sheet unless ``--sheet`` is given).
 ``trustseg check-config CONFIG_FILE``
-    Validate a config and check that the data file has every column it names.
+    Validate a config and check it against the data file (columns, numbers, ids, answer scales); print
+    warnings, such as an outcome that is a single rating item, as ``trustseg: warning: <message>``.
 ``trustseg simulate [--out resources] [--seed 2010]``
     Write the bundled simulated golf-club survey.
 ``trustseg config-docs [-o config/README.md]``
@@ -75,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("snakemake_args", nargs=argparse.REMAINDER, metavar="SNAKEMAKE OPTIONS",
                      help="passed on to snakemake (default: none; the workflow profile sets the cores)")
 
-    check = sub.add_parser("check-config", help="validate a config and check its columns against the data file")
+    check = sub.add_parser("check-config",
+                           help="validate a config and check it against the data file (columns, answer scales)")
     check.add_argument("config_file", metavar="CONFIG_FILE", help="the YAML config to check")
     return parser
 
@@ -165,8 +167,10 @@ def _check_config(args) -> int:
     config = load_config(args.config_file)
     data_path = check_data_path(config["data"]["path"], f"config key 'data.path' in '{args.config_file}'")
     raw = read_survey(data_path, config["data"])
-    check_survey(config, raw, f"data file '{data_path}'")
-    print(f"trustseg: {args.config_file} is valid; {len(raw)} rows and all named columns found in {data_path}.")
+    for warning in check_survey(config, raw, f"data file '{data_path}'"):
+        print(f"trustseg: warning: {warning}", file=sys.stderr)
+    print(f"trustseg: {args.config_file} is valid; {len(raw)} rows and all named columns found in {data_path}, "
+          "every construct's answers on its scale.")
     return 0
 
 

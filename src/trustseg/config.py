@@ -50,6 +50,10 @@ def config_schema() -> dict:
 
 def _closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     candidates = [str(c) for c in candidates]
+    # "Loyalty" for "loyalty" is the likeliest slip of all: a name differing only in case comes first
+    same = [c for c in candidates if c.casefold() == str(name).casefold() and c != str(name)]
+    if same:
+        return same[:n]
     close = difflib.get_close_matches(str(name), candidates, n=n, cutoff=0.5)
     if not close:
         lowered = {c.lower(): c for c in candidates}
@@ -61,6 +65,22 @@ def suggest(name: str, candidates: Iterable[str]) -> str:
     """A short "did you mean" phrase, or an empty string."""
     close = _closest(name, candidates)
     return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def suggest_variable(name: str, constructs: Iterable[str], columns: Iterable[str]) -> str:
+    """A "did you mean" phrase over construct names and data columns, saying which each is.
+
+    For the keys that take either (``analyses.*.outcome``, ``predictors``,
+    ``focal``, ``profile``); a name that differs only in case is suggested first.
+    """
+    constructs = [str(c) for c in constructs]
+    kinds = {str(c): f"column '{c}'" for c in columns}
+    kinds.update({c: f"the construct '{c}'" for c in constructs})
+    close = _closest(name, list(kinds))
+    if not close:
+        return ""
+    case = " (names are case-sensitive)" if any(c.casefold() == str(name).casefold() for c in close) else ""
+    return f" Did you mean {' or '.join(kinds[c] for c in close)}?{case}"
 
 
 def _dotted(path: Iterable[Any]) -> str:
@@ -151,12 +171,29 @@ def _semantic_checks(config: dict) -> list[tuple[str, str]]:
         if focal is not None and focal not in analysis["predictors"]:
             problems.append((
                 f"{key}.focal",
-                f"config key '{key}.focal' is '{focal}', which is not one of its predictors {analysis['predictors']}.",
+                f"config key '{key}.focal' is '{focal}', which is not one of its predictors {analysis['predictors']}."
+                + suggest(focal, analysis["predictors"]),
             ))
         segments = analysis["segments"]
         if len(set(segments)) != len(segments):
             problems.append((f"{key}.segments",
                              f"config key '{key}.segments' lists a number of segments twice: {segments}."))
+        if analysis.get("criterion") == "lr_test" and config.get("bootstrap", {}).get("lr_test_replicates", 1) <= 0:
+            problems.append((
+                f"{key}.criterion",
+                f"config key '{key}.criterion' is lr_test, which chooses K by the bootstrap likelihood-ratio tests, "
+                "but 'bootstrap.lr_test_replicates' is 0, which switches them off. Set bootstrap.lr_test_replicates "
+                "to 49 or more, or choose another criterion (e.g. bic).",
+            ))
+    profile = config.get("profile", [])
+    for variable in config.get("profile_order", {}) or {}:
+        if variable not in profile:
+            problems.append((
+                f"profile_order.{variable}",
+                f"config key 'profile_order' gives an order for '{variable}', which is not one of the profile "
+                f"variables {profile}; add it to 'profile' or remove it from 'profile_order'."
+                + suggest(variable, profile),
+            ))
     checks = config.get("cleaning", {}).get("speeders", {})
     if (checks.get("duration_column") is None) != (checks.get("min_seconds") is None):
         problems.append((
@@ -393,7 +430,8 @@ def required_columns(config: Mapping) -> dict[str, str]:
         for item in spec["items"]:
             needed.setdefault(item, f"constructs.{name}.items")
     for variable in config.get("profile") or []:
-        needed.setdefault(variable, "profile")
+        if variable not in constructs:  # a construct name in profile means its score, made by the cleaning
+            needed.setdefault(variable, "profile")
     cleaning = config.get("cleaning") or {}
     duration = (cleaning.get("speeders") or {}).get("duration_column")
     if duration:
@@ -403,9 +441,10 @@ def required_columns(config: Mapping) -> dict[str, str]:
     for column in cleaning.get("personal_data_columns") or []:
         needed.setdefault(column, "cleaning.personal_data_columns")
     for name, analysis in (config.get("analyses") or {}).items():
-        for variable in [analysis["outcome"], *analysis["predictors"]]:
-            if variable not in constructs:
-                needed.setdefault(variable, f"analyses.{name}")
+        for role, variables in (("outcome", [analysis["outcome"]]), ("predictors", analysis["predictors"])):
+            for variable in variables:
+                if variable not in constructs:
+                    needed.setdefault(variable, f"analyses.{name}.{role}")
     return needed
 
 
@@ -423,9 +462,18 @@ def check_columns(config: Mapping, columns: Iterable[str], source: str, hint: st
     """
     columns = [str(c) for c in columns]
     available = set(columns)
+    constructs = list(config.get("constructs") or {})
     problems = []
     for column, key in required_columns(config).items():
-        if column not in available:
+        if column in available:
+            continue
+        if key == "profile" or key.startswith("analyses."):
+            # these keys take a construct name or a column: suggest both, and say which is which
+            what = ("profile takes columns of the data file or construct names (a construct's score)"
+                    if key == "profile" else "it is neither a construct nor a column")
+            problems.append(f"'{column}' (named in config key '{key}') is not in {source}: {what}."
+                            + suggest_variable(column, constructs, columns))
+        else:
             problems.append(
                 f"column '{column}' (named in config key '{key}') is not in {source}.{suggest(column, columns)}"
             )

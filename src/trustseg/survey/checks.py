@@ -2,8 +2,13 @@
 
 Everything here needs the data but no cleaning: columns present (and on which
 sheet of a workbook), numbers where numbers are needed, ids that identify
-respondents, more than one respondent.  It lives in the survey layer because
-it reads workbooks; :mod:`trustseg.config` checks the config alone.
+respondents, more than one respondent, answers on the declared scales.  It
+lives in the survey layer because it reads workbooks; :mod:`trustseg.config`
+checks the config alone.
+
+Some findings are not mistakes but weaken the analysis (an outcome that is a
+single rating item): :func:`check_survey` returns them as warnings for the
+caller to print, ``trustseg: warning: <message>``.
 """
 
 from __future__ import annotations
@@ -13,17 +18,23 @@ from collections.abc import Mapping
 
 from trustseg.config import check_columns, required_columns
 from trustseg.errors import ConfigError, DataError
+from trustseg.survey.cleaning import out_of_scale_answers
 from trustseg.survey.io import excel_sheet_columns
 
+# A raw outcome column with at most this many distinct whole-number answers is read as one rating item.
+_MAX_RATING_LEVELS = 11
 
-def check_survey(config: Mapping, raw, source: str) -> None:
+
+def check_survey(config: Mapping, raw, source: str) -> list[str]:
     """Check the survey as read against a validated config, before any job runs.
 
     The checks that need the data but no cleaning: every named column exists
     (on another sheet of the workbook, the message says which); the columns
     that must hold numbers do (a decimal comma, or text in an analysis
     variable, is named with the analysis key); the id column identifies
-    respondents; and there is more than one respondent.
+    respondents; there is more than one respondent; and no more than
+    ``cleaning.max_out_of_scale_share`` of a construct's answers lie outside
+    its scale (more means the scale or the missing codes are wrong).
 
     Parameters
     ----------
@@ -33,6 +44,12 @@ def check_survey(config: Mapping, raw, source: str) -> None:
         The survey from :func:`trustseg.survey.io.read_survey`.
     source : str
         How to name the file in messages, e.g. ``"data file 'survey.csv'"``.
+
+    Returns
+    -------
+    list of str
+        Warnings for the researcher: findings that do not stop the run, such
+        as an analysis whose outcome is a single rating item.
 
     Raises
     ------
@@ -50,6 +67,86 @@ def check_survey(config: Mapping, raw, source: str) -> None:
             f"{source} holds only one respondent (one data row): a segmentation needs many respondents, "
             "a few dozen at the very least. Check that data.path names the complete survey export."
         )
+    _check_scales(config, raw, source)
+    return _single_item_outcomes(config, raw)
+
+
+def _check_scales(config: Mapping, raw, source: str) -> None:
+    """Stop when more of a construct's answers lie outside its scale than typos explain."""
+    limit = float((config.get("cleaning") or {}).get("max_out_of_scale_share", 0.01))
+    problems = []
+    for row in out_of_scale_answers(raw, dict(config)).itertuples(index=False):
+        if not row.answers or row.outside <= limit * row.answers:
+            continue
+        lo, hi = row.scale_low, row.scale_high
+        outside = list(row.outside_values)
+        values = ", ".join(f"{v:g} ({k} answers)" for v, k in list(row.outside_values.items())[:6])
+        more = f" and {len(outside) - 6} more values" if len(outside) > 6 else ""
+        # whole numbers up to 10 are answers on a longer scale; the rest (-99, 99, 999) look like missing codes
+        on_a_scale = [v for v in outside if float(v).is_integer() and 0 <= v <= max(10, hi)]
+        codes = [v for v in outside if v not in on_a_scale] or outside
+        fixes = []
+        if on_a_scale:
+            scale = [_number(min(lo, *on_a_scale)), _number(max(hi, *on_a_scale))]
+            fixes.append(f"if the items are answered on a {scale[0]}-{scale[1]} scale, set "
+                         f"constructs.{row.construct}.scale: {json.dumps(scale)}")
+        fixes.append(f"if {', '.join(f'{v:g}' for v in codes[:5])} mean{'s' if len(codes) == 1 else ''} 'missing' "
+                     f"(e.g. 'don't know'), add {'it' if len(codes) == 1 else 'them'} to data.missing_codes, e.g. "
+                     f"missing_codes: {json.dumps(sorted(_number(v) for v in codes))}")
+        problems.append(
+            f"construct '{row.construct}' is declared on the scale [{lo:g}, {hi:g}] (constructs.{row.construct}."
+            f"scale), but its answers in {source} run from {row.observed_low:g} to {row.observed_high:g}: "
+            f"{row.outside} of its {row.answers} answers ({row.outside / row.answers:.1%}), from {row.respondents} "
+            f"respondents, lie outside the scale: {values}{more}. The cleaning would set them all to missing. "
+            + "; ".join(fixes)[0].upper() + "; ".join(fixes)[1:] + "."
+        )
+    if problems:
+        raise ConfigError(
+            "\n  - ".join([f"the answers of {len(problems)} construct(s) do not fit the declared scale:", *problems])
+            + f"\nUp to {limit:.1%} of a construct's answers may lie outside its scale "
+            "(cleaning.max_out_of_scale_share), as typing slips do; more means the scale or the missing codes are "
+            "wrong."
+        )
+
+
+def _number(value: float):
+    """A whole number as an int (for a YAML snippet in a message), else the float."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _single_item_outcomes(config: Mapping, raw) -> list[str]:
+    """Warnings for analyses whose outcome is one rating item (a one-item construct or a raw rating column)."""
+    import pandas as pd
+
+    constructs = config.get("constructs") or {}
+    item_of = {item: name for name, spec in constructs.items() for item in spec["items"]}
+    codes = {c for c in (config.get("data") or {}).get("missing_codes") or [] if isinstance(c, (int, float))}
+    warnings = []
+    for name, analysis in (config.get("analyses") or {}).items():
+        outcome = analysis["outcome"]
+        if outcome in constructs:
+            if len(constructs[outcome]["items"]) != 1:
+                continue
+            what = (f"construct '{outcome}', which has a single item ('{constructs[outcome]['items'][0]}') on the "
+                    f"scale {list(constructs[outcome]['scale'])}")
+        elif outcome in raw:
+            values = pd.to_numeric(raw[outcome], errors="coerce").dropna()
+            values = values[~values.isin(codes)]
+            whole = bool(len(values)) and bool((values == values.round()).all())
+            if outcome not in item_of and not (whole and values.nunique() <= _MAX_RATING_LEVELS):
+                continue  # a measured quantity (spend, visits), not a rating
+            what = (f"column '{outcome}', a single rating item with {values.nunique()} distinct answers"
+                    + (f" (an item of construct '{item_of[outcome]}')" if outcome in item_of else ""))
+        else:
+            continue
+        warnings.append(
+            f"analysis '{name}' explains the {what} (analyses.{name}.outcome). One rating item is a coarse outcome: "
+            "respondents share a handful of answer values, and the mixture tends to find 'segments' of respondents "
+            "who gave the same answer, with residual variances on the floor. A score over several items is better: "
+            "list the items that measure the outcome in one construct and use it as the outcome. (An ordinal model "
+            "for a single rating item is not available in trustseg yet.)"
+        )
+    return warnings
 
 
 def _sheet_hint(config: Mapping, raw, source: str) -> str | None:

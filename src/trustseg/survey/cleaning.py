@@ -3,16 +3,23 @@
 :func:`clean_survey` turns the raw table from :func:`trustseg.survey.io.read_survey`
 into the clean data set of the results contract.  Every rule is counted in the
 report (one row per rule, also when it found nothing or was switched off), and
-every input row ends up in ``clean`` or in ``flagged`` (in both when
-``cleaning.flagged_action`` is ``keep``), so no respondent is ever lost
+every input row ends up in ``clean`` or in ``flagged`` (in both when a
+flagged row is kept: ``cleaning.flagged_action: keep``, or a straight-liner
+kept by ``cleaning.straightlining.action``), so no respondent is ever lost
 silently.
 
-Report columns: ``rule, rows_affected, cells_affected, action, detail``.
+Report columns: ``rule, rows_affected, cells_affected, action, detail``.  The
+``straightlining`` row's action reads ``flagged: D dropped, K kept``; the rows
+``straightlining:scale_maximum`` and ``straightlining:scale_minimum`` count the
+straight-liners who gave the highest (lowest) answer of the scale to every item
+(the most and the least satisfied customers, whom only reverse-keyed items can
+tell from careless answerers).
 
-Flagged columns: ``respondent_id, source_row, rules, detail`` followed by the
-clean columns (items recoded, scores, weight, profile) of that row.  ``source_row``
-is the 1-based data row of the file (after any Qualtrics header rows); ``rules``
-and ``detail`` join several rules with ``"; "``.
+Flagged columns: ``respondent_id, source_row, rules, detail, action`` followed by
+the clean columns (items recoded, scores, weight, profile) of that row.
+``source_row`` is the 1-based data row of the file (after any Qualtrics header
+rows); ``rules`` and ``detail`` join several rules with ``"; "``; ``action`` is
+``dropped`` or ``kept`` (in clean).
 
 Nothing leaks: ``clean`` and ``flagged`` are built from the columns the config
 uses and nothing else, so a raw column the config does not name (free text,
@@ -41,10 +48,13 @@ import pandas as pd
 from trustseg.config import check_columns
 from trustseg.errors import ConfigError, DataError
 
-__all__ = ["CleaningResult", "clean_survey", "detect_personal_columns", "check_config_columns"]
+__all__ = ["CleaningResult", "clean_survey", "detect_personal_columns", "check_config_columns",
+           "out_of_scale_answers"]
 
 REPORT_COLUMNS = ["rule", "rows_affected", "cells_affected", "action", "detail"]
-FLAG_COLUMNS = ["respondent_id", "source_row", "rules", "detail"]
+FLAG_COLUMNS = ["respondent_id", "source_row", "rules", "detail", "action"]
+NOT_CARELESS = ("same answer to every item; the block has no reverse-keyed items, so this is not evidence of "
+                "careless answering and the respondents are kept")
 
 
 @dataclass
@@ -98,12 +108,15 @@ def _settings(config: dict) -> dict:
         "duplicates": cleaning.get("duplicates", True),
         "straight_enabled": straight.get("enabled", True),
         "straight_min_items": straight.get("min_items", 8),
+        "straight_action": straight.get("action", "auto"),
         "duration_column": speed.get("duration_column"),
         "min_seconds": speed.get("min_seconds"),
         "attention_checks": list(cleaning.get("attention_checks") or []),
         "personal_data": cleaning.get("personal_data", "drop"),
         "personal_data_columns": list(cleaning.get("personal_data_columns") or []),
         "profile": list(config.get("profile") or []),
+        # a construct name in profile stands for its score, which the clean data hold anyway
+        "profile_columns": [c for c in config.get("profile") or [] if c not in constructs],
         "analysis_columns": _analysis_columns(config, constructs),
     }
 
@@ -418,6 +431,60 @@ def _to_numbers(col: pd.Series, missing: pd.Series, lookup: dict, role: str, sou
     return numbers, text & numbers.notna()
 
 
+def out_of_scale_answers(raw: pd.DataFrame, config: dict) -> pd.DataFrame:
+    """How many of each construct's answers lie outside its declared scale, before any cleaning.
+
+    Answers are read as the cleaning reads them (``data.missing_codes`` removed,
+    text labels mapped through ``data.value_labels`` and the file's labels),
+    before reverse-keying; text that is neither a code nor a label is left out
+    here (the cleaning names it).
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        The survey as read (every item column present).
+    config : dict
+        A config with ``data`` and ``constructs``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per construct: ``construct, scale_low, scale_high, answers``
+        (non-missing numeric answers), ``outside``, ``respondents`` (rows with
+        an answer outside), ``observed_low, observed_high`` and ``outside_values``
+        (``{value: count}``, most frequent first).
+    """
+    data = config.get("data") or {}
+    codes = _code_sets(list(data.get("missing_codes") or []))
+    file_labels = dict(raw.attrs.get("value_labels") or {})
+    config_labels = dict(data.get("value_labels") or {})
+    rows = []
+    for name, spec in (config.get("constructs") or {}).items():
+        lo, hi = (float(v) for v in spec["scale"])
+        answers = pd.DataFrame(index=raw.index)
+        for item in spec["items"]:
+            col = raw[item]
+            col = col.where(~_missing_code_mask(col, codes))
+            numbers = pd.to_numeric(col, errors="coerce").astype("float64")
+            text = col.notna() & numbers.isna()
+            if text.any():
+                lookup = _label_lookup(item, file_labels, config_labels)
+                numbers[text] = col[text].astype(str).str.strip().str.casefold().map(lookup).astype("float64")
+            answers[item] = numbers
+        values = answers.stack().dropna()
+        outside = answers.notna() & ((answers < lo) | (answers > hi))
+        counts = values[(values < lo) | (values > hi)].value_counts()
+        rows.append({
+            "construct": str(name), "scale_low": lo, "scale_high": hi, "answers": int(len(values)),
+            "outside": int(outside.sum().sum()), "respondents": int(outside.any(axis=1).sum()),
+            "observed_low": float(values.min()) if len(values) else float("nan"),
+            "observed_high": float(values.max()) if len(values) else float("nan"),
+            "outside_values": {float(v): int(k) for v, k in counts.items()},
+        })
+    return pd.DataFrame(rows, columns=["construct", "scale_low", "scale_high", "answers", "outside", "respondents",
+                                       "observed_low", "observed_high", "outside_values"])
+
+
 # ----------------------------------------------------------------------------- the rules
 
 
@@ -493,8 +560,14 @@ class _Survey:
         return _label_lookup(column, self.file_labels, self.settings["value_labels"])
 
 
-# A flagging rule's outcome: (rule name, mask of flagged rows, per-row detail).
-_Flag = tuple[str, pd.Series, pd.Series]
+# A flagging rule's outcome: (rule name, mask of flagged rows, per-row detail, mask of the rows it drops).
+_Flag = tuple[str, pd.Series, pd.Series, pd.Series]
+
+
+def _flag(survey: _Survey, rule: str, mask: pd.Series, detail: pd.Series) -> _Flag:
+    """A rule whose flagged rows are dropped or kept as ``cleaning.flagged_action`` says."""
+    drops = survey.settings["flagged_action"] == "drop"
+    return rule, mask, detail, mask if drops else pd.Series(False, index=mask.index)
 
 
 def clean_survey(raw: pd.DataFrame, config: dict) -> CleaningResult:
@@ -538,7 +611,7 @@ def clean_survey(raw: pd.DataFrame, config: dict) -> CleaningResult:
     report.append(row)
     ids = _respondent_ids(survey.frame, survey.settings["id_column"])
     flags: list[_Flag] = []
-    for rule_flags, rule_rows in (_id_rules(survey, ids), _straightlining_rule(survey, rating, items),
+    for rule_flags, rule_rows in (_id_rules(survey, ids), _straightlining_rule(survey, rating, items, scales, reverse),
                                   _speeders(survey), _attention_checks(survey)):
         flags += rule_flags
         report += rule_rows
@@ -560,9 +633,9 @@ def _survey(raw: pd.DataFrame, config: dict) -> tuple[_Survey, tuple[list[str], 
     check_config_columns(raw, config)
     items, scales, reverse = _item_scales(s["constructs"])
     for name in s["constructs"]:
-        if name in items or name in s["profile"] or name in (s["id_column"], s["weight_column"], "respondent_id"):
+        if name in items or name in (s["id_column"], s["weight_column"], "respondent_id"):
             raise ConfigError(
-                f"constructs: the construct name {name!r} is also an item, profile, id or weight column; "
+                f"constructs: the construct name {name!r} is also an item, id or weight column; "
                 "rename the construct so its score column does not clash."
             )
     if len(raw) == 0:
@@ -673,14 +746,14 @@ def _id_rules(survey: _Survey, ids: pd.Series) -> tuple[list[_Flag], list[dict]]
     flags, rows = [], []
     if id_column is not None:
         no_id = ids.isna()
-        flags.append(("missing_id", no_id, pd.Series(f"no value in {id_column}", index=index)))
+        flags.append(_flag(survey, "missing_id", no_id, pd.Series(f"no value in {id_column}", index=index)))
         rows.append(_report_row("missing_id", no_id.sum(), no_id.sum(), "flagged",
                                 f"rows without a respondent id in {id_column!r}"))
     if survey.settings["duplicates"] and id_column is not None:
         dup = ids.duplicated(keep="first") & ids.notna()
         first_row = pd.Series(survey.rows, index=index).groupby(ids.astype(str)).transform("first")
         detail = pd.Series([f"id {i} first seen in source row {r}" for i, r in zip(ids, first_row)], index=index)
-        flags.append(("duplicate_id", dup, detail))
+        flags.append(_flag(survey, "duplicate_id", dup, detail))
         rows.append(_report_row("duplicate_id", dup.sum(), None, "flagged (first row kept)",
                                 f"repeated values of {id_column!r}"))
     else:
@@ -690,20 +763,69 @@ def _id_rules(survey: _Survey, ids: pd.Series) -> tuple[list[_Flag], list[dict]]
     return flags, rows
 
 
-def _straightlining_rule(survey: _Survey, rating: pd.DataFrame, items: list[str]) -> tuple[list[_Flag], list[dict]]:
+def _straightlining_rule(survey: _Survey, rating: pd.DataFrame, items: list[str], scales: dict,
+                         reverse: set) -> tuple[list[_Flag], list[dict]]:
+    """Straight-liners, and which of them to drop (``cleaning.straightlining.action``).
+
+    The same answer to every item is evidence of careless answering only when
+    the items answered include a reverse-keyed one, whose meaning runs the other
+    way; on a block without one it is also what the most (or least) satisfied
+    customers give, so ``auto`` flags those respondents and keeps them.
+    """
     s = survey.settings
     straight = _straightlining(rating, s["straight_enabled"], s["straight_min_items"])
     if straight is None:
         why = "disabled" if not s["straight_enabled"] else "fewer than two rating items"
         return [], [_report_row("straightlining", 0, None, "skipped", why)]
-    row = _report_row(
-        "straightlining", straight[0].sum(), None, "flagged",
-        f"same answer to every one of the {len(items)} rating items, when at least "
-        f"{s['straight_min_items']} were answered"
-        + (f" (the block has only {len(items)} items, so nobody can be flagged)"
-           if len(items) < s["straight_min_items"] else ""),
-    )
-    return [("straightlining", straight[0], straight[1])], [row]
+    mask, detail = straight
+    answered = rating[items].notna()
+    reverse_items = [i for i in items if i in reverse]
+    with_reverse = answered[reverse_items].any(axis=1) if reverse_items else pd.Series(False, index=mask.index)
+    action, flagged_action = s["straight_action"], s["flagged_action"]
+    if action == "drop":
+        dropped = mask.copy()
+        reason = "dropped, as cleaning.straightlining.action: drop says"
+        why = pd.Series("dropped (cleaning.straightlining.action: drop)", index=mask.index)
+    elif action == "flag":
+        dropped = pd.Series(False, index=mask.index)
+        reason = "kept, as cleaning.straightlining.action: flag says"
+        why = pd.Series("kept (cleaning.straightlining.action: flag)", index=mask.index)
+    else:
+        dropped = mask & with_reverse & (flagged_action == "drop")
+        fate = "dropped" if flagged_action == "drop" else "kept (cleaning.flagged_action: keep)"
+        contradicts = "the answered items include reverse-keyed ones, so the same answer everywhere contradicts itself"
+        why = pd.Series(np.where(with_reverse, f"{contradicts}: {fate}", "the block has no reverse-keyed items, so "
+                                 "this is not evidence of careless answering: kept"), index=mask.index)
+        if not reverse_items:
+            reason = NOT_CARELESS
+        else:
+            skipped = int((mask & ~with_reverse).sum())
+            reason = (f"the block holds reverse-keyed items ({', '.join(reverse_items)}), so the same answer to "
+                      f"every item contradicts itself: {fate}"
+                      + (f"; {skipped} who skipped every reverse-keyed item are kept" if skipped else ""))
+    detail = detail + "; " + why
+    at_max = mask & pd.concat([(rating[i] == scales[i][1]) | rating[i].isna() for i in items], axis=1).all(axis=1)
+    at_min = mask & pd.concat([(rating[i] == scales[i][0]) | rating[i].isna() for i in items], axis=1).all(axis=1)
+    n, n_dropped = int(mask.sum()), int(dropped.sum())
+    outcome = f"flagged: {n_dropped} dropped, {n - n_dropped} kept"
+    rows = [
+        _report_row(
+            "straightlining", n, None, outcome,
+            f"same answer to every one of the {len(items)} rating items, when at least "
+            f"{s['straight_min_items']} were answered"
+            + (f" (the block has only {len(items)} items, so nobody can be flagged)"
+               if len(items) < s["straight_min_items"] else "")
+            + f"; {int(at_max.sum())} gave the scale maximum and {int(at_min.sum())} the scale minimum everywhere; "
+            f"{reason} (cleaning.straightlining.action: {action}, cleaning.flagged_action: {flagged_action})",
+        ),
+        _report_row("straightlining:scale_maximum", at_max.sum(), None,
+                    f"flagged: {int((at_max & dropped).sum())} dropped, {int((at_max & ~dropped).sum())} kept",
+                    "straight-liners whose every answer is the top of the item's scale"),
+        _report_row("straightlining:scale_minimum", at_min.sum(), None,
+                    f"flagged: {int((at_min & dropped).sum())} dropped, {int((at_min & ~dropped).sum())} kept",
+                    "straight-liners whose every answer is the bottom of the item's scale"),
+    ]
+    return [("straightlining", mask, detail, dropped)], rows
 
 
 def _speeders(survey: _Survey) -> tuple[list[_Flag], list[dict]]:
@@ -725,7 +847,7 @@ def _speeders(survey: _Survey) -> tuple[list[_Flag], list[dict]]:
         "speeders", fast.sum(), None, "flagged",
         f"{column!r} under {limit:g} seconds; {unknown} row(s) without a readable duration are not flagged",
     )
-    return [("speeders", fast, detail)], [row]
+    return [_flag(survey, "speeders", fast, detail)], [row]
 
 
 def _attention_checks(survey: _Survey) -> tuple[list[_Flag], list[dict]]:
@@ -739,7 +861,7 @@ def _attention_checks(survey: _Survey) -> tuple[list[_Flag], list[dict]]:
         given = col.astype(str).where(col.notna(), "no answer")
         detail = pd.Series([f"{check['item']} = {g} (expected {check['expected']})" for g in given],
                            index=survey.index)
-        flags.append((f"attention_check:{check['item']}", failed, detail))
+        flags.append(_flag(survey, f"attention_check:{check['item']}", failed, detail))
         rows.append(_report_row(
             f"attention_check:{check['item']}", failed.sum(), None, "flagged",
             f"expected {check['expected']!r}; a missing answer counts as failed",
@@ -764,13 +886,13 @@ def _clean_columns(survey: _Survey, ids: pd.Series, answers: pd.DataFrame, const
         weight = _weights(frame[s["weight_column"]], s["weight_column"], survey.codes, survey.source, survey.rows)
         pieces.append(weight.to_frame(s["weight_column"]))
     profile = pd.DataFrame(index=index)
-    for col in s["profile"]:
+    for col in s["profile_columns"]:
         profile[col] = _profile_column(frame[col], survey.codes, survey.file_labels.get(col))
     pieces.append(profile)
     # an analysis may regress on a raw numeric column (say, years as a member)
     direct = pd.DataFrame(index=index)
     for col in s["analysis_columns"]:
-        if col in frame.columns and col not in s["profile"] and col != s["weight_column"]:
+        if col in frame.columns and col not in s["profile_columns"] and col != s["weight_column"]:
             direct[col] = _to_numbers(frame[col], _missing_code_mask(frame[col], survey.codes), {},
                                       f"column {col!r} (an analysis variable)", survey.source, survey.rows)[0]
     pieces.append(direct)
@@ -780,35 +902,47 @@ def _clean_columns(survey: _Survey, ids: pd.Series, answers: pd.DataFrame, const
 
 def _split_flagged(survey: _Survey, ids: pd.Series, full: pd.DataFrame,
                    flags: list[_Flag]) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
-    """``clean`` and ``flagged`` (each flagged row with all its rules), and the report row."""
+    """``clean`` and ``flagged`` (each flagged row with all its rules), and the report row.
+
+    A row is dropped when any rule that flagged it drops it.
+    """
     index, rows = survey.index, survey.rows
-    action = survey.settings["flagged_action"]
+    s = survey.settings
     any_flag = pd.Series(False, index=index)
+    dropped = pd.Series(False, index=index)
     rule_text = pd.Series("", index=index)
     detail_text = pd.Series("", index=index)
-    for rule, mask, detail in flags:
+    for rule, mask, detail, drops in flags:
         mask = mask.fillna(False).astype(bool)
         any_flag |= mask
+        dropped |= mask & drops.fillna(False).astype(bool)
         sep = np.where(rule_text[mask] != "", "; ", "")
         rule_text[mask] = rule_text[mask] + sep + rule
         detail_text[mask] = detail_text[mask] + sep + detail[mask].astype(str)
     # Only the clean columns follow the flag columns: a raw column the config does not use
     # (free text, contact details, anything detection missed) never leaves this function.
     flagged = pd.concat(
-        [ids.to_frame(), pd.DataFrame({"source_row": rows, "rules": rule_text, "detail": detail_text}, index=index),
+        [ids.to_frame(), pd.DataFrame({"source_row": rows, "rules": rule_text, "detail": detail_text,
+                                       "action": np.where(dropped, "dropped", "kept")}, index=index),
          full.drop(columns="respondent_id")], axis=1)[any_flag].reset_index(drop=True)
-    keep = ~any_flag if action == "drop" else pd.Series(True, index=index)
+    keep = ~dropped
     clean = full[keep].copy()
     clean.index = pd.Index(rows[keep.to_numpy()], name="source_row")
+    n_flagged, n_dropped = int(any_flag.sum()), int(dropped.sum())
+    if n_dropped == n_flagged:
+        action = "dropped from clean (listed in flagged.csv)"
+    elif n_dropped == 0:
+        action = "kept in clean (listed in flagged.csv)"
+    else:
+        action = f"{n_dropped} dropped from clean, {n_flagged - n_dropped} kept (all listed in flagged.csv)"
     row = _report_row(
-        "flagged", any_flag.sum(), None,
-        "dropped from clean (listed in flagged.csv)" if action == "drop" else "kept in clean (listed in flagged.csv)",
-        f"cleaning.flagged_action: {action}",
+        "flagged", n_flagged, None, action,
+        f"cleaning.flagged_action: {s['flagged_action']}; cleaning.straightlining.action: {s['straight_action']}",
     )
     if clean.empty:
         raise DataError(
             f"{survey.source}: all {survey.n} respondents were flagged "
-            f"({', '.join(sorted({r for r, m, _ in flags if m.any()}))}), so no respondent is left. "
+            f"({', '.join(sorted({r for r, m, _, _ in flags if m.any()}))}), so no respondent is left. "
             "Check the rules' settings (cleaning.*), or set cleaning.flagged_action: keep."
         )
     return clean, flagged, [row]

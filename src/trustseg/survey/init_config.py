@@ -2,10 +2,20 @@
 
 The draft lists every column with its detected type and range as YAML
 comments, proposes missing-value codes, guesses the constructs from column
-names and question texts (satisfaction, trust, loyalty, repurchase, in English
-and Chinese), the id, weight, duration and profile columns, and one analysis.
-It is validated against the config schema before it is returned, so it always
-loads; lines marked ``CHECK`` need the researcher's eye.
+names and question texts (satisfaction, trust, loyalty, repurchase, purchase
+intention, recommendation, switching and complaints, in English and Chinese),
+the id, weight, duration and profile columns, and one analysis.  It is
+validated against the config schema before it is returned, so it always loads;
+lines marked ``CHECK`` need the researcher's eye.
+
+The outcome is always a guess, so its line carries ``CHECK``, and a comment
+block lists every construct that may serve as an outcome (switching and
+complaints run the other way: higher answers are worse for the firm).  Only
+rating-like columns can become items, so a free-text answer that mentions
+"recommend" or "likely" never does; a question is read for the construct it
+is about first ("How likely are you to recommend us?" is recommendation, not
+intention), and price, value and involvement items are kept out of the
+outcome constructs.
 """
 
 from __future__ import annotations
@@ -26,14 +36,42 @@ from trustseg.survey.io import read_survey
 __all__ = ["draft_config", "describe_columns", "suspected_missing_codes", "guess_constructs"]
 
 _CANDIDATE_CODES = (-999, -99, -98, -97, -9, -8, -7, -1, 97, 98, 99, 999, 9999)
+# In this order each construct takes its columns: a column is claimed by the first pattern it matches, so the
+# specific questions (recommend, switch) come before the catch-all "likely" of purchase intention.
 _CONSTRUCT_PATTERNS = {
     "satisfaction": re.compile(r"sat|cusa|满意", re.IGNORECASE),
     "trust": re.compile(r"trust|信任|信赖", re.IGNORECASE),
-    "loyalty": re.compile(r"loy|cusl|忠诚", re.IGNORECASE),
+    "loyalty": re.compile(r"(?<![a-z])loy|cusl|忠诚", re.IGNORECASE),
     "repurchase": re.compile(
         r"^rep(?![a-z])|repur|rebuy|buy.?again|purchase.?again|回购|再次购买|复购|再购", re.IGNORECASE
     ),
+    "recommendation": re.compile(r"recommend|(?<![a-z])nps(?![a-z])|(?<![a-z])wom(?![a-z])|word.?of.?mouth|推荐|口碑",
+                                 re.IGNORECASE),
+    "switching": re.compile(r"switch|churn|(?<![a-z])defect|流失|转换|更换|换用", re.IGNORECASE),
+    "complaints": re.compile(r"complain|投诉|抱怨", re.IGNORECASE),
+    "intention": re.compile(r"(?<![a-z])int(?![a-z])|intent|intend|likel|意向|意愿|打算", re.IGNORECASE),
 }
+# Constructs an analysis may explain, in the order the draft prefers them as its outcome; trust (an outcome in
+# the golf study, or a second predictor) comes after the behavioural ones, and the two that run the other way last.
+_OUTCOMES = ("repurchase", "intention", "loyalty", "recommendation", "trust", "switching", "complaints")
+_HIGHER_IS_WORSE = {"switching", "complaints"}
+_BEHAVIOURAL = set(_OUTCOMES) - {"trust"}
+_OUTCOME_NOTES = {
+    "repurchase": "buying (or renewing) again",
+    "intention": "intention to buy, use or come back",
+    "loyalty": "loyalty (staying, choosing again)",
+    "recommendation": "recommending to others (NPS, word of mouth)",
+    "trust": "trust; an outcome as in the golf study, or a second predictor",
+    "switching": "switching or churn: higher answers are worse for the firm; in its analysis set higher_is: worse",
+    "complaints": "complaining: higher answers are worse for the firm; in its analysis set higher_is: worse",
+}
+# Price, value and involvement questions say how customers see the offer or the category, not whether they
+# come back: they never join an outcome construct nor stand in for one.
+_NOT_OUTCOME = re.compile(
+    r"pric|valu|(?<![a-z])val(?![a-z])|cost|(?<![a-z])pay|expens|cheap|(?<![a-z])fees?(?![a-z])|tarif|involv|"
+    r"(?<![a-z])inv(?![a-z])|import|(?<![a-z])perv|价格|价值|价钱|费用|花费|涉入|卷入",
+    re.IGNORECASE,
+)
 _ID = re.compile(r"^(id|respondent.?id|resp.?id|response.?id|case.?id|caseid|record|编号|序号|id号)$", re.IGNORECASE)
 _WEIGHT = re.compile(r"^(weight|wt|wgt|weights|权重|加权)$|weight", re.IGNORECASE)
 _DURATION = re.compile(r"duration|用时|时长|seconds", re.IGNORECASE)
@@ -141,16 +179,21 @@ def guess_constructs(raw: pd.DataFrame, candidates: list[str]) -> dict:
     -------
     dict
         ``{construct: {"items": [...], "how": "column names" | "question texts"}}``
-        in the order satisfaction, trust, loyalty, repurchase.
+        in the order of ``_CONSTRUCT_PATTERNS`` (satisfaction, trust, loyalty,
+        repurchase, recommendation, switching, complaints, intention).  Price,
+        value and involvement items never join an outcome construct.
     """
     texts = raw.attrs.get("question_text") or {}
+    not_outcome = {c for c in candidates if _NOT_OUTCOME.search(f"{c} {texts.get(c, '')}")}
     found: dict = {}
     taken: set = set()
     for construct, pattern in _CONSTRUCT_PATTERNS.items():
-        by_name = [c for c in candidates if c not in taken and pattern.search(str(c))]
+        # only the behavioural outcomes turn price and value items away: "satisfied with the price" is satisfaction
+        barred = taken | not_outcome if construct in _BEHAVIOURAL else taken
+        by_name = [c for c in candidates if c not in barred and pattern.search(str(c))]
         how = "column names"
         if not by_name:
-            by_name = [c for c in candidates if c not in taken and pattern.search(str(texts.get(c, "")))]
+            by_name = [c for c in candidates if c not in barred and pattern.search(str(texts.get(c, "")))]
             how = "question texts"
         if by_name:
             found[construct] = {"items": by_name, "how": how}
@@ -171,6 +214,7 @@ class _Draft:
     profile: list
     missing_codes: list
     value_labels: dict
+    not_outcome: list  # price, value and involvement items kept out of the outcome guess
 
     @property
     def predictors(self) -> list[str]:
@@ -223,6 +267,8 @@ def _propose(path, raw: pd.DataFrame, info: pd.DataFrame, personal: dict) -> _Dr
     candidates = [c for c in usable if c not in reserved and info.loc[c, "rating_like"]]
     constructs, notes, outcome = _choose_constructs(path, raw, candidates)
     used_items = {c for items in constructs.values() for c in items}
+    texts = raw.attrs.get("question_text") or {}
+    not_outcome = [c for c in candidates if c not in used_items and _NOT_OUTCOME.search(f"{c} {texts.get(c, '')}")]
     profile = [c for c in usable if c not in used_items and c not in reserved and _PROFILE.search(str(c))
                and info.loc[c, "n_distinct"] <= 30]
     codes = sorted({code for c in used_items | set(profile) for code in info.loc[c, "missing_codes"]})
@@ -232,19 +278,21 @@ def _propose(path, raw: pd.DataFrame, info: pd.DataFrame, personal: dict) -> _Dr
         if info.loc[c, "type"] == "text":
             for v in raw[c].dropna().astype(str).unique():
                 value_labels[v] = _KNOWN_LABELS[v.strip().casefold()]
-    return _Draft(id_col, weight_col, duration_col, constructs, notes, outcome, profile, codes, value_labels)
+    return _Draft(id_col, weight_col, duration_col, constructs, notes, outcome, profile, codes, value_labels,
+                  not_outcome)
 
 
 def _choose_constructs(path, raw: pd.DataFrame, candidates: list) -> tuple[dict, dict, str]:
     """Constructs (with satisfaction and an outcome), how each was found, and the outcome.
 
     A missing satisfaction or outcome construct is stood in for by the next
-    unused rating-like column, marked CHECK.
+    unused rating-like column, marked CHECK; a price, value or involvement
+    item never stands in for the outcome.
     """
     guessed = guess_constructs(raw, candidates)
     notes = {name: f"guessed from {g['how']}" for name, g in guessed.items()}
     constructs = {name: g["items"] for name, g in guessed.items()}
-    outcome = next((c for c in ("repurchase", "loyalty", "trust") if c in constructs), None)
+    outcome = next((c for c in _OUTCOMES if c in constructs), None)
     spare = [c for c in candidates if not any(c in items for items in constructs.values())]
     if "satisfaction" not in constructs:
         if not spare:
@@ -255,14 +303,21 @@ def _choose_constructs(path, raw: pd.DataFrame, candidates: list) -> tuple[dict,
         constructs = {"satisfaction": [spare.pop(0)], **constructs}
         notes["satisfaction"] = "CHECK: not found by name; the first rating-like column stands in"
     if outcome is None:
-        if not spare:
+        texts = raw.attrs.get("question_text") or {}
+        usable = [c for c in spare if not _NOT_OUTCOME.search(f"{c} {texts.get(c, '')}")]
+        if not usable:
+            left = f" (the rating-like columns left, {', '.join(map(str, spare))}, ask about price, value or " \
+                   "involvement, which describe the offer, not whether customers come back)" if spare else ""
             raise DataError(
-                f"{path}: found only one rating-like column, but an analysis needs an outcome and a predictor. "
+                f"{path}: found no rating-like column that could be the outcome of an analysis{left}. An analysis "
+                "needs an outcome (repurchase, loyalty, intention, recommendation) and a predictor (satisfaction). "
                 "Write the config by hand."
             )
-        constructs["repurchase"] = [spare.pop(0)]
-        notes["repurchase"] = "CHECK: not found by name; the next rating-like column stands in"
-        outcome = "repurchase"
+        constructs["outcome"] = [usable[0]]
+        notes["outcome"] = ("CHECK: no outcome (repurchase, loyalty, intention, recommendation) found by name; the "
+                            f"rating-like column {usable[0]!r} only stands in: list the items of what the study "
+                            "explains")
+        outcome = "outcome"
     return constructs, notes, outcome
 
 
@@ -348,7 +403,9 @@ def _cleaning_section(raw: pd.DataFrame, draft: _Draft, personal: dict) -> list[
         "cleaning:",
         "  flagged_action: drop",
         "  duplicates: true",
-        "  straightlining: {enabled: true, min_items: 8}",
+        "  # auto drops straight-liners only where the items they answered include a reverse-keyed one",
+        "  # (constructs.*.reverse): CHECK the reverse lists above",
+        "  straightlining: {enabled: true, min_items: 8, action: auto}",
     ]
     if draft.duration_column is not None:
         median = float(pd.to_numeric(raw[draft.duration_column], errors="coerce").median())
@@ -361,14 +418,32 @@ def _cleaning_section(raw: pd.DataFrame, draft: _Draft, personal: dict) -> list[
     return lines
 
 
+def _outcome_comments(draft: _Draft) -> list[str]:
+    """The comment block that names the constructs an analysis may explain, and what was kept out."""
+    options = [c for c in (*_OUTCOMES, "outcome") if c in draft.constructs]
+    lines = ["# Constructs that may serve as the outcome of an analysis (CHECK which one the study explains;",
+             "# add an analysis for each outcome of interest):"]
+    for name in options:
+        note = _OUTCOME_NOTES.get(name, "a stand-in: replace it with the items of the outcome")
+        lines.append(f"#   {_comment(name)}: {note}" + (" (the outcome below)" if name == draft.outcome else ""))
+    if draft.not_outcome:
+        lines.append(f"# Kept out of the outcome guess as price, value or involvement items: "
+                     f"{_comment(', '.join(map(str, draft.not_outcome)))}.")
+    return lines
+
+
 def _analysis_section(draft: _Draft) -> list[str]:
+    worse = (["    higher_is: worse  # CHECK: higher answers are worse for the firm (more switching, more complaints)"]
+             if draft.outcome in _HIGHER_IS_WORSE else [])
     return [
         "",
         f"profile: {_j(draft.profile)}" + ("  # CHECK" if draft.profile else ""),
         "",
+        *_outcome_comments(draft),
         "analyses:",
         f"  {draft.outcome}_on_satisfaction:",
-        f"    outcome: {_j(draft.outcome)}",
+        f"    outcome: {_j(draft.outcome)}  # CHECK: a guess from the names; see the list above",
+        *worse,
         f"    predictors: {_j(draft.predictors)}",
         "    segments: [1, 2, 3, 4, 5, 6]",
         "    criterion: bic",

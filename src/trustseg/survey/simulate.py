@@ -242,7 +242,8 @@ def _plant_bad_answering(rng: np.random.Generator, ratings: pd.DataFrame):
     # Skipped items and out-of-range codes (keying slips: 0, 8, 9) on the rest.
     skip = rng.random(ratings.shape) < ITEM_SKIP_RATE
     ratings = ratings.mask(skip)
-    for _ in range(N_OUT_OF_RANGE):
+    # a rate, not a count: 14 slips in 40 respondents would be a wrong scale, not typing (and stop the run)
+    for _ in range(round(N_OUT_OF_RANGE * n / N_MEMBERS)):
         row, col = int(rng.integers(n)), int(rng.integers(len(rating_names)))
         ratings.iloc[row, col] = int(rng.choice([0, 8, 9]))
     return ratings, attention, duration, quality
