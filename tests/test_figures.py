@@ -161,6 +161,17 @@ def test_information_criteria(tmp_path):
     assert "BIC" in rec.caption and "ICL" in rec.caption
 
 
+def test_information_criteria_marks_flagged_k(tmp_path):
+    # K = 4 has the lowest BIC but sits on the variance floor, so K = 3 was chosen: the figure must show why
+    ms = pd.DataFrame({"k": [1, 2, 3, 4], "bic": [910.0, 870, 850, 840], "chosen": [False, False, True, False],
+                       "problems": ["", "", "", "variance_floor(2 segments)"]})
+    rec = F.information_criteria(ms, tmp_path / "icf")
+    check_record(rec)
+    assert "Grey bands mark K = 4" in rec.caption and "problems column" in rec.caption
+    plain = F.information_criteria(ms.assign(problems=""), tmp_path / "icn")
+    assert "Grey bands" not in plain.caption
+
+
 def test_information_criteria_single_k(tmp_path):
     ms = pd.DataFrame({"k": [1], "bic": [500.0], "chosen": [True]})
     rec = F.information_criteria(ms, tmp_path / "ic1", relative=False)
@@ -314,3 +325,261 @@ def test_cjk_labels_do_not_crash_or_flood(tmp_path):
         assert "fonts-noto-cjk" in str(summary[0].message)
     else:
         assert summary == []
+
+
+# ---------------------------------------------------------------- layout on any data set
+#
+# Every figure is drawn for data built here with 2-6 segments, one or two
+# predictors and short or long names, and its layout is checked from the
+# renderer's window extents: no two texts (legend entries, titles, labels,
+# tick labels, annotations) overlap, no text leaves the figure, no legend
+# covers a plotting area, and the outcome axis stays on the outcome's scale.
+
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import yaml  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHORT = {"outcome": "rep", "focal": "sat", "other": "trust", "segment": "Seg"}
+LONG = {"outcome": "intention to renew the membership and play again next season",
+        "focal": "overall satisfaction with the golf club, its course and its facilities",
+        "other": "trust in the honesty and reliability of the club's management and staff",
+        "segment": "Satisfaction-driven members with the lowest repurchase intention of all"}
+
+
+@pytest.fixture
+def layouts(monkeypatch):
+    """The texts of every figure drawn in the test, with their window extents, taken just before saving."""
+    recorded = []
+    save = F._save
+
+    def measured_save(fig, stem, formats, caption):
+        recorded.append(_layout(fig))
+        return save(fig, stem, formats, caption)
+
+    monkeypatch.setattr(F, "_save", measured_save)
+    return recorded
+
+
+def _layout(fig) -> dict:
+    with F._rendering():
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+    renderer = canvas.get_renderer()
+    # Tick labels outside an axis's view are not drawn (their positions are stale): leave them out.
+    undrawn = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            span = hi - lo
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                if not lo - 1e-9 * span <= tick.get_loc() <= hi + 1e-9 * span:
+                    undrawn |= {id(tick.label1), id(tick.label2)}
+    texts = [(t.get_text(), t.get_window_extent(renderer)) for t in fig.findobj(Text)
+             if t.get_visible() and t.get_text().strip() and id(t) not in undrawn and t.figure is fig]
+    legends = [leg.get_window_extent(renderer) for leg in fig.legends]
+    legends += [ax.get_legend().get_window_extent(renderer) for ax in fig.axes if ax.get_legend()]
+    return {"texts": texts, "legends": legends, "axes": [ax.get_window_extent(renderer) for ax in fig.axes],
+            "figure": fig.bbox, "fig": fig,
+            # the figure is cleared once saved: keep what the tests read of its axes
+            "ylim": [ax.get_ylim() for ax in fig.axes], "yticks": [list(ax.get_yticks()) for ax in fig.axes]}
+
+
+def _overlap(a, b, tolerance=0.5) -> bool:
+    return (min(a.x1, b.x1) - max(a.x0, b.x0) > tolerance) and (min(a.y1, b.y1) - max(a.y0, b.y0) > tolerance)
+
+
+def check_layout(layout) -> None:
+    texts = layout["texts"]
+    for i, (text_a, box_a) in enumerate(texts):
+        page = layout["figure"]
+        assert (box_a.x0 >= page.x0 - 1 and box_a.y0 >= page.y0 - 1 and box_a.x1 <= page.x1 + 1
+                and box_a.y1 <= page.y1 + 1), f"{text_a!r} leaves the figure"
+        for text_b, box_b in texts[i + 1:]:
+            assert not _overlap(box_a, box_b), f"{text_a!r} overlaps {text_b!r}"
+    for legend in layout["legends"]:
+        for axes in layout["axes"]:
+            assert not _overlap(legend, axes), "a legend covers a plotting area"
+
+
+def _names(k, words):
+    return {s: (f"{words['segment']} {s}" if s % 2 else f"Loyal regardless {s}") for s in range(1, k + 1)}
+
+
+def _case_data(k: int, two_predictors: bool, rng):
+    """Respondents on a 1-5 scale with one-item outcome, and fitted lines that leave the scale for segment 1."""
+    n = 40 * k
+    seg = np.repeat(np.arange(1, k + 1), 40)
+    x = np.round(rng.uniform(1, 5, n) * 3) / 3  # mean of three 1-5 items
+    coef = {s: (-0.6 + 1.1 * (s - 1), 1.25 - 0.25 * (s - 1)) for s in range(1, k + 1)}
+    y = np.clip(np.round([coef[s][0] + coef[s][1] * v + rng.normal(0, 0.5) for s, v in zip(seg, x)]), 1, 5)
+    xs = np.linspace(1, 5, 30)
+    grid = pd.concat([pd.DataFrame({"segment": s, "x": xs, "fit": b0 + b1 * xs, "lower": b0 + b1 * xs - 0.4,
+                                    "upper": b0 + b1 * xs + 0.4}) for s, (b0, b1) in coef.items()])
+    return pd.DataFrame({"x": x, "y": y, "segment": seg}), grid, coef
+
+
+CASES = [(2, False, SHORT), (3, True, LONG), (4, True, SHORT), (5, False, LONG), (6, True, LONG), (6, False, SHORT)]
+
+
+@pytest.mark.parametrize("k,two_predictors,words", CASES,
+                         ids=[f"K{k}-{'2pred' if t else '1pred'}-{'long' if w is LONG else 'short'}"
+                              for k, t, w in CASES])
+def test_every_figure_is_laid_out_without_collisions(tmp_path, layouts, k, two_predictors, words):
+    rng = np.random.default_rng(k)
+    names = _names(k, words)
+    data, grid, coef = _case_data(k, two_predictors, rng)
+    held = {words["other"]: 3.41} if two_predictors else None
+    x_label = f"{words['focal']} (mean of 3 items, 1-5 scale)"
+    y_label = f"{words['outcome']} (one item: rep_renew, 1-5 scale)"
+    scatter = F.segment_scatter(data, grid, names, x_label, y_label, tmp_path / "scatter", formats=(),
+                                x_scale=(1, 5), y_scale=(1, 5), held_at_mean=held)
+    ks = np.arange(1, k + 2)
+    F.information_criteria(pd.DataFrame({"k": ks, "aic": 900 - 10 * ks, "bic": 910 - 8 * ks + (ks - k) ** 2,
+                                         "sabic": 905 - 9 * ks, "icl": 915 - 5 * ks, "chosen": ks == k}),
+                           tmp_path / "ic", formats=())
+    F.posterior_certainty(rng.dirichlet(np.full(k, 0.4), 50 * k), names, tmp_path / "post", formats=())
+    terms = ["(Intercept)", words["focal"]] + ([words["other"]] if two_predictors else [])
+    est = pd.DataFrame([{"segment": s, "term": t, "estimate": b, "ci_low": b - 0.3, "ci_high": b + 0.3,
+                         "boot_ci_low": b - 0.4 if s < k else np.nan, "boot_ci_high": b + 0.4 if s < k else np.nan}
+                        for s, (b0, b1) in coef.items() for t, b in zip(terms, [b0, b1, 0.05])])
+    forest = F.coefficient_forest(est, names, tmp_path / "forest", equivalence_margin=0.1, focal_term=words["focal"],
+                                  formats=(), outcome_scale=(1, 5), predictor_scale=(1, 5))
+    F.bootstrap_stability(rng.uniform(0.4, 1.0, 30),
+                          pd.DataFrame({"segment": range(1, k + 1), "reappearance": np.linspace(1.0, 0.3, k)}),
+                          names, tmp_path / "boot", formats=())
+    levels = ["<30k", "30-60k", "60-100k", ">100k"] if words is SHORT else [
+        "Less than $30,000 a year before tax", "$30,000 to $59,999 a year before tax", "$60,000 or more"]
+    prof = pd.DataFrame([{"variable": "income" if words is SHORT else "household income band of the member",
+                          "level": lv, "segment": s, "value": 1 / len(levels)} for lv in levels for s in names]
+                        + [{"variable": "age", "level": None, "segment": s, "value": 40.0 + s} for s in names])
+    F.profile_heatmap(prof, names, tmp_path / "prof", formats=())
+    F.cleaning_summary(pd.DataFrame({"rule": ["duplicate_id", "straight-lining across every rating block"
+                                              " of the questionnaire", "speeders"], "rows_affected": [3, 12, 0]}),
+                       tmp_path / "clean", formats=())
+    assert len(layouts) == 7
+    for layout in layouts:
+        check_layout(layout)
+    # The outcome axis spans the 1-5 scale, no more than a small margin beyond, with ticks on the scale only.
+    lo, hi = layouts[0]["ylim"][0]
+    assert 1 - 0.35 <= lo < 1 and 5 < hi <= 5 + 0.35, (lo, hi)
+    assert all(1 <= t <= 5 for t in layouts[0]["yticks"][0] if lo <= t <= hi)
+    # Segment 1's line runs from -0.6 + 1.25 = 0.65 to 5.65, beyond the scale at both ends: cut off, and said so.
+    assert re.search(r"fitted lines? of segments? 1\b[^.]*would pass beyond the 1\u20135 scale", scatter.caption)
+    assert "cut off at the scale's end" in scatter.caption
+    assert "one item: rep_renew" in scatter.caption and "mean of 1 items" not in scatter.caption
+    if two_predictors:
+        assert f"{words['other']} at its mean (3.41)" in scatter.caption
+    else:
+        assert "held" not in scatter.caption and "at its mean" not in scatter.caption
+    assert "outside the outcome's 1\u20135 scale" in forest.caption  # segment 1's intercept, -0.6
+    assert "outside the predictor's 1\u20135 scale" in forest.caption
+
+
+def test_check_layout_notices_overlapping_text(tmp_path, layouts):
+    """The layout check can fail: two texts drawn on top of each other are caught."""
+    rep = pd.DataFrame({"rule": ["duplicate_id"], "rows_affected": [3]})
+    F.cleaning_summary(rep, tmp_path / "a", formats=())
+    fig = layouts[0]["fig"]
+    fig.clear()
+    ax = fig.add_subplot()
+    ax.text(0.5, 0.5, "first label", transform=ax.transAxes)
+    ax.text(0.52, 0.5, "second label", transform=ax.transAxes)
+    layout = _layout(fig)
+    with pytest.raises(AssertionError, match="overlaps"):
+        check_layout(layout)
+
+
+def test_scatter_without_a_scale_fits_the_data_and_says_nothing_of_one(tmp_path):
+    data, grid, _ = _case_data(2, False, np.random.default_rng(0))
+    rec = F.segment_scatter(data, grid, None, "x (as in the data)", "y (as in the data)", tmp_path / "s", formats=())
+    assert "scale" not in rec.caption.replace("scale points", "")
+    with pytest.raises(ValueError, match="y_scale"):
+        F.segment_scatter(data, grid, None, "x", "y", tmp_path / "t", y_scale=(5, 1))
+
+
+def test_wrap_breaks_at_spaces_and_hyphens_and_inside_long_words():
+    assert F._wrap("Satisfaction-driven, lowest loyalty", 14) == "Satisfaction-\ndriven, lowest\nloyalty"
+    assert F._wrap("n\u00a0=\u00a0230 segment", 7) == "n\u00a0=\u00a0230\nsegment"
+    assert all(F._display_width(line) <= 8 for line in F._wrap("满意驱动型忠诚客户群体", 8).split("\n"))
+    assert F._wrap("abcdefghij", 4) == "abcd\nefgh\nij"
+
+
+# ---------------------------------------------------------------- the figure stage on the real surveys
+
+
+def _example_run(example: str, tmp_path: Path) -> dict:
+    """Clean one shared example survey and fit it quickly (K = 1..3, two starts): the stage's input files."""
+    from trustseg.config import analysis_variables, validate_config
+    from trustseg.model.bootstrap import bootstrap_replicates, summarise_bootstrap
+    from trustseg.model.selection import select_segments
+    from trustseg.stages.common import analysis_data, write_csv
+    from trustseg.stages.segments import fitted_lines, segment_table
+    from trustseg.survey.cleaning import clean_survey
+    from trustseg.survey.io import read_survey
+
+    config = validate_config(yaml.safe_load((REPO / "config" / "examples" / f"{example}.yaml").read_text()))
+    config["data"]["path"] = str(REPO / config["data"]["path"])
+    clean = clean_survey(read_survey(config["data"]["path"], config["data"]), config).clean
+    name = next(iter(config["analyses"]))
+    outcome, predictors, focal = analysis_variables(config, name)
+    X, y, _, ids = analysis_data(clean, outcome, predictors, name)
+    table, models = select_segments(X, y, k_range=range(1, 4), n_init=2, random_state=0, return_models=True)
+    model = models[3]
+    inference = model.inference(X, y, alpha=0.05, equivalence_margin=0.1)
+    posteriors = model.predict_proba(X, y)
+    labels = posteriors.argmax(axis=1) + 1
+    segments = segment_table(inference, focal, outcome, pd.Series(labels).value_counts().to_dict(),
+                             config["constructs"][outcome]["scale"])
+    paths = {key: tmp_path / f"{key}.csv" for key in
+             ("clean", "segments", "assignments", "fitted_lines", "model_selection", "bootstrap", "replicates")}
+    write_csv(clean, paths["clean"])
+    write_csv(segments, paths["segments"])
+    assignments = pd.DataFrame({"respondent_id": ids.to_numpy(), "segment": labels})
+    for j in range(posteriors.shape[1]):
+        assignments[f"posterior_{j + 1}"] = posteriors[:, j]
+    write_csv(assignments, paths["assignments"])
+    write_csv(fitted_lines(inference, X, focal), paths["fitted_lines"])
+    write_csv(table, paths["model_selection"])
+    replicates = bootstrap_replicates(X, y, model, range(3), seed=0, n_init=1)
+    write_csv(replicates, paths["replicates"])
+    write_csv(summarise_bootstrap(replicates, segments, alpha=0.05), paths["bootstrap"])
+    return {"config": config, "name": name, "outcome": outcome, "predictors": predictors, "focal": focal,
+            "paths": {k: str(v) for k, v in paths.items()}}
+
+
+@pytest.mark.filterwarnings("ignore:the observed information is not positive definite")  # two starts only
+@pytest.mark.parametrize("example", ["ecsi_mobi", "bank", "corp_rep"])
+def test_figure_stage_draws_the_shared_example_surveys(example, tmp_path, layouts):
+    from trustseg.stages import figures as stage
+    from trustseg.stages.profiles import profiles
+
+    run = _example_run(example, tmp_path)
+    config, paths = run["config"], run["paths"]
+    out = tmp_path / "figures"
+    stage.segment_figures(
+        paths["clean"], run["name"], paths, str(out), outcome=run["outcome"], predictors=run["predictors"],
+        focal=run["focal"], alpha=0.05, equivalence_margin=0.1,
+        constructs={v: config["constructs"][v] for v in (run["focal"], run["outcome"])},
+        weight_column=None, formats=(), seed=1)
+    stage.bootstrap_figure(paths["segments"], paths["bootstrap"], paths["replicates"],
+                           str(out / "bootstrap_stability"), ())
+    profiles(paths["clean"], paths["assignments"], run["name"],
+             {"profiles": str(tmp_path / "profiles.csv"), "membership": str(tmp_path / "membership.csv")},
+             variables=config["profile"], weight_column=None, seed=1, outcome=run["outcome"],
+             predictors=run["predictors"], profile_order=config["profile_order"], data_path=config["data"]["path"])
+    stage.profile_figure(paths["segments"], str(tmp_path / "profiles.csv"), str(out / "profile_heatmap"), ())
+    assert len(layouts) == 6
+    for layout in layouts:
+        check_layout(layout)
+    captions = {**yaml.safe_load((out / "captions_segments.json").read_text())}
+    scatter = captions["segment_scatter"]["caption"]
+    assert "mean of 1 items" not in scatter
+    lo, hi = config["constructs"][run["outcome"]]["scale"]
+    ylim = layouts[0]["ylim"][0]
+    assert lo - 0.2 * (hi - lo) < ylim[0] < lo and hi < ylim[1] < hi + 0.2 * (hi - lo), ylim
+    if example == "corp_rep":  # satisfaction is the single item cusa
+        assert re.search(r"Satisfaction \(one item: cusa, 1-7 scale\)", scatter)

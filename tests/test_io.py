@@ -12,7 +12,7 @@ import pyreadstat
 import pytest
 
 from trustseg.errors import ConfigError, DataError
-from trustseg.survey.io import decode_text, read_survey
+from trustseg.survey.io import decode_text, read_survey, value_label_order
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "resources", "examples")
 
@@ -222,6 +222,23 @@ def test_stata_value_labels(tmp_path):
     out = read_survey(f)
     assert out.attrs["value_labels"]["region"][3] == "east"
     assert out["sat"].tolist() == [1, 2, 2]
+
+
+def test_value_label_order_follows_the_codes(tmp_path):
+    sav = tmp_path / "s.sav"
+    # Codes, not the order the labels were written in nor the alphabet, give the order.
+    pyreadstat.write_sav(pd.DataFrame({"income": [3.0, 1.0, 2.0], "q1": [1.0, 2.0, 3.0]}), str(sav),
+                         variable_value_labels={"income": {3.0: ">100k", 1.0: "Low", 2.0: "Medium", 4.0: "Low"}})
+    before = _digest(sav)
+    assert value_label_order(sav) == {"income": ["Low", "Medium", ">100k"]}
+    assert _digest(sav) == before
+    dta = tmp_path / "s.dta"
+    pyreadstat.write_dta(pd.DataFrame({"region": [1, 2, 3]}), str(dta),
+                         variable_value_labels={"region": {2: "south", 1: "north", 3: "east"}})
+    assert value_label_order(dta) == {"region": ["north", "south", "east"]}
+    assert value_label_order(_write(tmp_path / "s.csv", "a\n1\n")) == {}  # a CSV has no value labels
+    with pytest.raises(DataError, match="cannot be read as a SPSS"):
+        value_label_order(_write(tmp_path / "bad.sav", "not spss"))
 
 
 def test_parquet(tmp_path):

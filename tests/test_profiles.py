@@ -4,10 +4,12 @@ import pytest
 
 from trustseg.errors import DataError
 from trustseg.model.profiles import (
+    band_bounds,
     bch_weights,
     classification_error_matrix,
     is_categorical,
     membership_model,
+    order_levels,
     profile_table,
 )
 
@@ -170,3 +172,100 @@ def test_membership_edge_cases():
     np.testing.assert_allclose(fitted["odds_ratio"], np.exp(fitted["estimate"]))
     single = membership_model(data, np.ones((400, 1)), ["z"])
     assert single.empty and "one segment" in single.attrs["notes"][0]
+
+
+# ---------------------------------------------------------------- ordered categories
+
+
+def test_order_levels_recognises_numeric_bands():
+    assert order_levels([">100k", "30-60k", "<30k", "60-100k"]) == ["<30k", "30-60k", "60-100k", ">100k"]
+    assert order_levels(["65+", "25-34", "Under 18", "18-24"]) == ["Under 18", "18-24", "25-34", "65+"]
+    assert order_levels(["$60,000 or more", "Less than $30,000", "$30,000-$59,999"]) == [
+        "Less than $30,000", "$30,000-$59,999", "$60,000 or more"]
+    assert order_levels(["5千-1万", "1万以上", "5千以下"]) == ["5千以下", "5千-1万", "1万以上"]
+    assert order_levels(["500-1k", "5k+", "<500", "1k-5k"]) == ["<500", "500-1k", "1k-5k", "5k+"]
+    assert order_levels([10, 2, 1]) == [1, 2, 10]
+    # Text that is not all numbers falls back to alphabetical order.
+    assert order_levels(["Social", "Full", "Junior 18"]) == ["Full", "Junior 18", "Social"]
+    assert band_bounds("Female") is None and band_bounds("30-60k") == (30000.0, 60000.0)
+
+
+def test_order_levels_takes_a_given_order_first():
+    # The order given wins over the natural one; unlisted levels follow; codes match their text.
+    assert order_levels(["High", "Low", "Medium", "n/a"], ["Low", "Medium", "High"]) == ["Low", "Medium", "High", "n/a"]
+    assert order_levels([1.0, 2.0, 3.0], ["3", 1]) == [3.0, 1.0, 2.0]
+
+
+def test_golf_example_bands_are_in_order():
+    from trustseg.survey.simulate import simulate_golf_survey
+
+    survey, _ = simulate_golf_survey(2010, n_members=200)
+    seg = pd.Series(np.arange(len(survey)) % 2 + 1, index=survey.index)
+    out = profile_table(survey, seg, ["age_band", "income_band"])
+    levels = out.drop_duplicates(["variable", "level"]).groupby("variable", sort=False)["level"].apply(list)
+    assert levels["income_band"] == ["<30k", "30-60k", "60-100k", ">100k"]
+    assert levels["age_band"] == ["18-34", "35-49", "50-64", "65+"]
+
+
+def test_profile_table_and_membership_follow_level_orders(survey):
+    df, seg = survey
+    rng = np.random.default_rng(4)
+    df = df.assign(tier=rng.choice(["High", "Low", "Medium"], len(df)), code=rng.choice([1.0, 2.0, 3.0], len(df)))
+    natural = profile_table(df, seg, ["tier", "code"])
+    assert list(dict.fromkeys(natural.loc[natural.variable == "tier", "level"])) == ["High", "Low", "Medium"]
+    assert list(dict.fromkeys(natural.loc[natural.variable == "code", "level"])) == ["1", "2", "3"]  # not "1.0"
+    orders = {"tier": ["Low", "Medium", "High"], "code": ["3", "2", "1"]}
+    out = profile_table(df, seg, ["tier", "code"], level_orders=orders)
+    assert list(dict.fromkeys(out.loc[out.variable == "tier", "level"])) == ["Low", "Medium", "High"]
+    assert list(dict.fromkeys(out.loc[out.variable == "code", "level"])) == ["3", "2", "1"]
+    post = np.eye(3)[seg.to_numpy() - 1] * 0.9 + 0.1 / 3
+    terms = membership_model(df, post, ["tier"], level_orders=orders)["term"]
+    tier_terms = [t for t in dict.fromkeys(terms) if t.startswith("tier[")]
+    reference = membership_model(df, post, ["tier"], level_orders=orders).attrs["reference_levels"]["tier"]
+    assert tier_terms == [f"tier[{lv}]" for lv in orders["tier"] if lv != reference]
+
+
+def _profile_stage_files(tmp_path, income):
+    """clean.csv and assignments.csv for the profile stage, with an income band column."""
+    n = len(income)
+    rng = np.random.default_rng(0)
+    clean = pd.DataFrame({"respondent_id": [f"r{i}" for i in range(n)], "sat": rng.uniform(1, 7, n),
+                          "rep": rng.uniform(1, 7, n), "income": income})
+    seg = np.arange(n) % 2 + 1
+    assignments = pd.DataFrame({"respondent_id": clean["respondent_id"], "segment": seg,
+                                "posterior_1": np.where(seg == 1, 0.9, 0.1),
+                                "posterior_2": np.where(seg == 1, 0.1, 0.9)})
+    clean.to_csv(tmp_path / "clean.csv", index=False)
+    assignments.to_csv(tmp_path / "assignments.csv", index=False)
+    return {"profiles": str(tmp_path / "profiles.csv"), "membership": str(tmp_path / "membership.csv")}
+
+
+def _run_profile_stage(tmp_path, outputs, **kwargs):
+    from trustseg.stages.profiles import profiles
+
+    profiles(str(tmp_path / "clean.csv"), str(tmp_path / "assignments.csv"), "a", outputs, variables=["income"],
+             weight_column=None, seed=0, outcome="rep", predictors=["sat"], **kwargs)
+    table = pd.read_csv(outputs["profiles"], keep_default_na=False)
+    return list(dict.fromkeys(table["level"]))
+
+
+def test_profile_stage_orders_categories_by_value_labels_then_config(tmp_path, caplog):
+    import pyreadstat
+
+    from trustseg.errors import ConfigError
+
+    # Labels whose codes order them differently from the alphabet and from any band reading.
+    labels = {1.0: "Low", 2.0: "Medium", 3.0: "High"}
+    codes = np.tile([1.0, 2.0, 3.0], 20)
+    raw = tmp_path / "survey.sav"
+    pyreadstat.write_sav(pd.DataFrame({"income": codes}), str(raw), variable_value_labels={"income": labels})
+    outputs = _profile_stage_files(tmp_path, [labels[c] for c in codes])
+    assert _run_profile_stage(tmp_path, outputs) == ["High", "Low", "Medium"]  # a CSV alone: alphabetical
+    assert _run_profile_stage(tmp_path, outputs, data_path=str(raw)) == ["Low", "Medium", "High"]
+    # The config's profile_order wins; a level it leaves out follows, with a warning naming the key.
+    with caplog.at_level("WARNING", logger="trustseg"):
+        got = _run_profile_stage(tmp_path, outputs, data_path=str(raw), profile_order={"income": ["High", "Lo"]})
+    assert got == ["High", "Low", "Medium"]
+    assert "profile_order.income" in caplog.text and "'Low', 'Medium'" in caplog.text and "'Lo'" in caplog.text
+    with pytest.raises(ConfigError, match="profile_order.*'age'.*not among the profile variables"):
+        _run_profile_stage(tmp_path, outputs, profile_order={"age": ["18-34"]})

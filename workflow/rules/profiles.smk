@@ -31,6 +31,10 @@ rule profiles:
         seed=SEED,
         outcome=lambda w: config["analyses"][w.analysis]["outcome"],
         predictors=lambda w: config["analyses"][w.analysis]["predictors"],
+        # the order of ordered categories (income bands): the config's, else the data file's value labels
+        profile_order=config["profile_order"],
+        data_path=config["data"]["path"],
+        data_format=config["data"]["format"],
     conda:
         "../envs/trustseg.yaml"
     log:

@@ -21,6 +21,8 @@ for a test, a single segment) never stop the analysis: they are written in a
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,7 +32,10 @@ from trustseg.errors import DataError
 from trustseg.model._core import INTERCEPT
 from trustseg.model.classification import check_posteriors
 
-__all__ = ["profile_table", "membership_model", "is_categorical", "bch_weights", "classification_error_matrix"]
+__all__ = [
+    "profile_table", "membership_model", "is_categorical", "bch_weights", "classification_error_matrix",
+    "order_levels", "band_bounds", "level_text",
+]
 
 logger = logging.getLogger("trustseg")
 
@@ -63,16 +68,111 @@ def is_categorical(values: pd.Series, max_levels: int = MAX_LEVELS) -> bool:
     return values.dropna().nunique() <= max_levels
 
 
-def _levels(values: pd.Series) -> list:
-    """Distinct non-missing levels in a stable order (category order, else sorted)."""
+def _levels(values: pd.Series, order: Sequence | None = None) -> list:
+    """Distinct non-missing levels in display order (see :func:`order_levels`; a categorical keeps its order)."""
     present = values.dropna()
-    if isinstance(values.dtype, pd.CategoricalDtype):
+    if order is None and isinstance(values.dtype, pd.CategoricalDtype):
         return [c for c in values.cat.categories if (present == c).any()]
-    uniq = list(pd.unique(present))
+    return order_levels(pd.unique(present), order)
+
+
+def level_text(level) -> str:
+    """A level as shown and matched: ``2.0`` (an integer code read as a float) is ``"2"``."""
+    if isinstance(level, (float, np.floating)) and float(level).is_integer():
+        return str(int(level))
+    return str(level).strip()
+
+
+def order_levels(levels: Iterable, order: Sequence | None = None) -> list:
+    """Levels in display order.
+
+    The levels named in ``order`` come first, in that order (matched by their
+    text, so ``"2"`` matches a code ``2``); the others follow in natural
+    order: numbers by value; text that names numeric bands by the band
+    (``<30k`` < ``30-60k`` < ``60-100k`` < ``>100k``, ``Under 18`` < ``18-24``
+    < ``65+``, see :func:`band_bounds`) when every level names one; else
+    alphabetically.
+
+    Parameters
+    ----------
+    levels : iterable
+        Distinct levels.
+    order : sequence, optional
+        The order of the levels (from the config's ``profile_order`` or the
+        data file's value labels).
+
+    Returns
+    -------
+    list
+        ``levels``, reordered.
+    """
+    levels = list(levels)
+    listed = []
+    if order:
+        by_text = {}
+        for level in levels:
+            by_text.setdefault(level_text(level), level)
+        for item in order:
+            level = by_text.pop(level_text(item), None)
+            if level is not None:
+                listed.append(level)
+        levels = list(by_text.values())
+    return listed + _natural_order(levels)
+
+
+def _natural_order(levels: list) -> list:
+    if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+           for v in levels):
+        return sorted(levels)
+    bands = [band_bounds(v) for v in levels]
+    if levels and all(b is not None for b in bands):
+        return [v for _, _, v in sorted(zip(bands, (str(v).lower() for v in levels), levels),
+                                        key=lambda t: (t[0], t[1]))]
     try:
-        return sorted(uniq)
+        return sorted(levels)
     except TypeError:
-        return sorted(uniq, key=lambda v: str(v))
+        return sorted(levels, key=lambda v: str(v))
+
+
+# A number with an optional multiplier right after it ("30k", "1.5M", "5千", "2万"); a multiplier
+# letter followed by another letter is a unit ("5 km", "10 min"), not a multiplier.
+_BAND_NUMBER = re.compile(r"(\d+(?:\.\d+)?)(?:\s?([kKmM千万亿])(?![A-Za-z]))?")
+_MULTIPLIERS = {"k": 1e3, "m": 1e6, "千": 1e3, "万": 1e4, "亿": 1e8}
+_OPEN_BELOW_BEFORE = re.compile(r"[<\u2264\uff1c]|\b(under|less than|below|up to|upto|fewer than|younger than|"
+                                r"at most|no more than|max(imum)?)\b")
+_OPEN_BELOW_AFTER = re.compile(r"\b(or less|or fewer|or younger|or under|and under|and below|or below)\b|以下|以内")
+_OPEN_ABOVE_BEFORE = re.compile(r"[>\u2265\uff1e]|\b(over|more than|above|at least|older than|greater than|"
+                                r"min(imum)?)\b")
+_OPEN_ABOVE_AFTER = re.compile(r"^\s*\+|\b(or more|or older|or over|and over|and above|or above|and older|plus)\b|以上")
+
+
+def band_bounds(label) -> tuple[float, float] | None:
+    """The numeric band a category label names, as ``(low, high)``; None when it holds no number.
+
+    ``"30-60k"`` is (30000, 60000), ``"<30k"`` (-inf, 30000), ``">100k"`` and
+    ``"100k+"`` (100000, inf), ``"18-24"`` (18, 24), ``"65 or older"``
+    (65, inf), ``"3000元以下"`` (-inf, 3000).  A multiplier written once
+    applies to the band's first number too (``30-60k``).  Thousands
+    separators (``$30,000``) are read as such.
+    """
+    text = re.sub(r"(?<=\d)[,'\u00a0\u202f](?=\d{3}(?!\d))", "", str(label).strip().lower())
+    found = list(_BAND_NUMBER.finditer(text))
+    if not found:
+        return None
+    values = [float(m.group(1)) for m in found]
+    factors = [_MULTIPLIERS.get((m.group(2) or "").lower()) for m in found]
+    # "30-60k": the first number takes the multiplier written after the second, unless that would
+    # turn the band around ("500-1k" is 500 to 1000).
+    for i in range(len(found) - 2, -1, -1):
+        if factors[i] is None and factors[i + 1] is not None and values[i] <= values[i + 1]:
+            factors[i] = factors[i + 1]
+    numbers = [v * (f or 1.0) for v, f in zip(values, factors)]
+    before, after = text[:found[0].start()], text[found[0].end():]
+    if _OPEN_BELOW_BEFORE.search(before) or (len(numbers) == 1 and _OPEN_BELOW_AFTER.search(after)):
+        return (-np.inf, numbers[0])
+    if _OPEN_ABOVE_BEFORE.search(before) or (len(numbers) == 1 and _OPEN_ABOVE_AFTER.search(after)):
+        return (numbers[0], np.inf)
+    return (numbers[0], numbers[1]) if len(numbers) > 1 else (numbers[0], numbers[0])
 
 
 def _segment_labels(data: pd.DataFrame, segment, posteriors) -> tuple[pd.Series, list[int]]:
@@ -111,10 +211,10 @@ def _chi2_stat(codes_x: np.ndarray, codes_s: np.ndarray, r: int, c: int) -> floa
         return float(np.nansum((table - expected) ** 2 / expected))
 
 
-def _categorical_rows(name, x, seg, labels, post, n_missing, n_permutations, rng):
+def _categorical_rows(name, x, seg, labels, post, n_missing, n_permutations, rng, order=None):
     rows = []
     valid = x.notna() & seg.notna()
-    levels = _levels(x[valid]) if valid.any() else []
+    levels = _levels(x[valid], order) if valid.any() else []
     base = dict(variable=name, kind="categorical", n_missing=n_missing, test="", statistic=np.nan, df=np.nan,
                 p_value=np.nan, effect_size=np.nan, effect_measure="", alt_test="", alt_statistic=np.nan,
                 alt_p_value=np.nan, sd=np.nan)
@@ -150,7 +250,7 @@ def _categorical_rows(name, x, seg, labels, post, n_missing, n_permutations, rng
     test = dict()
     nonempty = counts.sum(0) > 0
     if r < 2:
-        notes.append(f"single level ({levels[0]!s}): no test")
+        notes.append(f"single level ({level_text(levels[0])}): no test")
     elif len(labels) < 2:
         notes.append("one segment: no test")
     elif nonempty.sum() < 2:
@@ -183,7 +283,7 @@ def _categorical_rows(name, x, seg, labels, post, n_missing, n_permutations, rng
     note = "; ".join(notes)
     for i, lv in enumerate(levels):
         for j, k in enumerate(labels):
-            rows.append({**base, **test, "level": str(lv), "segment": k, "n": int(counts[i, j]),
+            rows.append({**base, **test, "level": level_text(lv), "segment": k, "n": int(counts[i, j]),
                          "value": float(shares[i, j]), "overall": float(overall[i]),
                          "note": note if seg_tot[j] > 0 else "; ".join(filter(None, [note, "empty segment"]))})
     return rows
@@ -267,7 +367,8 @@ def _numeric_rows(name, x, seg, labels, post, n_missing):
 
 
 def profile_table(data: pd.DataFrame, segment, variables: list[str], posteriors=None, *,
-                  max_levels: int = MAX_LEVELS, n_permutations: int = 2000, seed: int = 0) -> pd.DataFrame:
+                  max_levels: int = MAX_LEVELS, n_permutations: int = 2000, seed: int = 0,
+                  level_orders: Mapping[str, Sequence] | None = None) -> pd.DataFrame:
     """Describe every profile variable by segment and test the differences.
 
     Parameters
@@ -294,6 +395,11 @@ def profile_table(data: pd.DataFrame, segment, variables: list[str], posteriors=
         an expected count is below 5.
     seed : int, default 0
         Seed of those permutations.
+    level_orders : dict, optional
+        ``{variable: [level, ...]}``: the order in which a categorical
+        variable's levels are listed (ordered categories such as income
+        bands).  Unlisted levels, and variables without an entry, follow in
+        natural order (:func:`order_levels`).
 
     Returns
     -------
@@ -340,7 +446,8 @@ def profile_table(data: pd.DataFrame, segment, variables: list[str], posteriors=
         if numeric:
             rows.extend(_numeric_rows(name, x, seg, labels, post, n_missing))
         else:
-            rows.extend(_categorical_rows(name, x, seg, labels, post, n_missing, n_permutations, rng))
+            rows.extend(_categorical_rows(name, x, seg, labels, post, n_missing, n_permutations, rng,
+                                          (level_orders or {}).get(name)))
     return _profile_frame(rows)
 
 
@@ -350,7 +457,7 @@ def _profile_frame(rows: list[dict]) -> pd.DataFrame:
     out["n"] = out["n"].astype(int)
     out["n_missing"] = out["n_missing"].astype(int)
     for col in ("level", "test", "effect_measure", "alt_test", "note"):
-        out[col] = out[col].fillna("").astype(str)
+        out[col] = out[col].astype(object).fillna("").astype(str)
     return out
 
 
@@ -473,7 +580,7 @@ def _fit_weighted_mnl(Z: np.ndarray, W: np.ndarray, w: np.ndarray, max_iter: int
 
 def membership_model(data: pd.DataFrame, posteriors, variables: list[str], *, weights=None,
                      correction: str = "bch", alpha: float = 0.05, max_levels: int = MAX_LEVELS,
-                     max_iter: int = 200) -> pd.DataFrame:
+                     max_iter: int = 200, level_orders: Mapping[str, Sequence] | None = None) -> pd.DataFrame:
     """Multinomial logit of segment membership on profile variables (BCH three-step).
 
     Parameters
@@ -485,7 +592,7 @@ def membership_model(data: pd.DataFrame, posteriors, variables: list[str], *, we
     variables : list of str
         Profile variables.  Categorical variables (:func:`is_categorical`) are
         dummy-coded with the most frequent level as reference (ties: the first
-        level in sorted order); terms are named ``"variable[level]"``.  Numeric
+        level in display order, see ``level_orders``); terms are named ``"variable[level]"``.  Numeric
         variables enter linearly.
     weights : array-like of shape (n,), optional
         Survey weights.
@@ -501,6 +608,9 @@ def membership_model(data: pd.DataFrame, posteriors, variables: list[str], *, we
         categorical.
     max_iter : int, default 200
         Newton iterations.
+    level_orders : dict, optional
+        ``{variable: [level, ...]}``: the order of a categorical variable's
+        levels, as in :func:`profile_table`; terms are listed in it.
 
     Returns
     -------
@@ -540,7 +650,7 @@ def membership_model(data: pd.DataFrame, posteriors, variables: list[str], *, we
                          converged=False, n_iter=0, notes=["one segment: no membership model"])
         return out
     kept, kinds, skipped, complete = _usable_variables(data, variables, max_levels)
-    Z, terms, reference_levels = _design_matrix(data.loc[complete, kept], kinds)
+    Z, terms, reference_levels = _design_matrix(data.loc[complete, kept], kinds, level_orders or {})
     beta, cov, converged, n_iter, D, notes = _three_step_fit(Z, p[complete], w_all[complete], correction, max_iter)
     n_used = int(complete.sum())
     drop_note = f"{len(data) - n_used} respondent(s) with missing profile values dropped; {n_used} used"
@@ -609,7 +719,8 @@ def _usable_variables(data: pd.DataFrame, variables: list[str], max_levels: int)
     return kept, kinds, skipped, complete
 
 
-def _design_matrix(sub: pd.DataFrame, kinds: dict[str, bool]) -> tuple[np.ndarray, list[str], dict]:
+def _design_matrix(sub: pd.DataFrame, kinds: dict[str, bool],
+                   level_orders: Mapping[str, Sequence]) -> tuple[np.ndarray, list[str], dict]:
     """Intercept, dummies (most frequent level as reference) and numeric columns.
 
     Returns the matrix, its term names and the reference level of every
@@ -621,15 +732,15 @@ def _design_matrix(sub: pd.DataFrame, kinds: dict[str, bool]) -> tuple[np.ndarra
     for v in sub.columns:
         x = sub[v]
         if kinds[v]:
-            levels = _levels(x)
+            levels = _levels(x, level_orders.get(v))
             counts = x.value_counts()
             ref = max(levels, key=lambda lv: (counts.get(lv, 0), -levels.index(lv)))
-            reference_levels[v] = str(ref)
+            reference_levels[v] = level_text(ref)
             for lv in levels:
                 if lv == ref:
                     continue
                 cols.append((x == lv).to_numpy(dtype=float))
-                terms.append(f"{v}[{lv}]")
+                terms.append(f"{v}[{level_text(lv)}]")
         else:
             cols.append(x.astype(float).to_numpy())
             terms.append(v)

@@ -11,6 +11,13 @@ Design rules
 * Segments are told apart by marker shape, line style *and* a palette whose
   lightness changes monotonically (sampled from viridis), so the figures
   survive greyscale printing.
+* Text cannot collide, whatever the data set: legends sit outside the axes
+  (never over data), a panel's title and its counts are one title on separate
+  lines, long category labels run down a y axis, and every label is wrapped
+  to the width the layout gives it (``constrained_layout`` does the rest).
+* Rating scales are respected: with a known scale an axis spans that scale,
+  lines and bands the model carries beyond it are cut off at its ends, and
+  the caption says so.
 * No global state: figures are built as :class:`matplotlib.figure.Figure`
   objects (no pyplot figure manager), styles are applied with
   :func:`matplotlib.rc_context`, and every file is written atomically
@@ -28,9 +35,11 @@ Design rules
 from __future__ import annotations
 
 import functools
+import math
 import os
+import re
 import tempfile
-import textwrap
+import unicodedata
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
@@ -43,7 +52,8 @@ import pandas as pd
 from matplotlib import font_manager
 from matplotlib.figure import Figure as _MplFigure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "Figure",
@@ -282,9 +292,111 @@ def _seg_label(seg: int, names: Mapping | None) -> str:
     return _plain(f"{int(seg)}: {name}") if name else f"Segment {int(seg)}"
 
 
+# Text is wrapped to widths estimated before drawing, so that labels fit the
+# space the layout gives them whatever the data set calls its segments and
+# constructs.  DejaVu Sans averages about 0.55 em per character; 0.62 em
+# leaves room for capitals and wide letters, so an estimate errs on the wide side.
+_EM_PER_CHAR = 0.62
+
+
+def _display_width(text: str) -> int:
+    """Width of one line of text in character cells; East Asian wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def _cells_in(width_inches: float, font_size: float) -> int:
+    """How many character cells of ``font_size`` points fit in ``width_inches``."""
+    return max(6, int(width_inches * 72 / (_EM_PER_CHAR * font_size)))
+
+
+def _text_inches(text: str, font_size: float) -> float:
+    """Estimated width in inches of the widest line of ``text``."""
+    return max((_display_width(line) for line in str(text).split("\n")), default=0) * _EM_PER_CHAR * font_size / 72
+
+
+def _wrap(text, width: int) -> str:
+    """Break ``text`` into lines of at most ``width`` cells: at spaces and after hyphens, inside a word only
+    when the word alone is wider (CJK text has no spaces).  Existing line breaks are kept."""
+    lines = []
+    for paragraph in str(text).split("\n"):
+        line = ""
+        previous_end = 0
+        # Only plain spaces break: a no-break space (as in "n\u00a0=\u00a056") holds its words together.
+        for match in re.finditer(r"[^ ]+?-(?=[^ ])|[^ ]+", paragraph):
+            token = match.group()
+            spaced = match.start() > previous_end
+            previous_end = match.end()
+            candidate = line + (" " if spaced and line else "") + token
+            if _display_width(candidate) <= width or not line:
+                line = candidate
+            else:
+                lines.append(line)
+                line = token
+            while _display_width(line) > width:
+                cut, cells = 0, 0
+                while cut < len(line) and cells + _display_width(line[cut]) <= width:
+                    cells += _display_width(line[cut])
+                    cut += 1
+                cut = max(cut, 1)
+                lines.append(line[:cut])
+                line = line[cut:]
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def _wrapped_label(seg: int, names: Mapping | None, width: int = 16) -> str:
-    """Segment label broken over lines, for crowded category axes."""
-    return textwrap.fill(_seg_label(seg, names), width=width, break_long_words=False)
+    """Segment label broken over lines of at most ``width`` cells, for crowded axes."""
+    return _wrap(_seg_label(seg, names), width)
+
+
+def _legend_columns(labels: Sequence[str], width_inches: float, font_size: float, handlelength: float = 2.0) -> int:
+    """The most legend columns that fit side by side in ``width_inches`` (at least one)."""
+    longest = max((_text_inches(label, font_size) for label in labels), default=0.0)
+    column = longest + _legend_handle_inches(font_size, handlelength)
+    return max(1, min(len(labels), int(width_inches // column)))
+
+
+def _legend_handle_inches(font_size: float, handlelength: float) -> float:
+    # the handle, the gap between handle and text (0.8 em) and the column spacing (2 em)
+    return (handlelength + 0.8 + 2.0) * font_size / 72
+
+
+def _legend_layout(labels: Sequence[str], width_inches: float, font_size: float, handlelength: float = 2.0,
+                   max_columns: int = 2) -> tuple[int, list[str]]:
+    """Columns and wrapped labels for a legend across ``width_inches``.
+
+    As many columns as fit unwrapped; otherwise up to ``max_columns`` with the
+    labels wrapped to the column width (while a column holds 16 cells or more).
+    """
+    ncols = _legend_columns(labels, width_inches, font_size, handlelength)
+    if ncols >= min(len(labels), max_columns):
+        return ncols, list(labels)
+    for ncols in range(min(len(labels), max_columns), 0, -1):
+        cells = _cells_in(width_inches / ncols - _legend_handle_inches(font_size, handlelength), font_size)
+        if cells >= 16 or ncols == 1:
+            return ncols, [_wrap(label, cells) for label in labels]
+    raise AssertionError("unreachable: one column always fits")
+
+
+def _scale_text(scale: Sequence[float]) -> str:
+    lo, hi = scale
+    return f"{lo:g}\u2013{hi:g}"
+
+
+def _check_scale(scale, what: str) -> tuple[float, float] | None:
+    if scale is None:
+        return None
+    lo, hi = (float(v) for v in scale)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"{what} must be (low, high) with low < high, got {tuple(scale)}")
+    return lo, hi
+
+
+def _segment_list(segments: Iterable[int]) -> str:
+    segs = [str(int(s)) for s in segments]
+    if len(segs) == 1:
+        return f"segment {segs[0]}"
+    return "segments " + ", ".join(segs[:-1]) + f" and {segs[-1]}"
 
 
 def _all_segments(names: Mapping | None, *observed: Iterable) -> list[int]:
@@ -328,6 +440,10 @@ def segment_scatter(
     seed: int = 0,
     ci_level: float = 0.95,
     formats: Sequence[str] = ("pdf",),
+    *,
+    x_scale: Sequence[float] | None = None,
+    y_scale: Sequence[float] | None = None,
+    held_at_mean: Mapping[str, float] | None = None,
 ) -> Figure:
     """Jittered scatter of outcome on predictor with one fitted line per segment.
 
@@ -344,7 +460,8 @@ def segment_scatter(
         Segment number -> plain-language name.
     x_label, y_label : str
         Axis labels including units, e.g.
-        ``"Satisfaction (mean of items, 1-7 scale)"``.
+        ``"Satisfaction (mean of 3 items, 1-7 scale)"``.  Long labels are
+        wrapped to the axis.
     stem : Path
         Output path without extension.
     jitter : float, default 0.1
@@ -357,6 +474,16 @@ def segment_scatter(
         Confidence level of the band (used in the caption).
     formats : sequence of str, default ("pdf",)
         Vector formats written next to the PNG.
+    x_scale, y_scale : (low, high), optional
+        The rating scales of predictor and outcome.  The axes then span the
+        scale (plus a margin for the jitter), dotted lines mark the outcome
+        scale's ends, and fitted lines and bands are cut off at them; the
+        caption names the segments whose line or band the model would carry
+        beyond the scale.  Without a scale the axes fit the data.
+    held_at_mean : dict, optional
+        ``{predictor: value}`` for the other predictors of a model with more
+        than one: the fitted lines are drawn with each held at its mean,
+        which the caption states with the value.
 
     Returns
     -------
@@ -366,52 +493,141 @@ def segment_scatter(
     _require(lines, ["segment", "x", "fit", "lower", "upper"], "lines")
     if jitter < 0:
         raise ValueError("jitter must be >= 0")
+    x_scale = _check_scale(x_scale, "x_scale")
+    y_scale = _check_scale(y_scale, "y_scale")
     pts, n_dropped = _plotted_points(data, jitter, seed)
     segs = _all_segments(names, pts["segment"], lines["segment"])
     styles = segment_styles(segs)
     has_band = False
+    beyond = {"line": [], "band": []}
+    width = 5.5
     with _rendering():
-        fig = _MplFigure(figsize=(5.5, 4.0), layout="constrained")
+        fig = _MplFigure(figsize=(width, 4.4 + 0.2 * max(len(segs) - 4, 0)), layout="constrained")
         ax = fig.add_subplot()
+        clip = _scale_clip(ax, y_scale)
         handles = []
         unassigned = pts["segment"].isna()
         if unassigned.any():
             ax.scatter(pts.loc[unassigned, "px"], pts.loc[unassigned, "py"],
                        marker="x", s=10, color="0.6", linewidths=0.6, zorder=1)
             handles.append(Line2D([], [], marker="x", color="0.6", linestyle="none",
-                                  label=f"Unassigned (n = {int(unassigned.sum())})"))
+                                  label=f"Unassigned (n\u00a0=\u00a0{int(unassigned.sum())})"))
         seg_num = pd.to_numeric(pts["segment"], errors="coerce")
         line_seg = pd.to_numeric(lines["segment"], errors="coerce")
         for s in segs:
-            handle, banded = _segment_points_and_line(ax, pts[(seg_num == s).to_numpy()], lines[line_seg == s],
-                                                      styles[s], _seg_label(s, names))
+            grid = lines[line_seg == s]
+            handle, banded = _segment_points_and_line(ax, pts[(seg_num == s).to_numpy()], grid,
+                                                      styles[s], _seg_label(s, names), clip)
             handles.append(handle)
             has_band |= banded
-        ax.set_xlabel(_plain(x_label))
-        ax.set_ylabel(_plain(y_label))
+            for part, leaves in _leaves_scale(grid, y_scale).items():
+                if leaves:
+                    beyond[part].append(s)
+        # Axis labels and legend entries are wrapped to the space they get, so
+        # long construct and segment names stay inside the figure.
+        ax.set_xlabel(_wrap(_plain(x_label), _cells_in(width - 0.9, 8)))
+        ax.set_ylabel(_wrap(_plain(y_label), _cells_in(3.0, 8)))
+        _fit_axis_to_scale(ax, x_scale, "x", jitter)
+        _fit_axis_to_scale(ax, y_scale, "y", jitter)
         if handles:
-            ax.legend(handles=handles, loc="best", handlelength=3)
+            ncols, labels = _legend_layout([h.get_label() for h in handles], width - 0.2, 7.5, 3)
+            for h, label in zip(handles, labels):
+                h.set_label(label)
+            # Outside the axes, under the x label: the legend never covers a point.
+            fig.legend(handles=handles, loc="outside lower center", handlelength=3, ncols=ncols)
         if not len(pts):
             _empty_note(ax, "No respondents with both values")
-    return _save(fig, stem, formats, _scatter_caption(x_label, y_label, len(pts), jitter, seed,
-                                                     ci_level if has_band else None, n_dropped))
+    caption = _scatter_caption(x_label, y_label, len(pts), jitter, seed, ci_level if has_band else None, n_dropped,
+                               y_scale, beyond, held_at_mean)
+    return _save(fig, stem, formats, caption)
 
 
 def _scatter_caption(x_label: str, y_label: str, n: int, jitter: float, seed: int, band_level: float | None,
-                     n_dropped: int) -> str:
+                     n_dropped: int, y_scale: tuple[float, float] | None = None,
+                     beyond: Mapping[str, list] | None = None, held_at_mean: Mapping[str, float] | None = None) -> str:
     jit = (f"Points are jittered by uniform noise of \u00b1{jitter:g} scale points on both axes "
            f"(seed {seed}) to separate tied answers; lines are fitted to the unjittered data. "
            if jitter else "Points are not jittered. ")
+    held = ""
+    if held_at_mean:
+        values = [f"{_plain(p)} at its mean ({v:.2f})" for p, v in held_at_mean.items()]
+        held = (" The model has more than one predictor: the lines are drawn with "
+                + (", ".join(values[:-1]) + " and " + values[-1] if len(values) > 1 else values[0])
+                + "; the points are the observed outcomes, not adjusted for "
+                + ("them." if len(values) > 1 else "it."))
+    scale = ""
+    if y_scale is not None:
+        scale_text = _scale_text(y_scale)
+        scale = f" Dotted lines mark the ends of the outcome's {scale_text} scale."
+        beyond = beyond or {}
+        lines = beyond.get("line", [])
+        if lines:
+            one = len(lines) == 1
+            scale += (f" The fitted {'line' if one else 'lines'} of {_segment_list(lines)} would pass beyond the "
+                      f"{scale_text} scale, where the model predicts values the scale cannot take; "
+                      f"{'it is' if one else 'they are'} cut off at the scale's end.")
+        bands = [s for s in beyond.get("band", []) if s not in lines]
+        if bands:
+            one = len(bands) == 1
+            scale += (f" The confidence {'band' if one else 'bands'} of {_segment_list(bands)} "
+                      f"{'reaches' if one else 'reach'} beyond the {scale_text} scale and "
+                      f"{'is' if one else 'are'} cut off at the scale's end.")
     return (
         f"{y_label} against {x_label} for {n} respondents, by segment "
         "(segments distinguished by marker shape, line style and shade). "
         + jit
         + "Lines: segment-specific fitted regressions; the slope is the change in the outcome per "
         "one-point increase in the predictor"
-        + (f"; shaded bands: pointwise {_pct(band_level)} confidence intervals of the fitted line. "
-           if band_level is not None else "; no confidence band available. ")
-        + (f"{n_dropped} respondent(s) with a missing value are not shown." if n_dropped else "")
+        + (f"; shaded bands: pointwise {_pct(band_level)} confidence intervals of the fitted line."
+           if band_level is not None else "; no confidence band available.")
+        + held
+        + scale
+        + (f" {n_dropped} respondent(s) with a missing value are not shown." if n_dropped else "")
     ).strip()
+
+
+def _scale_clip(ax, scale: tuple[float, float] | None):
+    """A clip box spanning the axes' width and the scale's height, or None without a scale."""
+    if scale is None:
+        return None
+    lo, hi = scale
+    # x in axes coordinates, y in data: the box follows the outcome scale whatever the x range.
+    return Rectangle((0.0, lo), 1.0, hi - lo, transform=ax.get_yaxis_transform(), facecolor="none",
+                     edgecolor="none")
+
+
+def _leaves_scale(grid: pd.DataFrame, scale: tuple[float, float] | None) -> dict[str, bool]:
+    """Whether a segment's fitted line, and its band, pass beyond the scale (by more than rounding)."""
+    if scale is None or not len(grid):
+        return {"line": False, "band": False}
+    lo, hi = scale
+    tol = 1e-9 * (hi - lo)
+
+    def outside(values) -> bool:
+        v = pd.to_numeric(values, errors="coerce").to_numpy(float)
+        v = v[np.isfinite(v)]
+        return bool(((v < lo - tol) | (v > hi + tol)).any())
+
+    return {"line": outside(grid["fit"]), "band": outside(grid["lower"]) or outside(grid["upper"])}
+
+
+def _fit_axis_to_scale(ax, scale: tuple[float, float] | None, axis: str, jitter: float) -> None:
+    """Limit an axis to the scale plus a margin that holds the jittered points; ticks only on the scale."""
+    if scale is None:
+        return
+    lo, hi = scale
+    margin = 0.04 * (hi - lo) + jitter
+    set_lim, set_ticks = (ax.set_xlim, ax.set_xticks) if axis == "x" else (ax.set_ylim, ax.set_yticks)
+    set_lim(lo - margin, hi + margin)
+    ticks = MaxNLocator(nbins=8, steps=[1, 2, 2.5, 5, 10], integer=float(lo).is_integer()).tick_values(lo, hi)
+    ticks = [float(t) for t in ticks if lo - 1e-9 <= t <= hi + 1e-9]
+    # The scale's ends are labelled too, unless one sits closer than half a step to a tick (labels would touch).
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else hi - lo
+    ticks += [end for end in (lo, hi) if all(abs(end - t) >= step / 2 for t in ticks)]
+    set_ticks(sorted(ticks))
+    if axis == "y":
+        for end in (lo, hi):
+            ax.axhline(end, color="0.55", linewidth=0.6, linestyle=(0, (1, 2)), zorder=0)
 
 
 def _plotted_points(data: pd.DataFrame, jitter: float, seed: int) -> tuple[pd.DataFrame, int]:
@@ -430,8 +646,11 @@ def _plotted_points(data: pd.DataFrame, jitter: float, seed: int) -> tuple[pd.Da
     return pts, n_dropped
 
 
-def _segment_points_and_line(ax, pts: pd.DataFrame, grid: pd.DataFrame, style: dict, label: str):
-    """Draw one segment's points, fitted line and band; return its legend handle and whether a band was drawn."""
+def _segment_points_and_line(ax, pts: pd.DataFrame, grid: pd.DataFrame, style: dict, label: str, clip=None):
+    """Draw one segment's points, fitted line and band; return its legend handle and whether a band was drawn.
+
+    ``clip`` (a patch) cuts the line and band off at the outcome scale's ends.
+    """
     if len(pts):
         ax.scatter(pts["px"], pts["py"], marker=style["marker"], s=14, facecolor=style["color"],
                    edgecolor="white", linewidths=0.3, alpha=0.55, zorder=2)
@@ -439,13 +658,18 @@ def _segment_points_and_line(ax, pts: pd.DataFrame, grid: pd.DataFrame, style: d
     if len(grid):
         grid = grid.sort_values("x")
         xs = grid["x"].to_numpy(float)
-        fit, lo, hi = (grid[c].to_numpy(float) for c in ("fit", "lower", "upper"))
+        fit, lo, hi = (pd.to_numeric(grid[c], errors="coerce").to_numpy(float) for c in ("fit", "lower", "upper"))
+        drawn = []
         if np.isfinite(lo).any() and np.isfinite(hi).any():
-            ax.fill_between(xs, lo, hi, color=style["color"], alpha=0.18, linewidth=0, zorder=3)
+            drawn.append(ax.fill_between(xs, lo, hi, color=style["color"], alpha=0.18, linewidth=0, zorder=3))
             has_band = True
-        ax.plot(xs, fit, color=style["color"], linestyle=style["linestyle"], linewidth=1.8, zorder=4)
+        drawn += ax.plot(xs, fit, color=style["color"], linestyle=style["linestyle"], linewidth=1.8, zorder=4)
+        if clip is not None:
+            for artist in drawn:
+                artist.set_clip_path(clip)
     handle = Line2D([], [], color=style["color"], marker=style["marker"], markersize=5,
-                    linestyle=style["linestyle"] if len(grid) else "none", label=f"{label} (n = {len(pts)})")
+                    linestyle=style["linestyle"] if len(grid) else "none",
+                    label=f"{label} (n\u00a0=\u00a0{len(pts)})")
     return handle, has_band
 
 
@@ -472,7 +696,8 @@ def information_criteria(
     ----------
     model_selection : DataFrame
         One row per K: ``k`` and criterion columns (``aic, aic3, bic, caic,
-        sabic, icl``); optional boolean ``chosen``.
+        sabic, icl``); optional boolean ``chosen`` and text ``problems``
+        (a K with problems is drawn on a grey band and named in the caption).
     stem : Path
         Output path without extension.
     criteria : sequence of str
@@ -498,8 +723,9 @@ def information_criteria(
         if flag.any():
             chosen = int(ks[flag][0])
     grey = ["0.0", "0.35", "0.55", "0.15", "0.7", "0.45"]
+    width = SINGLE_COLUMN + 0.5
     with _rendering():
-        fig = _MplFigure(figsize=(SINGLE_COLUMN + 0.5, 3.0), layout="constrained")
+        fig = _MplFigure(figsize=(width, 3.3), layout="constrained")
         ax = fig.add_subplot()
         for i, c in enumerate(crits):
             vals = pd.to_numeric(tab[c], errors="coerce").to_numpy(float)
@@ -509,17 +735,26 @@ def information_criteria(
                     linestyle=LINESTYLES[i % len(LINESTYLES)], markersize=5,
                     markerfacecolor="white" if i % 2 else grey[i % len(grey)],
                     label=_CRITERION_LABELS.get(c, c.upper()))
+        flagged = _flagged_ks(tab)
+        for k in flagged:
+            ax.axvspan(k - 0.3, k + 0.3, color="0.88", linewidth=0, zorder=-1)
+        title = []
         if chosen is not None:
             ax.axvline(chosen, color="0.5", linewidth=0.8, linestyle=(0, (2, 2)), zorder=0)
-            ax.annotate(f"chosen K = {chosen}", xy=(chosen, 1.0), xycoords=("data", "axes fraction"),
-                        xytext=(3, -2), textcoords="offset points", ha="left", va="top", fontsize=7.5)
+            title.append(f"chosen K = {chosen} (dashed line)")
+        if flagged:
+            title.append(f"K = {_k_list(flagged)} flagged (grey bands)")
+        if title:
+            # The title line above the axes, not a label inside them: it cannot meet the legend or a line.
+            ax.set_title("; ".join(title), loc="left", fontsize=8)
         ax.set_xticks(ks)
         if len(ks) == 1:
             ax.set_xlim(ks[0] - 1, ks[0] + 1)
         ax.set_xlabel("Number of segments K")
         ax.set_ylabel("Criterion minus its minimum over K\n(\u22122 log-likelihood units)"
                       if relative else "Criterion value (\u22122 log-likelihood units)")
-        ax.legend(loc="best")
+        labels = [_CRITERION_LABELS.get(c, c.upper()) for c in crits]
+        fig.legend(loc="outside lower center", ncols=_legend_columns(labels, width, 7.5))
     names = ", ".join(_CRITERION_LABELS.get(c, c.upper()) for c in crits)
     caption = (
         f"Information criteria ({names}) against the number of segments K = "
@@ -529,8 +764,23 @@ def information_criteria(
            "that criterion prefers. " if relative else ". ")
         + (f"The dashed vertical line marks the chosen K = {chosen}." if chosen is not None
            else "No K is marked as chosen.")
+        + (f" Grey bands mark K = {_k_list(flagged)}, whose solutions have a problem (segments on the variance "
+           "floor, at a scale bound, or a singular information matrix; see the problems column of "
+           "model_selection.csv); such a K is not chosen unless every K has one." if flagged else "")
     )
     return _save(fig, stem, formats, caption)
+
+
+def _flagged_ks(tab: pd.DataFrame) -> list[int]:
+    """The K whose row has a non-empty ``problems`` entry (trustseg.model.diagnostics)."""
+    if "problems" not in tab.columns:
+        return []
+    problems = tab["problems"].astype(object).fillna("").astype(str).str.strip()
+    return [int(k) for k, p in zip(tab["k"], problems) if p]
+
+
+def _k_list(ks: Sequence[int]) -> str:
+    return ", ".join(str(k) for k in ks)
 
 
 # ---------------------------------------------------------------------------
@@ -588,23 +838,29 @@ def posterior_certainty(
     styles = segment_styles(_all_segments(names, segs))
     floor = 1.0 / k if k > 1 else 0.0
     edges = np.linspace(floor, 1.0, bins + 1)
+    width = SINGLE_COLUMN + 0.5
+    # The segment's name over its counts, both as the panel's title: one text
+    # above the panel, wrapped to its width, so the two never meet.
+    titles = []
+    for s in segs:
+        vals = maxp[assigned == s]
+        note = f"n = {len(vals)}, mean = {vals.mean():.2f}" if len(vals) else "no respondent assigned"
+        titles.append(_wrap(_seg_label(s, names), _cells_in(width - 0.9, 8)) + "\n" + note)
+    title_lines = max(t.count("\n") + 1 for t in titles)
     with _rendering():
-        fig = _MplFigure(figsize=(SINGLE_COLUMN + 0.5, max(MIN_HEIGHT, 0.6 + 1.05 * k)), layout="constrained")
+        fig = _MplFigure(figsize=(width, max(MIN_HEIGHT, 0.6 + (0.85 + 0.16 * title_lines) * k)),
+                         layout="constrained")
         axes = fig.subplots(k, 1, sharex=True, squeeze=False)[:, 0]
-        for ax, s in zip(axes, segs):
+        for ax, s, title in zip(axes, segs, titles):
             st = styles[s]
             vals = maxp[assigned == s]
             if len(vals):
                 ax.hist(np.clip(vals, floor, 1.0), bins=edges, color=st["color"], hatch=st["hatch"],
                         edgecolor="white" if not st["hatch"] else "0.2", linewidth=0.4)
-                note = f"n = {len(vals)}, mean = {vals.mean():.2f}"
-            else:
-                note = "no respondent assigned"
-            # Titles, not in-panel text, so the labels never cover the bars.
-            ax.set_title(_seg_label(s, names), loc="left", fontsize=8)
-            ax.set_title(note, loc="right", fontsize=7.5, color="0.25")
-            ax.set_ylabel("Respondents")
-            ax.yaxis.get_major_locator().set_params(integer=True)
+            ax.set_title(title, loc="left", fontsize=8)
+            ax.yaxis.get_major_locator().set_params(integer=True, nbins=3)
+        # One label for all panels: a label per panel would crowd short panels.
+        fig.supylabel("Respondents (count)", fontsize=8)
         axes[-1].set_xlim(floor, 1.0)
         axes[-1].set_xlabel("Largest posterior membership probability (0\u20131)")
     caption = (
@@ -633,6 +889,9 @@ def coefficient_forest(
     ci_level: float = 0.95,
     x_label: str = "Estimate (outcome scale points; slopes per predictor point)",
     formats: Sequence[str] = ("pdf",),
+    *,
+    outcome_scale: Sequence[float] | None = None,
+    predictor_scale: Sequence[float] | None = None,
 ) -> Figure:
     """Forest plot of segment coefficients with confidence intervals, one panel per term.
 
@@ -657,26 +916,37 @@ def coefficient_forest(
     x_label : str
         Label of the estimate axis, with units.
     formats : sequence of str, default ("pdf",)
+    outcome_scale, predictor_scale : (low, high), optional
+        Rating scales of the outcome and the focal predictor.  The intercept is
+        the predicted outcome where every predictor is 0; when 0 lies off the
+        predictor's scale, or an intercept off the outcome's, the caption says
+        so, so that an intercept of -0.7 on a 1-7 scale is not misread.
 
     Returns
     -------
     Figure
     """
     _require(estimates, ["segment", "term", "estimate", "ci_low", "ci_high"], "estimates")
+    outcome_scale = _check_scale(outcome_scale, "outcome_scale")
+    predictor_scale = _check_scale(predictor_scale, "predictor_scale")
     est = estimates.copy()
     est["segment"] = pd.to_numeric(est["segment"], errors="coerce")
     est = est.dropna(subset=["segment"])
     terms = list(dict.fromkeys(est["term"].astype(str)))
     has_boot = {"boot_ci_low", "boot_ci_high"} <= set(est.columns)
     if focal_term is None:
-        focal_term = next((t for t in terms if "intercept" not in t.lower() and t != "const"), None)
+        focal_term = next((t for t in terms if not _is_intercept(t)), None)
     segs = _all_segments(names, est["segment"])
     styles = segment_styles(segs)
     rows = {s: i for i, s in enumerate(segs)}  # segment -> y position (top = segment 1)
     n_missing = 0
+    margin = equivalence_margin if focal_term in terms else None
+    row_labels = [_wrapped_label(s, names, 24) for s in segs]
+    width = min(DOUBLE_COLUMN, 1.0 + max(_text_inches(t, 7.5) for t in row_labels) + 2.0 * max(len(terms), 1))
+    panel = (width - 0.6 - max(_text_inches(t, 7.5) for t in row_labels)) / max(len(terms), 1)
+    row_height = 0.2 + 0.13 * max(t.count("\n") + 1 for t in row_labels)
     with _rendering():
-        width = min(DOUBLE_COLUMN, 1.2 + 2.2 * max(len(terms), 1))
-        fig = _MplFigure(figsize=(width, max(MIN_HEIGHT, 1.1 + 0.45 * len(segs))), layout="constrained")
+        fig = _MplFigure(figsize=(width, max(MIN_HEIGHT, 1.4 + row_height * len(segs))), layout="constrained")
         axes = fig.subplots(1, max(len(terms), 1), sharey=True, squeeze=False)[0]
         if not terms:
             _empty_note(axes[0], "No estimates")
@@ -685,22 +955,50 @@ def coefficient_forest(
                 ax.axvspan(-equivalence_margin, equivalence_margin, color="0.88", zorder=0, linewidth=0)
             ax.axvline(0.0, color="0.3", linewidth=0.8, zorder=1)
             n_missing += _forest_panel(ax, est[est["term"].astype(str) == term], rows, styles, has_boot)
-            ax.set_title(_plain(term))
-            ax.set_xlabel(_plain(x_label) if len(terms) == 1 else "")
+            ax.set_title(_wrap(_plain(term), _cells_in(panel, 9)))
+            ax.set_xlabel(_wrap(_plain(x_label), _cells_in(panel, 8)) if len(terms) == 1 else "")
             ax.margins(x=0.15)
-        axes[0].set_yticks(range(len(segs)), [_seg_label(s, names) for s in segs])
+            # Few ticks: long tick labels of narrow panels must not run into each other.
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=max(2, int(panel / 0.55))))
+        axes[0].set_yticks(range(len(segs)), row_labels)
         axes[0].set_ylim(len(segs) - 0.5, -0.5)  # segment 1 on top
         if len(terms) > 1:
-            fig.supxlabel(_plain(x_label), fontsize=8)
-        legend = _forest_legend(ci_level, has_boot, equivalence_margin if focal_term in terms else None)
-        fig.legend(handles=legend, loc="outside upper center", ncols=len(legend))
-    caption = _forest_caption(terms, ci_level, has_boot, equivalence_margin if focal_term in terms else None,
-                              focal_term, n_missing)
+            fig.supxlabel(_wrap(_plain(x_label), _cells_in(width - 0.4, 8)), fontsize=8)
+        legend = _forest_legend(ci_level, has_boot, margin)
+        fig.legend(handles=legend, loc="outside upper center",
+                   ncols=_legend_columns([h.get_label() for h in legend], width, 7.5))
+    caption = _forest_caption(terms, ci_level, has_boot, margin, focal_term, n_missing,
+                              _intercept_note(est, terms, outcome_scale, predictor_scale))
     return _save(fig, stem, formats, caption)
 
 
+def _is_intercept(term: str) -> bool:
+    return "intercept" in term.lower() or term == "const"
+
+
+def _intercept_note(est: pd.DataFrame, terms: list[str], outcome_scale, predictor_scale) -> str:
+    """Caption sentence on intercepts that lie off the outcome scale or sit at a predictor value off its scale."""
+    intercepts = [t for t in terms if _is_intercept(t)]
+    if not intercepts:
+        return ""
+    note = ""
+    if predictor_scale is not None and not predictor_scale[0] <= 0 <= predictor_scale[1]:
+        note += (f" An intercept is the predicted outcome at a predictor value of 0, which lies outside the "
+                 f"predictor's {_scale_text(predictor_scale)} scale: it extrapolates beyond the data and is "
+                 "no one's expected answer.")
+    if outcome_scale is not None:
+        lo, hi = outcome_scale
+        rows = est[est["term"].astype(str).isin(intercepts)]
+        values = pd.to_numeric(rows["estimate"], errors="coerce")
+        off = rows.loc[(values < lo) | (values > hi), "segment"].astype(int).tolist()
+        if off:
+            note += (f" The intercept of {_segment_list(sorted(set(off)))} lies outside the outcome's "
+                     f"{_scale_text(outcome_scale)} scale.")
+    return note
+
+
 def _forest_caption(terms: list[str], ci_level: float, has_boot: bool, margin: float | None, focal_term: str | None,
-                    n_missing: int) -> str:
+                    n_missing: int, intercept_note: str = "") -> str:
     return (
         f"Segment-specific coefficients ({', '.join(terms)}) with {_pct(ci_level)} confidence "
         "intervals, one panel per term and one row per segment (marker shape and shade identify "
@@ -712,6 +1010,7 @@ def _forest_caption(terms: list[str], ci_level: float, has_boot: bool, margin: f
         + (f"; an interval inside the shaded band (\u00b1{margin:g} for {focal_term}) "
            "indicates a practically negligible effect" if margin else "")
         + "."
+        + intercept_note
         + (f" {n_missing} interval(s) could not be estimated (marked n/a)." if n_missing else "")
     )
 
@@ -734,21 +1033,23 @@ def _forest_panel(ax, sub: pd.DataFrame, rows: Mapping[int, int], styles: Mappin
         s = int(r["segment"])
         y, st = rows[s], styles[s]
         lo, hi, b = (float(r[c]) if pd.notna(r[c]) else np.nan for c in ("ci_low", "ci_high", "estimate"))
+        missing = []
         if np.isfinite(lo) and np.isfinite(hi):
             ax.plot([lo, hi], [y - off] * 2, color=st["color"], linewidth=1.6, solid_capstyle="butt")
         else:
-            n_missing += 1
-            ax.text(1.0, y - off, "interval n/a ", transform=ax.get_yaxis_transform(),
-                    ha="right", va="center", fontsize=6.5, color="0.35")
+            missing.append("interval")
         if has_boot:
             blo, bhi = (float(r[c]) if pd.notna(r[c]) else np.nan for c in ("boot_ci_low", "boot_ci_high"))
             if np.isfinite(blo) and np.isfinite(bhi):
                 ax.plot([blo, bhi], [y + off] * 2, color=st["color"], linewidth=1.1,
                         linestyle=(0, (3, 1.5)))
             else:
-                n_missing += 1
-                ax.text(1.0, y + off, "bootstrap n/a ", transform=ax.get_yaxis_transform(),
-                        ha="right", va="center", fontsize=6.5, color="0.35")
+                missing.append("bootstrap")
+        if missing:
+            # One note per row, so notes of the two intervals of a row never overlap.
+            n_missing += len(missing)
+            ax.text(1.0, y, " & ".join(missing) + " n/a ", transform=ax.get_yaxis_transform(),
+                    ha="right", va="center", fontsize=6.5, color="0.35")
         if np.isfinite(b):
             ax.plot([b], [y - off], marker=st["marker"], color=st["color"], markersize=5.5,
                     markeredgecolor="black", markeredgewidth=0.4, linestyle="none", zorder=3)
@@ -796,38 +1097,41 @@ def bootstrap_stability(
     rep = rep.dropna(subset=["segment"])
     segs = _all_segments(names, rep["segment"])
     styles = segment_styles(segs)
+    row_labels = [_wrapped_label(s, names, 24) for s in segs]
+    label_lines = max((t.count("\n") + 1 for t in row_labels), default=1)
+    height = max(2.9, 1.3 + (0.22 + 0.12 * label_lines) * len(segs))
     with _rendering():
-        fig = _MplFigure(figsize=(DOUBLE_COLUMN * 0.85, 2.9), layout="constrained")
-        ax1, ax2 = fig.subplots(1, 2, width_ratios=[1.2, 1])
+        fig = _MplFigure(figsize=(DOUBLE_COLUMN * 0.85, height), layout="constrained")
+        ax1, ax2 = fig.subplots(1, 2, width_ratios=[1.1, 1])
         if len(ari):
             lo = min(0.0, float(ari.min()))
             ax1.hist(ari, bins=np.linspace(lo, 1.0, 21), color="0.45", edgecolor="white", linewidth=0.4)
             med = float(np.median(ari))
             ax1.axvline(med, color="black", linestyle="--", linewidth=1.0)
-            ax1.text(med, 1.0, f" median {med:.2f}", transform=ax1.get_xaxis_transform(),
-                     ha="right" if med > 0.5 else "left", va="top", fontsize=7.5)
             ax1.set_xlim(lo, 1.0)
             ax1.yaxis.get_major_locator().set_params(integer=True)
         else:
             _empty_note(ax1, "No successful replicates")
         ax1.set_xlabel("Adjusted Rand index vs full-sample\npartition (1 = identical, 0 = chance)")
         ax1.set_ylabel("Bootstrap replicates (count)")
-        ax1.set_title("(a) Partition agreement", loc="left")
+        # The median goes into the title, above the bars, not onto them.
+        ax1.set_title("(a) Partition agreement" + (f"\nmedian {med:.2f} (dashed line)" if len(ari) else ""),
+                      loc="left")
+        # Segments down the y axis: their names are stacked, so they cannot run into each other.
         for i, s in enumerate(segs):
             st = styles[s]
             val = rep.loc[rep["segment"] == s, "reappearance"]
             v = float(val.iloc[0]) if len(val) and pd.notna(val.iloc[0]) else np.nan
             if np.isfinite(v):
-                ax2.bar(i, v, color=st["color"], hatch=st["hatch"], edgecolor="0.15", linewidth=0.5, width=0.65)
-                ax2.text(i, v + 0.02, f"{100 * v:.0f}%", ha="center", va="bottom", fontsize=7.5)
+                ax2.barh(i, v, color=st["color"], hatch=st["hatch"], edgecolor="0.15", linewidth=0.5, height=0.6)
+                ax2.text(v + 0.02, i, f"{100 * v:.0f}%", ha="left", va="center", fontsize=7.5)
             else:
-                ax2.text(i, 0.02, "n/a", ha="center", va="bottom", fontsize=7.5, color="0.35")
-        ax2.set_xticks(range(len(segs)), [_wrapped_label(s, names) for s in segs],
-                       fontsize=7)
-        ax2.set_xlim(-0.6, max(len(segs), 1) - 0.4)
-        ax2.set_ylim(0, 1.1)
-        ax2.set_yticks(np.linspace(0, 1, 6))
-        ax2.set_ylabel("Reappearance rate\n(share of replicates, 0\u20131)")
+                ax2.text(0.02, i, "n/a", ha="left", va="center", fontsize=7.5, color="0.35")
+        ax2.set_yticks(range(len(segs)), row_labels, fontsize=7)
+        ax2.set_ylim(max(len(segs), 1) - 0.4, -0.6)  # segment 1 on top
+        ax2.set_xlim(0, 1.2)  # room for "100%" right of a full bar
+        ax2.set_xticks(np.linspace(0, 1, 6))
+        ax2.set_xlabel("Reappearance rate\n(share of replicates, 0\u20131)")
         ax2.set_title("(b) Segment reappearance", loc="left")
     caption = (
         f"Bootstrap stability of the segmentation. (a) Adjusted Rand index between each of the "
@@ -887,15 +1191,24 @@ def profile_heatmap(
     prof["row"] = [f"{v}: {lv}" if pd.notna(lv) and str(lv) != "" else f"{v} (mean)"
                    for v, lv in zip(prof["variable"], prof["level"])]
     row_keys = list(dict.fromkeys(prof["row"]))
+    # Sizes follow from the labels: row labels wrapped to at most 30 cells, and
+    # columns wide enough for their wrapped segment names, so no label meets another.
+    row_labels = {key: _wrap(_plain(key), 30) for key in row_keys}
+    label_width = max((_text_inches(t, 7.5) for t in row_labels.values()), default=1.0)
+    n_cols = max(len(segs), 1)
+    column = max(0.8, min(1.1, (7.5 - 0.4 - label_width) / n_cols))
+    column_font = 7.0 if n_cols <= 4 else 6.5
+    column_labels = [_wrapped_label(s, names, _cells_in(column - 0.1, column_font)) for s in segs]
+    lines = max((t.count("\n") + 1 for t in row_labels.values()), default=1)
     with _rendering():
         n_rows = max(len(row_keys), 1)
-        fig = _MplFigure(figsize=(min(DOUBLE_COLUMN, 2.6 + 1.0 * max(len(segs), 1)),
-                                  max(MIN_HEIGHT, 0.9 + 0.28 * n_rows)), layout="constrained")
+        fig = _MplFigure(figsize=(label_width + 0.4 + column * n_cols,
+                                  max(MIN_HEIGHT, 1.0 + (0.28 + 0.12 * (lines - 1)) * n_rows)), layout="constrained")
         ax = fig.add_subplot()
         if not row_keys or not segs:
             _empty_note(ax, "No profile variables")
         else:
-            _draw_heatmap(ax, prof, row_keys, segs, names)
+            _draw_heatmap(ax, prof, row_keys, segs, [row_labels[k] for k in row_keys], column_labels, column_font)
     caption = (
         "Profile of the segments: rows are profile variables (for categorical variables one row "
         "per category, cells give the percentage of the segment in that category; numeric "
@@ -928,7 +1241,8 @@ def _heatmap_shades(prof: pd.DataFrame, row_keys: list[str], vals: np.ndarray, i
         return np.where(np.isfinite(vals), shade, np.nan)
 
 
-def _draw_heatmap(ax, prof: pd.DataFrame, row_keys: list[str], segs: list[int], names: Mapping | None) -> None:
+def _draw_heatmap(ax, prof: pd.DataFrame, row_keys: list[str], segs: list[int], row_labels: list[str],
+                  column_labels: list[str], column_font: float) -> None:
     """Shaded, annotated cells: one row per profile row key, one column per segment."""
     is_share = {r: pd.notna(lv) and str(lv) != "" for r, lv in zip(prof["row"], prof["level"])}
     vals = (prof.pivot_table(index="row", columns="segment", values="value", aggfunc="first", dropna=False)
@@ -946,8 +1260,8 @@ def _draw_heatmap(ax, prof: pd.DataFrame, row_keys: list[str], segs: list[int], 
                 text = f"{100 * v:.0f}%" if is_share[key] else f"{v:.2f}"
                 colour = "white" if shade[i, j] > 0.75 else "black"
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
-    ax.set_xticks(range(len(segs)), [_wrapped_label(s, names) for s in segs])
-    ax.set_yticks(range(len(row_keys)), [_plain(r) for r in row_keys])
+    ax.set_xticks(range(len(segs)), column_labels, fontsize=column_font)
+    ax.set_yticks(range(len(row_keys)), row_labels)
     ax.tick_params(length=0)
     ax.xaxis.tick_top()
     for side in ("left", "bottom", "top", "right"):
@@ -985,8 +1299,11 @@ def cleaning_summary(
     _require(report, ["rule", "rows_affected"], "report")
     rules = report["rule"].astype(str).tolist()
     counts = pd.to_numeric(report["rows_affected"], errors="coerce").fillna(0).to_numpy(float)
+    labels = [_wrap(_plain(r), 32) for r in rules]
+    lines = max((t.count("\n") + 1 for t in labels), default=1)
     with _rendering():
-        fig = _MplFigure(figsize=(SINGLE_COLUMN + 1.5, max(MIN_HEIGHT, 0.8 + 0.3 * len(rules))), layout="constrained")
+        fig = _MplFigure(figsize=(SINGLE_COLUMN + 1.5, max(MIN_HEIGHT, 0.8 + (0.3 + 0.12 * (lines - 1)) * len(rules))),
+                         layout="constrained")
         ax = fig.add_subplot()
         if not rules:
             _empty_note(ax, "No cleaning rules applied")
@@ -996,7 +1313,7 @@ def cleaning_summary(
             top = max(counts.max(), 1.0)
             for yi, c in zip(y, counts):
                 ax.text(c + 0.01 * top, yi, f"{int(c)}", va="center", ha="left", fontsize=7.5)
-            ax.set_yticks(y, [_plain(r) for r in rules])
+            ax.set_yticks(y, labels)
             ax.set_ylim(len(rules) - 0.5, -0.5)  # first rule on top
             ax.set_xlim(0, top * 1.12)
             ax.xaxis.get_major_locator().set_params(integer=True)

@@ -14,13 +14,17 @@ one), and no execution times are recorded.
 from __future__ import annotations
 
 import copy
+import logging
 import re
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import nbformat
 
 from trustseg.report.tables import atomic_write_text
+
+logger = logging.getLogger("trustseg")
 
 INJECTED_TAG = "injected-parameters"
 INJECTED_ID = INJECTED_TAG  # a fixed cell id (nbformat's own is random): two runs give the same notebook
@@ -74,9 +78,29 @@ def clear_outputs(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+# What the kernel process writes to its stderr that says nothing about the notebook: ipykernel's
+# note that it talks over TCP without encryption (it listens on this machine only) and debugpy's
+# note on frozen modules (its lines start with a time stamp such as "0.00s - ").
+_KERNEL_NOISE = (
+    re.compile(r"Kernel is running over TCP without encryption"),
+    re.compile(r"^\s*\d+\.\d+s - "),
+)
+
+
+def kernel_messages(text: str) -> str:
+    """The kernel's stderr without the known noise (see ``_KERNEL_NOISE``) and blank lines."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    return "\n".join(line for line in lines if line.strip() and not any(p.search(line) for p in _KERNEL_NOISE))
+
+
 def execute_notebook(template: str | Path, out_ipynb: str | Path, out_html: str | Path | None,
                      parameters: Mapping, workdir: str | Path = ".", timeout: int = 600) -> None:
-    """Execute ``template`` with ``parameters`` and write the notebook and its HTML."""
+    """Execute ``template`` with ``parameters`` and write the notebook and its HTML.
+
+    The kernel's own output (not the cells') is caught: known noise is
+    dropped, anything else (a kernel that fails to start or dies) goes to the
+    log as a warning, so a job's log holds what matters and nothing else.
+    """
     from nbclient import NotebookClient
     from nbconvert import HTMLExporter
 
@@ -85,7 +109,15 @@ def execute_notebook(template: str | Path, out_ipynb: str | Path, out_html: str 
     # no per-cell timestamps: the same results give the same notebook
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": str(workdir)}})
-    client.execute()
+    with tempfile.TemporaryFile() as kernel_output:
+        try:
+            # the keyword arguments reach the kernel's Popen
+            client.execute(stdout=kernel_output, stderr=kernel_output)
+        finally:
+            kernel_output.seek(0)
+            said = kernel_messages(kernel_output.read().decode("utf-8", errors="replace"))
+            if said:
+                logger.warning("the notebook kernel of %s wrote:\n%s", Path(template).name, said)
     atomic_write_text(Path(out_ipynb), nbformat.writes(nb) + "\n")
     if out_html is not None:
         exporter = HTMLExporter(template_name="lab")

@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 import traceback
+import warnings
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -82,21 +83,74 @@ def read_clean(path: str | Path) -> pd.DataFrame:
 
 
 def configure_logging(log_path: str | Path | None) -> None:
-    """Send the ``trustseg`` logger to the job's log file and to stderr."""
+    """Send the ``trustseg`` logger to the job's log file and to stderr, in sentences.
+
+    Python warnings (from trustseg's model code or a library) go to the same
+    log as one ``WARNING`` line each, without the source line Python would
+    print; values logged as dicts or lists are written as plain text (see
+    :func:`readable`), never as Python reprs.
+    """
     # A log that cannot be written (a full disk) must not print a traceback of its own.
     logging.raiseExceptions = False
     root = logging.getLogger("trustseg")
     root.setLevel(logging.INFO)
     root.handlers.clear()
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+    handlers = [logging.StreamHandler(sys.stderr)]
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_path, mode="w", encoding="utf-8")
+        handlers.insert(0, logging.FileHandler(log_path, mode="w", encoding="utf-8"))
+    for handler in handlers:
         handler.setFormatter(fmt)
+        handler.addFilter(_ReadableArguments())
         root.addHandler(handler)
-    stream = logging.StreamHandler(sys.stderr)
-    stream.setFormatter(fmt)
-    root.addHandler(stream)
+    warnings.showwarning = _log_warning
+
+
+def readable(value) -> str:
+    """A value as it reads in a log line.
+
+    A mapping becomes ``key value, key value`` (underscores as spaces; a
+    ``reason`` entry leads), a list ``a, b, c``, a float four significant
+    digits and a boolean yes or no.
+    """
+    if isinstance(value, Mapping):
+        items = dict(value)
+        reason = items.pop("reason", None)
+        text = ", ".join(f"{str(key).replace('_', ' ')} {readable(v)}" for key, v in items.items())
+        if reason is None:
+            return text
+        return f"{readable(reason)} ({text})" if text else readable(reason)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(readable(v) for v in value)
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.4g}"
+    return str(value)
+
+
+class _ReadableArguments(logging.Filter):
+    """Write dict and list arguments of a log call with :func:`readable`, not as Python reprs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # logging passes a lone mapping argument as the args themselves (for "%(key)s" formats)
+        if isinstance(args, Mapping) and "%(" not in str(record.msg):
+            record.args = (readable(args),)
+        elif isinstance(args, tuple) and any(isinstance(a, (Mapping, list, tuple, set, frozenset)) for a in args):
+            record.args = tuple(readable(a) if isinstance(a, (Mapping, list, tuple, set, frozenset)) else a
+                                for a in args)
+        return True
+
+
+def _log_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Log a Python warning as one sentence; a library's warning says which library and kind it is."""
+    parts = Path(str(filename)).parts
+    library = next((parts[i + 1] for i, part in enumerate(parts[:-1]) if part in ("site-packages", "dist-packages")),
+                   None)
+    origin = "" if library is None or library == "trustseg" else f" ({category.__name__} from {library})"
+    logger.warning("%s%s", " ".join(str(message).split()), origin)
 
 
 def run_stage(stage: Callable[..., None], log_path: str | Path | None, *,

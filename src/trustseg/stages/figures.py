@@ -21,11 +21,20 @@ logger = logging.getLogger("trustseg")
 
 
 def _axis_label(variable: str, constructs: Mapping) -> str:
+    """What a score is, for an axis: the construct, its items (named when there is one) and its scale."""
     spec = constructs.get(variable)
+    shown = variable[:1].upper() + variable[1:]
     if spec:
         lo, hi = spec["scale"]
-        return f"{variable.capitalize()} (mean of {len(spec['items'])} items, {lo:g}-{hi:g} scale)"
-    return f"{variable} (as in the data)"
+        items = list(spec["items"])
+        what = f"one item: {items[0]}" if len(items) == 1 else f"mean of {len(items)} items"
+        return f"{shown} ({what}, {lo:g}-{hi:g} scale)"
+    return f"{shown} (as in the data)"
+
+
+def _scale(variable: str, constructs: Mapping) -> tuple[float, float] | None:
+    spec = constructs.get(variable)
+    return (float(spec["scale"][0]), float(spec["scale"][1])) if spec else None
 
 
 def _figure_record(figure) -> dict:
@@ -42,7 +51,8 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
     """The segment scatter, information criteria, posterior certainty and coefficient forest of one analysis.
 
     ``constructs`` needs to hold only the outcome and the focal predictor (for
-    the axis labels).  Captions go to ``captions_segments.json`` beside the figures.
+    the axis labels and the scales the axes are limited to).  Captions go to
+    ``captions_segments.json`` beside the figures.
     """
     from trustseg.report import figures as fig
 
@@ -57,11 +67,14 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
     rows = match_respondents(ids, assignments, inputs["assignments"])
     scatter = pd.DataFrame({"x": X[focal].to_numpy(), "y": y.to_numpy(),
                             "segment": assignments["segment"].to_numpy()[rows]})
-    grid = pd.read_csv(inputs["fitted_lines"]).rename(columns={focal: "x"})
+    grid = pd.read_csv(inputs["fitted_lines"])
+    # fitted_lines.csv holds the other predictors at the value the lines were drawn with (their mean)
+    held = {p: float(grid[p].iloc[0]) for p in predictors if p != focal and p in grid.columns and len(grid)}
     written["segment_scatter"] = fig.segment_scatter(
-        scatter, grid, names, _axis_label(focal, constructs), _axis_label(outcome, constructs),
-        out / "segment_scatter", seed=derive_seed(seed, name, "jitter") % 2**31, ci_level=1 - alpha,
-        formats=formats,
+        scatter, grid.rename(columns={focal: "x"}), names, _axis_label(focal, constructs),
+        _axis_label(outcome, constructs), out / "segment_scatter", seed=derive_seed(seed, name, "jitter") % 2**31,
+        ci_level=1 - alpha, formats=formats, x_scale=_scale(focal, constructs), y_scale=_scale(outcome, constructs),
+        held_at_mean=held,
     )
     written["information_criteria"] = fig.information_criteria(
         pd.read_csv(inputs["model_selection"]), out / "information_criteria", formats=formats
@@ -78,7 +91,8 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
         )
     written["coefficient_forest"] = fig.coefficient_forest(
         estimates, names, out / "coefficient_forest", equivalence_margin=equivalence_margin,
-        focal_term=focal, ci_level=1 - alpha, formats=formats,
+        focal_term=focal, ci_level=1 - alpha, formats=formats, outcome_scale=_scale(outcome, constructs),
+        predictor_scale=_scale(focal, constructs),
     )
     write_json({key: _figure_record(f) for key, f in written.items()}, out / "captions_segments.json")
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from trustseg.errors import ConfigError
 from trustseg.report.tables import write_table
 from trustseg.stages.common import (
     POSTERIOR_PREFIX,
@@ -26,8 +27,14 @@ MEMBERSHIP_ALPHA = 0.05
 
 def profiles(clean_path: str, assignments_path: str, name: str, outputs: Mapping[str, str], *,
              variables: Sequence[str], weight_column: str | None, seed: int, outcome: str,
-             predictors: Sequence[str]) -> None:
-    """Who the segments are: profile table and the BCH-corrected membership model."""
+             predictors: Sequence[str], profile_order: Mapping[str, Sequence] | None = None,
+             data_path: str | None = None, data_format: str = "auto") -> None:
+    """Who the segments are: profile table and the BCH-corrected membership model.
+
+    Categories are listed in the order of ``profile_order`` (the config key),
+    else of the value labels of the data file at ``data_path`` (SPSS, Stata),
+    else in natural order (see :func:`trustseg.model.profiles.order_levels`).
+    """
     from trustseg.model.profiles import membership_model, profile_table
 
     clean_df = read_clean(clean_path)
@@ -40,12 +47,61 @@ def profiles(clean_path: str, assignments_path: str, name: str, outputs: Mapping
                       clean_df.loc[ids.index].drop(columns="respondent_id").reset_index(drop=True)], axis=1)
     posteriors = data[[c for c in assignments.columns if c.startswith(POSTERIOR_PREFIX)]].to_numpy()
     variables = list(variables)
+    level_orders = category_orders(variables, profile_order or {}, data_path, data_format)
+    _warn_unlisted_levels(data, profile_order or {})
     table = profile_table(
-        data, data["segment"], variables, posteriors=posteriors, seed=derive_seed(seed, name, "profiles")
+        data, data["segment"], variables, posteriors=posteriors, seed=derive_seed(seed, name, "profiles"),
+        level_orders=level_orders,
     )
     write_table(table, stem(outputs["profiles"]), caption=f"Who is in each segment of analysis {name}.")
     weights = data[weight_column].to_numpy(dtype=float) if weight_column else None
-    membership = membership_model(data, posteriors, variables, weights=weights, alpha=MEMBERSHIP_ALPHA)
+    membership = membership_model(data, posteriors, variables, weights=weights, alpha=MEMBERSHIP_ALPHA,
+                                  level_orders=level_orders)
     write_table(membership, stem(outputs["membership"]),
                 caption=(f"What predicts segment membership (analysis {name}): multinomial logit against segment 1, "
                          "BCH-corrected for classification error."))
+
+
+def category_orders(variables: Sequence[str], profile_order: Mapping[str, Sequence], data_path: str | None,
+                    data_format: str = "auto") -> dict[str, list]:
+    """The order of each profile variable's categories: config key ``profile_order``, else the file's value labels.
+
+    Raises :class:`~trustseg.errors.ConfigError` when ``profile_order`` names
+    a variable that is not a profile variable.
+    """
+    from trustseg.survey.io import value_label_order
+
+    unknown = [v for v in profile_order if v not in variables]
+    if unknown:
+        raise ConfigError(
+            f"config key 'profile_order' names {unknown}, which {'is' if len(unknown) == 1 else 'are'} not among "
+            f"the profile variables {list(variables)}. Add {'it' if len(unknown) == 1 else 'them'} to 'profile' "
+            "or remove the entry from 'profile_order'."
+        )
+    orders = {}
+    if data_path:
+        orders.update({v: order for v, order in value_label_order(data_path, {"format": data_format}).items()
+                       if v in variables})
+    orders.update({v: list(order) for v, order in profile_order.items()})
+    return orders
+
+
+def _warn_unlisted_levels(data: pd.DataFrame, profile_order: Mapping[str, Sequence]) -> None:
+    """Say which categories in the data ``profile_order`` leaves out (they are listed after the others)."""
+    from trustseg.model.profiles import level_text
+
+    for variable, order in profile_order.items():
+        listed = {level_text(v) for v in order}
+        present = list(dict.fromkeys(level_text(v) for v in data[variable].dropna()))
+        unlisted = [v for v in present if v not in listed]
+        if not unlisted:
+            continue
+        absent = [level_text(v) for v in order if level_text(v) not in present]
+        logger.warning(
+            "config key 'profile_order.%s' does not list the categor%s %s, which the data hold; %s listed after the "
+            "others.%s",
+            variable, "y" if len(unlisted) == 1 else "ies", ", ".join(repr(v) for v in unlisted),
+            "it is" if len(unlisted) == 1 else "they are",
+            f" It lists {', '.join(repr(v) for v in absent)}, which no respondent has: check the spelling."
+            if absent else "",
+        )

@@ -38,7 +38,9 @@ import pandas as pd
 
 from trustseg.errors import ConfigError, DataError
 
-__all__ = ["read_survey", "detect_format", "decode_text", "excel_sheet_columns", "excel_sheet_sizes"]
+__all__ = [
+    "read_survey", "detect_format", "decode_text", "excel_sheet_columns", "excel_sheet_sizes", "value_label_order",
+]
 
 _EXTENSIONS = {
     ".csv": "csv",
@@ -534,6 +536,40 @@ def _read_labelled(path: Path, fmt: str) -> pd.DataFrame:
     df.attrs["value_labels"] = labels
     df.attrs["question_text"] = texts
     return df
+
+
+def value_label_order(path, data_cfg: dict | None = None) -> dict[str, list[str]]:
+    """The order of each labelled variable's categories in an SPSS or Stata file: ``{column: [label, ...]}``.
+
+    Labels are listed by their code (1 "<30k", 2 "30-60k", ...), which is
+    the order the survey asked them in; a label given to two codes is listed
+    once.  Only the file's dictionary is read, not its data.  Other formats
+    carry no value labels and give ``{}``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The survey file.
+    data_cfg : dict, optional
+        The ``data`` section of the config (only ``format`` is read).
+    """
+    path = Path(path)
+    fmt = detect_format(path, (data_cfg or {}).get("format", "auto") or "auto")
+    if fmt not in ("spss", "stata"):
+        return {}
+    import pyreadstat
+
+    reader = pyreadstat.read_sav if fmt == "spss" else pyreadstat.read_dta
+    try:
+        _, meta = reader(str(path), metadataonly=True)
+    except Exception as exc:  # pyreadstat raises its own error types
+        kind = "SPSS .sav" if fmt == "spss" else "Stata .dta"
+        raise DataError(f"{path}: cannot be read as a {kind} file ({exc}).") from None
+    orders = {}
+    for column, mapping in (meta.variable_value_labels or {}).items():
+        codes = sorted(mapping, key=lambda code: (isinstance(code, str), code))
+        orders[str(column)] = list(dict.fromkeys(str(mapping[code]) for code in codes))
+    return orders
 
 
 def _plain_code(code):
