@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from _engine_helpers import simulate_segments
 from scipy.special import logsumexp
 
 import trustseg.model._core as core_module
+import trustseg.model.bootstrap as bs
+import trustseg.stages.fit as fit_stage
 from trustseg.model._core import MixtureParams, observed_information
 from trustseg.model.inference import MixtureInference
 from trustseg.model.mixture import ClusterwiseRegression
@@ -119,7 +122,11 @@ def test_verdicts_follow_the_intervals():
     X, y, _ = simulate_segments(6000, [0.5, 4.0], [1.0, 0.0], [0.4, 0.4], [0.5, 0.5], seed=23)
     model = ClusterwiseRegression(n_segments=2, n_init=5).fit(X, y)
     result = model.inference(X, y, equivalence_margin=0.1)
-    assert list(result.verdicts["verdict"]) == ["drives", "does_not_drive"]
+    assert list(result.verdicts["verdict"]) == ["drives_up", "does_not_drive"]
+    verdicts = result.verdicts
+    # p_zero is the two-sided test of slope = 0: below alpha exactly when the 1 - alpha interval excludes 0
+    assert np.array_equal(verdicts["p_zero"] < 0.05, (verdicts["ci_low"] > 0) | (verdicts["ci_high"] < 0))
+    assert "p_zero_adjusted" not in verdicts and "p_positive" not in verdicts
     # the same flat slope on few respondents: not significant, yet not shown equivalent
     few = simulate_segments(60, [0.5, 4.0], [1.0, 0.0], [0.4, 2.5], [0.5, 0.5], seed=24)
     small = ClusterwiseRegression(n_segments=2, n_init=5).fit(few[0], few[1])
@@ -148,3 +155,102 @@ def test_inference_from_a_rebuilt_model(two_segments):
     rebuilt = ClusterwiseRegression.from_dict(json.loads(json.dumps(model.to_dict())))
     assert np.array_equal(rebuilt.inference(X, y).cov, model.inference(X, y).cov)
     assert isinstance(rebuilt.inference(X, y), MixtureInference)
+
+
+def _hand_made(slopes, slope_errors, alpha=0.05, margin=0.1, verdict_adjustment="none"):
+    """Inference for K segments with the given focal slopes and standard errors (independent estimates).
+
+    No fit: the verdict and comparison rules are tested on exactly known numbers.
+    """
+    k = len(slopes)
+    model = ClusterwiseRegression(n_segments=k)
+    model.feature_names_in_ = np.array(["satisfaction"], dtype=object)
+    model.n_features_in_, model.focal_index_, model.n_segments_ = 1, 0, k
+    model.intercept_ = np.linspace(1.0, 2.0, k)
+    model.coef_ = np.asarray(slopes, dtype=float).reshape(k, 1)
+    model.sigma_ = np.full(k, 0.5)
+    model.weights_ = np.full(k, 1.0 / k)
+    names = [f"{j + 1}:{t}" for j in range(k) for t in ("(Intercept)", "satisfaction", "log_sigma")]
+    names += [f"{j + 1}:logit" for j in range(1, k)]
+    variances = np.full(len(names), 0.01)
+    for j, se in enumerate(slope_errors):
+        variances[names.index(f"{j + 1}:satisfaction")] = se**2
+    return MixtureInference(model, np.diag(variances), names, "oim", alpha, margin, 1000,
+                            verdict_adjustment=verdict_adjustment)
+
+
+def test_verdicts_are_the_four_outcomes_of_an_equivalence_test():
+    # up; down (switching falls with satisfaction); significant but inside the margin; flat; too uncertain
+    result = _hand_made([0.8, -0.65, 0.05, 0.01, 0.05], [0.05, 0.04, 0.01, 0.02, 0.2])
+    assert list(result.verdicts["verdict"]) == ["drives_up", "drives_down", "negligible", "does_not_drive",
+                                                "inconclusive"]
+    negligible = result.verdicts.iloc[2]
+    # both tests hold: the slope is not zero and it lies within +-0.1 (it used to be called "drives")
+    assert negligible["p_zero"] < 0.05 and negligible["p_tost"] < 0.05 and negligible["ci_low"] > 0
+
+
+def test_a_significant_slope_inside_the_margin_is_negligible_on_data():
+    rng = np.random.default_rng(31)
+    x = rng.uniform(1, 7, 20000)
+    X = pd.DataFrame({"satisfaction": x})
+    y = pd.Series(3.0 + 0.05 * x + rng.normal(0, 0.3, x.size), name="repurchase")
+    model = ClusterwiseRegression(n_segments=1, n_init=1).fit(X, y)
+    verdict = model.inference(X, y, equivalence_margin=0.1).verdicts.iloc[0]
+    assert verdict["ci_low"] > 0 and verdict["ci_high"] < 0.1
+    assert verdict["verdict"] == "negligible"
+
+
+def test_holm_adjustment_can_make_a_borderline_verdict_inconclusive():
+    # z = 2.1 (p = 0.036) beside a flat, precisely estimated slope: Holm doubles the smallest p-value
+    plain = _hand_made([0.21, 0.0], [0.1, 0.01])
+    holm = _hand_made([0.21, 0.0], [0.1, 0.01], verdict_adjustment="holm")
+    assert list(plain.verdicts["verdict"]) == ["drives_up", "does_not_drive"]
+    assert list(holm.verdicts["verdict"]) == ["inconclusive", "does_not_drive"]
+    assert holm.verdicts["p_zero_adjusted"].iloc[0] == pytest.approx(2 * plain.verdicts["p_zero"].iloc[0])
+    assert np.all(holm.verdicts["p_tost_adjusted"] >= holm.verdicts["p_tost"])
+    # the raw p-values and the intervals are those of the unadjusted run
+    assert holm.verdicts["p_zero"].equals(plain.verdicts["p_zero"])
+    with pytest.raises(ValueError, match="verdict_adjustment"):
+        _hand_made([0.2], [0.1], verdict_adjustment="bonferroni")
+
+
+def test_the_summary_says_whether_verdicts_are_adjusted(two_segments):
+    X, y, model = two_segments
+    assert "not adjusted for 2 segments" in model.inference(X, y).summary().as_text()
+    holm = model.inference(X, y, verdict_adjustment="holm")
+    assert "Holm-adjusted over the segments" in holm.summary().as_text()
+    assert {"p_zero_adjusted", "p_tost_adjusted"} <= set(holm.verdicts.columns)
+
+
+def test_pairwise_differences_get_an_equivalence_test():
+    result = _hand_made([1.0, 0.6, 0.3, 0.29], [0.01, 0.2, 0.01, 0.01])
+    pairs = result.pairwise.set_index(["segment_a", "segment_b"])
+    # 0.4 apart with SE 0.2: p = 0.046, not significant after Holm over 6 pairs, and far from alike
+    assert pairs.loc[(1, 2), "p_value"] < 0.05 < pairs.loc[(1, 2), "p_holm"]
+    assert pairs.loc[(1, 2), "comparison"] == "not_shown_to_differ"
+    assert pairs.loc[(1, 3), "comparison"] == "differ"
+    # 0.01 apart with SE 0.014: not significant, and shown to lie within +-0.1
+    assert pairs.loc[(3, 4), "p_tost_holm"] < 0.05 and pairs.loc[(3, 4), "comparison"] == "alike"
+    tests = result.tests_frame()
+    assert list(tests.columns[-3:]) == ["p_tost", "p_tost_holm", "comparison"]
+    assert tests["comparison"].iloc[0] == "differ"  # the Wald test of equal slopes
+    assert set(tests["comparison"].iloc[1:]) == {"differ", "alike", "not_shown_to_differ"}
+
+
+def test_segments_are_ordered_in_the_expected_direction():
+    X, y, _ = simulate_segments(600, [6.0, 1.0], [-0.6, 0.4], [0.3, 0.3], [0.5, 0.5], seed=25)
+    up = ClusterwiseRegression(n_segments=2, n_init=2, random_state=1).fit(X, y)
+    down = ClusterwiseRegression(n_segments=2, n_init=2, random_state=1, focal_direction=-1).fit(X, y)
+    assert up.coef_[0, 0] > 0 > up.coef_[1, 0]
+    assert down.coef_[0, 0] < 0 < down.coef_[1, 0]
+    assert down.loglik_ == pytest.approx(up.loglik_)
+    assert np.allclose(down.coef_[::-1], up.coef_)
+    rebuilt = ClusterwiseRegression.from_dict(json.loads(json.dumps(down.to_dict())))
+    assert rebuilt.focal_direction == -1
+    # bootstrap refits take the reference's settings, so they order the segments the same way
+    refit, note = bs._refit(X.to_numpy(), y.to_numpy(), np.ones(len(y)), rebuilt, 2, [rebuilt.params_], 1, 3,
+                            list(X.columns))
+    assert note == "" and refit.coef_[0, 0] < 0 < refit.coef_[1, 0]
+    assert fit_stage.focal_direction("worse") == -1 and fit_stage.focal_direction("better") == 1
+    with pytest.raises(ValueError, match="focal_direction"):
+        ClusterwiseRegression(n_segments=2, focal_direction=0).fit(X, y)

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trustseg.report.naming import name_segments, segment_levels
+from trustseg.model.mixture import ClusterwiseRegression
+from trustseg.report.naming import against_verdict, expected_verdict, name_segments, segment_levels
 
 
 def _table(specs, focal="satisfaction"):
@@ -19,7 +20,7 @@ def _table(specs, focal="satisfaction"):
 
 
 def test_basic_rules():
-    t = _table([(0.4, 0.5, 0.9, "drives"), (0.35, 5.8, 0.02, "does_not_drive"),
+    t = _table([(0.4, 0.5, 0.9, "drives_up"), (0.35, 5.8, 0.02, "does_not_drive"),
                 (0.25, 2.0, 0.0, "does_not_drive")])
     names = name_segments(t, "satisfaction", outcome_scale=(1, 7))
     assert names == {1: "Satisfaction-driven", 2: "Loyal regardless", 3: "Indifferent"}
@@ -27,15 +28,15 @@ def test_basic_rules():
 
 def test_focal_name_generic_and_inconclusive():
     t = _table([(0.5, 1.0, 0.3, "inconclusive"), (0.3, 3.0, -0.05, "inconclusive"),
-                (0.2, 4.0, -0.6, "inconclusive", -0.2)], focal="trust_in_club")
+                (0.2, 4.0, -0.6, "drives_down", -0.2)], focal="trust_in_club")
     names = name_segments(t, "trust_in_club", outcome_scale=(1, 5))
-    assert names == {1: "Weakly trust in club-driven", 2: "Mixed", 3: "Negatively trust in club-driven"}
-    t2 = _table([(1.0, 1.0, 0.8, "drives")], focal="trust_in_club")
+    assert names == {1: "Weakly trust in club-driven", 2: "Mixed", 3: "Trust in club-averse"}
+    t2 = _table([(1.0, 1.0, 0.8, "drives_up")], focal="trust_in_club")
     assert name_segments(t2, "trust_in_club") == {1: "Trust in club-driven"}
 
 
 def test_names_unique_and_deterministic():
-    t = _table([(0.4, 0.5, 0.9, "drives"), (0.3, 2.0, 0.6, "drives"), (0.3, 6.0, 0.0, "does_not_drive")])
+    t = _table([(0.4, 0.5, 0.9, "drives_up"), (0.3, 2.0, 0.6, "drives_up"), (0.3, 6.0, 0.0, "does_not_drive")])
     n1 = name_segments(t, "satisfaction", (1, 7), outcome="repurchase")
     n2 = name_segments(t.sample(frac=1, random_state=3), "satisfaction", (1, 7), outcome="repurchase")
     assert n1 == n2
@@ -43,7 +44,7 @@ def test_names_unique_and_deterministic():
     # level at the scale midpoint (4): seg1 = 0.5 + 3.6 = 4.1, seg2 = 2 + 2.4 = 4.4
     assert n1[2] == "Satisfaction-driven, higher repurchase"
     assert n1[1] == "Satisfaction-driven, lower repurchase"
-    t3 = _table([(0.3, 1.0, 0.9, "drives"), (0.3, 1.0, 0.9, "drives"), (0.4, 1.0, 0.9, "drives")])
+    t3 = _table([(0.3, 1.0, 0.9, "drives_up"), (0.3, 1.0, 0.9, "drives_up"), (0.4, 1.0, 0.9, "drives_up")])
     n3 = name_segments(t3, "satisfaction", (1, 7))
     assert len(set(n3.values())) == 3
 
@@ -56,18 +57,63 @@ def test_levels_use_predictor_means_and_relative_cut():
 
 
 def test_errors():
-    t = _table([(1.0, 1.0, 0.5, "drives")])
+    t = _table([(1.0, 1.0, 0.5, "drives_up")])
     with pytest.raises(ValueError, match="focal"):
         name_segments(t, "price")
     assert name_segments(t.iloc[0:0], "satisfaction") == {}
 
 
 def test_three_and_four_alike_segments_get_readable_ranks():
-    three = _table([(0.3, 0.5, 0.9, "drives"), (0.3, 2.0, 0.8, "drives"), (0.4, -1.0, 0.7, "drives")])
+    three = _table([(0.3, 0.5, 0.9, "drives_up"), (0.3, 2.0, 0.8, "drives_up"), (0.4, -1.0, 0.7, "drives_up")])
     names = name_segments(three, "satisfaction", (1, 7), outcome="loyalty")
     assert names == {1: "Satisfaction-driven, middle loyalty", 2: "Satisfaction-driven, highest loyalty",
                      3: "Satisfaction-driven, lowest loyalty"}
-    four = _table([(0.25, b0, 0.9, "drives") for b0 in (0.0, 1.0, 2.0, 3.0)])
+    four = _table([(0.25, b0, 0.9, "drives_up") for b0 in (0.0, 1.0, 2.0, 3.0)])
     names = name_segments(four, "satisfaction", (1, 7), outcome="loyalty")
     assert names[4] == "Satisfaction-driven, highest loyalty" and names[1] == "Satisfaction-driven, 4th highest loyalty"
     assert len(set(names.values())) == 4
+
+
+def test_names_follow_the_direction_the_outcome_runs():
+    assert expected_verdict("worse") == "drives_down" == against_verdict("better")
+    # switching: higher is worse, so satisfaction is expected to drive it down
+    t = _table([(0.3, 6.5, -0.65, "drives_down"), (0.2, 1.0, 0.4, "drives_up"),
+                (0.2, 5.8, 0.01, "does_not_drive"), (0.1, 1.5, 0.05, "negligible"),
+                (0.1, 1.2, -0.2, "inconclusive"), (0.1, 6.0, 0.0, "unreliable")])
+    names = name_segments(t, "satisfaction", (1, 7), outcome="switching", higher_is="worse")
+    assert names == {1: "Satisfaction-driven", 2: "Satisfaction-averse", 3: "High switching regardless",
+                     4: "Low switching regardless", 5: "Weakly satisfaction-driven",
+                     6: "Unreliable segment, high switching"}
+    # the same slopes when higher is better: the falling segment runs against the expected direction
+    better = name_segments(t, "satisfaction", (1, 7), outcome="repurchase")
+    assert better[1] == "Satisfaction-averse" and better[2] == "Satisfaction-driven"
+    assert better[3] == "Loyal regardless" and better[5] == "Mixed"
+    assert not any("unusual" in n or "counter" in n.lower() for n in {**names, **better}.values())
+    with pytest.raises(ValueError, match="higher_is"):
+        name_segments(t, "satisfaction", higher_is="lower")
+
+
+def test_a_segment_whose_switching_falls_with_satisfaction_is_satisfaction_driven():
+    from trustseg.report import results as tr
+    from trustseg.stages.segments import segment_table
+
+    rng = np.random.default_rng(41)
+    n = 1500
+    x = rng.uniform(1, 7, n)
+    driven = rng.random(n) < 0.5
+    y = np.where(driven, 6.5 - 0.65 * x, 6.0) + rng.normal(0, 0.3, n)
+    X, y = pd.DataFrame({"satisfaction": x}), pd.Series(y, name="switching")
+    model = ClusterwiseRegression(n_segments=2, n_init=3, random_state=0, focal_direction=-1).fit(X, y)
+    inference = model.inference(X, y)
+    assert list(inference.verdicts["verdict"]) == ["drives_down", "does_not_drive"]
+    table = segment_table(inference, "satisfaction", "switching", {1: 750, 2: 750}, scale=(1, 7),
+                          higher_is="worse")
+    names = table.groupby("segment")["name"].first().to_dict()
+    assert names == {1: "Satisfaction-driven", 2: "High switching regardless"}
+    settings = tr.AnalysisSettings(
+        outcome="switching", predictors=["satisfaction"], focal="satisfaction", method="em", criterion="bic",
+        k=2, k_requested=2, cov_type="oim", alpha=0.05, ci_level=0.95, equivalence_margin=0.1,
+        membership_ci_level=0.95, higher_is="worse")
+    text = tr.verdict_sentence(table, settings, segment=1)
+    assert "switching falls 0.6" in text and "satisfaction drives switching down here." in text
+    assert "against the expected direction" not in text

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from test_diagnostics import raw_single_item_data
 
 from trustseg.config import validate_config
 from trustseg.errors import DataError
@@ -212,3 +213,136 @@ def test_profiles_keep_repeated_ids_apart(tmp_path):
     table = pd.read_csv(tmp_path / "profiles.csv")
     assert "first-r0" not in set(table["level"].astype(str))
     assert table.loc[table["level"] == "a", "n"].sum() == n // 2
+
+
+# ----------------------------------------------------------------------------- degenerate solutions (issue 11)
+
+RAW = {"outcome": "repurchase", "predictors": ["satisfaction"], "weight_column": None}
+
+
+@pytest.fixture()
+def raw_outcome_fits(tmp_path):
+    """clean.csv of a raw single-item 1-7 outcome on a 1-7 score, and its fits for K = 1..6."""
+    X, y = raw_single_item_data()
+    clean = pd.DataFrame({"respondent_id": [f"r{i}" for i in range(len(y))], "satisfaction": X["satisfaction"],
+                          "repurchase": y})
+    clean.to_csv(tmp_path / "clean.csv", index=False)
+    fits = []
+    for k in range(1, 7):
+        fits.append(str(tmp_path / f"k{k}.json"))
+        fit_stage.fit_k(str(tmp_path / "clean.csv"), "raw", k, fits[-1], focal="satisfaction", method="em", n_init=4,
+                        min_share=0.03, seed=11, rounding_variance=1 / 12, **RAW)
+    return tmp_path, fits
+
+
+def test_degenerate_ks_are_flagged_and_not_chosen(raw_outcome_fits, caplog):
+    tmp_path, fits = raw_outcome_fits
+    criteria, starts = tmp_path / "criteria.csv", tmp_path / "starts.csv"
+    fit_stage.select_k(str(tmp_path / "clean.csv"), "raw", fits, str(criteria), str(starts), criterion="bic",
+                       scale=[1, 7], **RAW)
+    table = pd.read_csv(criteria, keep_default_na=False)
+    by_k = table.set_index("k_requested")
+    assert by_k.loc[6, "problems"].startswith("variance_floor(")
+    chosen = table.loc[table["chosen"]].iloc[0]
+    assert chosen["problems"] == "" and common.chosen_k(criteria) == chosen["k_requested"]
+    plain_best = int(table.loc[table["bic"].idxmin(), "k_requested"])
+    assert plain_best != chosen["k_requested"]
+    assert chosen["choice_note"].startswith(f"K = {plain_best} had the lowest BIC, but ")
+    assert f"K = {chosen['k_requested']} is the best without problems" in caplog.text
+    assert "K=6: 5 of its 6 segments sit on the variance floor" in caplog.text
+
+    # the table the notebooks read carries the problems, the note and the smallest attainable LR p-value
+    lr = tmp_path / "lr_k1.json"
+    common.write_json({"k_requested": 1, "statistic": 180.0, "p_value": 0.02, "p_value_min": 0.02,
+                       "n_replicates": 49}, lr)
+    evidence.model_selection(str(criteria), [str(lr)], "raw", str(tmp_path / "model_selection.csv"),
+                             criterion="bic")
+    selection = pd.read_csv(tmp_path / "model_selection.csv")
+    assert selection.loc[0, "lr_p_min"] == pytest.approx(0.02) and selection.loc[0, "lr_replicates"] == 49
+    assert selection["lr_p_min"].iloc[1:].isna().all()
+    assert pd.isna(selection["choice_note"].iloc[-1]) and selection.columns[-1] == "choice_note"
+    assert selection.loc[selection["chosen"], "choice_note"].iloc[0] == chosen["choice_note"]
+
+
+def test_k_chosen_by_the_sequential_lr_test(raw_outcome_fits):
+    tmp_path, fits = raw_outcome_fits
+    lr_paths = []
+    for k, p in ((1, 0.01), (2, 0.02), (3, 0.6), (4, 0.02), (5, 0.5)):
+        lr_paths.append(str(tmp_path / f"lr_k{k}.json"))
+        common.write_json({"k_requested": k, "statistic": 10.0, "p_value": p, "n_replicates": 99}, lr_paths[-1])
+    criteria = tmp_path / "criteria.csv"
+    settings = dict(criterion="lr_test", scale=[1, 7], alpha=0.05, lr_paths=lr_paths, **RAW)
+    fit_stage.select_k(str(tmp_path / "clean.csv"), "raw", fits, str(criteria), str(tmp_path / "s.csv"),
+                       allow_flagged=True, **settings)
+    assert common.chosen_k(criteria) == 3  # the first K whose test against K + 1 is not significant
+    fit_stage.select_k(str(tmp_path / "clean.csv"), "raw", fits, str(criteria), str(tmp_path / "s.csv"), **settings)
+    table = pd.read_csv(criteria, keep_default_na=False)
+    # K >= 2 have problems here: passed over, so the tests leave K = 1
+    assert common.chosen_k(criteria) == 1
+    assert "are passed over because of their problems" in table.loc[table["chosen"], "choice_note"].iloc[0]
+
+
+def test_segments_of_a_degenerate_solution_are_unreliable_and_nothing_crashes(raw_outcome_fits, caplog):
+    """K = 6 on a raw single-item outcome: the segments stage and the figures finish, and say what is wrong."""
+    from trustseg.stages import segments as segments_stage
+    from trustseg.stages.figures import segment_figures
+
+    tmp_path, fits = raw_outcome_fits
+    fit_stage.select_k(str(tmp_path / "clean.csv"), "raw", fits, str(tmp_path / "criteria.csv"),
+                       str(tmp_path / "s.csv"), criterion="bic", scale=[1, 7], allow_flagged=True, **RAW)
+    evidence.model_selection(str(tmp_path / "criteria.csv"), [], "raw", str(tmp_path / "model_selection.csv"),
+                             criterion="bic")
+    keys = ("segments", "tests", "assignments", "classification", "summary", "covariance", "fitted_lines",
+            "residual_spread")
+    outputs = {key: str(tmp_path / ("summary.txt" if key == "summary" else f"{key}.csv")) for key in keys}
+    segments_stage.segments(str(tmp_path / "clean.csv"), "raw", fits[-1], outputs, focal="satisfaction",
+                            cov_type="oim", alpha=0.05, equivalence_margin=0.1, scale=[1, 7], **RAW)
+    table = pd.read_csv(outputs["segments"], keep_default_na=False, na_values=[""])
+    focal = table.loc[table["term"] == "satisfaction"]
+    # the information is singular here, so every segment is unreliable, and the floor segments say so
+    assert (focal["verdict"] == segments_stage.UNRELIABLE).all()
+    # and no name reads such a segment as a finding ("Satisfaction-driven", "Loyal regardless")
+    assert focal["name"].str.startswith("Unreliable segment").all(), focal["name"].tolist()
+    assert focal["problems"].str.contains("singular_information").all()
+    assert focal["problems"].str.contains("variance_floor").sum() >= 3
+    covariance = pd.read_csv(outputs["covariance"]).set_index("parameter")
+    variances = np.diag(covariance.to_numpy(dtype=float))
+    assert not (variances <= 0).any()  # NaN where the pseudo-inverse gives no variance, never a negative one
+    spread = pd.read_csv(outputs["residual_spread"])
+    assert list(spread.columns[:6]) == ["segment", "predictor", "statistic", "df", "p_value", "spread_varies"]
+    assert sorted(spread["segment"]) == list(range(1, 7))
+    summary = Path(outputs["summary"]).read_text()
+    assert "SINGULAR" in summary and "variance floor" in summary
+    assert "every segment's satisfaction verdict is 'unreliable'" in caplog.text
+    assert "unexpected error" not in caplog.text
+
+    inputs = {key: outputs[key] for key in ("segments", "assignments", "fitted_lines")}
+    inputs["model_selection"] = str(tmp_path / "model_selection.csv")
+    segment_figures(str(tmp_path / "clean.csv"), "raw", inputs, str(tmp_path / "figures"), focal="satisfaction",
+                    alpha=0.05, equivalence_margin=0.1, constructs={}, formats=[], seed=1, **RAW)
+    assert (tmp_path / "figures" / "segment_scatter.png").stat().st_size > 0
+    assert (tmp_path / "figures" / "coefficient_forest.png").stat().st_size > 0
+
+
+def test_residual_spread_warning_names_the_segment(tmp_path, caplog):
+    from trustseg.stages import segments as segments_stage
+
+    rng = np.random.default_rng(2)
+    x = rng.uniform(1, 7, 400)
+    y = 1.5 + 0.5 * x + 0.45 * np.exp(0.4 * (x - 4.3)) * rng.standard_normal(400)
+    pd.DataFrame({"respondent_id": [f"r{i}" for i in range(400)], "satisfaction": x, "repurchase": y}).to_csv(
+        tmp_path / "clean.csv", index=False)
+    fit_stage.fit_k(str(tmp_path / "clean.csv"), "het", 1, str(tmp_path / "k1.json"), focal="satisfaction",
+                    method="em", n_init=1, min_share=0.03, seed=1, **RAW)
+    keys = ("segments", "tests", "assignments", "classification", "summary", "covariance", "fitted_lines",
+            "residual_spread")
+    outputs = {key: str(tmp_path / ("summary.txt" if key == "summary" else f"{key}.csv")) for key in keys}
+    segments_stage.segments(str(tmp_path / "clean.csv"), "het", str(tmp_path / "k1.json"), outputs,
+                            focal="satisfaction", cov_type="oim", alpha=0.05, equivalence_margin=0.1, **RAW)
+    spread = pd.read_csv(outputs["residual_spread"])
+    assert spread["spread_varies"].tolist() == [True]
+    assert "segment 1" in caplog.text and "the residual spread changes with satisfaction" in caplog.text
+    assert "grows" in caplog.text
+    assert "Segment 1 residual spread" in Path(outputs["summary"]).read_text()
+    table = pd.read_csv(outputs["segments"], keep_default_na=False)
+    assert (table["problems"] == "").all() and segments_stage.UNRELIABLE not in set(table["verdict"])

@@ -92,6 +92,15 @@ def test_markdown_alignment_and_rounding(segments):
     assert lines[2].split("|")[1] == "       1 "
 
 
+def test_verdict_p_values_are_formatted_as_p_values():
+    verdicts = pd.DataFrame({"segment": [1, 2], "verdict": ["drives_down", "negligible"],
+                             "p_zero": [2e-9, 0.0312], "p_zero_adjusted": [4e-9, 0.0624],
+                             "p_tost": [0.9, 0.0004], "p_tost_holm": [0.99, 0.0008]})
+    md = to_markdown(verdicts)
+    assert md.count("<.001") == 4 and ".031" in md and ".062" in md and ".900" in md
+    assert "drives_down" in md and "0.031" not in md
+
+
 def test_markdown_escapes_pipes():
     md = to_markdown(pd.DataFrame({"rule": ["a|b"], "n": [1]}))
     assert r"a\|b" in md

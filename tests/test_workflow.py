@@ -152,6 +152,13 @@ def test_results_contract(golf_run):
     )
     assert selection["k_requested"].tolist() == [1, 2, 3, 4]
     assert selection["chosen"].sum() == 1
+    # issue 11: every K's problems (none for the chosen golf K), the choice's note, the smallest attainable LR p
+    assert {"problems", "choice_note", "lr_p_min"} <= set(selection.columns)
+    assert pd.isna(selection.loc[selection["chosen"], "problems"].iloc[0])
+    tested = selection["lr_p_value"].notna()
+    assert (selection.loc[tested, "lr_p_min"] == 1 / (selection.loc[tested, "lr_replicates"] + 1)).all()
+    spread = pd.read_csv(analysis / "residual_spread.csv")
+    assert list(spread.columns[:6]) == ["segment", "predictor", "statistic", "df", "p_value", "spread_varies"]
 
     segments = pd.read_csv(analysis / "segments.csv")
     assert {
@@ -167,7 +174,8 @@ def test_results_contract(golf_run):
         "name",
     } <= set(segments.columns)
     focal = segments[segments["term"] == "satisfaction"]
-    assert set(focal["verdict"]) <= {"drives", "does_not_drive", "inconclusive"}
+    assert set(focal["verdict"]) <= {"drives_up", "drives_down", "negligible", "does_not_drive", "inconclusive",
+                                     "unreliable"}
     # segments are numbered by the focal slope, steepest first
     assert focal["estimate"].is_monotonic_decreasing
 
@@ -280,6 +288,31 @@ def test_new_criterion_refits_nothing(golf_run, repo_copy, tmp_path):
     jobs = planned_jobs(golf_run, changed_config(golf_run, tmp_path, criterion="aic"), repo_copy)
     assert jobs["select_k"] == jobs["model_selection"] == jobs["record_settings"] == 1
     assert "fit_k" not in jobs and "lr_test" not in jobs and "clean_survey" not in jobs
+
+
+def test_lr_test_criterion_tests_every_k_before_choosing(tmp_path):
+    """criterion: lr_test plans every K-against-K+1 test before select_k, which chooses K from them."""
+    configfile = golf_config(tmp_path)
+    config = yaml.safe_load(configfile.read_text())
+    planned = {}
+    for criterion in ("bic", "lr_test"):
+        config["analyses"][NAME]["criterion"] = criterion
+        configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+        planned[criterion] = planned_jobs(tmp_path, configfile, REPO)
+    assert planned["lr_test"]["lr_test"] == 3 and planned["lr_test"]["select_k"] == 1  # K = 1, 2, 3 against K + 1
+    assert planned["lr_test"]["fit_k"] == planned["bic"]["fit_k"] == 4
+    assert "lr_test" not in planned["bic"]  # with a criterion the tests wait for the chosen K
+
+
+def test_lr_test_criterion_needs_lr_test_replicates(tmp_path):
+    configfile = golf_config(tmp_path)
+    config = yaml.safe_load(configfile.read_text())
+    config["analyses"][NAME]["criterion"] = "lr_test"
+    config["bootstrap"]["lr_test_replicates"] = 0
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_workflow(tmp_path, configfile)
+    _assert_clean_failure(result, f"analyses.{NAME}.criterion", "bootstrap.lr_test_replicates")
+    assert not (tmp_path / "results").exists()
 
 
 def test_an_added_k_fits_only_that_k(golf_run, repo_copy, tmp_path):

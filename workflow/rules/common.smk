@@ -85,7 +85,8 @@ def _load_workflow_config():
             from trustseg.survey.io import read_survey
 
             survey = read_survey(data_path, validated["data"])
-            check_survey(validated, survey, f"data file '{data_path}'")
+            for warning in check_survey(validated, survey, f"data file '{data_path}'"):
+                sys.stderr.write(f"trustseg: warning: {warning}\n")
     except TrustsegError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
@@ -179,6 +180,8 @@ def all_targets():
             targets += [f"results/{name}/profiles.csv", f"results/{name}/membership.csv"]
         if BOOT["replicates"] > 0:
             targets.append(f"results/{name}/bootstrap.csv")
+    # the run's warnings, the first page of the report (rules/warnings.smk)
+    targets += ["results/warnings.md", "results/warnings.html"]
     if REPORT_CFG["notebooks"]:
         targets += notebook_targets()
     return targets
@@ -187,10 +190,32 @@ def all_targets():
 # ---- evidence
 
 
+def chooses_by_lr_test(name):
+    """Whether analysis ``name`` chooses K by the sequential bootstrap LR test (criterion lr_test)."""
+    return analysis_settings(name)["criterion"] == "lr_test"
+
+
+def lr_choice_ks(wildcards):
+    """With criterion lr_test, the K values whose test against K+1 chooses K: every candidate K with a K+1.
+
+    None otherwise: then select_k needs no LR test, and the tests wait for its choice.
+    """
+    if not chooses_by_lr_test(wildcards.analysis):
+        return []
+    candidates = sorted(analysis_settings(wildcards.analysis)["segments"])
+    return [k for k in candidates if k + 1 in candidates]
+
+
 def lr_tested_ks(wildcards):
-    """K values tested against K+1: every candidate K up to the chosen one whose K+1 was fitted."""
+    """K values tested against K+1: every candidate K up to the chosen one whose K+1 was fitted.
+
+    With criterion lr_test every candidate K with a K+1, known before select_k
+    runs (which reads them to choose K).
+    """
     if BOOT["lr_test_replicates"] <= 0:
         return []
+    if chooses_by_lr_test(wildcards.analysis):
+        return lr_choice_ks(wildcards)
     from trustseg.stages.common import chosen_k
 
     criteria = checkpoints.select_k.get(analysis=wildcards.analysis).output.criteria
@@ -261,7 +286,8 @@ def notebook_inputs(wildcards):
         for name in ANALYSES:
             inputs += [
                 f"results/{name}/{table}.csv"
-                for table in ("model_selection", "start_logliks", "segments", "tests", "assignments", "classification")
+                for table in ("model_selection", "start_logliks", "segments", "tests", "assignments", "classification",
+                              "residual_spread")
             ]
             inputs += [f"results/{name}/analysis.json", *figure_targets(name),
                        f"results/{name}/figures/captions_segments.json"]

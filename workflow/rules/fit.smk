@@ -1,5 +1,5 @@
 # Stage 2: fit the clusterwise regression for every candidate K (one job each)
-# and choose K.
+# and choose K (with criterion lr_test, after the LR tests of evidence.smk).
 
 ANALYSIS_CONSTRAINT = "[A-Za-z0-9_-]+"
 
@@ -22,6 +22,7 @@ rule fit_k:
         outcome=setting("outcome"),
         predictors=setting("predictors"),
         focal=setting("focal"),
+        higher_is=setting("higher_is"),
         method=setting("method"),
         n_init=setting("n_init"),
         min_share=setting("min_share"),
@@ -44,6 +45,8 @@ checkpoint select_k:
         fits=lambda w: expand(
             "results/{analysis}/fits/k{k}.json", analysis=w.analysis, k=analysis_settings(w.analysis)["segments"]
         ),
+        # only when K is chosen by the LR test: then every K against K + 1 is tested before K is chosen
+        lr=lambda w: expand("results/{analysis}/lr_test/k{k}.json", analysis=w.analysis, k=lr_choice_ks(w)),
         code=sources("stages.fit"),
     output:
         criteria="results/{analysis}/criteria.csv",
@@ -58,6 +61,10 @@ checkpoint select_k:
         predictors=setting("predictors"),
         criterion=setting("criterion"),
         weight_column=WEIGHT,
+        scale=outcome_scale,
+        allow_flagged=setting("allow_flagged"),
+        # alpha only matters to the LR test: a new alpha chooses K again only then
+        alpha=lambda w: analysis_settings(w.analysis)["alpha"] if chooses_by_lr_test(w.analysis) else None,
     conda:
         "../envs/trustseg.yaml"
     log:

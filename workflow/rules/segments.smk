@@ -1,5 +1,6 @@
-# Stage 3: the chosen segmentation: standard errors, verdicts, names, assignments
-# and classification quality of the K chosen by select_k, and the analysis's
+# Stage 3: the chosen segmentation: standard errors, verdicts, names, problems,
+# residual spread, assignments and classification quality of the K chosen by
+# select_k, and the analysis's
 # settings with the chosen K in results/<analysis>/analysis.json (read by the notebooks).
 
 
@@ -36,6 +37,14 @@ rule segments:
         ),
         classification_md="results/{analysis}/classification.md",
         classification_tex="results/{analysis}/classification.tex",
+        residual_spread=report(
+            "results/{analysis}/residual_spread.csv",
+            caption="../report/residual_spread.rst",
+            category="3. Segments",
+            subcategory="{analysis}",
+        ),
+        residual_spread_md="results/{analysis}/residual_spread.md",
+        residual_spread_tex="results/{analysis}/residual_spread.tex",
         covariance="results/{analysis}/covariance.csv",
         fitted_lines="results/{analysis}/fitted_lines.csv",
         summary="results/{analysis}/summary.txt",
@@ -48,6 +57,8 @@ rule segments:
         cov_type=setting("cov_type"),
         alpha=setting("alpha"),
         equivalence_margin=setting("equivalence_margin"),
+        higher_is=setting("higher_is"),
+        verdict_adjustment=setting("verdict_adjustment"),
         weight_column=WEIGHT,
         scale=outcome_scale,
     conda:
@@ -76,6 +87,8 @@ rule record_settings:
         cov_type=setting("cov_type"),
         method=setting("method"),
         membership_ci_level=1 - MEMBERSHIP_ALPHA,
+        higher_is=setting("higher_is"),
+        verdict_adjustment=setting("verdict_adjustment"),
     conda:
         "../envs/trustseg.yaml"
     log:

@@ -16,7 +16,8 @@ run_stage(
     fit_path=snakemake.input.fit,
     outputs={
         key: snakemake.output[key]
-        for key in ("segments", "tests", "assignments", "classification", "summary", "covariance", "fitted_lines")
+        for key in ("segments", "tests", "assignments", "classification", "summary", "covariance", "fitted_lines",
+                    "residual_spread")
     },
     **snakemake.params,
 )

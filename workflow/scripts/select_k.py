@@ -14,6 +14,7 @@ run_stage(
     clean_path=snakemake.input.clean,
     name=snakemake.wildcards.analysis,
     fits=list(snakemake.input.fits),
+    lr_paths=list(snakemake.input.lr),
     criteria_out=snakemake.output.criteria,
     starts_out=snakemake.output.starts,
     **snakemake.params,

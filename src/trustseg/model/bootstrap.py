@@ -463,6 +463,8 @@ def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int =
         ``k``, ``statistic`` (observed LR = 2 (l_{K+1} - l_K)), ``p_value`` =
         (1 + #{LR_b >= LR_obs}) / (B_ok + 1) over the B_ok replicates whose
         fits succeeded, ``n_replicates`` (B_ok), ``n_failed``,
+        ``p_value_min`` = 1 / (B_ok + 1), the smallest p-value the replicates
+        can give (the observed statistic above every replicate's),
         ``replicate_statistics`` (list of float in replicate order, NaN for
         failed replicates; JSON-serialisable like every other value),
         ``loglik_k``, ``loglik_k1``, ``seed`` and ``note``.
@@ -508,6 +510,7 @@ def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int =
         "k": int(k),
         "statistic": float(observed),
         "p_value": float(p_value),
+        "p_value_min": 1.0 / (n_ok + 1),
         "n_replicates": n_ok,
         "n_failed": int(n_replicates) - n_ok,
         "replicate_statistics": [float(v) for v in stats_],

@@ -29,13 +29,66 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from trustseg.model._core import INTERCEPT, MixtureParams, observed_information, param_layout, validate_data
+from trustseg.model.diagnostics import information_is_singular
 from trustseg.render import MixtureSummary
+
+#: the focal verdicts :class:`MixtureInference` gives (the segments stage adds ``"unreliable"``)
+VERDICTS = ("drives_up", "drives_down", "negligible", "does_not_drive", "inconclusive")
+#: how a pair of focal slopes compares (column ``comparison`` of ``pairwise`` and tests.csv)
+COMPARISONS = ("differ", "alike", "not_shown_to_differ")
+VERDICT_ADJUSTMENTS = ("none", "holm")
+PAIRWISE_COLUMNS = ["segment_a", "segment_b", "difference", "std_error", "z", "p_value", "p_holm",
+                    "p_tost", "p_tost_holm", "comparison"]
+
+
+def _tost_p_values(estimates, errors, margin):
+    """TOST p-values of H0: |estimate| >= margin (Schuirmann 1987): the larger one-sided p-value."""
+    estimates, errors = np.asarray(estimates, dtype=float), np.asarray(errors, dtype=float)
+    return np.maximum(stats.norm.sf((estimates + margin) / errors), stats.norm.cdf((estimates - margin) / errors))
+
+
+def _holm(p_values):
+    """Holm-adjusted p-values; a NaN (no standard error) stays NaN and does not count as a test."""
+    p_values = np.asarray(p_values, dtype=float)
+    adjusted = np.full(p_values.shape, np.nan)
+    finite = np.isfinite(p_values)
+    if finite.any():
+        adjusted[finite] = multipletests(p_values[finite], method="holm")[1]
+    return adjusted
+
+
+def _verdict(estimate, significant, equivalent):
+    """The four outcomes of an equivalence test, with the direction of a relevant effect."""
+    if significant and equivalent:
+        return "negligible"
+    if significant:
+        return "drives_up" if estimate > 0 else "drives_down"
+    if equivalent:
+        return "does_not_drive"
+    return "inconclusive"
+
+
+def _comparison(p_holm, p_tost_holm, alpha):
+    """``alike`` when the difference is shown within the margin, ``differ`` when shown non-zero, else neither."""
+    if p_tost_holm < alpha:
+        return "alike"
+    if p_holm < alpha:
+        return "differ"
+    return "not_shown_to_differ"
 
 
 def _covariance(hessian, score_outer, cov_type):
+    """The parameter covariance and whether the observed information is singular.
+
+    A singular information (:func:`~trustseg.model.diagnostics.information_is_singular`)
+    is inverted by a pseudo-inverse, which can give a parameter a variance of
+    zero or below: such a variance cannot be a standard error, so its row and
+    column of the covariance are NaN (and so are its standard error, interval
+    and tests), never a negative variance.
+    """
     information = -hessian
-    eigenvalues = np.linalg.eigvalsh((information + information.T) / 2)
-    if eigenvalues.min() <= 1e-10 * max(eigenvalues.max(), 1e-300):
+    singular = information_is_singular(information)
+    if singular:
         warnings.warn(
             "the observed information is not positive definite: the solution is not "
             "a strict local maximum (for CEM fits this is expected); standard errors "
@@ -48,9 +101,14 @@ def _covariance(hessian, score_outer, cov_type):
         inverse = np.linalg.inv(information)
     inverse = (inverse + inverse.T) / 2
     if cov_type == "oim":
-        return inverse
-    sandwich = inverse @ score_outer @ inverse
-    return (sandwich + sandwich.T) / 2
+        cov = inverse
+    else:
+        sandwich = inverse @ score_outer @ inverse
+        cov = (sandwich + sandwich.T) / 2
+    undefined = ~(np.diag(cov) > 0)
+    cov[undefined, :] = np.nan
+    cov[:, undefined] = np.nan
+    return cov, singular
 
 
 class MixtureInference:
@@ -67,29 +125,62 @@ class MixtureInference:
     sigmas : DataFrame
         segment, estimate, std_error of the residual standard deviations.
     verdicts : DataFrame
-        For the focal predictor in each segment: estimate, the two-sided 1-alpha
-        interval, ``p_positive`` (one-sided p-value of H0: slope <= 0), ``p_tost``
-        (TOST p-value of H0: |slope| >= margin, i.e. the larger of the two
-        one-sided p-values) and the verdict: ``drives`` when the 1-alpha
-        interval lies above zero (equivalently ``p_positive < alpha/2``),
-        otherwise ``does_not_drive`` when the 1-2alpha interval lies inside
-        +-margin (``p_tost < alpha``), otherwise ``inconclusive``.  A
-        non-significant slope alone is never ``does_not_drive``.
+        For the focal predictor in each segment: estimate, the two-sided
+        1-alpha interval (``ci_low``, ``ci_high``), ``p_zero`` (two-sided
+        p-value of H0: slope = 0), ``p_tost`` (TOST p-value of H0: |slope| >=
+        margin, the larger of the two one-sided p-values; Schuirmann 1987),
+        with ``verdict_adjustment="holm"`` also ``p_zero_adjusted`` and
+        ``p_tost_adjusted`` (each Holm-adjusted over the K segments), and the
+        verdict, one of :data:`VERDICTS`, from the four outcomes of an
+        equivalence test (significant = ``p_zero < alpha``, i.e. the 1-alpha
+        interval excludes 0; equivalent = ``p_tost < alpha``, i.e. the
+        1-2alpha interval lies inside +-margin; the adjusted p-values when
+        adjusted):
+
+        * ``drives_up`` / ``drives_down``: significant and not equivalent,
+          slope above / below zero -- an effect of relevant size may exist;
+        * ``negligible``: significant and equivalent -- a real but negligible
+          effect (a large sample detects a slope of 0.05 inside +-0.1);
+        * ``does_not_drive``: equivalent and not significant;
+        * ``inconclusive``: neither.  A non-significant slope alone is never
+          ``does_not_drive``.
+
+        By default (``verdict_adjustment="none"``) each segment's verdict is a
+        test at level alpha, not corrected for testing K segments at once.
+    verdict_adjustment : {"none", "holm"}
+        Whether the verdicts' p-values were Holm-adjusted over the segments.
     slope_equality : dict
         Wald test that the focal slope is equal in all segments: statistic, df
         (K-1) and p_value (NaN for a one-segment model, where it is undefined).
     pairwise : DataFrame
-        segment_a, segment_b, difference, std_error, z, p_value, p_holm.
+        segment_a, segment_b, difference (slope a - slope b), std_error, z,
+        p_value, p_holm (Holm over the pairs), p_tost and p_tost_holm (TOST of
+        H0: |difference| >= margin, raw and Holm over the pairs) and
+        ``comparison``, one of :data:`COMPARISONS`: ``alike`` when the
+        difference is shown to lie within +-margin (``p_tost_holm < alpha``,
+        whether or not it is also significant), else ``differ`` when
+        ``p_holm < alpha``, else ``not_shown_to_differ`` -- a non-significant
+        difference is not evidence that two slopes are the same.
     cov : ndarray
-        Covariance of all parameters, ordered as ``param_names``.
+        Covariance of all parameters, ordered as ``param_names``; the row and
+        column of a parameter whose variance the information cannot give
+        (zero or below, from a pseudo-inverse) are NaN.
+    singular_information : bool
+        The observed information is not positive definite: the covariance is
+        a pseudo-inverse and no standard error can be trusted.
     param_names : list of str
         "<segment>:<term>" for coefficients, "<segment>:log_sigma", and
         "<segment>:logit" (segments 2..K; segment 1 is the reference).
     """
 
-    def __init__(self, model, cov, param_names, cov_type, alpha, equivalence_margin, n_obs):
+    def __init__(self, model, cov, param_names, cov_type, alpha, equivalence_margin, n_obs,
+                 singular_information=False, verdict_adjustment="none"):
+        if verdict_adjustment not in VERDICT_ADJUSTMENTS:
+            raise ValueError(f"verdict_adjustment must be one of {VERDICT_ADJUSTMENTS}, not {verdict_adjustment!r}")
+        self.verdict_adjustment = verdict_adjustment
         self.model = model
         self.cov = cov
+        self.singular_information = bool(singular_information)
         self.param_names = param_names
         self.cov_type = cov_type
         self.alpha = float(alpha)
@@ -99,8 +190,15 @@ class MixtureInference:
 
     @classmethod
     def from_model(cls, model, X, y, sample_weight=None, cov_type="oim", alpha=0.05,
-                   equivalence_margin=0.1):
-        """Compute the covariance for ``model`` on the data it was fitted to."""
+                   equivalence_margin=0.1, verdict_adjustment="none"):
+        """Compute the covariance for ``model`` on the data it was fitted to.
+
+        ``verdict_adjustment="holm"`` Holm-adjusts the zero and equivalence
+        tests of the focal slope over the K segments before the verdicts are
+        given; the default ``"none"`` tests each segment at level ``alpha``.
+        """
+        if verdict_adjustment not in VERDICT_ADJUSTMENTS:
+            raise ValueError(f"verdict_adjustment must be one of {VERDICT_ADJUSTMENTS}, not {verdict_adjustment!r}")
         if cov_type not in ("oim", "robust"):
             raise ValueError(f"cov_type must be 'oim' or 'robust', not {cov_type!r}")
         if not 0 < alpha < 0.5:
@@ -110,14 +208,15 @@ class MixtureInference:
         model._check_fitted()
         data = validate_data(X, y, sample_weight, "raise", list(model.feature_names_in_))
         hessian, score_outer, _ = observed_information(MixtureParams.of(model), data["X"], data["y"], data["w"])
-        cov = _covariance(hessian, score_outer, cov_type)
+        cov, singular = _covariance(hessian, score_outer, cov_type)
         k = model.n_segments_
         terms = [INTERCEPT] + [str(n) for n in model.feature_names_in_]
         names = []
         for j in range(k):
             names += [f"{j + 1}:{t}" for t in terms] + [f"{j + 1}:log_sigma"]
         names += [f"{j + 1}:logit" for j in range(1, k)]
-        return cls(model, cov, names, cov_type, alpha, equivalence_margin, data["X"].shape[0])
+        return cls(model, cov, names, cov_type, alpha, equivalence_margin, data["X"].shape[0],
+                   singular_information=singular, verdict_adjustment=verdict_adjustment)
 
     # -- tables ----------------------------------------------------------------
 
@@ -164,35 +263,31 @@ class MixtureInference:
         self._slope_tests(focal_slopes, focal_cov)
 
     def _verdicts(self, slopes, errors, term):
-        margin, alpha = self.equivalence_margin, self.alpha
+        alpha = self.alpha
         z_two = stats.norm.ppf(1 - alpha / 2)
-        z_tost = stats.norm.ppf(1 - alpha)
-        rows = []
-        for j, (est, se) in enumerate(zip(slopes, errors)):
-            low, high = est - z_two * se, est + z_two * se
-            p_positive = float(stats.norm.sf(est / se))
-            p_tost = float(max(stats.norm.sf((est + margin) / se),
-                               stats.norm.cdf((est - margin) / se)))
-            if low > 0:
-                verdict = "drives"
-            elif est - z_tost * se > -margin and est + z_tost * se < margin:
-                verdict = "does_not_drive"
-            else:
-                verdict = "inconclusive"
-            rows.append({
-                "segment": j + 1, "term": term, "estimate": float(est),
-                "ci_low": float(low), "ci_high": float(high),
-                "p_positive": p_positive, "p_tost": p_tost, "verdict": verdict,
-            })
-        self.verdicts = pd.DataFrame(rows)
+        slopes, errors = np.asarray(slopes, dtype=float), np.asarray(errors, dtype=float)
+        verdicts = pd.DataFrame({
+            "segment": np.arange(1, len(slopes) + 1), "term": term, "estimate": slopes,
+            "ci_low": slopes - z_two * errors, "ci_high": slopes + z_two * errors,
+            "p_zero": 2 * stats.norm.sf(np.abs(slopes / errors)),
+            "p_tost": _tost_p_values(slopes, errors, self.equivalence_margin),
+        })
+        p_zero, p_tost = verdicts["p_zero"].to_numpy(), verdicts["p_tost"].to_numpy()
+        if self.verdict_adjustment == "holm":
+            p_zero, p_tost = _holm(p_zero), _holm(p_tost)
+            verdicts["p_zero_adjusted"], verdicts["p_tost_adjusted"] = p_zero, p_tost
+        verdicts["verdict"] = [
+            _verdict(est, significant, equivalent)
+            # a NaN p-value (no standard error) compares False: neither shown, so inconclusive
+            for est, significant, equivalent in zip(slopes, p_zero < alpha, p_tost < alpha)
+        ]
+        self.verdicts = verdicts
 
     def _slope_tests(self, slopes, focal_cov):
         k = len(slopes)
         if k < 2:
             self.slope_equality = {"statistic": float("nan"), "df": 0, "p_value": float("nan")}
-            self.pairwise = pd.DataFrame(
-                columns=["segment_a", "segment_b", "difference", "std_error", "z",
-                         "p_value", "p_holm"])
+            self.pairwise = pd.DataFrame(columns=PAIRWISE_COLUMNS)
             return
         contrast = np.zeros((k - 1, k))
         contrast[np.arange(k - 1), np.arange(k - 1)] = 1.0
@@ -215,8 +310,16 @@ class MixtureInference:
                              "difference": float(difference), "std_error": se,
                              "z": float(z), "p_value": float(2 * stats.norm.sf(abs(z)))})
         pairwise = pd.DataFrame(rows)
-        pairwise["p_holm"] = multipletests(pairwise["p_value"].to_numpy(), method="holm")[1]
-        self.pairwise = pairwise
+        pairwise["p_holm"] = _holm(pairwise["p_value"].to_numpy())
+        # the equivalence test of each difference: "not significant" alone never says two slopes are alike
+        pairwise["p_tost"] = _tost_p_values(pairwise["difference"].to_numpy(), pairwise["std_error"].to_numpy(),
+                                            self.equivalence_margin)
+        pairwise["p_tost_holm"] = _holm(pairwise["p_tost"].to_numpy())
+        pairwise["comparison"] = [
+            _comparison(p_holm, p_tost_holm, self.alpha)
+            for p_holm, p_tost_holm in zip(pairwise["p_holm"], pairwise["p_tost_holm"])
+        ]
+        self.pairwise = pairwise[PAIRWISE_COLUMNS]
 
     # -- derived quantities --------------------------------------------------------
 
@@ -268,23 +371,29 @@ class MixtureInference:
         """The Wald test of equal focal slopes and the pairwise differences as one table.
 
         Columns ``test, segment_a, segment_b, difference, std_error,
-        statistic, df, p_value, p_holm``: the first row is the Wald test (chi2
-        with K - 1 df), then one row per pair of segments (z statistic,
-        Holm-adjusted p-value).
+        statistic, df, p_value, p_holm, p_tost, p_tost_holm, comparison``:
+        the first row is the Wald test (chi2 with K - 1 df; ``comparison``
+        ``differ`` or ``not_shown_to_differ``), then one row per pair of
+        segments (z statistic, Holm-adjusted p-value, the equivalence test of
+        the difference against +-margin and the pair's ``comparison``; see
+        :attr:`pairwise`).
         """
         focal = self.focal_term
+        wald_p = self.slope_equality["p_value"]
         rows = [{
             "test": f"equal {focal} slope in all segments (Wald)",
             "segment_a": pd.NA, "segment_b": pd.NA, "difference": np.nan, "std_error": np.nan,
             "statistic": self.slope_equality["statistic"], "df": self.slope_equality["df"],
-            "p_value": self.slope_equality["p_value"], "p_holm": np.nan,
+            "p_value": wald_p, "p_holm": np.nan, "p_tost": np.nan, "p_tost_holm": np.nan,
+            "comparison": _comparison(wald_p, np.nan, self.alpha) if np.isfinite(wald_p) else "",
         }]
         for _, row in self.pairwise.iterrows():
             rows.append({
                 "test": f"{focal} slope difference", "segment_a": int(row["segment_a"]),
                 "segment_b": int(row["segment_b"]), "difference": row["difference"],
                 "std_error": row["std_error"], "statistic": row["z"], "df": np.nan,
-                "p_value": row["p_value"], "p_holm": row["p_holm"],
+                "p_value": row["p_value"], "p_holm": row["p_holm"], "p_tost": row["p_tost"],
+                "p_tost_holm": row["p_tost_holm"], "comparison": row["comparison"],
             })
         frame = pd.DataFrame(rows)
         frame["segment_a"] = frame["segment_a"].astype("Int64")
@@ -308,6 +417,8 @@ class MixtureInference:
             ("Converged", "yes" if model.converged_ else f"NO: stopped at {model.n_iter_} iterations"),
             ("Covariance", "observed information" if self.cov_type == "oim" else "robust sandwich"),
             ("Equivalence margin", f"{self.equivalence_margin:g}"),
+            ("Verdicts", "Holm-adjusted over the segments" if self.verdict_adjustment == "holm"
+             else f"each segment at level {self.alpha:g}, not adjusted for {model.n_segments_} segments"),
         ]
         test = self.slope_equality
         tables = [
@@ -318,5 +429,6 @@ class MixtureInference:
         if model.n_segments_ > 1:
             info.append(("Equal focal slopes (Wald)",
                          f"chi2({test['df']}) = {test['statistic']:.3f}, p = {test['p_value']:.4g}"))
-            tables.append(("Pairwise focal slope differences (Holm-adjusted)", self.pairwise))
+            tables.append((f"Pairwise focal slope differences (Holm-adjusted; equivalence margin "
+                           f"\u00b1{self.equivalence_margin:g})", self.pairwise))
         return MixtureSummary("Clusterwise regression", info, tables)

@@ -40,7 +40,7 @@ from numbers import Integral, Real
 import numpy as np
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from threadpoolctl import threadpool_limits
 
 from trustseg.errors import DataError
@@ -144,6 +144,12 @@ class ClusterwiseRegression(BaseEstimator):
     focal : str or int, optional
         The focal predictor (segments are ordered by its slope, verdicts are
         given for it).  Default: the first column of X.
+    focal_direction : {1, -1}, default 1
+        The expected direction of the focal effect, which sets the segment
+        order: ``1`` numbers the steepest rising slope first (repurchase on
+        satisfaction), ``-1`` the steepest falling one first (an outcome
+        where higher is worse, such as switching or complaints).  It changes
+        nothing but the order.
     random_state : int, numpy Generator or None, default 0
         Seeds every random step (starts, search subsample).  Start ``s`` draws
         from its own child seed; even and odd starts form two independent seed
@@ -182,7 +188,8 @@ class ClusterwiseRegression(BaseEstimator):
         Maximised (weighted) log-likelihood ``sum_i w_i log f(y_i | x_i)``.
     coef_, intercept_, sigma_, weights_ : ndarray
         Slopes (K, p), intercepts (K,), residual standard deviations (K,) and
-        segment shares (K,), segments ordered by the focal slope, steepest first.
+        segment shares (K,), segments ordered by the focal slope, steepest in
+        the ``focal_direction`` first.
     start_logliks_ : ndarray of shape (n_init + number of given starts,)
         Full-data log-likelihood each start reached; starts first, then the
         given ones.  With a search subsample, a start whose solution was not
@@ -225,6 +232,7 @@ class ClusterwiseRegression(BaseEstimator):
         "min_share": [Interval(Real, 0, 1, closed="left")],
         "variance_floor": [Interval(Real, 0, None, closed="neither"), None],
         "focal": [str, Interval(Integral, 0, None, closed="left"), None],
+        "focal_direction": [Options(Integral, {1, -1})],
         "random_state": ["random_state"],
         "start_kinds": [StrOptions({"auto"}), list, tuple],
         "n_full_runs": [Interval(Integral, 1, None, closed="left")],
@@ -243,6 +251,7 @@ class ClusterwiseRegression(BaseEstimator):
         min_share=0.03,
         variance_floor=None,
         focal=None,
+        focal_direction=1,
         random_state=0,
         start_kinds="auto",
         n_full_runs=2,
@@ -258,6 +267,7 @@ class ClusterwiseRegression(BaseEstimator):
         self.min_share = min_share
         self.variance_floor = variance_floor
         self.focal = focal
+        self.focal_direction = focal_direction
         self.random_state = random_state
         self.start_kinds = start_kinds
         self.n_full_runs = n_full_runs
@@ -655,7 +665,7 @@ class ClusterwiseRegression(BaseEstimator):
         self._store_solution(problem, chosen.shares, chosen.coefs, chosen.variances)
 
     def _reorder(self):
-        """Order segments by focal slope (steepest first), then intercept, then share."""
+        """Order segments by focal slope (steepest in ``focal_direction`` first), then intercept, then share."""
 
         def rounded(values):
             # compare at 9 significant digits so rounding noise cannot reorder ties
@@ -665,7 +675,7 @@ class ClusterwiseRegression(BaseEstimator):
         order = np.lexsort((
             -rounded(self.weights_),
             -rounded(self.intercept_),
-            -rounded(self.coef_[:, self.focal_index_]),
+            -rounded(self.focal_direction * self.coef_[:, self.focal_index_]),
         ))
         self.coef_ = self.coef_[order].copy()
         self.intercept_ = self.intercept_[order].copy()
@@ -725,7 +735,8 @@ class ClusterwiseRegression(BaseEstimator):
         return float(w @ logsumexp(joint, axis=1) / w.sum())
 
     def inference(
-        self, X, y, sample_weight=None, cov_type="oim", alpha=0.05, equivalence_margin=0.1
+        self, X, y, sample_weight=None, cov_type="oim", alpha=0.05, equivalence_margin=0.1,
+        verdict_adjustment="none",
     ):
         """Standard errors, tests and verdicts; see :class:`trustseg.model.inference.MixtureInference`."""
         from trustseg.model.inference import MixtureInference
@@ -738,6 +749,7 @@ class ClusterwiseRegression(BaseEstimator):
             cov_type=cov_type,
             alpha=alpha,
             equivalence_margin=equivalence_margin,
+            verdict_adjustment=verdict_adjustment,
         )
 
     # -- serialisation -------------------------------------------------------
@@ -750,6 +762,7 @@ class ClusterwiseRegression(BaseEstimator):
             params["random_state"] = None
         if isinstance(params["focal"], Integral):
             params["focal"] = int(params["focal"])
+        params["focal_direction"] = int(params["focal_direction"])
         if params["init_params"] is not None:
             params["init_params"] = [
                 {name: np.asarray(value).tolist() for name, value in start._asdict().items()}

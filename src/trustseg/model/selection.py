@@ -23,6 +23,16 @@ P = K (p + 1) coefficients + K residual standard deviations + (K - 1) shares for
 P = K (p + 1) + 1 + (K - 1).  P counts the segments the model kept
 (``k_fitted``), which is smaller than ``k`` when degenerate segments were
 removed; such rows are never ``chosen``.
+
+Problems and the choice.  Every K's ``problems`` column lists what
+:mod:`trustseg.model.diagnostics` finds wrong with its solution (segments on
+the variance floor, point masses at a scale bound, a singular information).
+:func:`choose_k` chooses the best K *without* problems; only when every K has
+problems (or ``allow_flagged``) does a flagged K win, and the ``choice_note``
+says so in a sentence.  ``criterion="lr_test"`` chooses by the parametric
+bootstrap likelihood-ratio tests instead (sequential testing from the
+smallest K up, as in Latent GOLD and flexmix practice): the first K whose test
+against K + 1 is not significant at ``alpha``; a flagged K is passed over.
 """
 
 from __future__ import annotations
@@ -34,12 +44,17 @@ import pandas as pd
 
 from trustseg.errors import DataError
 from trustseg.model._core import relative_entropy, validate_data
+from trustseg.model.diagnostics import problem_codes, problems_phrase, segment_problems
 from trustseg.model.mixture import ClusterwiseRegression
 
+#: information criteria (smaller is better)
 CRITERIA = ("aic", "aic3", "bic", "caic", "sabic", "icl")
+#: every way K can be chosen: an information criterion or the sequential bootstrap LR test
+CHOICE_RULES = CRITERIA + ("lr_test",)
 COLUMNS = [
     "k", "k_fitted", "loglik", "n_params", "aic", "aic3", "bic", "caic", "sabic", "icl",
-    "entropy", "min_share", "n_starts", "n_best_starts", "optimum_replicated", "converged", "chosen",
+    "entropy", "min_share", "n_starts", "n_best_starts", "optimum_replicated", "converged", "problems", "chosen",
+    "choice_note",
 ]
 
 
@@ -69,7 +84,8 @@ def _criteria_row(model, posterior, w, n):
     }
 
 
-def criteria_table(models, X, y, sample_weight=None, criterion="bic"):
+def criteria_table(models, X, y, sample_weight=None, criterion="bic", *, scale=None, allow_flagged=False,
+                   lr_p_values=None, alpha=0.05):
     """Model-selection table from already-fitted models.
 
     Parameters
@@ -78,16 +94,29 @@ def criteria_table(models, X, y, sample_weight=None, criterion="bic"):
         Fitted on (X, y, sample_weight), e.g. rebuilt with ``from_dict``.
     X, y, sample_weight
         The data the models were fitted to (needed for the posteriors).
-    criterion : {"aic", "aic3", "bic", "caic", "sabic", "icl"}
-        The criterion whose minimum is marked ``chosen``.
+    criterion : {"aic", "aic3", "bic", "caic", "sabic", "icl", "lr_test"}
+        How K is chosen (see :func:`choose_k`).
+    scale : (float, float), optional
+        Lowest and highest possible outcome, for the point-mass check (see
+        :func:`trustseg.model.diagnostics.segment_problems`).
+    allow_flagged : bool, default False
+        Let a K with problems be chosen when its criterion is best.
+    lr_p_values : mapping {k: p-value}, optional
+        Bootstrap LR test of K against K + 1; needed for ``criterion="lr_test"``.
+    alpha : float, default 0.05
+        Significance level of the sequential LR test.
 
     Returns
     -------
     DataFrame
-        One row per model, sorted by k, columns ``COLUMNS``.
+        One row per model, sorted by k, columns ``COLUMNS``: ``problems``
+        holds :func:`~trustseg.model.diagnostics.problem_codes` of each K,
+        ``chosen`` marks the chosen K and ``choice_note`` (on its row) says in
+        a sentence why it was chosen when the plain criterion would have
+        chosen another K, or how the sequential test ran.
     """
-    if criterion not in CRITERIA:
-        raise ValueError(f"criterion must be one of {CRITERIA}, not {criterion!r}")
+    if criterion not in CHOICE_RULES:
+        raise ValueError(f"criterion must be one of {CHOICE_RULES}, not {criterion!r}")
     fitted = list(models.values()) if isinstance(models, dict) else list(models)
     if not fitted:
         raise ValueError("no models given")
@@ -101,14 +130,114 @@ def criteria_table(models, X, y, sample_weight=None, criterion="bic"):
                 f"but the data given have {n}"
             )
         posterior = model.predict_proba(X, y)
-        rows.append(_criteria_row(model, posterior, w, n))
+        problems = problem_codes(segment_problems(model, X, y, sample_weight, scale=scale))
+        rows.append({**_criteria_row(model, posterior, w, n), "problems": problems})
     table = pd.DataFrame(rows).sort_values(["k"], kind="stable").reset_index(drop=True)
-    eligible = table["k_fitted"] == table["k"]
-    table["chosen"] = False
-    if eligible.any():
-        best = table.loc[eligible, criterion].idxmin()
-        table.loc[best, "chosen"] = True
+    chosen, note = choose_k(table, criterion, allow_flagged=allow_flagged, lr_p_values=lr_p_values, alpha=alpha)
+    table["chosen"] = table.index == chosen
+    table["choice_note"] = np.where(table["chosen"], note, "")
     return table[COLUMNS]
+
+
+def choose_k(table, criterion="bic", *, allow_flagged=False, lr_p_values=None, alpha=0.05):
+    """The row of ``table`` to choose, and a sentence saying why when it needs saying.
+
+    Rows whose model removed a segment (``k_fitted < k``) are never chosen.
+    With an information criterion: the K with the smallest value among those
+    without ``problems``; the note names the K with the smallest value
+    overall and its problems when that one was passed over.  With
+    ``criterion="lr_test"``: K rises from the smallest candidate while the
+    test of K against K + 1 is significant (``p < alpha``); the first K whose
+    test is not, or that has no K + 1 to be tested against, is chosen, and a
+    K with problems is passed over.  Only when every K has problems, or
+    ``allow_flagged`` is true, is a K with problems chosen (the note says so).
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``k``, ``k_fitted``, the criterion's column and ``problems`` (empty
+        text or NaN for none), one row per K.
+    criterion, allow_flagged, lr_p_values, alpha
+        As for :func:`criteria_table`.
+
+    Returns
+    -------
+    (index label or None, str)
+        None when every row removed a segment.
+    """
+    if criterion not in CHOICE_RULES:
+        raise ValueError(f"criterion must be one of {CHOICE_RULES}, not {criterion!r}")
+    eligible = table["k_fitted"] == table["k"]
+    if not eligible.any():
+        return None, ""
+    problems = (table["problems"].astype(object).fillna("").astype(str) if "problems" in table.columns
+                else pd.Series("", index=table.index))
+    flagged = problems.str.len() > 0
+    clean = eligible & ~flagged
+    pass_over = flagged if clean.any() and not allow_flagged else pd.Series(False, index=table.index)
+
+    def phrase(row):
+        return problems_phrase(problems[row], int(table.loc[row, "k_fitted"]))
+
+    if criterion == "lr_test":
+        chosen, note = _sequential_test(table, eligible, pass_over, lr_p_values or {}, alpha, phrase)
+    else:
+        name = criterion.upper()
+        best = table.loc[eligible, criterion].idxmin()
+        chosen, note = best, ""
+        if flagged[best]:
+            k_best = int(table.loc[best, "k"])
+            if pass_over[best]:
+                chosen = table.loc[clean, criterion].idxmin()
+                return chosen, (f"K = {k_best} had the lowest {name}, but {phrase(best)}; "
+                                f"K = {int(table.loc[chosen, 'k'])} is the best without problems.")
+            note = f"K = {k_best} has the lowest {name}."
+    if flagged[chosen]:
+        k = int(table.loc[chosen, "k"])
+        why = ("allow_flagged is true" if allow_flagged and clean.any()
+               else "every candidate number of segments has problems")
+        note += f" K = {k} is chosen because {why}, although {phrase(chosen)}."
+    return chosen, note.strip()
+
+
+def _sequential_test(table, eligible, pass_over, p_values, alpha, phrase):
+    """Sequential bootstrap LR testing from the smallest K up (see :func:`choose_k`)."""
+    candidates = {int(k) for k in table["k"]}
+    steps, chosen, passed = [], None, []
+
+    def say_passed():
+        if passed:
+            ks = ", ".join(map(str, passed[:-1])) + (f" and {passed[-1]}" if len(passed) > 1 else str(passed[0]))
+            steps.append(f"K = {ks} {'are' if len(passed) > 1 else 'is'} passed over because of "
+                         f"{'their' if len(passed) > 1 else 'its'} problems")
+            passed.clear()
+
+    for row in table.index[eligible]:
+        k = int(table.loc[row, "k"])
+        if pass_over[row]:
+            passed.append(k)
+            continue
+        say_passed()
+        chosen = row
+        if k + 1 not in candidates:
+            steps.append(f"K = {k} has no fit with {k + 1} segments to be tested against, so K = {k} is kept")
+            break
+        p = p_values.get(k)
+        if p is None or not np.isfinite(float(p)):
+            steps.append(f"the test of K = {k} against {k + 1} gave no p-value, so K = {k} is kept")
+            break
+        if float(p) >= alpha:
+            steps.append(f"K = {k} against {k + 1}: p = {float(p):.3f} \u2265 {alpha:g}, so K = {k} is kept")
+            break
+        steps.append(f"K = {k} against {k + 1}: p = {float(p):.3f} < {alpha:g}")
+    else:
+        say_passed()
+        if chosen is not None:
+            steps.append(f"every test rejected the smaller model, and K = {int(table.loc[chosen, 'k'])} "
+                         "is the largest without problems")
+    if chosen is None:  # cannot happen: pass_over leaves at least one eligible K
+        raise AssertionError("no K left to choose")
+    return chosen, "Sequential bootstrap likelihood-ratio tests: " + "; ".join(steps) + "."
 
 
 def select_segments(
@@ -120,6 +249,8 @@ def select_segments(
     criterion="bic",
     sample_weight=None,
     return_models=False,
+    scale=None,
+    allow_flagged=False,
     **estimator_params,
 ):
     """Fit one model per K and tabulate the information criteria.
@@ -136,6 +267,8 @@ def select_segments(
         Criterion used to mark the ``chosen`` row (see module docstring).
     return_models : bool
         Also return ``{k: fitted model}``.
+    scale, allow_flagged
+        As for :func:`criteria_table`.
     **estimator_params
         Further :class:`ClusterwiseRegression` parameters (method, min_share, ...).
 
@@ -144,11 +277,16 @@ def select_segments(
     DataFrame, or (DataFrame, dict)
     """
     if criterion not in CRITERIA:
-        raise ValueError(f"criterion must be one of {CRITERIA}, not {criterion!r}")
+        raise ValueError(
+            f"criterion must be one of {CRITERIA}, not {criterion!r}; 'lr_test' needs the bootstrap LR tests: "
+            "run trustseg.model.bootstrap.lr_test for each K and pass the p-values to "
+            "criteria_table(..., criterion='lr_test', lr_p_values=...)"
+        )
     models = {}
     for k in k_range:
         models[int(k)] = ClusterwiseRegression(
             n_segments=int(k), n_init=n_init, random_state=random_state, **estimator_params
         ).fit(X, y, sample_weight=sample_weight)
-    table = criteria_table(models, X, y, sample_weight=sample_weight, criterion=criterion)
+    table = criteria_table(models, X, y, sample_weight=sample_weight, criterion=criterion, scale=scale,
+                           allow_flagged=allow_flagged)
     return (table, models) if return_models else table

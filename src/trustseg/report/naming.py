@@ -1,8 +1,11 @@
 """Plain-language names for the segments.
 
 A segment's name says in words what its regression says in numbers: whether
-the focal predictor (say satisfaction) drives the outcome (say repurchase) and,
-when it does not, whether the outcome is nonetheless high or low.
+the focal predictor (say satisfaction) drives the outcome (say repurchase) in
+the expected direction or against it, and, when it does not, whether the
+outcome is nonetheless high or low.  Which direction is expected depends on
+the outcome: up for repurchase (``higher_is="better"``), down for switching,
+complaints or churn (``higher_is="worse"``).
 """
 
 from __future__ import annotations
@@ -14,10 +17,28 @@ import pandas as pd
 
 from trustseg.model._core import INTERCEPT
 
-__all__ = ["name_segments", "segment_levels", "INTERCEPT"]
+__all__ = ["name_segments", "segment_levels", "expected_verdict", "against_verdict", "HIGHER_IS", "INTERCEPT"]
 
 
 HIGH_CUT = 0.6
+HIGHER_IS = ("better", "worse")
+
+
+def expected_verdict(higher_is: str = "better") -> str:
+    """The verdict of a segment driven in the expected direction: ``drives_up`` (better) or ``drives_down`` (worse)."""
+    _check_higher_is(higher_is)
+    return "drives_up" if higher_is == "better" else "drives_down"
+
+
+def against_verdict(higher_is: str = "better") -> str:
+    """The verdict of a segment driven against the expected direction (the other of ``drives_up``/``drives_down``)."""
+    _check_higher_is(higher_is)
+    return "drives_down" if higher_is == "better" else "drives_up"
+
+
+def _check_higher_is(higher_is: str) -> None:
+    if higher_is not in HIGHER_IS:
+        raise ValueError(f"higher_is must be one of {HIGHER_IS}, not {higher_is!r}")
 
 
 def _pretty(name: str) -> str:
@@ -69,17 +90,17 @@ def segment_levels(segments: pd.DataFrame, predictor_means: Mapping[str, float] 
 
 def name_segments(segments: pd.DataFrame, focal: str, outcome_scale: tuple[float, float] | None = None, *,
                   predictor_means: Mapping[str, float] | None = None, outcome: str | None = None,
-                  high_cut: float = HIGH_CUT) -> dict[int, str]:
-    """Name every segment from its focal verdict and the level of its outcome.
+                  high_cut: float = HIGH_CUT, higher_is: str = "better") -> dict[int, str]:
+    """Name every segment from its focal verdict, the direction the outcome runs and the level of its outcome.
 
     Parameters
     ----------
     segments : DataFrame
         The segment table (``results/<analysis>/segments.csv`` layout):
         columns ``segment, share, term, estimate`` and ``verdict`` (filled on
-        the focal-term rows; ``drives``, ``does_not_drive`` or
-        ``inconclusive``), optionally ``ci_low, ci_high``; the intercept term
-        is ``"(Intercept)"``.
+        the focal-term rows: ``drives_up``, ``drives_down``, ``negligible``,
+        ``does_not_drive``, ``inconclusive`` or ``unreliable``); the
+        intercept term is ``"(Intercept)"``.
     focal : str
         Name of the focal predictor (a ``term`` of the table).  It is used in
         the names, with underscores turned into spaces.
@@ -89,10 +110,14 @@ def name_segments(segments: pd.DataFrame, focal: str, outcome_scale: tuple[float
         Means of the predictors, for the segment level (see
         :func:`segment_levels`).
     outcome : str, optional
-        Name of the outcome, used only to tell apart two segments that would
-        otherwise get the same name.
+        Name of the outcome, used in the names of flat segments when higher
+        is worse and to tell apart two segments that would otherwise get the
+        same name.
     high_cut : float, default 0.6
         Where the "upper part of the scale" starts, as a share of the range.
+    higher_is : {"better", "worse"}, default "better"
+        Which way the outcome runs: with ``"worse"`` (switching, complaints,
+        churn) the expected effect of the focal predictor is down.
 
     Returns
     -------
@@ -102,19 +127,30 @@ def name_segments(segments: pd.DataFrame, focal: str, outcome_scale: tuple[float
     Notes
     -----
     Rules, applied to each segment's focal row (``Focal`` is the capitalised
-    focal name, ``focal`` the lower-case one):
+    focal name, ``focal`` the lower-case one, ``Outcome`` the capitalised
+    outcome name or "Outcome"); the *expected* verdict is ``drives_up``
+    when higher is better and ``drives_down`` when it is worse:
 
-    1. verdict ``drives`` -> ``"{Focal}-driven"`` (e.g. "Satisfaction-driven").
-    2. verdict ``does_not_drive`` (the slope is shown to be flat) ->
-       ``"Loyal regardless"`` when the level is high, ``"Indifferent"``
-       otherwise.  The level is the predicted outcome at the mean predictors
-       (:func:`segment_levels`).  It is high when it lies at or above
-       ``low + high_cut * (high - low)`` of ``outcome_scale``; without a
-       scale, when it is at or above the share-weighted mean level of all
-       segments.
-    3. verdict ``inconclusive`` (or missing): a slope interval entirely below
-       zero -> ``"Negatively {focal}-driven"``; a positive slope estimate ->
-       ``"Weakly {focal}-driven"``; otherwise ``"Mixed"``.
+    1. the expected verdict -> ``"{Focal}-driven"`` (e.g.
+       "Satisfaction-driven" for repurchase rising, or for switching
+       falling, with satisfaction).
+    2. the other of ``drives_up``/``drives_down`` (the outcome moves against
+       the expected direction) -> ``"{Focal}-averse"``.
+    3. ``does_not_drive`` (the slope is shown to be flat) or ``negligible``
+       (it differs from zero, but by less than the equivalence margin: no
+       effect of relevant size) -> by the level of the outcome: when higher
+       is better ``"Loyal regardless"`` when the level is high,
+       ``"Indifferent"`` otherwise; when higher is worse ``"High {outcome}
+       regardless"`` / ``"Low {outcome} regardless"``.  The level is the
+       predicted outcome at the mean predictors (:func:`segment_levels`).
+       It is high when it lies at or above ``low + high_cut * (high - low)``
+       of ``outcome_scale``; without a scale, when it is at or above the
+       share-weighted mean level of all segments.
+    4. ``unreliable`` (the segments stage found the estimates cannot be
+       trusted; see its ``problems`` column) -> ``"Unreliable segment, high
+       {outcome}"`` or ``"..., low {outcome}"`` by the same level.
+    5. ``inconclusive`` (or missing): a slope estimate in the expected
+       direction -> ``"Weakly {focal}-driven"``; otherwise ``"Mixed"``.
 
     Names are made unique deterministically: when several segments share a
     name, the one with the highest level gets the qualifier "higher
@@ -135,11 +171,14 @@ def name_segments(segments: pd.DataFrame, focal: str, outcome_scale: tuple[float
     seg_ids = sorted(int(s) for s in segments["segment"].unique())
     if focal_rows.empty:
         raise ValueError(f"focal predictor {focal!r} is not a term of the segments table")
+    _check_higher_is(higher_is)
     levels = segment_levels(segments, predictor_means, outcome_scale)
     cut = _high_cut(segments, levels, outcome_scale, high_cut)
-    names = {seg: _base_name(focal_rows[focal_rows["segment"] == seg], focal, levels.get(seg, np.nan) >= cut)
+    outcome_txt = outcome.replace("_", " ").strip() if outcome else ""
+    names = {seg: _base_name(focal_rows[focal_rows["segment"] == seg], focal, levels.get(seg, np.nan) >= cut,
+                             higher_is, outcome_txt)
              for seg in seg_ids}
-    return _unique_names(names, levels, outcome.replace("_", " ") if outcome else "level")
+    return _unique_names(names, levels, outcome_txt or "level")
 
 
 def _high_cut(segments: pd.DataFrame, levels: pd.Series, outcome_scale, high_cut: float) -> float:
@@ -157,25 +196,27 @@ def _high_cut(segments: pd.DataFrame, levels: pd.Series, outcome_scale, high_cut
     return float(np.average(levels, weights=shares)) if shares.sum() > 0 else float(levels.mean())
 
 
-def _base_name(row: pd.DataFrame, focal: str, high: bool) -> str:
-    """A segment's name from its focal row (rules 1-3 of :func:`name_segments`)."""
+def _base_name(row: pd.DataFrame, focal: str, high: bool, higher_is: str, outcome: str) -> str:
+    """A segment's name from its focal row (rules 1-5 of :func:`name_segments`)."""
     verdict = ""
     est = np.nan
-    ci_high = np.nan
     if not row.empty:
         r = row.iloc[0]
         verdict = "" if "verdict" not in row.columns or pd.isna(r["verdict"]) else str(r["verdict"])
         est = float(r["estimate"])
-        if "ci_high" in row.columns and pd.notna(r["ci_high"]):
-            ci_high = float(r["ci_high"])
     focal_lc = _pretty(focal).lower()
-    if verdict == "drives":
+    sign = 1 if higher_is == "better" else -1
+    if verdict == expected_verdict(higher_is):
         return f"{_pretty(focal)}-driven"
-    if verdict == "does_not_drive":
-        return "Loyal regardless" if high else "Indifferent"
-    if np.isfinite(ci_high) and ci_high < 0:
-        return f"Negatively {focal_lc}-driven"
-    if np.isfinite(est) and est > 0:
+    if verdict == against_verdict(higher_is):
+        return f"{_pretty(focal)}-averse"
+    if verdict in ("does_not_drive", "negligible"):
+        if higher_is == "better":
+            return "Loyal regardless" if high else "Indifferent"
+        return f"{'High' if high else 'Low'} {outcome or 'outcome'} regardless"
+    if verdict == "unreliable":
+        return f"Unreliable segment, {'high' if high else 'low'} {outcome or 'outcome'}"
+    if np.isfinite(est) and sign * est > 0:
         return f"Weakly {focal_lc}-driven"
     return "Mixed"
 

@@ -46,7 +46,7 @@ DEFAULT_DIGITS = 3
 
 # Columns holding p-values get APA-style formatting ("<.001", ".042") instead of
 # plain rounding; matched by name so callers need not list them.
-_P_COLUMN = re.compile(r"^(p|p_value|p_holm|p_tost|p_positive|lr_p_value)$|(^p_)|(_p_value$)|(_p$)")
+_P_COLUMN = re.compile(r"^(p|p_value|p_holm|p_tost|p_zero|lr_p_value)$|(^p_)|(_p_value$)|(_p$)")
 
 _BAD_LABEL = re.compile(r"[\\{}%#~^&$\s]")
 

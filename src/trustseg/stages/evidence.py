@@ -35,24 +35,39 @@ def lr_test_k(clean_path: str, name: str, fit_k_path: str, fit_k1_path: str, out
 
 
 def model_selection(criteria_path: str, lr_paths: Sequence[str], name: str, output: str, *, criterion: str) -> None:
-    """Merge the criteria and the bootstrap LR tests into ``model_selection.csv``."""
-    table = pd.read_csv(criteria_path)
+    """Merge the criteria, problems and choice with the bootstrap LR tests into ``model_selection.csv``.
+
+    ``lr_p_min`` is the smallest p-value each test's replicates can give,
+    ``1 / (B + 1)``: a p-value there means the observed statistic beat every
+    replicate, and the true p-value may be smaller still.
+    """
+    table = pd.read_csv(criteria_path, keep_default_na=False, na_values=[""])
+    for text in ("problems", "choice_note"):
+        if text in table.columns:
+            table[text] = table[text].astype(object).fillna("").astype(str)
     table["lr_statistic"] = np.nan
     table["lr_p_value"] = np.nan
+    table["lr_p_min"] = np.nan
     table["lr_replicates"] = pd.array([pd.NA] * len(table), dtype="Int64")
     for path in lr_paths:
         result = read_json(path)
         at = table["k_requested"] == result["k_requested"]
         table.loc[at, "lr_statistic"] = result["statistic"]
         table.loc[at, "lr_p_value"] = result["p_value"]
+        table.loc[at, "lr_p_min"] = result.get("p_value_min", 1.0 / (result["n_replicates"] + 1))
         table.loc[at, "lr_replicates"] = result["n_replicates"]
+    if "choice_note" in table.columns:  # the sentence last, after the numbers
+        table = table[[c for c in table.columns if c != "choice_note"] + ["choice_note"]]
+    how = ("chosen by sequential bootstrap likelihood-ratio tests, from the smallest K up" if criterion == "lr_test"
+           else f"chosen by the lowest {criterion.upper()} among the K without problems")
+    tested = "every K with a K+1" if criterion == "lr_test" else "K up to the chosen one"
     write_table(
         table,
         stem(output),
         caption=(
-            f"Choosing the number of segments for analysis {name}: information criteria "
-            f"(chosen by {criterion.upper()}), and the parametric bootstrap likelihood-ratio test of K against K+1 "
-            "(p-value of lr_p_value; tested for K up to the chosen one)."
+            f"Choosing the number of segments for analysis {name}: information criteria and problems of each K "
+            f"({how}), and the parametric bootstrap likelihood-ratio test of K against K+1 "
+            f"(p-value lr_p_value, at least lr_p_min = 1/(replicates+1); tested for {tested})."
         ),
     )
 

@@ -52,8 +52,15 @@ def outcome_variance_floor(y: Sequence[float], sample_weight=None, rounding_vari
     return max(relative_floor * var, float(rounding_variance))
 
 
+def focal_direction(higher_is: str) -> int:
+    """The expected sign of the focal effect for config key ``higher_is``: 1 (better), -1 (worse)."""
+    if higher_is not in ("better", "worse"):
+        raise ValueError(f"higher_is must be 'better' or 'worse', not {higher_is!r}")
+    return 1 if higher_is == "better" else -1
+
+
 def _estimator(k: int, y, w, *, n_init: int, method: str, min_share: float, focal: str, seed: int, name: str,
-               rounding_variance: float | None = None):
+               rounding_variance: float | None = None, higher_is: str = "better"):
     return ClusterwiseRegression(
         n_segments=int(k),
         n_init=int(n_init),
@@ -61,6 +68,8 @@ def _estimator(k: int, y, w, *, n_init: int, method: str, min_share: float, foca
         min_share=float(min_share),
         variance_floor=outcome_variance_floor(y, w, rounding_variance),
         focal=focal,
+        # segment 1 is the one most strongly driven in the expected direction (down when higher is worse)
+        focal_direction=focal_direction(higher_is),
         random_state=derive_seed(seed, name, "fit", int(k)),
     )
 
@@ -98,17 +107,19 @@ def _check_enough_respondents(n: int, k: int, n_predictors: int, name: str, clea
 
 def fit_k(clean_path: str, name: str, k: int, output: str, *, outcome: str, predictors: Sequence[str], focal: str,
           method: str, n_init: int, min_share: float, seed: int, weight_column: str | None,
-          rounding_variance: float | None = None) -> None:
+          rounding_variance: float | None = None, higher_is: str = "better") -> None:
     """Fit the K-segment clusterwise regression of one analysis (one job per K).
 
     Takes only the settings that change the fit, so the workflow refits no K
     when alpha, the criterion, the equivalence margin or the candidate Ks change.
+    ``higher_is`` (``better`` or ``worse``) changes only the segment order:
+    segment 1 is the most strongly driven in the expected direction.
     """
     clean_df = read_clean(clean_path)
     X, y, w, _ = analysis_data(clean_df, outcome, predictors, name, weight_column)
     _check_enough_respondents(len(y), int(k), X.shape[1], name, clean_path)
     model = _estimator(k, y, w, n_init=n_init, method=method, min_share=min_share, focal=focal, seed=seed, name=name,
-                       rounding_variance=rounding_variance)
+                       rounding_variance=rounding_variance, higher_is=higher_is)
     started = time.perf_counter()
     try:
         model.fit(X, y, sample_weight=w)
@@ -133,19 +144,51 @@ def fit_k(clean_path: str, name: str, k: int, output: str, *, outcome: str, pred
 
 
 def select_k(clean_path: str, name: str, fits: Sequence[str], criteria_out: str, starts_out: str, *, outcome: str,
-             predictors: Sequence[str], criterion: str, weight_column: str | None) -> None:
-    """Tabulate information criteria over K, choose K, and list every start's log-likelihood."""
+             predictors: Sequence[str], criterion: str, weight_column: str | None,
+             scale: Sequence[float] | None = None, allow_flagged: bool = False, alpha: float | None = None,
+             lr_paths: Sequence[str] = ()) -> None:
+    """Tabulate information criteria and problems over K, choose K, and list every start's log-likelihood.
+
+    ``criterion="lr_test"`` chooses K by the bootstrap LR tests in
+    ``lr_paths`` (one per K with a K + 1 fit) at level ``alpha``; the other
+    criteria need neither.  A K with problems is not chosen unless
+    ``allow_flagged`` (see :func:`trustseg.model.selection.choose_k`).
+    """
+    from trustseg.model.diagnostics import problems_phrase
     from trustseg.model.selection import criteria_table
 
     clean_df = read_clean(clean_path)
     X, y, w, _ = analysis_data(clean_df, outcome, predictors, name, weight_column)
     fitted = {read_json(f)["k_requested"]: load_model(f) for f in fits}
     ks = sorted(fitted)
-    table = criteria_table([fitted[k] for k in ks], X, y, sample_weight=w, criterion=criterion)
+    lr_p_values, floors = {}, []
+    for path in lr_paths:
+        result = read_json(path)
+        lr_p_values[int(result["k_requested"])] = result["p_value"]
+        floors.append(result.get("p_value_min", 1.0 / (result["n_replicates"] + 1)))
+    if criterion == "lr_test":
+        if alpha is None:
+            raise ValueError("criterion 'lr_test' needs alpha")
+        if floors and max(floors) >= alpha:
+            logger.warning("analysis %s: with %d bootstrap replicates no LR test p-value can fall below alpha = %g, "
+                           "so the tests can never reject fewer segments; raise bootstrap.lr_test_replicates",
+                           name, round(1 / max(floors)) - 1, alpha)
+    table = criteria_table([fitted[k] for k in ks], X, y, sample_weight=w, criterion=criterion, scale=scale,
+                           allow_flagged=allow_flagged, lr_p_values=lr_p_values,
+                           alpha=0.05 if alpha is None else alpha)
     table.insert(0, "k_requested", ks)
     write_csv(table, criteria_out)
+    for _, row in table.loc[table["problems"] != ""].iterrows():
+        logger.warning("analysis %s, K=%d: %s (model_selection.csv, column problems: %s)", name, row["k_requested"],
+                       problems_phrase(row["problems"], int(row["k_fitted"])), row["problems"])
     chosen = table.loc[table["chosen"].astype(bool)]
-    logger.info("analysis %s: %s chooses K=%s", name, criterion.upper(), chosen["k"].tolist())
+    logger.info("analysis %s: %s chooses K=%s", name, "the sequential LR test" if criterion == "lr_test"
+                else criterion.upper(), chosen["k"].tolist())
+    # a note about problems is a warning; the steps of the sequential LR test alone are not
+    level = logging.WARNING if (table["problems"] != "").any() else logging.INFO
+    for note in chosen["choice_note"]:
+        if note:
+            logger.log(level, "analysis %s: %s", name, note)
 
     rows = []
     for k in ks:

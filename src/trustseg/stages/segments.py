@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,21 +17,44 @@ from trustseg.stages.fits import load_model
 logger = logging.getLogger("trustseg")
 
 
+#: the focal verdict of a segment with problems (trustseg.model.diagnostics): its estimates cannot be read as they are
+UNRELIABLE = "unreliable"
+
+
 def segment_table(inference, focal: str, outcome: str, counts: Mapping[int, int], scale: Sequence[float] | None = None,
-                  predictor_means: Mapping[str, float] | None = None) -> pd.DataFrame:
-    """One row per segment and term: plain-language name, estimates, tests and the focal verdict."""
+                  predictor_means: Mapping[str, float] | None = None,
+                  problems: pd.DataFrame | None = None, higher_is: str = "better") -> pd.DataFrame:
+    """One row per segment and term: plain-language name, estimates, tests and the focal verdict.
+
+    The focal rows carry the verdict's p-values (``p_zero``, ``p_tost`` and,
+    when the verdicts were Holm-adjusted, ``p_zero_adjusted`` and
+    ``p_tost_adjusted``); ``higher_is`` (``better`` or ``worse``) tells the
+    names which direction of the focal effect is the expected one.
+
+    ``problems`` (:func:`trustseg.model.diagnostics.segment_problems`) adds
+    a ``problems`` column (the segment's codes, empty when none) and turns
+    the focal verdict of every segment with a problem into ``unreliable``,
+    and its name says so ("Unreliable segment, ...").
+    """
     from trustseg.report.naming import name_segments
 
     table = inference.params.copy()
-    verdicts = inference.verdicts[["segment", "p_positive", "p_tost", "verdict"]].assign(term=focal)
+    verdicts = inference.verdicts
+    verdicts = verdicts[["segment", *(c for c in verdicts.columns if c.startswith("p_")), "verdict"]].assign(term=focal)
     table = table.merge(verdicts, on=["segment", "term"], how="left")
     table["verdict"] = table["verdict"].fillna("")
     sigmas = inference.sigmas.set_index("segment")["estimate"]
     table["sigma"] = table["segment"].map(sigmas)
     table["n_assigned"] = table["segment"].map(counts).fillna(0).astype(int)
+    if problems is not None:
+        codes = problems.set_index("segment")["problems"]
+        table["problems"] = table["segment"].map(codes).fillna("")
+        affected = (table["problems"] != "") & (table["verdict"] != "")
+        table.loc[affected, "verdict"] = UNRELIABLE
+    # named after the marking: a segment on the variance floor must not be called "Satisfaction-driven"
     names = name_segments(
         table, focal=focal, outcome_scale=tuple(scale) if scale else None,
-        predictor_means=predictor_means, outcome=outcome,
+        predictor_means=predictor_means, outcome=outcome, higher_is=higher_is,
     )
     table.insert(1, "name", table["segment"].map(names))
     return table
@@ -38,22 +62,44 @@ def segment_table(inference, focal: str, outcome: str, counts: Mapping[int, int]
 
 def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, str], *, outcome: str,
              predictors: Sequence[str], focal: str, cov_type: str, alpha: float, equivalence_margin: float,
-             weight_column: str | None, scale: Sequence[float] | None = None) -> None:
-    """Inference, names, assignments and classification quality of the chosen model."""
+             weight_column: str | None, scale: Sequence[float] | None = None, higher_is: str = "better",
+             verdict_adjustment: str = "none") -> None:
+    """Inference, names, problems, residual spread, assignments and classification quality of the chosen model.
+
+    ``higher_is`` (config key of the same name) sets which direction of the
+    focal effect the names and sentences expect; ``verdict_adjustment``
+    (``none`` or ``holm``) whether the verdicts are Holm-adjusted over the
+    segments.
+
+    A segment with a problem (:mod:`trustseg.model.diagnostics`: on the
+    variance floor, a point mass at a bound of ``scale``, or every segment
+    when the observed information is singular) gets the verdict
+    ``unreliable`` and its codes in the ``problems`` column of
+    ``segments.csv``; the summary and the log say so.  The residual-spread
+    test of every segment goes to ``outputs["residual_spread"]``, with a
+    warning for each segment whose spread changes with a predictor.
+    """
     from trustseg.model.classification import classification_quality
+    from trustseg.model.diagnostics import residual_spread, segment_problems
 
     clean_df = read_clean(clean_path)
     X, y, w, ids = analysis_data(clean_df, outcome, predictors, name, weight_column)
     model = load_model(fit_path)
-    inference = model.inference(
-        X, y, sample_weight=w, cov_type=cov_type, alpha=alpha, equivalence_margin=equivalence_margin,
-    )
+    with warnings.catch_warnings():
+        # said once, in words, below (and in segments.csv and the summary), instead of as a Python warning
+        warnings.filterwarnings("ignore", message="the observed information is not positive definite")
+        inference = model.inference(
+            X, y, sample_weight=w, cov_type=cov_type, alpha=alpha, equivalence_margin=equivalence_margin,
+            verdict_adjustment=verdict_adjustment,
+        )
+    problems = segment_problems(model, X, y, w, scale=scale, singular_information=inference.singular_information)
     posteriors = model.predict_proba(X, y)
     labels = posteriors.argmax(axis=1) + 1
     counts = pd.Series(labels).value_counts().to_dict()
     table = segment_table(
         inference, focal, outcome, counts, scale,
-        predictor_means={p: float(np.average(X[p], weights=w)) for p in predictors},
+        predictor_means={p: float(np.average(X[p], weights=w)) for p in predictors}, problems=problems,
+        higher_is=higher_is,
     )
     names = table.groupby("segment")["name"].first().to_dict()
     write_table(
@@ -62,13 +108,17 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
             f"Segments of analysis {name}: {outcome} regressed on {', '.join(predictors)}. "
             f"Standard errors from the {'observed information' if cov_type == 'oim' else 'sandwich'} "
             f"of the full mixture likelihood; {100 * (1 - alpha):.0f}% intervals; verdict for {focal} "
-            f"with equivalence margin ±{equivalence_margin}."
+            f"with equivalence margin ±{equivalence_margin}"
+            + (", Holm-adjusted over the segments." if verdict_adjustment == "holm"
+               else ", each segment tested at its own level (not adjusted for several segments).")
         ),
     )
 
     tests_df = inference.tests_frame()
     write_table(tests_df, stem(outputs["tests"]),
-                caption=f"Tests of the {focal} slope across segments (pairwise p-values Holm-adjusted).")
+                caption=(f"Tests of the {focal} slope across segments (pairwise p-values Holm-adjusted; "
+                         f"equivalence test of each difference against ±{equivalence_margin}; comparison: differ, "
+                         "alike or not_shown_to_differ)."))
 
     assignments = pd.DataFrame({"respondent_id": ids.to_numpy(), "segment": labels})
     for j in range(posteriors.shape[1]):
@@ -83,13 +133,59 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
     )
     write_csv(covariance_frame(inference), outputs["covariance"])
     write_csv(fitted_lines(inference, X, focal), outputs["fitted_lines"])
+    spread = residual_spread(model, X, y, w, alpha=alpha)
+    write_table(
+        spread, stem(outputs["residual_spread"]),
+        caption=(
+            f"Residual spread of the segments of analysis {name}: Koenker's score test of whether the squared "
+            f"residuals change with each predictor (posterior-weighted; chi-squared with df degrees of freedom); "
+            f"spread_varies at alpha = {alpha:g}. The model assumes a constant spread within each segment."
+        ),
+    )
     summary = inference.summary()
+    summary.info += _problem_lines(name, table, problems, spread, focal)
     atomic_write_text(Path(outputs["summary"]), summary.as_text() + "\n")
     atomic_write_text(Path(outputs["summary"]).with_suffix(".md"), summary.as_markdown() + "\n")
     atomic_write_text(Path(outputs["summary"]).with_suffix(".tex"), summary.as_latex() + "\n")
     logger.info(
         "analysis %s: %d segments: %s", name, model.n_segments_, "; ".join(f"{k} {v}" for k, v in names.items())
     )
+
+
+def _problem_lines(name: str, table: pd.DataFrame, problems: pd.DataFrame, spread: pd.DataFrame,
+                   focal: str) -> list[tuple[str, str]]:
+    """Log a warning for each problem and residual-spread failure; return them as summary lines."""
+    from trustseg.model.diagnostics import problems_phrase
+
+    names = table.groupby("segment")["name"].first().to_dict()
+    lines = []
+    if problems["singular_information"].any():
+        logger.warning(
+            "analysis %s: the observed information is not positive definite (the solution is not a strict local "
+            "maximum); standard errors use a pseudo-inverse (NaN where none can be computed) and cannot be "
+            "trusted, so every segment's %s verdict is '%s' (segments.csv, column problems)", name, focal, UNRELIABLE)
+        lines.append(("Observed information", "SINGULAR: standard errors cannot be trusted; every verdict is "
+                      f"'{UNRELIABLE}'"))
+    for _, row in problems.loc[problems["problems"] != ""].iterrows():
+        segment = int(row["segment"])
+        codes = ";".join(c for c in row["problems"].split(";") if c != "singular_information")
+        if not codes:
+            continue
+        said = problems_phrase(codes, one_segment=True)
+        logger.warning("analysis %s: segment %d (%s): %s; its %s verdict is '%s' (segments.csv, column problems)",
+                       name, segment, names.get(segment, ""), said, focal, UNRELIABLE)
+        lines.append((f"Segment {segment} problems", f"{codes}: {said}; verdict '{UNRELIABLE}'"))
+    tested = spread.loc[spread["spread_varies"]]
+    for segment, rows in tested.groupby("segment", sort=True):
+        where = ", ".join(f"{r.predictor} (p = {r.p_value:.3g}, {'grows' if r.variance_slope > 0 else 'shrinks'})"
+                          if np.isfinite(r.variance_slope) else f"{r.predictor} (p = {r.p_value:.3g})"
+                          for r in rows.itertuples())
+        logger.warning(
+            "analysis %s: segment %d (%s): the residual spread changes with %s, but the model assumes it constant; "
+            "its slope interval and verdict may be too confident (residual_spread.csv)",
+            name, segment, names.get(int(segment), ""), where)
+        lines.append((f"Segment {segment} residual spread", f"changes with {where}"))
+    return lines
 
 
 def fitted_lines(inference, X: pd.DataFrame, focal: str, n_points: int = 60) -> pd.DataFrame:
@@ -113,7 +209,8 @@ def covariance_frame(inference) -> pd.DataFrame:
 
 def record_settings(criteria_path: str, name: str, output: str, *, outcome: str, predictors: Sequence[str],
                     focal: str, alpha: float, criterion: str, equivalence_margin: float, cov_type: str, method: str,
-                    membership_ci_level: float) -> None:
+                    membership_ci_level: float, higher_is: str = "better",
+                    verdict_adjustment: str = "none") -> None:
     """Write the settings of one analysis and its chosen K to ``analysis.json``, the one place readers find them.
 
     The notebooks and :mod:`trustseg.report.results` read the outcome, focal
@@ -135,4 +232,6 @@ def record_settings(criteria_path: str, name: str, output: str, *, outcome: str,
         "ci_level": 1 - alpha,
         "equivalence_margin": equivalence_margin,
         "membership_ci_level": membership_ci_level,
+        "higher_is": higher_is,
+        "verdict_adjustment": verdict_adjustment,
     }, output)

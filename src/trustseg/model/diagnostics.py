@@ -1,0 +1,299 @@
+"""Diagnostics of a fitted clusterwise regression: degenerate segments and residual spread.
+
+Pure functions on a fitted :class:`~trustseg.model.mixture.ClusterwiseRegression`
+and the data it was fitted to.  They say when a solution should not be read
+as it stands:
+
+``variance_floor``
+    The segment's residual variance sits on the variance floor
+    (``sigma_k**2 <= floor * (1 + FLOOR_RTOL)``, the floor being
+    ``model.variance_floor_`` unless given).  The likelihood would have pushed
+    it lower: the segment fits its members more tightly than the rounding of
+    the answers allows (a spike on one scale point, or respondents lying on a
+    line such as ``y = x + c``), and its standard errors come from a boundary,
+    not from a maximum.
+``point_mass_at_bound``
+    At least ``POINT_MASS_SHARE`` (90%) of the segment's posterior weight
+    ``sum_i w_i tau_ik`` falls on respondents whose outcome equals one bound of
+    the scale (the minimum, or the maximum; not the two together).  The scale
+    is the outcome construct's, or the observed range of the outcome when it
+    is not known.  Such a segment is a floor or ceiling effect of the answer
+    scale, not a regression: its slope is flat by construction.
+``singular_information`` (model level)
+    The observed information of the full mixture likelihood is not positive
+    definite: its smallest eigenvalue is at most ``SINGULAR_RTOL`` times its
+    largest (:func:`information_is_singular`, the same rule by which
+    :class:`~trustseg.model.inference.MixtureInference` falls back on a
+    pseudo-inverse).  The solution is not a strict local maximum and none of
+    its standard errors can be trusted.
+
+:func:`segment_problems` gives one row per segment; :func:`problem_codes`
+condenses it into the text of the ``problems`` column of
+``model_selection.csv`` (``variance_floor(2 segments);point_mass_at_bound(1
+segment);singular_information``, empty when there is none) and
+:func:`problems_phrase` into words.
+
+:func:`residual_spread` tests, per segment, whether the residual spread
+changes with the predictors (a Koenker-type Breusch-Pagan score test with the
+segment's posterior weights), which the model's constant ``sigma_k`` assumes
+it does not.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from trustseg.model._core import MixtureParams, observed_information, validate_data
+
+__all__ = [
+    "FLOOR_RTOL",
+    "POINT_MASS_SHARE",
+    "SINGULAR_RTOL",
+    "PROBLEMS",
+    "information_is_singular",
+    "segment_problems",
+    "problem_codes",
+    "parse_problem_codes",
+    "problems_phrase",
+    "residual_spread",
+    "RESIDUAL_SPREAD_COLUMNS",
+]
+
+#: a residual variance within this relative distance of the floor counts as on it
+FLOOR_RTOL = 1e-3
+#: share of a segment's posterior weight at one scale bound that makes it a point mass there
+POINT_MASS_SHARE = 0.9
+#: the observed information is singular when its smallest eigenvalue is at most this times its largest
+SINGULAR_RTOL = 1e-10
+#: the problem codes, in the order they are reported
+PROBLEMS = ("variance_floor", "point_mass_at_bound", "singular_information")
+#: the columns of :func:`residual_spread`
+RESIDUAL_SPREAD_COLUMNS = [
+    "segment", "predictor", "statistic", "df", "p_value", "spread_varies", "variance_slope", "n_effective",
+]
+#: the ``predictor`` label of the joint test of all predictors (only with more than one predictor)
+ALL_PREDICTORS = "(all predictors)"
+
+
+def information_is_singular(information) -> bool:
+    """Whether an information matrix is not positive definite (relative to its largest eigenvalue).
+
+    True when the smallest eigenvalue of the symmetrised matrix is at most
+    ``SINGULAR_RTOL`` times the largest (or anything is not finite).
+    """
+    information = np.asarray(information, dtype=float)
+    if not np.isfinite(information).all():
+        return True
+    eigenvalues = np.linalg.eigvalsh((information + information.T) / 2)
+    return bool(eigenvalues.min() <= SINGULAR_RTOL * max(eigenvalues.max(), 1e-300))
+
+
+def _data(model, X, y, sample_weight):
+    data = validate_data(X, y, sample_weight, "raise", [str(n) for n in model.feature_names_in_])
+    return data["X"], data["y"], data["w"]
+
+
+def segment_problems(model, X, y, sample_weight=None, *, scale=None, variance_floor=None,
+                     singular_information=None) -> pd.DataFrame:
+    """The problems of each segment of a fitted model.
+
+    Parameters
+    ----------
+    model : ClusterwiseRegression
+        Fitted on (X, y, sample_weight).
+    X, y, sample_weight
+        The data it was fitted to.
+    scale : (float, float), optional
+        Lowest and highest possible outcome (the outcome construct's scale).
+        Default: the observed minimum and maximum of ``y``.
+    variance_floor : float, optional
+        The residual-variance floor the fit used; default ``model.variance_floor_``.
+    singular_information : bool, optional
+        Whether the observed information is singular, when already known
+        (e.g. ``MixtureInference.singular_information``); computed otherwise.
+
+    Returns
+    -------
+    DataFrame
+        One row per segment: ``segment``, ``share``, ``sigma``,
+        ``variance_floor`` (the floor, squared outcome units),
+        ``on_variance_floor``, ``bound`` (the scale bound holding most of the
+        segment, NaN when none holds any), ``bound_share`` (share of the
+        segment's posterior weight at that bound), ``point_mass_at_bound``,
+        ``singular_information`` (the same on every row) and ``problems`` (the
+        codes that apply, ``;``-separated, empty when none).
+    """
+    model._check_fitted()
+    Xa, ya, w = _data(model, X, y, sample_weight)
+    params = MixtureParams.of(model)
+    floor = float(model.variance_floor_ if variance_floor is None else variance_floor)
+    on_floor = params.sigma**2 <= floor * (1.0 + FLOOR_RTOL)
+
+    posterior = params.posteriors(Xa, ya)
+    mass = (w[:, None] * posterior).sum(axis=0)
+    low, high = (float(ya.min()), float(ya.max())) if scale is None else (float(scale[0]), float(scale[1]))
+    atol = 1e-9 * max(1.0, abs(high - low))
+    bound_shares = np.column_stack([
+        (w * np.isclose(ya, b, rtol=0.0, atol=atol)) @ posterior / np.maximum(mass, 1e-300) for b in (low, high)
+    ])  # (K, 2): share of each segment at the lowest and at the highest answer
+    which = bound_shares.argmax(axis=1)
+    bound_share = bound_shares[np.arange(len(which)), which]
+    bound = np.where(bound_share > 0, np.where(which == 0, low, high), np.nan)
+    point_mass = bound_share >= POINT_MASS_SHARE
+
+    if singular_information is None:
+        hessian, _, _ = observed_information(params, Xa, ya, w)
+        singular_information = information_is_singular(-hessian)
+    singular = bool(singular_information)
+
+    rows = []
+    for j in range(len(params.intercept)):
+        codes = [code for code, flag in zip(PROBLEMS, (on_floor[j], point_mass[j], singular)) if flag]
+        rows.append({
+            "segment": j + 1, "share": float(params.weights[j]), "sigma": float(params.sigma[j]),
+            "variance_floor": floor, "on_variance_floor": bool(on_floor[j]), "bound": float(bound[j]),
+            "bound_share": float(bound_share[j]), "point_mass_at_bound": bool(point_mass[j]),
+            "singular_information": singular, "problems": ";".join(codes),
+        })
+    return pd.DataFrame(rows)
+
+
+def problem_codes(problems: pd.DataFrame) -> str:
+    """The model-level summary of :func:`segment_problems`, e.g. ``variance_floor(2 segments);singular_information``.
+
+    Empty when the model has no problem.
+    """
+    parts = []
+    for code, column in (("variance_floor", "on_variance_floor"), ("point_mass_at_bound", "point_mass_at_bound")):
+        count = int(problems[column].sum())
+        if count:
+            parts.append(f"{code}({count} segment{'s' if count > 1 else ''})")
+    if len(problems) and bool(problems["singular_information"].iloc[0]):
+        parts.append("singular_information")
+    return ";".join(parts)
+
+
+_CODE = re.compile(r"^(?P<code>[a-z_]+)(?:\((?P<count>\d+)[^)]*\))?$")
+
+
+def parse_problem_codes(text) -> dict[str, int]:
+    """``{code: number of segments}`` from a ``problems`` text (``singular_information`` counts 1).
+
+    Empty (or missing, as read back from a CSV) text gives ``{}``; unknown codes are kept.
+    """
+    if text is None or (isinstance(text, float) and np.isnan(text)) or not str(text).strip():
+        return {}
+    out = {}
+    for part in str(text).split(";"):
+        match = _CODE.match(part.strip())
+        if match:
+            out[match["code"]] = int(match["count"]) if match["count"] else 1
+    return out
+
+
+def problems_phrase(text, k: int | None = None, *, one_segment: bool = False) -> str:
+    """A ``problems`` text in words, e.g. "5 of its 6 segments sit on the variance floor".
+
+    ``k`` is the number of segments of the model (said when given).  With
+    ``one_segment`` the text is one segment's codes and the words are about
+    it ("it sits on the variance floor").  Empty text gives "".
+    """
+    codes = parse_problem_codes(text)
+    of = f" of its {k} segments" if k else " of its segments"
+    phrases = []
+    if "variance_floor" in codes:
+        n = codes["variance_floor"]
+        who = "it" if one_segment else f"{n}{of}"
+        phrases.append(f"{who} {'sit' if n > 1 and not one_segment else 'sits'} on the variance floor")
+    if "point_mass_at_bound" in codes:
+        n = codes["point_mass_at_bound"]
+        who = "it" if one_segment else f"{n}{of}"
+        phrases.append(f"{who} {'are point masses' if n > 1 and not one_segment else 'is a point mass'} at an end "
+                       "of the outcome scale")
+    if "singular_information" in codes:
+        whose = "the model's" if one_segment else "its"
+        phrases.append(f"{whose} observed information is singular, so its standard errors cannot be trusted")
+    phrases += [code.replace("_", " ") for code in codes if code not in PROBLEMS]
+    if len(phrases) <= 1:
+        return "".join(phrases)
+    return ", ".join(phrases[:-1]) + " and " + phrases[-1]
+
+
+def _koenker(u, Z, a):
+    """Koenker's score statistic ``n_eff R^2`` of the weighted regression of ``u`` on ``Z`` (with intercept)."""
+    n_eff = a.sum()
+    design = np.column_stack([np.ones(len(u)), Z])
+    root = np.sqrt(a)
+    beta = np.linalg.lstsq(design * root[:, None], u * root, rcond=None)[0]
+    mean = a @ u / n_eff
+    total = a @ (u - mean) ** 2
+    if not total > 0:
+        return np.nan, beta
+    r_squared = 1.0 - a @ (u - design @ beta) ** 2 / total
+    return float(n_eff * max(r_squared, 0.0)), beta
+
+
+def residual_spread(model, X, y, sample_weight=None, alpha: float = 0.05) -> pd.DataFrame:
+    """Test, per segment, whether the residual spread changes with the predictors.
+
+    For segment ``k`` with residuals ``e_ik = y_i - a_k - x_i'b_k`` of every
+    respondent, the squared residuals ``e_ik**2`` are regressed on ``(1, x_i)``
+    by weighted least squares with weights ``v_ik = w_i tau_ik`` (survey
+    weights rescaled to mean 1 times the posterior probabilities).  Under the
+    model's constant segment variance the predictors explain none of it, and
+    Koenker's (1981) studentised Breusch-Pagan statistic ``n_k R^2``, with
+    ``R^2`` the weighted coefficient of determination and ``n_k = sum_i v_ik``
+    the segment's expected number of respondents, is approximately
+    chi-squared with as many degrees of freedom as predictors tested.  It
+    does not assume normal residuals (Koenker's form).  The test conditions
+    on the estimated coefficients and memberships, as the usual
+    Breusch-Pagan test conditions on least-squares residuals.
+
+    Parameters
+    ----------
+    model : ClusterwiseRegression
+        Fitted on (X, y, sample_weight).
+    X, y, sample_weight
+        The data it was fitted to.
+    alpha : float, default 0.05
+        ``spread_varies`` is ``p_value < alpha``.
+
+    Returns
+    -------
+    DataFrame
+        ``RESIDUAL_SPREAD_COLUMNS``: one row per segment and predictor (the
+        test against that predictor alone, 1 df), plus a joint row
+        (``predictor`` = ``"(all predictors)"``, as many df as predictors)
+        when there are several.  ``variance_slope`` is the change in the
+        residual variance per predictor point (squared outcome units; NaN on
+        the joint row): positive when the spread grows with the predictor.
+        ``n_effective`` is ``n_k``.
+    """
+    model._check_fitted()
+    Xa, ya, w = _data(model, X, y, sample_weight)
+    params = MixtureParams.of(model)
+    posterior = params.posteriors(Xa, ya)
+    w = w * (len(w) / w.sum())  # survey weights count respondents, whatever their scale
+    names = [str(n) for n in model.feature_names_in_]
+    tests = [([j], name) for j, name in enumerate(names)]
+    if len(names) > 1:
+        tests.append((list(range(len(names))), ALL_PREDICTORS))
+    rows = []
+    for k in range(len(params.intercept)):
+        residuals = ya - params.intercept[k] - Xa @ params.coef[k]
+        a = w * posterior[:, k]
+        for columns, label in tests:
+            statistic, beta = _koenker(residuals**2, Xa[:, columns], a)
+            df = len(columns)
+            p_value = float(stats.chi2.sf(statistic, df)) if np.isfinite(statistic) else np.nan
+            rows.append({
+                "segment": k + 1, "predictor": label, "statistic": statistic, "df": df, "p_value": p_value,
+                "spread_varies": bool(np.isfinite(p_value) and p_value < alpha),
+                "variance_slope": float(beta[1]) if df == 1 else np.nan,
+                "n_effective": float(a.sum()),
+            })
+    return pd.DataFrame(rows, columns=RESIDUAL_SPREAD_COLUMNS)
