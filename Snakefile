@@ -19,6 +19,7 @@ include: "workflow/rules/evidence.smk"
 include: "workflow/rules/profiles.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/notebooks.smk"
+include: "workflow/rules/warnings.smk"
 
 
 report: "workflow/report/workflow.rst"

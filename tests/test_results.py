@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -17,16 +18,16 @@ NAME = "repurchase_on_satisfaction"
 def _segments() -> pd.DataFrame:
     rows = []
     spec = [  # segment, name, share, intercept, slope, se, verdict, p_tost
-        (1, "Satisfaction-driven", 0.34, 0.0, 0.94, 0.035, "drives", 1.0),
+        (1, "Satisfaction-driven", 0.34, 0.0, 0.94, 0.035, "drives_up", 1.0),
         (2, "Loyal regardless", 0.44, 5.5, 0.01, 0.02, "does_not_drive", 0.001),
         (3, "Indifferent", 0.22, 2.6, 0.05, 0.05, "inconclusive", 0.2),
     ]
     for seg, name, share, a, b, se, verdict, tost in spec:
         rows.append(dict(segment=seg, name=name, share=share, term="(Intercept)", estimate=a, std_error=0.1, z=a / 0.1,
-                         p_value=0.5, ci_low=a - 1.96 * 0.1, ci_high=a + 1.96 * 0.1, p_positive=None, p_tost=None,
+                         p_value=0.5, ci_low=a - 1.96 * 0.1, ci_high=a + 1.96 * 0.1, p_zero=None, p_tost=None,
                          verdict=None, sigma=0.4, n_assigned=int(share * 100)))
         rows.append(dict(segment=seg, name=name, share=share, term="satisfaction", estimate=b, std_error=se, z=b / se,
-                         p_value=0.01, ci_low=b - 1.96 * se, ci_high=b + 1.96 * se, p_positive=0.01, p_tost=tost,
+                         p_value=0.01, ci_low=b - 1.96 * se, ci_high=b + 1.96 * se, p_zero=0.01, p_tost=tost,
                          verdict=verdict, sigma=0.4, n_assigned=int(share * 100)))
     return pd.DataFrame(rows)
 
@@ -34,7 +35,8 @@ def _segments() -> pd.DataFrame:
 SETTINGS = {
     "analysis": NAME, "outcome": "repurchase", "predictors": ["satisfaction"], "focal": "satisfaction",
     "method": "em", "criterion": "bic", "k": 3, "k_requested": 3, "cov_type": "oim", "alpha": 0.05,
-    "ci_level": 0.95, "equivalence_margin": 0.1, "membership_ci_level": 0.95,
+    "ci_level": 0.95, "equivalence_margin": 0.1, "membership_ci_level": 0.95, "higher_is": "better",
+    "verdict_adjustment": "none",
 }
 
 
@@ -160,6 +162,7 @@ def test_verdict_sentences_come_from_the_numbers(results_dir):
     seg, settings = a.segments, a.settings
     text = tr.verdict_sentence(seg, settings)
     assert "In segment 1 (Satisfaction-driven, 34% of respondents) repurchase rises 0.94 points" in text
+    assert "satisfaction drives repurchase up here." in text
     assert "95% CI 0.87\u20131.01" in text
     assert "does not drive" in text and "\u00b10.1" in text and "inconclusive" in text
     changed = seg.assign(estimate=seg["estimate"].where(seg["term"] != "satisfaction", seg["estimate"] / 2))
@@ -185,7 +188,7 @@ def test_segment_summary_and_names(results_dir):
     seg = tr.load_analysis(results_dir, NAME).segments
     s = tr.segment_summary(seg, "satisfaction")
     assert list(s["segment"]) == [1, 2, 3]
-    assert list(s["verdict"]) == ["drives", "does_not_drive", "inconclusive"]
+    assert list(s["verdict"]) == ["drives_up", "does_not_drive", "inconclusive"]
     assert s.loc[0, "slope"] == pytest.approx(0.94)
     assert tr.segment_names(seg.drop(columns="name")) == {1: "Segment 1", 2: "Segment 2", 3: "Segment 3"}
 
@@ -242,8 +245,314 @@ def test_segment_means(results_dir):
 def test_negative_slope_and_number_format():
     seg = _segments().query("segment == 3").copy()
     focal = seg["term"] == "satisfaction"
-    seg.loc[focal, ["estimate", "ci_low", "ci_high"]] = [-1.76, -1.96, -1.56]
+    seg.loc[focal, ["estimate", "ci_low", "ci_high", "verdict"]] = [-1.76, -1.96, -1.56, "drives_down"]
     settings = tr.AnalysisSettings(**{k: v for k, v in SETTINGS.items() if k != "analysis"} | {"outcome": "loyalty"})
     text = tr.verdict_sentence(seg, settings)
-    assert "loyalty falls 1.76 points" in text and "\u22121.96 to \u22121.56" in text and "negative association" in text
+    assert "loyalty falls 1.76 points" in text and "\u22121.96 to \u22121.56" in text
+    assert "satisfaction drives loyalty down here, against the expected direction" in text
+    # an outcome where higher is worse: falling is the expected direction, and no anomaly is suggested
+    switching = dataclasses.replace(settings, outcome="switching", higher_is="worse")
+    text = tr.verdict_sentence(seg, switching)
+    assert text.endswith("switching falls 1.76 points per satisfaction point (95% CI \u22121.96 to \u22121.56): "
+                         "satisfaction drives switching down here.")
+    assert not any(word in text for word in ("unusual", "counter", "check this"))
     assert tr.fmt_num(-0.001) == "0.00" and tr.fmt_num(float("nan")) == "n/a"
+
+
+def test_negligible_unreliable_and_adjusted_sentences():
+    row = {"segment": 1, "name": "Loyal regardless", "share": 0.5, "slope": 0.05, "ci_low": 0.04, "ci_high": 0.06,
+           "p_tost": 1e-6, "verdict": "negligible"}
+    text = tr.segment_sentence(row, "satisfaction", "repurchase", 0.95, 0.1)
+    assert "rises only 0.05 points" in text and "real but negligible effect" in text and "\u00b10.1" in text
+    assert "drives repurchase" not in text
+    unreliable = row | {"verdict": "unreliable", "problems": "variance_floor;point_mass_high"}
+    text = tr.segment_sentence(unreliable, "satisfaction", "repurchase", 0.95, 0.1)
+    assert "cannot be trusted" in text and "problems column of segments.csv" in text
+    assert "variance_floor, point_mass_high" in text and "no verdict" in text
+    # a Holm-adjusted run: an interval that excludes zero can still be inconclusive, and the sentence says why
+    adjusted = row | {"verdict": "inconclusive", "slope": 0.21, "ci_low": 0.01, "ci_high": 0.41,
+                      "p_zero_adjusted": 0.07, "p_tost_adjusted": 0.9}
+    text = tr.segment_sentence(adjusted, "satisfaction", "repurchase", 0.95, 0.1)
+    assert "verdict is inconclusive" in text and "Holm adjustment" in text
+
+
+def test_summary_carries_adjusted_p_values_and_problems():
+    seg = _segments().assign(p_zero_adjusted=0.02, p_tost_adjusted=0.5, problems="")
+    seg.loc[seg["segment"] == 3, "problems"] = "variance_floor"
+    s = tr.segment_summary(seg, "satisfaction")
+    assert list(s["problems"]) == ["", "", "variance_floor"]
+    assert s["p_zero_adjusted"].tolist() == [0.02] * 3
+    assert "p_zero_adjusted" not in tr.segment_summary(_segments(), "satisfaction")
+
+
+def test_a_non_significant_difference_is_not_read_as_sameness():
+    tests = pd.DataFrame({
+        "test": ["equal satisfaction slope in all segments (Wald)"] + ["satisfaction slope difference"] * 3,
+        "segment_a": [None, 1, 1, 2], "segment_b": [None, 2, 3, 3], "difference": [None, 0.40, 0.93, 0.01],
+        "std_error": [None, 0.2, 0.04, 0.01], "statistic": [12.0, 2.0, 23.0, 1.0], "df": [2.0, None, None, None],
+        "p_value": [0.002, 0.045, 1e-9, 0.32], "p_holm": [None, 0.08, 3e-9, 0.32],
+        "p_tost": [None, 0.93, 1.0, 1e-8], "p_tost_holm": [None, 0.93, 1.0, 3e-8],
+        "comparison": ["differ", "not_shown_to_differ", "differ", "alike"],
+    })
+    settings = tr.AnalysisSettings(**{k: v for k, v in SETTINGS.items() if k != "analysis"})
+    text = tr.slope_comparison_sentences(tests, settings, {1: "Satisfaction-driven", 2: "Loyal regardless"})
+    assert len(text) == 4 and text[0].startswith("Equal satisfaction slopes in all segments") and "differ" in text[0]
+    assert text[1].startswith("Segments 1 (Satisfaction-driven) and 2 (Loyal regardless) are not shown to differ")
+    assert "difference 0.40, Holm p = 0.080" in text[1] and "data cannot tell" in text[1]
+    assert text[2] == "Segments 1 (Satisfaction-driven) and 3 differ in their satisfaction slope (difference 0.93, " \
+                      "Holm p < 0.001)."
+    assert "shown to be alike" in text[3] and "\u00b10.1" in text[3]
+    for sentence in text:
+        assert not any(p in sentence for p in ("told apart", "lies in their level", "the same slope"))
+    wald = tests.iloc[[0]].assign(p_value=0.3, comparison="not_shown_to_differ")
+    assert "are not shown to differ between segments" in tr.slope_comparison_sentences(wald, settings)[0]
+
+
+def test_the_direction_and_adjustment_reach_the_notebooks_through_analysis_json(tmp_path):
+    from trustseg.stages.segments import record_settings
+
+    criteria = tmp_path / "criteria.csv"
+    pd.DataFrame({"k_requested": [2], "k": [2], "chosen": [True]}).to_csv(criteria, index=False)
+    out = tmp_path / "analysis.json"
+    record_settings(str(criteria), "churn", str(out), outcome="switching", predictors=["satisfaction"],
+                    focal="satisfaction", alpha=0.05, criterion="bic", equivalence_margin=0.1, cov_type="oim",
+                    method="em", membership_ci_level=0.95, higher_is="worse", verdict_adjustment="holm")
+    settings = tr.load_settings(out)
+    assert settings.higher_is == "worse" and settings.verdict_adjustment == "holm"
+
+
+# ----------------------------------------------------------------------------- the run's own words and warnings
+
+#: words of the bundled golf example (and of its default constructs) that no text about another survey may hold
+GOLF_WORDS = re.compile(r"\w*(?:golf|\bclub|satisf|repurchas|\btrust\b|loyal|indifferent|membership.type|age.band|"
+                        r"intention|income)\w*", re.IGNORECASE)
+CHURN = {  # an analysis of another survey: switching (higher is worse) on service quality
+    "outcome": "switching", "predictors": ["service_quality", "price_fairness"], "focal": "service_quality",
+    "method": "em", "criterion": "bic", "k": 4, "k_requested": 4, "cov_type": "oim", "alpha": 0.05,
+    "ci_level": 0.95, "equivalence_margin": 0.1, "membership_ci_level": 0.95, "higher_is": "worse",
+    "verdict_adjustment": "none",
+}
+
+
+def _churn_settings(**changes) -> tr.AnalysisSettings:
+    names = {f.name for f in dataclasses.fields(tr.AnalysisSettings)}
+    return tr.AnalysisSettings(**{k: v for k, v in (CHURN | changes).items() if k in names})
+
+
+def _churn_summary() -> pd.DataFrame:
+    """Four segments of the switching analysis, one per kind of verdict a manager must read differently."""
+    return pd.DataFrame({
+        "segment": [1, 2, 3, 4], "name": ["Quality-driven", "Quality-averse", "Flat high", "Odd"],
+        "share": [0.4, 0.3, 0.2, 0.1], "n_assigned": [400, 300, 200, 100],
+        "slope": [-0.65, 0.5, 0.01, 0.0], "ci_low": [-0.73, 0.3, -0.04, -0.1], "ci_high": [-0.57, 0.7, 0.05, 0.1],
+        "verdict": ["drives_down", "drives_up", "does_not_drive", "unreliable"],
+        "problems": ["", "", "", "variance_floor"],
+    })
+
+
+def test_sentences_name_the_runs_own_variables_never_the_golf_example():
+    settings = _churn_settings()
+    question = tr.analysis_question(settings)
+    assert question.startswith("Does service quality drive switching for every respondent")
+    assert "price fairness" in question and "higher_is: worse" in question
+    caution = tr.caution_sentence(settings)
+    assert "how switching and service quality go together" in caution
+    reliability = pd.DataFrame({"construct": ["service_quality", "switching"], "level": ["construct"] * 2,
+                                "n_items": [4, 1]})
+    config = {"constructs": {"service_quality": {"items": ["sq1", "sq2", "sq3", "sq4"], "scale": [1, 5]},
+                             "switching": {"items": ["sw_intent"], "scale": [1, 10]}}, "profile": ["region"]}
+    constructs = tr.constructs_sentence(reliability, config)
+    assert constructs == ("This run scores 2 constructs: service quality (4 items, 1\u20135 scale) and switching "
+                          "(one item, sw_intent, 1\u201310 scale).")
+    assert tr.constructs_sentence(reliability) == ("This run scores 2 constructs: service quality (4 items) and "
+                                                   "switching (1 item).")
+    variables = tr.profile_variables(config)
+    assert variables == ["region"]
+    profiles = tr.profile_intro(variables, settings)
+    assert profiles == ("The segments differ in how switching goes with service quality. They are described here by "
+                        "the profile variable region.")
+    from_table = tr.profile_variables(None, pd.DataFrame({"variable": ["region", "region", "tenure"]}))
+    assert from_table == ["region", "tenure"]
+    assert "No profile variables" in tr.profile_intro([], settings)
+    reading = tr.managerial_reading(_churn_summary(), settings, {1: 3.5, 2: 2.0, 3: 4.2, 4: 1.0}, 3.0,
+                                    "the scale midpoint 3")
+    spread = tr.residual_spread_sentences(pd.DataFrame({
+        "segment": [1], "predictor": ["service_quality"], "statistic": [9.0], "df": [1], "p_value": [0.003],
+        "spread_varies": [True], "variance_slope": [0.2]}), {1: "Quality-driven"})
+    for text in [question, caution, constructs, profiles, *reading, *spread]:
+        assert not GOLF_WORDS.search(text), text
+
+
+def test_managerial_reading_follows_the_verdict_and_which_way_the_outcome_runs():
+    worse = tr.managerial_reading(_churn_summary(), _churn_settings(), {1: 3.5, 2: 2.0, 3: 4.2, 4: 1.0}, 3.0,
+                                  "the scale midpoint 3")
+    assert len(worse) == 4
+    # higher switching is worse: the segment driven down is the one to invest in, the one driven up runs against it
+    assert worse[0].startswith("**Segment 1 \u2013 Quality-driven** (40% of respondents; mean switching 3.50, above")
+    assert "switching falls by about 0.65 points with each point of service quality" in worse[0]
+    assert "most likely to pay off" in worse[0]
+    assert "the opposite of the direction hoped for" in worse[1] and "counter-intuitive" not in worse[1]
+    assert "unusual answers" not in worse[1]
+    # a high level of an outcome that is worse is not to be protected
+    assert "stays high whatever their service quality" in worse[2] and "other levers" in worse[2]
+    assert "cannot be trusted" in worse[3] and "variance floor" in worse[3] and "pay off" not in worse[3]
+    better = tr.managerial_reading(_churn_summary(), _churn_settings(higher_is="better"),
+                                   {1: 3.5, 2: 2.0, 3: 4.2, 4: 1.0}, 3.0, "the scale midpoint 3")
+    assert "most likely to pay off" in better[1] and "opposite of the direction hoped for" in better[0]
+    assert "protect whatever keeps it there" in better[2]
+    negligible = _churn_summary().iloc[[0]].assign(verdict="negligible", slope=0.05, ci_low=0.02, ci_high=0.08)
+    text = tr.managerial_reading(negligible, _churn_settings())[0]
+    assert "real but negligible" in text and "\u00b10.1" in text and "mean switching" not in text
+
+
+def _write_run(root, *, report_rows, flagged, model_selection, segments, spread=None, settings=None):
+    _write(root / "cleaning" / "report.csv", pd.DataFrame(
+        report_rows, columns=["rule", "rows_affected", "cells_affected", "action", "detail"]))
+    _write(root / "cleaning" / "flagged.csv", flagged)
+    _write(root / "cleaning" / "reliability.csv", pd.DataFrame(
+        {"construct": ["service_quality"], "level": ["construct"], "item": [None], "n_items": [4], "n": [300],
+         "alpha": [0.62], "omega": [0.64], "item_total_r": [None], "alpha_if_deleted": [None],
+         "warning": ["alpha 0.62 is below 0.7" if spread is not None else None]}))
+    base = root / "churn"
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "analysis.json").write_text(json.dumps(settings or CHURN))
+    _write(base / "model_selection.csv", model_selection)
+    _write(base / "segments.csv", segments)
+    if spread is not None:
+        _write(base / "residual_spread.csv", spread)
+
+
+def _churn_segments(problems=("", "", "")) -> pd.DataFrame:
+    rows = []
+    for seg, verdict, slope, trouble in zip([1, 2, 3], ["drives_down", "does_not_drive", "unreliable"],
+                                            [-0.6, 0.0, 0.3], problems):
+        for term, estimate in (("(Intercept)", 3.0), ("service_quality", slope)):
+            rows.append(dict(segment=seg, name=f"Group {seg}", share=0.3, term=term, estimate=estimate,
+                             ci_low=estimate - 0.1, ci_high=estimate + 0.1, p_value=0.01, p_tost=0.5,
+                             verdict=verdict if term == "service_quality" else None, sigma=0.4, n_assigned=100,
+                             problems=trouble))
+    return pd.DataFrame(rows)
+
+
+def test_run_warnings_is_empty_for_a_run_without_anything_to_report(tmp_path):
+    root = tmp_path / "results"
+    _write_run(
+        root,
+        report_rows=[["input", 300, None, "read", ""], ["straightlining", 0, None, "flagged: 0 dropped, 0 kept", ""],
+                     ["out_of_scale", 0, 0, "set to missing", ""], ["flagged", 0, None, "kept in clean", ""],
+                     ["construct_score:switching", 0, None, "scored", ""], ["clean", 300, None, "written", ""]],
+        flagged=pd.DataFrame(columns=["respondent_id", "source_row", "rules", "detail", "action"]),
+        model_selection=pd.DataFrame({"k_requested": [1, 2, 3], "k": [1, 2, 3], "bic": [900.0, 800.0, 850.0],
+                                      "chosen": [False, True, False], "problems": [None, None, None],
+                                      "choice_note": [None, None, None], "lr_p_value": [0.001, 0.3, None],
+                                      "lr_p_min": [0.0005, 0.0005, None], "lr_replicates": [1999, 1999, None]}),
+        segments=_churn_segments().query("segment < 3").assign(verdict=lambda d: d["verdict"].replace(
+            "unreliable", "does_not_drive")),
+        settings=CHURN | {"k": 2, "k_requested": 2},
+    )
+    assert tr.run_warnings(root) == []
+    assert tr.warnings_markdown([]) == "**Read first.** No warnings for this run."
+    assert "No warnings for this run" in tr.warnings_html([])
+
+
+def test_run_warnings_gathers_the_cleaning_losses_and_the_problems_of_the_chosen_solution(tmp_path):
+    root = tmp_path / "results"
+    flagged = pd.DataFrame({"respondent_id": ["a", "b", "c", "d"], "source_row": [1, 2, 3, 4],
+                            "rules": ["speeders", "speeders; straightlining", "straightlining", "straightlining"],
+                            "detail": [""] * 4, "action": ["dropped", "dropped", "kept", "kept"]})
+    straight = ("same answer to every one of the 8 rating items; 2 gave the scale maximum; the block has no "
+                "reverse-keyed items, so this is not evidence of careless answering and the respondents are kept")
+    _write_run(
+        root,
+        report_rows=[["input", 300, None, "read", ""],
+                     ["out_of_scale", 7, 9, "set to missing", "sq2: 9 outside [1, 5]"],
+                     ["straightlining", 3, None, "flagged: 1 dropped, 2 kept", straight],
+                     ["speeders", 2, None, "flagged", "'duration' under 60 seconds"],
+                     ["flagged", 4, None, "2 dropped from clean, 2 kept", ""],
+                     ["construct_score:switching", 5, None, "score missing", ""], ["clean", 298, None, "written", ""]],
+        flagged=flagged,
+        model_selection=pd.DataFrame({
+            "k_requested": [1, 2, 3, 4], "k": [1, 2, 3, 4], "bic": [900.0, 800.0, 850.0, 700.0],
+            "chosen": [False, False, True, False],
+            "problems": [None, None, "variance_floor(1 segment)", "variance_floor(3 segments)"],
+            "choice_note": [None, None, "K = 4 had the lowest BIC, but 3 of its 4 segments sit on the variance floor; "
+                            "K = 3 is the best without problems.", None],
+            "converged": [True, True, True, True], "optimum_replicated": [True, True, False, True],
+            "lr_p_value": [0.02, 0.02, 0.3, None], "lr_p_min": [0.02, 0.02, 0.02, None],
+            "lr_replicates": [49, 49, 49, None]}),
+        segments=_churn_segments(("", "", "variance_floor")),
+        spread=pd.DataFrame({"segment": [1, 2, 3], "predictor": ["service_quality"] * 3, "statistic": [9.0, 0.1, 0.2],
+                             "df": [1, 1, 1], "p_value": [0.003, 0.7, 0.6], "spread_varies": [True, False, False],
+                             "variance_slope": [-0.2, 0.0, 0.01]}),
+        settings=CHURN | {"k": 3, "k_requested": 3},
+    )
+    warnings = tr.run_warnings(root)
+    text = "\n".join(warnings)
+    assert warnings[0].startswith("The cleaning dropped 2 of 300 respondents (speeders 2; straightlining 1;")
+    assert "2 respondents were flagged by the cleaning but kept in the analyses (straightlining 2)" in text
+    assert f"Flagged but kept, straightlining: 3 respondent rows; flagged: 1 dropped, 2 kept ({straight})." in text
+    assert "9 answers set to missing by the out_of_scale rule: sq2: 9 outside [1, 5]." in text
+    assert "5 respondents have no switching score" in text
+    assert "Reliability of service quality: alpha 0.62 is below 0.7" in text
+    assert "Analysis churn: K = 4 had the lowest BIC, but 3 of its 4 segments sit on the variance floor" in text
+    assert "Analysis churn: the chosen solution (K = 3) was found by only one of the two independent seed" in text
+    assert "the smallest 49 replicates can give" in text  # the LR p-values at their floor
+    assert ("Analysis churn: segment 3 (Group 3): it sits on the variance floor, so its service quality verdict is "
+            "'unreliable'") in text
+    assert ("Analysis churn: segment 1 (Group 1): the residual spread shrinks with service quality (p = 0.003), "
+            "but the model assumes it constant") in text
+    assert "segment 2 (Group 2)" not in text
+    assert not GOLF_WORDS.search(text)
+    # the cleaning alone (notebook 1), and an older flagged.csv without its action column
+    assert tr.run_warnings(root, analyses=[]) == [w for w in warnings if not w.startswith("Analysis")]
+    _write(root / "cleaning" / "flagged.csv", flagged.drop(columns="action"))  # written before rows had a fate
+    assert tr.cleaning_warnings(root)[0].startswith("4 respondents were flagged by the cleaning but kept")
+
+    markdown = tr.warnings_markdown(warnings, about="for this run")
+    assert markdown.startswith(f"**Read first: {len(warnings)} warnings for this run.**\n\n* The cleaning dropped")
+    assert r"sq2: 9 outside \[1, 5\]" in markdown  # no Markdown link from the scale
+    html = tr.warnings_html(warnings + ["a <b> & \u2265 c"])
+    assert html.isascii() and "<li>a &lt;b&gt; &amp; &#8805; c</li>" in html
+    out_md, out_html = tmp_path / "warnings.md", tmp_path / "warnings.html"
+    tr.write_warnings(root, ["churn"], out_md, out_html)
+    assert out_md.read_text(encoding="utf-8").count("\n* ") == len(warnings)
+    assert out_html.read_text(encoding="ascii").count("<li>") == len(warnings)
+
+
+def test_a_singular_information_is_said_once_and_residual_spread_is_optional(tmp_path):
+    root = tmp_path / "results"
+    _write_run(
+        root,
+        report_rows=[["input", 300, None, "read", ""], ["clean", 300, None, "written", ""]],
+        flagged=pd.DataFrame(columns=["respondent_id", "source_row", "rules", "detail", "action"]),
+        model_selection=pd.DataFrame({"k_requested": [2, 3], "k": [2, 3], "bic": [800.0, 700.0],
+                                      "chosen": [False, True], "problems": [None, "singular_information"]}),
+        segments=_churn_segments(["singular_information"] * 3).assign(verdict=lambda d: d["verdict"].where(
+            d["verdict"].isna(), "unreliable")),
+        settings=CHURN | {"k": 3, "k_requested": 3},
+    )
+    warnings = tr.run_warnings(root)
+    assert len(warnings) == 1 and "observed information of the chosen solution is singular" in warnings[0]
+    assert "every segment's service quality verdict is 'unreliable'" in warnings[0]
+    assert tr.residual_spread_sentences(None) == []
+
+
+def test_cleaning_warnings_of_a_run_written_before_flagged_rows_had_a_fate(results_dir):
+    # no summary row and no action column: the rows read but not kept in clean.csv were dropped
+    assert tr.cleaning_warnings(results_dir) == [
+        "The cleaning dropped 2 of 12 respondents (speeders 2; one respondent can be flagged by several rules). They "
+        "are in no analysis; results/cleaning/flagged.csv lists them with the reason."]
+
+
+def test_cleaning_rule_sentences_say_what_each_rule_did_and_why():
+    report = pd.DataFrame({
+        "rule": ["input", "personal_data", "straightlining", "speeders", "flagged", "construct_score:x", "clean"],
+        "rows_affected": [100, 0, 5, 2, 7, 1, 98], "cells_affected": [None, 0, None, None, None, None, None],
+        "action": ["read", "dropped columns", "flagged: 0 dropped, 5 kept", "flagged", "kept", "score missing",
+                   "written"],
+        "detail": ["", "", "no reverse-keyed items, so they are kept", None, "", "", ""],
+    })
+    assert tr.cleaning_rule_sentences(report) == [
+        ("straightlining", "5 respondent rows; flagged: 0 dropped, 5 kept (no reverse-keyed items, so they are kept)."),
+        ("speeders", "2 respondent rows; flagged."),
+    ]

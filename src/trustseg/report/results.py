@@ -24,14 +24,19 @@ import pandas as pd
 
 from trustseg.errors import TrustsegError
 from trustseg.model._core import INTERCEPT
+from trustseg.report.naming import against_verdict, expected_verdict
 
 __all__ = [
     "Figure", "CleaningResults", "AnalysisSettings", "AnalysisResults", "load_cleaning", "load_settings",
     "load_analysis", "list_analyses", "resolve_analyses", "load_run_config", "segment_names", "segment_summary",
-    "verdict_sentence", "segment_sentence", "selection_sentence", "classification_summary",
+    "verdict_sentence", "segment_sentence", "slope_comparison_sentences", "expected_verdict", "against_verdict",
+    "selection_sentence", "classification_summary",
     "classification_sentence", "stability_sentence", "fmt_ci", "fmt_pct", "fmt_num",
     "profile_overview", "profile_tests", "profile_sentences", "odds_ratios", "reference_segment",
     "membership_sentences", "segment_means", "show_figure",
+    "label", "analysis_question", "caution_sentence", "constructs_sentence", "profile_variables", "profile_intro",
+    "managerial_reading", "segment_problems", "residual_spread_sentences", "cleaning_rule_sentences",
+    "cleaning_warnings", "analysis_warnings", "run_warnings", "warnings_markdown", "warnings_html", "write_warnings",
 ]
 
 
@@ -87,6 +92,10 @@ class AnalysisSettings:
     equivalence_margin: float
     membership_ci_level: float
     """Confidence level of the membership model's odds-ratio intervals (always 95%)."""
+    higher_is: str = "better"
+    """Which way the outcome runs: ``better`` (the focal effect is expected up) or ``worse`` (expected down)."""
+    verdict_adjustment: str = "none"
+    """``none`` (each segment's verdict at level alpha) or ``holm`` (Holm-adjusted over the segments)."""
 
 
 @dataclass
@@ -111,6 +120,8 @@ class AnalysisResults:
     bootstrap_ari: pd.DataFrame | None = None
     profiles: pd.DataFrame | None = None
     membership: pd.DataFrame | None = None
+    residual_spread: pd.DataFrame | None = None
+    """``residual_spread.csv``: per segment and predictor, whether the residual spread changes with it."""
     figures: dict[str, Figure] = field(default_factory=dict)
 
     @property
@@ -240,6 +251,7 @@ def load_analysis(results_dir: str | Path, name: str) -> AnalysisResults:
         bootstrap_ari=_read_csv(base / "bootstrap_ari.csv", required=False),
         profiles=_read_csv(base / "profiles.csv", required=False, keep_default_na=False, na_values=[""]),
         membership=_read_csv(base / "membership.csv", required=False),
+        residual_spread=_read_csv(base / "residual_spread.csv", required=False),
         figures=_figures(base / "figures"),
     )
 
@@ -291,7 +303,11 @@ def segment_names(segments: pd.DataFrame) -> dict[int, str]:
 
 
 def segment_summary(segments: pd.DataFrame, focal: str) -> pd.DataFrame:
-    """One row per segment: name, share, size, intercept, focal slope with interval, verdict."""
+    """One row per segment: name, share, size, intercept, focal slope with interval, verdict.
+
+    Also ``p_zero_adjusted`` and ``p_tost_adjusted`` when the verdicts were
+    Holm-adjusted, and ``problems`` when the segment table has that column.
+    """
     rows = []
     for seg, part in segments.groupby("segment", sort=True):
         by_term = part.set_index("term")
@@ -310,6 +326,12 @@ def segment_summary(segments: pd.DataFrame, focal: str) -> pd.DataFrame:
             "verdict": str(slope["verdict"]) if slope is not None and isinstance(slope.get("verdict"), str) else "",
             "sigma": float(part["sigma"].iloc[0]) if "sigma" in part else float("nan"),
         }
+        for column in ("p_zero_adjusted", "p_tost_adjusted"):
+            if column in segments.columns:
+                row[column] = float(slope[column]) if slope is not None else float("nan")
+        if "problems" in segments.columns:
+            codes = part["problems"].dropna().astype(str)
+            row["problems"] = next((c for c in codes if c), "")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -345,9 +367,20 @@ def _p(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
+def _moves(slope: float) -> str:
+    return "rises" if slope > 0 else "falls"
+
+
 def segment_sentence(row: pd.Series | dict, focal: str, outcome: str = "the outcome", level: float = 0.95,
-                     margin: float | None = None) -> str:
-    """One plain-language sentence about one segment's focal slope (a row of :func:`segment_summary`)."""
+                     margin: float | None = None, higher_is: str = "better") -> str:
+    """One plain-language sentence about one segment's focal slope (a row of :func:`segment_summary`).
+
+    ``higher_is`` (``better`` or ``worse``) says which direction of the
+    effect is the expected one; a segment driven the other way is said to
+    run against it, never called an anomaly.  With Holm-adjusted verdicts
+    (columns ``p_zero_adjusted``, ``p_tost_adjusted``) the sentence quotes
+    the adjusted p-values.
+    """
     focal_txt = str(focal).replace("_", " ")
     outcome_txt = str(outcome).replace("_", " ")
     slope, lo, hi = float(row["slope"]), float(row["ci_low"]), float(row["ci_high"])
@@ -355,35 +388,112 @@ def segment_sentence(row: pd.Series | dict, focal: str, outcome: str = "the outc
     head = f"In segment {int(row['segment'])} ({row['name']}, {fmt_pct(row['share'])} of respondents)"
     verdict = row.get("verdict", "")
     band = f"\u00b1{margin:g}" if margin is not None else "the equivalence margin"
-    direction = "rises" if slope > 0 else "falls"
-    if verdict == "drives":
-        return (f"{head} {outcome_txt} {direction} {_num(abs(slope))} points per {focal_txt} point ({conf}): "
-                f"{focal_txt} clearly drives {outcome_txt} here.")
+    adjusted = _finite(row.get("p_tost_adjusted"))
+    tost = adjusted if adjusted is not None else _finite(row.get("p_tost"))
+    tost_txt = f" (TOST{', Holm-adjusted' if adjusted is not None else ''} {_p(tost)})" if tost is not None else ""
+    if verdict in ("drives_up", "drives_down"):
+        way = "up" if verdict == "drives_up" else "down"
+        text = (f"{head} {outcome_txt} {_moves(slope)} {_num(abs(slope))} points per {focal_txt} point ({conf}): "
+                f"{focal_txt} drives {outcome_txt} {way} here")
+        if verdict == against_verdict(higher_is):
+            expected = "up" if expected_verdict(higher_is) == "drives_up" else "down"
+            text += (f", against the expected direction (higher {outcome_txt} is {higher_is}, so {focal_txt} "
+                     f"would be expected to drive it {expected})")
+        return text + "."
+    if verdict == "negligible":
+        return (f"{head} {outcome_txt} {_moves(slope)} only {_num(abs(slope))} points per {focal_txt} point "
+                f"({conf}): the slope differs from zero, but the equivalence test{tost_txt} places it within {band}, "
+                f"so {focal_txt} has a real but negligible effect on {outcome_txt} in this segment.")
     if verdict == "does_not_drive":
-        tost = row.get("p_tost", float("nan"))
-        tost_txt = f" (TOST {_p(float(tost))})" if tost is not None and math.isfinite(float(tost)) else ""
         return (f"{head} {outcome_txt} barely moves with {focal_txt}: the slope is {_num(slope)} points per point "
                 f"({conf}), and the equivalence test{tost_txt} places it within {band}, so {focal_txt} does "
                 f"not drive {outcome_txt} in this segment.")
-    if hi < 0:
-        return (f"{head} {outcome_txt} falls {_num(abs(slope))} points per {focal_txt} point ({conf}): a negative "
-                f"association, which the verdicts do not count as {focal_txt} driving {outcome_txt}; check this "
-                "segment (its size and stability) before reading anything into it.")
-    return (f"{head} the slope of {outcome_txt} on {focal_txt} is {_num(slope)} points per point ({conf}); the "
+    if verdict == "unreliable":
+        problems = str(row.get("problems") or "").strip()
+        said = f" ({problems.replace(';', ', ')})" if problems and problems.lower() != "nan" else ""
+        return (f"{head} the estimates cannot be trusted: the segment has problems{said}, listed in the problems "
+                f"column of segments.csv, so no verdict is given on whether {focal_txt} drives {outcome_txt} here "
+                f"(slope {_num(slope)}, {conf}, shown for completeness only).")
+    text = (f"{head} the slope of {outcome_txt} on {focal_txt} is {_num(slope)} points per point ({conf}); the "
             f"data can neither show that {focal_txt} drives {outcome_txt} here nor that the effect is negligible "
-            f"(within {band}), so the verdict is inconclusive.")
+            f"(within {band}), so the verdict is inconclusive")
+    if _finite(row.get("p_zero_adjusted")) is not None and (lo > 0 or hi < 0):
+        text += (" (the interval excludes zero, but the test does not hold after the Holm adjustment for testing "
+                 "several segments)")
+    return text + "."
+
+
+def _finite(value) -> float | None:
+    """``value`` as a float when it is a finite number, else None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def verdict_sentence(segments: pd.DataFrame, settings: AnalysisSettings, segment: int | None = None) -> str:
     """Plain-language verdicts, one sentence per segment (or only ``segment``), from the segment table.
 
-    The focal predictor, outcome, confidence level and equivalence margin come from ``settings``.
+    The focal predictor, outcome, confidence level, equivalence margin and
+    the direction the outcome runs (``higher_is``) come from ``settings``.
     """
     summary = segment_summary(segments, settings.focal)
     if segment is not None:
         summary = summary.loc[summary["segment"] == int(segment)]
     return " ".join(segment_sentence(r, settings.focal, settings.outcome, settings.ci_level,
-                                     settings.equivalence_margin) for _, r in summary.iterrows())
+                                     settings.equivalence_margin, settings.higher_is)
+                    for _, r in summary.iterrows())
+
+
+def slope_comparison_sentences(tests: pd.DataFrame, settings: AnalysisSettings,
+                               names: dict[int, str] | None = None) -> list[str]:
+    """The tests of the focal slopes across segments (``tests.csv``) in words, one sentence per test.
+
+    The Wald test of equal slopes first, then every pair by its
+    ``comparison``: ``differ`` (Holm p < alpha), ``alike`` (the equivalence
+    test shows the difference within +-margin) or ``not_shown_to_differ``.
+    A difference that is not significant is never read as sameness: the
+    sentence says the slopes are not shown to differ, and not shown to be
+    alike either.
+    """
+    if tests is None or tests.empty:
+        return []
+    names = names or {}
+    focal_txt = str(settings.focal).replace("_", " ")
+    band = f"\u00b1{settings.equivalence_margin:g}"
+    out = []
+    overall = tests.loc[tests["segment_a"].isna()]
+    if not overall.empty and pd.notna(overall["p_value"].iloc[0]):
+        o = overall.iloc[0]
+        p = float(o["p_value"])
+        found = ("the slopes differ between segments" if p < settings.alpha
+                 else "the slopes are not shown to differ between segments (which does not show that they are equal)")
+        out.append(f"Equal {focal_txt} slopes in all segments: Wald chi-square = {float(o['statistic']):.1f} on "
+                   f"{int(o['df'])} df, {_p(p)}; {found}.")
+
+    def label(seg: int) -> str:
+        return f"{seg} ({names[seg]})" if names.get(seg) else str(seg)
+
+    for _, r in tests.loc[tests["segment_a"].notna()].iterrows():
+        a, b = int(r["segment_a"]), int(r["segment_b"])
+        pair = f"Segments {label(a)} and {label(b)}"
+        diff = f"difference {_num(float(r['difference']))}"
+        holm = f"Holm {_p(float(r['p_holm']))}" if _finite(r.get("p_holm")) is not None else "Holm p = n/a"
+        tost = _finite(r.get("p_tost_holm"))
+        tost_txt = f"equivalence test Holm {_p(tost)}" if tost is not None else "no equivalence test"
+        comparison = r.get("comparison", "")
+        if comparison == "alike":
+            detectable = " (detectably, but by less than the margin)" if _finite(r.get("p_holm")) is not None and \
+                float(r["p_holm"]) < settings.alpha else ""
+            out.append(f"{pair} have {focal_txt} slopes shown to be alike: they differ{detectable} by less than "
+                       f"{band} ({diff}, {tost_txt}).")
+        elif comparison == "differ":
+            out.append(f"{pair} differ in their {focal_txt} slope ({diff}, {holm}).")
+        else:
+            out.append(f"{pair} are not shown to differ in their {focal_txt} slope ({diff}, {holm}), nor shown to "
+                       f"be alike within {band} ({tost_txt}): the data cannot tell whether their slopes differ.")
+    return out
 
 
 def selection_sentence(model_selection: pd.DataFrame, settings: AnalysisSettings) -> str:
@@ -391,7 +501,17 @@ def selection_sentence(model_selection: pd.DataFrame, settings: AnalysisSettings
     k, crit = settings.k, settings.criterion
     ks = sorted(int(v) for v in model_selection["k"])
     cand = f"{ks[0]}\u2013{ks[-1]}" if len(ks) > 1 and ks == list(range(ks[0], ks[-1] + 1)) else ", ".join(map(str, ks))
-    text = f"Among the candidate numbers of segments ({cand}), the lowest {crit.upper()} chose K = {k}."
+    if crit == "lr_test":
+        text = (f"Among the candidate numbers of segments ({cand}), sequential parametric bootstrap likelihood-ratio "
+                f"tests chose K = {k}.")
+    else:
+        text = f"Among the candidate numbers of segments ({cand}), the lowest {crit.upper()} chose K = {k}."
+    chosen_row = model_selection.loc[model_selection["k_requested"] == settings.k_requested]
+    note = chosen_row["choice_note"].iloc[0] if "choice_note" in chosen_row.columns and len(chosen_row) else ""
+    if isinstance(note, str) and note:
+        if crit != "lr_test" and not note.startswith(f"K = {settings.k_requested} has the lowest"):
+            text = f"Among the candidate numbers of segments ({cand}), K = {k} was chosen."
+        text += f" {note}"
     others = [c for c in CRITERIA if c in model_selection.columns and c != crit and model_selection[c].notna().any()]
     if others:
         prefs = {c: int(model_selection.loc[model_selection[c].idxmin(), "k"]) for c in others}
@@ -424,6 +544,44 @@ def selection_sentence(model_selection: pd.DataFrame, settings: AnalysisSettings
                 )
                 parts.append(f"K = {int(r['k'])} vs {int(r['k']) + 1}: p = {float(r['lr_p_value']):.3f}{reps}")
             text += " Parametric bootstrap likelihood-ratio tests: " + "; ".join(parts) + "."
+            text += _lr_remarks(lr, settings)
+    return text
+
+
+def _lr_remarks(lr: pd.DataFrame, settings: AnalysisSettings) -> str:
+    """What the LR tests add to the choice: p-values at their floor, and where they disagree with the criterion."""
+    alpha, k = settings.alpha, settings.k_requested
+    text = ""
+    if "lr_p_min" in lr.columns:
+        at_floor = lr.loc[lr["lr_p_min"].notna() & (lr["lr_p_value"] <= lr["lr_p_min"] * (1 + 1e-9))]
+        for p_min, rows in at_floor.sort_values("k").groupby("lr_p_min", sort=True):
+            pairs = [f"{int(k)} vs {int(k) + 1}" for k in rows["k"]]
+            which = ", ".join(pairs[:-1]) + f" and {pairs[-1]}" if len(pairs) > 1 else pairs[0]
+            reps = round(1 / float(p_min)) - 1
+            text += (f" For K = {which}, p = {float(p_min):.3f} is the smallest {reps} replicates can give: the "
+                     f"observed statistic beat every replicate, and the true p-value may be smaller.")
+        too_few = lr.loc[lr["lr_p_min"].notna() & (lr["lr_p_min"] >= alpha)]
+        if not too_few.empty:
+            text += (f" With {int(too_few['lr_replicates'].min())} replicates no p-value can fall below alpha = "
+                     f"{alpha:g}, so these tests cannot reject fewer segments; raise bootstrap.lr_test_replicates "
+                     "(49 or more).")
+    if settings.criterion == "lr_test":
+        return text
+    crit = settings.criterion.upper()
+    flagged = (lr["problems"].astype(object).fillna("").astype(str) != "") if "problems" in lr.columns else False
+    tested = lr.loc[~flagged].sort_values("k") if isinstance(flagged, pd.Series) else lr.sort_values("k")
+    stops = tested.loc[(tested["lr_p_value"] >= alpha) & (tested["k_requested"] < k)]
+    own = lr.loc[lr["k_requested"] == k]
+    if not stops.empty:
+        r = stops.iloc[0]
+        text += (f" The criterion and the test disagree: {crit} keeps K = {settings.k}, but the test of "
+                 f"K = {int(r['k'])} against {int(r['k']) + 1} is not significant (p = {float(r['lr_p_value']):.3f}"
+                 f" \u2265 {alpha:g}), so sequential testing would stop at K = {int(r['k'])}.")
+    elif not own.empty and float(own["lr_p_value"].iloc[0]) < alpha:
+        p = float(own["lr_p_value"].iloc[0])
+        text += (f" The criterion and the test disagree: {crit} keeps K = {settings.k}, but K = {k} against "
+                 f"{k + 1} has p = {p:.3f} < {alpha:g}, so the test prefers more segments (criterion: lr_test "
+                 "chooses by the test).")
     return text
 
 
@@ -476,7 +634,7 @@ def profile_overview(profiles: pd.DataFrame | None) -> pd.DataFrame | None:
     if profiles is None or profiles.empty:
         return None
     df = profiles.copy()
-    df["level"] = df["level"].fillna("").astype(str)
+    df["level"] = df["level"].astype(object).fillna("").astype(str)
     categorical = df["kind"].astype(str) == "categorical"
     df.loc[categorical, "value"] = 100 * df.loc[categorical, "value"].astype(float)
     df.loc[categorical, "overall"] = 100 * df.loc[categorical, "overall"].astype(float)
@@ -601,3 +759,442 @@ def show_figure(figure: Figure | None, width: int | None = 720) -> None:
     display(Image(filename=str(figure.path), width=width, alt=alt))
     if figure.caption:
         display(Markdown(f"*Figure: {figure.caption}*"))
+
+
+# ----------------------------------------------------------------------------- the run's own words
+#
+# Every sentence below that names a construct, an outcome, a predictor or a
+# profile variable takes the name from the run (its settings or config), never
+# from the bundled example, so the notebooks read correctly on any survey.
+
+
+def label(name) -> str:
+    """A variable name as words: ``service_quality`` -> ``service quality``."""
+    return str(name).replace("_", " ").strip()
+
+
+def _and(words) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    words = [str(w) for w in words]
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _higher_is(settings) -> str:
+    """``better`` or ``worse``: which way the outcome runs (``better`` for results written without the key)."""
+    return getattr(settings, "higher_is", None) or "better"
+
+
+def analysis_question(settings: AnalysisSettings) -> str:
+    """The question an analysis answers, in the names of its outcome and predictors."""
+    focal, outcome = label(settings.focal), label(settings.outcome)
+    text = (f"Does {focal} drive {outcome} for every respondent, or only in some segments, while in others "
+            f"{outcome} stays where it is whatever {focal} does?")
+    others = [label(p) for p in settings.predictors if p != settings.focal]
+    if others:
+        text += (f" The model also holds {_and(others)}, so each segment's {focal} slope is read with "
+                 f"{'that predictor' if len(others) == 1 else 'those predictors'} held fixed.")
+    if _higher_is(settings) == "worse":
+        text += (f" Higher {outcome} is worse here (higher_is: worse), so the effect hoped for is that {outcome} "
+                 f"falls as {focal} rises.")
+    return text
+
+
+def caution_sentence(settings: AnalysisSettings) -> str:
+    """What a segment's line does and does not say, in the analysis's own names."""
+    focal, outcome = label(settings.focal), label(settings.outcome)
+    return (f"Each segment's line describes how {outcome} and {focal} go together within a group of respondents of "
+            f"one cross-sectional survey, not what would happen to {outcome} if {focal} were changed.")
+
+
+def constructs_sentence(reliability: pd.DataFrame | None, config: dict | None = None) -> str:
+    """The constructs the run scored, with their items and scales (from the config when it can be read)."""
+    specs = (config or {}).get("constructs") or {}
+    rel = reliability if reliability is not None and not reliability.empty else None
+    names = (list(dict.fromkeys(rel.loc[rel["level"] == "construct", "construct"].astype(str)))
+             if rel is not None else list(specs))
+    if not names:
+        return "This run scores no construct."
+    parts = []
+    for name in names:
+        spec = specs.get(name) or {}
+        items = list(spec.get("items") or [])
+        if not items and rel is not None:
+            n_items = rel.loc[(rel["construct"] == name) & (rel["level"] == "construct"), "n_items"]
+            count = int(n_items.iloc[0]) if len(n_items) and pd.notna(n_items.iloc[0]) else 0
+        else:
+            count = len(items)
+        if count == 1 and items:
+            bits = [f"one item, {items[0]}"]
+        else:
+            bits = [f"{count} item{'s' if count != 1 else ''}"] if count else []
+        scale = spec.get("scale")
+        if scale:
+            bits.append(f"{float(scale[0]):g}\u2013{float(scale[1]):g} scale")
+        parts.append(f"{label(name)} ({', '.join(bits)})" if bits else label(name))
+    return f"This run scores {len(names)} construct{'s' if len(names) != 1 else ''}: {_and(parts)}."
+
+
+def profile_variables(config: dict | None, profiles: pd.DataFrame | None = None) -> list[str]:
+    """The run's profile variables: config key ``profile``, or the variables of ``profiles.csv``."""
+    if config is not None and config.get("profile") is not None:
+        return [str(v) for v in config["profile"]]
+    if profiles is None or profiles.empty:
+        return []
+    return [str(v) for v in dict.fromkeys(profiles["variable"])]
+
+
+def profile_intro(variables, settings: AnalysisSettings | None = None) -> str:
+    """What the profile section describes the segments by, in the run's names."""
+    lead = (f"The segments differ in how {label(settings.outcome)} goes with {label(settings.focal)}. "
+            if settings is not None else "")
+    variables = list(variables or [])
+    if not variables:
+        return (lead + "No profile variables are configured for this run (config key profile), so the segments "
+                "cannot be described by who their members are.")
+    noun = "variable" if len(variables) == 1 else "variables"
+    return lead + f"They are described here by the profile {noun} {_and(label(v) for v in variables)}."
+
+
+_DRIVES_UP = ("drives", "drives_up")  # ``drives`` in results written before verdicts carried a direction
+
+
+def _direction(verdict: str) -> int:
+    """+1 when the verdict says the focal predictor drives the outcome up, -1 down, 0 otherwise."""
+    return 1 if verdict in _DRIVES_UP else -1 if verdict == "drives_down" else 0
+
+
+def managerial_reading(summary: pd.DataFrame, settings: AnalysisSettings, levels=None, reference=None,
+                       reference_text: str = "") -> list[str]:
+    """What each segment suggests, one Markdown paragraph per segment, from its verdict, size and level.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        Rows of :func:`segment_summary`, optionally with a ``problems`` column.
+    settings : AnalysisSettings
+        Names the outcome and focal predictor, the margin and which way the
+        outcome runs (``higher_is``: with ``worse``, the hoped-for effect of
+        the focal predictor is downward and a high level is bad).
+    levels : mapping, optional
+        Segment -> mean outcome of its members.
+    reference, reference_text
+        The level above which a segment's outcome counts as high, and how to
+        name it ("the scale midpoint 4").
+    """
+    focal, outcome = label(settings.focal), label(settings.outcome)
+    hoped = 1 if _higher_is(settings) == "better" else -1
+    rows = summary.to_dict("records")
+    expected = [r for r in rows if _direction(str(r.get("verdict", ""))) == hoped]
+    steepest = max(expected, key=lambda r: hoped * float(r["slope"]))["segment"] if expected else None
+    k = len(rows)
+    paragraphs = []
+    for r in rows:
+        seg, slope, verdict = int(r["segment"]), float(r["slope"]), str(r.get("verdict", ""))
+        interval = fmt_ci(float(r["ci_low"]), float(r["ci_high"]))
+        moves = "rises" if slope > 0 else "falls"
+        head = f"**Segment {seg} \u2013 {r['name']}** ({fmt_pct(r['share'])} of respondents"
+        level = (levels or {}).get(seg)
+        high = None
+        if level is not None and reference is not None and math.isfinite(float(level)):
+            high = float(level) >= float(reference)
+            head += f"; mean {outcome} {float(level):.2f}, {'above' if high else 'below'} {reference_text}"
+        head += "): "
+        if verdict == "unreliable":
+            said = _problems_words(_text(r.get("problems")), one_segment=True) or "see the problems column"
+            text = (f"the estimates of this segment cannot be trusted as they stand ({said}), so its {focal} slope "
+                    "is not read here. Do not base decisions on this segment; the problems column of segments.csv "
+                    "says what is wrong.")
+        elif _direction(verdict) == hoped:
+            text = f"{outcome} {moves} by about {abs(slope):.2f} points with each point of {focal}"
+            if seg == steepest:
+                text += ((", the strongest of the segments" if len(expected) > 1 else "")
+                         + f". This is where improving {focal} is most likely to pay off; prioritise it here and "
+                         f"track whether {outcome} follows.")
+            else:
+                text += (f", less strongly than in segment {steepest}. Improving {focal} should help here too, "
+                         "with a smaller return per point.")
+        elif _direction(verdict) == -hoped:
+            text = (f"{outcome} {moves} by about {abs(slope):.2f} points with each point of {focal} (interval "
+                    f"{interval}): here more {focal} goes with {'lower' if slope < 0 else 'higher'} {outcome}, the "
+                    f"opposite of the direction hoped for, so improving {focal} is not expected to help in this "
+                    "segment. Look at what sets it apart (its profile, below) before deciding how to treat it.")
+        elif verdict == "negligible":
+            text = (f"{outcome} moves with {focal}, but by only {fmt_num(slope)} points per point (interval "
+                    f"{interval}), inside the equivalence margin \u00b1{settings.equivalence_margin:g}: a real but "
+                    f"negligible effect. {focal[:1].upper() + focal[1:]} is not a lever worth pulling here.")
+        elif verdict == "does_not_drive":
+            if high is None:
+                text = (f"{outcome} does not move with {focal}. Raising {focal} alone is unlikely to change "
+                        f"their {outcome}.")
+            elif high == (hoped > 0):  # the level is where it should be: high when higher is better
+                text = (f"{outcome} stays {'high' if high else 'low'} whatever their {focal}. Extra spending on "
+                        f"{focal} is unlikely to move their {outcome}; protect whatever keeps it there (habit, "
+                        "relationships, switching costs) and avoid disrupting it.")
+            else:
+                text = (f"{outcome} stays {'high' if high else 'low'} whatever their {focal}. Raising {focal} "
+                        "alone is unlikely to change that; other levers (price, offer, fit) would have to be "
+                        "explored, or the segment given lower priority.")
+        else:
+            text = (f"the data cannot yet say whether {focal} moves {outcome} here (slope {fmt_num(slope)}, interval "
+                    f"{interval}). Do not base decisions on this segment before more evidence is collected.")
+        n = r.get("n_assigned")
+        if k > 1 and n is not None and pd.notna(n) and (int(n) < 30 or float(r["share"]) < 0.05):
+            text += (f" *Small segment: only {int(n)} respondent{'s' if int(n) != 1 else ''} assigned; treat it as "
+                     "tentative.*")
+        paragraphs.append(head + text)
+    return paragraphs
+
+
+def segment_problems(segments: pd.DataFrame | None) -> dict[int, str]:
+    """Segment -> its ``problems`` codes (empty when none, or when the table has no such column)."""
+    if segments is None or segments.empty or "problems" not in segments.columns:
+        return {}
+    first = segments.groupby("segment", sort=True)["problems"].first()
+    return {int(s): (str(p) if isinstance(p, str) else "") for s, p in first.items()}
+
+
+def _problems_words(codes: str, k: int | None = None, one_segment: bool = False) -> str:
+    """Problem codes in words (:func:`trustseg.model.diagnostics.problems_phrase`), or the codes as they are."""
+    if not codes:
+        return ""
+    try:
+        from trustseg.model.diagnostics import problems_phrase
+    except ImportError:  # a checkout without the diagnostics: the codes speak for themselves
+        return codes.replace("_", " ")
+    return problems_phrase(codes, k, one_segment=one_segment) or codes.replace("_", " ")
+
+
+def residual_spread_sentences(spread: pd.DataFrame | None, names: dict[int, str] | None = None) -> list[str]:
+    """One sentence per segment whose residual spread changes with a predictor (``residual_spread.csv``)."""
+    if spread is None or spread.empty or "spread_varies" not in spread.columns:
+        return []
+    names = names or {}
+    varies = spread.loc[spread["spread_varies"].astype(str).str.lower().isin(["true", "1", "1.0"])]
+    out = []
+    for seg, rows in varies.groupby("segment", sort=True):
+        single = rows.loc[~rows["predictor"].astype(str).str.startswith("(")]
+        rows = single if not single.empty else rows
+        parts = []
+        for r in rows.itertuples():
+            slope = float(getattr(r, "variance_slope", float("nan")))
+            how = "grows" if slope > 0 else "shrinks" if slope < 0 else "changes"
+            what = "all predictors together" if str(r.predictor).startswith("(") else label(r.predictor)
+            parts.append(f"{how} with {what} ({_p(float(r.p_value))})")
+        name = names.get(int(seg))
+        out.append(f"Segment {int(seg)}{f' ({name})' if name else ''}: the residual spread {_and(parts)}, but "
+                   "the model assumes it constant within a segment, so the segment's slope interval and verdict "
+                   "may be too confident.")
+    return out
+
+
+def cleaning_rule_sentences(report: pd.DataFrame) -> list[tuple[str, str]]:
+    """``(rule, sentence)`` for every cleaning rule that changed or flagged something: what, how many, and why."""
+    out = []
+    for r in report.itertuples():
+        rule = str(r.rule)
+        rows = float(r.rows_affected) if pd.notna(r.rows_affected) else 0.0
+        if rule in ("input", "clean", "flagged") or rule.startswith("construct_score") or rows <= 0:
+            continue
+        cells = getattr(r, "cells_affected", None)
+        count = f"{int(rows):,} respondent row{'s' if int(rows) != 1 else ''}"
+        if cells is not None and pd.notna(cells) and int(cells) and int(cells) != int(rows):
+            count += f", {int(cells):,} answers"
+        detail = str(r.detail) if pd.notna(r.detail) and str(r.detail).strip() else ""
+        out.append((rule, f"{count}; {r.action}" + (f" ({detail})." if detail else ".")))
+    return out
+
+
+def _flag_counts(flagged: pd.DataFrame | None, action: str) -> dict[str, int]:
+    """Rule -> number of flagged respondents with ``action`` (``dropped``/``kept``) in ``flagged.csv``."""
+    if flagged is None or flagged.empty or "rules" not in flagged.columns or "action" not in flagged.columns:
+        return {}
+    rules = flagged.loc[flagged["action"].astype(str) == action, "rules"].dropna().astype(str)
+    return rules.str.split("; ").explode().value_counts(sort=False).sort_index().astype(int).to_dict()
+
+
+def _rows(report: pd.DataFrame, rule: str) -> int | None:
+    hit = report.loc[report["rule"] == rule, "rows_affected"]
+    return int(hit.iloc[0]) if len(hit) and pd.notna(hit.iloc[0]) else None
+
+
+def cleaning_warnings(results_dir: str | Path = "results") -> list[str]:
+    """What the cleaning cost or flagged, in plain sentences (``results/cleaning/``).
+
+    Respondents dropped (by rule), flagged respondents kept (with the rule's
+    reason, e.g. straight-liners on a block without reverse-keyed items),
+    answers set to missing, construct scores left missing, and reliability
+    warnings.  Personal-data columns are not listed (their names can be
+    personal).
+    """
+    base = Path(results_dir) / "cleaning"
+    report = _read_csv(base / "report.csv")
+    flagged = _read_csv(base / "flagged.csv", dtype=str)
+    reliability = _read_csv(base / "reliability.csv", required=False)
+    out = []
+    if not flagged.empty and "action" not in flagged.columns:
+        # written before flagged.csv said each row's fate: every flagged row had the same one, which the summary
+        # row says (or, without it, the count: the rows read but not in clean.csv were dropped)
+        summary = report.loc[report["rule"] == "flagged", "action"].astype(str)
+        n_read, n_clean = _rows(report, "input"), _rows(report, "clean")
+        dropped_all = (summary.iloc[0].startswith("dropped") if len(summary)
+                       else n_read is not None and n_clean is not None and n_read - n_clean >= len(flagged))
+        flagged = flagged.assign(action="dropped" if dropped_all else "kept")
+    fates = flagged["action"].astype(str) if "action" in flagged.columns else pd.Series(dtype=str)
+    n_dropped, n_kept = int((fates == "dropped").sum()), int((fates == "kept").sum())
+    dropped, kept = _flag_counts(flagged, "dropped"), _flag_counts(flagged, "kept")
+    n_read = _rows(report, "input")
+    of = f" of {n_read:,}" if n_read else ""
+    if n_dropped:
+        by = "; ".join(f"{rule} {n:,}" for rule, n in dropped.items())
+        out.append(f"The cleaning dropped {n_dropped:,}{of} respondents ({by}; one respondent can be flagged by "
+                   "several rules). They are in no analysis; results/cleaning/flagged.csv lists them with the reason.")
+    if n_kept:
+        by = "; ".join(f"{rule} {n:,}" for rule, n in kept.items())
+        out.append(f"{n_kept:,} respondent{'s were' if n_kept != 1 else ' was'} flagged by the cleaning but kept in "
+                   f"the analyses ({by}); results/cleaning/flagged.csv lists them with the reason.")
+        reasons = dict(cleaning_rule_sentences(report))
+        for rule in kept:
+            if rule in reasons:
+                out.append(f"Flagged but kept, {rule}: {reasons[rule]}")
+    for r in report.itertuples():
+        rule = str(r.rule)
+        cells = getattr(r, "cells_affected", None)
+        if "set to missing" in str(r.action) and cells is not None and pd.notna(cells) and int(cells) > 0:
+            detail = f": {r.detail}" if pd.notna(r.detail) and str(r.detail).strip() else ""
+            out.append(f"{int(cells):,} answer{'s' if int(cells) != 1 else ''} set to missing by the {rule} rule"
+                       f"{detail}.")
+        if rule.startswith("construct_score:") and pd.notna(r.rows_affected) and int(r.rows_affected) > 0:
+            n, construct = int(r.rows_affected), label(rule.split(":", 1)[1])
+            out.append(f"{n:,} respondent{'s have' if n != 1 else ' has'} no {construct} score (too few of its items "
+                       f"answered) and {'are' if n != 1 else 'is'} left out of any analysis that uses it.")
+    if reliability is not None and not reliability.empty and "warning" in reliability.columns:
+        rel = reliability.loc[(reliability["level"] == "construct") & reliability["warning"].notna()]
+        for r in rel.itertuples():
+            if str(r.warning).strip():
+                out.append(f"Reliability of {label(r.construct)}: {str(r.warning).strip()}")
+    return out
+
+
+def _text(value) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _continue(sentence: str) -> str:
+    """A sentence to follow "Analysis name: ": its first word in lower case unless it is a name or a symbol."""
+    word = sentence.split(" ", 1)[0]
+    if len(word) > 1 and word.isalpha() and word[0].isupper() and word[1:].islower():
+        return sentence[:1].lower() + sentence[1:]
+    return sentence
+
+
+def analysis_warnings(results_dir: str | Path, name: str) -> list[str]:
+    """The warnings of one analysis, each starting with its name.
+
+    How K was chosen when a better-criterion K was passed over
+    (``choice_note``), a chosen fit that did not converge or was found by one
+    seed stream only, bootstrap LR p-values at their floor or at odds with the
+    criterion, segments with problems (verdict ``unreliable``), and segments
+    whose residual spread changes with a predictor.  Columns and files an
+    older run did not write add nothing.
+    """
+    base = Path(results_dir) / name
+    settings = load_settings(base / "analysis.json")
+    ms = _read_csv(base / "model_selection.csv")
+    segments = _read_csv(base / "segments.csv")
+    spread = _read_csv(base / "residual_spread.csv", required=False)
+    names = segment_names(segments)
+    head = f"Analysis {name}: "
+    out = []
+    chosen = ms.loc[ms["k_requested"] == settings.k_requested] if "k_requested" in ms.columns else ms.iloc[0:0]
+    row = chosen.iloc[0] if len(chosen) else None
+    if row is not None:
+        note = _text(row.get("choice_note"))
+        if note and (settings.criterion != "lr_test" or "passed over" in note or _text(row.get("problems"))):
+            out.append(head + _continue(note))
+        if "converged" in row and pd.notna(row["converged"]) and not bool(row["converged"]):
+            out.append(head + f"the chosen fit (K = {settings.k}) did not converge; its estimates are not a "
+                       "maximum of the likelihood.")
+        if "optimum_replicated" in row and pd.notna(row["optimum_replicated"]) and not bool(row["optimum_replicated"]):
+            out.append(head + f"the chosen solution (K = {settings.k}) was found by only one of the two independent "
+                       "seed streams of starts, so another seed might give another solution.")
+    if "lr_p_value" in ms.columns and ms["lr_p_value"].notna().any():
+        remarks = _lr_remarks(ms.loc[ms["lr_p_value"].notna()], settings).strip()
+        if remarks:
+            out.append(head + _continue(remarks))
+    focal = label(settings.focal)
+    problems = segment_problems(segments)
+    if problems:
+        if any("singular_information" in p for p in problems.values()):
+            out.append(head + "the observed information of the chosen solution is singular, so its standard errors "
+                       f"cannot be trusted and every segment's {focal} verdict is 'unreliable'.")
+        for seg, codes in problems.items():
+            own = ";".join(c for c in codes.split(";") if c and not c.startswith("singular_information"))
+            if own:
+                out.append(head + f"segment {seg} ({names.get(seg, '')}): {_problems_words(own, one_segment=True)}, "
+                           f"so its {focal} verdict is 'unreliable' and its estimates cannot be read as they stand.")
+    elif row is not None and _text(row.get("problems")):
+        out.append(head + f"the chosen solution (K = {settings.k}) has problems: "
+                   f"{_problems_words(_text(row.get('problems')), settings.k)}.")
+    verdicts = segment_summary(segments, settings.focal)
+    for r in verdicts.itertuples():
+        if r.verdict == "unreliable" and not problems.get(int(r.segment)):
+            out.append(head + f"segment {int(r.segment)} ({r.name}): its {focal} verdict is 'unreliable'.")
+    out += [head + _continue(s) for s in residual_spread_sentences(spread, names)]
+    return out
+
+
+def run_warnings(results_dir: str | Path = "results", analyses=None) -> list[str]:
+    """Everything a reader of the run should know first, in plain sentences.
+
+    The cleaning's warnings (:func:`cleaning_warnings`), then each analysis's
+    (:func:`analysis_warnings`); ``analyses`` is a name, a list (``[]`` for
+    the cleaning only) or None for every analysis found in ``results_dir``.
+    An empty list means there is nothing to warn about.
+    """
+    names = list_analyses(results_dir) if analyses is None else (
+        [analyses] if isinstance(analyses, str) else list(analyses))
+    out = cleaning_warnings(results_dir)
+    for name in names:
+        out += analysis_warnings(results_dir, name)
+    return out
+
+
+def _md_escape(text: str) -> str:
+    return "".join("\\" + c if c in "\\`*[]<>" else c for c in str(text))
+
+
+def warnings_markdown(warnings, about: str = "for this run") -> str:
+    """The "Read first" block of a notebook or ``results/warnings.md``: the warnings as a Markdown list."""
+    warnings = list(warnings)
+    if not warnings:
+        return f"**Read first.** No warnings {about}."
+    n = len(warnings)
+    return (f"**Read first: {n} warning{'s' if n != 1 else ''} {about}.**\n\n"
+            + "\n".join(f"* {_md_escape(w)}" for w in warnings))
+
+
+def warnings_html(warnings, about: str = "for this run") -> str:
+    """The warnings as an HTML fragment (ASCII only, so it reads the same in any viewer and in the report)."""
+    from html import escape
+
+    warnings = list(warnings)
+    lines = ['<meta charset="utf-8">', '<div class="trustseg-warnings">', "<h2>Read first</h2>"]
+    if not warnings:
+        lines.append(f"<p>No warnings {escape(about)}.</p>")
+    else:
+        n = len(warnings)
+        lines.append(f"<p>{n} warning{'s' if n != 1 else ''} {escape(about)} (they also open each notebook):</p>")
+        lines += ["<ul>", *(f"<li>{escape(w)}</li>" for w in warnings), "</ul>"]
+    lines.append("</div>")
+    return "\n".join(lines).encode("ascii", "xmlcharrefreplace").decode("ascii") + "\n"
+
+
+def write_warnings(results_dir: str | Path, analyses, out_md: str | Path, out_html: str | Path) -> None:
+    """Write :func:`run_warnings` as ``results/warnings.md`` and ``results/warnings.html`` (the report's first page)."""
+    from trustseg.report.tables import atomic_write_text
+
+    warnings = run_warnings(results_dir, analyses)
+    atomic_write_text(Path(out_md), "# Warnings of this run\n\n" + warnings_markdown(warnings) + "\n")
+    atomic_write_text(Path(out_html), warnings_html(warnings))
