@@ -114,6 +114,16 @@ def test_a_k_with_problems_is_passed_over_and_the_note_says_why():
     assert k == 4 and note.startswith("K = 4 has the lowest BIC. K = 4 is chosen because allow_flagged is true")
 
 
+def test_every_k_passed_over_is_named_in_the_note():
+    # K = 3 and K = 2 both beat K = 1 and both have problems: the note must account for both
+    table = choice_table([900.0, 850.0, 820.0], ["", "variance_floor(1 segment)", "singular_information"])
+    k, note = chosen_k(table)
+    assert k == 1
+    assert note.startswith("K = 3 had the lowest BIC, but its observed information is singular")
+    assert "; K = 2 also has a lower BIC, but 1 of its 2 segments sits on the variance floor;" in note
+    assert note.endswith("K = 1 is the best without problems.")
+
+
 def test_when_every_k_has_problems_the_criterion_chooses_and_says_so():
     table = choice_table([900.0, 850.0], ["singular_information", "variance_floor(1 segment)"])
     k, note = chosen_k(table)
@@ -218,6 +228,10 @@ def test_selection_sentence_says_when_the_criterion_and_the_lr_test_disagree():
     # agreement: nothing to remark
     text = selection_sentence(_selection([900.0, 850.0, 820.0, 830.0], {1: 0.04, 2: 0.04, 3: 0.6}), _settings())
     assert "disagree" not in text and "smallest 49 replicates" not in text
+    # three replicates (p >= 0.25 always): the tests cannot reject anything, so they cannot disagree either
+    table = _selection([900.0, 850.0, 820.0, 830.0], {1: 0.25, 2: 0.25, 3: 0.5}).assign(lr_replicates=3, lr_p_min=0.25)
+    text = selection_sentence(table, _settings())
+    assert "no p-value can fall below alpha = 0.05" in text and "disagree" not in text
 
 
 def test_selection_sentence_carries_the_choice_note():

@@ -401,8 +401,36 @@ def test_real_survey_examples(tmp_path, example, analysis):
     segments = pd.read_csv(first / "results" / analysis / "segments.csv")
     assert segments["std_error"].notna().all() and (segments["std_error"] > 0).all()
     assert (first / "results" / analysis / "figures" / "segment_scatter.png").exists()
+    assert_problems_explained(first / "results", analysis, config["analyses"][analysis].get("criterion", "bic"))
     # same data, config and seed: every result file identical, on every example survey
     assert_same_results(first, second, at_least=30)
+
+
+def assert_problems_explained(results: Path, analysis: str, criterion: str) -> None:
+    """Every problem the run flagged is said where a reader looks first (results/warnings.md).
+
+    A K passed over for its problems carries a choice note; a segment with problems is 'unreliable' and
+    named in the warnings; a segment whose residual spread changes with a predictor is named too.
+    """
+    warnings_md = (results / "warnings.md").read_text(encoding="utf-8")
+    base = results / analysis
+    selection = pd.read_csv(base / "model_selection.csv", keep_default_na=False, na_values=[""])
+    problems = selection["problems"].astype(object).fillna("").astype(str)
+    chosen = selection.loc[selection["chosen"].astype(bool)].iloc[0]
+    if criterion != "lr_test":
+        passed_over = selection.loc[(problems != "") & (selection[criterion] < chosen[criterion]), "k"].tolist()
+        if passed_over:
+            note = str(chosen["choice_note"])
+            assert note and note != "nan", f"K = {passed_over} passed over without a note"
+            assert all(f"K = {k}" in note for k in passed_over), note
+    segments = pd.read_csv(base / "segments.csv", keep_default_na=False, na_values=[""])
+    flagged = segments.loc[segments["problems"].astype(object).fillna("").astype(str) != "", "segment"].unique()
+    for segment in flagged:
+        assert set(segments.loc[segments["segment"] == segment, "verdict"].dropna()) <= {"unreliable", ""}
+        assert f"segment {segment} (" in warnings_md or "singular" in warnings_md
+    spread = pd.read_csv(base / "residual_spread.csv")
+    for segment in spread.loc[spread["spread_varies"].astype(bool), "segment"].unique():
+        assert f"segment {segment}" in warnings_md.lower() and "residual spread" in warnings_md, (segment, warnings_md)
 
 
 def test_survey_weights_and_robust_standard_errors(tmp_path):

@@ -189,7 +189,12 @@ def choose_k(table, criterion="bic", *, allow_flagged=False, lr_p_values=None, a
             k_best = int(table.loc[best, "k"])
             if pass_over[best]:
                 chosen = table.loc[clean, criterion].idxmin()
-                return chosen, (f"K = {k_best} had the lowest {name}, but {phrase(best)}; "
+                # every K that beat the chosen one is named, not only the best: a reader sees why each was skipped
+                also = table.loc[eligible & flagged & (table[criterion] < table.loc[chosen, criterion])]
+                also = also.drop(index=best).sort_values(criterion)
+                others = "".join(f"; K = {int(table.loc[r, 'k'])} also has a lower {name}, but {phrase(r)}"
+                                 for r in also.index)
+                return chosen, (f"K = {k_best} had the lowest {name}, but {phrase(best)}{others}; "
                                 f"K = {int(table.loc[chosen, 'k'])} is the best without problems.")
             note = f"K = {k_best} has the lowest {name}."
     if flagged[chosen]:

@@ -570,6 +570,9 @@ def _lr_remarks(lr: pd.DataFrame, settings: AnalysisSettings) -> str:
     crit = settings.criterion.upper()
     flagged = (lr["problems"].astype(object).fillna("").astype(str) != "") if "problems" in lr.columns else False
     tested = lr.loc[~flagged].sort_values("k") if isinstance(flagged, pd.Series) else lr.sort_values("k")
+    if "lr_p_min" in tested.columns:
+        # a test whose smallest attainable p is not below alpha has no power to disagree with anything
+        tested = tested.loc[~(tested["lr_p_min"] >= alpha)]
     stops = tested.loc[(tested["lr_p_value"] >= alpha) & (tested["k_requested"] < k)]
     own = lr.loc[lr["k_requested"] == k]
     if not stops.empty:
