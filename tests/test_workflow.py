@@ -520,3 +520,9 @@ def test_too_few_respondents_for_the_segments(tmp_path):
     result = run_workflow(tmp_path, configfile)
     _assert_clean_failure(result, "12 segments", "analyses.repurchase_on_satisfaction.segments")
     assert not (tmp_path / "results" / "repurchase_on_satisfaction" / "fits" / "k12.json").exists()
+
+
+def test_snakemake_lint_is_clean():
+    # CI runs `snakemake --lint` too; a lint finding there should fail here first
+    result = subprocess.run([SNAKEMAKE, "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]

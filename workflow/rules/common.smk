@@ -298,3 +298,12 @@ def notebook_inputs(wildcards):
                 inputs += [f"results/{name}/profiles.csv", f"results/{name}/membership.csv",
                            f"results/{name}/figures/captions_profiles.json"]
     return inputs
+
+
+def warnings_inputs(wildcards):
+    """Every results file the warnings are read from."""
+    inputs = ["results/cleaning/report.csv", "results/cleaning/flagged.csv", "results/cleaning/reliability.csv"]
+    for name in ANALYSES:
+        inputs += [f"results/{name}/{table}" for table in
+                   ("analysis.json", "model_selection.csv", "segments.csv", "residual_spread.csv")]
+    return inputs

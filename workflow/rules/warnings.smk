@@ -4,15 +4,6 @@
 # they become results/warnings.md and the first page of the HTML report.
 
 
-def warnings_inputs(wildcards):
-    """Every results file the warnings are read from."""
-    inputs = ["results/cleaning/report.csv", "results/cleaning/flagged.csv", "results/cleaning/reliability.csv"]
-    for name in ANALYSES:
-        inputs += [f"results/{name}/{table}" for table in
-                   ("analysis.json", "model_selection.csv", "segments.csv", "residual_spread.csv")]
-    return inputs
-
-
 rule run_warnings:
     message:
         "Gathering the run's warnings"
