@@ -494,9 +494,11 @@ class OrdinalFamily(_Family):
         # gradient and Hessian of g in (a, b)
         g = np.column_stack([-ratio_a, ratio_b])
         h = np.empty((n, 2, 2))
-        h[:, 0, 0] = -ratio_a * slope_a - ratio_a**2
-        h[:, 1, 1] = ratio_b * slope_b - ratio_b**2
-        h[:, 0, 1] = h[:, 1, 0] = ratio_a * ratio_b
+        # crossed thresholds (a trial point Newton's step halving will reject) give inf - inf here: NaN, quietly
+        with np.errstate(invalid="ignore"):
+            h[:, 0, 0] = -ratio_a * slope_a - ratio_a**2
+            h[:, 1, 1] = ratio_b * slope_b - ratio_b**2
+            h[:, 0, 1] = h[:, 1, 0] = ratio_a * ratio_b
         # Jacobian of (a, b) in (eta, theta): a = theta_{k-1} - eta, b = theta_k - eta.
         jac = np.zeros((n, 2, 1 + m))
         rows = np.arange(n)

@@ -1,0 +1,415 @@
+"""The mixture layer for any outcome family (issue 12).
+
+The Gaussian engine (:mod:`trustseg.model._core`) is specialised to normal
+segments; this module holds the same pieces for any family of
+:mod:`trustseg.model.families`:
+
+* :class:`FamilyMixtureParams` -- shares, coefficients and extra parameters;
+* :func:`family_log_joint` and :func:`family_e_step` -- log pi_k + log f_k(y_i)
+  and the posteriors, in log space;
+* :func:`family_m_step` -- new shares and one warm-started weighted Newton fit
+  per segment (:func:`~trustseg.model.families.fit_segment`): a generalised EM
+  step, the expected complete-data log-likelihood never decreases;
+* :func:`family_observed_information` -- gradient, Hessian and outer product of
+  scores of the weighted mixture log-likelihood by Louis' identity, in the
+  parameter layout of :func:`~trustseg.model._core.param_layout` (per segment
+  ``(beta_k, extra_k)``, then the logits ``alpha_2..alpha_K`` of the shares);
+* :func:`fit_family_mixture` -- multi-start EM with a Newton finish.
+
+``design`` is always the full design: with the intercept column first when
+``family.has_intercept`` (:func:`family_design` builds it); ``X`` is the
+predictors alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+from scipy.special import logsumexp
+
+from trustseg.model.families import _ascent_step, fit_segment
+
+# Segments with a smaller share are dropped during EM (as min_share in the Gaussian engine).
+MIN_SHARE = 1e-3
+# Floor of the posterior weight a respondent gives a segment fit.  A row of zero
+# weight would be dropped by fit_segment, and with it the constraint it carries
+# (an ordinal segment with no weight on some answer could cross its thresholds,
+# where the "probabilities" no longer sum to one); a tiny positive weight keeps
+# every row's log-density finite without changing the fit.
+_TINY_WEIGHT = 1e-300
+# Rows per chunk of the observed information: bounded memory whatever n is.
+_CHUNK_BYTES = 64 * 2**20
+
+
+class FamilyMixtureParams(NamedTuple):
+    """``weights`` (K,), ``beta`` (K, q) (intercept first if the family has one), ``extra`` (K, m)."""
+
+    weights: np.ndarray
+    beta: np.ndarray
+    extra: np.ndarray
+
+
+def family_design(family, X):
+    """The design of ``family``: ``X`` (n, p) with an intercept column in front when the family has one."""
+    X = np.asarray(X, dtype=float)
+    X = X.reshape(X.shape[0], -1)
+    return np.column_stack([np.ones(X.shape[0]), X]) if family.has_intercept else X
+
+
+def _predictors(family, design):
+    """``design`` without its intercept column (what :func:`fit_segment` takes)."""
+    return design[:, 1:] if family.has_intercept else design
+
+
+def _segment_weights(w, r):
+    """``w * r`` with ``r`` floored at :data:`_TINY_WEIGHT` where ``w > 0``."""
+    return np.where(w > 0, w * np.maximum(r, _TINY_WEIGHT), 0.0)
+
+
+def _rows(data, start, stop):
+    if data is None:
+        return None
+    return {key: (None if v is None else np.asarray(v).reshape(-1)[start:stop]) for key, v in data.items()}
+
+
+# ----------------------------------------------------------------------------
+# E- and M-steps
+# ----------------------------------------------------------------------------
+
+
+def family_log_joint(family, design, y, params, data=None):
+    """log pi_k + log f_k(y_i) as an (n, K) array."""
+    y = np.asarray(y, dtype=float)
+    eta = design @ np.asarray(params.beta, dtype=float).T
+    k = eta.shape[1]
+    out = np.empty_like(eta)
+    with np.errstate(divide="ignore"):
+        log_pi = np.log(np.asarray(params.weights, dtype=float))
+    for j in range(k):
+        out[:, j] = log_pi[j] + family.loglik(y, eta[:, j], params.extra[j], data)
+    return out
+
+
+def family_e_step(family, design, y, params, data=None):
+    """Posterior probabilities (n, K) and the per-respondent log-likelihood (n,)."""
+    joint = family_log_joint(family, design, y, params, data)
+    row_max = joint.max(axis=1)
+    finite = np.isfinite(row_max)
+    shifted = np.exp(joint - np.where(finite, row_max, 0.0)[:, None])
+    row_sum = shifted.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        posteriors = shifted / row_sum[:, None]
+        loglik_i = np.where(finite, row_max + np.log(row_sum), row_max)
+    return posteriors, loglik_i
+
+
+def family_loglik(family, design, y, w, params, data=None):
+    """The weighted mixture log-likelihood sum_i w_i log sum_k pi_k f_k(y_i).
+
+    -inf when some segment gives a respondent (of positive weight) density
+    zero: outside every family's parameter space (unordered ordinal
+    thresholds), where the other segments could otherwise hide it.
+    """
+    w = np.asarray(w, dtype=float)
+    joint = family_log_joint(family, design, y, params, data)
+    if not np.all(np.isfinite(joint[w > 0])):
+        return -np.inf
+    return float(w @ logsumexp(joint, axis=1))
+
+
+def expected_complete_loglik(family, design, y, w, resp, params, data=None):
+    """Q = sum_i w_i sum_k resp_ik (log pi_k + log f_k(y_i)), the function a (G)EM step raises."""
+    joint = family_log_joint(family, design, y, params, data)
+    weighted = np.asarray(w, dtype=float)[:, None] * resp
+    return float(np.sum(np.where(weighted > 0, weighted * joint, 0.0)))
+
+
+def family_m_step(family, design, y, w, resp, params, data=None, newton_steps=None):
+    """New shares and, per segment, a weighted Newton fit warm-started at ``params``.
+
+    Every respondent keeps at least a tiny weight in every segment fit, so the
+    segment's parameters stay where every log-density is finite (ordered
+    ordinal thresholds).
+
+    ``newton_steps`` limits the Newton iterations per segment (None: to
+    convergence); any number >= 1 keeps it a generalised EM step.
+    """
+    w = np.asarray(w, dtype=float)
+    mass = w @ resp
+    weights = mass / mass.sum()
+    X = _predictors(family, design)
+    beta = np.array(params.beta, dtype=float, copy=True)
+    extra = np.array(params.extra, dtype=float, copy=True)
+    max_iter = 100 if newton_steps is None else int(newton_steps)
+    for j in range(resp.shape[1]):
+        fit = fit_segment(family, X, y, _segment_weights(w, resp[:, j]), data, start=(beta[j], extra[j]),
+                          max_iter=max_iter)
+        beta[j], extra[j] = fit.beta, fit.extra
+    return FamilyMixtureParams(weights, beta, extra)
+
+
+# ----------------------------------------------------------------------------
+# scores and Hessian of the full mixture likelihood
+# ----------------------------------------------------------------------------
+
+
+def family_param_layout(k, q, m):
+    """Positions of each segment's (beta, extra) block and of the logits; and the dimension."""
+    block = q + m
+    segment_index = [np.arange(j * block, (j + 1) * block) for j in range(k)]
+    logit_index = np.arange(k * block, k * block + k - 1)
+    return segment_index, logit_index, k * block + k - 1
+
+
+def pack_params(params):
+    """The parameter vector: per segment (beta_k, extra_k), then alpha_2..alpha_K = log(pi_k / pi_1)."""
+    weights = np.asarray(params.weights, dtype=float)
+    segments = np.column_stack([params.beta, params.extra]).reshape(-1)
+    return np.concatenate([segments, np.log(weights[1:]) - np.log(weights[0])])
+
+
+def unpack_params(theta, k, q, m):
+    """Inverse of :func:`pack_params`."""
+    theta = np.asarray(theta, dtype=float)
+    block = theta[: k * (q + m)].reshape(k, q + m)
+    alpha = np.concatenate([[0.0], theta[k * (q + m):]])
+    weights = np.exp(alpha - logsumexp(alpha))
+    return FamilyMixtureParams(weights, block[:, :q].copy(), block[:, q:].copy())
+
+
+def family_observed_information(family, design, y, w, params, data=None):
+    """Hessian, outer product of scores and gradient of the weighted mixture log-likelihood.
+
+    Louis' identity: with tau_ik the posteriors, g_ik and H_ik the gradient
+    and Hessian of l_ik = log pi_k + log f_k(y_i),
+
+        H = sum_i w_i [ sum_k tau_ik (H_ik + g_ik g_ik') - s_i s_i' ],   s_i = sum_k tau_ik g_ik.
+
+    g_ik is zero outside segment k's block and the logits; in the block it is
+    ``[x_i d_eta, d_extra]`` from :meth:`family.derivatives`, in the logits
+    ``e_k - pi``.  Respondents are processed in chunks.
+
+    Returns
+    -------
+    hessian : ndarray (D, D)
+    score_outer : ndarray (D, D)
+        ``sum_i w_i^2 s_i s_i'``.
+    gradient : ndarray (D,)
+        ``sum_i w_i s_i``.
+    """
+    y = np.asarray(y, dtype=float)
+    w = np.asarray(w, dtype=float)
+    beta = np.asarray(params.beta, dtype=float)
+    extra = np.asarray(params.extra, dtype=float)
+    shares = np.asarray(params.weights, dtype=float)
+    k, q = beta.shape
+    m = extra.shape[1]
+    segment_index, logit_index, dim = family_param_layout(k, q, m)
+    hessian = np.zeros((dim, dim))
+    score_outer = np.zeros((dim, dim))
+    gradient = np.zeros(dim)
+    alpha_dir = -np.tile(shares[1:], (k, 1))  # row j: d log pi_j / d alpha = e_j - pi
+    alpha_dir[np.arange(1, k), np.arange(k - 1)] += 1.0
+    n = len(y)
+    chunk = max(1, int(_CHUNK_BYTES // (8 * (dim + k * (q + m) ** 2 + q + 4))))
+    total_weight = 0.0
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        dc, yc, wc, datac = design[start:stop], y[start:stop], w[start:stop], _rows(data, start, stop)
+        total_weight += wc.sum()
+        joint = family_log_joint(family, dc, yc, params, datac)
+        tau = np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
+        wtau = tau * wc[:, None]
+        scores = np.empty((stop - start, dim))
+        for j in range(k):
+            d1, d2 = family.derivatives(yc, dc @ beta[j], extra[j], datac)
+            block = np.column_stack([dc * d1[:, :1], d1[:, 1:]])  # g_ik in segment j's block
+            index = segment_index[j]
+            hessian[np.ix_(index, index)] += (block * wtau[:, j : j + 1]).T @ block
+            cross = np.outer(wtau[:, j] @ block, alpha_dir[j])
+            hessian[np.ix_(index, logit_index)] += cross
+            hessian[np.ix_(logit_index, index)] += cross.T
+            hessian[np.ix_(logit_index, logit_index)] += wtau[:, j].sum() * np.outer(alpha_dir[j], alpha_dir[j])
+            scores[:, index] = block * tau[:, j : j + 1]
+            # second derivatives of log f_k, chained to beta through the design
+            wt = wtau[:, j]
+            second = np.empty((q + m, q + m))
+            second[:q, :q] = (dc * (wt * d2[:, 0, 0])[:, None]).T @ dc
+            second[:q, q:] = dc.T @ (wt[:, None] * d2[:, 0, 1:])
+            second[q:, :q] = second[:q, q:].T
+            second[q:, q:] = np.einsum("n,nij->ij", wt, d2[:, 1:, 1:])
+            hessian[np.ix_(index, index)] += second
+        scores[:, logit_index] = tau[:, 1:] - shares[1:]
+        hessian -= (scores * wc[:, None]).T @ scores
+        gradient += wc @ scores
+        score_outer += (scores * (wc**2)[:, None]).T @ scores
+    # second derivatives of log pi_k in the logits: -(diag(pi) - pi pi'), whatever k; sum_k tau_ik = 1
+    pi = shares[1:]
+    hessian[np.ix_(logit_index, logit_index)] -= total_weight * (np.diag(pi) - np.outer(pi, pi))
+    return hessian, score_outer, gradient
+
+
+# ----------------------------------------------------------------------------
+# multi-start fit
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FamilyMixtureFit:
+    """The best solution over the starts.
+
+    ``start_logliks`` holds every start's final log-likelihood (nan for a
+    start that could not be fitted); ``dropped`` the segments dropped during
+    the best start's EM (its iteration, share and effective respondents).
+    """
+
+    params: FamilyMixtureParams
+    loglik: float
+    start_logliks: np.ndarray
+    n_iter: int
+    converged: bool
+    dropped: list = field(default_factory=list)
+
+
+def _random_partition(n, k, rng):
+    labels = rng.integers(k, size=n)
+    labels[rng.permutation(n)[:k]] = np.arange(k)  # every segment non-empty
+    return labels
+
+
+def _kmeans_partition(points, w, k, rng, n_lloyd=25):
+    """Weighted k-means (k-means++ seeding, Lloyd iterations) of standardised points."""
+    points = (points - points.mean(axis=0)) / np.maximum(points.std(axis=0), 1e-12)
+    n = len(points)
+    centres = np.empty((k, points.shape[1]))
+    centres[0] = points[rng.choice(n, p=w / w.sum())]
+    nearest = ((points - centres[0]) ** 2).sum(axis=1)
+    for j in range(1, k):
+        mass = w * nearest
+        pick = rng.choice(n, p=mass / mass.sum()) if mass.sum() > 0 else rng.integers(n)
+        centres[j] = points[pick]
+        nearest = np.minimum(nearest, ((points - centres[j]) ** 2).sum(axis=1))
+    labels = None
+    for _ in range(n_lloyd):
+        distance = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        new = distance.argmin(axis=1)
+        if labels is not None and np.array_equal(new, labels):
+            break
+        labels = new
+        for j in range(k):
+            inside = labels == j
+            if inside.any():
+                centres[j] = np.average(points[inside], axis=0, weights=w[inside])
+    return labels
+
+
+def _from_partition(family, X, y, w, labels, k, data):
+    beta, extra = [], []
+    for j in range(k):
+        fit = fit_segment(family, X, y, _segment_weights(w, (labels == j).astype(float)), data)
+        beta.append(fit.beta)
+        extra.append(fit.extra)
+    mass = np.array([w[labels == j].sum() for j in range(k)])
+    return FamilyMixtureParams(mass / mass.sum(), np.array(beta), np.array(extra).reshape(k, -1))
+
+
+def _degenerate(resp, w, n_params):
+    mass = w @ resp
+    share = mass / mass.sum()
+    counts = resp.sum(axis=0)
+    return (share < MIN_SHARE) | (counts < n_params), share, counts
+
+
+def _run_em(family, design, y, w, params, data, tol, max_iter):
+    """EM from ``params`` to a relative change below ``tol``; returns params, loglik, iterations, dropped."""
+    dropped = []
+    n_params = design.shape[1] + family.n_extra()
+    loglik = -np.inf
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        resp, loglik_i = family_e_step(family, design, y, params, data)
+        new = float(w @ loglik_i)
+        bad, share, counts = _degenerate(resp, w, n_params)
+        if bad.any() and len(params.weights) > 1:
+            for j in np.flatnonzero(bad):
+                dropped.append({"iteration": n_iter, "segment": int(j), "share": float(share[j]),
+                                "effective_respondents": float(counts[j])})
+            keep = ~bad if (~bad).any() else np.arange(len(bad)) == int(np.argmax(share))
+            weights = params.weights[keep] / params.weights[keep].sum()
+            params = FamilyMixtureParams(weights, params.beta[keep], params.extra[keep])
+            loglik = -np.inf
+            continue
+        if np.isfinite(loglik) and abs(new - loglik) <= tol * max(1.0, abs(new)):
+            loglik = new
+            converged = True
+            break
+        loglik = new
+        params = family_m_step(family, design, y, w, resp, params, data)
+    return params, loglik, n_iter, converged, dropped
+
+
+def _newton_finish(family, design, y, w, params, data, max_steps=25):
+    """Newton steps with step halving on the full mixture log-likelihood; keep EM's solution if no gain."""
+    k, q = params.beta.shape
+    m = params.extra.shape[1]
+    theta = pack_params(params)
+    loglik = family_loglik(family, design, y, w, params, data)
+    for _ in range(max_steps):
+        hessian, _, gradient = family_observed_information(family, design, y, w, unpack_params(theta, k, q, m), data)
+        step, newton = _ascent_step(gradient, hessian)
+        decrement = float(gradient @ step)
+        size = 1.0
+        improved = False
+        for _ in range(30):
+            candidate = theta + size * step
+            value = family_loglik(family, design, y, w, unpack_params(candidate, k, q, m), data)
+            if np.isfinite(value) and value >= loglik:
+                improved = True
+                break
+            size *= 0.5
+        if not improved:
+            break
+        theta, loglik = candidate, value
+        if newton and decrement <= 1e-14 * max(1.0, abs(loglik)):
+            break
+    return unpack_params(theta, k, q, m), loglik
+
+
+def fit_family_mixture(family, X, y, k, w=None, data=None, n_init=10, random_state=None, tol=1e-10,
+                       max_iter=2000) -> FamilyMixtureFit:
+    """Multi-start EM with a Newton finish for a mixture of ``k`` segments of ``family``.
+
+    Starts alternate between random partitions of the respondents and k-means
+    partitions of the standardised (x, y) points; each segment starts from a
+    weighted fit on its part.  Segments whose share falls below
+    :data:`MIN_SHARE` or with fewer effective respondents than parameters are
+    dropped (recorded in ``dropped``) and EM continues with one segment less.
+    """
+    y = np.asarray(y, dtype=float).reshape(-1)
+    X = np.asarray(X, dtype=float).reshape(len(y), -1)
+    w = np.ones(len(y)) if w is None else np.asarray(w, dtype=float).reshape(-1)
+    design = family_design(family, X)
+    rng = np.random.default_rng(random_state)
+    points = np.column_stack([X, y])
+    best = None
+    start_logliks = np.full(n_init, np.nan)
+    for s in range(n_init):
+        labels = _random_partition(len(y), k, rng) if s % 2 == 0 else _kmeans_partition(points, w, k, rng)
+        try:
+            params = _from_partition(family, X, y, w, labels, k, data)
+        except ValueError:
+            continue
+        params, loglik, n_iter, converged, dropped = _run_em(family, design, y, w, params, data, tol, max_iter)
+        start_logliks[s] = loglik
+        if best is None or loglik > best[1]:
+            best = (params, loglik, n_iter, converged, dropped)
+    if best is None:
+        raise ValueError(f"no start of the {family.name} mixture with {k} segments could be fitted")
+    params, loglik, n_iter, converged, dropped = best
+    polished, polished_loglik = _newton_finish(family, design, y, w, params, data)
+    if polished_loglik >= loglik:
+        params, loglik = polished, polished_loglik
+    return FamilyMixtureFit(params, float(loglik), start_logliks, n_iter, converged, dropped)

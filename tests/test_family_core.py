@@ -1,0 +1,248 @@
+"""Mixtures of outcome families (issue 12): Louis' identity, GEM, flexmix and recovery.
+
+The flexmix reference numbers (tests/data/families_reference.json, see
+FAMILIES_README.md) are ``FLXMRglm(family = "poisson")`` fits of ``yp ~ x`` on
+NPreg; the ``polished`` entry is flexmix's EM rerun to tolerance 1e-12 from
+its best posterior, the ``refit`` SEs come from optim's Hessian.
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import permutations
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trustseg.model._family_core import (
+    FamilyMixtureParams,
+    _from_partition,
+    _run_em,
+    expected_complete_loglik,
+    family_design,
+    family_e_step,
+    family_log_joint,
+    family_loglik,
+    family_m_step,
+    family_observed_information,
+    fit_family_mixture,
+    pack_params,
+    unpack_params,
+)
+from trustseg.model.families import make_family
+from trustseg.model.mixture import ClusterwiseRegression
+
+DATA = Path(__file__).parent / "data"
+REFERENCE = json.loads((DATA / "families_reference.json").read_text())["cases"]
+
+
+def npreg():
+    return pd.read_csv(DATA / "NPreg.csv")
+
+
+# ----------------------------------------------------------------------------
+# small simulated K = 2 mixtures of every family, with weights
+# ----------------------------------------------------------------------------
+
+TRUE = {
+    # family: (beta (K, q), extra (K, m), weights)
+    "gaussian": ([[1.0, 0.8], [4.0, -0.5]], [[-0.3], [0.2]], [0.6, 0.4]),
+    "censored": ([[1.5, 0.9], [5.0, -0.6]], [[0.0], [-0.2]], [0.55, 0.45]),
+    "binomial": ([[-1.0, 0.9], [1.5, -0.7]], [[], []], [0.5, 0.5]),
+    "poisson": ([[0.3, 0.5], [1.5, -0.4]], [[], []], [0.6, 0.4]),
+    "ordinal": ([[2.0], [-2.0]], [[-1.5, 0.0, 1.5, 3.0], [-3.0, -1.5, 0.0, 1.5]], [0.5, 0.5]),
+}
+
+
+def family_of(name):
+    if name == "censored":
+        return make_family("censored", lower=1.0, upper=7.0)
+    if name == "ordinal":
+        return make_family("ordinal", categories=(1, 2, 3, 4, 5))
+    return make_family(name)
+
+
+def simulate(name, n, seed, true=None):
+    """(family, X, y, w, data, params) from a K = 2 mixture with known parameters."""
+    rng = np.random.default_rng(seed)
+    family = family_of(name)
+    beta, extra, weights = true or TRUE[name]
+    params = FamilyMixtureParams(np.array(weights, float), np.array(beta, float),
+                                 np.array(extra, float).reshape(len(weights), -1))
+    x = rng.uniform(0.0, 4.0, n) if name != "ordinal" else rng.normal(0.0, 1.5, n)
+    data = None
+    if name == "binomial":
+        data = {"trials": rng.integers(1, 6, n).astype(float)}
+    if name == "poisson":
+        data = {"offset": np.log(rng.uniform(0.5, 2.0, n))}
+    design = family_design(family, x[:, None])
+    labels = rng.choice(len(weights), size=n, p=params.weights)
+    y = np.empty(n)
+    for j in range(len(weights)):
+        rows = labels == j
+        sub = None if data is None else {key: value[rows] for key, value in data.items()}
+        y[rows] = family.simulate(design[rows] @ params.beta[j], params.extra[j], rng, sub)
+    w = rng.uniform(0.5, 2.0, n)
+    return family, x[:, None], y, w, data, params
+
+
+NAMES = list(TRUE)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradient_and_hessian_match_finite_differences(name):
+    family, X, y, w, data, params = simulate(name, 150, 3)
+    design = family_design(family, X)
+    k, q = params.beta.shape
+    m = params.extra.shape[1]
+    # a point away from the optimum, so the gradient is far from zero
+    theta = pack_params(params) + np.random.default_rng(4).normal(0.0, 0.05, len(pack_params(params)))
+
+    def loglik(values):
+        return family_loglik(family, design, y, w, unpack_params(values, k, q, m), data)
+
+    def gradient(values):
+        return family_observed_information(family, design, y, w, unpack_params(values, k, q, m), data)[2]
+
+    hessian, score_outer, grad = family_observed_information(family, design, y, w, unpack_params(theta, k, q, m), data)
+    h = 1e-5
+    eye = np.eye(len(theta))
+    fd_grad = np.array([(loglik(theta + h * e) - loglik(theta - h * e)) / (2 * h) for e in eye])
+    fd_hess = np.array([(gradient(theta + h * e) - gradient(theta - h * e)) / (2 * h) for e in eye])
+    assert np.max(np.abs(grad - fd_grad)) <= 1e-5 * max(1.0, np.max(np.abs(fd_grad)))
+    assert np.max(np.abs(hessian - fd_hess)) <= 1e-5 * np.max(np.abs(fd_hess))
+    assert np.allclose(hessian, hessian.T)
+    assert np.all(np.linalg.eigvalsh(score_outer) >= -1e-8 * np.max(np.abs(score_outer)))
+
+    fit = fit_family_mixture(family, X, y, 2, w=w, data=data, n_init=4, random_state=1)
+    _, _, at_fit = family_observed_information(family, design, y, w, fit.params, data)
+    assert np.max(np.abs(at_fit)) <= 1e-4
+    assert fit.loglik >= family_loglik(family, design, y, w, params, data)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_em_never_decreases_the_loglik_or_q(name):
+    family, X, y, w, data, _ = simulate(name, 300, 5)
+    design = family_design(family, X)
+    rng = np.random.default_rng(6)
+    labels = rng.integers(2, size=len(y))
+    params = _from_partition(family, X, y, w, labels, 2, data)
+    previous = family_loglik(family, design, y, w, params, data)
+    for steps in [None] * 25 + [1] * 5:  # full M-steps, then single Newton steps (still GEM)
+        resp, loglik_i = family_e_step(family, design, y, params, data)
+        assert float(w @ loglik_i) == pytest.approx(previous, rel=1e-12)
+        q_before = expected_complete_loglik(family, design, y, w, resp, params, data)
+        params = family_m_step(family, design, y, w, resp, params, data, newton_steps=steps)
+        q_after = expected_complete_loglik(family, design, y, w, resp, params, data)
+        assert q_after >= q_before - 1e-9 * abs(q_before)
+        current = family_loglik(family, design, y, w, params, data)
+        assert current >= previous - 1e-9 * abs(previous)
+        previous = current
+
+
+def test_e_step_is_stable_and_matches_the_log_joint():
+    family, X, y, w, data, params = simulate("gaussian", 50, 7)
+    design = family_design(family, X)
+    far = params._replace(extra=np.array([[-6.0], [-6.0]]))  # tiny sigmas: densities underflow
+    resp, loglik_i = family_e_step(family, design, y, far, data)
+    assert np.all(np.isfinite(resp)) and np.allclose(resp.sum(axis=1), 1.0)
+    joint = family_log_joint(family, design, y, far, data)
+    assert np.allclose(loglik_i, np.logaddexp(joint[:, 0], joint[:, 1]))
+
+
+# ----------------------------------------------------------------------------
+# Gaussian against trustseg's own engine; Poisson against flexmix
+# ----------------------------------------------------------------------------
+
+
+def match_order(ours, theirs):
+    """The permutation of our segments closest to theirs (rows = segments)."""
+    best = min(permutations(range(len(ours))), key=lambda p: np.abs(ours[list(p)] - theirs).sum())
+    return list(best)
+
+
+def test_gaussian_matches_the_gaussian_engine_on_npreg():
+    d = npreg()
+    X = np.column_stack([d.x, d.x**2])
+    fit = fit_family_mixture(make_family("gaussian"), X, d.yn.values, 2, n_init=10, random_state=0)
+    model = ClusterwiseRegression(n_segments=2, n_init=10, random_state=0).fit(
+        pd.DataFrame({"x": d.x, "x2": d.x**2}), d.yn)
+    assert abs(fit.loglik - model.loglik_) <= 1e-6
+    theirs = np.column_stack([model.intercept_, np.asarray(model.coef_).reshape(2, -1),
+                              np.log(model.sigma_), model.weights_])
+    ours = np.column_stack([fit.params.beta, fit.params.extra, fit.params.weights])
+    order = match_order(ours, theirs)
+    assert np.allclose(ours[order], theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_poisson_matches_flexmix_on_npreg():
+    d = npreg()
+    family = make_family("poisson")
+    models = {m["k_fitted"]: m for m in REFERENCE["flexmix_poisson"]["models"]}
+    design = family_design(family, d.x.values[:, None])
+    w = np.ones(len(d))
+    for k in (2, 3):
+        fit = fit_family_mixture(family, d.x.values, d.yp.values, k, n_init=10, random_state=0)
+        assert fit.loglik >= models[k]["polished"]["logLik"] - 1e-6
+    fit = fit_family_mixture(family, d.x.values, d.yp.values, 2, n_init=10, random_state=0)
+    ref = models[2]
+    theirs = np.array([[c["(Intercept)"], c["x"]] for c in ref["polished"]["components"]])
+    order = match_order(fit.params.beta, theirs)
+    assert np.allclose(fit.params.beta[order], theirs, atol=1e-3)
+    assert np.allclose(fit.params.weights[order], ref["polished"]["prior"], atol=1e-3)
+    hessian, _, _ = family_observed_information(family, design, d.yp.values, w, fit.params)
+    se = np.sqrt(np.diag(np.linalg.inv(-hessian)))
+    ours = se[:4].reshape(2, 2)[order]
+    refit = np.array([r["std_error"] for r in ref["refit"]])
+    assert np.max(np.abs(ours / refit - 1.0)) <= 0.02
+    # with K = 2 the share logit log(pi_2/pi_1) only changes sign with the order: same SE
+    assert se[4] == pytest.approx(ref["refit_prior_logit"][0]["std_error"], rel=0.02)
+
+
+# ----------------------------------------------------------------------------
+# recovery at n = 4000 and determinism
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["censored", "ordinal"])
+def test_recovery_of_known_parameters(name):
+    family, X, y, w, data, true = simulate(name, 4000, 11)
+    w = np.ones(len(y))  # frequency weights: inv(-H) is the covariance
+    fit = fit_family_mixture(family, X, y, 2, w=w, data=data, n_init=4, random_state=2)
+    design = family_design(family, X)
+    hessian, _, _ = family_observed_information(family, design, y, w, fit.params, data)
+    se = np.sqrt(np.diag(np.linalg.inv(-hessian)))
+    k, q = fit.params.beta.shape
+    m = fit.params.extra.shape[1]
+    ours = np.column_stack([fit.params.beta, fit.params.extra])
+    theirs = np.column_stack([true.beta, true.extra])
+    order = match_order(ours, theirs)
+    se_segments = se[: k * (q + m)].reshape(k, q + m)[order]
+    assert np.all(np.abs(ours[order] - theirs) <= 4 * se_segments)
+    assert np.all(np.abs(fit.params.weights[order] - true.weights) <= 0.05)
+    reached = np.sum(np.abs(fit.start_logliks - np.nanmax(fit.start_logliks)) <= 1e-6 * abs(fit.loglik))
+    assert reached >= 2
+    assert fit.loglik >= np.nanmax(fit.start_logliks) - 1e-9
+
+
+def test_same_random_state_gives_identical_fits():
+    family, X, y, w, data, _ = simulate("poisson", 300, 13)
+    a = fit_family_mixture(family, X, y, 2, w=w, data=data, n_init=4, random_state=21)
+    b = fit_family_mixture(family, X, y, 2, w=w, data=data, n_init=4, random_state=21)
+    assert a.loglik == b.loglik and a.n_iter == b.n_iter
+    np.testing.assert_array_equal(a.start_logliks, b.start_logliks)
+    for left, right in zip(a.params, b.params):
+        np.testing.assert_array_equal(left, right)
+
+
+def test_a_segment_with_a_negligible_share_is_dropped_and_recorded():
+    family, X, y, w, data, true = simulate("poisson", 300, 17)
+    design = family_design(family, X)
+    start = FamilyMixtureParams(np.array([0.5, 0.4995, 0.0005]), np.vstack([true.beta, [[0.9, 0.1]]]),
+                                np.zeros((3, 0)))
+    params, loglik, _, converged, dropped = _run_em(family, design, y, w, start, data, 1e-10, 2000)
+    assert params.beta.shape == (2, 2) and converged
+    assert [d["segment"] for d in dropped] == [2] and dropped[0]["share"] < 1e-3
+    assert loglik == pytest.approx(family_loglik(family, design, y, w, params, data), rel=1e-9)
