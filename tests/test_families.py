@@ -241,6 +241,13 @@ def simulated_predictors(n, seed):
     return rng, rng.normal(size=(n, 2)), rng.integers(1, 4, n).astype(float)
 
 
+def assert_matches_glm(fit, glm):
+    """Log-likelihood and coefficients to COEF_RTOL, standard errors to SE_RTOL, of a statsmodels GLM fit."""
+    assert fit.loglik == pytest.approx(glm.llf, rel=COEF_RTOL)
+    assert relative_difference(fit.beta, glm.params) < COEF_RTOL
+    assert relative_difference(standard_errors(fit), glm.bse) < SE_RTOL
+
+
 def test_binomial_with_trials_and_weights_matches_statsmodels_glm():
     rng, X, w = simulated_predictors(300, 21)
     trials = rng.integers(1, 9, 300).astype(float)
@@ -248,9 +255,7 @@ def test_binomial_with_trials_and_weights_matches_statsmodels_glm():
     fit = fit_segment(BinomialFamily(), X, y, w=w, data={"trials": trials})
     glm = sm.GLM(np.column_stack([y, trials - y]), sm.add_constant(X), family=sm.families.Binomial(),
                  freq_weights=w).fit(tol=1e-12)
-    assert fit.loglik == pytest.approx(glm.llf, rel=COEF_RTOL)
-    assert relative_difference(fit.beta, glm.params) < COEF_RTOL
-    assert relative_difference(standard_errors(fit), glm.bse) < SE_RTOL
+    assert_matches_glm(fit, glm)
 
 
 def test_binomial_0_1_with_weights_matches_statsmodels_glm():
@@ -258,9 +263,7 @@ def test_binomial_0_1_with_weights_matches_statsmodels_glm():
     y = rng.binomial(1, 1 / (1 + np.exp(-(-0.4 + X @ [1.0, 0.3])))).astype(float)
     fit = fit_segment(BinomialFamily(), X, y, w=w)
     glm = sm.GLM(y, sm.add_constant(X), family=sm.families.Binomial(), freq_weights=w).fit(tol=1e-12)
-    assert fit.loglik == pytest.approx(glm.llf, rel=COEF_RTOL)
-    assert relative_difference(fit.beta, glm.params) < COEF_RTOL
-    assert relative_difference(standard_errors(fit), glm.bse) < SE_RTOL
+    assert_matches_glm(fit, glm)
 
 
 def test_poisson_with_offset_and_weights_matches_statsmodels_glm():
@@ -270,9 +273,7 @@ def test_poisson_with_offset_and_weights_matches_statsmodels_glm():
     fit = fit_segment(PoissonFamily(), X, y, w=w, data={"offset": offset})
     glm = sm.GLM(y, sm.add_constant(X), family=sm.families.Poisson(), offset=offset,
                  freq_weights=w).fit(tol=1e-12)
-    assert fit.loglik == pytest.approx(glm.llf, rel=COEF_RTOL)
-    assert relative_difference(fit.beta, glm.params) < COEF_RTOL
-    assert relative_difference(standard_errors(fit), glm.bse) < SE_RTOL
+    assert_matches_glm(fit, glm)
 
 
 def test_ordinal_with_integer_weights_matches_ordered_model_on_replicated_rows():

@@ -494,6 +494,48 @@ def param_layout(k, p):
     return coef_index, log_sigma_index, logit_index, k * block + k - 1
 
 
+def logit_directions(shares):
+    """Row j: d log pi_j / d alpha = e_j - pi, for the logits alpha_2..alpha_K of the shares (pi_1 the reference)."""
+    k = len(shares)
+    alpha_dir = -np.tile(shares[1:], (k, 1))
+    alpha_dir[np.arange(1, k), np.arange(k - 1)] += 1.0
+    return alpha_dir
+
+
+def add_gradient_outer_terms(hessian, scores, index, logit_index, block, tau_j, wtau_j, alpha_dir_j):
+    """Segment j's terms of Louis' identity built from its gradient alone, for any outcome family.
+
+    ``block`` (c, b) is the gradient g_ij of l_ij = log pi_j + log f_j(y_i)
+    in segment j's parameters ``index``; in the logits it is ``alpha_dir_j``,
+    the same for every respondent.  Adds sum_i w_i tau_ij g_ij g_ij' (the
+    block, its cross terms with the logits, the logit block) to ``hessian``
+    and writes tau_ij g_ij into segment j's columns of ``scores``.
+    ``tau_j`` and ``wtau_j`` are (c, 1) columns of the posteriors and of the
+    weighted posteriors.
+    """
+    hessian[np.ix_(index, index)] += (block * wtau_j).T @ block
+    cross = np.outer(wtau_j[:, 0] @ block, alpha_dir_j)
+    hessian[np.ix_(index, logit_index)] += cross
+    hessian[np.ix_(logit_index, index)] += cross.T
+    mass_j = wtau_j[:, 0].sum()
+    hessian[np.ix_(logit_index, logit_index)] += mass_j * np.outer(alpha_dir_j, alpha_dir_j)
+    scores[:, index] = block * tau_j
+
+
+def add_score_terms(hessian, score_outer, gradient, scores, tau, shares, logit_index, w):
+    """Finish a chunk of Louis' identity: the logit scores, then - sum w s s', sum w s and sum w^2 s s'."""
+    scores[:, logit_index] = tau[:, 1:] - shares[1:]
+    hessian -= (scores * w[:, None]).T @ scores
+    gradient += w @ scores
+    score_outer += (scores * (w**2)[:, None]).T @ scores
+
+
+def subtract_logit_curvature(hessian, logit_index, shares, total_weight):
+    """The second derivatives of log pi_k in the logits, -(diag(pi) - pi pi'), the same for every k and i."""
+    pi = shares[1:]
+    hessian[np.ix_(logit_index, logit_index)] -= total_weight * (np.diag(pi) - np.outer(pi, pi))
+
+
 def _add_segment_terms(hessian, scores, j, layout, design, residuals, scaled, tau, wtau, variances, alpha_dir):
     """Add segment j's terms of Louis' identity to ``hessian`` and its block of the scores.
 
@@ -508,14 +550,8 @@ def _add_segment_terms(hessian, scores, j, layout, design, residuals, scaled, ta
     block[:, :q] = design * scaled[:, j : j + 1]
     block[:, q] = residuals[:, j] * scaled[:, j] - 1.0
     index = np.append(coef_index[j], log_sigma_index[j])
-    # sum_i w tau g g' within the block, and its cross term with the logits
-    hessian[np.ix_(index, index)] += (block * wtau[:, j : j + 1]).T @ block
-    cross = np.outer(wtau[:, j] @ block, alpha_dir[j])
-    hessian[np.ix_(index, logit_index)] += cross
-    hessian[np.ix_(logit_index, index)] += cross.T
-    mass_j = wtau[:, j].sum()
-    hessian[np.ix_(logit_index, logit_index)] += mass_j * np.outer(alpha_dir[j], alpha_dir[j])
-    scores[:, index] = block * tau[:, j : j + 1]
+    add_gradient_outer_terms(hessian, scores, index, logit_index, block, tau[:, j : j + 1], wtau[:, j : j + 1],
+                             alpha_dir[j])
     # second derivatives of log f_k
     hessian[np.ix_(coef_index[j], coef_index[j])] -= (design * (wtau[:, j] / variances[j])[:, None]).T @ design
     second = -2.0 * design.T @ (wtau[:, j] * scaled[:, j])
@@ -554,8 +590,7 @@ def observed_information(params, X, y, w):
     n = X.shape[0]
     chunk = max(1, int(_CHUNK_BYTES // (8 * (dim + 4 * k + q + 2) * 3)))
     total_weight = 0.0
-    alpha_dir = -np.tile(shares[1:], (k, 1))  # row j: d log pi_j / d alpha = e_j - pi
-    alpha_dir[np.arange(1, k), np.arange(k - 1)] += 1.0
+    alpha_dir = logit_directions(shares)
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         design = np.column_stack([np.ones(stop - start), X[start:stop]])
@@ -574,11 +609,7 @@ def observed_information(params, X, y, w):
         for j in range(k):
             _add_segment_terms(hessian, scores, j, (coef_index, log_sigma_index, logit_index), design,
                                residuals, scaled, tau, wtau, variances, alpha_dir)
-        scores[:, logit_index] = tau[:, 1:] - shares[1:]
-        hessian -= (scores * wc[:, None]).T @ scores
-        gradient += wc @ scores
-        score_outer += (scores * (wc**2)[:, None]).T @ scores
+        add_score_terms(hessian, score_outer, gradient, scores, tau, shares, logit_index, wc)
     # the logit block does not depend on the respondent: sum_k tau_ik = 1
-    pi = shares[1:]
-    hessian[np.ix_(logit_index, logit_index)] -= total_weight * (np.diag(pi) - np.outer(pi, pi))
+    subtract_logit_curvature(hessian, logit_index, shares, total_weight)
     return hessian, score_outer, gradient

@@ -29,6 +29,12 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import logsumexp
 
+from trustseg.model._core import (
+    add_gradient_outer_terms,
+    add_score_terms,
+    logit_directions,
+    subtract_logit_curvature,
+)
 from trustseg.model.families import _ascent_step, fit_segment
 
 # Segments with a smaller share are dropped during EM (as min_share in the Gaussian engine).
@@ -210,8 +216,7 @@ def family_observed_information(family, design, y, w, params, data=None):
     hessian = np.zeros((dim, dim))
     score_outer = np.zeros((dim, dim))
     gradient = np.zeros(dim)
-    alpha_dir = -np.tile(shares[1:], (k, 1))  # row j: d log pi_j / d alpha = e_j - pi
-    alpha_dir[np.arange(1, k), np.arange(k - 1)] += 1.0
+    alpha_dir = logit_directions(shares)
     n = len(y)
     chunk = max(1, int(_CHUNK_BYTES // (8 * (dim + k * (q + m) ** 2 + q + 4))))
     total_weight = 0.0
@@ -227,12 +232,8 @@ def family_observed_information(family, design, y, w, params, data=None):
             d1, d2 = family.derivatives(yc, dc @ beta[j], extra[j], datac)
             block = np.column_stack([dc * d1[:, :1], d1[:, 1:]])  # g_ik in segment j's block
             index = segment_index[j]
-            hessian[np.ix_(index, index)] += (block * wtau[:, j : j + 1]).T @ block
-            cross = np.outer(wtau[:, j] @ block, alpha_dir[j])
-            hessian[np.ix_(index, logit_index)] += cross
-            hessian[np.ix_(logit_index, index)] += cross.T
-            hessian[np.ix_(logit_index, logit_index)] += wtau[:, j].sum() * np.outer(alpha_dir[j], alpha_dir[j])
-            scores[:, index] = block * tau[:, j : j + 1]
+            add_gradient_outer_terms(hessian, scores, index, logit_index, block, tau[:, j : j + 1],
+                                     wtau[:, j : j + 1], alpha_dir[j])
             # second derivatives of log f_k, chained to beta through the design
             wt = wtau[:, j]
             second = np.empty((q + m, q + m))
@@ -241,13 +242,9 @@ def family_observed_information(family, design, y, w, params, data=None):
             second[q:, :q] = second[:q, q:].T
             second[q:, q:] = np.einsum("n,nij->ij", wt, d2[:, 1:, 1:])
             hessian[np.ix_(index, index)] += second
-        scores[:, logit_index] = tau[:, 1:] - shares[1:]
-        hessian -= (scores * wc[:, None]).T @ scores
-        gradient += wc @ scores
-        score_outer += (scores * (wc**2)[:, None]).T @ scores
+        add_score_terms(hessian, score_outer, gradient, scores, tau, shares, logit_index, wc)
     # second derivatives of log pi_k in the logits: -(diag(pi) - pi pi'), whatever k; sum_k tau_ik = 1
-    pi = shares[1:]
-    hessian[np.ix_(logit_index, logit_index)] -= total_weight * (np.diag(pi) - np.outer(pi, pi))
+    subtract_logit_curvature(hessian, logit_index, shares, total_weight)
     return hessian, score_outer, gradient
 
 
