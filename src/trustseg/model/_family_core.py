@@ -35,6 +35,7 @@ from trustseg.model._core import (
     logit_directions,
     subtract_logit_curvature,
 )
+from trustseg.model._starts import weighted_kmeans_labels
 from trustseg.model.families import _ascent_step, fit_segment
 
 # Segments with a smaller share are dropped during EM (as min_share in the Gaussian engine).
@@ -277,29 +278,9 @@ def _random_partition(n, k, rng):
 
 
 def _kmeans_partition(points, w, k, rng, n_lloyd=25):
-    """Weighted k-means (k-means++ seeding, Lloyd iterations) of standardised points."""
+    """Weighted k-means labels of the standardised points (the Gaussian engine's k-means)."""
     points = (points - points.mean(axis=0)) / np.maximum(points.std(axis=0), 1e-12)
-    n = len(points)
-    centres = np.empty((k, points.shape[1]))
-    centres[0] = points[rng.choice(n, p=w / w.sum())]
-    nearest = ((points - centres[0]) ** 2).sum(axis=1)
-    for j in range(1, k):
-        mass = w * nearest
-        pick = rng.choice(n, p=mass / mass.sum()) if mass.sum() > 0 else rng.integers(n)
-        centres[j] = points[pick]
-        nearest = np.minimum(nearest, ((points - centres[j]) ** 2).sum(axis=1))
-    labels = None
-    for _ in range(n_lloyd):
-        distance = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-        new = distance.argmin(axis=1)
-        if labels is not None and np.array_equal(new, labels):
-            break
-        labels = new
-        for j in range(k):
-            inside = labels == j
-            if inside.any():
-                centres[j] = np.average(points[inside], axis=0, weights=w[inside])
-    return labels
+    return weighted_kmeans_labels(points, w, k, rng, n_lloyd)
 
 
 def _from_partition(family, X, y, w, labels, k, data):

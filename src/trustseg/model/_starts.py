@@ -87,13 +87,22 @@ def kmeans_partition(problem, k, rng, settings, n_lloyd=25):
     """
     points = np.column_stack([problem.design[:, 1:], problem.y])
     points = points / np.maximum(points.std(axis=0), 1e-12)
-    w = problem.w
+    return from_partition(problem, weighted_kmeans_labels(points, problem.w, k, rng, n_lloyd), k, settings)
+
+
+def weighted_kmeans_labels(points, w, k, rng, n_lloyd=25):
+    """Segment labels (0..k-1) of a weighted k-means of ``points`` (n, d), already scaled.
+
+    k-means++ seeding, then at most ``n_lloyd`` weighted Lloyd iterations; a
+    centre that loses all its points stays where it was.
+    """
+    n = len(points)
     centres = np.empty((k, points.shape[1]))
-    centres[0] = points[rng.choice(problem.n, p=w / w.sum())]
+    centres[0] = points[rng.choice(n, p=w / w.sum())]
     nearest = ((points - centres[0]) ** 2).sum(axis=1)
     for j in range(1, k):
         mass = w * nearest
-        pick = rng.choice(problem.n, p=mass / mass.sum()) if mass.sum() > 0 else rng.integers(problem.n)
+        pick = rng.choice(n, p=mass / mass.sum()) if mass.sum() > 0 else rng.integers(n)
         centres[j] = points[pick]
         nearest = np.minimum(nearest, ((points - centres[j]) ** 2).sum(axis=1))
     labels = None
@@ -107,7 +116,7 @@ def kmeans_partition(problem, k, rng, settings, n_lloyd=25):
         for d in range(points.shape[1]):
             sums = np.bincount(labels, weights=w * points[:, d], minlength=k)
             centres[:, d] = np.where(mass > 0, sums / np.maximum(mass, 1e-300), centres[:, d])
-    return from_partition(problem, labels, k, settings)
+    return labels
 
 
 def split_candidates(problem, state, settings):
