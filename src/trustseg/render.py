@@ -6,7 +6,8 @@ result table), so both escape LaTeX and lay out tables the same way:
 * :func:`escape_latex` -- the one LaTeX escaping;
 * :func:`markdown_table` -- the one Markdown (pipe table) writer;
 * :func:`latex_table` -- the one LaTeX (``booktabs``) writer, built on
-  :meth:`pandas.io.formats.style.Styler.to_latex`.
+  :meth:`pandas.io.formats.style.Styler.to_latex`;
+* :func:`join_words` -- the one "a, b and c" of every sentence.
 
 Cells arrive as strings: how numbers are written is the caller's choice (the
 summary keeps four decimals, the result tables round per column).
@@ -28,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["escape_latex", "markdown_table", "latex_table", "MixtureSummary"]
+__all__ = ["escape_latex", "markdown_table", "latex_table", "join_words", "MixtureSummary"]
 
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -46,6 +47,14 @@ _LATEX_SPECIAL = {
     ">": r"\textgreater{}",
 }
 _LATEX_PATTERN = re.compile("|".join(re.escape(c) for c in _LATEX_SPECIAL))
+
+
+def join_words(words) -> str:
+    """``a``, ``a and b``, ``a, b and c`` (empty for no words)."""
+    words = [str(w) for w in words]
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def escape_latex(text) -> str:

@@ -48,6 +48,7 @@ import pandas as pd
 from scipy import stats
 
 from trustseg.model._core import MixtureParams, observed_information, validate_data
+from trustseg.render import join_words
 
 __all__ = [
     "FLOOR_RTOL",
@@ -218,9 +219,7 @@ def problems_phrase(text, k: int | None = None, *, one_segment: bool = False) ->
         whose = "the model's" if one_segment else "its"
         phrases.append(f"{whose} observed information is singular, so its standard errors cannot be trusted")
     phrases += [code.replace("_", " ") for code in codes if code not in PROBLEMS]
-    if len(phrases) <= 1:
-        return "".join(phrases)
-    return ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    return join_words(phrases)
 
 
 def _koenker(u, Z, a):

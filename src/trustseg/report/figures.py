@@ -55,6 +55,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from trustseg.render import join_words
+
 __all__ = [
     "Figure",
     "segment_scatter",
@@ -552,7 +554,7 @@ def _scatter_caption(x_label: str, y_label: str, n: int, jitter: float, seed: in
     if held_at_mean:
         values = [f"{_plain(p)} at its mean ({v:.2f})" for p, v in held_at_mean.items()]
         held = (" The model has more than one predictor: the lines are drawn with "
-                + (", ".join(values[:-1]) + " and " + values[-1] if len(values) > 1 else values[0])
+                + join_words(values)
                 + "; the points are the observed outcomes, not adjusted for "
                 + ("them." if len(values) > 1 else "it."))
     scale = ""

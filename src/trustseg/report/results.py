@@ -24,6 +24,8 @@ import pandas as pd
 
 from trustseg.errors import TrustsegError
 from trustseg.model._core import INTERCEPT
+from trustseg.model.diagnostics import problems_phrase
+from trustseg.render import join_words
 from trustseg.report.naming import against_verdict, expected_verdict
 
 __all__ = [
@@ -776,14 +778,6 @@ def label(name) -> str:
     return str(name).replace("_", " ").strip()
 
 
-def _and(words) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    words = [str(w) for w in words]
-    if len(words) <= 1:
-        return "".join(words)
-    return ", ".join(words[:-1]) + " and " + words[-1]
-
-
 def _higher_is(settings) -> str:
     """``better`` or ``worse``: which way the outcome runs (``better`` for results written without the key)."""
     return getattr(settings, "higher_is", None) or "better"
@@ -796,7 +790,7 @@ def analysis_question(settings: AnalysisSettings) -> str:
             f"{outcome} stays where it is whatever {focal} does?")
     others = [label(p) for p in settings.predictors if p != settings.focal]
     if others:
-        text += (f" The model also holds {_and(others)}, so each segment's {focal} slope is read with "
+        text += (f" The model also holds {join_words(others)}, so each segment's {focal} slope is read with "
                  f"{'that predictor' if len(others) == 1 else 'those predictors'} held fixed.")
     if _higher_is(settings) == "worse":
         text += (f" Higher {outcome} is worse here (higher_is: worse), so the effect hoped for is that {outcome} "
@@ -836,7 +830,7 @@ def constructs_sentence(reliability: pd.DataFrame | None, config: dict | None = 
         if scale:
             bits.append(f"{float(scale[0]):g}\u2013{float(scale[1]):g} scale")
         parts.append(f"{label(name)} ({', '.join(bits)})" if bits else label(name))
-    return f"This run scores {len(names)} construct{'s' if len(names) != 1 else ''}: {_and(parts)}."
+    return f"This run scores {len(names)} construct{'s' if len(names) != 1 else ''}: {join_words(parts)}."
 
 
 def profile_variables(config: dict | None, profiles: pd.DataFrame | None = None) -> list[str]:
@@ -857,7 +851,7 @@ def profile_intro(variables, settings: AnalysisSettings | None = None) -> str:
         return (lead + "No profile variables are configured for this run (config key profile), so the segments "
                 "cannot be described by who their members are.")
     noun = "variable" if len(variables) == 1 else "variables"
-    return lead + f"They are described here by the profile {noun} {_and(label(v) for v in variables)}."
+    return lead + f"They are described here by the profile {noun} {join_words(label(v) for v in variables)}."
 
 
 _DRIVES_UP = ("drives", "drives_up")  # ``drives`` in results written before verdicts carried a direction
@@ -962,10 +956,6 @@ def _problems_words(codes: str, k: int | None = None, one_segment: bool = False)
     """Problem codes in words (:func:`trustseg.model.diagnostics.problems_phrase`), or the codes as they are."""
     if not codes:
         return ""
-    try:
-        from trustseg.model.diagnostics import problems_phrase
-    except ImportError:  # a checkout without the diagnostics: the codes speak for themselves
-        return codes.replace("_", " ")
     return problems_phrase(codes, k, one_segment=one_segment) or codes.replace("_", " ")
 
 
@@ -986,7 +976,7 @@ def residual_spread_sentences(spread: pd.DataFrame | None, names: dict[int, str]
             what = "all predictors together" if str(r.predictor).startswith("(") else label(r.predictor)
             parts.append(f"{how} with {what} ({_p(float(r.p_value))})")
         name = names.get(int(seg))
-        out.append(f"Segment {int(seg)}{f' ({name})' if name else ''}: the residual spread {_and(parts)}, but "
+        out.append(f"Segment {int(seg)}{f' ({name})' if name else ''}: the residual spread {join_words(parts)}, but "
                    "the model assumes it constant within a segment, so the segment's slope interval and verdict "
                    "may be too confident.")
     return out
