@@ -269,7 +269,8 @@ def test_k_chosen_by_the_sequential_lr_test(raw_outcome_fits):
     lr_paths = []
     for k, p in ((1, 0.01), (2, 0.02), (3, 0.6), (4, 0.02), (5, 0.5)):
         lr_paths.append(str(tmp_path / f"lr_k{k}.json"))
-        common.write_json({"k_requested": k, "statistic": 10.0, "p_value": p, "n_replicates": 99}, lr_paths[-1])
+        common.write_json({"k_requested": k, "statistic": 10.0, "p_value": p, "n_replicates": 99,
+                           "p_value_min": 0.01}, lr_paths[-1])
     criteria = tmp_path / "criteria.csv"
     settings = dict(criterion="lr_test", scale=[1, 7], alpha=0.05, lr_paths=lr_paths, **RAW)
     fit_stage.select_k(str(tmp_path / "clean.csv"), "raw", fits, str(criteria), str(tmp_path / "s.csv"),

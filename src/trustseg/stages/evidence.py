@@ -54,7 +54,7 @@ def model_selection(criteria_path: str, lr_paths: Sequence[str], name: str, outp
         at = table["k_requested"] == result["k_requested"]
         table.loc[at, "lr_statistic"] = result["statistic"]
         table.loc[at, "lr_p_value"] = result["p_value"]
-        table.loc[at, "lr_p_min"] = result.get("p_value_min", 1.0 / (result["n_replicates"] + 1))
+        table.loc[at, "lr_p_min"] = result["p_value_min"]
         table.loc[at, "lr_replicates"] = result["n_replicates"]
     if "choice_note" in table.columns:  # the sentence last, after the numbers
         table = table[[c for c in table.columns if c != "choice_note"] + ["choice_note"]]

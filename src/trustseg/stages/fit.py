@@ -165,7 +165,7 @@ def select_k(clean_path: str, name: str, fits: Sequence[str], criteria_out: str,
     for path in lr_paths:
         result = read_json(path)
         lr_p_values[int(result["k_requested"])] = result["p_value"]
-        floors.append(result.get("p_value_min", 1.0 / (result["n_replicates"] + 1)))
+        floors.append(result["p_value_min"])
     if criterion == "lr_test":
         if alpha is None:
             raise ValueError("criterion 'lr_test' needs alpha")
