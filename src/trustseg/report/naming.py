@@ -17,11 +17,18 @@ import pandas as pd
 
 from trustseg.model._core import INTERCEPT
 
-__all__ = ["name_segments", "segment_levels", "expected_verdict", "against_verdict", "HIGHER_IS", "INTERCEPT"]
+__all__ = ["name_segments", "segment_levels", "expected_verdict", "against_verdict", "expected_sign", "HIGHER_IS",
+           "INTERCEPT"]
 
 
 HIGH_CUT = 0.6
 HIGHER_IS = ("better", "worse")
+
+
+def expected_sign(higher_is: str = "better") -> int:
+    """The sign of the focal effect in the expected direction: +1 when higher is better, -1 when worse."""
+    _check_higher_is(higher_is)
+    return 1 if higher_is == "better" else -1
 
 
 def expected_verdict(higher_is: str = "better") -> str:

@@ -26,7 +26,7 @@ from trustseg.errors import TrustsegError
 from trustseg.model._core import INTERCEPT
 from trustseg.model.diagnostics import problems_phrase
 from trustseg.render import join_words
-from trustseg.report.naming import against_verdict, expected_verdict
+from trustseg.report.naming import against_verdict, expected_sign, expected_verdict
 
 __all__ = [
     "Figure", "CleaningResults", "AnalysisSettings", "AnalysisResults", "load_cleaning", "load_settings",
@@ -881,7 +881,7 @@ def managerial_reading(summary: pd.DataFrame, settings: AnalysisSettings, levels
         name it ("the scale midpoint 4").
     """
     focal, outcome = label(settings.focal), label(settings.outcome)
-    hoped = 1 if _higher_is(settings) == "better" else -1
+    hoped = expected_sign(_higher_is(settings))
     rows = summary.to_dict("records")
     expected = [r for r in rows if _direction(str(r.get("verdict", ""))) == hoped]
     steepest = max(expected, key=lambda r: hoped * float(r["slope"]))["segment"] if expected else None
