@@ -1,4 +1,5 @@
 import logging
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -67,8 +68,12 @@ def test_warm_start_runs_the_engine_and_drops_degenerate():
 
 
 def test_matching_is_not_positional():
-    ref = MixtureParams.coerce(TRUE)
-    boot = MixtureParams.coerce({k: v[::-1].copy() for k, v in TRUE.items()})
+    def segments(params):  # the fitted attributes _standardised reads
+        return SimpleNamespace(intercept_=params["intercept"], coef_=params["coef"], sigma_=params["sigma"],
+                               extra_=np.log(params["sigma"])[:, None])
+
+    ref = segments(TRUE)
+    boot = segments({k: v[::-1].copy() for k, v in TRUE.items()})
     mx, sx, sy = np.array([4.0]), np.array([1.7]), 2.5
     pairs, cost = bs._match(bs._standardised(ref, mx, sx, sy), bs._standardised(boot, mx, sx, sy),
                             None, "params")

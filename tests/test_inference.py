@@ -14,6 +14,7 @@ import trustseg.model._core as core_module
 import trustseg.model.bootstrap as bs
 import trustseg.stages.fit as fit_stage
 from trustseg.model._core import MixtureParams, observed_information
+from trustseg.model.families import make_family
 from trustseg.model.inference import MixtureInference
 from trustseg.model.mixture import ClusterwiseRegression
 
@@ -169,6 +170,8 @@ def _hand_made(slopes, slope_errors, alpha=0.05, margin=0.1, verdict_adjustment=
     model.intercept_ = np.linspace(1.0, 2.0, k)
     model.coef_ = np.asarray(slopes, dtype=float).reshape(k, 1)
     model.sigma_ = np.full(k, 0.5)
+    model.extra_ = np.log(model.sigma_)[:, None]
+    model.family_ = make_family("gaussian")
     model.weights_ = np.full(k, 1.0 / k)
     names = [f"{j + 1}:{t}" for j in range(k) for t in ("(Intercept)", "satisfaction", "log_sigma")]
     names += [f"{j + 1}:logit" for j in range(1, k)]

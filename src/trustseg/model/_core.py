@@ -260,8 +260,9 @@ def validate_data(X, y, sample_weight=None, missing="raise", feature_names=None)
     Returns
     -------
     dict
-        ``X``, ``y``, ``w`` (float arrays), ``names``, ``y_name`` and
-        ``dropped_rows`` (labels of dropped rows, as strings).
+        ``X``, ``y``, ``w`` (float arrays), ``names``, ``y_name``,
+        ``dropped_rows`` (labels of dropped rows, as strings) and ``kept``
+        (boolean mask of the rows kept, over the rows given).
     """
     if missing not in ("raise", "drop"):
         raise ValueError(f"missing must be 'raise' or 'drop', not {missing!r}")
@@ -284,6 +285,7 @@ def validate_data(X, y, sample_weight=None, missing="raise", feature_names=None)
     if w.sum() <= 0:
         raise DataError("the sample weights sum to zero")
     return {
+        "kept": finite,
         "X": np.ascontiguousarray(values),
         "y": y_values,
         "w": w,

@@ -23,6 +23,7 @@ predictors alone.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -38,6 +39,9 @@ from trustseg.model._core import (
 from trustseg.model._starts import weighted_kmeans_labels
 from trustseg.model.families import _ascent_step, fit_segment
 
+# EM hands over to Newton's method below this relative log-likelihood change: later than this, ordinal
+# EM crawls for hundreds of iterations; much earlier, Newton starts outside its basin (measured).
+_NEWTON_SWITCH_TOL = 1e-5
 # Segments with a smaller share are dropped during EM (as min_share in the Gaussian engine).
 MIN_SHARE = 1e-3
 # Floor of the posterior weight a respondent gives a segment fit.  A row of zero
@@ -241,7 +245,7 @@ def family_observed_information(family, design, y, w, params, data=None):
             second[:q, :q] = (dc * (wt * d2[:, 0, 0])[:, None]).T @ dc
             second[:q, q:] = dc.T @ (wt[:, None] * d2[:, 0, 1:])
             second[q:, :q] = second[:q, q:].T
-            second[q:, q:] = np.einsum("n,nij->ij", wt, d2[:, 1:, 1:])
+            second[q:, q:] = np.tensordot(wt, d2[:, 1:, 1:], axes=1)
             hessian[np.ix_(index, index)] += second
         add_score_terms(hessian, score_outer, gradient, scores, tau, shares, logit_index, wc)
     # second derivatives of log pi_k in the logits: -(diag(pi) - pi pi'), whatever k; sum_k tau_ik = 1
@@ -255,12 +259,31 @@ def family_observed_information(family, design, y, w, params, data=None):
 
 
 @dataclass(frozen=True)
+class FamilyStart:
+    """Where one start ended: its kind (``"random"`` or ``"kmeans"``), its seed stream and its solution.
+
+    ``params`` is None (and ``loglik`` nan) for a start whose first segment fits failed.
+    """
+
+    kind: str
+    stream: int | None
+    params: FamilyMixtureParams | None
+    loglik: float
+    n_iter: int
+    converged: bool
+    stop_reason: str
+    seconds: float
+    dropped: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class FamilyMixtureFit:
     """The best solution over the starts.
 
-    ``start_logliks`` holds every start's final log-likelihood (nan for a
-    start that could not be fitted); ``dropped`` the segments dropped during
-    the best start's EM (its iteration, share and effective respondents).
+    ``starts`` records every start (:class:`FamilyStart`), ``start_logliks``
+    their final log-likelihoods (nan for a start that could not be fitted);
+    ``dropped`` the segments dropped during the best start's EM (its
+    iteration, share and effective respondents); ``best_start`` its index.
     """
 
     params: FamilyMixtureParams
@@ -269,6 +292,8 @@ class FamilyMixtureFit:
     n_iter: int
     converged: bool
     dropped: list = field(default_factory=list)
+    starts: list = field(default_factory=list)
+    best_start: int = 0
 
 
 def _random_partition(n, k, rng):
@@ -283,25 +308,40 @@ def _kmeans_partition(points, w, k, rng, n_lloyd=25):
     return weighted_kmeans_labels(points, w, k, rng, n_lloyd)
 
 
-def _from_partition(family, X, y, w, labels, k, data):
+def _clamp(params, extra_lower):
+    """``params`` with every extra parameter raised to its lower bound (a variance floor on log sigma)."""
+    if extra_lower is None:
+        return params
+    return FamilyMixtureParams(params.weights, params.beta, np.maximum(params.extra, extra_lower))
+
+
+def _from_partition(family, X, y, w, labels, k, data, extra_lower=None):
     beta, extra = [], []
     for j in range(k):
         fit = fit_segment(family, X, y, _segment_weights(w, (labels == j).astype(float)), data)
         beta.append(fit.beta)
         extra.append(fit.extra)
     mass = np.array([w[labels == j].sum() for j in range(k)])
-    return FamilyMixtureParams(mass / mass.sum(), np.array(beta), np.array(extra).reshape(k, -1))
+    return _clamp(FamilyMixtureParams(mass / mass.sum(), np.array(beta), np.array(extra).reshape(k, -1)),
+                  extra_lower)
 
 
-def _degenerate(resp, w, n_params):
+def _degenerate(resp, w, n_params, min_share):
     mass = w @ resp
     share = mass / mass.sum()
     counts = resp.sum(axis=0)
-    return (share < MIN_SHARE) | (counts < n_params), share, counts
+    return (share < min_share) | (counts < n_params), share, counts
 
 
-def _run_em(family, design, y, w, params, data, tol, max_iter):
-    """EM from ``params`` to a relative change below ``tol``; returns params, loglik, iterations, dropped."""
+def _run_em(family, design, y, w, params, data, tol, max_iter, min_share=MIN_SHARE, extra_lower=None):
+    """EM from ``params`` to a relative change below ``tol``; returns params, loglik, iterations, dropped.
+
+    With ``extra_lower`` every M-step's extra parameters are raised to their
+    lower bounds.  For a normal segment that is the constrained M-step
+    exactly (its expected log-likelihood is concave in log sigma, and its
+    coefficients do not depend on sigma); it keeps a segment from collapsing
+    onto a single answer value, where the likelihood is unbounded.
+    """
     dropped = []
     n_params = design.shape[1] + family.n_extra()
     loglik = -np.inf
@@ -310,11 +350,14 @@ def _run_em(family, design, y, w, params, data, tol, max_iter):
     for n_iter in range(1, max_iter + 1):
         resp, loglik_i = family_e_step(family, design, y, params, data)
         new = float(w @ loglik_i)
-        bad, share, counts = _degenerate(resp, w, n_params)
+        bad, share, counts = _degenerate(resp, w, n_params, min_share)
         if bad.any() and len(params.weights) > 1:
             for j in np.flatnonzero(bad):
+                reason = (f"share {share[j]:.4f} below min_share {min_share}" if share[j] < min_share
+                          else f"{counts[j]:.1f} effective respondents, fewer than the {n_params} its parameters "
+                               "need")
                 dropped.append({"iteration": n_iter, "segment": int(j), "share": float(share[j]),
-                                "effective_respondents": float(counts[j])})
+                                "effective_respondents": float(counts[j]), "reason": reason})
             keep = ~bad if (~bad).any() else np.arange(len(bad)) == int(np.argmax(share))
             weights = params.weights[keep] / params.weights[keep].sum()
             params = FamilyMixtureParams(weights, params.beta[keep], params.extra[keep])
@@ -325,16 +368,31 @@ def _run_em(family, design, y, w, params, data, tol, max_iter):
             converged = True
             break
         loglik = new
-        params = family_m_step(family, design, y, w, resp, params, data)
+        params = _clamp(family_m_step(family, design, y, w, resp, params, data), extra_lower)
     return params, loglik, n_iter, converged, dropped
 
 
-def _newton_finish(family, design, y, w, params, data, max_steps=25):
-    """Newton steps with step halving on the full mixture log-likelihood; keep EM's solution if no gain."""
+def _at_bound(params, extra_lower):
+    if extra_lower is None:
+        return False
+    return bool(np.any(params.extra <= np.asarray(extra_lower) + 1e-9))
+
+
+def _newton_finish(family, design, y, w, params, data, max_steps=25, extra_lower=None):
+    """Newton steps with step halving on the full mixture log-likelihood; keep EM's solution if no gain.
+
+    Returns the parameters, their log-likelihood and whether Newton converged
+    (a Newton step with a decrement below 1e-14 relative).  A solution with
+    an extra parameter on its lower bound is a boundary maximum, where
+    Newton's unconstrained step does not apply: it is returned as EM left it.
+    """
     k, q = params.beta.shape
     m = params.extra.shape[1]
     theta = pack_params(params)
     loglik = family_loglik(family, design, y, w, params, data)
+    if _at_bound(params, extra_lower):
+        return params, loglik, False
+    converged = False
     for _ in range(max_steps):
         hessian, _, gradient = family_observed_information(family, design, y, w, unpack_params(theta, k, q, m), data)
         step, newton = _ascent_step(gradient, hessian)
@@ -343,8 +401,9 @@ def _newton_finish(family, design, y, w, params, data, max_steps=25):
         improved = False
         for _ in range(30):
             candidate = theta + size * step
-            value = family_loglik(family, design, y, w, unpack_params(candidate, k, q, m), data)
-            if np.isfinite(value) and value >= loglik:
+            trial = unpack_params(candidate, k, q, m)
+            value = family_loglik(family, design, y, w, trial, data)
+            if np.isfinite(value) and value >= loglik and not _at_bound(trial, extra_lower):
                 improved = True
                 break
             size *= 0.5
@@ -352,42 +411,72 @@ def _newton_finish(family, design, y, w, params, data, max_steps=25):
             break
         theta, loglik = candidate, value
         if newton and decrement <= 1e-14 * max(1.0, abs(loglik)):
+            converged = True
             break
-    return unpack_params(theta, k, q, m), loglik
+    return unpack_params(theta, k, q, m), loglik, converged
 
 
 def fit_family_mixture(family, X, y, k, w=None, data=None, n_init=10, random_state=None, tol=1e-10,
-                       max_iter=2000) -> FamilyMixtureFit:
+                       max_iter=2000, min_share=MIN_SHARE, extra_lower=None, starts_from=()) -> FamilyMixtureFit:
     """Multi-start EM with a Newton finish for a mixture of ``k`` segments of ``family``.
 
-    Starts alternate between random partitions of the respondents and k-means
-    partitions of the standardised (x, y) points; each segment starts from a
-    weighted fit on its part.  Segments whose share falls below
-    :data:`MIN_SHARE` or with fewer effective respondents than parameters are
-    dropped (recorded in ``dropped``) and EM continues with one segment less.
+    Starts alternate between random partitions of the respondents (seed
+    stream 0) and k-means partitions of the standardised (x, y) points
+    (stream 1); each segment starts from a weighted fit on its part.
+    Segments whose share falls below ``min_share`` or with fewer effective
+    respondents than parameters are dropped (recorded in ``dropped``) and EM
+    continues with one segment less.  ``extra_lower`` (m,) bounds the extra
+    parameters from below (a variance floor as a bound on log sigma).
+    ``starts_from`` are further starts (:class:`FamilyMixtureParams` with
+    ``k`` segments, kind ``"given"``, no seed stream), run after the others.
+
+    The solution keeps the most segments, then the highest log-likelihood;
+    it gets Newton steps on the full mixture likelihood at the end.
     """
     y = np.asarray(y, dtype=float).reshape(-1)
     X = np.asarray(X, dtype=float).reshape(len(y), -1)
     w = np.ones(len(y)) if w is None else np.asarray(w, dtype=float).reshape(-1)
+    if extra_lower is not None:
+        extra_lower = np.asarray(extra_lower, dtype=float).reshape(-1)
     design = family_design(family, X)
     rng = np.random.default_rng(random_state)
     points = np.column_stack([X, y])
-    best = None
-    start_logliks = np.full(n_init, np.nan)
-    for s in range(n_init):
-        labels = _random_partition(len(y), k, rng) if s % 2 == 0 else _kmeans_partition(points, w, k, rng)
-        try:
-            params = _from_partition(family, X, y, w, labels, k, data)
-        except ValueError:
-            continue
-        params, loglik, n_iter, converged, dropped = _run_em(family, design, y, w, params, data, tol, max_iter)
-        start_logliks[s] = loglik
-        if best is None or loglik > best[1]:
-            best = (params, loglik, n_iter, converged, dropped)
-    if best is None:
+    starts = []
+    for s in range(n_init + len(starts_from)):
+        started = time.perf_counter()
+        if s >= n_init:
+            kind, stream = "given", None
+            params = _clamp(starts_from[s - n_init], extra_lower)
+        else:
+            kind, stream = ("random", 0) if s % 2 == 0 else ("kmeans", 1)
+            labels = _random_partition(len(y), k, rng) if kind == "random" else _kmeans_partition(points, w, k, rng)
+            try:
+                params = _from_partition(family, X, y, w, labels, k, data, extra_lower)
+            except ValueError:
+                starts.append(FamilyStart(kind, stream, None, np.nan, 0, False, "failed",
+                                          time.perf_counter() - started))
+                continue
+        # EM to a loose tolerance, then Newton on the full likelihood (quadratic where EM crawls);
+        # where Newton cannot finish (a bound, an indefinite Hessian) EM goes on to ``tol``
+        params, loglik, n_iter, converged, dropped = _run_em(family, design, y, w, params, data,
+                                                             max(tol, _NEWTON_SWITCH_TOL), max_iter, min_share,
+                                                             extra_lower)
+        if converged:
+            polished, polished_loglik, finished = _newton_finish(family, design, y, w, params, data,
+                                                                 extra_lower=extra_lower)
+            if polished_loglik >= loglik:
+                params, loglik = polished, polished_loglik
+            if not finished and tol < _NEWTON_SWITCH_TOL:
+                params, loglik, more, converged, later = _run_em(family, design, y, w, params, data, tol,
+                                                                 max(1, max_iter - n_iter), min_share, extra_lower)
+                n_iter, dropped = n_iter + more, dropped + later
+        starts.append(FamilyStart(kind, stream, params, float(loglik), n_iter, converged,
+                                  "converged" if converged else "iteration cap", time.perf_counter() - started,
+                                  dropped))
+    fitted = [s for s, start in enumerate(starts) if start.params is not None]
+    if not fitted:
         raise ValueError(f"no start of the {family.name} mixture with {k} segments could be fitted")
-    params, loglik, n_iter, converged, dropped = best
-    polished, polished_loglik = _newton_finish(family, design, y, w, params, data)
-    if polished_loglik >= loglik:
-        params, loglik = polished, polished_loglik
-    return FamilyMixtureFit(params, float(loglik), start_logliks, n_iter, converged, dropped)
+    best = min(fitted, key=lambda s: (-len(starts[s].params.weights), -starts[s].loglik, s))
+    chosen = starts[best]
+    return FamilyMixtureFit(chosen.params, chosen.loglik, np.array([s.loglik for s in starts]), chosen.n_iter,
+                            chosen.converged, chosen.dropped, starts, best)

@@ -39,7 +39,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score
 
 from trustseg.errors import TrustsegError
-from trustseg.model._core import INTERCEPT, MixtureParams
+from trustseg.model._core import MixtureParams
 from trustseg.model.mixture import ClusterwiseRegression
 from trustseg.progress import Progress
 
@@ -103,12 +103,17 @@ def _refit(X, y, w, reference, k: int, starts: list, n_init: int, random_state: 
     finish).  Returns ``(model, note)``; ``model`` is None when the fit failed.
     """
     hyper = reference.get_params()
+    if reference.family_.name == "gaussian":
+        starts = list(map(MixtureParams.coerce, starts))
+    else:
+        # the reference's bounds and answer categories: a resample may miss an answer value
+        hyper.update(family_options=dict(reference.family_settings_) or None)
     # a start from a refit that lost a segment has too few segments to start K from
-    starts = [s for s in map(MixtureParams.coerce, starts) if len(s.intercept) == k]
+    starts = [s for s in starts if len(s.weights) == k]
     hyper.update(
         n_segments=int(k), n_init=int(n_init), random_state=int(random_state),
         init_params=starts or None,
-        variance_floor=float(reference.variance_floor_),
+        variance_floor=None if reference.variance_floor_ is None else float(reference.variance_floor_),
     )
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -124,11 +129,17 @@ def _refit(X, y, w, reference, k: int, starts: list, n_init: int, random_state: 
 # ----------------------------------------------------------------------------
 
 
-def _standardised(params: MixtureParams, mean_x, sd_x, sd_y) -> np.ndarray:
-    """Segment parameters on a common scale: level at mean x, slopes and sigma, in SDs of y."""
-    level = (params.intercept + params.coef @ mean_x) / sd_y
-    slopes = params.coef * sd_x[None, :] / sd_y
-    return np.column_stack([level, slopes, params.sigma / sd_y])
+def _standardised(model, mean_x, sd_x, sd_y) -> np.ndarray:
+    """Segment parameters on a common scale: level at mean x, slopes and sigma, in SDs of y.
+
+    For families without a residual SD the linear predictor's own scale is
+    kept (``sd_y`` 1) and the family's extra parameters (thresholds) stand in
+    for sigma.
+    """
+    level = (model.intercept_ + model.coef_ @ mean_x) / sd_y
+    slopes = model.coef_ * sd_x[None, :] / sd_y
+    extras = model.sigma_[:, None] / sd_y if np.isfinite(model.sigma_).all() else model.extra_
+    return np.column_stack([level, slopes, extras])
 
 
 def _soft_jaccard(pa: np.ndarray, pb: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -178,16 +189,18 @@ class _ReferenceFrame:
 
     def __init__(self, reference, X, y, w, names, match):
         self.X, self.y, self.w, self.match = X, y, w, match
-        self.params = MixtureParams.of(reference)
-        self.k = len(self.params.intercept)
-        self.terms = [INTERCEPT] + names
+        self.params = reference.params_
+        self.k = reference.n_segments_
+        self.terms = reference.coef_terms_
         total = w.sum()
         self.mean_x = w @ X / total
         sd_x = np.sqrt(w @ (X - self.mean_x) ** 2 / total)
         self.sd_x = np.where(sd_x > 0, sd_x, 1.0)
-        self.sd_y = float(np.sqrt(w @ (y - w @ y / total) ** 2 / total)) or 1.0
-        self.standardised = _standardised(self.params, self.mean_x, self.sd_x, self.sd_y)
-        self.posteriors = self.params.posteriors(X, y)
+        # a log odds or log count has its own scale; only a normal outcome is put in SDs of y
+        self.sd_y = (float(np.sqrt(w @ (y - w @ y / total) ** 2 / total)) or 1.0
+                     if np.isfinite(reference.sigma_).all() else 1.0)
+        self.standardised = _standardised(reference, self.mean_x, self.sd_x, self.sd_y)
+        self.posteriors = reference.predict_proba(X, y)
         self.modal = self.posteriors.argmax(axis=1)
 
     def replicate_rows(self, b, refit, note):
@@ -196,13 +209,13 @@ class _ReferenceFrame:
         if refit is None:
             return [(b, j + 1, t, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, True, 0, False, note)
                     for j in range(k) for t in terms]
-        par, ll, conv = refit.params_, float(refit.loglik_), bool(refit.converged_)
-        boot_post = par.posteriors(self.X, self.y)
+        ll, conv = float(refit.loglik_), bool(refit.converged_)
+        boot_post = refit.predict_proba(self.X, self.y)
         ari = float(adjusted_rand_score(self.modal, boot_post.argmax(axis=1)))
         jac = _soft_jaccard(self.posteriors, boot_post, self.w)
-        boot_std = _standardised(par, self.mean_x, self.sd_x, self.sd_y)
+        boot_std = _standardised(refit, self.mean_x, self.sd_x, self.sd_y)
         pairs, cost = _match(self.standardised, boot_std, jac, self.match)
-        kb = len(par.intercept)
+        kb = refit.n_segments_
         rows = []
         for j in range(k):
             if j not in pairs:
@@ -210,8 +223,8 @@ class _ReferenceFrame:
                           note or f"refit kept {kb} of {k} segments") for t in terms]
                 continue
             m = pairs[j]
-            est = np.concatenate([[par.intercept[m]], par.coef[m]])
-            rows += [(b, j + 1, t, float(e), float(par.weights[m]), float(par.sigma[m]), ll, ari,
+            est = refit.family_params_.beta[m]
+            rows += [(b, j + 1, t, float(e), float(refit.weights_[m]), float(refit.sigma_[m]), ll, ari,
                       float(cost[j, m]), float(jac[j, m]), False, kb, conv, note) for t, e in zip(terms, est)]
         return rows
 
@@ -421,8 +434,8 @@ def _simulate(X, params, rng):
 
 def _lr_replicate(X, w, names, model_k, model_k1, gen, rng, n_init):
     """One parametric bootstrap replicate of the LR statistic: (statistic or NaN, note)."""
-    k = len(gen.intercept)
-    yb = _simulate(X, gen, rng)
+    k = model_k.n_segments_
+    yb = _simulate(X, gen, rng) if model_k.family_.name == "gaussian" else model_k.sample_y(X, rng)
     rs_k, rs_k1 = (int(v) for v in rng.integers(0, 2**32 - 1, size=2))
     fit_k, note_k = _refit(X, yb, w, model_k, k, [gen], n_init, rs_k, names)
     if fit_k is None:
@@ -430,7 +443,7 @@ def _lr_replicate(X, w, names, model_k, model_k1, gen, rng, n_init):
     # both refits start from the full-sample solution and from fresh starts of every
     # kind the observed fits had (the split path among them), so neither side of the
     # statistic gets a start the observed one did not
-    fit_k1, note_k1 = _refit(X, yb, w, model_k1, k + 1, [MixtureParams.of(model_k1)], n_init, rs_k1, names)
+    fit_k1, note_k1 = _refit(X, yb, w, model_k1, k + 1, [model_k1.params_], n_init, rs_k1, names)
     if fit_k1 is None:
         return np.nan, f"K+1 fit failed ({note_k1})"
     # a K + 1 mixture contains every K mixture: a negative statistic is a local optimum
@@ -488,7 +501,7 @@ def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int =
     """
     k = len(model_k.intercept_)
     Xa, ya, w, names = _as_arrays(X, y, sample_weight, model_k)
-    gen = MixtureParams.of(model_k)
+    gen = model_k.params_
     l_k, l_k1 = float(model_k.loglik_), float(model_k1.loglik_)
     observed = 2.0 * (l_k1 - l_k)
     notes = []

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from trustseg.model._core import MixtureParams, observed_information, validate_data
+from trustseg.model._core import MixtureParams, validate_data
 from trustseg.render import join_words
 
 __all__ = [
@@ -70,6 +70,8 @@ FLOOR_RTOL = 1e-3
 POINT_MASS_SHARE = 0.9
 #: the observed information is singular when its smallest eigenvalue is at most this times its largest
 SINGULAR_RTOL = 1e-10
+#: families of a rating-scale outcome, whose segments can be a point mass at a bound of the scale
+BOUNDED_RATING_FAMILIES = ("gaussian", "censored", "ordinal")
 #: the problem codes, in the order they are reported
 PROBLEMS = ("variance_floor", "point_mass_at_bound", "singular_information")
 #: the columns of :func:`residual_spread`
@@ -99,7 +101,7 @@ def _data(model, X, y, sample_weight):
 
 
 def segment_problems(model, X, y, sample_weight=None, *, scale=None, variance_floor=None,
-                     singular_information=None) -> pd.DataFrame:
+                     singular_information=None, family_data=None) -> pd.DataFrame:
     """The problems of each segment of a fitted model.
 
     Parameters
@@ -130,11 +132,13 @@ def segment_problems(model, X, y, sample_weight=None, *, scale=None, variance_fl
     """
     model._check_fitted()
     Xa, ya, w = _data(model, X, y, sample_weight)
-    params = MixtureParams.of(model)
-    floor = float(model.variance_floor_ if variance_floor is None else variance_floor)
-    on_floor = params.sigma**2 <= floor * (1.0 + FLOOR_RTOL)
+    k = model.n_segments_
+    floor = model.variance_floor_ if variance_floor is None else variance_floor
+    floor = np.nan if floor is None else float(floor)
+    # the variance floor binds only families with a residual SD (NaN sigma compares False)
+    on_floor = model.sigma_**2 <= floor * (1.0 + FLOOR_RTOL)
 
-    posterior = params.posteriors(Xa, ya)
+    posterior = model.predict_proba(X, y, family_data=family_data)
     mass = (w[:, None] * posterior).sum(axis=0)
     low, high = (float(ya.min()), float(ya.max())) if scale is None else (float(scale[0]), float(scale[1]))
     atol = 1e-9 * max(1.0, abs(high - low))
@@ -144,18 +148,19 @@ def segment_problems(model, X, y, sample_weight=None, *, scale=None, variance_fl
     which = bound_shares.argmax(axis=1)
     bound_share = bound_shares[np.arange(len(which)), which]
     bound = np.where(bound_share > 0, np.where(which == 0, low, high), np.nan)
-    point_mass = bound_share >= POINT_MASS_SHARE
+    # a yes/no outcome is always at a bound, and a segment of zero counts is a real one (non-users)
+    point_mass = (bound_share >= POINT_MASS_SHARE) & (model.family_.name in BOUNDED_RATING_FAMILIES)
 
     if singular_information is None:
-        hessian, _, _ = observed_information(params, Xa, ya, w)
+        hessian, _, _ = model.observed_information(X, y, sample_weight, family_data)
         singular_information = information_is_singular(-hessian)
     singular = bool(singular_information)
 
     rows = []
-    for j in range(len(params.intercept)):
+    for j in range(k):
         codes = [code for code, flag in zip(PROBLEMS, (on_floor[j], point_mass[j], singular)) if flag]
         rows.append({
-            "segment": j + 1, "share": float(params.weights[j]), "sigma": float(params.sigma[j]),
+            "segment": j + 1, "share": float(model.weights_[j]), "sigma": float(model.sigma_[j]),
             "variance_floor": floor, "on_variance_floor": bool(on_floor[j]), "bound": float(bound[j]),
             "bound_share": float(bound_share[j]), "point_mass_at_bound": bool(point_mass[j]),
             "singular_information": singular, "problems": ";".join(codes),
@@ -264,7 +269,8 @@ def residual_spread(model, X, y, sample_weight=None, alpha: float = 0.05) -> pd.
     Returns
     -------
     DataFrame
-        ``RESIDUAL_SPREAD_COLUMNS``: one row per segment and predictor (the
+        Empty for families other than gaussian (their spread is set by the
+        mean, or is latent).  Otherwise ``RESIDUAL_SPREAD_COLUMNS``: one row per segment and predictor (the
         test against that predictor alone, 1 df), plus a joint row
         (``predictor`` = ``"(all predictors)"``, as many df as predictors)
         when there are several.  ``variance_slope`` is the change in the
@@ -273,6 +279,9 @@ def residual_spread(model, X, y, sample_weight=None, alpha: float = 0.05) -> pd.
         ``n_effective`` is ``n_k``.
     """
     model._check_fitted()
+    if model.family_.name != "gaussian":
+        # residuals of a linear regression with constant variance are what the test is about
+        return pd.DataFrame(columns=RESIDUAL_SPREAD_COLUMNS)
     Xa, ya, w = _data(model, X, y, sample_weight)
     params = MixtureParams.of(model)
     posterior = params.posteriors(Xa, ya)

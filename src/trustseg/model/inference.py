@@ -28,7 +28,6 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from trustseg.model._core import INTERCEPT, MixtureParams, observed_information, param_layout, validate_data
 from trustseg.model.diagnostics import information_is_singular
 from trustseg.render import MixtureSummary
 
@@ -39,6 +38,16 @@ COMPARISONS = ("differ", "alike", "not_shown_to_differ")
 VERDICT_ADJUSTMENTS = ("none", "holm")
 PAIRWISE_COLUMNS = ["segment_a", "segment_b", "difference", "std_error", "z", "p_value", "p_holm",
                     "p_tost", "p_tost_holm", "comparison"]
+
+
+#: the family in words, with the scale of its coefficients
+_FAMILY_WORDS = {
+    "gaussian": "gaussian (coefficients in outcome points)",
+    "censored": "censored normal, Tobit (coefficients in points of the latent outcome)",
+    "ordinal": "ordinal cumulative logit (coefficients in log odds of a higher answer)",
+    "binomial": "binomial logit (coefficients in log odds)",
+    "poisson": "poisson log link (coefficients in log expected counts)",
+}
 
 
 def _tost_p_values(estimates, errors, margin):
@@ -190,8 +199,13 @@ class MixtureInference:
 
     @classmethod
     def from_model(cls, model, X, y, sample_weight=None, cov_type="oim", alpha=0.05,
-                   equivalence_margin=0.1, verdict_adjustment="none"):
+                   equivalence_margin=0.1, verdict_adjustment="none", family_data=None):
         """Compute the covariance for ``model`` on the data it was fitted to.
+
+        Coefficients, their tests and the focal verdicts are on the scale of
+        the family's linear predictor (outcome points for gaussian and
+        censored, log odds for binomial and ordinal, log counts for
+        poisson); so is ``equivalence_margin``.
 
         ``verdict_adjustment="holm"`` Holm-adjusts the zero and equivalence
         tests of the focal slope over the K segments before the verdicts are
@@ -206,29 +220,37 @@ class MixtureInference:
         if equivalence_margin <= 0:
             raise ValueError("equivalence_margin must be positive")
         model._check_fitted()
-        data = validate_data(X, y, sample_weight, "raise", list(model.feature_names_in_))
-        hessian, score_outer, _ = observed_information(MixtureParams.of(model), data["X"], data["y"], data["w"])
+        hessian, score_outer, _ = model.observed_information(X, y, sample_weight, family_data)
         cov, singular = _covariance(hessian, score_outer, cov_type)
-        k = model.n_segments_
-        terms = [INTERCEPT] + [str(n) for n in model.feature_names_in_]
-        names = []
-        for j in range(k):
-            names += [f"{j + 1}:{t}" for t in terms] + [f"{j + 1}:log_sigma"]
-        names += [f"{j + 1}:logit" for j in range(1, k)]
-        return cls(model, cov, names, cov_type, alpha, equivalence_margin, data["X"].shape[0],
+        return cls(model, cov, model.param_names_, cov_type, alpha, equivalence_margin, len(np.asarray(y)),
                    singular_information=singular, verdict_adjustment=verdict_adjustment)
 
     # -- tables ----------------------------------------------------------------
 
+    def _layout(self):
+        """Positions of each segment's coefficients and extras, and of the logits, in ``cov``."""
+        model = self.model
+        k, q, m = model.n_segments_, len(model.coef_terms_), len(model.extra_names_)
+        block = q + m
+        coef_index = [np.arange(j * block, j * block + q) for j in range(k)]
+        extra_index = [np.arange(j * block + q, (j + 1) * block) for j in range(k)]
+        return coef_index, extra_index, np.arange(k * block, k * block + k - 1)
+
+    def _coefficients(self, j):
+        model = self.model
+        if model.family_.has_intercept:
+            return np.concatenate([[model.intercept_[j]], model.coef_[j]])
+        return np.asarray(model.coef_[j], dtype=float)
+
     def _build_tables(self):
         model = self.model
-        k, p = model.n_segments_, model.n_features_in_
-        coef_index, log_sigma_index, logit_index, _ = param_layout(k, p)
-        terms = [INTERCEPT] + [str(n) for n in model.feature_names_in_]
+        k = model.n_segments_
+        coef_index, extra_index, logit_index = self._layout()
+        terms = model.coef_terms_
         z_crit = stats.norm.ppf(1 - self.alpha / 2)
         rows = []
         for j in range(k):
-            estimates = np.concatenate([[model.intercept_[j]], model.coef_[j]])
+            estimates = self._coefficients(j)
             errors = np.sqrt(np.diag(self.cov)[coef_index[j]])
             for term, est, se in zip(terms, estimates, errors):
                 z = est / se
@@ -250,16 +272,26 @@ class MixtureInference:
             "segment": np.arange(1, k + 1), "estimate": pi, "std_error": share_se,
             "ci_low": pi - z_crit * share_se, "ci_high": pi + z_crit * share_se,
         })
-        log_sigma_se = np.sqrt(np.diag(self.cov)[log_sigma_index])
+        extra_rows = []
+        for j in range(k):
+            errors = np.sqrt(np.diag(self.cov)[extra_index[j]])
+            for term, est, se in zip(model.extra_names_, model.extra_[j], errors):
+                extra_rows.append({"segment": j + 1, "term": term, "estimate": float(est), "std_error": float(se),
+                                   "ci_low": float(est - z_crit * se), "ci_high": float(est + z_crit * se)})
+        self.extras = pd.DataFrame(extra_rows, columns=["segment", "term", "estimate", "std_error", "ci_low",
+                                                        "ci_high"])
+        # sigma by the delta method from log sigma (empty for families without a residual SD)
+        log_sigma = self.extras[self.extras["term"] == "log_sigma"]
         self.sigmas = pd.DataFrame({
-            "segment": np.arange(1, k + 1), "estimate": model.sigma_,
-            "std_error": model.sigma_ * log_sigma_se,
+            "segment": log_sigma["segment"].to_numpy(), "estimate": np.exp(log_sigma["estimate"].to_numpy()),
+            "std_error": np.exp(log_sigma["estimate"].to_numpy()) * log_sigma["std_error"].to_numpy(),
         })
 
-        focal_positions = np.array([coef_index[j][1 + model.focal_index_] for j in range(k)])
+        focal_column = model.coef_terms_.index(self.focal_term)
+        focal_positions = np.array([coef_index[j][focal_column] for j in range(k)])
         focal_slopes = model.coef_[:, model.focal_index_]
         focal_cov = self.cov[np.ix_(focal_positions, focal_positions)]
-        self._verdicts(focal_slopes, np.sqrt(np.diag(focal_cov)), terms[1 + model.focal_index_])
+        self._verdicts(focal_slopes, np.sqrt(np.diag(focal_cov)), self.focal_term)
         self._slope_tests(focal_slopes, focal_cov)
 
     def _verdicts(self, slopes, errors, term):
@@ -354,17 +386,24 @@ class MixtureInference:
         if absent:
             raise ValueError(f"exog lacks the predictors {absent}")
         z = stats.norm.ppf(1 - (self.alpha if alpha is None else float(alpha)) / 2)
-        coef_index = param_layout(model.n_segments_, model.n_features_in_)[0]
-        design = np.column_stack([np.ones(len(exog))] + [exog[n].to_numpy(dtype=float) for n in names])
+        coef_index = self._layout()[0]
+        columns = [exog[n].to_numpy(dtype=float) for n in names]
+        design = np.column_stack(([np.ones(len(exog))] if model.family_.has_intercept else []) + columns)
+        family = model.family_
         frames = []
         for j in range(model.n_segments_):
-            coef = np.concatenate([[model.intercept_[j]], model.coef_[j]])
             V = self.cov[np.ix_(coef_index[j], coef_index[j])]
-            fit = design @ coef
+            fit = design @ self._coefficients(j)
             se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", design, V, design), 0.0))
             frame = exog[names].reset_index(drop=True).copy()
             frame.insert(0, "segment", j + 1)
-            frames.append(frame.assign(fit=fit, std_error=se, lower=fit - z * se, upper=fit + z * se))
+            frame = frame.assign(fit=fit, std_error=se, lower=fit - z * se, upper=fit + z * se)
+            if family.name != "gaussian":
+                # the band of the linear predictor carried to the outcome's scale (the mean is monotone in it)
+                extra = model.extra_[j]
+                frame = frame.assign(mean=family.mean(fit, extra), mean_lower=family.mean(fit - z * se, extra),
+                                     mean_upper=family.mean(fit + z * se, extra))
+            frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
     def tests_frame(self) -> pd.DataFrame:
@@ -407,6 +446,7 @@ class MixtureInference:
         model = self.model
         info = [
             ("Outcome", model.outcome_name_),
+            ("Family", _FAMILY_WORDS.get(model.family_.name, model.family_.name)),
             ("Method", "EM (maximum likelihood)" if model.method == "em" else "CEM (classification)"),
             ("Respondents", str(self.n_obs)),
             ("Segments", str(model.n_segments_)),
@@ -424,6 +464,7 @@ class MixtureInference:
         tables = [
             ("Segment regressions", self.params),
             ("Segment shares", self.shares),
+            *([("Family parameters (log sigma, thresholds)", self.extras)] if len(self.extras) else []),
             (f"Focal predictor verdicts (alpha = {self.alpha:g})", self.verdicts),
         ]
         if model.n_segments_ > 1:

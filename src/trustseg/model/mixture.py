@@ -33,11 +33,13 @@ log-likelihood.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -45,16 +47,27 @@ from threadpoolctl import threadpool_limits
 
 from trustseg.errors import DataError
 from trustseg.model._core import (
+    INTERCEPT,
     SAME_OPTIMUM_RTOL,
+    SAME_SOLUTION_ATOL,
     MixtureParams,
     Problem,
+    _predictor_values,
     check_identifiable,
     mixture_loglik,
+    observed_information,
     reached_optimum,
     same_solution,
     validate_data,
 )
 from trustseg.model._em import newton_polish, run_em, run_squarem, start_from_params, transfer_state
+from trustseg.model._family_core import (
+    FamilyMixtureParams,
+    family_design,
+    family_log_joint,
+    family_observed_information,
+    fit_family_mixture,
+)
 from trustseg.model._starts import (
     START_KINDS,
     escape_moves,
@@ -66,6 +79,7 @@ from trustseg.model._starts import (
     split_candidates,
     split_path,
 )
+from trustseg.model.families import FAMILIES, MAX_ORDINAL_CATEGORIES, make_family
 from trustseg.progress import Progress
 
 __all__ = ["ClusterwiseRegression", "MixtureParams", "reached_optimum", "validate_data"]
@@ -74,7 +88,9 @@ __all__ = ["ClusterwiseRegression", "MixtureParams", "reached_optimum", "validat
 _NEWTON_SWITCH_TOL = 1e-6
 # Default variance floor, relative to the weighted variance of the outcome.
 DEFAULT_RELATIVE_FLOOR = 1e-3
-_FORMAT = "trustseg.ClusterwiseRegression/3"
+_FORMAT = "trustseg.ClusterwiseRegression/4"
+#: families whose extra parameter is a log standard deviation (the variance floor applies to them)
+_NORMAL_FAMILIES = ("gaussian", "censored")
 # The default mix of start kinds (see trustseg.model._starts), chosen by the
 # benchmark in docs/benchmarks.md: the split path once, then lines and k-means.
 DEFAULT_START_KINDS = ("split", "lines", "kmeans")
@@ -86,6 +102,60 @@ _ESCAPE_MOVES = 4
 #: with a search subsample, the chosen optimum's escape runs on this many times as many respondents
 _ESCAPE_SAMPLE_FACTOR = 10
 _START_BUILDERS = {"lines": random_lines, "kmeans": kmeans_partition, "random": random_partition}
+
+
+def _family_rows(family_data, kept):
+    """The family's per-respondent arrays (trials, offset) for the rows ``kept``; None without any."""
+    if family_data is None:
+        return None
+    unknown = sorted(set(family_data) - {"trials", "offset"})
+    if unknown:
+        raise ValueError(f"family_data takes 'trials' and 'offset', not {unknown}")
+    rows = {}
+    for key, value in family_data.items():
+        if value is None:
+            continue
+        array = np.asarray(value, dtype=float).reshape(-1)
+        if array.shape != kept.shape:
+            raise DataError(f"family_data['{key}'] has {array.size} values for {kept.size} respondents")
+        if not np.isfinite(array[kept]).all():
+            raise DataError(f"family_data['{key}'] has missing or infinite values")
+        rows[key] = array[kept]
+    return rows or None
+
+
+def _family_settings(family):
+    """A family's settings as a JSON-ready dict (censored bounds, ordinal categories)."""
+    settings = {}
+    for name in (f.name for f in dataclasses.fields(family)):
+        value = getattr(family, name)
+        settings[name] = [float(v) for v in value] if isinstance(value, tuple) else float(value)
+    return settings
+
+
+def _solution_scale(family, X, y, w):
+    """Per-parameter scales on which two solutions are compared: slopes per predictor SD, outcome SDs."""
+    total = w.sum()
+    sd_x = np.sqrt(w @ (X - w @ X / total) ** 2 / total)
+    sd_y = float(np.sqrt(w @ (y - w @ y / total) ** 2 / total)) if family.name in _NORMAL_FAMILIES else 1.0
+    coef = np.concatenate([[1.0 / sd_y] if family.has_intercept else [], sd_x / sd_y])
+    return np.concatenate([coef, np.ones(family.n_extra())])
+
+
+def _same_family_solution(a, b, scale, atol=SAME_SOLUTION_ATOL):
+    """Whether two starts hold the same solution up to segment order (as :func:`same_solution`)."""
+    if len(a.params.weights) != len(b.params.weights):
+        return False
+    if abs(a.loglik - b.loglik) > SAME_OPTIMUM_RTOL * max(1.0, abs(b.loglik)):
+        return False
+
+    def profile(params):
+        return np.column_stack([np.column_stack([params.beta, params.extra]) * scale, params.weights])
+
+    pa, pb = profile(a.params), profile(b.params)
+    cost = np.abs(pa[:, None, :] - pb[None, :, :]).max(axis=2)
+    rows, cols = linear_sum_assignment(cost)
+    return bool(cost[rows, cols].max() <= atol)
 
 
 class _Run:
@@ -129,6 +199,22 @@ class ClusterwiseRegression(BaseEstimator):
         variance (Spaeth's clusterwise regression); ``loglik_`` is then the
         mixture log-likelihood at the CEM solution and
         ``classification_loglik_`` the criterion CEM maximised.
+    family : {"gaussian", "censored", "ordinal", "binomial", "poisson"}, default "gaussian"
+        The outcome's distribution within a segment (see
+        :mod:`trustseg.model.families`): ``"gaussian"`` (normal, identity
+        link), ``"censored"`` (normal censored at the bounds of the scale;
+        Tobit), ``"ordinal"`` (cumulative logit for one rating item),
+        ``"binomial"`` (logit; 0/1 or successes out of ``family_data["trials"]``)
+        or ``"poisson"`` (log link; ``family_data["offset"]`` allowed).
+        Coefficients are on the scale of the family's linear predictor.
+        Families other than gaussian run multi-start EM with a Newton finish
+        (random and k-means starts; no split path or escape moves).
+    family_options : dict, optional
+        The family's settings: ``lower`` and ``upper`` for censored (default:
+        the observed minimum and maximum of y; give the scale's bounds),
+        ``categories`` for ordinal (default: the distinct values of y; give
+        every answer value of the item).  The settings in force are
+        ``family_settings_``.
     max_iter : int, default 1000
         Maximum EM iterations of a full run.
     tol : float, default 1e-8
@@ -189,7 +275,17 @@ class ClusterwiseRegression(BaseEstimator):
     coef_, intercept_, sigma_, weights_ : ndarray
         Slopes (K, p), intercepts (K,), residual standard deviations (K,) and
         segment shares (K,), segments ordered by the focal slope, steepest in
-        the ``focal_direction`` first.
+        the ``focal_direction`` first.  Coefficients are on the scale of the
+        family's linear predictor (log odds, log count, latent rating); the
+        ordinal family has no intercept (``intercept_`` is 0, its thresholds
+        take its place) and ``sigma_`` is NaN for families without one.
+    extra_ : ndarray of shape (K, m)
+        The family's further parameters per segment, named ``extra_names_``
+        (``log_sigma``; ordinal thresholds ``threshold_a|b``; none for
+        binomial and poisson).
+    family_ : outcome family
+        The family object in force (:mod:`trustseg.model.families`), with
+        ``family_settings_`` its settings.
     start_logliks_ : ndarray of shape (n_init + number of given starts,)
         Full-data log-likelihood each start reached; starts first, then the
         given ones.  With a search subsample, a start whose solution was not
@@ -212,8 +308,9 @@ class ClusterwiseRegression(BaseEstimator):
         means the solution depends on the seed: refit with more starts.
     converged_ : bool
         Whether the returned solution converged (False: stopped at ``max_iter``).
-    variance_floor_ : float
-        The variance floor in force (squared outcome units).
+    variance_floor_ : float or None
+        The variance floor in force (squared outcome units); None for
+        families without a residual variance.
     removed_segments_ : list of dict
         Every degenerate segment removed in any start, with the start, the stage
         ("search" on the search subsample, "escape" on the larger sample the
@@ -227,6 +324,8 @@ class ClusterwiseRegression(BaseEstimator):
         "n_segments": [Interval(Integral, 1, None, closed="left")],
         "n_init": [Interval(Integral, 0, None, closed="left")],
         "method": [StrOptions({"em", "cem"})],
+        "family": [StrOptions(set(FAMILIES))],
+        "family_options": [dict, None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "min_share": [Interval(Real, 0, 1, closed="left")],
@@ -246,6 +345,8 @@ class ClusterwiseRegression(BaseEstimator):
         n_segments=3,
         n_init=20,
         method="em",
+        family="gaussian",
+        family_options=None,
         max_iter=1000,
         tol=1e-8,
         min_share=0.03,
@@ -262,6 +363,8 @@ class ClusterwiseRegression(BaseEstimator):
         self.n_segments = n_segments
         self.n_init = n_init
         self.method = method
+        self.family = family
+        self.family_options = family_options
         self.max_iter = max_iter
         self.tol = tol
         self.min_share = min_share
@@ -303,7 +406,7 @@ class ClusterwiseRegression(BaseEstimator):
             raise DataError(f"focal predictor {self.focal!r} is not a column of X: {names}")
         return names.index(self.focal)
 
-    def fit(self, X, y, sample_weight=None, missing="raise"):
+    def fit(self, X, y, sample_weight=None, missing="raise", family_data=None):
         """Fit the mixture from every start and keep the best optimum.
 
         Parameters
@@ -315,12 +418,21 @@ class ClusterwiseRegression(BaseEstimator):
         missing : {"raise", "drop"}
             ``"raise"`` refuses NaN/inf and says where they are; ``"drop"``
             drops those rows and records them in ``dropped_rows_``.
+        family_data : dict, optional
+            Per-respondent arrays the family needs: ``trials`` (binomial),
+            ``offset`` (poisson).
 
         Returns
         -------
         self
         """
         self._validate_params()
+        if self.family != "gaussian":
+            return self._fit_family(X, y, sample_weight, missing, family_data)
+        if family_data is not None:
+            raise ValueError("family_data (trials, offset) is for the binomial and poisson families")
+        if self.family_options:
+            raise ValueError(f"the gaussian family takes no family_options, got {sorted(self.family_options)}")
         given = self._given_starts()
         if self.n_init + len(given) < 1:
             raise ValueError("n_init is 0 and init_params gives no start: there is nothing to fit from")
@@ -339,13 +451,8 @@ class ClusterwiseRegression(BaseEstimator):
         data = validate_data(X, y, sample_weight, missing)
         X_, y_, w = data["X"], data["y"], data["w"]
         check_identifiable(X_, y_, w, data["names"], int(self.n_segments))
-        self.feature_names_in_ = np.asarray(data["names"], dtype=object)
-        self.n_features_in_ = X_.shape[1]
-        self.focal_index_ = self._resolve_focal(data["names"])
-        self.outcome_name_ = data["y_name"]
-        self.dropped_rows_ = data["dropped_rows"]
-        self.n_obs_ = int(X_.shape[0])
-        self.sum_weights_ = float(w.sum())
+        self._record_data(data)
+        self.family_, self.family_settings_ = make_family("gaussian"), {}
         problem = Problem(X_, y_, w)
         self.outcome_variance_ = problem.var_y
         if self.variance_floor is None:
@@ -359,6 +466,143 @@ class ClusterwiseRegression(BaseEstimator):
             "var_floor": self.variance_floor_,
         }
         return problem, settings
+
+    def _record_data(self, data):
+        """What the model was fitted to: names, focal predictor, dropped rows, sizes."""
+        self.feature_names_in_ = np.asarray(data["names"], dtype=object)
+        self.n_features_in_ = data["X"].shape[1]
+        self.focal_index_ = self._resolve_focal(data["names"])
+        self.outcome_name_ = data["y_name"]
+        self.dropped_rows_ = data["dropped_rows"]
+        self.n_obs_ = int(data["X"].shape[0])
+        self.sum_weights_ = float(data["w"].sum())
+
+    # -- families other than gaussian -----------------------------------------
+
+    def _family_object(self, y, y_name):
+        """The family in force: ``family`` with ``family_options``, bounds and categories defaulting to the data's."""
+        options = dict(self.family_options or {})
+        if self.family == "censored":
+            options.setdefault("lower", float(y.min()))
+            options.setdefault("upper", float(y.max()))
+        elif self.family == "ordinal" and "categories" not in options:
+            # an outcome with too many values for a rating item is the data's problem: say so about the column
+            if len(np.unique(y)) > MAX_ORDINAL_CATEGORIES:
+                make_family("ordinal").check_outcome(y, y_name)
+            options["categories"] = tuple(float(v) for v in np.unique(y))
+        return make_family(self.family, **options)
+
+    def _fit_family(self, X, y, sample_weight, missing, family_data):
+        """Multi-start EM for a family other than gaussian (:func:`~trustseg.model._family_core.fit_family_mixture`)."""
+        if self.method != "em":
+            raise ValueError(f"method={self.method!r} is for the gaussian family; the {self.family} family uses 'em'")
+        if self.n_init < 1 and self.init_params is None:
+            raise ValueError("n_init is 0 and init_params gives no start: there is nothing to fit from")
+        k = int(self.n_segments)
+        with threadpool_limits(limits=1, user_api="blas"):
+            data = validate_data(X, y, sample_weight, missing)
+            X_, y_, w = data["X"], data["y"], data["w"]
+            family = self._family_object(y_, data["y_name"])
+            rows = _family_rows(family_data, data["kept"])
+            family.check_outcome(y_, data["y_name"], rows)
+            check_identifiable(X_, y_, w, data["names"], k)
+            self._record_data(data)
+            self.family_ = family
+            self.family_settings_ = _family_settings(family)
+            mean = float(w @ y_ / w.sum())
+            self.outcome_variance_ = float(w @ (y_ - mean) ** 2 / w.sum())
+            extra_lower = None
+            self.variance_floor_ = None
+            if family.name in _NORMAL_FAMILIES:
+                self.variance_floor_ = (DEFAULT_RELATIVE_FLOOR * self.outcome_variance_ if self.variance_floor is None
+                                        else float(self.variance_floor))
+                extra_lower = [0.5 * np.log(self.variance_floor_)]
+            rng = (self.random_state if isinstance(self.random_state, np.random.Generator)
+                   else np.random.default_rng(self.random_state))
+            fit = fit_family_mixture(
+                family, X_, y_, k, w, rows, n_init=int(self.n_init), random_state=rng, tol=float(self.tol),
+                max_iter=int(self.max_iter), min_share=float(self.min_share), extra_lower=extra_lower,
+                starts_from=self._given_family_starts(family, X_.shape[1]),
+            )
+        self._record_family_starts(fit, family, X_, y_, w)
+        if len(fit.params.weights) < k:
+            warnings.warn(
+                f"{k - len(fit.params.weights)} of the {k} requested segments were degenerate in every start and "
+                f"were removed; the model has {len(fit.params.weights)} segments (see removed_segments_)",
+                RuntimeWarning, stacklevel=2,
+            )
+        if not fit.converged:
+            warnings.warn(
+                f"the best of the {len(fit.starts)} starts stopped at max_iter={self.max_iter} before converging: "
+                "its estimates are not a maximum of the likelihood (converged_ is False); raise max_iter",
+                RuntimeWarning, stacklevel=2,
+            )
+        self.loglik_ = float(fit.loglik)
+        self.classification_loglik_ = None
+        self.n_iter_ = int(fit.n_iter)
+        self.converged_ = bool(fit.converged)
+        self.n_newton_steps_ = 0
+        self._store_family_solution(fit.params)
+        return self
+
+    def _given_family_starts(self, family, p):
+        """``init_params`` as FamilyMixtureParams (``weights``, ``beta``, ``extra``) with ``n_segments`` segments."""
+        if self.init_params is None:
+            return []
+        given = [self.init_params] if isinstance(self.init_params, (dict, FamilyMixtureParams)) else self.init_params
+        q, m, k = p + family.has_intercept, family.n_extra(), int(self.n_segments)
+        starts = []
+        for g in given:
+            fields = g._asdict() if isinstance(g, FamilyMixtureParams) else dict(g)
+            missing = [f for f in FamilyMixtureParams._fields if f not in fields]
+            if missing:
+                raise ValueError(f"init_params for the {family.name} family lack {missing}; give "
+                                 f"{list(FamilyMixtureParams._fields)}")
+            weights = np.asarray(fields["weights"], dtype=float).reshape(-1)
+            start = FamilyMixtureParams(weights, np.asarray(fields["beta"], dtype=float).reshape(len(weights), q),
+                                        np.asarray(fields["extra"], dtype=float).reshape(len(weights), m))
+            if not len(start.weights) == len(start.beta) == len(start.extra) == k:
+                raise ValueError(f"init_params has a start with {len(start.weights)} segments; n_segments is {k}")
+            starts.append(start)
+        return starts
+
+    def _record_family_starts(self, fit, family, X, y, w):
+        """Every start's log-likelihood, kind, stop reason and whether it reached the chosen solution."""
+        chosen = fit.starts[fit.best_start]
+        scale = _solution_scale(family, X, y, w)
+        reached = [
+            start.params is not None and _same_family_solution(start, chosen, scale) for start in fit.starts
+        ]
+        self.start_logliks_ = np.array([start.loglik for start in fit.starts])
+        self.start_kinds_ = [start.kind for start in fit.starts]
+        self.start_stop_reasons_ = [start.stop_reason for start in fit.starts]
+        self.start_seconds_ = np.array([start.seconds for start in fit.starts])
+        self.start_refined_ = np.ones(len(fit.starts), dtype=bool)
+        self.start_reached_best_ = np.array(reached)
+        self.best_start_ = int(fit.best_start)
+        self.n_best_starts_ = int(sum(reached))
+        streams = {start.stream for start, hit in zip(fit.starts, reached) if hit and start.stream is not None}
+        self.optimum_replicated_ = bool(streams == {0, 1})
+        self.removed_segments_ = [
+            {"start": s, "component": int(record["segment"]), "stage": "full", "iteration": int(record["iteration"]),
+             "share": record["share"], "effective_respondents": record["effective_respondents"],
+             "reason": record["reason"], "in_final": s == fit.best_start}
+            for s, start in enumerate(fit.starts) for record in start.dropped
+        ]
+
+    def _store_family_solution(self, params):
+        """Split (beta, extra) into intercepts, slopes, sigma and extras, and order the segments."""
+        family = self.family_
+        beta = np.asarray(params.beta, dtype=float)
+        k = len(params.weights)
+        self.intercept_ = beta[:, 0].copy() if family.has_intercept else np.zeros(k)
+        self.coef_ = beta[:, 1:].copy() if family.has_intercept else beta.copy()
+        self.extra_ = np.asarray(params.extra, dtype=float).reshape(k, -1).copy()
+        self.sigma_ = np.exp(self.extra_[:, 0]) if family.name in _NORMAL_FAMILIES else np.full(k, np.nan)
+        self.weights_ = np.asarray(params.weights, dtype=float).copy()
+        self.n_segments_ = k
+        self.n_params_ = int(k * (self.n_features_in_ + family.has_intercept + family.n_extra()) + k - 1)
+        self._reorder()
 
     def _start_plan(self):
         """The kind of each of the ``n_init`` starts, in order."""
@@ -681,6 +925,7 @@ class ClusterwiseRegression(BaseEstimator):
         self.intercept_ = self.intercept_[order].copy()
         self.sigma_ = self.sigma_[order].copy()
         self.weights_ = self.weights_[order].copy()
+        self.extra_ = self.extra_[order].copy()
 
     def _store_solution(self, problem, shares, coefs_centred, variances):
         """Convert to the original scale and order the segments."""
@@ -688,6 +933,7 @@ class ClusterwiseRegression(BaseEstimator):
         self.coef_ = slopes.copy()
         self.intercept_ = problem.original_intercepts(coefs_centred)
         self.sigma_ = np.sqrt(variances)
+        self.extra_ = np.log(self.sigma_)[:, None]
         self.weights_ = shares.copy()
         self.n_segments_ = int(len(shares))
         self.n_params_ = self._count_params()
@@ -699,10 +945,46 @@ class ClusterwiseRegression(BaseEstimator):
         return int(k * (p + 1) + n_sigmas + (k - 1))
 
     @property
-    def params_(self) -> MixtureParams:
-        """The fitted parameters as :class:`MixtureParams` (a warm start for another fit)."""
+    def params_(self):
+        """The fitted parameters, a warm start for another fit of the same family.
+
+        :class:`MixtureParams` for the gaussian family, :class:`FamilyMixtureParams`
+        (``weights``, ``beta``, ``extra``) for the others.
+        """
         self._check_fitted()
-        return MixtureParams.of(self)
+        return MixtureParams.of(self) if self.family_.name == "gaussian" else self.family_params_
+
+    @property
+    def family_params_(self) -> FamilyMixtureParams:
+        """The fitted parameters in the family layout: shares, (intercept, slopes) and extras per segment."""
+        self._check_fitted()
+        beta = np.column_stack([self.intercept_, self.coef_]) if self.family_.has_intercept else self.coef_
+        return FamilyMixtureParams(self.weights_.copy(), np.array(beta, dtype=float), self.extra_.copy())
+
+    @property
+    def extra_names_(self) -> list[str]:
+        """Names of the family's further parameters per segment (columns of ``extra_``)."""
+        self._check_fitted()
+        return self.family_.extra_names()
+
+    @property
+    def coef_terms_(self) -> list[str]:
+        """Names of each segment's coefficients: the intercept (if the family has one), then the predictors."""
+        self._check_fitted()
+        names = [str(n) for n in self.feature_names_in_]
+        return ([INTERCEPT] + names) if self.family_.has_intercept else names
+
+    @property
+    def param_names_(self) -> list[str]:
+        """Names of the free parameters in the order of :meth:`observed_information`.
+
+        Per segment its coefficients and extras (``"<segment>:<term>"``), then
+        the logits of the shares of segments 2..K (``"<segment>:logit"``).
+        """
+        names = []
+        for j in range(self.n_segments_):
+            names += [f"{j + 1}:{t}" for t in self.coef_terms_ + self.extra_names_]
+        return names + [f"{j + 1}:logit" for j in range(1, self.n_segments_)]
 
     # -- using a fitted model ---------------------------------------------
 
@@ -710,33 +992,89 @@ class ClusterwiseRegression(BaseEstimator):
         if not hasattr(self, "coef_"):
             raise AttributeError("this ClusterwiseRegression is not fitted yet; call fit first")
 
-    def _log_joint(self, X, y, sample_weight=None):
+    def _validated(self, X, y, sample_weight=None, family_data=None):
+        """The data as arrays, checked against the fitted model, with the family's per-row data."""
         self._check_fitted()
         data = validate_data(X, y, sample_weight, "raise", list(self.feature_names_in_))
-        return self.params_.log_joint(data["X"], data["y"]), data["w"]
+        if self.family_.name == "gaussian":
+            if family_data is not None:
+                raise ValueError("family_data (trials, offset) is for the binomial and poisson families")
+            return data, None
+        rows = _family_rows(family_data, data["kept"])
+        self.family_.check_outcome(data["y"], data["y_name"], rows)
+        return data, rows
 
-    def predict_proba(self, X, y):
+    def _log_joint(self, X, y, sample_weight=None, family_data=None):
+        data, rows = self._validated(X, y, sample_weight, family_data)
+        if self.family_.name == "gaussian":
+            return self.params_.log_joint(data["X"], data["y"]), data["w"]
+        design = family_design(self.family_, data["X"])
+        return family_log_joint(self.family_, design, data["y"], self.family_params_, rows), data["w"]
+
+    def predict_proba(self, X, y, family_data=None):
         """Posterior segment probabilities, shape (n, K), columns in segment order."""
-        joint, _ = self._log_joint(X, y)
+        joint, _ = self._log_joint(X, y, family_data=family_data)
         return np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
 
-    def predict(self, X, y):
+    def predict(self, X, y, family_data=None):
         """Most probable segment of each respondent, numbered 1..K."""
-        return self.predict_proba(X, y).argmax(axis=1) + 1
+        return self.predict_proba(X, y, family_data).argmax(axis=1) + 1
 
-    def score_samples(self, X, y):
+    def score_samples(self, X, y, family_data=None):
         """Log-likelihood of each respondent, log f(y_i | x_i)."""
-        joint, _ = self._log_joint(X, y)
+        joint, _ = self._log_joint(X, y, family_data=family_data)
         return logsumexp(joint, axis=1)
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y, sample_weight=None, family_data=None):
         """Mean log-likelihood per respondent (weighted mean if weights are given)."""
-        joint, w = self._log_joint(X, y, sample_weight)
+        joint, w = self._log_joint(X, y, sample_weight, family_data)
         return float(w @ logsumexp(joint, axis=1) / w.sum())
+
+    def observed_information(self, X, y, sample_weight=None, family_data=None):
+        """Hessian, outer product of scores and gradient of the weighted mixture log-likelihood.
+
+        In the parameters named by :attr:`param_names_`; the Hessian is
+        analytic (Louis' identity), see :mod:`trustseg.model.inference`.
+        """
+        data, rows = self._validated(X, y, sample_weight, family_data)
+        if self.family_.name == "gaussian":
+            return observed_information(MixtureParams.of(self), data["X"], data["y"], data["w"])
+        design = family_design(self.family_, data["X"])
+        return family_observed_information(self.family_, design, data["y"], data["w"], self.family_params_, rows)
+
+    def segment_means(self, X, family_data=None):
+        """Each segment's expected outcome on the outcome's own scale, shape (n, K).
+
+        The mean response (identity for gaussian, the mean of the censored
+        variable, a probability or a share of trials, an expected count, an
+        expected rating) at the predictors ``X``.
+        """
+        self._check_fitted()
+        values, _, _ = _predictor_values(X, list(self.feature_names_in_))
+        rows = _family_rows(family_data, np.ones(values.shape[0], dtype=bool))
+        params = self.family_params_
+        eta = family_design(self.family_, values) @ params.beta.T
+        return np.column_stack([self.family_.mean(eta[:, j], params.extra[j], rows) for j in range(self.n_segments_)])
+
+    def sample_y(self, X, random_state=None, family_data=None):
+        """Outcomes drawn from the fitted mixture at ``X`` (a segment per respondent by the shares, then y)."""
+        self._check_fitted()
+        rng = np.random.default_rng(random_state)
+        values, _, _ = _predictor_values(X, list(self.feature_names_in_))
+        rows = _family_rows(family_data, np.ones(values.shape[0], dtype=bool))
+        params = self.family_params_
+        segment = rng.choice(self.n_segments_, size=values.shape[0], p=params.weights / params.weights.sum())
+        eta = np.einsum("ij,ij->i", family_design(self.family_, values), params.beta[segment])
+        y = np.empty(values.shape[0])
+        for j in range(self.n_segments_):
+            members = segment == j
+            sub = None if rows is None else {key: v[members] for key, v in rows.items() if v is not None}
+            y[members] = self.family_.simulate(eta[members], params.extra[j], rng, sub)
+        return y
 
     def inference(
         self, X, y, sample_weight=None, cov_type="oim", alpha=0.05, equivalence_margin=0.1,
-        verdict_adjustment="none",
+        verdict_adjustment="none", family_data=None,
     ):
         """Standard errors, tests and verdicts; see :class:`trustseg.model.inference.MixtureInference`."""
         from trustseg.model.inference import MixtureInference
@@ -750,6 +1088,7 @@ class ClusterwiseRegression(BaseEstimator):
             alpha=alpha,
             equivalence_margin=equivalence_margin,
             verdict_adjustment=verdict_adjustment,
+            family_data=family_data,
         )
 
     # -- serialisation -------------------------------------------------------
@@ -764,9 +1103,10 @@ class ClusterwiseRegression(BaseEstimator):
             params["focal"] = int(params["focal"])
         params["focal_direction"] = int(params["focal_direction"])
         if params["init_params"] is not None:
+            starts = (self._given_starts() if self.family == "gaussian"
+                      else self._given_family_starts(self.family_, self.n_features_in_))
             params["init_params"] = [
-                {name: np.asarray(value).tolist() for name, value in start._asdict().items()}
-                for start in self._given_starts()
+                {name: np.asarray(value).tolist() for name, value in start._asdict().items()} for start in starts
             ]
         return {
             "format": _FORMAT,
@@ -798,7 +1138,10 @@ class ClusterwiseRegression(BaseEstimator):
             "n_obs": int(self.n_obs_),
             "sum_weights": float(self.sum_weights_),
             "outcome_variance": float(self.outcome_variance_),
-            "variance_floor": float(self.variance_floor_),
+            "variance_floor": None if self.variance_floor_ is None else float(self.variance_floor_),
+            "family": self.family_.name,
+            "family_settings": dict(self.family_settings_),
+            "extra": self.extra_.tolist(),
         }
 
     @classmethod
@@ -838,5 +1181,9 @@ class ClusterwiseRegression(BaseEstimator):
         model.n_obs_ = int(d["n_obs"])
         model.sum_weights_ = float(d["sum_weights"])
         model.outcome_variance_ = float(d["outcome_variance"])
-        model.variance_floor_ = float(d["variance_floor"])
+        model.variance_floor_ = None if d["variance_floor"] is None else float(d["variance_floor"])
+        model.family_ = make_family(d["family"], **{key: tuple(v) if isinstance(v, list) else v
+                                                     for key, v in d["family_settings"].items()})
+        model.family_settings_ = dict(d["family_settings"])
+        model.extra_ = np.asarray(d["extra"], dtype=float).reshape(model.n_segments_, -1)
         return model
