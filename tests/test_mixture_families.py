@@ -171,3 +171,18 @@ def test_wrong_family_for_the_outcome_names_column_and_values(npreg):
             npreg[["x"]], npreg["yp"])
     with pytest.raises(ValueError, match="gaussian family"):
         ClusterwiseRegression(n_segments=1, family="poisson", method="cem").fit(npreg[["x"]], npreg["yp"])
+
+
+def test_a_perfectly_predicted_segment_is_flagged_as_separation():
+    # half the respondents renew exactly when satisfaction exceeds 4: their logit slope has no maximum
+    rng = np.random.default_rng(8)
+    x = rng.uniform(1, 7, 800)
+    split = rng.random(800) < 0.5
+    y = np.where(split, (x > 4).astype(float), (rng.random(800) < 0.5).astype(float))
+    X, y = pd.DataFrame({"satisfaction": x}), pd.Series(y, name="renewed")
+    model = ClusterwiseRegression(n_segments=2, family="binomial", n_init=4, random_state=0).fit(X, y)
+    problems = segment_problems(model, X, y)
+    assert problems["separation"].sum() == 1
+    assert "separation" in problems.loc[problems["separation"], "problems"].iloc[0]
+    # the slope stopped at the limit (15 log odds per predictor SD) instead of running off
+    assert np.abs(model.coef_).max() == pytest.approx(15.0 / X["satisfaction"].std(ddof=0), rel=1e-6)

@@ -42,6 +42,8 @@ from trustseg.model.families import _ascent_step, fit_segment
 # EM hands over to Newton's method below this relative log-likelihood change: later than this, ordinal
 # EM crawls for hundreds of iterations; much earlier, Newton starts outside its basin (measured).
 _NEWTON_SWITCH_TOL = 1e-5
+# Newton steps per segment and M-step (any number >= 1 keeps EM a generalised EM).
+_M_STEP_NEWTON_STEPS = 25
 # Segments with a smaller share are dropped during EM (as min_share in the Gaussian engine).
 MIN_SHARE = 1e-3
 # Floor of the posterior weight a respondent gives a segment fit.  A row of zero
@@ -308,22 +310,118 @@ def _kmeans_partition(points, w, k, rng, n_lloyd=25):
     return weighted_kmeans_labels(points, w, k, rng, n_lloyd)
 
 
-def _clamp(params, extra_lower):
-    """``params`` with every extra parameter raised to its lower bound (a variance floor on log sigma)."""
-    if extra_lower is None:
+class Bounds(NamedTuple):
+    """Lower and upper bounds of each segment's coefficients ``beta`` (q,) and extras (m,); +-inf where free."""
+
+    beta_low: np.ndarray
+    beta_high: np.ndarray
+    extra_low: np.ndarray
+    extra_high: np.ndarray
+    #: the extras are ordered thresholds: two that meet leave an answer category without probability
+    ordered_extra: bool = False
+
+
+#: largest change in log odds (or log count) per standard deviation of a predictor a segment may have
+SEPARATION_LIMIT = 15.0
+#: families whose coefficients run to infinity when a segment's answers are perfectly predicted
+SEPARATING_FAMILIES = ("binomial", "ordinal", "poisson")
+
+
+def coefficient_bounds(family, X, w=None, extra_lower=None) -> Bounds:
+    """The box every segment's parameters are kept in.
+
+    Normal families: a lower bound on log sigma (``extra_lower``, the
+    variance floor) and nothing else.  Binomial, ordinal and poisson
+    segments have no maximum when their answers are perfectly predicted (all
+    one answer, or answers split by a predictor): the coefficients run off to
+    infinity while the likelihood creeps towards its supremum, and EM never
+    stops.  They are kept within :data:`SEPARATION_LIMIT` log odds (log
+    counts) per predictor SD, and intercepts and thresholds within the limit
+    plus the largest shift the slopes can give over the data; a probability
+    of exp(-15) = 3e-7 is a certainty for any survey.  A segment on this box
+    is flagged (``separation``, :mod:`trustseg.model.diagnostics`), and so is
+    an ordinal segment in which two thresholds meet (nobody in it gave the
+    answer between them).
+    """
+    X = np.asarray(X, dtype=float).reshape(np.shape(X)[0], -1)
+    w = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=float)
+    q, m = X.shape[1] + family.has_intercept, family.n_extra()
+    beta_low, beta_high = np.full(q, -np.inf), np.full(q, np.inf)
+    extra_low, extra_high = np.full(m, -np.inf), np.full(m, np.inf)
+    if extra_lower is not None:
+        extra_low = np.maximum(extra_low, np.asarray(extra_lower, dtype=float))
+    if family.name in SEPARATING_FAMILIES:
+        total = w.sum()
+        sd = np.sqrt(w @ (X - w @ X / total) ** 2 / total)
+        slope = SEPARATION_LIMIT / np.maximum(sd, 1e-12)
+        level = SEPARATION_LIMIT + float(slope @ np.abs(X).max(axis=0))
+        slopes = slice(1, None) if family.has_intercept else slice(None)
+        beta_low[slopes], beta_high[slopes] = -slope, slope
+        if family.has_intercept:
+            beta_low[0], beta_high[0] = -level, level
+        extra_low, extra_high = np.full(m, -level), np.full(m, level)
+    return Bounds(beta_low, beta_high, extra_low, extra_high, family.name == "ordinal")
+
+
+def on_bounds(params, bounds, rtol=1e-6) -> np.ndarray:
+    """Which segments have a coefficient or extra on the box of :func:`coefficient_bounds` (K,) bool."""
+    if bounds is None:
+        return np.zeros(len(params.weights), dtype=bool)
+
+    def touches(values, low, high):
+        size = np.maximum(1.0, np.abs(values))
+        return ((values <= low + rtol * size) | (values >= high - rtol * size)).any(axis=1)
+
+    out = touches(params.beta, bounds.beta_low, bounds.beta_high) | (
+        touches(params.extra, bounds.extra_low, bounds.extra_high) if params.extra.shape[1] else False)
+    if bounds.ordered_extra and params.extra.shape[1] > 1:
+        # a segment in which nobody gave some answer: its thresholds around it meet, the category's
+        # probability is 0, and the maximum is on the edge of the parameter space
+        out |= (np.diff(params.extra, axis=1) <= rtol * np.maximum(1.0, np.abs(params.extra[:, 1:]))).any(axis=1)
+    return out
+
+
+def _clamp(params, bounds):
+    """``params`` inside the box ``bounds`` (a variance floor on log sigma, the separation limits)."""
+    if bounds is None:
         return params
-    return FamilyMixtureParams(params.weights, params.beta, np.maximum(params.extra, extra_lower))
+    return FamilyMixtureParams(params.weights, np.clip(params.beta, bounds.beta_low, bounds.beta_high),
+                               np.clip(params.extra, bounds.extra_low, bounds.extra_high))
 
 
-def _from_partition(family, X, y, w, labels, k, data, extra_lower=None):
+def _bounded_m_step(family, design, y, w, resp, params, data, bounds):
+    """The M-step kept inside ``bounds``: a clamped segment that lost Q keeps its old parameters (GEM).
+
+    For a normal segment on the variance floor the clamp is the constrained
+    M-step exactly (its expected log-likelihood is concave in log sigma, and
+    its coefficients do not depend on sigma).
+    """
+    # a separated segment's Newton fit has no optimum to converge to: a few steps keep it a GEM step
+    new = family_m_step(family, design, y, w, resp, params, data, newton_steps=_M_STEP_NEWTON_STEPS)
+    clamped = _clamp(new, bounds)
+    if clamped is new or (np.array_equal(clamped.beta, new.beta) and np.array_equal(clamped.extra, new.extra)):
+        return new
+    beta, extra = clamped.beta.copy(), clamped.extra.copy()
+    for j in range(len(new.weights)):
+        if np.array_equal(beta[j], new.beta[j]) and np.array_equal(extra[j], new.extra[j]):
+            continue
+        weights = _segment_weights(w, resp[:, j])
+        with np.errstate(all="ignore"):
+            q_clamped = float(weights @ family.loglik(y, design @ beta[j], extra[j], data))
+            q_old = float(weights @ family.loglik(y, design @ params.beta[j], params.extra[j], data))
+        if not q_clamped >= q_old:
+            beta[j], extra[j] = params.beta[j], params.extra[j]
+    return FamilyMixtureParams(new.weights, beta, extra)
+
+
+def _from_partition(family, X, y, w, labels, k, data, bounds=None):
     beta, extra = [], []
     for j in range(k):
         fit = fit_segment(family, X, y, _segment_weights(w, (labels == j).astype(float)), data)
         beta.append(fit.beta)
         extra.append(fit.extra)
     mass = np.array([w[labels == j].sum() for j in range(k)])
-    return _clamp(FamilyMixtureParams(mass / mass.sum(), np.array(beta), np.array(extra).reshape(k, -1)),
-                  extra_lower)
+    return _clamp(FamilyMixtureParams(mass / mass.sum(), np.array(beta), np.array(extra).reshape(k, -1)), bounds)
 
 
 def _degenerate(resp, w, n_params, min_share):
@@ -333,16 +431,16 @@ def _degenerate(resp, w, n_params, min_share):
     return (share < min_share) | (counts < n_params), share, counts
 
 
-def _run_em(family, design, y, w, params, data, tol, max_iter, min_share=MIN_SHARE, extra_lower=None):
+def _run_em(family, design, y, w, params, data, tol, max_iter, min_share=MIN_SHARE, bounds=None):
     """EM from ``params`` to a relative change below ``tol``; returns params, loglik, iterations, dropped.
 
-    With ``extra_lower`` every M-step's extra parameters are raised to their
-    lower bounds.  For a normal segment that is the constrained M-step
-    exactly (its expected log-likelihood is concave in log sigma, and its
-    coefficients do not depend on sigma); it keeps a segment from collapsing
-    onto a single answer value, where the likelihood is unbounded.
+    Every M-step stays inside ``bounds`` (:func:`coefficient_bounds`): a
+    variance floor keeps a normal segment from collapsing onto a single
+    answer value, where the likelihood is unbounded; the separation limits
+    keep a perfectly predicted segment's coefficients finite.
     """
     dropped = []
+    separating = bounds is not None and family.name in SEPARATING_FAMILIES
     n_params = design.shape[1] + family.n_extra()
     loglik = -np.inf
     converged = False
@@ -363,34 +461,35 @@ def _run_em(family, design, y, w, params, data, tol, max_iter, min_share=MIN_SHA
             params = FamilyMixtureParams(weights, params.beta[keep], params.extra[keep])
             loglik = -np.inf
             continue
-        if np.isfinite(loglik) and abs(new - loglik) <= tol * max(1.0, abs(new)):
+        change = abs(new - loglik) if np.isfinite(loglik) else np.inf
+        # a separated segment only creeps towards a supremum: it is settled at the looser tolerance
+        settled = tol if not separating or not on_bounds(params, bounds).any() else max(tol, _NEWTON_SWITCH_TOL)
+        if change <= settled * max(1.0, abs(new)):
             loglik = new
             converged = True
             break
         loglik = new
-        params = _clamp(family_m_step(family, design, y, w, resp, params, data), extra_lower)
+        params = _bounded_m_step(family, design, y, w, resp, params, data, bounds)
     return params, loglik, n_iter, converged, dropped
 
 
-def _at_bound(params, extra_lower):
-    if extra_lower is None:
-        return False
-    return bool(np.any(params.extra <= np.asarray(extra_lower) + 1e-9))
+def _at_bound(params, bounds):
+    return bool(on_bounds(params, bounds, rtol=1e-9).any())
 
 
-def _newton_finish(family, design, y, w, params, data, max_steps=25, extra_lower=None):
+def _newton_finish(family, design, y, w, params, data, max_steps=25, bounds=None):
     """Newton steps with step halving on the full mixture log-likelihood; keep EM's solution if no gain.
 
     Returns the parameters, their log-likelihood and whether Newton converged
     (a Newton step with a decrement below 1e-14 relative).  A solution with
-    an extra parameter on its lower bound is a boundary maximum, where
-    Newton's unconstrained step does not apply: it is returned as EM left it.
+    a parameter on its bound is a boundary maximum, where Newton's
+    unconstrained step does not apply: it is returned as EM left it.
     """
     k, q = params.beta.shape
     m = params.extra.shape[1]
     theta = pack_params(params)
     loglik = family_loglik(family, design, y, w, params, data)
-    if _at_bound(params, extra_lower):
+    if _at_bound(params, bounds):
         return params, loglik, False
     converged = False
     for _ in range(max_steps):
@@ -403,7 +502,7 @@ def _newton_finish(family, design, y, w, params, data, max_steps=25, extra_lower
             candidate = theta + size * step
             trial = unpack_params(candidate, k, q, m)
             value = family_loglik(family, design, y, w, trial, data)
-            if np.isfinite(value) and value >= loglik and not _at_bound(trial, extra_lower):
+            if np.isfinite(value) and value >= loglik and not _at_bound(trial, bounds):
                 improved = True
                 break
             size *= 0.5
@@ -436,8 +535,7 @@ def fit_family_mixture(family, X, y, k, w=None, data=None, n_init=10, random_sta
     y = np.asarray(y, dtype=float).reshape(-1)
     X = np.asarray(X, dtype=float).reshape(len(y), -1)
     w = np.ones(len(y)) if w is None else np.asarray(w, dtype=float).reshape(-1)
-    if extra_lower is not None:
-        extra_lower = np.asarray(extra_lower, dtype=float).reshape(-1)
+    bounds = coefficient_bounds(family, X, w, extra_lower)
     design = family_design(family, X)
     rng = np.random.default_rng(random_state)
     points = np.column_stack([X, y])
@@ -446,12 +544,12 @@ def fit_family_mixture(family, X, y, k, w=None, data=None, n_init=10, random_sta
         started = time.perf_counter()
         if s >= n_init:
             kind, stream = "given", None
-            params = _clamp(starts_from[s - n_init], extra_lower)
+            params = _clamp(starts_from[s - n_init], bounds)
         else:
             kind, stream = ("random", 0) if s % 2 == 0 else ("kmeans", 1)
             labels = _random_partition(len(y), k, rng) if kind == "random" else _kmeans_partition(points, w, k, rng)
             try:
-                params = _from_partition(family, X, y, w, labels, k, data, extra_lower)
+                params = _from_partition(family, X, y, w, labels, k, data, bounds)
             except ValueError:
                 starts.append(FamilyStart(kind, stream, None, np.nan, 0, False, "failed",
                                           time.perf_counter() - started))
@@ -460,15 +558,15 @@ def fit_family_mixture(family, X, y, k, w=None, data=None, n_init=10, random_sta
         # where Newton cannot finish (a bound, an indefinite Hessian) EM goes on to ``tol``
         params, loglik, n_iter, converged, dropped = _run_em(family, design, y, w, params, data,
                                                              max(tol, _NEWTON_SWITCH_TOL), max_iter, min_share,
-                                                             extra_lower)
+                                                             bounds)
         if converged:
             polished, polished_loglik, finished = _newton_finish(family, design, y, w, params, data,
-                                                                 extra_lower=extra_lower)
+                                                                 bounds=bounds)
             if polished_loglik >= loglik:
                 params, loglik = polished, polished_loglik
             if not finished and tol < _NEWTON_SWITCH_TOL:
                 params, loglik, more, converged, later = _run_em(family, design, y, w, params, data, tol,
-                                                                 max(1, max_iter - n_iter), min_share, extra_lower)
+                                                                 max(1, max_iter - n_iter), min_share, bounds)
                 n_iter, dropped = n_iter + more, dropped + later
         starts.append(FamilyStart(kind, stream, params, float(loglik), n_iter, converged,
                                   "converged" if converged else "iteration cap", time.perf_counter() - started,

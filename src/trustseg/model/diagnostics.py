@@ -19,6 +19,12 @@ as it stands:
     is the outcome construct's, or the observed range of the outcome when it
     is not known.  Such a segment is a floor or ceiling effect of the answer
     scale, not a regression: its slope is flat by construction.
+``separation``
+    A binomial, ordinal or poisson segment whose coefficients sit on the box
+    the fit keeps them in (:func:`~trustseg.model._family_core.coefficient_bounds`):
+    its answers are perfectly predicted (all one answer, or split by a
+    predictor), the likelihood has no maximum there, and its coefficients
+    and standard errors mean nothing.
 ``singular_information`` (model level)
     The observed information of the full mixture likelihood is not positive
     definite: its smallest eigenvalue is at most ``SINGULAR_RTOL`` times its
@@ -48,6 +54,7 @@ import pandas as pd
 from scipy import stats
 
 from trustseg.model._core import MixtureParams, validate_data
+from trustseg.model._family_core import SEPARATING_FAMILIES, coefficient_bounds, on_bounds
 from trustseg.render import join_words
 
 __all__ = [
@@ -73,7 +80,7 @@ SINGULAR_RTOL = 1e-10
 #: families of a rating-scale outcome, whose segments can be a point mass at a bound of the scale
 BOUNDED_RATING_FAMILIES = ("gaussian", "censored", "ordinal")
 #: the problem codes, in the order they are reported
-PROBLEMS = ("variance_floor", "point_mass_at_bound", "singular_information")
+PROBLEMS = ("variance_floor", "point_mass_at_bound", "separation", "singular_information")
 #: the columns of :func:`residual_spread`
 RESIDUAL_SPREAD_COLUMNS = [
     "segment", "predictor", "statistic", "df", "p_value", "spread_varies", "variance_slope", "n_effective",
@@ -126,7 +133,7 @@ def segment_problems(model, X, y, sample_weight=None, *, scale=None, variance_fl
         ``variance_floor`` (the floor, squared outcome units),
         ``on_variance_floor``, ``bound`` (the scale bound holding most of the
         segment, NaN when none holds any), ``bound_share`` (share of the
-        segment's posterior weight at that bound), ``point_mass_at_bound``,
+        segment's posterior weight at that bound), ``point_mass_at_bound``, ``separation``,
         ``singular_information`` (the same on every row) and ``problems`` (the
         codes that apply, ``;``-separated, empty when none).
     """
@@ -151,6 +158,10 @@ def segment_problems(model, X, y, sample_weight=None, *, scale=None, variance_fl
     # a yes/no outcome is always at a bound, and a segment of zero counts is a real one (non-users)
     point_mass = (bound_share >= POINT_MASS_SHARE) & (model.family_.name in BOUNDED_RATING_FAMILIES)
 
+    separated = np.zeros(k, dtype=bool)
+    if model.family_.name in SEPARATING_FAMILIES:
+        separated = on_bounds(model.family_params_, coefficient_bounds(model.family_, Xa, w))
+
     if singular_information is None:
         hessian, _, _ = model.observed_information(X, y, sample_weight, family_data)
         singular_information = information_is_singular(-hessian)
@@ -158,11 +169,12 @@ def segment_problems(model, X, y, sample_weight=None, *, scale=None, variance_fl
 
     rows = []
     for j in range(k):
-        codes = [code for code, flag in zip(PROBLEMS, (on_floor[j], point_mass[j], singular)) if flag]
+        codes = [code for code, flag in zip(PROBLEMS, (on_floor[j], point_mass[j], separated[j], singular)) if flag]
         rows.append({
             "segment": j + 1, "share": float(model.weights_[j]), "sigma": float(model.sigma_[j]),
             "variance_floor": floor, "on_variance_floor": bool(on_floor[j]), "bound": float(bound[j]),
             "bound_share": float(bound_share[j]), "point_mass_at_bound": bool(point_mass[j]),
+            "separation": bool(separated[j]),
             "singular_information": singular, "problems": ";".join(codes),
         })
     return pd.DataFrame(rows)
@@ -174,7 +186,10 @@ def problem_codes(problems: pd.DataFrame) -> str:
     Empty when the model has no problem.
     """
     parts = []
-    for code, column in (("variance_floor", "on_variance_floor"), ("point_mass_at_bound", "point_mass_at_bound")):
+    for code, column in (("variance_floor", "on_variance_floor"), ("point_mass_at_bound", "point_mass_at_bound"),
+                         ("separation", "separation")):
+        if column not in problems:
+            continue
         count = int(problems[column].sum())
         if count:
             parts.append(f"{code}({count} segment{'s' if count > 1 else ''})")
@@ -220,6 +235,11 @@ def problems_phrase(text, k: int | None = None, *, one_segment: bool = False) ->
         who = "it" if one_segment else f"{n}{of}"
         phrases.append(f"{who} {'are point masses' if n > 1 and not one_segment else 'is a point mass'} at an end "
                        "of the outcome scale")
+    if "separation" in codes:
+        n = codes["separation"]
+        who = "its answers are" if one_segment else f"{n}{of} have answers"
+        phrases.append(f"{who} perfectly predicted (separation), so {'its' if one_segment else 'their'} "
+                       "coefficients run to infinity")
     if "singular_information" in codes:
         whose = "the model's" if one_segment else "its"
         phrases.append(f"{whose} observed information is singular, so its standard errors cannot be trusted")
