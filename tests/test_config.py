@@ -262,4 +262,7 @@ def test_a_single_item_outcome_is_warned_about(outcome, constructs, extra, warne
     else:
         (warning,) = warnings
         assert warned in warning and "analyses.a.outcome" in warning
-        assert "A score over several items is better" in warning and "ordinal model" in warning
+        assert "analyses.a.family: ordinal" in warning and "a score over several items" in warning
+    # an analysis that fits the item as one rating (or as 0/1, or a count) is not warned about
+    config["analyses"]["a"]["family"] = "ordinal"
+    assert check_survey(config, answers(**extra), "data file 'survey.csv'") == []

@@ -161,6 +161,7 @@ def _publish_notebooks(args) -> int:
 
 def _check_config(args) -> int:
     from trustseg.config import check_data_path, load_config
+    from trustseg.stages.families import check_outcome_families
     from trustseg.survey.checks import check_survey
     from trustseg.survey.io import read_survey
 
@@ -169,6 +170,7 @@ def _check_config(args) -> int:
     raw = read_survey(data_path, config["data"])
     for warning in check_survey(config, raw, f"data file '{data_path}'"):
         print(f"trustseg: warning: {warning}", file=sys.stderr)
+    check_outcome_families(config, raw, f"data file '{data_path}'")
     print(f"trustseg: {args.config_file} is valid; {len(raw)} rows and all named columns found in {data_path}, "
           "every construct's answers on its scale.")
     return 0

@@ -21,6 +21,7 @@ from trustseg.errors import TrustsegError, is_os_failure, os_error_message
 from trustseg.survey.checks import check_survey
 from trustseg.sources import module_sources
 from trustseg.stages.common import outcome_rounding_variance
+from trustseg.stages.families import analysis_family, check_outcome_families
 from trustseg.stages.profiles import MEMBERSHIP_ALPHA
 
 DEFAULT_CONFIGFILE = "config/config.yaml"
@@ -87,6 +88,7 @@ def _load_workflow_config():
             survey = read_survey(data_path, validated["data"])
             for warning in check_survey(validated, survey, f"data file '{data_path}'"):
                 sys.stderr.write(f"trustseg: warning: {warning}\n")
+            check_outcome_families(validated, survey, f"data file '{data_path}'")
     except TrustsegError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
@@ -140,6 +142,13 @@ def outcome_scale(wildcards):
 def rounding_variance(wildcards):
     """Rounding variance of the outcome score (the residual-variance floor of the fits)."""
     return outcome_rounding_variance(analysis_settings(wildcards.analysis), config["constructs"])
+
+
+def outcome_family(wildcards):
+    """The outcome family of the analysis and its settings (bounds, categories) from the config."""
+    name = wildcards.analysis
+    family, options = analysis_family(name, analysis_settings(name), config["constructs"])
+    return {"name": family, "options": options}
 
 
 def axis_constructs(wildcards):

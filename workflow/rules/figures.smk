@@ -41,6 +41,7 @@ rule segment_figures:
         alpha=setting("alpha"),
         equivalence_margin=setting("equivalence_margin"),
         constructs=axis_constructs,
+        family=outcome_family,
         weight_column=WEIGHT,
         formats=FIGURE_FORMATS,
         seed=SEED,

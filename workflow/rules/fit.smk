@@ -29,6 +29,7 @@ rule fit_k:
         seed=SEED,
         weight_column=WEIGHT,
         rounding_variance=rounding_variance,
+        family=outcome_family,
     conda:
         "../envs/trustseg.yaml"
     log:

@@ -431,6 +431,17 @@ def _pct(level: float) -> str:
 # ---------------------------------------------------------------------------
 
 
+#: per outcome family: the unit of its coefficients, and what its fitted curves show on the outcome's scale
+FAMILY_UNITS = {
+    "gaussian": ("outcome scale points", None),
+    "censored": ("points of the latent outcome, before censoring at the scale's ends",
+                 "expected score, censored at the ends of the scale"),
+    "ordinal": ("log odds of a higher answer", "expected rating"),
+    "binomial": ("log odds", "probability of a 1"),
+    "poisson": ("log expected count", "expected count"),
+}
+
+
 def segment_scatter(
     data: pd.DataFrame,
     lines: pd.DataFrame,
@@ -446,8 +457,13 @@ def segment_scatter(
     x_scale: Sequence[float] | None = None,
     y_scale: Sequence[float] | None = None,
     held_at_mean: Mapping[str, float] | None = None,
+    family: str = "gaussian",
 ) -> Figure:
     """Jittered scatter of outcome on predictor with one fitted line per segment.
+
+    For an outcome family other than gaussian (``family``) the lines are the
+    segments' expected outcomes on the outcome's scale (curves), and the
+    caption says so.
 
     Parameters
     ----------
@@ -540,13 +556,14 @@ def segment_scatter(
         if not len(pts):
             _empty_note(ax, "No respondents with both values")
     caption = _scatter_caption(x_label, y_label, len(pts), jitter, seed, ci_level if has_band else None, n_dropped,
-                               y_scale, beyond, held_at_mean)
+                               y_scale, beyond, held_at_mean, family)
     return _save(fig, stem, formats, caption)
 
 
 def _scatter_caption(x_label: str, y_label: str, n: int, jitter: float, seed: int, band_level: float | None,
                      n_dropped: int, y_scale: tuple[float, float] | None = None,
-                     beyond: Mapping[str, list] | None = None, held_at_mean: Mapping[str, float] | None = None) -> str:
+                     beyond: Mapping[str, list] | None = None, held_at_mean: Mapping[str, float] | None = None,
+                     family: str = "gaussian") -> str:
     jit = (f"Points are jittered by uniform noise of \u00b1{jitter:g} scale points on both axes "
            f"(seed {seed}) to separate tied answers; lines are fitted to the unjittered data. "
            if jitter else "Points are not jittered. ")
@@ -578,8 +595,10 @@ def _scatter_caption(x_label: str, y_label: str, n: int, jitter: float, seed: in
         f"{y_label} against {x_label} for {n} respondents, by segment "
         "(segments distinguished by marker shape, line style and shade). "
         + jit
-        + "Lines: segment-specific fitted regressions; the slope is the change in the outcome per "
-        "one-point increase in the predictor"
+        + ("Lines: segment-specific fitted regressions; the slope is the change in the outcome per "
+           "one-point increase in the predictor" if FAMILY_UNITS[family][1] is None else
+           f"Curves: each segment's {FAMILY_UNITS[family][1]} from its {family} regression; the segment's slope "
+           f"is in {FAMILY_UNITS[family][0]} per one-point increase in the predictor (coefficient table)")
         + (f"; shaded bands: pointwise {_pct(band_level)} confidence intervals of the fitted line."
            if band_level is not None else "; no confidence band available.")
         + held
@@ -894,6 +913,7 @@ def coefficient_forest(
     *,
     outcome_scale: Sequence[float] | None = None,
     predictor_scale: Sequence[float] | None = None,
+    family: str = "gaussian",
 ) -> Figure:
     """Forest plot of segment coefficients with confidence intervals, one panel per term.
 
@@ -970,7 +990,7 @@ def coefficient_forest(
         fig.legend(handles=legend, loc="outside upper center",
                    ncols=_legend_columns([h.get_label() for h in legend], width, 7.5))
     caption = _forest_caption(terms, ci_level, has_boot, margin, focal_term, n_missing,
-                              _intercept_note(est, terms, outcome_scale, predictor_scale))
+                              _intercept_note(est, terms, outcome_scale, predictor_scale), family)
     return _save(fig, stem, formats, caption)
 
 
@@ -1000,14 +1020,19 @@ def _intercept_note(est: pd.DataFrame, terms: list[str], outcome_scale, predicto
 
 
 def _forest_caption(terms: list[str], ci_level: float, has_boot: bool, margin: float | None, focal_term: str | None,
-                    n_missing: int, intercept_note: str = "") -> str:
+                    n_missing: int, intercept_note: str = "", family: str = "gaussian") -> str:
+    unit = FAMILY_UNITS[family][0]
     return (
         f"Segment-specific coefficients ({', '.join(terms)}) with {_pct(ci_level)} confidence "
         "intervals, one panel per term and one row per segment (marker shape and shade identify "
         "the segment). Markers: point estimates; solid lines: model-based intervals"
         + ("; dashed lines: bootstrap percentile intervals" if has_boot else "")
-        + ". Intercepts are in outcome scale points; slopes are the change in the outcome per "
-        "one-point increase in the predictor. An interval that excludes the vertical zero line "
+        + (". Intercepts are in outcome scale points; slopes are the change in the outcome per "
+           "one-point increase in the predictor" if family == "gaussian" else
+           f". Coefficients are on the {family} model's scale: {unit}"
+           + ("" if family == "ordinal" else " (intercepts)") + f"; slopes in {unit} per one-point increase in the "
+           "predictor")
+        + ". An interval that excludes the vertical zero line "
         "indicates a non-zero effect"
         + (f"; an interval inside the shaded band (\u00b1{margin:g} for {focal_term}) "
            "indicates a practically negligible effect" if margin else "")

@@ -47,8 +47,13 @@ def _segment_names(segments_path: str) -> dict[int, str]:
 
 def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_dir: str, *, outcome: str,
                     predictors: Sequence[str], focal: str, alpha: float, equivalence_margin: float,
-                    constructs: Mapping, weight_column: str | None, formats: Sequence[str], seed: int) -> None:
+                    constructs: Mapping, weight_column: str | None, formats: Sequence[str], seed: int,
+                    family: Mapping | None = None) -> None:
     """The segment scatter, information criteria, posterior certainty and coefficient forest of one analysis.
+
+    ``family`` (``{"name": ..., "options": ...}``, see
+    :func:`trustseg.stages.families.analysis_family`) sets the scale the
+    coefficients are drawn on and what the scatter's curves show.
 
     ``constructs`` needs to hold only the outcome and the focal predictor (for
     the axis labels and the scales the axes are limited to).  Captions go to
@@ -56,6 +61,9 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
     """
     from trustseg.report import figures as fig
 
+    family_name = (family or {}).get("name", "gaussian")
+    # an intercept in log odds or log counts is not on the outcome's scale: no scale check for it
+    intercept_scale = _scale(outcome, constructs) if family_name in ("gaussian", "censored") else None
     out = Path(out_dir)
     clean_df = read_clean(clean_path)
     X, y, _, ids = analysis_data(clean_df, outcome, predictors, name, weight_column)
@@ -74,7 +82,7 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
         scatter, grid.rename(columns={focal: "x"}), names, _axis_label(focal, constructs),
         _axis_label(outcome, constructs), out / "segment_scatter", seed=derive_seed(seed, name, "jitter") % 2**31,
         ci_level=1 - alpha, formats=formats, x_scale=_scale(focal, constructs), y_scale=_scale(outcome, constructs),
-        held_at_mean=held,
+        held_at_mean=held, family=family_name,
     )
     written["information_criteria"] = fig.information_criteria(
         pd.read_csv(inputs["model_selection"]), out / "information_criteria", formats=formats
@@ -91,8 +99,9 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
         )
     written["coefficient_forest"] = fig.coefficient_forest(
         estimates, names, out / "coefficient_forest", equivalence_margin=equivalence_margin,
-        focal_term=focal, ci_level=1 - alpha, formats=formats, outcome_scale=_scale(outcome, constructs),
-        predictor_scale=_scale(focal, constructs),
+        focal_term=focal, ci_level=1 - alpha, formats=formats, outcome_scale=intercept_scale,
+        predictor_scale=_scale(focal, constructs), family=family_name,
+        x_label=f"Estimate ({fig.FAMILY_UNITS[family_name][0]}; slopes per predictor point)",
     )
     write_json({key: _figure_record(f) for key, f in written.items()}, out / "captions_segments.json")
 

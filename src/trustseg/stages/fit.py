@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from trustseg.errors import DataError
+from trustseg.errors import ConfigError, DataError
 from trustseg.model.mixture import DEFAULT_RELATIVE_FLOOR, ClusterwiseRegression
 from trustseg.stages.common import (
     analysis_data,
@@ -60,11 +60,19 @@ def focal_direction(higher_is: str) -> int:
 
 
 def _estimator(k: int, y, w, *, n_init: int, method: str, min_share: float, focal: str, seed: int, name: str,
-               rounding_variance: float | None = None, higher_is: str = "better"):
+               rounding_variance: float | None = None, higher_is: str = "better", family: Mapping | None = None):
+    family = dict(family or {"name": "gaussian", "options": {}})
+    if method == "cem" and family["name"] != "gaussian":
+        raise ConfigError(
+            f"analysis '{name}': method cem (analyses.{name}.method) is for the gaussian family; the "
+            f"{family['name']} family is fitted by maximum likelihood. Set method: em."
+        )
     return ClusterwiseRegression(
         n_segments=int(k),
         n_init=int(n_init),
         method=method,
+        family=family["name"],
+        family_options=dict(family["options"]) or None,
         min_share=float(min_share),
         variance_floor=outcome_variance_floor(y, w, rounding_variance),
         focal=focal,
@@ -107,7 +115,7 @@ def _check_enough_respondents(n: int, k: int, n_predictors: int, name: str, clea
 
 def fit_k(clean_path: str, name: str, k: int, output: str, *, outcome: str, predictors: Sequence[str], focal: str,
           method: str, n_init: int, min_share: float, seed: int, weight_column: str | None,
-          rounding_variance: float | None = None, higher_is: str = "better") -> None:
+          rounding_variance: float | None = None, higher_is: str = "better", family: Mapping | None = None) -> None:
     """Fit the K-segment clusterwise regression of one analysis (one job per K).
 
     Takes only the settings that change the fit, so the workflow refits no K
@@ -119,7 +127,7 @@ def fit_k(clean_path: str, name: str, k: int, output: str, *, outcome: str, pred
     X, y, w, _ = analysis_data(clean_df, outcome, predictors, name, weight_column)
     _check_enough_respondents(len(y), int(k), X.shape[1], name, clean_path)
     model = _estimator(k, y, w, n_init=n_init, method=method, min_share=min_share, focal=focal, seed=seed, name=name,
-                       rounding_variance=rounding_variance, higher_is=higher_is)
+                       rounding_variance=rounding_variance, higher_is=higher_is, family=family)
     started = time.perf_counter()
     try:
         model.fit(X, y, sample_weight=w)

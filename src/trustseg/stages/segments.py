@@ -23,7 +23,8 @@ UNRELIABLE = "unreliable"
 
 def segment_table(inference, focal: str, outcome: str, counts: Mapping[int, int], scale: Sequence[float] | None = None,
                   predictor_means: Mapping[str, float] | None = None,
-                  problems: pd.DataFrame | None = None, higher_is: str = "better") -> pd.DataFrame:
+                  problems: pd.DataFrame | None = None, higher_is: str = "better",
+                  levels: Mapping[int, float] | None = None) -> pd.DataFrame:
     """One row per segment and term: plain-language name, estimates, tests and the focal verdict.
 
     The focal rows carry the verdict's p-values (``p_zero``, ``p_tost`` and,
@@ -35,6 +36,11 @@ def segment_table(inference, focal: str, outcome: str, counts: Mapping[int, int]
     a ``problems`` column (the segment's codes, empty when none) and turns
     the focal verdict of every segment with a problem into ``unreliable``,
     and its name says so ("Unreliable segment, ...").
+
+    ``levels`` (segment -> expected outcome at the mean predictors, on the
+    outcome's scale) names the level of each segment; without it the level
+    is the linear prediction, which is the expected outcome for gaussian
+    segments only.
     """
     from trustseg.report.naming import name_segments
 
@@ -46,6 +52,8 @@ def segment_table(inference, focal: str, outcome: str, counts: Mapping[int, int]
     sigmas = inference.sigmas.set_index("segment")["estimate"]
     table["sigma"] = table["segment"].map(sigmas)
     table["n_assigned"] = table["segment"].map(counts).fillna(0).astype(int)
+    if levels is not None:
+        table["level"] = table["segment"].map(levels)
     if problems is not None:
         codes = problems.set_index("segment")["problems"]
         table["problems"] = table["segment"].map(codes).fillna("")
@@ -96,10 +104,14 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
     posteriors = model.predict_proba(X, y)
     labels = posteriors.argmax(axis=1) + 1
     counts = pd.Series(labels).value_counts().to_dict()
+    predictor_means = {p: float(np.average(X[p], weights=w)) for p in predictors}
+    levels = None
+    if model.family_.name != "gaussian":
+        at_means = model.segment_means(pd.DataFrame({p: [v] for p, v in predictor_means.items()}))[0]
+        levels = {j + 1: float(v) for j, v in enumerate(at_means)}
     table = segment_table(
-        inference, focal, outcome, counts, scale,
-        predictor_means={p: float(np.average(X[p], weights=w)) for p in predictors}, problems=problems,
-        higher_is=higher_is,
+        inference, focal, outcome, counts, scale, predictor_means=predictor_means, problems=problems,
+        higher_is=higher_is, levels=levels,
     )
     names = table.groupby("segment")["name"].first().to_dict()
     write_table(
@@ -193,10 +205,20 @@ def fitted_lines(inference, X: pd.DataFrame, focal: str, n_points: int = 60) -> 
 
     Other predictors are held at their (unweighted) mean.  Columns: segment,
     the predictors, fit, std_error, lower, upper (the analysis's 1 - alpha band).
+    For a family other than gaussian ``fit``, ``lower`` and ``upper`` are the
+    expected outcome on its own scale (the band of the linear predictor
+    carried through the inverse link); the linear predictor is in ``eta``,
+    ``eta_std_error``, ``eta_lower`` and ``eta_upper``.
     """
     grid = pd.DataFrame({p: np.full(n_points, X[p].mean()) for p in X.columns})
     grid[focal] = np.linspace(float(X[focal].min()), float(X[focal].max()), n_points)
-    return inference.get_prediction(grid)
+    lines = inference.get_prediction(grid)
+    if "mean" in lines:
+        # a family with a link: the lines are drawn on the outcome's scale, the linear predictor kept beside
+        lines = lines.rename(columns={"fit": "eta", "lower": "eta_lower", "upper": "eta_upper", "std_error":
+                                      "eta_std_error"})
+        lines = lines.rename(columns={"mean": "fit", "mean_lower": "lower", "mean_upper": "upper"})
+    return lines
 
 
 def covariance_frame(inference) -> pd.DataFrame:

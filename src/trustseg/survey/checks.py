@@ -124,6 +124,8 @@ def _single_item_outcomes(config: Mapping, raw) -> list[str]:
     warnings = []
     for name, analysis in (config.get("analyses") or {}).items():
         outcome = analysis["outcome"]
+        if analysis.get("family", "auto") in ("ordinal", "binomial", "poisson"):
+            continue  # a family made for a single answer: nothing to warn about
         if outcome in constructs:
             if len(constructs[outcome]["items"]) != 1:
                 continue
@@ -142,9 +144,9 @@ def _single_item_outcomes(config: Mapping, raw) -> list[str]:
         warnings.append(
             f"analysis '{name}' explains the {what} (analyses.{name}.outcome). One rating item is a coarse outcome: "
             "respondents share a handful of answer values, and the mixture tends to find 'segments' of respondents "
-            "who gave the same answer, with residual variances on the floor. A score over several items is better: "
-            "list the items that measure the outcome in one construct and use it as the outcome. (An ordinal model "
-            "for a single rating item is not available in trustseg yet.)"
+            "who gave the same answer, with residual variances on the floor. Fit it as one rating item "
+            f"(analyses.{name}.family: ordinal), or use a score over several items: list the items that measure "
+            "the outcome in one construct and use it as the outcome."
         )
     return warnings
 

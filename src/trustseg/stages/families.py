@@ -1,0 +1,114 @@
+"""Which outcome family each analysis fits, and the start-up check of the family against the data.
+
+Config key ``analyses.<name>.family`` names the family
+(:mod:`trustseg.model.families`); ``auto`` (the default) takes
+:data:`SCORE_FAMILY` for a construct score over several items on a bounded
+scale, the family chosen by the evidence in ``docs/outcome_families.md``, and
+``gaussian`` for anything else.  The family's settings come from the config:
+a censored outcome is censored at the outcome construct's scale, an ordinal
+outcome has the whole-number answers of its scale as categories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from trustseg.errors import ConfigError, DataError
+from trustseg.model.families import MAX_ORDINAL_CATEGORIES
+
+#: the family of a construct score over several items on a bounded scale (family: auto);
+#: chosen from the side-by-side fits in docs/outcome_families.md
+SCORE_FAMILY = "gaussian"
+#: families whose outcome needs checking against the data before any job runs
+_CHECKED_AT_START = ("ordinal", "binomial", "poisson")
+
+
+def analysis_family(name: str, analysis: Mapping, constructs: Mapping) -> tuple[str, dict]:
+    """The family of analysis ``name`` and its settings (``family_options`` of the estimator).
+
+    Raises
+    ------
+    ConfigError
+        A censored outcome that is not a construct with a scale; an ordinal
+        outcome whose construct scale is not whole numbers.
+    """
+    family = analysis.get("family", "auto")
+    outcome = analysis["outcome"]
+    spec = constructs.get(outcome)
+    if family == "auto":
+        bounded_score = spec is not None and len(spec["items"]) > 1
+        return (SCORE_FAMILY if bounded_score else "gaussian"), _settings(SCORE_FAMILY if bounded_score else
+                                                                           "gaussian", spec)
+    if family == "censored" and spec is None:
+        raise ConfigError(
+            f"analysis '{name}' fits a censored outcome (analyses.{name}.family: censored), but its outcome "
+            f"'{outcome}' is a column, not a construct, so the bounds of its scale are unknown. Make it a construct "
+            f"with its scale (constructs: {{{outcome}_score: {{items: [{outcome}], scale: [LOWEST, HIGHEST]}}}}) "
+            "and use that as the outcome."
+        )
+    if family == "ordinal" and spec is not None:
+        lo, hi = (float(v) for v in spec["scale"])
+        if not (lo.is_integer() and hi.is_integer()) or hi - lo + 1 > MAX_ORDINAL_CATEGORIES:
+            raise ConfigError(
+                f"analysis '{name}' fits an ordinal outcome (analyses.{name}.family: ordinal), but construct "
+                f"'{outcome}' is on the scale {list(spec['scale'])}; an ordinal outcome is one rating item answered "
+                f"on 2 to {MAX_ORDINAL_CATEGORIES} whole points. Use family censored or gaussian for this outcome."
+            )
+    return family, _settings(family, spec)
+
+
+def _settings(family: str, spec: Mapping | None) -> dict:
+    if spec is None:
+        return {}
+    lo, hi = (float(v) for v in spec["scale"])
+    if family == "censored":
+        return {"lower": lo, "upper": hi}
+    if family == "ordinal":
+        return {"categories": [float(v) for v in np.arange(lo, hi + 1)]}
+    return {}
+
+
+def check_outcome_families(config: Mapping, raw, source: str) -> None:
+    """Stop before any job runs when an analysis's outcome cannot come from its family.
+
+    First the config alone (:func:`analysis_family`: a censored column
+    without a scale, an ordinal construct on a scale of fractions).  Then the
+    data: a binomial outcome with values other than 0 and 1, an ordinal
+    outcome with more distinct values than a rating item has (or values off
+    its scale), a negative or fractional count; the message names the
+    analysis, the column and the offending values.  The outcome is scored as
+    the cleaning scores it (only when some analysis needs the check).
+    """
+    from trustseg.model.families import make_family
+    from trustseg.survey.cleaning import clean_survey
+
+    constructs = config.get("constructs") or {}
+    for name, analysis in (config.get("analyses") or {}).items():
+        analysis_family(name, analysis, constructs)  # a family the config alone rules out
+    analyses = {name: a for name, a in (config.get("analyses") or {}).items()
+                if a.get("family", "auto") in _CHECKED_AT_START}
+    if not analyses:
+        return
+    clean = clean_survey(raw, dict(config)).clean
+    for name, analysis in analyses.items():
+        family_name, settings = analysis_family(name, analysis, constructs)
+        outcome = analysis["outcome"]
+        values = np.asarray(_numbers(clean[outcome]) if outcome in clean else _numbers(raw[outcome]), dtype=float)
+        values = values[np.isfinite(values)]
+        family = make_family(family_name, **{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
+        try:
+            family.check_outcome(values, outcome)
+        except DataError as exc:
+            raise DataError(
+                f"analysis '{name}' fits its outcome as {family_name} (analyses.{name}.family) in {source}, but "
+                f"{exc} Choose the family that matches the outcome (gaussian or censored for a score; ordinal for "
+                "one rating item; binomial for 0/1; poisson for counts) or fix the outcome column."
+            ) from None
+
+
+def _numbers(column):
+    import pandas as pd
+
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)

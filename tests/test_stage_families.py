@@ -1,0 +1,93 @@
+"""Which family each analysis fits (config key analyses.<name>.family), and the start-up check against the data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trustseg.config import validate_config
+from trustseg.errors import ConfigError, DataError
+from trustseg.stages.families import SCORE_FAMILY, analysis_family, check_outcome_families
+from trustseg.stages.segments import fitted_lines
+
+
+def config_with(outcome="loyalty", family=None, constructs=None):
+    analysis = {"outcome": outcome, "predictors": ["satisfaction"]}
+    if family:
+        analysis["family"] = family
+    return validate_config({
+        "data": {"path": "survey.csv"},
+        "constructs": {"satisfaction": {"items": ["sat1", "sat2", "sat3"], "scale": [1, 5]},
+                       "loyalty": {"items": ["loy1", "loy2"], "scale": [1, 5]},
+                       "renew": {"items": ["loy1"], "scale": [1, 5]}, **(constructs or {})},
+        "analyses": {"a": analysis},
+    })
+
+
+def survey(n=120, seed=0, **extra):
+    rng = np.random.default_rng(seed)
+    columns = {c: rng.integers(1, 6, n) for c in ["sat1", "sat2", "sat3", "loy1", "loy2"]}
+    return pd.DataFrame({"respondent_id": np.arange(1, n + 1), **columns, **extra})
+
+
+def test_auto_fits_a_multi_item_score_with_the_score_family_and_anything_else_as_gaussian():
+    config = config_with()
+    assert config["analyses"]["a"]["family"] == "auto"
+    family, options = analysis_family("a", config["analyses"]["a"], config["constructs"])
+    assert family == SCORE_FAMILY
+    assert options == ({"lower": 1.0, "upper": 5.0} if SCORE_FAMILY == "censored" else {})
+    single = config_with(outcome="renew")
+    assert analysis_family("a", single["analyses"]["a"], single["constructs"]) == ("gaussian", {})
+
+
+def test_family_settings_come_from_the_outcome_construct_scale():
+    config = config_with(family="censored")
+    assert analysis_family("a", config["analyses"]["a"], config["constructs"]) == (
+        "censored", {"lower": 1.0, "upper": 5.0})
+    config = config_with(outcome="renew", family="ordinal")
+    assert analysis_family("a", config["analyses"]["a"], config["constructs"]) == (
+        "ordinal", {"categories": [1.0, 2.0, 3.0, 4.0, 5.0]})
+
+
+def test_a_family_the_config_rules_out_names_the_analysis_and_the_fix():
+    config = config_with(outcome="visits", family="censored")
+    with pytest.raises(ConfigError, match=r"analysis 'a' fits a censored outcome .*'visits' is a column"):
+        analysis_family("a", config["analyses"]["a"], config["constructs"])
+    wide = config_with(outcome="nps", family="ordinal", constructs={"nps": {"items": ["loy1"], "scale": [1, 100]}})
+    with pytest.raises(ConfigError, match=r"scale \[1, 100\].*2 to 11 whole points"):
+        analysis_family("a", wide["analyses"]["a"], wide["constructs"])
+
+
+@pytest.mark.parametrize("outcome,family,values,expected", [
+    ("renewed", "binomial", [0, 1, 2] * 40, r"analysis 'a' fits its outcome as binomial .*column 'renewed'.*2 "),
+    ("visits", "poisson", [-1, 0, 3] * 40, r"column 'visits'.*whole numbers >= 0, found: -1"),
+    ("spend", "ordinal", list(np.linspace(0, 400, 120)), r"column 'spend': an ordinal outcome with 120 distinct"),
+])
+def test_a_wrong_family_for_the_data_stops_at_start_up(outcome, family, values, expected):
+    config = config_with(outcome=outcome, family=family)
+    with pytest.raises(DataError, match=expected):
+        check_outcome_families(config, survey(**{outcome: values}), "data file 'survey.csv'")
+
+
+def test_a_matching_family_passes_and_an_ordinal_score_of_two_items_does_not():
+    config = config_with(outcome="renewed", family="binomial")
+    check_outcome_families(config, survey(renewed=[0, 1] * 60), "data file 'survey.csv'")
+    # the mean of two items has half points, which are not answers of the item scale
+    config = config_with(outcome="loyalty", family="ordinal")
+    with pytest.raises(DataError, match=r"column 'loyalty'"):
+        check_outcome_families(config, survey(), "data file 'survey.csv'")
+
+
+def test_lines_of_a_family_with_a_link_are_drawn_on_the_outcome_scale():
+    from trustseg.model.mixture import ClusterwiseRegression
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(1, 7, 400)
+    y = (rng.random(400) < 1 / (1 + np.exp(-(-3 + 0.8 * x)))).astype(float)
+    X, y = pd.DataFrame({"satisfaction": x}), pd.Series(y, name="renewed")
+    model = ClusterwiseRegression(n_segments=1, family="binomial", n_init=1).fit(X, y)
+    lines = fitted_lines(model.inference(X, y), X, "satisfaction")
+    assert lines["fit"].between(0, 1).all() and lines["fit"].is_monotonic_increasing
+    assert np.allclose(lines["fit"], 1 / (1 + np.exp(-lines["eta"])))
+    assert (lines["lower"] <= lines["fit"]).all() and (lines["fit"] <= lines["upper"]).all()
