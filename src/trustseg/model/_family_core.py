@@ -37,7 +37,7 @@ from trustseg.model._core import (
     subtract_logit_curvature,
 )
 from trustseg.model._starts import weighted_kmeans_labels
-from trustseg.model.families import _ascent_step, fit_segment
+from trustseg.model.families import SEPARATING_FAMILIES, _ascent_step, coefficient_bounds, fit_segment, on_bounds
 
 # EM hands over to Newton's method below this relative log-likelihood change: later than this, ordinal
 # EM crawls for hundreds of iterations; much earlier, Newton starts outside its basin (measured).
@@ -308,77 +308,6 @@ def _kmeans_partition(points, w, k, rng, n_lloyd=25):
     """Weighted k-means labels of the standardised points (the Gaussian engine's k-means)."""
     points = (points - points.mean(axis=0)) / np.maximum(points.std(axis=0), 1e-12)
     return weighted_kmeans_labels(points, w, k, rng, n_lloyd)
-
-
-class Bounds(NamedTuple):
-    """Lower and upper bounds of each segment's coefficients ``beta`` (q,) and extras (m,); +-inf where free."""
-
-    beta_low: np.ndarray
-    beta_high: np.ndarray
-    extra_low: np.ndarray
-    extra_high: np.ndarray
-    #: the extras are ordered thresholds: two that meet leave an answer category without probability
-    ordered_extra: bool = False
-
-
-#: largest change in log odds (or log count) per standard deviation of a predictor a segment may have
-SEPARATION_LIMIT = 15.0
-#: families whose coefficients run to infinity when a segment's answers are perfectly predicted
-SEPARATING_FAMILIES = ("binomial", "ordinal", "poisson")
-
-
-def coefficient_bounds(family, X, w=None, extra_lower=None) -> Bounds:
-    """The box every segment's parameters are kept in.
-
-    Normal families: a lower bound on log sigma (``extra_lower``, the
-    variance floor) and nothing else.  Binomial, ordinal and poisson
-    segments have no maximum when their answers are perfectly predicted (all
-    one answer, or answers split by a predictor): the coefficients run off to
-    infinity while the likelihood creeps towards its supremum, and EM never
-    stops.  They are kept within :data:`SEPARATION_LIMIT` log odds (log
-    counts) per predictor SD, and intercepts and thresholds within the limit
-    plus the largest shift the slopes can give over the data; a probability
-    of exp(-15) = 3e-7 is a certainty for any survey.  A segment on this box
-    is flagged (``separation``, :mod:`trustseg.model.diagnostics`), and so is
-    an ordinal segment in which two thresholds meet (nobody in it gave the
-    answer between them).
-    """
-    X = np.asarray(X, dtype=float).reshape(np.shape(X)[0], -1)
-    w = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=float)
-    q, m = X.shape[1] + family.has_intercept, family.n_extra()
-    beta_low, beta_high = np.full(q, -np.inf), np.full(q, np.inf)
-    extra_low, extra_high = np.full(m, -np.inf), np.full(m, np.inf)
-    if extra_lower is not None:
-        extra_low = np.maximum(extra_low, np.asarray(extra_lower, dtype=float))
-    if family.name in SEPARATING_FAMILIES:
-        total = w.sum()
-        sd = np.sqrt(w @ (X - w @ X / total) ** 2 / total)
-        slope = SEPARATION_LIMIT / np.maximum(sd, 1e-12)
-        level = SEPARATION_LIMIT + float(slope @ np.abs(X).max(axis=0))
-        slopes = slice(1, None) if family.has_intercept else slice(None)
-        beta_low[slopes], beta_high[slopes] = -slope, slope
-        if family.has_intercept:
-            beta_low[0], beta_high[0] = -level, level
-        extra_low, extra_high = np.full(m, -level), np.full(m, level)
-    return Bounds(beta_low, beta_high, extra_low, extra_high, family.name == "ordinal")
-
-
-def on_bounds(params, bounds, rtol=1e-6) -> np.ndarray:
-    """Which segments have a coefficient or extra on the box of :func:`coefficient_bounds` (K,) bool."""
-    if bounds is None:
-        return np.zeros(len(params.weights), dtype=bool)
-
-    def touches(values, low, high):
-        size = np.maximum(1.0, np.abs(values))
-        return ((values <= low + rtol * size) | (values >= high - rtol * size)).any(axis=1)
-
-    out = touches(params.beta, bounds.beta_low, bounds.beta_high) | (
-        touches(params.extra, bounds.extra_low, bounds.extra_high) if params.extra.shape[1] else False)
-    if bounds.ordered_extra and params.extra.shape[1] > 1:
-        # a segment in which nobody gave some answer: its thresholds around it meet, the category's
-        # probability is 0, and the maximum is on the edge of the parameter space
-        out |= (np.diff(params.extra, axis=1) <= rtol * np.maximum(1.0, np.abs(params.extra[:, 1:]))).any(axis=1)
-    return out
 
 
 def _clamp(params, bounds):

@@ -21,7 +21,7 @@ as it stands:
     scale, not a regression: its slope is flat by construction.
 ``separation``
     A binomial, ordinal or poisson segment whose coefficients sit on the box
-    the fit keeps them in (:func:`~trustseg.model._family_core.coefficient_bounds`):
+    the fit keeps them in (:func:`~trustseg.model.families.coefficient_bounds`):
     its answers are perfectly predicted (all one answer, or split by a
     predictor), the likelihood has no maximum there, and its coefficients
     and standard errors mean nothing.
@@ -54,7 +54,7 @@ import pandas as pd
 from scipy import stats
 
 from trustseg.model._core import MixtureParams, validate_data
-from trustseg.model._family_core import SEPARATING_FAMILIES, coefficient_bounds, on_bounds
+from trustseg.model.families import SEPARATING_FAMILIES, coefficient_bounds, on_bounds
 from trustseg.render import join_words
 
 __all__ = [
