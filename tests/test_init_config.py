@@ -202,3 +202,26 @@ def test_question_texts_are_read_for_their_subject_before_likely(tmp_path):
     items = {name: spec["items"] for name, spec in cfg["constructs"].items()}
     assert items == {"satisfaction": ["Q1"], "recommendation": ["Q2"], "intention": ["Q4"]}
     assert cfg["analyses"]["intention_on_satisfaction"]["outcome"] == "intention"
+
+
+def test_the_draft_proposes_a_family_for_the_outcome_and_for_0_1_and_count_columns(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    n = 150
+    frame = pd.DataFrame({"sat1": rng.integers(1, 8, n), "sat2": rng.integers(1, 8, n),
+                          "repurchase_intent": rng.integers(1, 8, n), "renewed": rng.integers(0, 2, n),
+                          "visits_per_year": rng.poisson(14, n)})
+    f = tmp_path / "s.csv"
+    frame.to_csv(f, index=False)
+    draft = draft_config(f)
+    cfg = validate_config(yaml.safe_load(draft))
+    (analysis,) = cfg["analyses"].values()
+    # a single rating item as the outcome: ordinal, marked for checking
+    assert analysis["outcome"] == "repurchase" and analysis["family"] == "ordinal"
+    assert "family: ordinal  # CHECK" in draft
+    assert "#   renewed (0/1: family binomial)" in draft
+    assert "#   visits_per_year (counts: family poisson)" in draft
+    # a score over several items keeps the default
+    several = _ratings(tmp_path, {"sat_1": 7, "sat_2": 7, "rep_1": 7, "rep_2": 7, "rep_3": 7})
+    assert "family: auto  # CHECK: a score over 3 items" in several

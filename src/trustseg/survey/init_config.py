@@ -89,6 +89,11 @@ _KNOWN_LABELS = {
 }
 
 
+# The highest answer of a rating scale (0-10 NPS items, and 11-point scales counted from 1): whole numbers
+# above it are counts or codes, not ratings.
+_RATING_TOP = 11
+
+
 def _j(value) -> str:
     """A YAML flow value (JSON is valid YAML and keeps Chinese readable)."""
     return json.dumps(value, ensure_ascii=False)
@@ -154,7 +159,7 @@ def describe_columns(raw: pd.DataFrame) -> pd.DataFrame:
             row["type"] = ("labelled " if name in labels else "") + ("integer" if whole else "decimal")
             if len(clean):
                 row["low"], row["high"] = float(clean.min()), float(clean.max())
-                row["rating_like"] = whole and clean.nunique() >= 2 and row["low"] >= 0 and row["high"] <= 11
+                row["rating_like"] = whole and clean.nunique() >= 2 and row["low"] >= 0 and row["high"] <= _RATING_TOP
         else:
             distinct = list(dict.fromkeys(col.dropna().astype(str)))
             row["type"] = "text"
@@ -215,6 +220,7 @@ class _Draft:
     missing_codes: list
     value_labels: dict
     not_outcome: list  # price, value and involvement items kept out of the outcome guess
+    other_outcomes: dict  # column -> family, for 0/1 and count columns that could be outcomes
 
     @property
     def predictors(self) -> list[str]:
@@ -279,7 +285,22 @@ def _propose(path, raw: pd.DataFrame, info: pd.DataFrame, personal: dict) -> _Dr
             for v in raw[c].dropna().astype(str).unique():
                 value_labels[v] = _KNOWN_LABELS[v.strip().casefold()]
     return _Draft(id_col, weight_col, duration_col, constructs, notes, outcome, profile, codes, value_labels,
-                  not_outcome)
+                  not_outcome, _other_outcomes(raw, info, [c for c in usable if c not in reserved | used_items]))
+
+
+def _other_outcomes(raw: pd.DataFrame, info: pd.DataFrame, columns: list) -> dict:
+    """Columns that could be the outcome of a binomial (0/1) or poisson (counts beyond a rating scale) analysis."""
+    proposals = {}
+    for c in columns:
+        if not info.loc[c, "type"].endswith("integer"):
+            continue
+        values = pd.to_numeric(raw[c], errors="coerce").dropna()
+        values = values[~values.isin(info.loc[c, "missing_codes"])]
+        if len(values) and set(values.unique()) <= {0, 1} and values.nunique() == 2:
+            proposals[c] = "binomial"
+        elif len(values) and values.min() >= 0 and values.max() > _RATING_TOP:
+            proposals[c] = "poisson"
+    return proposals
 
 
 def _choose_constructs(path, raw: pd.DataFrame, candidates: list) -> tuple[dict, dict, str]:
@@ -429,7 +450,23 @@ def _outcome_comments(draft: _Draft) -> list[str]:
     if draft.not_outcome:
         lines.append(f"# Kept out of the outcome guess as price, value or involvement items: "
                      f"{_comment(', '.join(map(str, draft.not_outcome)))}.")
+    if draft.other_outcomes:
+        described = [f"{_comment(str(c))} ({'0/1' if f == 'binomial' else 'counts'}: family {f})"
+                     for c, f in draft.other_outcomes.items()]
+        lines += ["# Columns that could be the outcome of an analysis of another family",
+                  "# (CHECK what they measure: a whole number may be an id or a code):"]
+        lines += [f"#   {d}" for d in described]
     return lines
+
+
+def _family_line(draft: _Draft) -> str:
+    """The proposed outcome family of the draft's analysis, marked CHECK."""
+    items = draft.constructs.get(draft.outcome, [])
+    if len(items) == 1:
+        return ("    family: ordinal  # CHECK: the outcome is one rating item; ordinal fits its answers as ordered "
+                "categories")
+    return (f"    family: auto  # CHECK: a score over {len(items)} items; auto takes the default for bounded scores "
+            "(docs/outcome_families.md)")
 
 
 def _analysis_section(draft: _Draft) -> list[str]:
@@ -445,6 +482,7 @@ def _analysis_section(draft: _Draft) -> list[str]:
         f"    outcome: {_j(draft.outcome)}  # CHECK: a guess from the names; see the list above",
         *worse,
         f"    predictors: {_j(draft.predictors)}",
+        _family_line(draft),
         "    segments: [1, 2, 3, 4, 5, 6]",
         "    criterion: bic",
         "    n_init: 20",
