@@ -1,0 +1,304 @@
+"""Segment-specific spread: a location-scale outcome family (issue 12).
+
+The ``gaussian`` and ``censored`` families give every segment one residual
+standard deviation.  On rating data the spread often changes with the
+predictors (answers of the very satisfied scatter more, or less, than those of
+the dissatisfied); a mixture that ignores this misplaces respondents between
+segments and its standard errors, computed for a constant spread, are too
+small where the spread is large.  :class:`LocationScaleFamily` lets each
+segment's log standard deviation depend linearly on spread predictors
+``z_i``::
+
+    log sigma_ik = gamma_0k + z_i' gamma_k
+
+with the mean ``eta_ik = x_i' beta_k`` as before (a location-scale mixture of
+regressions).  It is an ordinary outcome family of
+:mod:`trustseg.model.families`: the extra parameters of a segment are
+``(gamma_0k, gamma_k)``, named ``log_sigma`` and ``log_sigma:<spread name>``,
+so :func:`~trustseg.model.families.fit_segment`, the mixture layer
+(:func:`~trustseg.model._family_core.fit_family_mixture`) and the observed
+information (:func:`~trustseg.model._family_core.family_observed_information`)
+serve it unchanged.
+
+The spread predictors travel with the other per-row side data: one array of
+length n per spread predictor, under the key ``"spread:<name>"`` of the
+``data`` dict (:func:`spread_data` builds it).  One key per column, not one
+(n, p) array, because the mixture layer and the weighted fit subset side data
+by rows as flat arrays.
+
+Every row has its own sigma, so the one-sigma formulas of the gaussian and
+censored families (which take a scalar ``log_sigma``) are not called; the
+per-row versions here reduce to them when the spread slopes are zero (the
+tests check this) and share their tail-stable pieces
+(:func:`~trustseg.model.families._log_normal_cdf_derivatives`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from scipy.special import log_ndtr, ndtr
+
+from trustseg.errors import ConfigError
+from trustseg.model._core import LOG_2PI
+from trustseg.model.families import (
+    CensoredFamily,
+    GaussianFamily,
+    _check_finite,
+    _Family,
+    _log_normal_cdf_derivatives,
+    _wls,
+)
+
+BASES = ("gaussian", "censored")
+# E log|e| for e ~ N(0, 1): -(Euler's gamma + log 2) / 2.  A regression of log|residual|
+# on the spread predictors estimates log sigma shifted by this much.
+_MEAN_LOG_ABS_NORMAL = -0.5 * (np.euler_gamma + math.log(2.0))
+# Residuals are floored at this fraction of the segment's residual SD before their
+# log is taken: an (almost) exact fit of one row must not give log 0 in the start.
+_RESIDUAL_FLOOR = 1e-2
+
+
+def spread_key(name):
+    """The key of the ``data`` dict that holds spread predictor ``name``."""
+    return f"spread:{name}"
+
+
+def spread_data(spread_names, Z, data=None):
+    """``data`` (a dict, or None) with the columns of ``Z`` (n, p) added under their spread keys."""
+    Z = np.asarray(Z, dtype=float)
+    Z = Z.reshape(Z.shape[0], -1)
+    names = tuple(spread_names)
+    if Z.shape[1] != len(names):
+        raise ValueError(f"Z has {Z.shape[1]} columns, expected one per spread predictor {names}")
+    out = dict(data or {})
+    out.update({spread_key(name): Z[:, j].copy() for j, name in enumerate(names)})
+    return out
+
+
+# ----------------------------------------------------------------------------
+# the normal log-density, censored or not, with one sigma per row
+# ----------------------------------------------------------------------------
+
+
+def _sides(y, lower, upper):
+    return y <= lower, y >= upper
+
+
+def _rows_loglik(y, eta, log_sigma, lower, upper):
+    """log f(y_i | eta_i, sigma_i), censored at ``lower`` / ``upper`` (infinite: no censoring).
+
+    A trial point of a Newton step may put log sigma_i far out (a segment
+    collapsing onto a few respondents); there sigma_i under- or overflows and
+    the log-density is -inf or nan, which the step halving rejects, quietly.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        inv_sigma = np.exp(-log_sigma)
+        z = (y - eta) * inv_sigma
+        out = -0.5 * LOG_2PI - log_sigma - 0.5 * z * z
+        left, right = _sides(y, lower, upper)
+        if left.any():
+            out[left] = log_ndtr((lower - eta[left]) * inv_sigma[left])
+        if right.any():
+            out[right] = log_ndtr((eta[right] - upper) * inv_sigma[right])
+    return out
+
+
+def _rows_derivatives(y, eta, log_sigma, lower, upper):
+    """First (n, 2) and second (n, 2, 2) derivatives of :func:`_rows_loglik` in (eta_i, log sigma_i).
+
+    The formulas of :class:`~trustseg.model.families.CensoredFamily` with a
+    per-row sigma: a censored row contributes log Phi(t), t = (lower - eta)/sigma
+    (left) or (eta - upper)/sigma (right), chained through t with the inverse
+    Mills ratio.  Where sigma_i under- or overflows (see :func:`_rows_loglik`)
+    the derivatives are not finite, quietly.
+    """
+    n = len(y)
+    d1 = np.empty((n, 2))
+    d2 = np.empty((n, 2, 2))
+    with np.errstate(over="ignore", invalid="ignore"):
+        inv_sigma = np.exp(-log_sigma)
+        z = (y - eta) * inv_sigma
+        d1[:, 0] = z * inv_sigma
+        d1[:, 1] = z * z - 1.0
+        d2[:, 0, 0] = -inv_sigma**2
+        d2[:, 0, 1] = -2.0 * z * inv_sigma
+        d2[:, 1, 1] = -2.0 * z * z
+        left, right = _sides(y, lower, upper)
+        for rows, sign, bound in ((left, -1.0, lower), (right, 1.0, upper)):
+            if not rows.any():
+                continue
+            # t = sign (eta - bound) / sigma: dt/deta = sign/sigma, dt/dlog_sigma = -t.
+            dt_eta = sign * inv_sigma[rows]
+            t = (eta[rows] - bound) * dt_eta
+            _, h1, h2 = _log_normal_cdf_derivatives(t)
+            d1[rows, 0] = h1 * dt_eta
+            d1[rows, 1] = -h1 * t
+            d2[rows, 0, 0] = h2 * dt_eta**2
+            d2[rows, 0, 1] = -h2 * dt_eta * t - h1 * dt_eta
+            d2[rows, 1, 1] = h2 * t * t + h1 * t
+    d2[:, 1, 0] = d2[:, 0, 1]
+    return d1, d2
+
+
+def _rows_censored_mean(eta, sigma, lower, upper):
+    """E[clip(Y*, lower, upper)] for Y*_i ~ N(eta_i, sigma_i^2) (as CensoredFamily.mean, per-row sigma)."""
+    a = (lower - eta) / sigma
+    b = (upper - eta) / sigma
+    below, above = ndtr(a), ndtr(-b)
+    density = np.exp(-0.5 * a * a) - np.exp(-0.5 * b * b)
+    inside = eta * (1.0 - below - above) + sigma * density / math.sqrt(2.0 * math.pi)
+    # An infinite bound has zero probability beyond it; 0 * inf must not become nan.
+    at_lower = lower * below if math.isfinite(lower) else 0.0
+    at_upper = upper * above if math.isfinite(upper) else 0.0
+    return inside + at_lower + at_upper
+
+
+# ----------------------------------------------------------------------------
+# the family
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocationScaleFamily(_Family):
+    """Normal (``base="gaussian"``) or censored normal (``base="censored"``) outcome whose log SD is linear.
+
+    Parameters
+    ----------
+    base : {"gaussian", "censored"}
+    lower, upper : float
+        Bounds of the scale for ``base="censored"`` (as :class:`CensoredFamily`);
+        must stay infinite for ``base="gaussian"``.
+    spread_names : tuple of str
+        Names of the spread predictors, at least one; row values come from
+        ``data["spread:<name>"]`` (:func:`spread_data`).
+
+    The extra parameters of a segment are ``log_sigma`` (the intercept of
+    log sigma) then ``log_sigma:<name>`` per spread predictor.
+    """
+
+    base: str = "gaussian"
+    lower: float = -math.inf
+    upper: float = math.inf
+    spread_names: tuple = ()
+    name: ClassVar[str] = "location_scale"
+
+    def __post_init__(self):
+        if self.base not in BASES:
+            raise ConfigError(f"location-scale family: unknown base family '{self.base}'; choose one of "
+                              f"{', '.join(BASES)}")
+        names = (self.spread_names,) if isinstance(self.spread_names, str) else tuple(self.spread_names)
+        names = tuple(str(name) for name in names)
+        if not names:
+            raise ConfigError("location-scale family: no spread predictors given (spread_names); with none, "
+                              f"use the '{self.base}' family itself")
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ConfigError(f"location-scale family: spread predictors {repeated} are given more than once")
+        object.__setattr__(self, "spread_names", names)
+        object.__setattr__(self, "lower", float(self.lower))
+        object.__setattr__(self, "upper", float(self.upper))
+        if self.base == "gaussian" and (math.isfinite(self.lower) or math.isfinite(self.upper)):
+            raise ConfigError(f"location-scale family: bounds [{self.lower:g}, {self.upper:g}] apply to the "
+                              "censored base only; use base 'censored' for a bounded scale, or drop the bounds")
+        if self.base == "censored":
+            CensoredFamily(lower=self.lower, upper=self.upper)  # refuses lower >= upper, naming both bounds
+
+    @property
+    def base_family(self):
+        """The constant-spread family this one extends."""
+        if self.base == "censored":
+            return CensoredFamily(lower=self.lower, upper=self.upper)
+        return GaussianFamily()
+
+    @property
+    def n_spread(self) -> int:
+        return len(self.spread_names)
+
+    def extra_names(self) -> list[str]:
+        return ["log_sigma"] + [f"log_sigma:{name}" for name in self.spread_names]
+
+    def spread_design(self, data, n):
+        """(n, 1 + n_spread): a column of ones, then the spread predictors from ``data``."""
+        columns = [np.ones(n)]
+        for name in self.spread_names:
+            key = spread_key(name)
+            value = None if data is None else data.get(key)
+            if value is None:
+                raise ValueError(f"the location-scale family needs data['{key}'] (build data with spread_data)")
+            value = np.asarray(value, dtype=float).reshape(-1)
+            if value.shape[0] != n:
+                raise ValueError(f"data['{key}'] has {value.shape[0]} values, expected {n}")
+            columns.append(value)
+        return np.column_stack(columns)
+
+    def log_sigma(self, extra, data, n):
+        """log sigma_i = gamma_0 + z_i' gamma for each of the n rows."""
+        return self.spread_design(data, n) @ np.asarray(extra, dtype=float)
+
+    def check_outcome(self, y, name, data=None) -> None:
+        """The base family's check of ``y``, and finite values of every spread predictor."""
+        self.base_family.check_outcome(y, name, data)
+        n = len(np.asarray(y).reshape(-1))
+        design = self.spread_design(data, n)
+        for j, spread_name in enumerate(self.spread_names):
+            _check_finite(design[:, 1 + j], spread_name)
+
+    def loglik(self, y, eta, extra, data=None):
+        y = np.asarray(y, dtype=float)
+        eta = np.asarray(eta, dtype=float)
+        return _rows_loglik(y, eta, self.log_sigma(extra, data, len(y)), self.lower, self.upper)
+
+    def derivatives(self, y, eta, extra, data=None):
+        """Derivatives with respect to (eta_i, gamma_0, gamma_1..gamma_p).
+
+        log sigma_i = t_i' gamma with t_i = (1, z_i), so the derivatives in
+        gamma are those in log sigma_i times t_i (first) and t_i t_i' (second).
+        """
+        y = np.asarray(y, dtype=float)
+        eta = np.asarray(eta, dtype=float)
+        design = self.spread_design(data, len(y))
+        g1, g2 = _rows_derivatives(y, eta, design @ np.asarray(extra, dtype=float), self.lower, self.upper)
+        n, m = design.shape
+        d1 = np.empty((n, 1 + m))
+        d2 = np.empty((n, 1 + m, 1 + m))
+        with np.errstate(over="ignore", invalid="ignore"):  # inf * 0 where sigma_i overflowed
+            d1[:, 0] = g1[:, 0]
+            d1[:, 1:] = g1[:, 1:2] * design
+            d2[:, 0, 0] = g2[:, 0, 0]
+            d2[:, 0, 1:] = g2[:, 0, 1:2] * design
+            d2[:, 1:, 0] = d2[:, 0, 1:]
+            d2[:, 1:, 1:] = g2[:, 1, 1][:, None, None] * design[:, :, None] * design[:, None, :]
+        return d1, d2
+
+    def mean(self, eta, extra, data=None):
+        """The expected outcome: eta (gaussian), E[clip(Y*, lower, upper)] with each row's sigma (censored)."""
+        eta = np.asarray(eta, dtype=float)
+        if self.base == "gaussian":
+            return eta
+        sigma = np.exp(self.log_sigma(extra, data, len(eta)))
+        return _rows_censored_mean(eta, sigma, self.lower, self.upper)
+
+    def simulate(self, eta, extra, rng, data=None):
+        eta = np.asarray(eta, dtype=float)
+        draws = rng.normal(eta, np.exp(self.log_sigma(extra, data, len(eta))))
+        return np.clip(draws, self.lower, self.upper)
+
+    def start(self, X, y, w, data=None):
+        """The base family's start for beta, and a weighted regression of log|residual| on the spread predictors.
+
+        For a normal residual e_i, E log|e_i| = log sigma_i + E log|N(0, 1)|,
+        so the regression estimates gamma once its intercept is shifted back.
+        """
+        beta, extra = self.base_family.start(X, y, w, data)
+        residual = np.abs(y - X @ beta)
+        log_abs = np.log(np.maximum(residual, _RESIDUAL_FLOOR * math.exp(float(extra[0]))))
+        gamma = _wls(self.spread_design(data, len(y)), log_abs, w)
+        if not np.all(np.isfinite(gamma)):
+            gamma = np.concatenate([extra, np.zeros(self.n_spread)])
+        else:
+            gamma[0] -= _MEAN_LOG_ABS_NORMAL
+        return beta, gamma
