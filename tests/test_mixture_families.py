@@ -186,3 +186,28 @@ def test_a_perfectly_predicted_segment_is_flagged_as_separation():
     assert "separation" in problems.loc[problems["separation"], "problems"].iloc[0]
     # the slope stopped at the limit (15 log odds per predictor SD) instead of running off
     assert np.abs(model.coef_).max() == pytest.approx(15.0 / X["satisfaction"].std(ddof=0), rel=1e-6)
+
+
+def test_linear_spread_fits_a_spread_that_grows_with_satisfaction():
+    # error SD exp(-1 + 0.25 x): 0.5 at x = 1, 2.0 at x = 7; a flat segment and a driven one
+    rng = np.random.default_rng(0)
+    n = 1500
+    x = rng.integers(1, 8, n).astype(float)
+    driven = rng.random(n) < 0.5
+    y = np.where(driven, 1 + 0.6 * x, 4.0) + np.exp(-1 + 0.25 * x) * rng.standard_normal(n)
+    X, y = pd.DataFrame({"satisfaction": x}), pd.Series(y, name="repurchase")
+    linear = ClusterwiseRegression(n_segments=2, spread="linear", n_init=4, random_state=0).fit(X, y)
+    constant = ClusterwiseRegression(n_segments=2, n_init=4, random_state=0).fit(X, y)
+    assert linear.extra_names_ == ["log_sigma", "log_sigma:satisfaction"]
+    assert linear.n_params_ == constant.n_params_ + 2 and np.isnan(linear.sigma_).all()
+    # BIC sees the spread, and the spread slopes come back near 0.25
+    bic = {m: -2 * m.loglik_ + m.n_params_ * np.log(n) for m in (linear, constant)}
+    assert bic[linear] < bic[constant]
+    assert np.allclose(linear.extra_[:, 1], 0.25, atol=0.06)
+    verdicts = linear.inference(X, y).verdicts.set_index("segment")
+    assert verdicts.loc[1, "ci_low"] < 0.6 < verdicts.loc[1, "ci_high"]
+    assert verdicts.loc[2, "ci_low"] < 0.0 < verdicts.loc[2, "ci_high"]
+    loaded = ClusterwiseRegression.from_dict(json.loads(json.dumps(linear.to_dict())))
+    assert np.array_equal(loaded.predict_proba(X, y), linear.predict_proba(X, y))
+    with pytest.raises(ValueError, match="gaussian and censored"):
+        ClusterwiseRegression(n_segments=1, family="poisson", spread="linear").fit(X, y.round().abs())

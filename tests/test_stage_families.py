@@ -91,3 +91,13 @@ def test_lines_of_a_family_with_a_link_are_drawn_on_the_outcome_scale():
     assert lines["fit"].between(0, 1).all() and lines["fit"].is_monotonic_increasing
     assert np.allclose(lines["fit"], 1 / (1 + np.exp(-lines["eta"])))
     assert (lines["lower"] <= lines["fit"]).all() and (lines["fit"] <= lines["upper"]).all()
+
+
+def test_a_linear_spread_is_only_for_normal_families():
+    config = config_with(outcome="renew", family="ordinal")
+    config["analyses"]["a"]["spread"] = "linear"
+    with pytest.raises(ConfigError, match=r"analyses.a.spread: linear.*its family is ordinal"):
+        analysis_family("a", config["analyses"]["a"], config["constructs"])
+    config = config_with(family="censored")
+    config["analyses"]["a"]["spread"] = "linear"
+    assert analysis_family("a", config["analyses"]["a"], config["constructs"])[0] == "censored"

@@ -30,6 +30,7 @@ rule fit_k:
         weight_column=WEIGHT,
         rounding_variance=rounding_variance,
         family=outcome_family,
+        spread=setting("spread"),
     conda:
         "../envs/trustseg.yaml"
     log:

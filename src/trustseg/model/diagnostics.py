@@ -78,7 +78,7 @@ POINT_MASS_SHARE = 0.9
 #: the observed information is singular when its smallest eigenvalue is at most this times its largest
 SINGULAR_RTOL = 1e-10
 #: families of a rating-scale outcome, whose segments can be a point mass at a bound of the scale
-BOUNDED_RATING_FAMILIES = ("gaussian", "censored", "ordinal")
+BOUNDED_RATING_FAMILIES = ("gaussian", "censored", "ordinal", "location_scale")
 #: the problem codes, in the order they are reported
 PROBLEMS = ("variance_floor", "point_mass_at_bound", "separation", "singular_information")
 #: the columns of :func:`residual_spread`

@@ -45,6 +45,7 @@ Families (``FAMILIES``; :func:`make_family` builds one by name):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple
@@ -560,7 +561,7 @@ def make_family(name, **settings):
     try:
         return FAMILIES[name](**settings)
     except TypeError:
-        accepted = [f for f in FAMILIES[name].__dataclass_fields__]
+        accepted = [f.name for f in dataclasses.fields(FAMILIES[name])]
         raise ConfigError(
             f"outcome family '{name}' takes the settings {accepted or 'none'}, got {sorted(settings)}"
         ) from None

@@ -47,6 +47,7 @@ _FAMILY_WORDS = {
     "ordinal": "ordinal cumulative logit (coefficients in log odds of a higher answer)",
     "binomial": "binomial logit (coefficients in log odds)",
     "poisson": "poisson log link (coefficients in log expected counts)",
+    "location_scale": "normal with a segment-specific spread, log sigma linear in the predictors (location-scale)",
 }
 
 
@@ -280,8 +281,8 @@ class MixtureInference:
                                    "ci_low": float(est - z_crit * se), "ci_high": float(est + z_crit * se)})
         self.extras = pd.DataFrame(extra_rows, columns=["segment", "term", "estimate", "std_error", "ci_low",
                                                         "ci_high"])
-        # sigma by the delta method from log sigma (empty for families without a residual SD)
-        log_sigma = self.extras[self.extras["term"] == "log_sigma"]
+        # sigma by the delta method from log sigma (empty for families without one residual SD per segment)
+        log_sigma = self.extras[(self.extras["term"] == "log_sigma") & np.isfinite(model.sigma_).all()]
         self.sigmas = pd.DataFrame({
             "segment": log_sigma["segment"].to_numpy(), "estimate": np.exp(log_sigma["estimate"].to_numpy()),
             "std_error": np.exp(log_sigma["estimate"].to_numpy()) * log_sigma["std_error"].to_numpy(),

@@ -80,6 +80,7 @@ from trustseg.model._starts import (
     split_path,
 )
 from trustseg.model.families import FAMILIES, MAX_ORDINAL_CATEGORIES, make_family
+from trustseg.model.spread import LocationScaleFamily, spread_data
 from trustseg.progress import Progress
 
 __all__ = ["ClusterwiseRegression", "MixtureParams", "reached_optimum", "validate_data"]
@@ -124,13 +125,31 @@ def _family_rows(family_data, kept):
     return rows or None
 
 
+def _with_spread(family, rows, X):
+    """The per-row side data with the location-scale family's spread predictors (the columns of X) added."""
+    if family.name != "location_scale":
+        return rows
+    return spread_data(family.spread_names, X, rows)
+
+
 def _family_settings(family):
-    """A family's settings as a JSON-ready dict (censored bounds, ordinal categories)."""
+    """A family's settings as a JSON-ready dict (censored bounds, ordinal categories, spread predictors)."""
     settings = {}
     for name in (f.name for f in dataclasses.fields(family)):
         value = getattr(family, name)
-        settings[name] = [float(v) for v in value] if isinstance(value, tuple) else float(value)
+        if isinstance(value, tuple):
+            settings[name] = [v if isinstance(v, str) else float(v) for v in value]
+        else:
+            settings[name] = value if isinstance(value, str) else float(value)
     return settings
+
+
+def _family_from_record(name, settings):
+    """The family saved by :meth:`ClusterwiseRegression.to_dict` (its name and settings)."""
+    settings = {key: tuple(v) if isinstance(v, list) else v for key, v in settings.items()}
+    if name == "location_scale":
+        return LocationScaleFamily(**settings)
+    return make_family(name, **settings)
 
 
 def _solution_scale(family, X, y, w):
@@ -215,6 +234,13 @@ class ClusterwiseRegression(BaseEstimator):
         ``categories`` for ordinal (default: the distinct values of y; give
         every answer value of the item).  The settings in force are
         ``family_settings_``.
+    spread : {"constant", "linear"}, default "constant"
+        For the gaussian and censored families: ``"linear"`` lets each
+        segment's log residual SD depend linearly on the predictors, ``log
+        sigma_ik = gamma_0k + x_i' gamma_k`` (a location-scale mixture;
+        :mod:`trustseg.model.spread`), so a spread that grows with
+        satisfaction does not bias the slopes or shrink their intervals.
+        ``sigma_`` is then NaN; the ``log_sigma`` terms are in ``extra_``.
     max_iter : int, default 1000
         Maximum EM iterations of a full run.
     tol : float, default 1e-8
@@ -326,6 +352,7 @@ class ClusterwiseRegression(BaseEstimator):
         "method": [StrOptions({"em", "cem"})],
         "family": [StrOptions(set(FAMILIES))],
         "family_options": [dict, None],
+        "spread": [StrOptions({"constant", "linear"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "min_share": [Interval(Real, 0, 1, closed="left")],
@@ -347,6 +374,7 @@ class ClusterwiseRegression(BaseEstimator):
         method="em",
         family="gaussian",
         family_options=None,
+        spread="constant",
         max_iter=1000,
         tol=1e-8,
         min_share=0.03,
@@ -365,6 +393,7 @@ class ClusterwiseRegression(BaseEstimator):
         self.method = method
         self.family = family
         self.family_options = family_options
+        self.spread = spread
         self.max_iter = max_iter
         self.tol = tol
         self.min_share = min_share
@@ -427,7 +456,7 @@ class ClusterwiseRegression(BaseEstimator):
         self
         """
         self._validate_params()
-        if self.family != "gaussian":
+        if self.family != "gaussian" or self.spread != "constant":
             return self._fit_family(X, y, sample_weight, missing, family_data)
         if family_data is not None:
             raise ValueError("family_data (trials, offset) is for the binomial and poisson families")
@@ -479,8 +508,11 @@ class ClusterwiseRegression(BaseEstimator):
 
     # -- families other than gaussian -----------------------------------------
 
-    def _family_object(self, y, y_name):
-        """The family in force: ``family`` with ``family_options``, bounds and categories defaulting to the data's."""
+    def _family_object(self, y, y_name, names):
+        """The family in force: ``family`` with ``family_options`` (bounds and categories default to the data's),
+        wrapped in the location-scale family of the predictors ``names`` when ``spread`` is linear."""
+        if self.spread == "linear" and self.family not in _NORMAL_FAMILIES:
+            raise ValueError(f"spread='linear' is for the gaussian and censored families, not {self.family}")
         options = dict(self.family_options or {})
         if self.family == "censored":
             options.setdefault("lower", float(y.min()))
@@ -490,7 +522,11 @@ class ClusterwiseRegression(BaseEstimator):
             if len(np.unique(y)) > MAX_ORDINAL_CATEGORIES:
                 make_family("ordinal").check_outcome(y, y_name)
             options["categories"] = tuple(float(v) for v in np.unique(y))
-        return make_family(self.family, **options)
+        family = make_family(self.family, **options)
+        if self.spread == "linear":
+            bounds = {"lower": family.lower, "upper": family.upper} if self.family == "censored" else {}
+            return LocationScaleFamily(base=self.family, spread_names=tuple(names), **bounds)
+        return family
 
     def _fit_family(self, X, y, sample_weight, missing, family_data):
         """Multi-start EM for a family other than gaussian (:func:`~trustseg.model._family_core.fit_family_mixture`)."""
@@ -502,8 +538,8 @@ class ClusterwiseRegression(BaseEstimator):
         with threadpool_limits(limits=1, user_api="blas"):
             data = validate_data(X, y, sample_weight, missing)
             X_, y_, w = data["X"], data["y"], data["w"]
-            family = self._family_object(y_, data["y_name"])
-            rows = _family_rows(family_data, data["kept"])
+            family = self._family_object(y_, data["y_name"], data["names"])
+            rows = _with_spread(family, _family_rows(family_data, data["kept"]), X_)
             family.check_outcome(y_, data["y_name"], rows)
             check_identifiable(X_, y_, w, data["names"], k)
             self._record_data(data)
@@ -513,10 +549,11 @@ class ClusterwiseRegression(BaseEstimator):
             self.outcome_variance_ = float(w @ (y_ - mean) ** 2 / w.sum())
             extra_lower = None
             self.variance_floor_ = None
-            if family.name in _NORMAL_FAMILIES:
+            if family.name in _NORMAL_FAMILIES or family.name == "location_scale":
                 self.variance_floor_ = (DEFAULT_RELATIVE_FLOOR * self.outcome_variance_ if self.variance_floor is None
                                         else float(self.variance_floor))
-                extra_lower = [0.5 * np.log(self.variance_floor_)]
+                # the floor bounds a location-scale segment's log sigma at x = 0, not every respondent's
+                extra_lower = [0.5 * np.log(self.variance_floor_)] + [-np.inf] * (family.n_extra() - 1)
             rng = (self.random_state if isinstance(self.random_state, np.random.Generator)
                    else np.random.default_rng(self.random_state))
             fit = fit_family_mixture(
@@ -1000,7 +1037,7 @@ class ClusterwiseRegression(BaseEstimator):
             if family_data is not None:
                 raise ValueError("family_data (trials, offset) is for the binomial and poisson families")
             return data, None
-        rows = _family_rows(family_data, data["kept"])
+        rows = _with_spread(self.family_, _family_rows(family_data, data["kept"]), data["X"])
         self.family_.check_outcome(data["y"], data["y_name"], rows)
         return data, rows
 
@@ -1051,7 +1088,7 @@ class ClusterwiseRegression(BaseEstimator):
         """
         self._check_fitted()
         values, _, _ = _predictor_values(X, list(self.feature_names_in_))
-        rows = _family_rows(family_data, np.ones(values.shape[0], dtype=bool))
+        rows = _with_spread(self.family_, _family_rows(family_data, np.ones(values.shape[0], dtype=bool)), values)
         params = self.family_params_
         eta = family_design(self.family_, values) @ params.beta.T
         return np.column_stack([self.family_.mean(eta[:, j], params.extra[j], rows) for j in range(self.n_segments_)])
@@ -1061,7 +1098,7 @@ class ClusterwiseRegression(BaseEstimator):
         self._check_fitted()
         rng = np.random.default_rng(random_state)
         values, _, _ = _predictor_values(X, list(self.feature_names_in_))
-        rows = _family_rows(family_data, np.ones(values.shape[0], dtype=bool))
+        rows = _with_spread(self.family_, _family_rows(family_data, np.ones(values.shape[0], dtype=bool)), values)
         params = self.family_params_
         segment = rng.choice(self.n_segments_, size=values.shape[0], p=params.weights / params.weights.sum())
         eta = np.einsum("ij,ij->i", family_design(self.family_, values), params.beta[segment])
@@ -1182,8 +1219,7 @@ class ClusterwiseRegression(BaseEstimator):
         model.sum_weights_ = float(d["sum_weights"])
         model.outcome_variance_ = float(d["outcome_variance"])
         model.variance_floor_ = None if d["variance_floor"] is None else float(d["variance_floor"])
-        model.family_ = make_family(d["family"], **{key: tuple(v) if isinstance(v, list) else v
-                                                     for key, v in d["family_settings"].items()})
+        model.family_ = _family_from_record(d["family"], d["family_settings"])
         model.family_settings_ = dict(d["family_settings"])
         model.extra_ = np.asarray(d["extra"], dtype=float).reshape(model.n_segments_, -1)
         return model

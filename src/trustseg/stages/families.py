@@ -38,9 +38,9 @@ def analysis_family(name: str, analysis: Mapping, constructs: Mapping) -> tuple[
     outcome = analysis["outcome"]
     spec = constructs.get(outcome)
     if family == "auto":
-        bounded_score = spec is not None and len(spec["items"]) > 1
-        return (SCORE_FAMILY if bounded_score else "gaussian"), _settings(SCORE_FAMILY if bounded_score else
-                                                                           "gaussian", spec)
+        family = SCORE_FAMILY if spec is not None and len(spec["items"]) > 1 else "gaussian"
+        return _check_spread(name, analysis, family), _settings(family, spec)
+    _check_spread(name, analysis, family)
     if family == "censored" and spec is None:
         raise ConfigError(
             f"analysis '{name}' fits a censored outcome (analyses.{name}.family: censored), but its outcome "
@@ -57,6 +57,23 @@ def analysis_family(name: str, analysis: Mapping, constructs: Mapping) -> tuple[
                 f"on 2 to {MAX_ORDINAL_CATEGORIES} whole points. Use family censored or gaussian for this outcome."
             )
     return family, _settings(family, spec)
+
+
+def _check_spread(name: str, analysis: Mapping, family: str) -> str:
+    """``family``, unless a linear spread is asked of a family without a residual SD or with method cem."""
+    if analysis.get("spread", "constant") != "linear":
+        return family
+    if family not in ("gaussian", "censored"):
+        raise ConfigError(
+            f"analysis '{name}' asks for a linear spread (analyses.{name}.spread: linear), which is for the gaussian "
+            f"and censored families; its family is {family}, whose spread follows from its mean. Remove the spread "
+            "key or choose family gaussian or censored."
+        )
+    if analysis.get("method", "em") == "cem":
+        raise ConfigError(
+            f"analysis '{name}': spread: linear is fitted by maximum likelihood; set analyses.{name}.method: em."
+        )
+    return family
 
 
 def _settings(family: str, spec: Mapping | None) -> dict:

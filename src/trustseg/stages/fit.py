@@ -60,7 +60,8 @@ def focal_direction(higher_is: str) -> int:
 
 
 def _estimator(k: int, y, w, *, n_init: int, method: str, min_share: float, focal: str, seed: int, name: str,
-               rounding_variance: float | None = None, higher_is: str = "better", family: Mapping | None = None):
+               rounding_variance: float | None = None, higher_is: str = "better", family: Mapping | None = None,
+               spread: str = "constant"):
     family = dict(family or {"name": "gaussian", "options": {}})
     if method == "cem" and family["name"] != "gaussian":
         raise ConfigError(
@@ -73,6 +74,7 @@ def _estimator(k: int, y, w, *, n_init: int, method: str, min_share: float, foca
         method=method,
         family=family["name"],
         family_options=dict(family["options"]) or None,
+        spread=spread,
         min_share=float(min_share),
         variance_floor=outcome_variance_floor(y, w, rounding_variance),
         focal=focal,
@@ -115,19 +117,23 @@ def _check_enough_respondents(n: int, k: int, n_predictors: int, name: str, clea
 
 def fit_k(clean_path: str, name: str, k: int, output: str, *, outcome: str, predictors: Sequence[str], focal: str,
           method: str, n_init: int, min_share: float, seed: int, weight_column: str | None,
-          rounding_variance: float | None = None, higher_is: str = "better", family: Mapping | None = None) -> None:
+          rounding_variance: float | None = None, higher_is: str = "better", family: Mapping | None = None,
+          spread: str = "constant") -> None:
     """Fit the K-segment clusterwise regression of one analysis (one job per K).
 
     Takes only the settings that change the fit, so the workflow refits no K
     when alpha, the criterion, the equivalence margin or the candidate Ks change.
     ``higher_is`` (``better`` or ``worse``) changes only the segment order:
     segment 1 is the most strongly driven in the expected direction.
+    ``family`` (``{"name": ..., "options": ...}`` from
+    :func:`trustseg.stages.families.analysis_family`) and ``spread``
+    (``constant`` or ``linear``) choose the model of the outcome.
     """
     clean_df = read_clean(clean_path)
     X, y, w, _ = analysis_data(clean_df, outcome, predictors, name, weight_column)
     _check_enough_respondents(len(y), int(k), X.shape[1], name, clean_path)
     model = _estimator(k, y, w, n_init=n_init, method=method, min_share=min_share, focal=focal, seed=seed, name=name,
-                       rounding_variance=rounding_variance, higher_is=higher_is, family=family)
+                       rounding_variance=rounding_variance, higher_is=higher_is, family=family, spread=spread)
     started = time.perf_counter()
     try:
         model.fit(X, y, sample_weight=w)

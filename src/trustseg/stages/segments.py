@@ -194,8 +194,8 @@ def _problem_lines(name: str, table: pd.DataFrame, problems: pd.DataFrame, sprea
                           for r in rows.itertuples())
         logger.warning(
             "analysis %s: segment %d (%s): the residual spread changes with %s, but the model assumes it constant; "
-            "its slope interval and verdict may be too confident (residual_spread.csv)",
-            name, segment, names.get(int(segment), ""), where)
+            "its slope interval and verdict may be too confident (residual_spread.csv); fit the spread too with "
+            "analyses.%s.spread: linear", name, segment, names.get(int(segment), ""), where, name)
         lines.append((f"Segment {segment} residual spread", f"changes with {where}"))
     return lines
 
