@@ -219,6 +219,8 @@ out <- list(
     "separating components (|coef| -> infinity); use their logLik only as a",
     "lower bound and do not compare their standard errors.",
     "flexmix_binomial_grouped_id2 is flexmix's own grouped example (| id2).",
+    "flexmix_binomial_trials is the identified binomial case with trials:",
+    "yp read as successes out of 12 trials (12 = max(yp)), cbind(yp, 12 - yp) ~ x.",
     "Standard errors of NA/NaN are written as null."),
   cases = list(
     glm_poisson_k1 = glm_case("glm_poisson_k1", yp ~ x, "poisson"),
@@ -231,6 +233,13 @@ out <- list(
     flexmix_binomial_grouped_id2 = flexmix_case(
       "flexmix_binomial_grouped_id2", cbind(yb, 1 - yb) ~ x | id2,
       "binomial", seed = 1203),
+    # The binomial with trials, ungrouped: the 0/1 yb gives no usable K >= 2
+    # maximum (see the note), and the grouped fit needs respondent groups.
+    # yp (counts 0..12) read as successes out of 12 trials, 12 = max(yp): a
+    # row carries 12 Bernoulli draws of one component, so the mixture of
+    # logistic regressions is identified for K = 2 and 3 (trials >= 2K - 1).
+    flexmix_binomial_trials = flexmix_case(
+      "flexmix_binomial_trials", cbind(yp, 12 - yp) ~ x, "binomial", seed = 1204),
     censored_tobit_k1 = tobit_case,
     ordinal_clm_k1 = ordinal_case))
 
