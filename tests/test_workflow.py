@@ -459,6 +459,33 @@ def test_survey_weights_and_robust_standard_errors(tmp_path):
     assert abs(share - merged["posterior_1"].mean()) > 1e-3
 
 
+def test_ordinal_and_count_outcomes_run_through_the_workflow(tmp_path):
+    configfile = golf_config(tmp_path, n_members=300)
+    config = yaml.safe_load(configfile.read_text())
+    config["constructs"]["renew"] = {"items": ["rep_renew"], "scale": [1, 7]}
+    config["analyses"] = {
+        "renew_ordinal": {"outcome": "renew", "predictors": ["satisfaction"], "family": "ordinal",
+                          "segments": [1, 2], "n_init": 3},
+        "rounds_poisson": {"outcome": "rounds_per_month", "predictors": ["satisfaction"], "family": "poisson",
+                           "segments": [1, 2], "n_init": 3},
+    }
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_workflow(tmp_path, configfile)
+    assert result.returncode == 0, result.stderr[-4000:]
+    results = tmp_path / "results"
+    ordinal = pd.read_csv(results / "renew_ordinal" / "segments.csv")
+    # no intercept: the thresholds take its place; lines are expected ratings on the 1-7 scale
+    assert set(ordinal["term"]) == {"satisfaction"}
+    lines = pd.read_csv(results / "renew_ordinal" / "fitted_lines.csv")
+    assert lines["fit"].between(1, 7).all() and {"eta", "eta_lower", "eta_upper"} <= set(lines.columns)
+    counts = pd.read_csv(results / "rounds_poisson" / "fitted_lines.csv")
+    assert (counts["fit"] > 0).all()
+    summary = (results / "rounds_poisson" / "summary.txt").read_text()
+    assert "poisson log link" in summary
+    captions = json.loads((results / "rounds_poisson" / "figures" / "captions_segments.json").read_text())
+    assert "expected count" in json.dumps(captions)
+
+
 # ----------------------------------------------------------------------------- user mistakes
 
 
@@ -509,6 +536,16 @@ def test_text_in_a_rating_column(tmp_path):
     result = run_workflow(tmp_path, configfile)
     _assert_clean_failure(result, "sat_greens", "very good")
     assert not (tmp_path / "results" / "cleaning" / "clean.csv").exists()
+
+
+def test_a_binomial_family_for_a_rating_score_stops_at_start_up(tmp_path):
+    def binomial(c):
+        c["analyses"]["repurchase_on_satisfaction"]["family"] = "binomial"
+
+    result = _bad_run(tmp_path, binomial)
+    _assert_clean_failure(result, "analysis 'repurchase_on_satisfaction' fits its outcome as binomial",
+                          "column 'repurchase'")
+    assert not (tmp_path / "results").exists()
 
 
 def test_too_few_respondents_for_the_segments(tmp_path):

@@ -491,7 +491,8 @@ def fit_family_mixture(family, X, y, k, w=None, data=None, n_init=10, random_sta
         if converged:
             polished, polished_loglik, finished = _newton_finish(family, design, y, w, params, data,
                                                                  bounds=bounds)
-            if polished_loglik >= loglik:
+            # Newton may shift a share below min_share, which EM would have removed: keep EM's solution then
+            if polished_loglik >= loglik and polished.weights.min() >= min_share:
                 params, loglik = polished, polished_loglik
             if not finished and tol < _NEWTON_SWITCH_TOL:
                 params, loglik, more, converged, later = _run_em(family, design, y, w, params, data, tol,

@@ -72,6 +72,17 @@ _MIN_START_SHARE = 1e-3
 # ----------------------------------------------------------------------------
 
 
+def _inverse_sigma(log_sigma) -> float:
+    """1 / sigma, infinite (not an OverflowError) for a log sigma far below any real spread.
+
+    A Newton trial point of a segment collapsing onto one answer can ask for
+    exp(710); the infinite density it gives is a non-finite candidate, which
+    the step halving rejects.
+    """
+    log_sigma = float(log_sigma)
+    return math.inf if -log_sigma > 700.0 else math.exp(-log_sigma)
+
+
 def _data_array(data, key, n, default):
     """``data[key]`` as a float array of length ``n``, or ``default`` broadcast when absent."""
     value = None if data is None else data.get(key)
@@ -195,12 +206,12 @@ class GaussianFamily(_Family):
     def loglik(self, y, eta, extra, data=None):
         """log N(y_i | eta_i, sigma^2), sigma = exp(extra[0])."""
         log_sigma = float(extra[0])
-        z = (y - eta) * math.exp(-log_sigma)
+        z = (y - eta) * _inverse_sigma(log_sigma)
         return -0.5 * LOG_2PI - log_sigma - 0.5 * z * z
 
     def derivatives(self, y, eta, extra, data=None):
         """Derivatives with respect to (eta_i, log_sigma)."""
-        inv_sigma = math.exp(-float(extra[0]))
+        inv_sigma = _inverse_sigma(extra[0])
         z = (y - eta) * inv_sigma
         n = len(z)
         d1 = np.column_stack([z * inv_sigma, z * z - 1.0])
@@ -260,7 +271,7 @@ class CensoredFamily(_Family):
 
     def loglik(self, y, eta, extra, data=None):
         log_sigma = float(extra[0])
-        inv_sigma = math.exp(-log_sigma)
+        inv_sigma = _inverse_sigma(log_sigma)
         left, right = self._sides(y)
         with np.errstate(invalid="ignore"):
             z = (y - eta) * inv_sigma
@@ -276,7 +287,7 @@ class CensoredFamily(_Family):
         (left) or t = (eta - upper)/sigma (right); the chain rule through t
         uses the inverse Mills ratio of :func:`_log_normal_cdf_derivatives`.
         """
-        inv_sigma = math.exp(-float(extra[0]))
+        inv_sigma = _inverse_sigma(extra[0])
         n = len(y)
         left, right = self._sides(y)
         d1 = np.empty((n, 2))
@@ -786,7 +797,9 @@ def fit_segment(family, X, y, w=None, data=None, start=None, tol=1e-10, max_iter
         raise ValueError(f"start has {theta.size} parameters, expected {p + family.n_extra()}")
 
     def evaluate(values):
-        return segment_gradient_hessian(family, X, y, values[:p], values[p:], w, data)
+        # a trial point may be wild (a collapsing segment): its non-finite value is rejected, quietly
+        with np.errstate(all="ignore"):
+            return segment_gradient_hessian(family, X, y, values[:p], values[p:], w, data)
 
     loglik, gradient, hessian = evaluate(theta)
     if not np.isfinite(loglik):
