@@ -20,7 +20,7 @@ from trustseg.model.families import MAX_ORDINAL_CATEGORIES
 
 #: the family of a construct score over several items on a bounded scale (family: auto);
 #: chosen from the side-by-side fits in docs/outcome_families.md
-SCORE_FAMILY = "gaussian"
+SCORE_FAMILY = "censored"
 #: families whose outcome needs checking against the data before any job runs
 _CHECKED_AT_START = ("ordinal", "binomial", "poisson")
 
