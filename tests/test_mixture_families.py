@@ -211,3 +211,21 @@ def test_linear_spread_fits_a_spread_that_grows_with_satisfaction():
     assert np.array_equal(loaded.predict_proba(X, y), linear.predict_proba(X, y))
     with pytest.raises(ValueError, match="gaussian and censored"):
         ClusterwiseRegression(n_segments=1, family="poisson", spread="linear").fit(X, y.round().abs())
+
+
+def test_a_large_sample_searches_a_subsample_and_reruns_the_best_on_everyone():
+    rng = np.random.default_rng(3)
+    n = 3000
+    x = np.round(rng.normal(4.5, 1.2, (n, 3)).clip(1, 7)).mean(axis=1)
+    segment = rng.choice(2, n, p=[0.4, 0.6])
+    latent = np.where(segment == 0, 0.95 * x, 5.0)[:, None] + 0.6 * rng.standard_normal((n, 3))
+    y = np.round(latent.clip(1, 7)).mean(axis=1)
+    X, y = pd.DataFrame({"satisfaction": x}), pd.Series(y, name="repurchase")
+    settings = {"n_segments": 2, "family": "censored", "family_options": {"lower": 1, "upper": 7}, "n_init": 4,
+                "random_state": 0}
+    everyone = ClusterwiseRegression(**settings).fit(X, y)
+    searched = ClusterwiseRegression(**settings, search_subsample=800).fit(X, y)
+    assert everyone.start_refined_.all() and not searched.start_refined_.all()
+    assert searched.loglik_ == pytest.approx(everyone.loglik_, rel=1e-9)
+    # a start that was not rerun keeps the full-data log-likelihood of its search solution, never above the best
+    assert (searched.start_logliks_[~searched.start_refined_] <= searched.loglik_ + 1e-6).all()

@@ -276,6 +276,9 @@ class FamilyStart:
     stop_reason: str
     seconds: float
     dropped: list = field(default_factory=list)
+    #: False for a start that searched a subsample and was not rerun on everyone (its loglik is then the
+    #: full-data log-likelihood of its search solution)
+    refined: bool = True
 
 
 @dataclass(frozen=True)
@@ -445,7 +448,8 @@ def _newton_finish(family, design, y, w, params, data, max_steps=25, bounds=None
 
 
 def fit_family_mixture(family, X, y, k, w=None, data=None, n_init=10, random_state=None, tol=1e-10,
-                       max_iter=2000, min_share=MIN_SHARE, extra_lower=None, starts_from=()) -> FamilyMixtureFit:
+                       max_iter=2000, min_share=MIN_SHARE, extra_lower=None, starts_from=(),
+                       search_subsample=None, n_full_runs=2) -> FamilyMixtureFit:
     """Multi-start EM with a Newton finish for a mixture of ``k`` segments of ``family``.
 
     Starts alternate between random partitions of the respondents (seed
@@ -460,10 +464,19 @@ def fit_family_mixture(family, X, y, k, w=None, data=None, n_init=10, random_sta
 
     The solution keeps the most segments, then the highest log-likelihood;
     it gets Newton steps on the full mixture likelihood at the end.
+
+    With more respondents than ``search_subsample``, the ``n_init`` starts
+    search a random subsample of that size and the ``n_full_runs`` best
+    distinct solutions run again on everyone (as the gaussian engine does);
+    the other starts keep the full-data log-likelihood of their search
+    solution (``refined`` False).
     """
     y = np.asarray(y, dtype=float).reshape(-1)
     X = np.asarray(X, dtype=float).reshape(len(y), -1)
     w = np.ones(len(y)) if w is None else np.asarray(w, dtype=float).reshape(-1)
+    if search_subsample is not None and len(y) > search_subsample and n_init > 0:
+        return _fit_from_subsample(family, X, y, k, w, data, n_init, random_state, tol, max_iter, min_share,
+                                   extra_lower, starts_from, int(search_subsample), int(n_full_runs))
     bounds = coefficient_bounds(family, X, w, extra_lower)
     design = family_design(family, X)
     rng = np.random.default_rng(random_state)
@@ -505,6 +518,46 @@ def fit_family_mixture(family, X, y, k, w=None, data=None, n_init=10, random_sta
     if not fitted:
         raise ValueError(f"no start of the {family.name} mixture with {k} segments could be fitted")
     best = min(fitted, key=lambda s: (-len(starts[s].params.weights), -starts[s].loglik, s))
+    chosen = starts[best]
+    return FamilyMixtureFit(chosen.params, chosen.loglik, np.array([s.loglik for s in starts]), chosen.n_iter,
+                            chosen.converged, chosen.dropped, starts, best)
+
+
+def _fit_from_subsample(family, X, y, k, w, data, n_init, random_state, tol, max_iter, min_share, extra_lower,
+                        starts_from, size, n_full_runs):
+    """:func:`fit_family_mixture`'s starts on a subsample, the best distinct solutions rerun on everyone."""
+    rng = np.random.default_rng(random_state)
+    rows = np.sort(rng.choice(len(y), size=size, replace=False))
+    sub_data = None if data is None else {key: (None if v is None else np.asarray(v).reshape(-1)[rows])
+                                          for key, v in data.items()}
+    settings = {"tol": tol, "max_iter": max_iter, "min_share": min_share, "extra_lower": extra_lower}
+    search = fit_family_mixture(family, X[rows], y[rows], k, w[rows], sub_data, n_init, rng, **settings)
+    fitted = sorted((s for s, start in enumerate(search.starts) if start.params is not None),
+                    key=lambda s: (-len(search.starts[s].params.weights), -search.starts[s].loglik, s))
+    leaders = []
+    for s in fitted:
+        if not any(np.allclose(search.starts[s].loglik, search.starts[t].loglik, rtol=1e-8, atol=0.0)
+                   for t in leaders):
+            leaders.append(s)
+        if len(leaders) == n_full_runs:
+            break
+    full = fit_family_mixture(family, X, y, k, w, data, 0, rng,
+                              starts_from=[search.starts[s].params for s in leaders] + list(starts_from), **settings)
+    design = family_design(family, X)
+    starts = []
+    for s, start in enumerate(search.starts):
+        if s in leaders:
+            run = full.starts[leaders.index(s)]
+            starts.append(FamilyStart(start.kind, start.stream, run.params, run.loglik, start.n_iter + run.n_iter,
+                                      run.converged, run.stop_reason, start.seconds + run.seconds,
+                                      start.dropped + run.dropped))
+        else:
+            loglik = np.nan if start.params is None else family_loglik(family, design, y, w, start.params, data)
+            starts.append(FamilyStart(start.kind, start.stream, start.params, float(loglik), start.n_iter,
+                                      start.converged, start.stop_reason, start.seconds, start.dropped, refined=False))
+    starts += full.starts[len(leaders):]
+    refined = [s for s, start in enumerate(starts) if start.refined and start.params is not None]
+    best = min(refined, key=lambda s: (-len(starts[s].params.weights), -starts[s].loglik, s))
     chosen = starts[best]
     return FamilyMixtureFit(chosen.params, chosen.loglik, np.array([s.loglik for s in starts]), chosen.n_iter,
                             chosen.converged, chosen.dropped, starts, best)

@@ -79,8 +79,9 @@ def _inverse_sigma(log_sigma) -> float:
     exp(710); the infinite density it gives is a non-finite candidate, which
     the step halving rejects.
     """
+    # a numpy float: its square overflows to inf too, where a Python float raises
     log_sigma = float(log_sigma)
-    return math.inf if -log_sigma > 700.0 else math.exp(-log_sigma)
+    return np.float64(math.inf if -log_sigma > 700.0 else math.exp(-log_sigma))
 
 
 def _data_array(data, key, n, default):

@@ -560,6 +560,7 @@ class ClusterwiseRegression(BaseEstimator):
                 family, X_, y_, k, w, rows, n_init=int(self.n_init), random_state=rng, tol=float(self.tol),
                 max_iter=int(self.max_iter), min_share=float(self.min_share), extra_lower=extra_lower,
                 starts_from=self._given_family_starts(family, X_.shape[1]),
+                search_subsample=int(self.search_subsample), n_full_runs=int(self.n_full_runs),
             )
         self._record_family_starts(fit, family, X_, y_, w)
         if len(fit.params.weights) < k:
@@ -607,14 +608,16 @@ class ClusterwiseRegression(BaseEstimator):
         """Every start's log-likelihood, kind, stop reason and whether it reached the chosen solution."""
         chosen = fit.starts[fit.best_start]
         scale = _solution_scale(family, X, y, w)
+        # compared where every start ends on all respondents: a search start not rerun cannot have reached it
         reached = [
-            start.params is not None and _same_family_solution(start, chosen, scale) for start in fit.starts
+            start.params is not None and start.refined and _same_family_solution(start, chosen, scale)
+            for start in fit.starts
         ]
         self.start_logliks_ = np.array([start.loglik for start in fit.starts])
         self.start_kinds_ = [start.kind for start in fit.starts]
         self.start_stop_reasons_ = [start.stop_reason for start in fit.starts]
         self.start_seconds_ = np.array([start.seconds for start in fit.starts])
-        self.start_refined_ = np.ones(len(fit.starts), dtype=bool)
+        self.start_refined_ = np.array([start.refined for start in fit.starts])
         self.start_reached_best_ = np.array(reached)
         self.best_start_ = int(fit.best_start)
         self.n_best_starts_ = int(sum(reached))
