@@ -191,6 +191,83 @@ class _Family:
         return y
 
 
+def _censored_sides(y, lower, upper):
+    """Which rows sit at (or beyond) the lower and the upper bound: censored observations."""
+    return y <= lower, y >= upper
+
+
+def censored_normal_loglik(y, eta, log_sigma, lower, upper):
+    """log f(y_i | eta_i, sigma_i), censored at ``lower`` / ``upper`` (infinite: no censoring).
+
+    ``log_sigma`` holds one value per row (the location-scale family of
+    :mod:`trustseg.model.spread`) or the same value repeated (:class:`CensoredFamily`).
+
+    A trial point of a Newton step may put log sigma_i far out (a segment
+    collapsing onto a few respondents); there sigma_i under- or overflows and
+    the log-density is -inf or nan, which the step halving rejects, quietly.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        inv_sigma = np.exp(-log_sigma)
+        z = (y - eta) * inv_sigma
+        out = -0.5 * LOG_2PI - log_sigma - 0.5 * z * z
+        left, right = _censored_sides(y, lower, upper)
+        if left.any():
+            out[left] = log_ndtr((lower - eta[left]) * inv_sigma[left])
+        if right.any():
+            out[right] = log_ndtr((eta[right] - upper) * inv_sigma[right])
+    return out
+
+
+def censored_normal_derivatives(y, eta, log_sigma, lower, upper):
+    """First (n, 2) and second (n, 2, 2) derivatives of :func:`censored_normal_loglik` in (eta_i, log sigma_i).
+
+    A censored row contributes log Phi(t), t = (lower - eta)/sigma
+    (left) or (eta - upper)/sigma (right), chained through t with the inverse
+    Mills ratio.  Where sigma_i under- or overflows (see :func:`censored_normal_loglik`)
+    the derivatives are not finite, quietly.
+    """
+    n = len(y)
+    d1 = np.empty((n, 2))
+    d2 = np.empty((n, 2, 2))
+    with np.errstate(over="ignore", invalid="ignore"):
+        inv_sigma = np.exp(-log_sigma)
+        z = (y - eta) * inv_sigma
+        d1[:, 0] = z * inv_sigma
+        d1[:, 1] = z * z - 1.0
+        d2[:, 0, 0] = -inv_sigma**2
+        d2[:, 0, 1] = -2.0 * z * inv_sigma
+        d2[:, 1, 1] = -2.0 * z * z
+        left, right = _censored_sides(y, lower, upper)
+        for rows, sign, bound in ((left, -1.0, lower), (right, 1.0, upper)):
+            if not rows.any():
+                continue
+            # t = sign (eta - bound) / sigma: dt/deta = sign/sigma, dt/dlog_sigma = -t.
+            dt_eta = sign * inv_sigma[rows]
+            t = (eta[rows] - bound) * dt_eta
+            _, h1, h2 = _log_normal_cdf_derivatives(t)
+            d1[rows, 0] = h1 * dt_eta
+            d1[rows, 1] = -h1 * t
+            d2[rows, 0, 0] = h2 * dt_eta**2
+            d2[rows, 0, 1] = -h2 * dt_eta * t - h1 * dt_eta
+            d2[rows, 1, 1] = h2 * t * t + h1 * t
+    d2[:, 1, 0] = d2[:, 0, 1]
+    return d1, d2
+
+
+def censored_normal_mean(eta, sigma, lower, upper):
+    """E[clip(Y*, lower, upper)] for Y*_i ~ N(eta_i, sigma_i^2) (sigma a scalar or one per row)."""
+    a = (lower - eta) / sigma
+    b = (upper - eta) / sigma
+    below, above = ndtr(a), ndtr(-b)
+    density = np.exp(-0.5 * a * a) - np.exp(-0.5 * b * b)
+    inside = eta * (1.0 - below - above) + sigma * density / math.sqrt(2.0 * math.pi)
+    # An infinite bound has zero probability beyond it; 0 * inf must not become nan.
+    at_lower = lower * below if math.isfinite(lower) else 0.0
+    at_upper = upper * above if math.isfinite(upper) else 0.0
+    return inside + at_lower + at_upper
+
+
+
 @dataclass(frozen=True)
 class GaussianFamily(_Family):
     """Normal outcome, identity link; extra parameter ``log_sigma``."""
@@ -267,69 +344,16 @@ class CensoredFamily(_Family):
             "Check the bounds of the scale (censored lower/upper) or the coding of the outcome.",
         )
 
-    def _sides(self, y):
-        return y <= self.lower, y >= self.upper
-
     def loglik(self, y, eta, extra, data=None):
-        log_sigma = float(extra[0])
-        inv_sigma = _inverse_sigma(log_sigma)
-        left, right = self._sides(y)
-        with np.errstate(invalid="ignore"):
-            z = (y - eta) * inv_sigma
-            out = -0.5 * LOG_2PI - log_sigma - 0.5 * z * z
-            out = np.where(left, log_ndtr((self.lower - eta) * inv_sigma), out)
-            out = np.where(right, log_ndtr((eta - self.upper) * inv_sigma), out)
-        return out
+        return censored_normal_loglik(y, eta, np.full(len(y), float(extra[0])), self.lower, self.upper)
 
     def derivatives(self, y, eta, extra, data=None):
-        """Derivatives with respect to (eta_i, log_sigma).
-
-        A censored row contributes log Phi(t) with t = (lower - eta)/sigma
-        (left) or t = (eta - upper)/sigma (right); the chain rule through t
-        uses the inverse Mills ratio of :func:`_log_normal_cdf_derivatives`.
-        """
-        inv_sigma = _inverse_sigma(extra[0])
-        n = len(y)
-        left, right = self._sides(y)
-        d1 = np.empty((n, 2))
-        d2 = np.empty((n, 2, 2))
-
-        z = (y - eta) * inv_sigma
-        d1[:, 0] = z * inv_sigma
-        d1[:, 1] = z * z - 1.0
-        d2[:, 0, 0] = -inv_sigma**2
-        d2[:, 0, 1] = -2.0 * z * inv_sigma
-        d2[:, 1, 1] = -2.0 * z * z
-
-        for rows, sign, bound in ((left, -1.0, self.lower), (right, 1.0, self.upper)):
-            if not rows.any():
-                continue
-            # t = sign * (eta - bound) / sigma: dt/deta = sign/sigma, dt/dlog_sigma = -t,
-            # d2t/deta dlog_sigma = -sign/sigma, d2t/dlog_sigma^2 = t.
-            t = sign * (eta[rows] - bound) * inv_sigma
-            _, h1, h2 = _log_normal_cdf_derivatives(t)
-            dt_eta = sign * inv_sigma
-            d1[rows, 0] = h1 * dt_eta
-            d1[rows, 1] = -h1 * t
-            d2[rows, 0, 0] = h2 * dt_eta**2
-            d2[rows, 0, 1] = -h2 * dt_eta * t - h1 * dt_eta
-            d2[rows, 1, 1] = h2 * t * t + h1 * t
-        d2[:, 1, 0] = d2[:, 0, 1]
-        return d1, d2
+        """Derivatives with respect to (eta_i, log_sigma) (see :func:`censored_normal_derivatives`)."""
+        return censored_normal_derivatives(y, eta, np.full(len(y), float(extra[0])), self.lower, self.upper)
 
     def mean(self, eta, extra, data=None):
         """E[clip(Y*, lower, upper)] for Y* ~ N(eta, sigma^2)."""
-        eta = np.asarray(eta, dtype=float)
-        sigma = math.exp(float(extra[0]))
-        a = (self.lower - eta) / sigma
-        b = (self.upper - eta) / sigma
-        below, above = ndtr(a), ndtr(-b)
-        density = np.exp(-0.5 * a * a) - np.exp(-0.5 * b * b)
-        inside = eta * (1.0 - below - above) + sigma * density / math.sqrt(2.0 * math.pi)
-        # An infinite bound has zero probability beyond it; 0 * inf must not become nan.
-        at_lower = self.lower * below if math.isfinite(self.lower) else 0.0
-        at_upper = self.upper * above if math.isfinite(self.upper) else 0.0
-        return inside + at_lower + at_upper
+        return censored_normal_mean(np.asarray(eta, dtype=float), math.exp(float(extra[0])), self.lower, self.upper)
 
     def simulate(self, eta, extra, rng, data=None):
         return np.clip(rng.normal(eta, math.exp(float(extra[0]))), self.lower, self.upper)

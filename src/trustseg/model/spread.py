@@ -40,17 +40,17 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.special import log_ndtr, ndtr
 
 from trustseg.errors import ConfigError
-from trustseg.model._core import LOG_2PI
 from trustseg.model.families import (
     CensoredFamily,
     GaussianFamily,
     _check_finite,
     _Family,
-    _log_normal_cdf_derivatives,
     _wls,
+    censored_normal_derivatives,
+    censored_normal_loglik,
+    censored_normal_mean,
 )
 
 BASES = ("gaussian", "censored")
@@ -82,79 +82,6 @@ def spread_data(spread_names, Z, data=None):
 # ----------------------------------------------------------------------------
 # the normal log-density, censored or not, with one sigma per row
 # ----------------------------------------------------------------------------
-
-
-def _sides(y, lower, upper):
-    return y <= lower, y >= upper
-
-
-def _rows_loglik(y, eta, log_sigma, lower, upper):
-    """log f(y_i | eta_i, sigma_i), censored at ``lower`` / ``upper`` (infinite: no censoring).
-
-    A trial point of a Newton step may put log sigma_i far out (a segment
-    collapsing onto a few respondents); there sigma_i under- or overflows and
-    the log-density is -inf or nan, which the step halving rejects, quietly.
-    """
-    with np.errstate(over="ignore", invalid="ignore"):
-        inv_sigma = np.exp(-log_sigma)
-        z = (y - eta) * inv_sigma
-        out = -0.5 * LOG_2PI - log_sigma - 0.5 * z * z
-        left, right = _sides(y, lower, upper)
-        if left.any():
-            out[left] = log_ndtr((lower - eta[left]) * inv_sigma[left])
-        if right.any():
-            out[right] = log_ndtr((eta[right] - upper) * inv_sigma[right])
-    return out
-
-
-def _rows_derivatives(y, eta, log_sigma, lower, upper):
-    """First (n, 2) and second (n, 2, 2) derivatives of :func:`_rows_loglik` in (eta_i, log sigma_i).
-
-    The formulas of :class:`~trustseg.model.families.CensoredFamily` with a
-    per-row sigma: a censored row contributes log Phi(t), t = (lower - eta)/sigma
-    (left) or (eta - upper)/sigma (right), chained through t with the inverse
-    Mills ratio.  Where sigma_i under- or overflows (see :func:`_rows_loglik`)
-    the derivatives are not finite, quietly.
-    """
-    n = len(y)
-    d1 = np.empty((n, 2))
-    d2 = np.empty((n, 2, 2))
-    with np.errstate(over="ignore", invalid="ignore"):
-        inv_sigma = np.exp(-log_sigma)
-        z = (y - eta) * inv_sigma
-        d1[:, 0] = z * inv_sigma
-        d1[:, 1] = z * z - 1.0
-        d2[:, 0, 0] = -inv_sigma**2
-        d2[:, 0, 1] = -2.0 * z * inv_sigma
-        d2[:, 1, 1] = -2.0 * z * z
-        left, right = _sides(y, lower, upper)
-        for rows, sign, bound in ((left, -1.0, lower), (right, 1.0, upper)):
-            if not rows.any():
-                continue
-            # t = sign (eta - bound) / sigma: dt/deta = sign/sigma, dt/dlog_sigma = -t.
-            dt_eta = sign * inv_sigma[rows]
-            t = (eta[rows] - bound) * dt_eta
-            _, h1, h2 = _log_normal_cdf_derivatives(t)
-            d1[rows, 0] = h1 * dt_eta
-            d1[rows, 1] = -h1 * t
-            d2[rows, 0, 0] = h2 * dt_eta**2
-            d2[rows, 0, 1] = -h2 * dt_eta * t - h1 * dt_eta
-            d2[rows, 1, 1] = h2 * t * t + h1 * t
-    d2[:, 1, 0] = d2[:, 0, 1]
-    return d1, d2
-
-
-def _rows_censored_mean(eta, sigma, lower, upper):
-    """E[clip(Y*, lower, upper)] for Y*_i ~ N(eta_i, sigma_i^2) (as CensoredFamily.mean, per-row sigma)."""
-    a = (lower - eta) / sigma
-    b = (upper - eta) / sigma
-    below, above = ndtr(a), ndtr(-b)
-    density = np.exp(-0.5 * a * a) - np.exp(-0.5 * b * b)
-    inside = eta * (1.0 - below - above) + sigma * density / math.sqrt(2.0 * math.pi)
-    # An infinite bound has zero probability beyond it; 0 * inf must not become nan.
-    at_lower = lower * below if math.isfinite(lower) else 0.0
-    at_upper = upper * above if math.isfinite(upper) else 0.0
-    return inside + at_lower + at_upper
 
 
 # ----------------------------------------------------------------------------
@@ -250,7 +177,7 @@ class LocationScaleFamily(_Family):
     def loglik(self, y, eta, extra, data=None):
         y = np.asarray(y, dtype=float)
         eta = np.asarray(eta, dtype=float)
-        return _rows_loglik(y, eta, self.log_sigma(extra, data, len(y)), self.lower, self.upper)
+        return censored_normal_loglik(y, eta, self.log_sigma(extra, data, len(y)), self.lower, self.upper)
 
     def derivatives(self, y, eta, extra, data=None):
         """Derivatives with respect to (eta_i, gamma_0, gamma_1..gamma_p).
@@ -261,7 +188,7 @@ class LocationScaleFamily(_Family):
         y = np.asarray(y, dtype=float)
         eta = np.asarray(eta, dtype=float)
         design = self.spread_design(data, len(y))
-        g1, g2 = _rows_derivatives(y, eta, design @ np.asarray(extra, dtype=float), self.lower, self.upper)
+        g1, g2 = censored_normal_derivatives(y, eta, design @ np.asarray(extra, dtype=float), self.lower, self.upper)
         n, m = design.shape
         d1 = np.empty((n, 1 + m))
         d2 = np.empty((n, 1 + m, 1 + m))
@@ -280,7 +207,7 @@ class LocationScaleFamily(_Family):
         if self.base == "gaussian":
             return eta
         sigma = np.exp(self.log_sigma(extra, data, len(eta)))
-        return _rows_censored_mean(eta, sigma, self.lower, self.upper)
+        return censored_normal_mean(eta, sigma, self.lower, self.upper)
 
     def simulate(self, eta, extra, rng, data=None):
         eta = np.asarray(eta, dtype=float)
