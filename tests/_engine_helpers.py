@@ -55,3 +55,20 @@ def simulate_segments(n, intercepts, slopes, sigmas, shares, seed, n_predictors=
     y = mean + rng.normal(size=n) * np.asarray(sigmas)[labels]
     names = ["satisfaction"] + [f"z{j}" for j in range(1, n_predictors)]
     return pd.DataFrame(X, columns=names), pd.Series(y, name="loyalty"), labels
+
+
+def central_differences(total, params, h=1e-5):
+    """Numerical gradient and Hessian of ``total(params) -> (value, gradient, ...)`` by central differences.
+
+    The gradient differences the value, the Hessian the analytic gradient.
+    """
+    params = np.asarray(params, dtype=float)
+    gradient = np.empty_like(params)
+    hessian = np.empty((len(params), len(params)))
+    for j in range(len(params)):
+        step = np.zeros_like(params)
+        step[j] = h
+        up, down = total(params + step), total(params - step)
+        gradient[j] = (up[0] - down[0]) / (2 * h)
+        hessian[:, j] = (up[1] - down[1]) / (2 * h)
+    return gradient, hessian

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from _engine_helpers import central_differences
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 
 from trustseg.errors import ConfigError, DataError
@@ -139,15 +140,7 @@ def test_segment_gradient_and_hessian_match_finite_differences(case):
 
     loglik, gradient, hessian = total(params)
     assert loglik == pytest.approx(float(w @ family.loglik(y, X @ beta, extra, data)), rel=1e-12)
-    h = 1e-5
-    numeric_gradient = np.empty_like(params)
-    numeric_hessian = np.empty((len(params), len(params)))
-    for j in range(len(params)):
-        step = np.zeros_like(params)
-        step[j] = h
-        up, down = total(params + step), total(params - step)
-        numeric_gradient[j] = (up[0] - down[0]) / (2 * h)
-        numeric_hessian[:, j] = (up[1] - down[1]) / (2 * h)
+    numeric_gradient, numeric_hessian = central_differences(total, params)
     scale_g = 1 + np.abs(gradient).max()
     scale_h = 1 + np.abs(hessian).max()
     np.testing.assert_allclose(gradient, numeric_gradient, rtol=1e-5, atol=1e-6 * scale_g)

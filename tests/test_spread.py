@@ -12,6 +12,7 @@ from itertools import permutations
 
 import numpy as np
 import pytest
+from _engine_helpers import central_differences
 from scipy import optimize, stats
 
 from trustseg.errors import ConfigError, DataError
@@ -121,15 +122,7 @@ def test_segment_gradient_and_hessian_match_finite_differences(case):
 
     loglik, gradient, hessian = total(params)
     assert loglik == pytest.approx(float(w @ family.loglik(y, eta, extra, data)), rel=1e-12)
-    h = 1e-5
-    numeric_gradient = np.empty_like(params)
-    numeric_hessian = np.empty((len(params), len(params)))
-    for j in range(len(params)):
-        step = np.zeros_like(params)
-        step[j] = h
-        up, down = total(params + step), total(params - step)
-        numeric_gradient[j] = (up[0] - down[0]) / (2 * h)
-        numeric_hessian[:, j] = (up[1] - down[1]) / (2 * h)
+    numeric_gradient, numeric_hessian = central_differences(total, params)
     np.testing.assert_allclose(gradient, numeric_gradient, rtol=1e-5, atol=1e-6 * (1 + np.abs(gradient).max()))
     np.testing.assert_allclose(hessian, numeric_hessian, rtol=1e-5, atol=1e-6 * (1 + np.abs(hessian).max()))
 
