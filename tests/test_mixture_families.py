@@ -225,7 +225,8 @@ def test_a_large_sample_searches_a_subsample_and_reruns_the_best_on_everyone():
                 "random_state": 0}
     everyone = ClusterwiseRegression(**settings).fit(X, y)
     searched = ClusterwiseRegression(**settings, search_subsample=800).fit(X, y)
-    assert everyone.start_refined_.all() and not searched.start_refined_.all()
     assert searched.loglik_ == pytest.approx(everyone.loglik_, rel=1e-9)
-    # a start that was not rerun keeps the full-data log-likelihood of its search solution, never above the best
-    assert (searched.start_logliks_[~searched.start_refined_] <= searched.loglik_ + 1e-6).all()
+    # the searches all end at one solution: only one of them is rerun on everyone, and every start that ended
+    # there is credited with reaching the optimum (so both seed streams did), as the gaussian engine counts them
+    assert searched.n_best_starts_ == everyone.n_best_starts_ == 4 and searched.optimum_replicated_
+    assert np.allclose(searched.start_logliks_, searched.loglik_, rtol=1e-12)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp
 
 from trustseg.model._core import (
@@ -474,6 +475,7 @@ def fit_family_mixture(family, X, y, k, w=None, data=None, n_init=10, random_sta
     y = np.asarray(y, dtype=float).reshape(-1)
     X = np.asarray(X, dtype=float).reshape(len(y), -1)
     w = np.ones(len(y)) if w is None else np.asarray(w, dtype=float).reshape(-1)
+    data = family.prepare(y, data)
     if search_subsample is not None and len(y) > search_subsample and n_init > 0:
         return _fit_from_subsample(family, X, y, k, w, data, n_init, random_state, tol, max_iter, min_share,
                                    extra_lower, starts_from, int(search_subsample), int(n_full_runs))
@@ -546,7 +548,14 @@ def _fit_from_subsample(family, X, y, k, w, data, n_init, random_state, tol, max
     design = family_design(family, X)
     starts = []
     for s, start in enumerate(search.starts):
-        if s in leaders:
+        # a start whose search ended at a leader's solution reached what that leader reached on everyone
+        twin = next((t for t in leaders if start.params is not None
+                     and _same_solution(start, search.starts[t])), None) if s not in leaders else None
+        if twin is not None:
+            run = full.starts[leaders.index(twin)]
+            starts.append(FamilyStart(start.kind, start.stream, run.params, run.loglik, start.n_iter, run.converged,
+                                      run.stop_reason, start.seconds, start.dropped))
+        elif s in leaders:
             run = full.starts[leaders.index(s)]
             starts.append(FamilyStart(start.kind, start.stream, run.params, run.loglik, start.n_iter + run.n_iter,
                                       run.converged, run.stop_reason, start.seconds + run.seconds,
@@ -561,3 +570,21 @@ def _fit_from_subsample(family, X, y, k, w, data, n_init, random_state, tol, max
     chosen = starts[best]
     return FamilyMixtureFit(chosen.params, chosen.loglik, np.array([s.loglik for s in starts]), chosen.n_iter,
                             chosen.converged, chosen.dropped, starts, best)
+
+
+def _same_solution(a, b, rtol=1e-6):
+    """Whether two starts ended at the same solution: log-likelihoods within ``rtol`` and parameters matched
+    segment by segment (Hungarian) within ``rtol`` relative to their size."""
+    if len(a.params.weights) != len(b.params.weights):
+        return False
+    if abs(a.loglik - b.loglik) > 1e-8 * max(1.0, abs(b.loglik)):
+        return False
+
+    def profile(params):
+        return np.column_stack([params.beta, params.extra, params.weights])
+
+    pa, pb = profile(a.params), profile(b.params)
+    scale = 1.0 + np.maximum(np.abs(pa[:, None, :]), np.abs(pb[None, :, :]))
+    cost = (np.abs(pa[:, None, :] - pb[None, :, :]) / scale).max(axis=2)
+    rows, cols = linear_sum_assignment(cost)
+    return bool(cost[rows, cols].max() <= 1e3 * rtol)

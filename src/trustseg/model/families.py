@@ -72,6 +72,11 @@ _MIN_START_SHARE = 1e-3
 # ----------------------------------------------------------------------------
 
 
+def _log_choose(y, trials):
+    """log C(trials, y), row by row."""
+    return gammaln(trials + 1.0) - gammaln(y + 1.0) - gammaln(trials - y + 1.0)
+
+
 def _inverse_sigma(log_sigma) -> float:
     """1 / sigma, infinite (not an OverflowError) for a log sigma far below any real spread.
 
@@ -184,6 +189,10 @@ class _Family:
     def n_extra(self) -> int:
         """Number of extra parameters per segment."""
         return len(self.extra_names())
+
+    def prepare(self, y, data=None):
+        """``data`` with per-row terms that stay fixed during a fit computed once (none by default)."""
+        return data
 
     def _finite_outcome(self, y, name):
         y = np.asarray(y, dtype=float).reshape(-1)
@@ -386,9 +395,21 @@ class BinomialFamily(_Family):
         )
 
     def loglik(self, y, eta, extra, data=None):
+        if data is None or data.get("trials") is None:
+            # one trial: the log binomial coefficient is 0 (computing it was most of a 0/1 fit's time)
+            return y * log_expit(eta) + (1.0 - y) * log_expit(-eta)
         trials = _data_array(data, "trials", len(y), 1)
-        log_choose = gammaln(trials + 1.0) - gammaln(y + 1.0) - gammaln(trials - y + 1.0)
+        log_choose = data.get("log_choose")
+        if log_choose is None:
+            log_choose = _log_choose(y, trials)
         return y * log_expit(eta) + (trials - y) * log_expit(-eta) + log_choose
+
+    def prepare(self, y, data=None):
+        """``data`` with the log binomial coefficients, which do not change during a fit, computed once."""
+        if data is None or data.get("trials") is None:
+            return data
+        y = np.asarray(y, dtype=float).reshape(-1)
+        return {**data, "log_choose": _log_choose(y, _data_array(data, "trials", len(y), 1))}
 
     def derivatives(self, y, eta, extra, data=None):
         trials = _data_array(data, "trials", len(y), 1)
