@@ -437,16 +437,26 @@ def degenerate_segments(problem, resp, min_share):
     Returns the boolean mask over segments and, for each degenerate segment,
     its share, effective respondents and the reason in words.
     """
-    mass = problem.w @ resp
-    counts = np.ones(problem.n) @ resp
+    return degenerate_components(problem.w, resp, min_share, problem.p + 2)
+
+
+def degenerate_components(w, resp, min_share, min_respondents):
+    """The rule of :func:`degenerate_segments` for any outcome family.
+
+    A segment is degenerate when its (weighted) share is below ``min_share``
+    or its effective number of respondents ``sum_i tau_ik`` is below
+    ``min_respondents`` (what its parameters need).
+    """
+    mass = w @ resp
+    counts = np.ones(len(w)) @ resp
     share = mass / mass.sum()
-    degenerate = (share < min_share) | (counts < problem.p + 2)
+    degenerate = (share < min_share) | (counts < min_respondents)
     reasons = {}
     for j in np.flatnonzero(degenerate):
         reason = (
             f"share {share[j]:.4f} below min_share {min_share}"
             if share[j] < min_share
-            else f"{counts[j]:.1f} effective respondents, fewer than the {problem.p + 2} its parameters need"
+            else f"{counts[j]:.1f} effective respondents, fewer than the {min_respondents} its parameters need"
         )
         reasons[int(j)] = {"share": float(share[j]), "effective_respondents": float(counts[j]), "reason": reason}
     return degenerate, reasons

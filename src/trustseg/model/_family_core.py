@@ -34,6 +34,7 @@ from scipy.special import logsumexp
 from trustseg.model._core import (
     add_gradient_outer_terms,
     add_score_terms,
+    degenerate_components,
     logit_directions,
     subtract_logit_curvature,
 )
@@ -357,13 +358,6 @@ def _from_partition(family, X, y, w, labels, k, data, bounds=None):
     return _clamp(FamilyMixtureParams(mass / mass.sum(), np.array(beta), np.array(extra).reshape(k, -1)), bounds)
 
 
-def _degenerate(resp, w, n_params, min_share):
-    mass = w @ resp
-    share = mass / mass.sum()
-    counts = resp.sum(axis=0)
-    return (share < min_share) | (counts < n_params), share, counts
-
-
 def _run_em(family, design, y, w, params, data, tol, max_iter, min_share=MIN_SHARE, bounds=None):
     """EM from ``params`` to a relative change below ``tol``; returns params, loglik, iterations, dropped.
 
@@ -381,15 +375,10 @@ def _run_em(family, design, y, w, params, data, tol, max_iter, min_share=MIN_SHA
     for n_iter in range(1, max_iter + 1):
         resp, loglik_i = family_e_step(family, design, y, params, data)
         new = float(w @ loglik_i)
-        bad, share, counts = _degenerate(resp, w, n_params, min_share)
+        bad, reasons = degenerate_components(w, resp, min_share, n_params)
         if bad.any() and len(params.weights) > 1:
-            for j in np.flatnonzero(bad):
-                reason = (f"share {share[j]:.4f} below min_share {min_share}" if share[j] < min_share
-                          else f"{counts[j]:.1f} effective respondents, fewer than the {n_params} its parameters "
-                               "need")
-                dropped.append({"iteration": n_iter, "segment": int(j), "share": float(share[j]),
-                                "effective_respondents": float(counts[j]), "reason": reason})
-            keep = ~bad if (~bad).any() else np.arange(len(bad)) == int(np.argmax(share))
+            dropped += [{"iteration": n_iter, "segment": j, **reason} for j, reason in reasons.items()]
+            keep = ~bad if (~bad).any() else np.arange(len(bad)) == int(np.argmax(w @ resp))
             weights = params.weights[keep] / params.weights[keep].sum()
             params = FamilyMixtureParams(weights, params.beta[keep], params.extra[keep])
             loglik = -np.inf
