@@ -32,6 +32,8 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp
 
 from trustseg.model._core import (
+    SAME_OPTIMUM_RTOL,
+    SAME_SOLUTION_ATOL,
     add_gradient_outer_terms,
     add_score_terms,
     degenerate_components,
@@ -39,7 +41,15 @@ from trustseg.model._core import (
     subtract_logit_curvature,
 )
 from trustseg.model._starts import weighted_kmeans_labels
-from trustseg.model.families import SEPARATING_FAMILIES, _ascent_step, coefficient_bounds, fit_segment, on_bounds
+from trustseg.model.families import (
+    NORMAL_FAMILIES,
+    SEPARATING_FAMILIES,
+    _ascent_step,
+    coefficient_bounds,
+    fit_segment,
+    on_bounds,
+    take_rows,
+)
 
 # EM hands over to Newton's method below this relative log-likelihood change: later than this, ordinal
 # EM crawls for hundreds of iterations; much earlier, Newton starts outside its basin (measured).
@@ -81,12 +91,6 @@ def _predictors(family, design):
 def _segment_weights(w, r):
     """``w * r`` with ``r`` floored at :data:`_TINY_WEIGHT` where ``w > 0``."""
     return np.where(w > 0, w * np.maximum(r, _TINY_WEIGHT), 0.0)
-
-
-def _rows(data, start, stop):
-    if data is None:
-        return None
-    return {key: (None if v is None else np.asarray(v).reshape(-1)[start:stop]) for key, v in data.items()}
 
 
 # ----------------------------------------------------------------------------
@@ -231,7 +235,7 @@ def family_observed_information(family, design, y, w, params, data=None):
     total_weight = 0.0
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        dc, yc, wc, datac = design[start:stop], y[start:stop], w[start:stop], _rows(data, start, stop)
+        dc, yc, wc, datac = design[start:stop], y[start:stop], w[start:stop], take_rows(data, slice(start, stop))
         total_weight += wc.sum()
         joint = family_log_joint(family, dc, yc, params, datac)
         tau = np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
@@ -464,10 +468,10 @@ def fit_family_mixture(family, X, y, k, w=None, data=None, n_init=10, random_sta
     y = np.asarray(y, dtype=float).reshape(-1)
     X = np.asarray(X, dtype=float).reshape(len(y), -1)
     w = np.ones(len(y)) if w is None else np.asarray(w, dtype=float).reshape(-1)
-    data = family.prepare(y, data)
     if search_subsample is not None and len(y) > search_subsample and n_init > 0:
         return _fit_from_subsample(family, X, y, k, w, data, n_init, random_state, tol, max_iter, min_share,
                                    extra_lower, starts_from, int(search_subsample), int(n_full_runs))
+    data = family.prepare(y, data)
     bounds = coefficient_bounds(family, X, w, extra_lower)
     design = family_design(family, X)
     rng = np.random.default_rng(random_state)
@@ -519,27 +523,27 @@ def _fit_from_subsample(family, X, y, k, w, data, n_init, random_state, tol, max
     """:func:`fit_family_mixture`'s starts on a subsample, the best distinct solutions rerun on everyone."""
     rng = np.random.default_rng(random_state)
     rows = np.sort(rng.choice(len(y), size=size, replace=False))
-    sub_data = None if data is None else {key: (None if v is None else np.asarray(v).reshape(-1)[rows])
-                                          for key, v in data.items()}
     settings = {"tol": tol, "max_iter": max_iter, "min_share": min_share, "extra_lower": extra_lower}
-    search = fit_family_mixture(family, X[rows], y[rows], k, w[rows], sub_data, n_init, rng, **settings)
+    search = fit_family_mixture(family, X[rows], y[rows], k, w[rows], take_rows(data, rows), n_init, rng,
+                                **settings)
+    scale = solution_scale(family, X[rows], y[rows], w[rows])
     fitted = sorted((s for s, start in enumerate(search.starts) if start.params is not None),
                     key=lambda s: (-len(search.starts[s].params.weights), -search.starts[s].loglik, s))
     leaders = []
     for s in fitted:
-        if not any(np.allclose(search.starts[s].loglik, search.starts[t].loglik, rtol=1e-8, atol=0.0)
-                   for t in leaders):
+        if not any(same_family_solution(search.starts[s], search.starts[t], scale) for t in leaders):
             leaders.append(s)
         if len(leaders) == n_full_runs:
             break
     full = fit_family_mixture(family, X, y, k, w, data, 0, rng,
                               starts_from=[search.starts[s].params for s in leaders] + list(starts_from), **settings)
+    data = family.prepare(y, data)
     design = family_design(family, X)
     starts = []
     for s, start in enumerate(search.starts):
         # a start whose search ended at a leader's solution reached what that leader reached on everyone
         twin = next((t for t in leaders if start.params is not None
-                     and _same_solution(start, search.starts[t])), None) if s not in leaders else None
+                     and same_family_solution(start, search.starts[t], scale)), None) if s not in leaders else None
         if twin is not None:
             run = full.starts[leaders.index(twin)]
             starts.append(FamilyStart(start.kind, start.stream, run.params, run.loglik, start.n_iter, run.converged,
@@ -561,19 +565,32 @@ def _fit_from_subsample(family, X, y, k, w, data, n_init, random_state, tol, max
                             chosen.converged, chosen.dropped, starts, best)
 
 
-def _same_solution(a, b, rtol=1e-6):
-    """Whether two starts ended at the same solution: log-likelihoods within ``rtol`` and parameters matched
-    segment by segment (Hungarian) within ``rtol`` relative to their size."""
+def solution_scale(family, X, y, w):
+    """Per-parameter scales on which two solutions are compared: slopes per predictor SD, outcome SDs."""
+    total = w.sum()
+    sd_x = np.sqrt(w @ (X - w @ X / total) ** 2 / total)
+    sd_y = float(np.sqrt(w @ (y - w @ y / total) ** 2 / total)) if family.name in NORMAL_FAMILIES else 1.0
+    coef = np.concatenate([[1.0 / sd_y] if family.has_intercept else [], sd_x / sd_y])
+    return np.concatenate([coef, np.ones(family.n_extra())])
+
+
+def same_family_solution(a, b, scale, atol=SAME_SOLUTION_ATOL):
+    """Whether two starts (:class:`FamilyStart`) hold the same solution up to segment order.
+
+    The rule of the gaussian engine's :func:`~trustseg.model._core.same_solution`:
+    log-likelihoods within ``SAME_OPTIMUM_RTOL``, and the best matching of
+    segments (Hungarian algorithm) agreeing within ``atol`` in every
+    parameter on the common ``scale`` (:func:`solution_scale`) and in the shares.
+    """
     if len(a.params.weights) != len(b.params.weights):
         return False
-    if abs(a.loglik - b.loglik) > 1e-8 * max(1.0, abs(b.loglik)):
+    if abs(a.loglik - b.loglik) > SAME_OPTIMUM_RTOL * max(1.0, abs(b.loglik)):
         return False
 
     def profile(params):
-        return np.column_stack([params.beta, params.extra, params.weights])
+        return np.column_stack([np.column_stack([params.beta, params.extra]) * scale, params.weights])
 
     pa, pb = profile(a.params), profile(b.params)
-    scale = 1.0 + np.maximum(np.abs(pa[:, None, :]), np.abs(pb[None, :, :]))
-    cost = (np.abs(pa[:, None, :] - pb[None, :, :]) / scale).max(axis=2)
+    cost = np.abs(pa[:, None, :] - pb[None, :, :]).max(axis=2)
     rows, cols = linear_sum_assignment(cost)
-    return bool(cost[rows, cols].max() <= 1e3 * rtol)
+    return bool(cost[rows, cols].max() <= atol)

@@ -57,6 +57,8 @@ from scipy.special import expit, gammaln, log_expit, log_ndtr, ndtr
 from trustseg.errors import ConfigError, DataError
 from trustseg.model._core import LOG_2PI
 
+#: families of a normal outcome, whose one extra parameter is a log standard deviation
+NORMAL_FAMILIES = ("gaussian", "censored")
 # An ordinal outcome is one rating item: more answer values than this is a
 # score or a measurement, better described by gaussian or censored.
 MAX_ORDINAL_CATEGORIES = 11
@@ -705,15 +707,19 @@ def on_bounds(params, bounds, rtol=1e-6) -> np.ndarray:
 # ----------------------------------------------------------------------------
 
 
+def take_rows(data, rows):
+    """The per-row side data (trials, offset, ...) of the respondents ``rows`` (a slice, mask or indices)."""
+    if data is None:
+        return None
+    return {key: (None if value is None else np.asarray(value).reshape(-1)[rows]) for key, value in data.items()}
+
+
 def _subset(y, X, w, data):
     """Drop rows of zero weight: their log-density may be -inf and 0 * -inf is nan."""
     keep = w > 0
     if keep.all():
         return y, X, w, data
-    sub = None if data is None else {
-        key: (None if value is None else np.asarray(value).reshape(-1)[keep]) for key, value in data.items()
-    }
-    return y[keep], X[keep], w[keep], sub
+    return y[keep], X[keep], w[keep], take_rows(data, keep)
 
 
 def segment_gradient_hessian(family, X, y, beta, extra, w, data=None):

@@ -39,7 +39,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -49,7 +48,6 @@ from trustseg.errors import DataError
 from trustseg.model._core import (
     INTERCEPT,
     SAME_OPTIMUM_RTOL,
-    SAME_SOLUTION_ATOL,
     MixtureParams,
     Problem,
     _predictor_values,
@@ -67,6 +65,8 @@ from trustseg.model._family_core import (
     family_log_joint,
     family_observed_information,
     fit_family_mixture,
+    same_family_solution,
+    solution_scale,
 )
 from trustseg.model._starts import (
     START_KINDS,
@@ -79,7 +79,7 @@ from trustseg.model._starts import (
     split_candidates,
     split_path,
 )
-from trustseg.model.families import FAMILIES, MAX_ORDINAL_CATEGORIES, make_family
+from trustseg.model.families import FAMILIES, MAX_ORDINAL_CATEGORIES, NORMAL_FAMILIES, make_family, take_rows
 from trustseg.model.spread import LocationScaleFamily, spread_data
 from trustseg.progress import Progress
 
@@ -90,8 +90,6 @@ _NEWTON_SWITCH_TOL = 1e-6
 # Default variance floor, relative to the weighted variance of the outcome.
 DEFAULT_RELATIVE_FLOOR = 1e-3
 _FORMAT = "trustseg.ClusterwiseRegression/4"
-#: families whose extra parameter is a log standard deviation (the variance floor applies to them)
-_NORMAL_FAMILIES = ("gaussian", "censored")
 # The default mix of start kinds (see trustseg.model._starts), chosen by the
 # benchmark in docs/benchmarks.md: the split path once, then lines and k-means.
 DEFAULT_START_KINDS = ("split", "lines", "kmeans")
@@ -150,31 +148,6 @@ def _family_from_record(name, settings):
     if name == "location_scale":
         return LocationScaleFamily(**settings)
     return make_family(name, **settings)
-
-
-def _solution_scale(family, X, y, w):
-    """Per-parameter scales on which two solutions are compared: slopes per predictor SD, outcome SDs."""
-    total = w.sum()
-    sd_x = np.sqrt(w @ (X - w @ X / total) ** 2 / total)
-    sd_y = float(np.sqrt(w @ (y - w @ y / total) ** 2 / total)) if family.name in _NORMAL_FAMILIES else 1.0
-    coef = np.concatenate([[1.0 / sd_y] if family.has_intercept else [], sd_x / sd_y])
-    return np.concatenate([coef, np.ones(family.n_extra())])
-
-
-def _same_family_solution(a, b, scale, atol=SAME_SOLUTION_ATOL):
-    """Whether two starts hold the same solution up to segment order (as :func:`same_solution`)."""
-    if len(a.params.weights) != len(b.params.weights):
-        return False
-    if abs(a.loglik - b.loglik) > SAME_OPTIMUM_RTOL * max(1.0, abs(b.loglik)):
-        return False
-
-    def profile(params):
-        return np.column_stack([np.column_stack([params.beta, params.extra]) * scale, params.weights])
-
-    pa, pb = profile(a.params), profile(b.params)
-    cost = np.abs(pa[:, None, :] - pb[None, :, :]).max(axis=2)
-    rows, cols = linear_sum_assignment(cost)
-    return bool(cost[rows, cols].max() <= atol)
 
 
 class _Run:
@@ -511,7 +484,7 @@ class ClusterwiseRegression(BaseEstimator):
     def _family_object(self, y, y_name, names):
         """The family in force: ``family`` with ``family_options`` (bounds and categories default to the data's),
         wrapped in the location-scale family of the predictors ``names`` when ``spread`` is linear."""
-        if self.spread == "linear" and self.family not in _NORMAL_FAMILIES:
+        if self.spread == "linear" and self.family not in NORMAL_FAMILIES:
             raise ValueError(f"spread='linear' is for the gaussian and censored families, not {self.family}")
         options = dict(self.family_options or {})
         if self.family == "censored":
@@ -549,7 +522,7 @@ class ClusterwiseRegression(BaseEstimator):
             self.outcome_variance_ = float(w @ (y_ - mean) ** 2 / w.sum())
             extra_lower = None
             self.variance_floor_ = None
-            if family.name in _NORMAL_FAMILIES or family.name == "location_scale":
+            if family.name in NORMAL_FAMILIES or family.name == "location_scale":
                 self.variance_floor_ = (DEFAULT_RELATIVE_FLOOR * self.outcome_variance_ if self.variance_floor is None
                                         else float(self.variance_floor))
                 # the floor bounds a location-scale segment's log sigma at x = 0, not every respondent's
@@ -607,10 +580,10 @@ class ClusterwiseRegression(BaseEstimator):
     def _record_family_starts(self, fit, family, X, y, w):
         """Every start's log-likelihood, kind, stop reason and whether it reached the chosen solution."""
         chosen = fit.starts[fit.best_start]
-        scale = _solution_scale(family, X, y, w)
+        scale = solution_scale(family, X, y, w)
         # compared where every start ends on all respondents: a search start not rerun cannot have reached it
         reached = [
-            start.params is not None and start.refined and _same_family_solution(start, chosen, scale)
+            start.params is not None and start.refined and same_family_solution(start, chosen, scale)
             for start in fit.starts
         ]
         self.start_logliks_ = np.array([start.loglik for start in fit.starts])
@@ -638,7 +611,7 @@ class ClusterwiseRegression(BaseEstimator):
         self.intercept_ = beta[:, 0].copy() if family.has_intercept else np.zeros(k)
         self.coef_ = beta[:, 1:].copy() if family.has_intercept else beta.copy()
         self.extra_ = np.asarray(params.extra, dtype=float).reshape(k, -1).copy()
-        self.sigma_ = np.exp(self.extra_[:, 0]) if family.name in _NORMAL_FAMILIES else np.full(k, np.nan)
+        self.sigma_ = np.exp(self.extra_[:, 0]) if family.name in NORMAL_FAMILIES else np.full(k, np.nan)
         self.weights_ = np.asarray(params.weights, dtype=float).copy()
         self.n_segments_ = k
         self.n_params_ = int(k * (self.n_features_in_ + family.has_intercept + family.n_extra()) + k - 1)
@@ -1082,6 +1055,13 @@ class ClusterwiseRegression(BaseEstimator):
         design = family_design(self.family_, data["X"])
         return family_observed_information(self.family_, design, data["y"], data["w"], self.family_params_, rows)
 
+    def _predictors_and_side_data(self, X, family_data):
+        """The predictors as a matrix, and the family's per-row data for them (spread predictors included)."""
+        self._check_fitted()
+        values, _, _ = _predictor_values(X, list(self.feature_names_in_))
+        return values, _with_spread(self.family_, _family_rows(family_data, np.ones(values.shape[0], dtype=bool)),
+                                    values)
+
     def segment_means(self, X, family_data=None):
         """Each segment's expected outcome on the outcome's own scale, shape (n, K).
 
@@ -1089,27 +1069,22 @@ class ClusterwiseRegression(BaseEstimator):
         variable, a probability or a share of trials, an expected count, an
         expected rating) at the predictors ``X``.
         """
-        self._check_fitted()
-        values, _, _ = _predictor_values(X, list(self.feature_names_in_))
-        rows = _with_spread(self.family_, _family_rows(family_data, np.ones(values.shape[0], dtype=bool)), values)
+        values, rows = self._predictors_and_side_data(X, family_data)
         params = self.family_params_
         eta = family_design(self.family_, values) @ params.beta.T
         return np.column_stack([self.family_.mean(eta[:, j], params.extra[j], rows) for j in range(self.n_segments_)])
 
     def sample_y(self, X, random_state=None, family_data=None):
         """Outcomes drawn from the fitted mixture at ``X`` (a segment per respondent by the shares, then y)."""
-        self._check_fitted()
+        values, rows = self._predictors_and_side_data(X, family_data)
         rng = np.random.default_rng(random_state)
-        values, _, _ = _predictor_values(X, list(self.feature_names_in_))
-        rows = _with_spread(self.family_, _family_rows(family_data, np.ones(values.shape[0], dtype=bool)), values)
         params = self.family_params_
         segment = rng.choice(self.n_segments_, size=values.shape[0], p=params.weights / params.weights.sum())
         eta = np.einsum("ij,ij->i", family_design(self.family_, values), params.beta[segment])
         y = np.empty(values.shape[0])
         for j in range(self.n_segments_):
             members = segment == j
-            sub = None if rows is None else {key: v[members] for key, v in rows.items() if v is not None}
-            y[members] = self.family_.simulate(eta[members], params.extra[j], rng, sub)
+            y[members] = self.family_.simulate(eta[members], params.extra[j], rng, take_rows(rows, members))
         return y
 
     def inference(
