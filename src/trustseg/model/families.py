@@ -59,6 +59,15 @@ from trustseg.model._core import LOG_2PI
 
 #: families of a normal outcome, whose one extra parameter is a log standard deviation
 NORMAL_FAMILIES = ("gaussian", "censored")
+#: the unit of each family's coefficients (its linear predictor), for summaries, captions and axes
+COEFFICIENT_UNITS = {
+    "gaussian": "outcome scale points",
+    "censored": "points of the latent outcome, before censoring at the scale's ends",
+    "ordinal": "log odds of a higher answer",
+    "binomial": "log odds",
+    "poisson": "log expected count",
+    "location_scale": "outcome scale points",
+}
 # An ordinal outcome is one rating item: more answer values than this is a
 # score or a measurement, better described by gaussian or censored.
 MAX_ORDINAL_CATEGORIES = 11

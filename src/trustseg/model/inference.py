@@ -29,6 +29,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from trustseg.model.diagnostics import information_is_singular
+from trustseg.model.families import COEFFICIENT_UNITS
 from trustseg.render import MixtureSummary
 
 #: the focal verdicts :class:`MixtureInference` gives (the segments stage adds ``"unreliable"``)
@@ -42,11 +43,11 @@ PAIRWISE_COLUMNS = ["segment_a", "segment_b", "difference", "std_error", "z", "p
 
 #: the family in words, with the scale of its coefficients
 _FAMILY_WORDS = {
-    "gaussian": "gaussian (coefficients in outcome points)",
-    "censored": "censored normal, Tobit (coefficients in points of the latent outcome)",
-    "ordinal": "ordinal cumulative logit (coefficients in log odds of a higher answer)",
-    "binomial": "binomial logit (coefficients in log odds)",
-    "poisson": "poisson log link (coefficients in log expected counts)",
+    "gaussian": "gaussian",
+    "censored": "censored normal, Tobit",
+    "ordinal": "ordinal cumulative logit",
+    "binomial": "binomial logit",
+    "poisson": "poisson log link",
     "location_scale": "normal with a segment-specific spread, log sigma linear in the predictors (location-scale)",
 }
 
@@ -447,7 +448,8 @@ class MixtureInference:
         model = self.model
         info = [
             ("Outcome", model.outcome_name_),
-            ("Family", _FAMILY_WORDS.get(model.family_.name, model.family_.name)),
+            ("Family", f"{_FAMILY_WORDS.get(model.family_.name, model.family_.name)} (coefficients in "
+                       f"{COEFFICIENT_UNITS.get(model.family_.name, 'the linear predictor')})"),
             ("Method", "EM (maximum likelihood)" if model.method == "em" else "CEM (classification)"),
             ("Respondents", str(self.n_obs)),
             ("Segments", str(model.n_segments_)),

@@ -55,6 +55,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from trustseg.model.families import COEFFICIENT_UNITS
 from trustseg.render import join_words
 
 __all__ = [
@@ -431,14 +432,13 @@ def _pct(level: float) -> str:
 # ---------------------------------------------------------------------------
 
 
-#: per outcome family: the unit of its coefficients, and what its fitted curves show on the outcome's scale
-FAMILY_UNITS = {
-    "gaussian": ("outcome scale points", None),
-    "censored": ("points of the latent outcome, before censoring at the scale's ends",
-                 "expected score, censored at the ends of the scale"),
-    "ordinal": ("log odds of a higher answer", "expected rating"),
-    "binomial": ("log odds", "probability of a 1"),
-    "poisson": ("log expected count", "expected count"),
+#: per outcome family: what its fitted curves show on the outcome's scale (None: straight fitted lines)
+FAMILY_CURVES = {
+    "gaussian": None,
+    "censored": "expected score, censored at the ends of the scale",
+    "ordinal": "expected rating",
+    "binomial": "probability of a 1",
+    "poisson": "expected count",
 }
 
 
@@ -596,9 +596,9 @@ def _scatter_caption(x_label: str, y_label: str, n: int, jitter: float, seed: in
         "(segments distinguished by marker shape, line style and shade). "
         + jit
         + ("Lines: segment-specific fitted regressions; the slope is the change in the outcome per "
-           "one-point increase in the predictor" if FAMILY_UNITS[family][1] is None else
-           f"Curves: each segment's {FAMILY_UNITS[family][1]} from its {family} regression; the segment's slope "
-           f"is in {FAMILY_UNITS[family][0]} per one-point increase in the predictor (coefficient table)")
+           "one-point increase in the predictor" if FAMILY_CURVES[family] is None else
+           f"Curves: each segment's {FAMILY_CURVES[family]} from its {family} regression; the segment's slope "
+           f"is in {COEFFICIENT_UNITS[family]} per one-point increase in the predictor (coefficient table)")
         + (f"; shaded bands: pointwise {_pct(band_level)} confidence intervals of the fitted line."
            if band_level is not None else "; no confidence band available.")
         + held
@@ -1021,7 +1021,7 @@ def _intercept_note(est: pd.DataFrame, terms: list[str], outcome_scale, predicto
 
 def _forest_caption(terms: list[str], ci_level: float, has_boot: bool, margin: float | None, focal_term: str | None,
                     n_missing: int, intercept_note: str = "", family: str = "gaussian") -> str:
-    unit = FAMILY_UNITS[family][0]
+    unit = COEFFICIENT_UNITS[family]
     return (
         f"Segment-specific coefficients ({', '.join(terms)}) with {_pct(ci_level)} confidence "
         "intervals, one panel per term and one row per segment (marker shape and shade identify "

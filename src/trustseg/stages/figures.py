@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from trustseg.model.families import COEFFICIENT_UNITS
 from trustseg.stages.common import (
     POSTERIOR_PREFIX,
     analysis_data,
@@ -101,7 +102,7 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
         estimates, names, out / "coefficient_forest", equivalence_margin=equivalence_margin,
         focal_term=focal, ci_level=1 - alpha, formats=formats, outcome_scale=intercept_scale,
         predictor_scale=_scale(focal, constructs), family=family_name,
-        x_label=f"Estimate ({fig.FAMILY_UNITS[family_name][0]}; slopes per predictor point)",
+        x_label=f"Estimate ({COEFFICIENT_UNITS[family_name]}; slopes per predictor point)",
     )
     write_json({key: _figure_record(f) for key, f in written.items()}, out / "captions_segments.json")
 
