@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from trustseg.errors import ConfigError, DataError
-from trustseg.model.families import MAX_ORDINAL_CATEGORIES
+from trustseg.model.families import MAX_ORDINAL_CATEGORIES, NORMAL_FAMILIES
 
 #: the family of a construct score over several items on a bounded scale (family: auto);
 #: chosen from the side-by-side fits in docs/outcome_families.md
@@ -39,7 +39,6 @@ def analysis_family(name: str, analysis: Mapping, constructs: Mapping) -> tuple[
     spec = constructs.get(outcome)
     if family == "auto":
         family = SCORE_FAMILY if spec is not None and len(spec["items"]) > 1 else "gaussian"
-        return _check_spread(name, analysis, family), _settings(family, spec)
     _check_spread(name, analysis, family)
     if family == "censored" and spec is None:
         raise ConfigError(
@@ -59,11 +58,11 @@ def analysis_family(name: str, analysis: Mapping, constructs: Mapping) -> tuple[
     return family, _settings(family, spec)
 
 
-def _check_spread(name: str, analysis: Mapping, family: str) -> str:
-    """``family``, unless a linear spread is asked of a family without a residual SD or with method cem."""
+def _check_spread(name: str, analysis: Mapping, family: str) -> None:
+    """Refuse a linear spread asked of a family without a residual SD, or with method cem."""
     if analysis.get("spread", "constant") != "linear":
-        return family
-    if family not in ("gaussian", "censored"):
+        return
+    if family not in NORMAL_FAMILIES:
         raise ConfigError(
             f"analysis '{name}' asks for a linear spread (analyses.{name}.spread: linear), which is for the gaussian "
             f"and censored families; its family is {family}, whose spread follows from its mean. Remove the spread "
@@ -73,7 +72,6 @@ def _check_spread(name: str, analysis: Mapping, family: str) -> str:
         raise ConfigError(
             f"analysis '{name}': spread: linear is fitted by maximum likelihood; set analyses.{name}.method: em."
         )
-    return family
 
 
 def _settings(family: str, spec: Mapping | None) -> dict:
@@ -114,7 +112,7 @@ def check_outcome_families(config: Mapping, raw, source: str) -> None:
         outcome = analysis["outcome"]
         values = np.asarray(_numbers(clean[outcome]) if outcome in clean else _numbers(raw[outcome]), dtype=float)
         values = values[np.isfinite(values)]
-        family = make_family(family_name, **{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
+        family = make_family(family_name, **settings)
         try:
             family.check_outcome(values, outcome)
         except DataError as exc:
