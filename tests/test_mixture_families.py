@@ -230,3 +230,18 @@ def test_a_large_sample_searches_a_subsample_and_reruns_the_best_on_everyone():
     # there is credited with reaching the optimum (so both seed streams did), as the gaussian engine counts them
     assert searched.n_best_starts_ == everyone.n_best_starts_ == 4 and searched.optimum_replicated_
     assert np.allclose(searched.start_logliks_, searched.loglik_, rtol=1e-12)
+
+
+def test_a_linear_spread_model_is_refitted_with_its_base_family_options():
+    rng = np.random.default_rng(0)
+    n = 600
+    x = rng.integers(1, 8, n).astype(float)
+    driven = rng.random(n) < 0.5
+    y = np.clip(np.round(np.where(driven, 1 + 0.6 * x, 4.0) + np.exp(-1 + 0.25 * x) * rng.standard_normal(n)), 1, 7)
+    X, y = pd.DataFrame({"satisfaction": x}), pd.Series(y, name="repurchase")
+    model = ClusterwiseRegression(n_segments=2, family="censored", family_options={"lower": 1, "upper": 7},
+                                  spread="linear", n_init=4, random_state=0).fit(X, y)
+    # the spread predictors are the model's own: a refit takes only the censoring bounds
+    assert model.family_options_ == {"lower": 1.0, "upper": 7.0}
+    replicates = bootstrap_replicates(X, y, model, range(2), seed=1, n_init=2)
+    assert not replicates["lost"].any() and replicates["note"].eq("").all()

@@ -107,10 +107,7 @@ def _refit(X, y, w, reference, k: int, starts: list, n_init: int, random_state: 
         starts = list(map(MixtureParams.coerce, starts))
     else:
         # the reference's bounds and answer categories: a resample may miss an answer value
-        settings = dict(reference.family_settings_)
-        if reference.family_.name == "location_scale":  # the spread predictors are the model's own
-            settings = {key: settings[key] for key in ("lower", "upper")} if reference.family == "censored" else {}
-        hyper.update(family_options=settings or None)
+        hyper.update(family_options=reference.family_options_ or None)
     # a start from a refit that lost a segment has too few segments to start K from
     starts = [s for s in starts if len(s.weights) == k]
     hyper.update(

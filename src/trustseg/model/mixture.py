@@ -975,6 +975,19 @@ class ClusterwiseRegression(BaseEstimator):
         return FamilyMixtureParams(self.weights_.copy(), np.array(beta, dtype=float), self.extra_.copy())
 
     @property
+    def family_options_(self) -> dict:
+        """The ``family_options`` that rebuild this model's family on other data (bounds, categories).
+
+        For a linear spread, the options of the base family: the spread
+        predictors are the model's own.
+        """
+        self._check_fitted()
+        settings = dict(self.family_settings_)
+        if self.family_.name != "location_scale":
+            return settings
+        return {key: settings[key] for key in ("lower", "upper")} if self.family_.base == "censored" else {}
+
+    @property
     def extra_names_(self) -> list[str]:
         """Names of the family's further parameters per segment (columns of ``extra_``)."""
         self._check_fitted()
