@@ -101,3 +101,13 @@ def test_a_linear_spread_is_only_for_normal_families():
     config = config_with(family="censored")
     config["analyses"]["a"]["spread"] = "linear"
     assert analysis_family("a", config["analyses"]["a"], config["constructs"])[0] == "censored"
+
+
+def test_method_cem_takes_the_gaussian_family_and_refuses_another():
+    config = config_with()
+    config["analyses"]["a"]["method"] = "cem"
+    # cem is clusterwise regression of a normal outcome: auto gives it gaussian, not the score default
+    assert analysis_family("a", config["analyses"]["a"], config["constructs"]) == ("gaussian", {})
+    config["analyses"]["a"]["family"] = "censored"
+    with pytest.raises(ConfigError, match=r"method cem \(analyses.a.method\) is for the gaussian family"):
+        analysis_family("a", config["analyses"]["a"], config["constructs"])

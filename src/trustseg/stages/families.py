@@ -32,13 +32,21 @@ def analysis_family(name: str, analysis: Mapping, constructs: Mapping) -> tuple[
     ------
     ConfigError
         A censored outcome that is not a construct with a scale; an ordinal
-        outcome whose construct scale is not whole numbers.
+        outcome whose construct scale is not whole numbers; method cem with
+        a family other than gaussian (``auto`` is gaussian under cem).
     """
     family = analysis.get("family", "auto")
     outcome = analysis["outcome"]
     spec = constructs.get(outcome)
+    cem = analysis.get("method", "em") == "cem"
     if family == "auto":
-        family = SCORE_FAMILY if spec is not None and len(spec["items"]) > 1 else "gaussian"
+        # cem is Spaeth's clusterwise regression of a normal outcome: auto gives it the gaussian family
+        family = SCORE_FAMILY if spec is not None and len(spec["items"]) > 1 and not cem else "gaussian"
+    if cem and family != "gaussian":
+        raise ConfigError(
+            f"analysis '{name}': method cem (analyses.{name}.method) is for the gaussian family; the {family} "
+            f"family is fitted by maximum likelihood. Set method: em, or family: gaussian."
+        )
     _check_spread(name, analysis, family)
     if family == "censored" and spec is None:
         raise ConfigError(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trustseg.model.families import COEFFICIENT_UNITS
+from trustseg.model.families import COEFFICIENT_UNITS, NORMAL_FAMILIES
 from trustseg.stages.common import (
     POSTERIOR_PREFIX,
     analysis_data,
@@ -64,7 +64,7 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
 
     family_name = (family or {}).get("name", "gaussian")
     # an intercept in log odds or log counts is not on the outcome's scale: no scale check for it
-    intercept_scale = _scale(outcome, constructs) if family_name in ("gaussian", "censored") else None
+    intercept_scale = _scale(outcome, constructs) if family_name in NORMAL_FAMILIES else None
     out = Path(out_dir)
     clean_df = read_clean(clean_path)
     X, y, _, ids = analysis_data(clean_df, outcome, predictors, name, weight_column)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trustseg.errors import ConfigError, DataError
+from trustseg.errors import DataError
 from trustseg.model.mixture import DEFAULT_RELATIVE_FLOOR, ClusterwiseRegression
 from trustseg.stages.common import (
     analysis_data,
@@ -63,11 +63,6 @@ def _estimator(k: int, y, w, *, n_init: int, method: str, min_share: float, foca
                rounding_variance: float | None = None, higher_is: str = "better", family: Mapping | None = None,
                spread: str = "constant"):
     family = dict(family or {"name": "gaussian", "options": {}})
-    if method == "cem" and family["name"] != "gaussian":
-        raise ConfigError(
-            f"analysis '{name}': method cem (analyses.{name}.method) is for the gaussian family; the "
-            f"{family['name']} family is fitted by maximum likelihood. Set method: em."
-        )
     return ClusterwiseRegression(
         n_segments=int(k),
         n_init=int(n_init),
