@@ -28,6 +28,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from trustseg.model._family_core import family_param_layout
 from trustseg.model.diagnostics import information_is_singular
 from trustseg.model.families import COEFFICIENT_UNITS
 from trustseg.render import MixtureSummary
@@ -232,11 +233,9 @@ class MixtureInference:
     def _layout(self):
         """Positions of each segment's coefficients and extras, and of the logits, in ``cov``."""
         model = self.model
-        k, q, m = model.n_segments_, len(model.coef_terms_), len(model.extra_names_)
-        block = q + m
-        coef_index = [np.arange(j * block, j * block + q) for j in range(k)]
-        extra_index = [np.arange(j * block + q, (j + 1) * block) for j in range(k)]
-        return coef_index, extra_index, np.arange(k * block, k * block + k - 1)
+        q = len(model.coef_terms_)
+        segment_index, logit_index, _ = family_param_layout(model.n_segments_, q, len(model.extra_names_))
+        return [index[:q] for index in segment_index], [index[q:] for index in segment_index], logit_index
 
     def _coefficients(self, j):
         model = self.model
