@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from _engine_helpers import central_differences
+from _engine_helpers import assert_row_derivatives_match, central_differences
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 
 from trustseg.errors import ConfigError, DataError
@@ -92,33 +92,10 @@ DERIVATIVE_CASES = derivative_cases()
 CASE_IDS = [f"{label}-{i}" for i, (label, *_rest) in enumerate(DERIVATIVE_CASES)]
 
 
-def point_loglik(family, y, point, data):
-    """log f_i as a function of the per-row point (eta_i, extra) stacked as columns."""
-    return family.loglik(y, point[:, 0], point[0, 1:], data)
-
-
 @pytest.mark.parametrize("case", DERIVATIVE_CASES, ids=CASE_IDS)
 def test_derivatives_match_finite_differences(case):
     _label, family, y, eta, extra, data = case
-    d1, d2 = family.derivatives(y, eta, extra, data)
-    m = len(extra)
-    assert d1.shape == (len(y), 1 + m) and d2.shape == (len(y), 1 + m, 1 + m)
-    assert np.all(np.isfinite(d1)) and np.all(np.isfinite(d2))
-    np.testing.assert_allclose(d2, np.swapaxes(d2, 1, 2), rtol=1e-12, atol=1e-14)
-    base = np.column_stack([eta, np.tile(extra, (len(y), 1))])
-    h = 1e-5
-    for j in range(1 + m):
-        up, down = base.copy(), base.copy()
-        up[:, j] += h
-        down[:, j] -= h
-        numeric_d1 = (point_loglik(family, y, up, data) - point_loglik(family, y, down, data)) / (2 * h)
-        np.testing.assert_allclose(d1[:, j], numeric_d1, rtol=1e-5, atol=1e-6 * (1 + np.abs(d1).max()))
-        # second derivatives: central differences of the analytic first derivatives
-        # (a row's extra parameters are shared, so perturb them for all rows at once)
-        d1_up = family.derivatives(y, up[:, 0], up[0, 1:], data)[0]
-        d1_down = family.derivatives(y, down[:, 0], down[0, 1:], data)[0]
-        numeric_d2 = (d1_up - d1_down) / (2 * h)
-        np.testing.assert_allclose(d2[:, :, j], numeric_d2, rtol=1e-5, atol=1e-6 * (1 + np.abs(d2).max()))
+    assert_row_derivatives_match(family, y, np.asarray(eta, dtype=float), np.asarray(extra, dtype=float), data)
 
 
 @pytest.mark.parametrize("case", DERIVATIVE_CASES, ids=CASE_IDS)

@@ -12,7 +12,7 @@ from itertools import permutations
 
 import numpy as np
 import pytest
-from _engine_helpers import central_differences
+from _engine_helpers import assert_row_derivatives_match, central_differences
 from scipy import optimize, stats
 
 from trustseg.errors import ConfigError, DataError
@@ -85,24 +85,7 @@ def test_the_derivative_cases_hold_censored_rows_where_intended():
 @pytest.mark.parametrize("case", DERIVATIVE_CASES, ids=CASE_IDS)
 def test_derivatives_match_finite_differences(case):
     _label, family, y, eta, extra, data = case
-    d1, d2 = family.derivatives(y, eta, extra, data)
-    m = len(extra)
-    assert d1.shape == (len(y), 1 + m) and d2.shape == (len(y), 1 + m, 1 + m)
-    assert np.all(np.isfinite(d1)) and np.all(np.isfinite(d2))
-    np.testing.assert_allclose(d2, np.swapaxes(d2, 1, 2), rtol=1e-12, atol=1e-14)
-    h = 1e-5
-    for j in range(1 + m):
-        # eta_i is per row, the extra parameters are shared: perturb one coordinate for all rows
-        step_eta = h if j == 0 else 0.0
-        step_extra = np.zeros(m)
-        if j > 0:
-            step_extra[j - 1] = h
-        up = (eta + step_eta, extra + step_extra)
-        down = (eta - step_eta, extra - step_extra)
-        numeric_d1 = (family.loglik(y, *up, data) - family.loglik(y, *down, data)) / (2 * h)
-        np.testing.assert_allclose(d1[:, j], numeric_d1, rtol=1e-5, atol=1e-6 * (1 + np.abs(d1).max()))
-        numeric_d2 = (family.derivatives(y, *up, data)[0] - family.derivatives(y, *down, data)[0]) / (2 * h)
-        np.testing.assert_allclose(d2[:, :, j], numeric_d2, rtol=1e-5, atol=1e-6 * (1 + np.abs(d2).max()))
+    assert_row_derivatives_match(family, y, np.asarray(eta, dtype=float), np.asarray(extra, dtype=float), data)
 
 
 @pytest.mark.parametrize("case", DERIVATIVE_CASES, ids=CASE_IDS)
