@@ -526,7 +526,7 @@ def _example_run(example: str, tmp_path: Path) -> dict:
     clean = clean_survey(read_survey(config["data"]["path"], config["data"]), config).clean
     name = next(iter(config["analyses"]))
     outcome, predictors, focal = analysis_variables(config, name)
-    X, y, _, ids = analysis_data(clean, outcome, predictors, name)
+    X, y, _, ids, _ = analysis_data(clean, outcome, predictors, name)
     table, models = select_segments(X, y, k_range=range(1, 4), n_init=2, random_state=0, return_models=True)
     model = models[3]
     inference = model.inference(X, y, alpha=0.05, equivalence_margin=0.1)

@@ -154,6 +154,50 @@ def test_bootstrap_and_lr_test_refit_the_family(poisson_fit, npreg):
     assert result["p_value"] == pytest.approx(1 / 5)
 
 
+def two_segment_trials(n=600, seed=5):
+    """Successes out of 1-12 trials, two segments: the chance rises with x in one and falls in the other."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(1, 7, n)
+    trials = rng.integers(1, 13, n).astype(float)
+    eta = np.where(rng.random(n) < 0.5, -3.0 + 0.8 * x, 2.0 - 0.6 * x)
+    y = rng.binomial(trials.astype(int), 1 / (1 + np.exp(-eta))).astype(float)
+    return pd.DataFrame({"x": x}), pd.Series(y, name="won"), {"trials": trials}
+
+
+def test_bootstrap_and_lr_test_carry_each_respondents_trials():
+    X, y, side = two_segment_trials()
+    model = ClusterwiseRegression(n_segments=2, family="binomial", n_init=4, random_state=0).fit(
+        X, y, family_data=side)
+    assert sorted(np.round(model.coef_[:, 0], 1)) == pytest.approx([-0.6, 0.8], abs=0.15)
+    # a resample must take its respondents' trials: with the original order some successes exceed their trials
+    replicates = bootstrap_replicates(X, y, model, range(3), seed=1, n_init=2, family_data=side)
+    assert not replicates["lost"].any() and replicates["note"].eq("").all()
+    one = ClusterwiseRegression(n_segments=1, family="binomial", n_init=2).fit(X, y, family_data=side)
+    result = lr_test(X, y, one, model, 3, seed=7, n_init=2, family_data=side)
+    assert result["n_failed"] == 0 and result["statistic"] > 100
+    # replicates drawn out of each respondent's trials: their statistics are those of one segment, far smaller
+    assert max(result["replicate_statistics"]) < 20
+
+
+def test_an_exposure_offset_turns_counts_into_rates():
+    rng = np.random.default_rng(2)
+    n = 800
+    x = rng.uniform(1, 7, n)
+    months = rng.uniform(1, 24, n)
+    segment = rng.random(n) < 0.4
+    rate = np.exp(np.where(segment, -2.0 + 0.4 * x, 0.5 - 0.1 * x))
+    y = rng.poisson(months * rate).astype(float)
+    X, y = pd.DataFrame({"x": x}), pd.Series(y, name="visits")
+    model = ClusterwiseRegression(n_segments=2, family="poisson", n_init=4, random_state=0).fit(
+        X, y, family_data={"offset": np.log(months)})
+    assert sorted(model.coef_[:, 0]) == pytest.approx([-0.1, 0.4], abs=0.05)
+    assert sorted(model.intercept_) == pytest.approx([-2.0, 0.5], abs=0.25)
+    # expected counts per unit of exposure without the offset, per respondent with it
+    at = pd.DataFrame({"x": [4.0]})
+    per_month = model.segment_means(at)[0]
+    assert model.segment_means(at, {"offset": np.log([12.0])})[0] == pytest.approx(12 * per_month)
+
+
 def test_sampled_outcomes_follow_the_family(poisson_fit, npreg):
     y = poisson_fit.sample_y(npreg[["x"]], random_state=0)
     assert (y >= 0).all() and np.array_equal(y, np.round(y))

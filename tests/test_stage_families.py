@@ -12,8 +12,8 @@ from trustseg.stages.families import SCORE_FAMILY, analysis_family, check_outcom
 from trustseg.stages.segments import fitted_lines
 
 
-def config_with(outcome="loyalty", family=None, constructs=None):
-    analysis = {"outcome": outcome, "predictors": ["satisfaction"]}
+def config_with(outcome="loyalty", family=None, constructs=None, **analysis_keys):
+    analysis = {"outcome": outcome, "predictors": ["satisfaction"], **analysis_keys}
     if family:
         analysis["family"] = family
     return validate_config({
@@ -111,3 +111,61 @@ def test_method_cem_takes_the_gaussian_family_and_refuses_another():
     config["analyses"]["a"]["family"] = "censored"
     with pytest.raises(ConfigError, match=r"method cem \(analyses.a.method\) is for the gaussian family"):
         analysis_family("a", config["analyses"]["a"], config["constructs"])
+
+
+# ----------------------------------------------------------------------------- trials and exposure
+
+
+def test_trials_and_exposure_belong_to_their_family_and_name_a_raw_column():
+    assert config_with(outcome="won", family="binomial", trials="played")["analyses"]["a"]["trials"] == "played"
+    assert config_with(outcome="visits", family="poisson", exposure="months")["analyses"]["a"]["exposure"] == "months"
+    with pytest.raises(ConfigError, match=r"'analyses.a.trials' names the column 'played'.*only a binomial outcome "
+                                          r"uses.*Set 'analyses.a.family: binomial'"):
+        config_with(outcome="won", trials="played")
+    with pytest.raises(ConfigError, match=r"'analyses.a.exposure'.*only a poisson outcome uses"):
+        config_with(outcome="won", family="binomial", exposure="months")
+    with pytest.raises(ConfigError, match=r"'analyses.a.trials' is 'satisfaction', a construct"):
+        config_with(outcome="won", family="binomial", trials="satisfaction")
+    with pytest.raises(ConfigError, match=r"'analyses.a.trials' is 'won', which is also the analysis's outcome"):
+        config_with(outcome="won", family="binomial", trials="won")
+
+
+def test_a_trials_or_exposure_column_is_required_of_the_data():
+    from trustseg.config import check_columns, required_columns
+
+    config = config_with(outcome="won", family="binomial", trials="played")
+    assert required_columns(config)["played"] == "analyses.a.trials"
+    with pytest.raises(ConfigError, match=r"'played'.*analyses.a.trials"):
+        check_columns(config, list(survey(won=[0] * 120).columns), "data file 'survey.csv'")
+
+
+def test_analysis_data_carries_trials_and_log_exposure_and_leaves_out_rows_without_them():
+    from trustseg.stages.common import analysis_data
+
+    clean = pd.DataFrame({"respondent_id": ["a", "b", "c", "d"], "sat": [1.0, 2.0, 3.0, 4.0],
+                          "won": [1.0, 2.0, 0.0, 3.0], "played": [2.0, np.nan, 4.0, 3.0],
+                          "months": [1.0, 2.0, np.e, 0.5]})
+    X, y, w, ids, side = analysis_data(clean, "won", ["sat"], "t", family_columns={"trials": "played"})
+    assert ids.tolist() == ["a", "c", "d"] and side["trials"].tolist() == [2.0, 4.0, 3.0]
+    *_, side = analysis_data(clean, "won", ["sat"], "t", family_columns={"exposure": "months"})
+    assert np.allclose(side["offset"], np.log([1.0, 2.0, np.e, 0.5]))
+    assert analysis_data(clean, "won", ["sat"], "t")[4] is None
+    bad = clean.assign(played=[2.0, 1.5, 0.0, 3.0])
+    with pytest.raises(DataError, match=r"column 'played' \(config key 'analyses.t.trials'\) must hold whole "
+                                        r"numbers of at least 1.*2 respondent\(s\).*respondent b \(1.5\), c \(0\)"):
+        analysis_data(bad, "won", ["sat"], "t", family_columns={"trials": "played"})
+    with pytest.raises(DataError, match=r"'analyses.t.exposure'\) must hold positive numbers.*respondent a \(-1\)"):
+        analysis_data(clean.assign(months=[-1.0, 1, 1, 1]), "won", ["sat"], "t", family_columns={"exposure": "months"})
+
+
+def test_successes_beyond_their_trials_or_a_zero_exposure_stop_at_start_up():
+    played = np.tile([3, 4], 60)
+    config = config_with(outcome="won", family="binomial", trials="played")
+    check_outcome_families(config, survey(won=np.tile([1, 4], 60), played=played), "data file 'survey.csv'")
+    with pytest.raises(DataError, match=r"analysis 'a' fits its outcome as binomial.*'won'.*between 0 and the "
+                                        r"trials, found: 4"):
+        check_outcome_families(config, survey(won=np.tile([4, 2], 60), played=played), "data file 'survey.csv'")
+    config = config_with(outcome="visits", family="poisson", exposure="months")
+    with pytest.raises(DataError, match=r"'months' \(config key 'analyses.a.exposure'\) must hold positive numbers"
+                                        r".*respondent 1 \(0\)"):
+        check_outcome_families(config, survey(visits=[1] * 120, months=[0] + [2] * 119), "data file 'survey.csv'")

@@ -137,8 +137,8 @@ def test_fit_stage_refuses_too_many_segments(clean_golf):
 
 def test_analysis_data_leaves_out_incomplete_respondents():
     clean = pd.DataFrame({"respondent_id": ["a", "b", "c"], "sat": [1.0, np.nan, 3.0], "rep": [2.0, 3.0, 4.0]})
-    X, y, w, ids = common.analysis_data(clean, "rep", ["sat"], "t")
-    assert ids.tolist() == ["a", "c"] and w is None and list(X.columns) == ["sat"]
+    X, y, w, ids, side = common.analysis_data(clean, "rep", ["sat"], "t")
+    assert ids.tolist() == ["a", "c"] and w is None and side is None and list(X.columns) == ["sat"]
     with pytest.raises(DataError, match="neither constructs nor columns"):
         common.analysis_data(clean, "loyalty", ["sat"], "t")
 

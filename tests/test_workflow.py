@@ -486,6 +486,45 @@ def test_ordinal_and_count_outcomes_run_through_the_workflow(tmp_path):
     assert "expected count" in json.dumps(captions)
 
 
+def test_successes_out_of_trials_and_counts_over_an_exposure_run_through_the_workflow(tmp_path):
+    configfile = golf_config(tmp_path, n_members=300)
+    survey = pd.read_csv(tmp_path / "survey.csv")
+    rng = np.random.default_rng(4)
+    items = survey[["sat_course", "sat_greens", "sat_clubhouse", "sat_value"]].apply(pd.to_numeric, errors="coerce")
+    satisfaction = items.mean(axis=1).fillna(4).to_numpy()
+    survey["rounds_booked"] = rng.integers(1, 21, len(survey))
+    chance = 1 / (1 + np.exp(-(-2.5 + 0.6 * satisfaction)))
+    survey["rounds_played"] = rng.binomial(survey["rounds_booked"], chance)
+    survey["months_member"] = rng.uniform(1, 36, len(survey)).round(1)
+    survey["lessons"] = rng.poisson(survey["months_member"] * np.exp(-3 + 0.3 * satisfaction))
+    survey.to_csv(tmp_path / "survey.csv", index=False)
+    config = yaml.safe_load(configfile.read_text())
+    config["analyses"] = {
+        "played": {"outcome": "rounds_played", "predictors": ["satisfaction"], "family": "binomial",
+                   "trials": "rounds_booked", "segments": [1, 2], "n_init": 3},
+        "lessons": {"outcome": "lessons", "predictors": ["satisfaction"], "family": "poisson",
+                    "exposure": "months_member", "segments": [1, 2], "n_init": 3},
+    }
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_workflow(tmp_path, configfile)
+    assert result.returncode == 0, result.stderr[-4000:]
+    results = tmp_path / "results"
+    clean = pd.read_csv(results / "cleaning" / "clean.csv")
+    assert {"rounds_booked", "months_member"} <= set(clean.columns)
+    played = pd.read_csv(results / "played" / "segments.csv")
+    slope = played.loc[(played["segment"] == 1) & (played["term"] == "satisfaction"), "estimate"].iloc[0]
+    assert slope == pytest.approx(0.6, abs=0.2)  # log odds per trial, not of "any success"
+    lines = pd.read_csv(results / "played" / "fitted_lines.csv")
+    assert lines["fit"].between(0, 1).all()
+    captions = json.dumps(json.loads((results / "played" / "figures" / "captions_segments.json").read_text()))
+    assert "share of rounds_booked" in captions and "probability of success per trial" in captions
+    lessons = pd.read_csv(results / "lessons" / "segments.csv")
+    slope = lessons.loc[(lessons["segment"] == 1) & (lessons["term"] == "satisfaction"), "estimate"].iloc[0]
+    assert slope == pytest.approx(0.3, abs=0.15)
+    captions = json.dumps(json.loads((results / "lessons" / "figures" / "captions_segments.json").read_text()))
+    assert "lessons per unit of months_member" in captions
+
+
 # ----------------------------------------------------------------------------- user mistakes
 
 

@@ -174,6 +174,27 @@ def _semantic_checks(config: dict) -> list[tuple[str, str]]:
                 f"config key '{key}.focal' is '{focal}', which is not one of its predictors {analysis['predictors']}."
                 + suggest(focal, analysis["predictors"]),
             ))
+        for role, column in family_columns(analysis).items():
+            family = FAMILY_COLUMN_ROLES[role]
+            if analysis.get("family", "auto") != family:
+                problems.append((
+                    f"{key}.{role}",
+                    f"config key '{key}.{role}' names the column '{column}', which only a {family} outcome uses "
+                    f"({ROLE_MEANING[role]}), but '{key}.family' is {analysis.get('family', 'auto')}. "
+                    f"Set '{key}.family: {family}', or remove '{key}.{role}'.",
+                ))
+            if column in constructs:
+                problems.append((
+                    f"{key}.{role}",
+                    f"config key '{key}.{role}' is '{column}', a construct (a mean of rating items); name the raw "
+                    f"column that holds {ROLE_MEANING[role]}.",
+                ))
+            elif column in variables:
+                problems.append((
+                    f"{key}.{role}",
+                    f"config key '{key}.{role}' is '{column}', which is also the analysis's outcome or a predictor; "
+                    f"name the column that holds {ROLE_MEANING[role]}.",
+                ))
         segments = analysis["segments"]
         if len(set(segments)) != len(segments):
             problems.append((f"{key}.segments",
@@ -415,6 +436,24 @@ def analysis_variables(config: Mapping, name: str) -> tuple[str, list[str], str]
     return analysis["outcome"], list(analysis["predictors"]), focal
 
 
+#: config keys of an analysis that name a column of per-respondent data for its family, and the family
+FAMILY_COLUMN_ROLES = {"trials": "binomial", "exposure": "poisson"}
+ROLE_MEANING = {
+    "trials": "each respondent's number of trials, out of which the outcome counts successes",
+    "exposure": "each respondent's exposure (time, visits, ...) over which the outcome counts events",
+}
+
+
+def family_columns(analysis: Mapping) -> dict[str, str]:
+    """``{"trials" | "exposure": column}`` of an analysis: the columns its family reads besides the outcome."""
+    return {role: analysis[role] for role in FAMILY_COLUMN_ROLES if analysis.get(role)}
+
+
+def analysis_columns(analysis: Mapping) -> list[str]:
+    """Every variable an analysis reads: outcome, predictors, then its trials or exposure column."""
+    return [analysis["outcome"], *analysis["predictors"], *family_columns(analysis).values()]
+
+
 def required_columns(config: Mapping) -> dict[str, str]:
     """Every raw-data column the config names, mapped to the key that names it.
 
@@ -441,7 +480,9 @@ def required_columns(config: Mapping) -> dict[str, str]:
     for column in cleaning.get("personal_data_columns") or []:
         needed.setdefault(column, "cleaning.personal_data_columns")
     for name, analysis in (config.get("analyses") or {}).items():
-        for role, variables in (("outcome", [analysis["outcome"]]), ("predictors", analysis["predictors"])):
+        roles = [("outcome", [analysis["outcome"]]), ("predictors", analysis["predictors"])]
+        roles += [(role, [column]) for role, column in family_columns(analysis).items()]
+        for role, variables in roles:
             for variable in variables:
                 if variable not in constructs:
                     needed.setdefault(variable, f"analyses.{name}.{role}")

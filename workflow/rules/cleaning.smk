@@ -28,9 +28,7 @@ rule clean_survey:
         config={
             **{key: config[key] for key in ("data", "constructs", "cleaning", "profile")},
             # raw columns an analysis regresses on are carried into clean.csv
-            "analysis_variables": sorted(
-                {v for a in config["analyses"].values() for v in [a["outcome"], *a["predictors"]]}
-            ),
+            "analysis_variables": sorted({v for a in config["analyses"].values() for v in analysis_columns(a)}),
         },
     conda:
         "../envs/trustseg.yaml"

@@ -11,8 +11,10 @@ from pathlib import Path
 from snakemake.utils import update_config
 
 from trustseg.config import (
+    analysis_columns,
     analysis_variables,
     check_data_path,
+    family_columns as config_family_columns,
     parse_overrides,
     read_config_file,
     validate_config,
@@ -149,6 +151,11 @@ def outcome_family(wildcards):
     name = wildcards.analysis
     family, options = analysis_family(name, analysis_settings(name), config["constructs"])
     return {"name": family, "options": options}
+
+
+def family_columns(wildcards):
+    """The analysis's trials (binomial) or exposure (poisson) column, as ``{role: column}``."""
+    return config_family_columns(analysis_settings(wildcards.analysis))
 
 
 def axis_constructs(wildcards):

@@ -43,6 +43,7 @@ rule segment_figures:
         constructs=axis_constructs,
         family=outcome_family,
         weight_column=WEIGHT,
+        family_columns=family_columns,
         formats=FIGURE_FORMATS,
         seed=SEED,
     conda:

@@ -28,6 +28,7 @@ rule fit_k:
         min_share=setting("min_share"),
         seed=SEED,
         weight_column=WEIGHT,
+        family_columns=family_columns,
         rounding_variance=rounding_variance,
         family=outcome_family,
         spread=setting("spread"),
@@ -63,6 +64,7 @@ checkpoint select_k:
         predictors=setting("predictors"),
         criterion=setting("criterion"),
         weight_column=WEIGHT,
+        family_columns=family_columns,
         scale=outcome_scale,
         allow_flagged=setting("allow_flagged"),
         # alpha only matters to the LR test: a new alpha chooses K again only then

@@ -28,6 +28,7 @@ rule profiles:
     params:
         variables=config["profile"],
         weight_column=WEIGHT,
+        family_columns=family_columns,
         seed=SEED,
         outcome=lambda w: config["analyses"][w.analysis]["outcome"],
         predictors=lambda w: config["analyses"][w.analysis]["predictors"],

@@ -60,6 +60,7 @@ rule segments:
         higher_is=setting("higher_is"),
         verdict_adjustment=setting("verdict_adjustment"),
         weight_column=WEIGHT,
+        family_columns=family_columns,
         scale=outcome_scale,
     conda:
         "../envs/trustseg.yaml"

@@ -40,6 +40,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from trustseg.errors import TrustsegError
 from trustseg.model._core import MixtureParams
+from trustseg.model.families import take_rows
 from trustseg.model.mixture import ClusterwiseRegression
 from trustseg.progress import Progress
 
@@ -95,12 +96,13 @@ def lr_test_seed(seed: int, k: int) -> int:
 # ----------------------------------------------------------------------------
 
 
-def _refit(X, y, w, reference, k: int, starts: list, n_init: int, random_state: int, names):
+def _refit(X, y, w, reference, k: int, starts: list, n_init: int, random_state: int, names, family_data=None):
     """Refit K segments with the engine: ``n_init`` fresh starts plus a full run from each of ``starts``.
 
     The engine's own settings and start rule apply (the reference's
     hyperparameters, its variance floor as an absolute quantity, the Newton
-    finish).  Returns ``(model, note)``; ``model`` is None when the fit failed.
+    finish); ``family_data`` holds the rows' trials or offset.  Returns
+    ``(model, note)``; ``model`` is None when the fit failed.
     """
     hyper = reference.get_params()
     if reference.family_.name == "gaussian":
@@ -118,7 +120,8 @@ def _refit(X, y, w, reference, k: int, starts: list, n_init: int, random_state: 
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            model = ClusterwiseRegression(**hyper).fit(pd.DataFrame(X, columns=names), y, sample_weight=w)
+            model = ClusterwiseRegression(**hyper).fit(pd.DataFrame(X, columns=names), y, sample_weight=w,
+                                                       family_data=family_data)
     except (TrustsegError, ValueError, np.linalg.LinAlgError) as exc:
         return None, f"refit failed: {exc}"
     return model, ""
@@ -187,8 +190,8 @@ def _as_arrays(X, y, sample_weight, reference):
 class _ReferenceFrame:
     """The full-sample solution every bootstrap refit is matched to, on the original respondents."""
 
-    def __init__(self, reference, X, y, w, names, match):
-        self.X, self.y, self.w, self.match = X, y, w, match
+    def __init__(self, reference, X, y, w, names, match, family_data=None):
+        self.X, self.y, self.w, self.match, self.family_data = X, y, w, match, family_data
         self.params = reference.params_
         self.k = reference.n_segments_
         self.terms = reference.coef_terms_
@@ -200,7 +203,7 @@ class _ReferenceFrame:
         self.sd_y = (float(np.sqrt(w @ (y - w @ y / total) ** 2 / total)) or 1.0
                      if np.isfinite(reference.sigma_).all() else 1.0)
         self.standardised = _standardised(reference, self.mean_x, self.sd_x, self.sd_y)
-        self.posteriors = reference.predict_proba(X, y)
+        self.posteriors = reference.predict_proba(X, y, family_data=family_data)
         self.modal = self.posteriors.argmax(axis=1)
 
     def replicate_rows(self, b, refit, note):
@@ -210,7 +213,7 @@ class _ReferenceFrame:
             return [(b, j + 1, t, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, True, 0, False, note)
                     for j in range(k) for t in terms]
         ll, conv = float(refit.loglik_), bool(refit.converged_)
-        boot_post = refit.predict_proba(self.X, self.y)
+        boot_post = refit.predict_proba(self.X, self.y, family_data=self.family_data)
         ari = float(adjusted_rand_score(self.modal, boot_post.argmax(axis=1)))
         jac = _soft_jaccard(self.posteriors, boot_post, self.w)
         boot_std = _standardised(refit, self.mean_x, self.sd_x, self.sd_y)
@@ -230,7 +233,7 @@ class _ReferenceFrame:
 
 
 def bootstrap_replicates(X, y, reference, replicates, seed: int, n_init: int = 3, sample_weight=None, *,
-                         match: str = "params") -> pd.DataFrame:
+                         match: str = "params", family_data=None) -> pd.DataFrame:
     """Refit the K-segment model on bootstrap resamples of the respondents.
 
     Parameters
@@ -257,6 +260,8 @@ def bootstrap_replicates(X, y, reference, replicates, seed: int, n_init: int = 3
         standardised parameters (level at the mean predictors and sigma in SDs
         of y, slopes times SD(x)/SD(y)).  ``"posteriors"``: 1 minus the soft
         Jaccard overlap of the posteriors (below).
+    family_data : dict, optional
+        The trials or offset of each respondent (binomial, poisson), resampled with them.
 
     Returns
     -------
@@ -288,7 +293,7 @@ def bootstrap_replicates(X, y, reference, replicates, seed: int, n_init: int = 3
     if match not in ("params", "posteriors"):
         raise ValueError("match must be 'params' or 'posteriors'")
     Xa, ya, w, names = _as_arrays(X, y, sample_weight, reference)
-    frame = _ReferenceFrame(reference, Xa, ya, w, names, match)
+    frame = _ReferenceFrame(reference, Xa, ya, w, names, match, family_data)
     replicates = [int(b) for b in replicates]
     progress = Progress(len(replicates), f"bootstrap (K={frame.k})")
     rows = []
@@ -297,7 +302,7 @@ def bootstrap_replicates(X, y, reference, replicates, seed: int, n_init: int = 3
         idx = rng.integers(0, len(ya), size=len(ya))
         random_state = int(rng.integers(0, 2**32 - 1))
         refit, note = _refit(Xa[idx], ya[idx], w[idx], reference, frame.k, [frame.params], n_init, random_state,
-                             names)
+                             names, take_rows(family_data, idx))
         if refit is None:
             logger.warning("bootstrap replicate %d failed: %s", b, note)
         rows += frame.replicate_rows(b, refit, note)
@@ -432,18 +437,21 @@ def _simulate(X, params, rng):
     return mean + params.sigma[z] * rng.standard_normal(X.shape[0])
 
 
-def _lr_replicate(X, w, names, model_k, model_k1, gen, rng, n_init):
+def _lr_replicate(X, w, names, model_k, model_k1, gen, rng, n_init, family_data=None):
     """One parametric bootstrap replicate of the LR statistic: (statistic or NaN, note)."""
     k = model_k.n_segments_
-    yb = _simulate(X, gen, rng) if model_k.family_.name == "gaussian" else model_k.sample_y(X, rng)
+    if model_k.family_.name == "gaussian":
+        yb = _simulate(X, gen, rng)
+    else:
+        yb = model_k.sample_y(X, rng, family_data=family_data)
     rs_k, rs_k1 = (int(v) for v in rng.integers(0, 2**32 - 1, size=2))
-    fit_k, note_k = _refit(X, yb, w, model_k, k, [gen], n_init, rs_k, names)
+    fit_k, note_k = _refit(X, yb, w, model_k, k, [gen], n_init, rs_k, names, family_data)
     if fit_k is None:
         return np.nan, f"K fit failed ({note_k})"
     # both refits start from the full-sample solution and from fresh starts of every
     # kind the observed fits had (the split path among them), so neither side of the
     # statistic gets a start the observed one did not
-    fit_k1, note_k1 = _refit(X, yb, w, model_k1, k + 1, [model_k1.params_], n_init, rs_k1, names)
+    fit_k1, note_k1 = _refit(X, yb, w, model_k1, k + 1, [model_k1.params_], n_init, rs_k1, names, family_data)
     if fit_k1 is None:
         return np.nan, f"K+1 fit failed ({note_k1})"
     # a K + 1 mixture contains every K mixture: a negative statistic is a local optimum
@@ -451,7 +459,7 @@ def _lr_replicate(X, w, names, model_k, model_k1, gen, rng, n_init):
 
 
 def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int = 3,
-            sample_weight=None) -> dict:
+            sample_weight=None, family_data=None) -> dict:
     """Parametric bootstrap likelihood-ratio test of K against K + 1 segments.
 
     Parameters
@@ -469,6 +477,9 @@ def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int =
         Fresh starts of each refit (the split path, random lines, k-means).
     sample_weight : array-like, optional
         Survey weights (used in every log-likelihood).
+    family_data : dict, optional
+        The trials or offset of each respondent (binomial, poisson): the
+        replicates are drawn with them, and refitted with them.
 
     Returns
     -------
@@ -512,7 +523,8 @@ def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int =
     stats_ = np.full(int(n_replicates), np.nan)
     progress = Progress(int(n_replicates), f"LR test K={k} vs {k + 1}")
     for b in range(int(n_replicates)):
-        stats_[b], note = _lr_replicate(Xa, w, names, model_k, model_k1, gen, replicate_rng(seed, b), n_init)
+        stats_[b], note = _lr_replicate(Xa, w, names, model_k, model_k1, gen, replicate_rng(seed, b), n_init,
+                                        family_data)
         if note:
             notes.append(f"replicate {b}: {note}")
         progress.update(b + 1)

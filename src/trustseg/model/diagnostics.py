@@ -125,6 +125,8 @@ def segment_problems(model, X, y, sample_weight=None, *, scale=None, variance_fl
     singular_information : bool, optional
         Whether the observed information is singular, when already known
         (e.g. ``MixtureInference.singular_information``); computed otherwise.
+    family_data : dict, optional
+        The trials or offset the model was fitted with.
 
     Returns
     -------

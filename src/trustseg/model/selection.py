@@ -85,7 +85,7 @@ def _criteria_row(model, posterior, w, n):
 
 
 def criteria_table(models, X, y, sample_weight=None, criterion="bic", *, scale=None, allow_flagged=False,
-                   lr_p_values=None, alpha=0.05):
+                   lr_p_values=None, alpha=0.05, family_data=None):
     """Model-selection table from already-fitted models.
 
     Parameters
@@ -105,6 +105,9 @@ def criteria_table(models, X, y, sample_weight=None, criterion="bic", *, scale=N
         Bootstrap LR test of K against K + 1; needed for ``criterion="lr_test"``.
     alpha : float, default 0.05
         Significance level of the sequential LR test.
+    family_data : dict, optional
+        The trials or offset the models were fitted with (see
+        :meth:`~trustseg.model.mixture.ClusterwiseRegression.fit`).
 
     Returns
     -------
@@ -129,8 +132,8 @@ def criteria_table(models, X, y, sample_weight=None, criterion="bic", *, scale=N
                 f"the K={model.n_segments} model was fitted to {model.n_obs_} respondents "
                 f"but the data given have {n}"
             )
-        posterior = model.predict_proba(X, y)
-        problems = problem_codes(segment_problems(model, X, y, sample_weight, scale=scale))
+        posterior = model.predict_proba(X, y, family_data=family_data)
+        problems = problem_codes(segment_problems(model, X, y, sample_weight, scale=scale, family_data=family_data))
         rows.append({**_criteria_row(model, posterior, w, n), "problems": problems})
     table = pd.DataFrame(rows).sort_values(["k"], kind="stable").reset_index(drop=True)
     chosen, note = choose_k(table, criterion, allow_flagged=allow_flagged, lr_p_values=lr_p_values, alpha=alpha)

@@ -458,6 +458,7 @@ def segment_scatter(
     y_scale: Sequence[float] | None = None,
     held_at_mean: Mapping[str, float] | None = None,
     family: str = "gaussian",
+    curve: str | None = None,
 ) -> Figure:
     """Jittered scatter of outcome on predictor with one fitted line per segment.
 
@@ -502,6 +503,11 @@ def segment_scatter(
         ``{predictor: value}`` for the other predictors of a model with more
         than one: the fitted lines are drawn with each held at its mean,
         which the caption states with the value.
+    family : str, default "gaussian"
+        The outcome family; its curves are named in the caption (``FAMILY_CURVES``).
+    curve : str, optional
+        What the curves show, when not the family's usual quantity (e.g.
+        "probability of success per trial" for successes out of trials).
 
     Returns
     -------
@@ -556,14 +562,14 @@ def segment_scatter(
         if not len(pts):
             _empty_note(ax, "No respondents with both values")
     caption = _scatter_caption(x_label, y_label, len(pts), jitter, seed, ci_level if has_band else None, n_dropped,
-                               y_scale, beyond, held_at_mean, family)
+                               y_scale, beyond, held_at_mean, family, curve)
     return _save(fig, stem, formats, caption)
 
 
 def _scatter_caption(x_label: str, y_label: str, n: int, jitter: float, seed: int, band_level: float | None,
                      n_dropped: int, y_scale: tuple[float, float] | None = None,
                      beyond: Mapping[str, list] | None = None, held_at_mean: Mapping[str, float] | None = None,
-                     family: str = "gaussian") -> str:
+                     family: str = "gaussian", curve: str | None = None) -> str:
     jit = (f"Points are jittered by uniform noise of \u00b1{jitter:g} scale points on both axes "
            f"(seed {seed}) to separate tied answers; lines are fitted to the unjittered data. "
            if jitter else "Points are not jittered. ")
@@ -597,7 +603,7 @@ def _scatter_caption(x_label: str, y_label: str, n: int, jitter: float, seed: in
         + jit
         + ("Lines: segment-specific fitted regressions; the slope is the change in the outcome per "
            "one-point increase in the predictor" if FAMILY_CURVES[family] is None else
-           f"Curves: each segment's {FAMILY_CURVES[family]} from its {family} regression; the segment's slope "
+           f"Curves: each segment's {curve or FAMILY_CURVES[family]} from its {family} regression; the segment's slope "
            f"is in {COEFFICIENT_UNITS[family]} per one-point increase in the predictor (coefficient table)")
         + (f"; shaded bands: pointwise {_pct(band_level)} confidence intervals of the fitted line."
            if band_level is not None else "; no confidence band available.")

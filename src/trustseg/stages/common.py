@@ -202,31 +202,40 @@ def stem(csv_path: str | Path) -> Path:
 
 
 def analysis_data(
-    clean: pd.DataFrame, outcome: str, predictors: Sequence[str], name: str, weight_column: str | None = None
-) -> tuple[pd.DataFrame, pd.Series, np.ndarray | None, pd.Series]:
-    """Predictors, outcome, weights and respondent ids of one analysis.
+    clean: pd.DataFrame, outcome: str, predictors: Sequence[str], name: str, weight_column: str | None = None,
+    family_columns: Mapping[str, str] | None = None,
+) -> tuple[pd.DataFrame, pd.Series, np.ndarray | None, pd.Series, dict | None]:
+    """Predictors, outcome, weights, respondent ids and family data of one analysis.
 
-    Respondents without a score on the outcome or a predictor are left out of
-    this analysis (they stay in the clean data); their number is logged.
+    ``family_columns`` (:func:`trustseg.config.family_columns`) names the
+    trials (binomial) or exposure (poisson) column; the last element is then
+    the estimator's ``family_data`` (``{"trials": ...}`` or ``{"offset":
+    log exposure}``), else None.  Respondents without a score on the outcome,
+    a predictor or that column are left out of this analysis (they stay in
+    the clean data); their number is logged.
     """
+    family_columns = dict(family_columns or {})
     variables = [outcome, *predictors]
-    missing_cols = [v for v in variables if v not in clean.columns]
+    missing_cols = [v for v in [*variables, *family_columns.values()] if v not in clean.columns]
     if missing_cols:
         raise DataError(
             f"analysis '{name}' uses {missing_cols}, which are neither constructs nor columns of the clean data. "
             f"Fix config key 'analyses.{name}'."
         )
-    needed = variables + ([weight_column] if weight_column else [])
+    needed = variables + list(family_columns.values()) + ([weight_column] if weight_column else [])
     complete = clean[needed].notna().all(axis=1)
     n_left_out = int((~complete).sum())
     if n_left_out:
-        logger.info("analysis %s: %d respondents without a score on %s are left out", name, n_left_out, variables)
+        logger.info("analysis %s: %d respondents without a score on %s are left out", name, n_left_out,
+                    variables + list(family_columns.values()))
     data = clean.loc[complete]
     if data.empty:
         raise DataError(
             f"analysis '{name}': no respondent has scores on all of {variables}; check the constructs' items."
         )
-    for role, variables_in_role in (("outcome", [outcome]), ("predictors", list(predictors))):
+    roles = [("outcome", [outcome]), ("predictors", list(predictors))]
+    roles += [(role, [column]) for role, column in family_columns.items()]
+    for role, variables_in_role in roles:
         for variable in variables_in_role:
             values = pd.to_numeric(data[variable], errors="coerce")
             if values.isna().any():
@@ -239,7 +248,37 @@ def analysis_data(
     X = data[list(predictors)].astype(float)
     y = data[outcome].astype(float)
     w = data[weight_column].to_numpy(dtype=float) if weight_column else None
-    return X, y, w, data["respondent_id"].astype(str)
+    ids = data["respondent_id"].astype(str)
+    return X, y, w, ids, family_data(data, family_columns, name, ids)
+
+
+def family_data(data: pd.DataFrame, family_columns: Mapping[str, str], name: str,
+                ids: pd.Series | None = None) -> dict | None:
+    """The estimator's ``family_data`` from an analysis's trials or exposure column (None without one).
+
+    Trials must be whole numbers of at least 1; an exposure must be positive
+    (its log is the offset).  A :class:`DataError` names the analysis, the
+    column, the config key and the first offending respondents.
+    """
+    out = {}
+    for role, column in family_columns.items():
+        values = pd.to_numeric(data[column], errors="coerce").to_numpy(dtype=float)
+        if role == "trials":
+            bad = ~np.isfinite(values) | (values < 1) | (values != np.round(values))
+            wanted = "whole numbers of at least 1"
+        else:
+            bad = ~np.isfinite(values) | (values <= 0)
+            wanted = "positive numbers"
+        if bad.any():
+            where = ids.to_numpy()[bad] if ids is not None else data.index.to_numpy()[bad]
+            shown = ", ".join(f"{w} ({v:g})" for w, v in zip(where[:5], values[bad][:5]))
+            raise DataError(
+                f"analysis '{name}': column '{column}' (config key 'analyses.{name}.{role}') must hold {wanted}, "
+                f"but {int(bad.sum())} respondent(s) do not, e.g. respondent {shown}. Fix those answers in the "
+                "data file or mark them missing."
+            )
+        out.update({"trials": values} if role == "trials" else {"offset": np.log(values)})
+    return out or None
 
 
 def match_respondents(ids: pd.Series, assignments: pd.DataFrame, source: str) -> np.ndarray:

@@ -16,16 +16,18 @@ logger = logging.getLogger("trustseg")
 
 
 def lr_test_k(clean_path: str, name: str, fit_k_path: str, fit_k1_path: str, output: str, *, outcome: str,
-              predictors: Sequence[str], weight_column: str | None, n_replicates: int, n_init: int, seed: int) -> None:
+              predictors: Sequence[str], weight_column: str | None, n_replicates: int, n_init: int, seed: int,
+              family_columns: Mapping[str, str] | None = None) -> None:
     """Parametric bootstrap likelihood-ratio test of K against K + 1 segments."""
     from trustseg.model.bootstrap import lr_test, lr_test_seed
 
     clean_df = read_clean(clean_path)
-    X, y, w, _ = analysis_data(clean_df, outcome, predictors, name, weight_column)
+    X, y, w, _, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns)
     model_k, model_k1 = load_model(fit_k_path), load_model(fit_k1_path)
     k = read_json(fit_k_path)["k_requested"]
     result = lr_test(X, y, model_k, model_k1, n_replicates=n_replicates,
-                     seed=lr_test_seed(derive_seed(seed, name, "lr"), k), n_init=n_init, sample_weight=w)
+                     seed=lr_test_seed(derive_seed(seed, name, "lr"), k), n_init=n_init, sample_weight=w,
+                     family_data=side)
     result = {key: value for key, value in result.items()}
     result["k_requested"] = int(k)
     logger.info(
@@ -74,17 +76,17 @@ def model_selection(criteria_path: str, lr_paths: Sequence[str], name: str, outp
 
 def bootstrap_chunk(clean_path: str, name: str, fit_path: str, chunk: int, output: str, *, outcome: str,
                     predictors: Sequence[str], weight_column: str | None, replicates: int, n_chunks: int, n_init: int,
-                    seed: int) -> None:
+                    seed: int, family_columns: Mapping[str, str] | None = None) -> None:
     """Nonparametric bootstrap replicates ``chunk`` of ``n_chunks`` (seeded per replicate)."""
     from trustseg.model.bootstrap import bootstrap_replicates
 
     clean_df = read_clean(clean_path)
-    X, y, w, _ = analysis_data(clean_df, outcome, predictors, name, weight_column)
+    X, y, w, _, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns)
     reference = load_model(fit_path)
     ids = chunk_replicates(replicates, n_chunks, chunk)
     logger.info("analysis %s: bootstrap replicates %d..%d of %d", name, ids.start + 1, ids.stop, replicates)
     result = bootstrap_replicates(X, y, reference, ids, seed=derive_seed(seed, name, "bootstrap"), n_init=n_init,
-                                  sample_weight=w)
+                                  sample_weight=w, family_data=side)
     write_csv(result, output)
 
 

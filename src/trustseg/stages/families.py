@@ -14,9 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 
+from trustseg.config import family_columns
 from trustseg.errors import ConfigError, DataError
 from trustseg.model.families import MAX_ORDINAL_CATEGORIES, NORMAL_FAMILIES
+from trustseg.stages.common import family_data
 
 #: the family of a construct score over several items on a bounded scale (family: auto);
 #: chosen from the side-by-side fits in docs/outcome_families.md
@@ -101,7 +104,9 @@ def check_outcome_families(config: Mapping, raw, source: str) -> None:
     data: a binomial outcome with values other than 0 and 1, an ordinal
     outcome with more distinct values than a rating item has (or values off
     its scale), a negative or fractional count; the message names the
-    analysis, the column and the offending values.  The outcome is scored as
+    analysis, the column and the offending values; so do trials that are not
+    whole numbers of at least 1 (or below the successes) and an exposure that
+    is not positive.  The outcome is scored as
     the cleaning scores it (only when some analysis needs the check).
     """
     from trustseg.model.families import make_family
@@ -118,11 +123,16 @@ def check_outcome_families(config: Mapping, raw, source: str) -> None:
     for name, analysis in analyses.items():
         family_name, settings = analysis_family(name, analysis, constructs)
         outcome = analysis["outcome"]
-        values = np.asarray(_numbers(clean[outcome]) if outcome in clean else _numbers(raw[outcome]), dtype=float)
-        values = values[np.isfinite(values)]
+        columns = family_columns(analysis)
+        table = clean if outcome in clean else raw
+        frame = pd.DataFrame({c: _numbers(table[c]) for c in [outcome, *columns.values()]}, index=table.index)
+        frame = frame.loc[np.isfinite(frame.to_numpy()).all(axis=1)]
+        ids = table.loc[frame.index, "respondent_id"].astype(str) if "respondent_id" in table else None
+        # trials or exposure that cannot be right (0 trials, a negative exposure) stop here too
+        side = family_data(frame, columns, name, ids)
         family = make_family(family_name, **settings)
         try:
-            family.check_outcome(values, outcome)
+            family.check_outcome(frame[outcome].to_numpy(), outcome, side)
         except DataError as exc:
             raise DataError(
                 f"analysis '{name}' fits its outcome as {family_name} (analyses.{name}.family) in {source}, but "
@@ -132,6 +142,4 @@ def check_outcome_families(config: Mapping, raw, source: str) -> None:
 
 
 def _numbers(column):
-    import pandas as pd
-
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)

@@ -49,12 +49,15 @@ def _segment_names(segments_path: str) -> dict[int, str]:
 def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_dir: str, *, outcome: str,
                     predictors: Sequence[str], focal: str, alpha: float, equivalence_margin: float,
                     constructs: Mapping, weight_column: str | None, formats: Sequence[str], seed: int,
-                    family: Mapping | None = None) -> None:
+                    family: Mapping | None = None, family_columns: Mapping[str, str] | None = None) -> None:
     """The segment scatter, information criteria, posterior certainty and coefficient forest of one analysis.
 
     ``family`` (``{"name": ..., "options": ...}``, see
     :func:`trustseg.stages.families.analysis_family`) sets the scale the
-    coefficients are drawn on and what the scatter's curves show.
+    coefficients are drawn on and what the scatter's curves show.  With a
+    trials column (``family_columns``) the scatter shows each respondent's
+    share of successes, with an exposure column the count per unit of
+    exposure, on the scale of the curves.
 
     ``constructs`` needs to hold only the outcome and the focal predictor (for
     the axis labels and the scales the axes are limited to).  Captions go to
@@ -67,7 +70,17 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
     intercept_scale = _scale(outcome, constructs) if family_name in NORMAL_FAMILIES else None
     out = Path(out_dir)
     clean_df = read_clean(clean_path)
-    X, y, _, ids = analysis_data(clean_df, outcome, predictors, name, weight_column)
+    X, y, _, ids, _ = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns)
+    y_label, curve = _axis_label(outcome, constructs), None
+    family_columns = dict(family_columns or {})
+    if "trials" in family_columns:
+        per = clean_df.loc[ids.index, family_columns["trials"]].astype(float)
+        y, y_label = y / per, f"{outcome}: share of {family_columns['trials']} (successes per trial)"
+        curve = "probability of success per trial"
+    elif "exposure" in family_columns:
+        per = clean_df.loc[ids.index, family_columns["exposure"]].astype(float)
+        y, y_label = y / per, f"{outcome} per unit of {family_columns['exposure']}"
+        curve = f"expected count per unit of {family_columns['exposure']}"
     segments_df = pd.read_csv(inputs["segments"])
     names = _segment_names(inputs["segments"])
     assignments = pd.read_csv(inputs["assignments"], dtype={"respondent_id": str})
@@ -81,9 +94,10 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
     held = {p: float(grid[p].iloc[0]) for p in predictors if p != focal and p in grid.columns and len(grid)}
     written["segment_scatter"] = fig.segment_scatter(
         scatter, grid.rename(columns={focal: "x"}), names, _axis_label(focal, constructs),
-        _axis_label(outcome, constructs), out / "segment_scatter", seed=derive_seed(seed, name, "jitter") % 2**31,
-        ci_level=1 - alpha, formats=formats, x_scale=_scale(focal, constructs), y_scale=_scale(outcome, constructs),
-        held_at_mean=held, family=family_name,
+        y_label, out / "segment_scatter", seed=derive_seed(seed, name, "jitter") % 2**31,
+        ci_level=1 - alpha, formats=formats, x_scale=_scale(focal, constructs),
+        y_scale=(0.0, 1.0) if family_name == "binomial" else _scale(outcome, constructs),
+        held_at_mean=held, family=family_name, curve=curve,
     )
     written["information_criteria"] = fig.information_criteria(
         pd.read_csv(inputs["model_selection"]), out / "information_criteria", formats=formats

@@ -113,7 +113,7 @@ def _check_enough_respondents(n: int, k: int, n_predictors: int, name: str, clea
 def fit_k(clean_path: str, name: str, k: int, output: str, *, outcome: str, predictors: Sequence[str], focal: str,
           method: str, n_init: int, min_share: float, seed: int, weight_column: str | None,
           rounding_variance: float | None = None, higher_is: str = "better", family: Mapping | None = None,
-          spread: str = "constant") -> None:
+          spread: str = "constant", family_columns: Mapping[str, str] | None = None) -> None:
     """Fit the K-segment clusterwise regression of one analysis (one job per K).
 
     Takes only the settings that change the fit, so the workflow refits no K
@@ -122,16 +122,17 @@ def fit_k(clean_path: str, name: str, k: int, output: str, *, outcome: str, pred
     segment 1 is the most strongly driven in the expected direction.
     ``family`` (``{"name": ..., "options": ...}`` from
     :func:`trustseg.stages.families.analysis_family`) and ``spread``
-    (``constant`` or ``linear``) choose the model of the outcome.
+    (``constant`` or ``linear``) choose the model of the outcome;
+    ``family_columns`` names its trials or exposure column.
     """
     clean_df = read_clean(clean_path)
-    X, y, w, _ = analysis_data(clean_df, outcome, predictors, name, weight_column)
+    X, y, w, _, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns)
     _check_enough_respondents(len(y), int(k), X.shape[1], name, clean_path)
     model = _estimator(k, y, w, n_init=n_init, method=method, min_share=min_share, focal=focal, seed=seed, name=name,
                        rounding_variance=rounding_variance, higher_is=higher_is, family=family, spread=spread)
     started = time.perf_counter()
     try:
-        model.fit(X, y, sample_weight=w)
+        model.fit(X, y, sample_weight=w, family_data=side)
     except DataError as exc:
         raise DataError(f"analysis '{name}', {k} segments: {exc}") from None
     logger.info(
@@ -155,7 +156,7 @@ def fit_k(clean_path: str, name: str, k: int, output: str, *, outcome: str, pred
 def select_k(clean_path: str, name: str, fits: Sequence[str], criteria_out: str, starts_out: str, *, outcome: str,
              predictors: Sequence[str], criterion: str, weight_column: str | None,
              scale: Sequence[float] | None = None, allow_flagged: bool = False, alpha: float | None = None,
-             lr_paths: Sequence[str] = ()) -> None:
+             lr_paths: Sequence[str] = (), family_columns: Mapping[str, str] | None = None) -> None:
     """Tabulate information criteria and problems over K, choose K, and list every start's log-likelihood.
 
     ``criterion="lr_test"`` chooses K by the bootstrap LR tests in
@@ -167,7 +168,7 @@ def select_k(clean_path: str, name: str, fits: Sequence[str], criteria_out: str,
     from trustseg.model.selection import criteria_table
 
     clean_df = read_clean(clean_path)
-    X, y, w, _ = analysis_data(clean_df, outcome, predictors, name, weight_column)
+    X, y, w, _, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns)
     fitted = {read_json(f)["k_requested"]: load_model(f) for f in fits}
     ks = sorted(fitted)
     lr_p_values, floors = {}, []
@@ -184,7 +185,7 @@ def select_k(clean_path: str, name: str, fits: Sequence[str], criteria_out: str,
                            name, round(1 / max(floors)) - 1, alpha)
     table = criteria_table([fitted[k] for k in ks], X, y, sample_weight=w, criterion=criterion, scale=scale,
                            allow_flagged=allow_flagged, lr_p_values=lr_p_values,
-                           alpha=0.05 if alpha is None else alpha)
+                           alpha=0.05 if alpha is None else alpha, family_data=side)
     table.insert(0, "k_requested", ks)
     write_csv(table, criteria_out)
     for _, row in table.loc[table["problems"] != ""].iterrows():

@@ -71,7 +71,7 @@ def segment_table(inference, focal: str, outcome: str, counts: Mapping[int, int]
 def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, str], *, outcome: str,
              predictors: Sequence[str], focal: str, cov_type: str, alpha: float, equivalence_margin: float,
              weight_column: str | None, scale: Sequence[float] | None = None, higher_is: str = "better",
-             verdict_adjustment: str = "none") -> None:
+             verdict_adjustment: str = "none", family_columns: Mapping[str, str] | None = None) -> None:
     """Inference, names, problems, residual spread, assignments and classification quality of the chosen model.
 
     ``higher_is`` (config key of the same name) sets which direction of the
@@ -91,17 +91,18 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
     from trustseg.model.diagnostics import residual_spread, segment_problems
 
     clean_df = read_clean(clean_path)
-    X, y, w, ids = analysis_data(clean_df, outcome, predictors, name, weight_column)
+    X, y, w, ids, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns)
     model = load_model(fit_path)
     with warnings.catch_warnings():
         # said once, in words, below (and in segments.csv and the summary), instead of as a Python warning
         warnings.filterwarnings("ignore", message="the observed information is not positive definite")
         inference = model.inference(
             X, y, sample_weight=w, cov_type=cov_type, alpha=alpha, equivalence_margin=equivalence_margin,
-            verdict_adjustment=verdict_adjustment,
+            verdict_adjustment=verdict_adjustment, family_data=side,
         )
-    problems = segment_problems(model, X, y, w, scale=scale, singular_information=inference.singular_information)
-    posteriors = model.predict_proba(X, y)
+    problems = segment_problems(model, X, y, w, scale=scale, singular_information=inference.singular_information,
+                                family_data=side)
+    posteriors = model.predict_proba(X, y, family_data=side)
     labels = posteriors.argmax(axis=1) + 1
     counts = pd.Series(labels).value_counts().to_dict()
     predictor_means = {p: float(np.average(X[p], weights=w)) for p in predictors}
@@ -208,7 +209,9 @@ def fitted_lines(inference, X: pd.DataFrame, focal: str, n_points: int = 60) -> 
     For a family other than gaussian ``fit``, ``lower`` and ``upper`` are the
     expected outcome on its own scale (the band of the linear predictor
     carried through the inverse link); the linear predictor is in ``eta``,
-    ``eta_std_error``, ``eta_lower`` and ``eta_upper``.
+    ``eta_std_error``, ``eta_lower`` and ``eta_upper``.  With trials
+    (binomial) the expected outcome is the probability of success in one
+    trial; with an exposure (poisson), the expected count per unit of it.
     """
     grid = pd.DataFrame({p: np.full(n_points, X[p].mean()) for p in X.columns})
     grid[focal] = np.linspace(float(X[focal].min()), float(X[focal].max()), n_points)

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from trustseg.config import check_columns
+from trustseg.config import analysis_columns, check_columns
 from trustseg.errors import ConfigError, DataError
 
 __all__ = ["CleaningResult", "clean_survey", "detect_personal_columns", "check_config_columns",
@@ -122,16 +122,16 @@ def _settings(config: dict) -> dict:
 
 
 def _analysis_columns(config: dict, constructs: dict) -> list[str]:
-    """Raw columns an analysis uses directly (an outcome or predictor that is not a construct).
+    """Raw columns an analysis uses directly (an outcome, predictor, trials or exposure that is not a construct).
 
     From ``analyses`` of a full config, or from ``analysis_variables`` (every
-    outcome and predictor), which the workflow passes so that a change of an
-    analysis's other settings does not rerun the cleaning.
+    variable of every analysis), which the workflow passes so that a change
+    of an analysis's other settings does not rerun the cleaning.
     """
     items = {item for spec in constructs.values() for item in spec["items"]}
     variables = list(config.get("analysis_variables") or [])
     for analysis in (config.get("analyses") or {}).values():
-        variables += [analysis["outcome"], *analysis["predictors"]]
+        variables += analysis_columns(analysis)
     return list(dict.fromkeys(v for v in variables if v not in constructs and v not in items))
 
 
