@@ -247,3 +247,41 @@ def test_a_segment_with_a_negligible_share_is_dropped_and_recorded():
     assert params.beta.shape == (2, 2) and converged
     assert [d["segment"] for d in dropped] == [2] and dropped[0]["share"] < 1e-3
     assert loglik == pytest.approx(family_loglik(family, design, y, w, params, data), rel=1e-9)
+
+
+def test_a_runaway_ordinal_threshold_is_pulled_back_by_an_escape_start():
+    from trustseg.model._family_core import RUNAWAY_THRESHOLD_GAP, runaway_thresholds_reset
+
+    family = make_family("ordinal", categories=[1.0, 2.0, 3.0, 4.0, 5.0])
+    # three segments answering a 5-point item (benchmarks/families_bench.py, ordinal "separated", at n = 5000)
+    rng = np.random.default_rng(0)
+    n = 5000
+    segment = rng.choice(3, size=n, p=[0.5, 0.3, 0.2])
+    X = np.column_stack([np.clip(np.rint(rng.normal(4.5, 1.3, n) + rng.normal(0, 0.8, n)), 1, 7),
+                         rng.normal(size=n)])
+    slopes = np.array([[1.2, 0.5], [0.5, 0.0], [0.0, -0.5]])
+    intercepts = np.array([2.5, 0.0, -2.5]) - 4.0 * slopes[:, 0]
+    latent = intercepts[segment] + np.einsum("ij,ij->i", X, slopes[segment]) + rng.logistic(size=n)
+    y = 1.0 + (latent[:, None] > np.array([-3.0, -1.0, 1.0, 3.0])).sum(axis=1)
+    # the local optimum a 100,000-respondent search ended in: segments 2 and 3 never answer 1 or 5
+    trapped = FamilyMixtureParams(
+        np.array([0.56, 0.216, 0.225]), np.array([[1.12, 0.44], [0.63, 0.0], [0.08, -0.46]]),
+        np.array([[-0.5, 1.02, 3.09, 5.07], [-13.33, 1.55, 4.12, 21.73], [-0.09, 1.91, 3.88, 27.43]]))
+    reset = runaway_thresholds_reset(family, trapped)
+    assert np.allclose(reset.extra[0], trapped.extra[0]) and np.allclose(reset.extra[1, 1:3], [1.55, 4.12])
+    typical = np.median(np.diff(trapped.extra, axis=1)[np.diff(trapped.extra, axis=1) < RUNAWAY_THRESHOLD_GAP])
+    assert reset.extra[1, 0] == pytest.approx(1.55 - typical) and reset.extra[2, 3] == pytest.approx(3.88 + typical)
+    assert runaway_thresholds_reset(family, reset) is None
+    assert runaway_thresholds_reset(make_family("poisson"), trapped) is None
+
+    stuck = fit_family_mixture(family, X, y, 3, n_init=0, starts_from=[trapped], escape=False)
+    assert np.diff(stuck.params.extra, axis=1).max() > RUNAWAY_THRESHOLD_GAP  # EM alone stays in the trap
+    freed = fit_family_mixture(family, X, y, 3, n_init=0, starts_from=[trapped])
+    assert [s.kind for s in freed.starts] == ["given", "escape"] and freed.best_start == 1
+    assert freed.start_logliks[0] == pytest.approx(stuck.loglik)
+    truth = FamilyMixtureParams(np.array([0.5, 0.3, 0.2]), slopes,
+                                np.array([-3.0, -1.0, 1.0, 3.0])[None, :] - intercepts[:, None])
+    optimum = fit_family_mixture(family, X, y, 3, n_init=0, starts_from=[truth], escape=False)
+    # the escape start climbs out, at least as high as the optimum next to the truth
+    assert freed.loglik > stuck.loglik + 0.5
+    assert freed.loglik >= optimum.loglik - 1e-6

@@ -24,7 +24,7 @@ predictors alone.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -443,7 +443,7 @@ def _newton_finish(family, design, y, w, params, data, max_steps=25, bounds=None
 
 def fit_family_mixture(family, X, y, k, w=None, data=None, n_init=10, random_state=None, tol=1e-10,
                        max_iter=2000, min_share=MIN_SHARE, extra_lower=None, starts_from=(),
-                       search_subsample=None, n_full_runs=2) -> FamilyMixtureFit:
+                       search_subsample=None, n_full_runs=2, escape=True) -> FamilyMixtureFit:
     """Multi-start EM with a Newton finish for a mixture of ``k`` segments of ``family``.
 
     Starts alternate between random partitions of the respondents (seed
@@ -464,13 +464,74 @@ def fit_family_mixture(family, X, y, k, w=None, data=None, n_init=10, random_sta
     distinct solutions run again on everyone (as the gaussian engine does);
     the other starts keep the full-data log-likelihood of their search
     solution (``refined`` False).
+
+    With ``escape``, an ordinal solution in which a segment's outer
+    threshold has run away (:func:`runaway_thresholds_reset`) is offered one
+    more start with that threshold pulled back, recorded as kind
+    ``"escape"``; it replaces the solution only by a higher log-likelihood.
     """
     y = np.asarray(y, dtype=float).reshape(-1)
     X = np.asarray(X, dtype=float).reshape(len(y), -1)
     w = np.ones(len(y)) if w is None else np.asarray(w, dtype=float).reshape(-1)
+    settings = {"tol": tol, "max_iter": max_iter, "min_share": min_share, "extra_lower": extra_lower}
     if search_subsample is not None and len(y) > search_subsample and n_init > 0:
-        return _fit_from_subsample(family, X, y, k, w, data, n_init, random_state, tol, max_iter, min_share,
-                                   extra_lower, starts_from, int(search_subsample), int(n_full_runs))
+        fit = _fit_from_subsample(family, X, y, k, w, data, n_init, random_state, tol, max_iter, min_share,
+                                  extra_lower, starts_from, int(search_subsample), int(n_full_runs))
+    else:
+        fit = _fit_starts(family, X, y, k, w, data, n_init, random_state, tol, max_iter, min_share, extra_lower,
+                          starts_from)
+    reset = runaway_thresholds_reset(family, fit.params) if escape else None
+    if reset is None:
+        return fit
+    rerun = _fit_starts(family, X, y, len(reset.weights), w, data, 0, None, starts_from=[reset], **settings)
+    starts = fit.starts + [replace(rerun.starts[0], kind="escape")]
+    return _best_of(starts)
+
+
+#: an ordinal segment's outer threshold this many logits beyond its neighbour leaves the end answer
+#: all but impossible in that segment (odds below e^-8 at any predictor value near the others)
+RUNAWAY_THRESHOLD_GAP = 8.0
+
+
+def runaway_thresholds_reset(family, params):
+    """An ordinal solution with each runaway outer threshold pulled back next to its neighbour, or None.
+
+    EM can leave a local optimum in which one segment never gives an end
+    answer (its outer threshold runs off towards infinity, where the
+    likelihood is flat in it, so EM cannot bring it back); the other
+    segments then take those answers.  The threshold is put back a typical
+    gap (the median of the segments' gaps that have not run away) from its
+    neighbour.  None for other families and when no threshold has run away.
+    """
+    if family.name != "ordinal" or params is None or params.extra.shape[1] < 2:
+        return None
+    gaps = np.diff(params.extra, axis=1)
+    runaway = gaps > RUNAWAY_THRESHOLD_GAP
+    if not (runaway[:, 0].any() or runaway[:, -1].any()):
+        return None
+    typical = float(np.median(gaps[~runaway])) if (~runaway).any() else 1.0
+    extra = params.extra.copy()
+    for j in range(len(extra)):
+        if runaway[j, 0]:
+            extra[j, 0] = extra[j, 1] - typical
+        if runaway[j, -1]:
+            extra[j, -1] = extra[j, -2] + typical
+    return FamilyMixtureParams(params.weights.copy(), params.beta.copy(), extra)
+
+
+def _best_of(starts):
+    """The fit of the best start: the most segments, then the highest log-likelihood, then the first."""
+    fitted = [s for s, start in enumerate(starts) if start.params is not None and start.refined]
+    if not fitted:
+        raise ValueError("no start of the mixture could be fitted")
+    best = min(fitted, key=lambda s: (-len(starts[s].params.weights), -starts[s].loglik, s))
+    chosen = starts[best]
+    return FamilyMixtureFit(chosen.params, chosen.loglik, np.array([s.loglik for s in starts]), chosen.n_iter,
+                            chosen.converged, chosen.dropped, starts, best)
+
+
+def _fit_starts(family, X, y, k, w, data, n_init, random_state, tol, max_iter, min_share, extra_lower, starts_from):
+    """The random, k-means and given starts of :func:`fit_family_mixture` on all of the rows given."""
     data = family.prepare(y, data)
     bounds = coefficient_bounds(family, X, w, extra_lower)
     design = family_design(family, X)
@@ -509,13 +570,9 @@ def fit_family_mixture(family, X, y, k, w=None, data=None, n_init=10, random_sta
         starts.append(FamilyStart(kind, stream, params, float(loglik), n_iter, converged,
                                   "converged" if converged else "iteration cap", time.perf_counter() - started,
                                   dropped))
-    fitted = [s for s, start in enumerate(starts) if start.params is not None]
-    if not fitted:
+    if not any(start.params is not None for start in starts):
         raise ValueError(f"no start of the {family.name} mixture with {k} segments could be fitted")
-    best = min(fitted, key=lambda s: (-len(starts[s].params.weights), -starts[s].loglik, s))
-    chosen = starts[best]
-    return FamilyMixtureFit(chosen.params, chosen.loglik, np.array([s.loglik for s in starts]), chosen.n_iter,
-                            chosen.converged, chosen.dropped, starts, best)
+    return _best_of(starts)
 
 
 def _fit_from_subsample(family, X, y, k, w, data, n_init, random_state, tol, max_iter, min_share, extra_lower,
@@ -524,8 +581,8 @@ def _fit_from_subsample(family, X, y, k, w, data, n_init, random_state, tol, max
     rng = np.random.default_rng(random_state)
     rows = np.sort(rng.choice(len(y), size=size, replace=False))
     settings = {"tol": tol, "max_iter": max_iter, "min_share": min_share, "extra_lower": extra_lower}
-    search = fit_family_mixture(family, X[rows], y[rows], k, w[rows], take_rows(data, rows), n_init, rng,
-                                **settings)
+    search = _fit_starts(family, X[rows], y[rows], k, w[rows], take_rows(data, rows), n_init, rng,
+                         starts_from=(), **settings)
     scale = solution_scale(family, X[rows], y[rows], w[rows])
     fitted = sorted((s for s, start in enumerate(search.starts) if start.params is not None),
                     key=lambda s: (-len(search.starts[s].params.weights), -search.starts[s].loglik, s))
@@ -535,8 +592,8 @@ def _fit_from_subsample(family, X, y, k, w, data, n_init, random_state, tol, max
             leaders.append(s)
         if len(leaders) == n_full_runs:
             break
-    full = fit_family_mixture(family, X, y, k, w, data, 0, rng,
-                              starts_from=[search.starts[s].params for s in leaders] + list(starts_from), **settings)
+    full = _fit_starts(family, X, y, k, w, data, 0, rng,
+                       starts_from=[search.starts[s].params for s in leaders] + list(starts_from), **settings)
     data = family.prepare(y, data)
     design = family_design(family, X)
     starts = []
@@ -558,11 +615,7 @@ def _fit_from_subsample(family, X, y, k, w, data, n_init, random_state, tol, max
             starts.append(FamilyStart(start.kind, start.stream, start.params, float(loglik), start.n_iter,
                                       start.converged, start.stop_reason, start.seconds, start.dropped, refined=False))
     starts += full.starts[len(leaders):]
-    refined = [s for s, start in enumerate(starts) if start.refined and start.params is not None]
-    best = min(refined, key=lambda s: (-len(starts[s].params.weights), -starts[s].loglik, s))
-    chosen = starts[best]
-    return FamilyMixtureFit(chosen.params, chosen.loglik, np.array([s.loglik for s in starts]), chosen.n_iter,
-                            chosen.converged, chosen.dropped, starts, best)
+    return _best_of(starts)
 
 
 def solution_scale(family, X, y, w):

@@ -200,7 +200,9 @@ class ClusterwiseRegression(BaseEstimator):
         or ``"poisson"`` (log link; ``family_data["offset"]`` allowed).
         Coefficients are on the scale of the family's linear predictor.
         Families other than gaussian run multi-start EM with a Newton finish
-        (random and k-means starts; no split path or escape moves).
+        (random and k-means starts; no split path or split-and-merge moves;
+        an ordinal solution in which a segment's end threshold ran away gets
+        one escape start with it pulled back).
     family_options : dict, optional
         The family's settings: ``lower`` and ``upper`` for censored (default:
         the observed minimum and maximum of y; give the scale's bounds),
@@ -534,6 +536,7 @@ class ClusterwiseRegression(BaseEstimator):
                 max_iter=int(self.max_iter), min_share=float(self.min_share), extra_lower=extra_lower,
                 starts_from=self._given_family_starts(family, X_.shape[1]),
                 search_subsample=int(self.search_subsample), n_full_runs=int(self.n_full_runs),
+                escape=bool(self.escape),
             )
         self._record_family_starts(fit, family, X_, y_, w)
         if len(fit.params.weights) < k:
