@@ -45,10 +45,15 @@ from trustseg.model.families import (
     NORMAL_FAMILIES,
     SEPARATING_FAMILIES,
     _ascent_step,
+    _equation_blocks,
+    _outcome_array,
     coefficient_bounds,
     fit_segment,
+    linear_predictor,
     on_bounds,
+    row_gradients,
     take_rows,
+    weighted_second_derivatives,
 )
 
 # EM hands over to Newton's method below this relative log-likelihood change: later than this, ordinal
@@ -101,9 +106,11 @@ def _segment_weights(w, r):
 def family_log_joint(family, design, y, params, data=None):
     """log pi_k + log f_k(y_i) as an (n, K) array."""
     y = np.asarray(y, dtype=float)
-    eta = design @ np.asarray(params.beta, dtype=float).T
-    k = eta.shape[1]
-    out = np.empty_like(eta)
+    beta = np.asarray(params.beta, dtype=float)
+    # (n, K), or (n, K, E) for an equation system (one linear predictor per equation)
+    eta = design @ beta.T if _equation_blocks(family) is None else family.linear_predictors(design, beta)
+    k = beta.shape[0]
+    out = np.empty((len(y), k))
     with np.errstate(divide="ignore"):
         log_pi = np.log(np.asarray(params.weights, dtype=float))
     for j in range(k):
@@ -242,19 +249,13 @@ def family_observed_information(family, design, y, w, params, data=None):
         wtau = tau * wc[:, None]
         scores = np.empty((stop - start, dim))
         for j in range(k):
-            d1, d2 = family.derivatives(yc, dc @ beta[j], extra[j], datac)
-            block = np.column_stack([dc * d1[:, :1], d1[:, 1:]])  # g_ik in segment j's block
+            d1, d2 = family.derivatives(yc, linear_predictor(family, dc, beta[j]), extra[j], datac)
+            block = row_gradients(family, dc, d1)  # g_ik in segment j's block
             index = segment_index[j]
             add_gradient_outer_terms(hessian, scores, index, logit_index, block, tau[:, j : j + 1],
                                      wtau[:, j : j + 1], alpha_dir[j])
             # second derivatives of log f_k, chained to beta through the design
-            wt = wtau[:, j]
-            second = np.empty((q + m, q + m))
-            second[:q, :q] = (dc * (wt * d2[:, 0, 0])[:, None]).T @ dc
-            second[:q, q:] = dc.T @ (wt[:, None] * d2[:, 0, 1:])
-            second[q:, :q] = second[:q, q:].T
-            second[q:, q:] = np.tensordot(wt, d2[:, 1:, 1:], axes=1)
-            hessian[np.ix_(index, index)] += second
+            hessian[np.ix_(index, index)] += weighted_second_derivatives(family, dc, wtau[:, j], d2)
         add_score_terms(hessian, score_outer, gradient, scores, tau, shares, logit_index, wc)
     # second derivatives of log pi_k in the logits: -(diag(pi) - pi pi'), whatever k; sum_k tau_ik = 1
     subtract_logit_curvature(hessian, logit_index, shares, total_weight)
@@ -345,8 +346,9 @@ def _bounded_m_step(family, design, y, w, resp, params, data, bounds):
             continue
         weights = _segment_weights(w, resp[:, j])
         with np.errstate(all="ignore"):
-            q_clamped = float(weights @ family.loglik(y, design @ beta[j], extra[j], data))
-            q_old = float(weights @ family.loglik(y, design @ params.beta[j], params.extra[j], data))
+            q_clamped = float(weights @ family.loglik(y, linear_predictor(family, design, beta[j]), extra[j], data))
+            q_old = float(weights @ family.loglik(y, linear_predictor(family, design, params.beta[j]),
+                                                  params.extra[j], data))
         if not q_clamped >= q_old:
             beta[j], extra[j] = params.beta[j], params.extra[j]
     return FamilyMixtureParams(new.weights, beta, extra)
@@ -470,7 +472,7 @@ def fit_family_mixture(family, X, y, k, w=None, data=None, n_init=10, random_sta
     more start with that threshold pulled back, recorded as kind
     ``"escape"``; it replaces the solution only by a higher log-likelihood.
     """
-    y = np.asarray(y, dtype=float).reshape(-1)
+    y = _outcome_array(family, y)
     X = np.asarray(X, dtype=float).reshape(len(y), -1)
     w = np.ones(len(y)) if w is None else np.asarray(w, dtype=float).reshape(-1)
     settings = {"tol": tol, "max_iter": max_iter, "min_share": min_share, "extra_lower": extra_lower}
@@ -620,6 +622,8 @@ def _fit_from_subsample(family, X, y, k, w, data, n_init, random_state, tol, max
 
 def solution_scale(family, X, y, w):
     """Per-parameter scales on which two solutions are compared: slopes per predictor SD, outcome SDs."""
+    if hasattr(family, "solution_scale"):
+        return family.solution_scale(X, y, w)
     total = w.sum()
     sd_x = np.sqrt(w @ (X - w @ X / total) ** 2 / total)
     sd_y = float(np.sqrt(w @ (y - w @ y / total) ** 2 / total)) if family.name in NORMAL_FAMILIES else 1.0

@@ -758,17 +758,77 @@ def segment_gradient_hessian(family, X, y, beta, extra, w, data=None):
     y, X, w, data = _subset(np.asarray(y, dtype=float), np.asarray(X, dtype=float), np.asarray(w, dtype=float), data)
     beta = np.asarray(beta, dtype=float)
     extra = np.asarray(extra, dtype=float)
-    eta = X @ beta
+    eta = linear_predictor(family, X, beta)
     loglik = float(w @ family.loglik(y, eta, extra, data))
     d1, d2 = family.derivatives(y, eta, extra, data)
-    p = X.shape[1]
-    gradient = np.concatenate([X.T @ (w * d1[:, 0]), w @ d1[:, 1:]])
-    hessian = np.empty((p + len(extra), p + len(extra)))
-    hessian[:p, :p] = (X * (w * d2[:, 0, 0])[:, None]).T @ X
-    hessian[:p, p:] = X.T @ (w[:, None] * d2[:, 0, 1:])
-    hessian[p:, :p] = hessian[:p, p:].T
-    hessian[p:, p:] = np.tensordot(w, d2[:, 1:, 1:], axes=1)
-    return loglik, gradient, hessian
+    if _equation_blocks(family) is None:
+        gradient = np.concatenate([X.T @ (w * d1[:, 0]), w @ d1[:, 1:]])
+    else:
+        gradient = w @ row_gradients(family, X, d1)
+    return loglik, gradient, weighted_second_derivatives(family, X, w, d2)
+
+
+def _outcome_array(family, y):
+    """``y`` as floats: (n,), or (n, E) for an equation system."""
+    y = np.asarray(y, dtype=float)
+    return y if _equation_blocks(family) is not None else y.reshape(-1)
+
+
+def _equation_blocks(family):
+    """The design columns of each equation of an equation system (:mod:`trustseg.model.system`), else None."""
+    return getattr(family, "equation_blocks", None)
+
+
+def linear_predictor(family, X, beta):
+    """One segment's linear predictor ``X @ beta``: (n,), or (n, E) for an equation system."""
+    if _equation_blocks(family) is None:
+        return X @ beta
+    return family.linear_predictors(X, np.asarray(beta, dtype=float)[None, :])[:, 0, :]
+
+
+def row_gradients(family, X, d1):
+    """Each row's gradient of log f_i in (beta, extra), (n, q + m), from ``d1`` in (eta, extra).
+
+    ``X`` is the design; an equation system chains each equation's eta
+    through its own block of the design.
+    """
+    blocks = _equation_blocks(family)
+    if blocks is None:
+        return np.column_stack([X * d1[:, :1], d1[:, 1:]])
+    n_eq = len(blocks)
+    return np.column_stack([X[:, b] * d1[:, e : e + 1] for e, b in enumerate(blocks)] + [d1[:, n_eq:]])
+
+
+def weighted_second_derivatives(family, X, wt, d2):
+    """``sum_i wt_i`` times the second derivatives of log f_i in (beta, extra), (q + m, q + m)."""
+    blocks = _equation_blocks(family)
+    q = X.shape[1]
+    if blocks is None:
+        m = d2.shape[1] - 1
+        second = np.empty((q + m, q + m))
+        second[:q, :q] = (X * (wt * d2[:, 0, 0])[:, None]).T @ X
+        second[:q, q:] = X.T @ (wt[:, None] * d2[:, 0, 1:])
+        second[q:, :q] = second[:q, q:].T
+        second[q:, q:] = np.tensordot(wt, d2[:, 1:, 1:], axes=1)
+        return second
+    n_eq = len(blocks)
+    m = d2.shape[1] - n_eq
+    extras = q + np.arange(m)
+    second = np.zeros((q + m, q + m))
+    for e, b in enumerate(blocks):
+        for f in range(e, n_eq):
+            coupling = wt * d2[:, e, f]
+            if not coupling.any():  # independent equations: no cross terms
+                continue
+            c = blocks[f]
+            part = (X[:, b] * coupling[:, None]).T @ X[:, c]
+            second[np.ix_(b, c)] = part
+            second[np.ix_(c, b)] = part.T
+        cross = X[:, b].T @ (wt[:, None] * d2[:, e, n_eq:])
+        second[np.ix_(b, extras)] = cross
+        second[np.ix_(extras, b)] = cross.T
+    second[q:, q:] = np.tensordot(wt, d2[:, n_eq:, n_eq:], axes=1)
+    return second
 
 
 @dataclass(frozen=True)
@@ -840,12 +900,12 @@ def fit_segment(family, X, y, w=None, data=None, start=None, tol=1e-10, max_iter
     -------
     SegmentFit
     """
-    y = np.asarray(y, dtype=float).reshape(-1)
+    y = _outcome_array(family, y)
     X = np.asarray(X, dtype=float).reshape(len(y), -1)
     if family.has_intercept:
         X = np.column_stack([np.ones(len(y)), X])
     w = np.ones(len(y)) if w is None else np.asarray(w, dtype=float).reshape(-1)
-    if w.shape != y.shape or np.any(w < 0) or not np.all(np.isfinite(w)):
+    if w.shape != (len(y),) or np.any(w < 0) or not np.all(np.isfinite(w)):
         raise ValueError("weights must be finite, non-negative and one per row")
     if not w.sum() > 0:
         raise ValueError("weights sum to zero: nothing to fit")
