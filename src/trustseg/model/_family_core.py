@@ -308,6 +308,76 @@ class FamilyMixtureFit:
     best_start: int = 0
 
 
+#: the kinds of start of a family fit: "split" once (deterministic), the others in turn; "lines" and "split"
+#: find a small segment that random partitions rarely hit
+FAMILY_START_KINDS = ("split", "random", "kmeans", "lines")
+DEFAULT_FAMILY_START_KINDS = ("random", "kmeans")
+#: the split path's new segment: this share of the respondents the previous solution fits worst
+SPLIT_SHARE = 0.1
+
+
+def start_plan(n_init, start_kinds):
+    """The kind and seed stream of each of ``n_init`` starts: a split path first (once), the others in turn.
+
+    A stream is the index of the kind among the random kinds; the
+    deterministic split path has none.
+    """
+    random_kinds = [kind for kind in start_kinds if kind != "split"] or ["random"]
+    plan = [("split", None)] if "split" in start_kinds and n_init > 0 else []
+    offset = len(plan)
+    while len(plan) < n_init:
+        stream = (len(plan) - offset) % len(random_kinds)
+        plan.append((random_kinds[stream], stream))
+    return plan
+
+
+def _split_path(family, X, design, y, w, k, data, bounds, tol, max_iter, min_share):
+    """A start for K segments grown from one: each new segment from the respondents fitted worst so far.
+
+    The path fits one segment, then for k = 2..K gives the
+    :data:`SPLIT_SHARE` of respondents with the lowest log-likelihood under
+    the k - 1 solution a segment of their own (the others keep their most
+    likely segment) and runs EM; a small segment of respondents whom the
+    others do not describe (the dissatisfied few) is found this way.
+    """
+    labels = np.zeros(len(y), dtype=int)
+    params = _from_partition(family, X, y, w, labels, 1, data, bounds)
+    for size in range(2, k + 1):
+        joint = family_log_joint(family, design, y, params, data)
+        fit_i = logsumexp(joint, axis=1)
+        order = np.argsort(fit_i, kind="stable")
+        worst = order[np.cumsum(w[order]) <= SPLIT_SHARE * w.sum()]
+        labels = joint.argmax(axis=1)
+        labels[worst] = size - 1
+        params = _from_partition(family, X, y, w, labels, size, data, bounds)
+        if size < k:
+            params = _run_em(family, design, y, w, params, data, max(tol, _NEWTON_SWITCH_TOL), max_iter, min_share,
+                             bounds)[0]
+            if len(params.weights) < size:  # a segment vanished on the way: no path to K
+                raise ValueError("the split path lost a segment")
+    return params
+
+
+def _lines_partition(family, X, design, y, w, k, data, rng, extra):
+    """K segment fits to a few random respondents each; every respondent joins the one it fits best.
+
+    The gaussian engine's random lines for any family: each segment is fitted
+    to ``q + m + 2`` random respondents (q coefficients, m extras), and the
+    respondents are assigned by their log-density under each fit with the
+    extras of one segment fitted to everyone (so a line through a handful of
+    points, with its tiny residual SD, does not claim nobody).
+    """
+    positive = np.flatnonzero(w > 0)
+    size = min(positive.size, design.shape[1] + family.n_extra() + 2)
+    fit_density = np.empty((len(y), k))
+    for j in range(k):
+        rows = rng.choice(positive, size=size, replace=False)
+        with np.errstate(all="ignore"):
+            fit = fit_segment(family, X[rows], y[rows], np.ones(size), take_rows(data, rows), max_iter=25)
+            fit_density[:, j] = family.loglik(y, linear_predictor(family, design, fit.beta), extra, data)
+    return np.where(np.isfinite(fit_density), fit_density, -np.inf).argmax(axis=1)
+
+
 def _random_partition(n, k, rng):
     labels = rng.integers(k, size=n)
     labels[rng.permutation(n)[:k]] = np.arange(k)  # every segment non-empty
@@ -445,12 +515,15 @@ def _newton_finish(family, design, y, w, params, data, max_steps=25, bounds=None
 
 def fit_family_mixture(family, X, y, k, w=None, data=None, n_init=10, random_state=None, tol=1e-10,
                        max_iter=2000, min_share=MIN_SHARE, extra_lower=None, starts_from=(),
-                       search_subsample=None, n_full_runs=2, escape=True) -> FamilyMixtureFit:
+                       search_subsample=None, n_full_runs=2, escape=True,
+                       start_kinds=DEFAULT_FAMILY_START_KINDS) -> FamilyMixtureFit:
     """Multi-start EM with a Newton finish for a mixture of ``k`` segments of ``family``.
 
-    Starts alternate between random partitions of the respondents (seed
-    stream 0) and k-means partitions of the standardised (x, y) points
-    (stream 1); each segment starts from a weighted fit on its part.
+    Starts take the kinds ``start_kinds`` in turn: random partitions of the
+    respondents, k-means partitions of the standardised (x, y) points, and
+    "lines" (:func:`_lines_partition`), each kind its own seed stream (its
+    index in ``start_kinds``); each segment starts from a weighted fit on its
+    part.
     Segments whose share falls below ``min_share`` or with fewer effective
     respondents than parameters are dropped (recorded in ``dropped``) and EM
     continues with one segment less.  ``extra_lower`` (m,) bounds the extra
@@ -478,10 +551,11 @@ def fit_family_mixture(family, X, y, k, w=None, data=None, n_init=10, random_sta
     settings = {"tol": tol, "max_iter": max_iter, "min_share": min_share, "extra_lower": extra_lower}
     if search_subsample is not None and len(y) > search_subsample and n_init > 0:
         fit = _fit_from_subsample(family, X, y, k, w, data, n_init, random_state, tol, max_iter, min_share,
-                                  extra_lower, starts_from, int(search_subsample), int(n_full_runs))
+                                  extra_lower, starts_from, int(search_subsample), int(n_full_runs),
+                                  tuple(start_kinds))
     else:
         fit = _fit_starts(family, X, y, k, w, data, n_init, random_state, tol, max_iter, min_share, extra_lower,
-                          starts_from)
+                          starts_from, tuple(start_kinds))
     reset = runaway_thresholds_reset(family, fit.params) if escape else None
     if reset is None:
         return fit
@@ -532,13 +606,16 @@ def _best_of(starts):
                             chosen.converged, chosen.dropped, starts, best)
 
 
-def _fit_starts(family, X, y, k, w, data, n_init, random_state, tol, max_iter, min_share, extra_lower, starts_from):
-    """The random, k-means and given starts of :func:`fit_family_mixture` on all of the rows given."""
+def _fit_starts(family, X, y, k, w, data, n_init, random_state, tol, max_iter, min_share, extra_lower, starts_from,
+                start_kinds=DEFAULT_FAMILY_START_KINDS):
+    """The random, k-means, lines and given starts of :func:`fit_family_mixture` on all of the rows given."""
     data = family.prepare(y, data)
     bounds = coefficient_bounds(family, X, w, extra_lower)
     design = family_design(family, X)
     rng = np.random.default_rng(random_state)
     points = np.column_stack([X, y])
+    pooled = None
+    plan = start_plan(n_init, start_kinds)
     starts = []
     for s in range(n_init + len(starts_from)):
         started = time.perf_counter()
@@ -546,10 +623,21 @@ def _fit_starts(family, X, y, k, w, data, n_init, random_state, tol, max_iter, m
             kind, stream = "given", None
             params = _clamp(starts_from[s - n_init], bounds)
         else:
-            kind, stream = ("random", 0) if s % 2 == 0 else ("kmeans", 1)
-            labels = _random_partition(len(y), k, rng) if kind == "random" else _kmeans_partition(points, w, k, rng)
+            kind, stream = plan[s]
             try:
-                params = _from_partition(family, X, y, w, labels, k, data, bounds)
+                if kind == "split":
+                    labels = None
+                    params = _split_path(family, X, design, y, w, k, data, bounds, tol, max_iter, min_share)
+                elif kind == "random":
+                    labels = _random_partition(len(y), k, rng)
+                elif kind == "kmeans":
+                    labels = _kmeans_partition(points, w, k, rng)
+                else:
+                    if pooled is None:  # one segment's extras: every line's residuals on the same scale
+                        pooled = fit_segment(family, X, y, w, data).extra
+                    labels = _lines_partition(family, X, design, y, w, k, data, rng, pooled)
+                if labels is not None:
+                    params = _from_partition(family, X, y, w, labels, k, data, bounds)
             except ValueError:
                 starts.append(FamilyStart(kind, stream, None, np.nan, 0, False, "failed",
                                           time.perf_counter() - started))
@@ -578,13 +666,13 @@ def _fit_starts(family, X, y, k, w, data, n_init, random_state, tol, max_iter, m
 
 
 def _fit_from_subsample(family, X, y, k, w, data, n_init, random_state, tol, max_iter, min_share, extra_lower,
-                        starts_from, size, n_full_runs):
+                        starts_from, size, n_full_runs, start_kinds=DEFAULT_FAMILY_START_KINDS):
     """:func:`fit_family_mixture`'s starts on a subsample, the best distinct solutions rerun on everyone."""
     rng = np.random.default_rng(random_state)
     rows = np.sort(rng.choice(len(y), size=size, replace=False))
     settings = {"tol": tol, "max_iter": max_iter, "min_share": min_share, "extra_lower": extra_lower}
     search = _fit_starts(family, X[rows], y[rows], k, w[rows], take_rows(data, rows), n_init, rng,
-                         starts_from=(), **settings)
+                         starts_from=(), start_kinds=start_kinds, **settings)
     scale = solution_scale(family, X[rows], y[rows], w[rows])
     fitted = sorted((s for s, start in enumerate(search.starts) if start.params is not None),
                     key=lambda s: (-len(search.starts[s].params.weights), -search.starts[s].loglik, s))

@@ -225,7 +225,8 @@ class MixtureInference:
         model._check_fitted()
         hessian, score_outer, _ = model.observed_information(X, y, sample_weight, family_data)
         cov, singular = _covariance(hessian, score_outer, cov_type)
-        return cls(model, cov, model.param_names_, cov_type, alpha, equivalence_margin, len(np.asarray(y)),
+        n_obs = len(X) if y is None else len(np.asarray(y))  # a chain's outcomes are columns of X
+        return cls(model, cov, model.param_names_, cov_type, alpha, equivalence_margin, n_obs,
                    singular_information=singular, verdict_adjustment=verdict_adjustment)
 
     # -- tables ----------------------------------------------------------------

@@ -60,6 +60,8 @@ from trustseg.model._core import (
 )
 from trustseg.model._em import newton_polish, run_em, run_squarem, start_from_params, transfer_state
 from trustseg.model._family_core import (
+    DEFAULT_FAMILY_START_KINDS,
+    FAMILY_START_KINDS,
     FamilyMixtureParams,
     family_design,
     family_log_joint,
@@ -81,6 +83,7 @@ from trustseg.model._starts import (
 )
 from trustseg.model.families import FAMILIES, MAX_ORDINAL_CATEGORIES, NORMAL_FAMILIES, make_family, take_rows
 from trustseg.model.spread import LocationScaleFamily, spread_data
+from trustseg.model.system import EquationSystem
 from trustseg.progress import Progress
 
 __all__ = ["ClusterwiseRegression", "MixtureParams", "reached_optimum", "validate_data"]
@@ -123,6 +126,15 @@ def _family_rows(family_data, kept):
     return rows or None
 
 
+def _floor_record(floor):
+    """A variance floor for JSON: None, a number, or one per equation (None where an equation has none)."""
+    if floor is None:
+        return None
+    if np.ndim(floor):
+        return [None if not np.isfinite(v) else float(v) for v in np.asarray(floor, dtype=float)]
+    return float(floor)
+
+
 def _with_spread(family, rows, X):
     """The per-row side data with the location-scale family's spread predictors (the columns of X) added."""
     if family.name != "location_scale":
@@ -144,6 +156,8 @@ def _family_settings(family):
 
 def _family_from_record(name, settings):
     """The family saved by :meth:`ClusterwiseRegression.to_dict` (its name and settings)."""
+    if name == "system":
+        return EquationSystem.from_record(settings)
     settings = {key: tuple(v) if isinstance(v, list) else v for key, v in settings.items()}
     if name == "location_scale":
         return LocationScaleFamily(**settings)
@@ -505,10 +519,7 @@ class ClusterwiseRegression(BaseEstimator):
 
     def _fit_family(self, X, y, sample_weight, missing, family_data):
         """Multi-start EM for a family other than gaussian (:func:`~trustseg.model._family_core.fit_family_mixture`)."""
-        if self.method != "em":
-            raise ValueError(f"method={self.method!r} is for the gaussian family; the {self.family} family uses 'em'")
-        if self.n_init < 1 and self.init_params is None:
-            raise ValueError("n_init is 0 and init_params gives no start: there is nothing to fit from")
+        self._check_family_method()
         k = int(self.n_segments)
         with threadpool_limits(limits=1, user_api="blas"):
             data = validate_data(X, y, sample_weight, missing)
@@ -529,27 +540,52 @@ class ClusterwiseRegression(BaseEstimator):
                                         else float(self.variance_floor))
                 # the floor bounds a location-scale segment's log sigma at x = 0, not every respondent's
                 extra_lower = [0.5 * np.log(self.variance_floor_)] + [-np.inf] * (family.n_extra() - 1)
-            rng = (self.random_state if isinstance(self.random_state, np.random.Generator)
-                   else np.random.default_rng(self.random_state))
-            fit = fit_family_mixture(
-                family, X_, y_, k, w, rows, n_init=int(self.n_init), random_state=rng, tol=float(self.tol),
-                max_iter=int(self.max_iter), min_share=float(self.min_share), extra_lower=extra_lower,
-                starts_from=self._given_family_starts(family, X_.shape[1]),
-                search_subsample=int(self.search_subsample), n_full_runs=int(self.n_full_runs),
-                escape=bool(self.escape),
-            )
+            fit = self._run_family_fit(family, X_, y_, w, rows, extra_lower)
+        return self._finish_family_fit(fit, family, X_, y_, w)
+
+    def _check_family_method(self):
+        if self.method != "em":
+            raise ValueError(f"method={self.method!r} is for the gaussian family; the {self.family} family uses 'em'")
+        if self.n_init < 1 and self.init_params is None:
+            raise ValueError("n_init is 0 and init_params gives no start: there is nothing to fit from")
+
+    def _run_family_fit(self, family, X_, y_, w, rows, extra_lower):
+        """:func:`~trustseg.model._family_core.fit_family_mixture` with this estimator's settings."""
+        rng = (self.random_state if isinstance(self.random_state, np.random.Generator)
+               else np.random.default_rng(self.random_state))
+        return fit_family_mixture(
+            family, X_, y_, int(self.n_segments), w, rows, n_init=int(self.n_init), random_state=rng,
+            tol=float(self.tol), max_iter=int(self.max_iter), min_share=float(self.min_share),
+            extra_lower=extra_lower, starts_from=self._given_family_starts(family, X_.shape[1]),
+            search_subsample=int(self.search_subsample), n_full_runs=int(self.n_full_runs),
+            escape=bool(self.escape), start_kinds=self._family_start_kinds(),
+        )
+
+    def _family_start_kinds(self):
+        """The kinds of start of a family fit: random and k-means unless ``start_kinds`` names others."""
+        if self.start_kinds == "auto":
+            return DEFAULT_FAMILY_START_KINDS
+        kinds = tuple(k for k in self.start_kinds if k in FAMILY_START_KINDS)
+        if not kinds:
+            raise ValueError(f"start_kinds {list(self.start_kinds)} names none of the kinds a {self.family} fit "
+                             f"takes: {list(FAMILY_START_KINDS)}")
+        return kinds
+
+    def _finish_family_fit(self, fit, family, X_, y_, w):
+        """Record the starts and the chosen solution of a family fit; warn of removed segments, no convergence."""
+        k = int(self.n_segments)
         self._record_family_starts(fit, family, X_, y_, w)
         if len(fit.params.weights) < k:
             warnings.warn(
                 f"{k - len(fit.params.weights)} of the {k} requested segments were degenerate in every start and "
                 f"were removed; the model has {len(fit.params.weights)} segments (see removed_segments_)",
-                RuntimeWarning, stacklevel=2,
+                RuntimeWarning, stacklevel=3,
             )
         if not fit.converged:
             warnings.warn(
                 f"the best of the {len(fit.starts)} starts stopped at max_iter={self.max_iter} before converging: "
                 "its estimates are not a maximum of the likelihood (converged_ is False); raise max_iter",
-                RuntimeWarning, stacklevel=2,
+                RuntimeWarning, stacklevel=3,
             )
         self.loglik_ = float(fit.loglik)
         self.classification_loglik_ = None
@@ -598,7 +634,7 @@ class ClusterwiseRegression(BaseEstimator):
         self.best_start_ = int(fit.best_start)
         self.n_best_starts_ = int(sum(reached))
         streams = {start.stream for start, hit in zip(fit.starts, reached) if hit and start.stream is not None}
-        self.optimum_replicated_ = bool(streams == {0, 1})
+        self.optimum_replicated_ = len(streams) >= 2
         self.removed_segments_ = [
             {"start": s, "component": int(record["segment"]), "stage": "full", "iteration": int(record["iteration"]),
              "share": record["share"], "effective_respondents": record["effective_respondents"],
@@ -1169,7 +1205,7 @@ class ClusterwiseRegression(BaseEstimator):
             "n_obs": int(self.n_obs_),
             "sum_weights": float(self.sum_weights_),
             "outcome_variance": float(self.outcome_variance_),
-            "variance_floor": None if self.variance_floor_ is None else float(self.variance_floor_),
+            "variance_floor": _floor_record(self.variance_floor_),
             "family": self.family_.name,
             "family_settings": dict(self.family_settings_),
             "extra": self.extra_.tolist(),
@@ -1183,6 +1219,10 @@ class ClusterwiseRegression(BaseEstimator):
                 f"this fitted model was saved as {d.get('format')!r}, which this version of trustseg "
                 f"({_FORMAT}) cannot read; fit it again (delete the old results/ and rerun)"
             )
+        if "equations" in d["hyperparameters"] and cls is ClusterwiseRegression:
+            from trustseg.model.chain import ChainRegression  # a model of several equations
+
+            return ChainRegression.from_dict(d)
         model = cls(**d["hyperparameters"])
         model.feature_names_in_ = np.asarray(d["feature_names_in"], dtype=object)
         model.n_features_in_ = len(d["feature_names_in"])
@@ -1212,7 +1252,10 @@ class ClusterwiseRegression(BaseEstimator):
         model.n_obs_ = int(d["n_obs"])
         model.sum_weights_ = float(d["sum_weights"])
         model.outcome_variance_ = float(d["outcome_variance"])
-        model.variance_floor_ = None if d["variance_floor"] is None else float(d["variance_floor"])
+        floor = d["variance_floor"]
+        model.variance_floor_ = (None if floor is None else
+                                 np.array([np.nan if v is None else v for v in floor], dtype=float)
+                                 if isinstance(floor, list) else float(floor))
         model.family_ = _family_from_record(d["family"], d["family_settings"])
         model.family_settings_ = dict(d["family_settings"])
         model.extra_ = np.asarray(d["extra"], dtype=float).reshape(model.n_segments_, -1)

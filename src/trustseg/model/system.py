@@ -26,12 +26,13 @@ derivatives are zero (independent errors given the segment).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
-from trustseg.model.families import NORMAL_FAMILIES
+from trustseg.model.families import NORMAL_FAMILIES, make_family
 
 
 def _equation_data(data, e):
@@ -127,6 +128,26 @@ class EquationSystem:
         for e, block in enumerate(self.equation_blocks):
             out[:, :, e] = design[:, block] @ beta[:, block].T
         return out
+
+    def record(self) -> dict:
+        """The system as a JSON-ready dict (:meth:`from_record` rebuilds it)."""
+        settings = []
+        for family in self.families:
+            values = {}
+            for name in (f.name for f in dataclasses.fields(family)):
+                value = getattr(family, name)
+                values[name] = [float(v) for v in value] if isinstance(value, tuple) else float(value)
+            settings.append(values)
+        return {"families": [f.name for f in self.families], "family_settings": settings,
+                "n_predictors": [int(p) for p in self.n_predictors], "outcomes": list(self.outcomes)}
+
+    @classmethod
+    def from_record(cls, record: dict) -> EquationSystem:
+        families = tuple(
+            make_family(name, **{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
+            for name, settings in zip(record["families"], record["family_settings"])
+        )
+        return cls(families, tuple(int(p) for p in record["n_predictors"]), tuple(record["outcomes"]))
 
     # -- the family interface ---------------------------------------------------
 

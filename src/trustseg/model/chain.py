@@ -1,0 +1,392 @@
+"""Clusterwise regression of several equations sharing one set of segments (issue 13: the trust chain).
+
+:class:`ChainRegression` fits, for example, ``trust ~ satisfaction`` and
+``repurchase ~ satisfaction + trust`` with the same latent segments in both
+equations: a respondent belongs to one segment, and in it both equations
+hold with that segment's coefficients (DeSarbo and Cron 1988 for one
+equation; flexmix's list of component models sharing the latent classes,
+Grün and Leisch 2008, for several).  Given the segment the equations' errors
+are independent.  The likelihood core is that of every outcome family
+(:mod:`trustseg.model._family_core`), with the equations presented to it as
+one family (:class:`~trustseg.model.system.EquationSystem`).
+
+The equations are given in order: an outcome used as a predictor (a
+mediator such as trust) must be the outcome of an earlier equation, so the
+chain has no cycle.  Coefficients are named ``"<outcome>~<term>"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from numbers import Real
+
+import numpy as np
+import pandas as pd
+from sklearn.utils._param_validation import Interval, StrOptions
+from threadpoolctl import threadpool_limits
+
+from trustseg.errors import DataError
+from trustseg.model._core import INTERCEPT, _weight_values, check_identifiable
+from trustseg.model._family_core import FAMILY_START_KINDS
+from trustseg.model.families import FAMILIES, MAX_ORDINAL_CATEGORIES, NORMAL_FAMILIES, make_family
+from trustseg.model.mixture import DEFAULT_RELATIVE_FLOOR, ClusterwiseRegression
+from trustseg.model.system import EquationSystem, system_data
+
+#: joins an equation's outcome and a term in a coefficient's name
+TERM_SEPARATOR = "~"
+
+
+def equation_list(equations) -> list[tuple[str, list[str]]]:
+    """The equations as ``(outcome, predictors)`` pairs, checked: none empty, no cycle, each outcome once.
+
+    Each equation is a pair or a mapping with ``outcome`` and ``predictors``.
+    A predictor that is another equation's outcome must come from an earlier
+    equation.
+    """
+    out = []
+    for i, equation in enumerate(equations or ()):
+        if isinstance(equation, Mapping):
+            outcome, predictors = equation.get("outcome"), equation.get("predictors")
+        else:
+            outcome, predictors = equation
+        if isinstance(predictors, str):
+            predictors = [predictors]
+        if not isinstance(outcome, str) or not predictors or not all(isinstance(p, str) for p in predictors):
+            raise ValueError(f"equation {i + 1} must give an outcome and a list of predictors, got {equation!r}")
+        out.append((outcome, list(predictors)))
+    if not out:
+        raise ValueError("a chain needs at least one equation")
+    outcomes = [o for o, _ in out]
+    repeated = sorted({o for o in outcomes if outcomes.count(o) > 1})
+    if repeated:
+        raise ValueError(f"{repeated} is the outcome of more than one equation")
+    for i, (outcome, predictors) in enumerate(out):
+        if outcome in predictors:
+            raise ValueError(f"equation {i + 1} ({outcome}) has its own outcome among its predictors")
+        if len(set(predictors)) < len(predictors):
+            raise ValueError(f"equation {i + 1} ({outcome}) lists a predictor twice: {predictors}")
+        later = [p for p in predictors if p in outcomes[i + 1:]]
+        if later:
+            raise ValueError(
+                f"equation {i + 1} ({outcome}) uses {later}, the outcome of a later equation: order the equations "
+                "so that each mediator is explained before it explains (a chain has no cycles)"
+            )
+    return out
+
+
+def term_name(outcome: str, term: str) -> str:
+    return f"{outcome}{TERM_SEPARATOR}{term}"
+
+
+class ChainRegression(ClusterwiseRegression):
+    """Several regression equations sharing one set of latent segments.
+
+    Parameters
+    ----------
+    equations : sequence
+        ``(outcome, predictors)`` pairs (or mappings with those keys) in
+        order, e.g. ``[("trust", ["satisfaction"]), ("repurchase",
+        ["satisfaction", "trust"])]``.
+    family : str or sequence of str, default "gaussian"
+        The outcome family of every equation, or one per equation.
+    family_options : dict or sequence of dict, optional
+        The families' settings (censored bounds, ordinal categories), for
+        every equation or one per equation.
+    variance_floor : float or sequence, optional
+        Residual-variance floor of every normal equation, or one per
+        equation (None: ``DEFAULT_RELATIVE_FLOOR`` of the outcome's variance).
+    focal : str, optional
+        The focal predictor (default: the first predictor of the first
+        equation); it must be a predictor of the first equation.  Segments
+        are ordered by its total effect on the last equation's outcome.
+
+    The other parameters are those of :class:`ClusterwiseRegression`; the
+    fit is maximum likelihood (``method="em"``) with a constant spread.
+
+    Fitted attributes are those of :class:`ClusterwiseRegression` with the
+    coefficients of all equations side by side: ``coef_`` (K, Q) named by
+    ``coef_terms_`` (``"<outcome>~<term>"``), ``extra_`` (K, m) named by
+    ``extra_names_`` (``"<outcome>:log_sigma"`` per normal equation);
+    ``intercept_`` is zero (each equation's intercept is a coefficient) and
+    ``sigma_`` NaN (each equation has its own, in ``extra_``).
+    ``equations_`` holds the checked equations and ``variance_floor_`` one
+    floor per equation (NaN for a family without a residual SD).
+    """
+
+    _parameter_constraints: dict = {
+        **ClusterwiseRegression._parameter_constraints,
+        "equations": [list, tuple],
+        "method": [StrOptions({"em"})],
+        "family": [StrOptions(set(FAMILIES)), list, tuple],
+        "family_options": [dict, list, tuple, None],
+        "spread": [StrOptions({"constant"})],
+        "variance_floor": [Interval(Real, 0, None, closed="neither"), list, tuple, None],
+        "focal": [str, None],
+    }
+
+    @classmethod
+    def _get_param_names(cls):
+        return sorted({*ClusterwiseRegression._get_param_names(), "equations"})
+
+    def __init__(self, equations=(), **params):
+        super().__init__(**params)
+        self.equations = equations
+
+    # -- the data ----------------------------------------------------------------
+
+    def _per_equation(self, value, n_eq, what):
+        if isinstance(value, (list, tuple)):
+            if len(value) != n_eq:
+                raise ValueError(f"{what} gives {len(value)} values for {n_eq} equations")
+            return list(value)
+        return [value] * n_eq
+
+    def _system(self, equations, Y):
+        """The equation system with each equation's family (bounds and categories default to the data's)."""
+        names = self._per_equation(self.family, len(equations), "family")
+        options = self._per_equation(self.family_options, len(equations), "family_options")
+        families = []
+        for e, ((outcome, _), name, opts) in enumerate(zip(equations, names, options)):
+            opts = dict(opts or {})
+            y = Y[:, e]
+            if name == "censored":
+                opts.setdefault("lower", float(y.min()))
+                opts.setdefault("upper", float(y.max()))
+            elif name == "ordinal" and "categories" not in opts:
+                if len(np.unique(y)) > MAX_ORDINAL_CATEGORIES:
+                    make_family("ordinal").check_outcome(y, outcome)
+                opts["categories"] = tuple(float(v) for v in np.unique(y))
+            families.append(make_family(name, **opts))
+        return EquationSystem(tuple(families), tuple(len(p) for _, p in equations),
+                              tuple(o for o, _ in equations))
+
+    def _variables(self, X, equations, missing, sample_weight=None):
+        """The variables every equation reads as a float frame, the weights, and the rows kept."""
+        if not isinstance(X, pd.DataFrame):
+            raise DataError("a chain needs X as a DataFrame holding every outcome and predictor of its equations")
+        variables = list(dict.fromkeys(v for outcome, predictors in equations for v in [outcome, *predictors]))
+        absent = [v for v in variables if v not in X.columns]
+        if absent:
+            raise DataError(f"X lacks the columns {absent}, which the equations use")
+        frame = X[variables].apply(pd.to_numeric, errors="coerce").astype(float)
+        w = _weight_values(sample_weight, len(frame), X.index)
+        finite = np.isfinite(frame.to_numpy()).all(axis=1) & np.isfinite(w)
+        if not finite.all() and missing == "raise":
+            rows = [str(r) for r in frame.index[~finite][:5]]
+            raise DataError(f"{int((~finite).sum())} rows have missing or non-numeric values in {variables} "
+                            f"(e.g. rows {rows}); drop them or pass missing='drop'")
+        return frame, w, finite
+
+    def _side_data(self, family_data, kept, equations):
+        """``family_data`` ({outcome: {"trials" | "offset": array}}) as the system's flat per-row dict."""
+        if not family_data:
+            return None
+        outcomes = [o for o, _ in equations]
+        unknown = sorted(set(family_data) - set(outcomes))
+        if unknown:
+            raise ValueError(f"family_data is keyed by the equations' outcomes {outcomes}, not {unknown}")
+        per_equation = []
+        for outcome in outcomes:
+            rows = {}
+            for key, value in (family_data.get(outcome) or {}).items():
+                if key not in ("trials", "offset"):
+                    raise ValueError(f"family_data['{outcome}'] takes 'trials' and 'offset', not {key!r}")
+                array = np.asarray(value, dtype=float).reshape(-1)
+                if array.shape != kept.shape:
+                    raise DataError(f"family_data['{outcome}']['{key}'] has {array.size} values for "
+                                    f"{kept.size} respondents")
+                rows[key] = array[kept]
+            per_equation.append(rows or None)
+        return system_data(per_equation)
+
+    # -- fitting -------------------------------------------------------------------
+
+    def fit(self, X, y=None, sample_weight=None, missing="raise", family_data=None):
+        """Fit the equations' shared segments from every start and keep the best optimum.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Every outcome and predictor of the equations, one row per respondent.
+        y : None
+            Unused: the outcomes are columns of ``X``.
+        sample_weight : array-like of shape (n,), optional
+        missing : {"raise", "drop"}
+        family_data : dict, optional
+            ``{outcome: {"trials": ..., "offset": ...}}`` for binomial and poisson equations.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        self._check_family_method()
+        equations = equation_list(self.equations)
+        k = int(self.n_segments)
+        with threadpool_limits(limits=1, user_api="blas"):
+            frame, w, kept = self._variables(X, equations, missing, sample_weight)
+            dropped = [str(r) for r in frame.index[~kept]]
+            frame, w = frame.loc[kept], w[kept]
+            outcomes = np.column_stack([frame[o].to_numpy() for o, _ in equations])
+            family = self._system(equations, outcomes)
+            design = family.design([frame[p].to_numpy() for _, p in equations])
+            rows = self._side_data(family_data, kept, equations)
+            family.check_outcome(outcomes, "y", rows)
+            for e, (_, predictors) in enumerate(equations):
+                check_identifiable(frame[predictors].to_numpy(), outcomes[:, e], w, predictors, k)
+            names = [term_name(o, t) for (o, p), fam in zip(equations, family.families)
+                     for t in ([INTERCEPT] if fam.has_intercept else []) + p]
+            self.equations_ = equations
+            self.family_ = family
+            self.family_settings_ = family.record()
+            self._record_data({"names": names, "X": design, "y_name": equations[-1][0], "dropped_rows": dropped,
+                               "w": w})
+            variances = np.array([float(w @ (outcomes[:, e] - w @ outcomes[:, e] / w.sum()) ** 2 / w.sum())
+                                  for e in range(len(equations))])
+            self.outcome_variance_ = float(variances[-1])
+            floors = self._per_equation(self.variance_floor, len(equations), "variance_floor")
+            self.variance_floor_ = np.array([
+                (DEFAULT_RELATIVE_FLOOR * v if f is None else float(f)) if fam.name in NORMAL_FAMILIES else np.nan
+                for fam, v, f in zip(family.families, variances, floors)])
+            extra_lower = []
+            for fam, floor in zip(family.families, self.variance_floor_):
+                extra_lower += ([0.5 * np.log(floor)] if fam.name in NORMAL_FAMILIES else []) + \
+                    [-np.inf] * (fam.n_extra() - (fam.name in NORMAL_FAMILIES))
+            fit = self._run_family_fit(family, design, outcomes, w, rows, extra_lower)
+        return self._finish_family_fit(fit, family, design, outcomes, w)
+
+    def _resolve_focal(self, names):
+        """The focal predictor's column: its coefficient in the first equation."""
+        first_outcome, first_predictors = equation_list(self.equations)[0]
+        focal = first_predictors[0] if self.focal is None else self.focal
+        if focal not in first_predictors:
+            raise DataError(f"the focal predictor {focal!r} is not a predictor of the first equation "
+                            f"({first_outcome} ~ {' + '.join(first_predictors)})")
+        return names.index(term_name(first_outcome, focal))
+
+    def _family_start_kinds(self):
+        """Random, k-means and lines starts in turn (lines find a small segment that partitions miss)."""
+        if self.start_kinds == "auto":
+            return FAMILY_START_KINDS
+        return super()._family_start_kinds()
+
+    @property
+    def focal_name_(self) -> str:
+        """The focal predictor's variable name."""
+        return str(self.feature_names_in_[self.focal_index_]).split(TERM_SEPARATOR, 1)[1]
+
+    def _reorder(self):
+        """Order segments by the focal predictor's total effect on the last outcome (steepest first)."""
+        total = self.total_effects(self.focal_name_)
+        scale = 10 ** np.floor(np.log10(np.maximum(np.abs(total), 1e-12)))
+        order = np.lexsort((-np.round(self.weights_ / 1e-9) * 1e-9, -np.round(self.focal_direction * total / scale,
+                                                                                9) * scale))
+        self.coef_ = self.coef_[order].copy()
+        self.intercept_ = self.intercept_[order].copy()
+        self.sigma_ = self.sigma_[order].copy()
+        self.weights_ = self.weights_[order].copy()
+        self.extra_ = self.extra_[order].copy()
+
+    # -- effects -----------------------------------------------------------------------
+
+    def path_coefficients(self, outcome: str, predictor: str) -> np.ndarray:
+        """Each segment's coefficient of ``predictor`` in the equation of ``outcome`` (0 where it has none), (K,)."""
+        name = term_name(outcome, predictor)
+        names = [str(n) for n in self.feature_names_in_]
+        return self.coef_[:, names.index(name)].copy() if name in names else np.zeros(len(self.weights_))
+
+    def total_effects(self, source: str, target: str | None = None) -> np.ndarray:
+        """Each segment's total effect of ``source`` on ``target`` (default: the last outcome), (K,).
+
+        Path tracing through the chain on the linear-predictor scale: the
+        effect on an equation's outcome is the direct coefficient plus, for
+        each mediator among its predictors, the mediator's coefficient times
+        the effect of ``source`` on the mediator.
+        """
+        self._check_fitted()
+        equations = equation_list(self.equations)
+        target = equations[-1][0] if target is None else target
+        effect = {source: np.ones(len(self.weights_))}
+        for outcome, predictors in equations:
+            total = np.zeros(len(self.weights_))
+            for predictor in predictors:
+                if predictor in effect:
+                    total = total + self.path_coefficients(outcome, predictor) * effect[predictor]
+            effect[outcome] = total
+        return effect.get(target, np.zeros(len(self.weights_)))
+
+    # -- using a fitted model ---------------------------------------------------------
+
+    def _validated(self, X, y=None, sample_weight=None, family_data=None):
+        """The design and outcomes of ``X`` for the fitted equations, with the per-row side data."""
+        self._check_fitted()
+        equations = equation_list(self.equations)
+        frame, w, kept = self._variables(X, equations, "raise", sample_weight)
+        outcomes = np.column_stack([frame[o].to_numpy() for o, _ in equations])
+        design = self.family_.design([frame[p].to_numpy() for _, p in equations])
+        rows = self._side_data(family_data, kept, equations)
+        self.family_.check_outcome(outcomes, "y", rows)
+        return {"X": design, "y": outcomes, "w": w}, rows
+
+    def _predictors_and_side_data(self, X, family_data):
+        """The design of ``X`` (every equation's predictors; outcomes are not needed) and its side data."""
+        self._check_fitted()
+        equations = equation_list(self.equations)
+        predictors = list(dict.fromkeys(p for _, ps in equations for p in ps))
+        if not isinstance(X, pd.DataFrame) or [p for p in predictors if p not in X.columns]:
+            raise DataError(f"X must be a DataFrame with the equations' predictors {predictors}")
+        frame = X[predictors].astype(float)
+        design = self.family_.design([frame[p].to_numpy() for _, p in equations])
+        return design, self._side_data(family_data, np.ones(len(frame), dtype=bool), equations)
+
+    def segment_means(self, X, family_data=None):
+        """Each segment's expected outcome of every equation at ``X``, shape (n, K, E)."""
+        design, rows = self._predictors_and_side_data(X, family_data)
+        params = self.family_params_
+        eta = self.family_.linear_predictors(design, params.beta)
+        return np.stack([self.family_.mean(eta[:, j], params.extra[j], rows) for j in range(self.n_segments_)],
+                        axis=1)
+
+    def sample_y(self, X, random_state=None, family_data=None):
+        """Outcomes of every equation drawn from the fitted mixture at the predictors of ``X``, (n, E).
+
+        A mediator is drawn before the equations it explains, and they use the
+        drawn value (so a simulated chain carries its own mediation).
+        """
+        equations = equation_list(self.equations)
+        rng = np.random.default_rng(random_state)
+        frame = X.copy()
+        params = self.family_params_
+        n = len(frame)
+        segment = rng.choice(self.n_segments_, size=n, p=params.weights / params.weights.sum())
+        out = np.empty((n, len(equations)))
+        blocks, extras = self.family_.equation_blocks, self.family_.extra_blocks
+        for e, ((outcome, predictors), family) in enumerate(zip(equations, self.family_.families)):
+            values = frame[predictors].to_numpy(dtype=float)
+            design = np.column_stack([np.ones(n), values]) if family.has_intercept else values
+            beta = params.beta[:, blocks[e]]
+            eta = np.einsum("ij,ij->i", design, beta[segment])
+            rows = None
+            if family_data and family_data.get(outcome):
+                rows = {key: np.asarray(v, dtype=float) for key, v in family_data[outcome].items()}
+            y = np.empty(n)
+            for j in range(self.n_segments_):
+                members = segment == j
+                part = None if rows is None else {key: v[members] for key, v in rows.items()}
+                y[members] = family.simulate(eta[members], params.extra[j][extras[e]], rng, part)
+            out[:, e] = y
+            frame[outcome] = y
+        return out
+
+    # -- serialisation -----------------------------------------------------------------
+
+    def to_dict(self):
+        record = super().to_dict()
+        record["equations"] = [{"outcome": o, "predictors": list(p)} for o, p in self.equations_]
+        return record
+
+    @classmethod
+    def from_dict(cls, d):
+        model = super().from_dict(d)
+        model.equations_ = equation_list(d["equations"])
+        return model

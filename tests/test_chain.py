@@ -1,0 +1,162 @@
+"""Several equations sharing the segments (issue 13), against R flexmix.
+
+Reference numbers: tests/data/chain_reference.json (see CHAIN_README.md),
+``stepFlexmix(nrep = 50)`` with a list of gaussian ``FLXMRglm`` models
+sharing the latent classes, on NPreg (``yn ~ x + x^2`` with ``yp ~ x``) and
+on the ECSI chain (``trust ~ satisfaction``, ``loyalty ~ satisfaction +
+trust``).  flexmix's sigma carries a degrees-of-freedom correction, so the
+exact maximum-likelihood values are the script's ``ml_em`` rerun from
+flexmix's best posterior: trustseg must reach at least flexmix's
+log-likelihood and equal ``ml_em`` (1e-6 relative), with standard errors
+within 2% of ``refit()`` (whose estimates lie within 0.02 of ``ml_em``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trustseg.errors import DataError
+from trustseg.model.chain import ChainRegression, equation_list
+from trustseg.model.mixture import ClusterwiseRegression
+
+DATA = Path(__file__).parent / "data"
+EXAMPLES = Path(__file__).parent.parent / "resources" / "examples"
+REFERENCE = json.loads((DATA / "chain_reference.json").read_text())["cases"]
+
+
+def npreg():
+    data = pd.read_csv(DATA / "NPreg.csv")
+    return data.assign(x2=data["x"] ** 2), [("yn", ["x", "x2"]), ("yp", ["x"])]
+
+
+def ecsi():
+    raw = pd.read_csv(EXAMPLES / "ecsi_mobi.csv")
+    data = pd.DataFrame({
+        "satisfaction": raw[["CUSA1", "CUSA2", "CUSA3"]].mean(axis=1),
+        "loyalty": raw[["CUSL1", "CUSL3"]].mean(axis=1),
+        "trust": raw["IMAG1"].astype(float),
+    })
+    return data, [("trust", ["satisfaction"]), ("loyalty", ["satisfaction", "trust"])]
+
+
+CASES = {"npreg_two_responses": npreg, "ecsi_chain": ecsi}
+R_TERMS = {"x2": "I(x^2)"}
+
+
+def reference_vector(component, equations):
+    """flexmix's coefficients of one component in trustseg's order (equation by equation)."""
+    out = []
+    for outcome, predictors in equations:
+        coefficients = component[outcome]["coefficients"]
+        out += [coefficients["(Intercept)"]] + [coefficients[R_TERMS.get(p, p)] for p in predictors]
+    return np.array(out)
+
+
+def matched(model, components, equations):
+    """For each flexmix component, the trustseg segment with the nearest coefficients."""
+    reference = np.array([reference_vector(c, equations) for c in components])
+    distance = ((model.coef_[None, :, :] - reference[:, None, :]) ** 2).sum(axis=2)
+    order = distance.argmin(axis=1)
+    assert len(set(order)) == len(order)
+    return order
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("k", [1, 2])
+def test_shared_segments_reach_flexmix_and_its_refit_standard_errors(case, k):
+    data, equations = CASES[case]()
+    reference = REFERENCE[case]["models"][k - 1]
+    # the floor out of the way: flexmix has none
+    model = ChainRegression(equations=equations, n_segments=k, n_init=10, random_state=0,
+                            variance_floor=1e-8, min_share=0.01).fit(data)
+    assert model.loglik_ >= reference["logLik"] - 1e-6 * abs(reference["logLik"])
+    assert model.loglik_ == pytest.approx(reference["ml_em"]["logLik"], rel=1e-9)
+    order = matched(model, reference["ml_em"]["components"], equations)
+    for j, component in enumerate(reference["ml_em"]["components"]):
+        np.testing.assert_allclose(model.coef_[order[j]], reference_vector(component, equations), rtol=1e-5,
+                                   atol=1e-6)
+        sigmas = [component[outcome]["sigma"] for outcome, _ in equations]
+        np.testing.assert_allclose(np.exp(model.extra_[order[j]]), sigmas, rtol=1e-6)
+        assert model.weights_[order[j]] == pytest.approx(reference["ml_em"]["prior"][j], abs=1e-7)
+    inference = model.inference(data, None)
+    errors = dict(zip(inference.param_names, np.sqrt(np.diag(inference.cov))))
+    for j, by_outcome in enumerate(reference["refit"]):
+        for outcome, refit in by_outcome.items():
+            predictors = dict(equations)[outcome]
+            for term, se in zip(["(Intercept)"] + predictors, refit["std_error"]):
+                ours = errors[f"{order[j] + 1}:{outcome}~{term}"]
+                assert ours == pytest.approx(se, rel=0.02), (case, k, j, outcome, term)
+            assert errors[f"{order[j] + 1}:{outcome}:log_sigma"] == pytest.approx(refit["se_log_sigma"], rel=0.02)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_three_segments_from_flexmix_solution_reach_the_exact_ml_optimum(case):
+    data, equations = CASES[case]()
+    reference = REFERENCE[case]["models"][2]
+    components = reference["ml_em"]["components"]
+    start = {
+        "weights": reference["ml_em"]["prior"],
+        "beta": [reference_vector(c, equations) for c in components],
+        "extra": [[np.log(c[o]["sigma"]) for o, _ in equations] for c in components],
+    }
+    model = ChainRegression(equations=equations, n_segments=3, n_init=0, init_params=start,
+                            variance_floor=1e-8, min_share=0.01).fit(data)
+    assert model.loglik_ == pytest.approx(reference["ml_em"]["logLik"], rel=1e-9)
+    assert model.loglik_ >= reference["logLik"]
+
+
+def test_the_chain_is_saved_and_loaded_and_predicts_the_same():
+    data, equations = ecsi()
+    model = ChainRegression(equations=equations, n_segments=2, n_init=4, random_state=1).fit(data)
+    again = ClusterwiseRegression.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert isinstance(again, ChainRegression) and again.equations_ == model.equations_
+    np.testing.assert_array_equal(again.predict_proba(data, None), model.predict_proba(data, None))
+    assert again.coef_terms_ == ["trust~(Intercept)", "trust~satisfaction", "loyalty~(Intercept)",
+                                 "loyalty~satisfaction", "loyalty~trust"]
+    assert again.extra_names_ == ["trust:log_sigma", "loyalty:log_sigma"]
+    np.testing.assert_array_equal(again.variance_floor_, model.variance_floor_)
+
+
+def test_segments_are_ordered_by_the_total_effect_through_the_chain():
+    data, equations = ecsi()
+    model = ChainRegression(equations=equations, n_segments=2, n_init=10, random_state=0, variance_floor=1e-8,
+                            min_share=0.01).fit(data)
+    direct = model.path_coefficients("loyalty", "satisfaction")
+    indirect = model.path_coefficients("trust", "satisfaction") * model.path_coefficients("loyalty", "trust")
+    total = model.total_effects("satisfaction")
+    np.testing.assert_allclose(total, direct + indirect)
+    assert total[0] > total[1]
+    np.testing.assert_allclose(model.total_effects("satisfaction", "trust"),
+                               model.path_coefficients("trust", "satisfaction"))
+
+
+def test_a_simulated_chain_carries_its_mediation():
+    data, equations = ecsi()
+    model = ChainRegression(equations=equations, n_segments=2, n_init=4, random_state=0).fit(data)
+    draws = model.sample_y(data[["satisfaction"]], random_state=0)
+    assert draws.shape == (len(data), 2)
+    again = model.sample_y(data[["satisfaction"]], random_state=0)
+    np.testing.assert_array_equal(draws, again)
+
+
+@pytest.mark.parametrize("equations,message", [
+    ([], "at least one equation"),
+    ([("loyalty", ["satisfaction", "trust"]), ("trust", ["satisfaction"])], r"uses \['trust'\], the outcome of a "
+                                                                            "later equation"),
+    ([("trust", ["trust"])], "its own outcome among its predictors"),
+    ([("trust", ["satisfaction"]), ("trust", ["loyalty"])], "outcome of more than one equation"),
+])
+def test_equations_with_a_cycle_or_a_repeat_are_refused(equations, message):
+    with pytest.raises(ValueError, match=message):
+        equation_list(equations)
+
+
+def test_a_focal_predictor_outside_the_first_equation_is_refused():
+    data, equations = ecsi()
+    with pytest.raises(DataError, match=r"'trust' is not a predictor of the first equation"):
+        ChainRegression(equations=equations, n_segments=1, n_init=1, focal="trust").fit(data)
