@@ -315,6 +315,20 @@ class ChainRegression(ClusterwiseRegression):
             effect[outcome] = total
         return effect.get(target, np.zeros(len(self.weights_)))
 
+    def effects(self, inference, verdict_adjustment=None):
+        """Paths, direct, indirect and total effects of the focal predictor per segment, with verdicts.
+
+        ``inference`` is :meth:`inference` of this model (its covariance,
+        alpha and equivalence margin); see :func:`trustseg.model.effects.chain_effects`.
+        """
+        from trustseg.model.effects import chain_effects
+
+        return chain_effects(
+            self.equations_, self.focal_name_, self.coef_terms_, inference.param_names, self.coef_,
+            np.asarray(inference.cov), alpha=inference.alpha, equivalence_margin=inference.equivalence_margin,
+            verdict_adjustment=inference.verdict_adjustment if verdict_adjustment is None else verdict_adjustment,
+        )
+
     # -- using a fitted model ---------------------------------------------------------
 
     def _validated(self, X, y=None, sample_weight=None, family_data=None):
