@@ -254,3 +254,48 @@ def test_a_simulated_chain_recovers_its_segments_paths_and_indirect_effects():
     assert np.median(aris) > 0.65  # the segments meet where satisfaction is middling: 0.68-0.73 typical
     # 90 intervals at 95%: at least 0.85 covered allows for sampling noise (binomial sd 0.023)
     assert covered / total >= 0.85, covered / total
+
+
+# ----------------------------------------------------------------------------- the rest of the engine for chains
+
+
+@pytest.fixture(scope="module")
+def chain_fits():
+    data, _ = simulate_chain(500, seed=7)
+    fits = {k: ChainRegression(equations=CHAIN, n_segments=k, n_init=6, random_state=0).fit(data) for k in (1, 2, 3)}
+    return data, fits
+
+
+def test_selection_problems_and_classification_work_for_a_chain(chain_fits):
+    from trustseg.model.classification import classification_quality
+    from trustseg.model.diagnostics import segment_problems
+    from trustseg.model.selection import criteria_table
+
+    data, fits = chain_fits
+    table = criteria_table(fits, data, None, criterion="bic")
+    assert table.loc[table["chosen"], "k"].tolist() == [3]
+    assert (table["n_params"] == [7, 15, 23]).all()
+    problems = segment_problems(fits[3], data, None, scale=[(1, 7), (1, 7)])
+    assert problems["problems"].eq("").all() and problems["variance_floor"].notna().all()
+    # a floor above a segment's residual variance puts it on the floor, equation by equation
+    floored = segment_problems(fits[3], data, None, variance_floor=[10.0, 1e-6])
+    assert floored["on_variance_floor"].all()
+    quality = classification_quality(fits[3].predict_proba(data, None))
+    assert quality["summary"].set_index("measure")["value"]["entropy_r2"] > 0.5
+
+
+def test_bootstrap_and_lr_test_refit_a_chain(chain_fits):
+    from trustseg.model.bootstrap import bootstrap_replicates, lr_test
+    from trustseg.model.effects import bootstrap_effect_intervals
+
+    data, fits = chain_fits
+    model = fits[3]
+    replicates = bootstrap_replicates(data, None, model, range(4), seed=1, n_init=2)
+    assert not replicates["lost"].any() and replicates["note"].eq("").all()
+    assert set(replicates["term"]) == set(model.coef_terms_)
+    intervals = bootstrap_effect_intervals(replicates, model.equations_, "satisfaction")
+    assert set(intervals["kind"]) == {"path", "direct", "indirect", "total"}
+    assert (intervals["boot_ci_low"] <= intervals["boot_ci_high"]).all() and (intervals["boot_replicates"] == 4).all()
+    result = lr_test(data, None, fits[2], fits[3], 3, seed=5, n_init=2)
+    assert result["n_failed"] == 0 and result["statistic"] > 50
+    assert result["p_value"] == pytest.approx(1 / 4)

@@ -40,8 +40,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from trustseg.errors import TrustsegError
 from trustseg.model._core import MixtureParams
-from trustseg.model.families import take_rows
-from trustseg.model.mixture import ClusterwiseRegression
+from trustseg.model.families import NORMAL_FAMILIES, take_rows
 from trustseg.progress import Progress
 
 __all__ = [
@@ -115,13 +114,14 @@ def _refit(X, y, w, reference, k: int, starts: list, n_init: int, random_state: 
     hyper.update(
         n_segments=int(k), n_init=int(n_init), random_state=int(random_state),
         init_params=starts or None,
-        variance_floor=None if reference.variance_floor_ is None else float(reference.variance_floor_),
+        variance_floor=_floor_setting(reference.variance_floor_),
     )
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            model = ClusterwiseRegression(**hyper).fit(pd.DataFrame(X, columns=names), y, sample_weight=w,
-                                                       family_data=family_data)
+            # a chain refits on its frame of variables (its outcomes are columns of it)
+            inputs = X if _is_chain(reference) else pd.DataFrame(X, columns=names)
+            model = type(reference)(**hyper).fit(inputs, y, sample_weight=w, family_data=family_data)
     except (TrustsegError, ValueError, np.linalg.LinAlgError) as exc:
         return None, f"refit failed: {exc}"
     return model, ""
@@ -132,13 +132,50 @@ def _refit(X, y, w, reference, k: int, starts: list, n_init: int, random_state: 
 # ----------------------------------------------------------------------------
 
 
+def _floor_setting(floor):
+    """The fitted variance floor as the ``variance_floor`` of a refit (a chain's: one per equation)."""
+    if floor is None:
+        return None
+    if np.ndim(floor):
+        return [float(v) if np.isfinite(v) else None for v in np.asarray(floor, dtype=float)]
+    return float(floor)
+
+
+def _is_chain(model) -> bool:
+    return getattr(model, "equations_", None) is not None
+
+
+def _take(family_data, rows, chain):
+    """The family data of the respondents ``rows`` (a chain's is keyed by outcome)."""
+    if family_data is None:
+        return None
+    if chain:
+        return {outcome: take_rows(values, rows) for outcome, values in family_data.items()}
+    return take_rows(family_data, rows)
+
+
 def _standardised(model, mean_x, sd_x, sd_y) -> np.ndarray:
     """Segment parameters on a common scale: level at mean x, slopes and sigma, in SDs of y.
 
     For families without a residual SD the linear predictor's own scale is
     kept (``sd_y`` 1) and the family's extra parameters (thresholds) stand in
-    for sigma.
+    for sigma.  A chain's equations are put side by side, each in SDs of its
+    own outcome (``sd_y`` one per equation; ``mean_x``, ``sd_x`` of its design).
     """
+    if _is_chain(model):
+        parts = []
+        system = model.family_
+        for e, (block, extras, family) in enumerate(zip(system.equation_blocks, system.extra_blocks,
+                                                        system.families)):
+            coef = model.coef_[:, block]
+            scale = sd_y[e] if family.name in NORMAL_FAMILIES else 1.0
+            parts.append((coef @ mean_x[block])[:, None] / scale)  # the level at the mean predictors
+            slopes = coef[:, 1:] if family.has_intercept else coef
+            columns = block[1:] if family.has_intercept else block
+            parts.append(slopes * sd_x[columns][None, :] / scale)
+            parts.append(np.exp(model.extra_[:, extras[:1]]) / scale if family.name in NORMAL_FAMILIES
+                         else model.extra_[:, extras])
+        return np.column_stack(parts)
     level = (model.intercept_ + model.coef_ @ mean_x) / sd_y
     slopes = model.coef_ * sd_x[None, :] / sd_y
     extras = model.sigma_[:, None] / sd_y if np.isfinite(model.sigma_).all() else model.extra_
@@ -170,6 +207,11 @@ def _match(ref_std, boot_std, jaccard, match: str):
 
 
 def _as_arrays(X, y, sample_weight, reference):
+    """The data as arrays (a chain keeps its frame of variables) with the weights and predictor names."""
+    if _is_chain(reference):
+        data, _ = reference._validated(X, None, sample_weight)
+        frame = X.reset_index(drop=True)
+        return frame, None, data["w"], [str(n) for n in reference.feature_names_in_]
     names = [str(c) for c in getattr(reference, "feature_names_in_", [])]
     if isinstance(X, pd.DataFrame) and names:
         X = X[names]
@@ -196,12 +238,19 @@ class _ReferenceFrame:
         self.k = reference.n_segments_
         self.terms = reference.coef_terms_
         total = w.sum()
-        self.mean_x = w @ X / total
-        sd_x = np.sqrt(w @ (X - self.mean_x) ** 2 / total)
-        self.sd_x = np.where(sd_x > 0, sd_x, 1.0)
-        # a log odds or log count has its own scale; only a normal outcome is put in SDs of y
-        self.sd_y = (float(np.sqrt(w @ (y - w @ y / total) ** 2 / total)) or 1.0
-                     if np.isfinite(reference.sigma_).all() else 1.0)
+        if _is_chain(reference):
+            data, _ = reference._validated(X, None, w)
+            design, outcomes = data["X"], data["y"]
+            self.mean_x = w @ design / total
+            self.sd_x = np.sqrt(w @ (design - self.mean_x) ** 2 / total)
+            self.sd_y = np.array([float(np.sqrt(w @ (v - w @ v / total) ** 2 / total)) or 1.0 for v in outcomes.T])
+        else:
+            self.mean_x = w @ X / total
+            sd_x = np.sqrt(w @ (X - self.mean_x) ** 2 / total)
+            self.sd_x = np.where(sd_x > 0, sd_x, 1.0)
+            # a log odds or log count has its own scale; only a normal outcome is put in SDs of y
+            self.sd_y = (float(np.sqrt(w @ (y - w @ y / total) ** 2 / total)) or 1.0
+                         if np.isfinite(reference.sigma_).all() else 1.0)
         self.standardised = _standardised(reference, self.mean_x, self.sd_x, self.sd_y)
         self.posteriors = reference.predict_proba(X, y, family_data=family_data)
         self.modal = self.posteriors.argmax(axis=1)
@@ -299,10 +348,12 @@ def bootstrap_replicates(X, y, reference, replicates, seed: int, n_init: int = 3
     rows = []
     for done, b in enumerate(replicates, start=1):
         rng = replicate_rng(seed, b)
-        idx = rng.integers(0, len(ya), size=len(ya))
+        idx = rng.integers(0, len(w), size=len(w))
         random_state = int(rng.integers(0, 2**32 - 1))
-        refit, note = _refit(Xa[idx], ya[idx], w[idx], reference, frame.k, [frame.params], n_init, random_state,
-                             names, take_rows(family_data, idx))
+        chain = _is_chain(reference)
+        refit, note = _refit(Xa.iloc[idx].reset_index(drop=True) if chain else Xa[idx], None if chain else ya[idx],
+                             w[idx], reference, frame.k, [frame.params], n_init, random_state, names,
+                             _take(family_data, idx, chain))
         if refit is None:
             logger.warning("bootstrap replicate %d failed: %s", b, note)
         rows += frame.replicate_rows(b, refit, note)
@@ -440,7 +491,12 @@ def _simulate(X, params, rng):
 def _lr_replicate(X, w, names, model_k, model_k1, gen, rng, n_init, family_data=None):
     """One parametric bootstrap replicate of the LR statistic: (statistic or NaN, note)."""
     k = model_k.n_segments_
-    if model_k.family_.name == "gaussian":
+    if _is_chain(model_k):
+        # the simulated outcomes replace the observed ones in the frame (a mediator's too)
+        X = X.copy()
+        X[[outcome for outcome, _ in model_k.equations_]] = model_k.sample_y(X, rng, family_data=family_data)
+        yb = None
+    elif model_k.family_.name == "gaussian":
         yb = _simulate(X, gen, rng)
     else:
         yb = model_k.sample_y(X, rng, family_data=family_data)
@@ -510,7 +566,7 @@ def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int =
     Progress is logged about every
     10% of the replicates.
     """
-    k = len(model_k.intercept_)
+    k = int(model_k.n_segments_)
     Xa, ya, w, names = _as_arrays(X, y, sample_weight, model_k)
     gen = model_k.params_
     l_k, l_k1 = float(model_k.loglik_), float(model_k1.loglik_)
@@ -518,8 +574,8 @@ def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int =
     notes = []
     if getattr(model_k, "method", "em") == "cem":
         notes.append("method cem does not maximise the mixture likelihood: the LR test is only approximate")
-    if len(model_k1.intercept_) < k + 1:
-        notes.append(f"the K+1 model kept only {len(model_k1.intercept_)} segments")
+    if int(model_k1.n_segments_) < k + 1:
+        notes.append(f"the K+1 model kept only {int(model_k1.n_segments_)} segments")
     stats_ = np.full(int(n_replicates), np.nan)
     progress = Progress(int(n_replicates), f"LR test K={k} vs {k + 1}")
     for b in range(int(n_replicates)):

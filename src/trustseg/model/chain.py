@@ -147,7 +147,7 @@ class ChainRegression(ClusterwiseRegression):
         options = self._per_equation(self.family_options, len(equations), "family_options")
         families = []
         for e, ((outcome, _), name, opts) in enumerate(zip(equations, names, options)):
-            opts = dict(opts or {})
+            opts = {key: tuple(v) if isinstance(v, list) else v for key, v in (opts or {}).items()}
             y = Y[:, e]
             if name == "censored":
                 opts.setdefault("lower", float(y.min()))
@@ -391,6 +391,12 @@ class ChainRegression(ClusterwiseRegression):
             out[:, e] = y
             frame[outcome] = y
         return out
+
+    @property
+    def family_options_(self) -> list[dict]:
+        """Each equation's family settings (bounds, categories): the ``family_options`` that rebuild its family."""
+        self._check_fitted()
+        return [dict(settings) for settings in self.family_settings_["family_settings"]]
 
     # -- serialisation -----------------------------------------------------------------
 

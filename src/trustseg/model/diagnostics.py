@@ -54,7 +54,7 @@ import pandas as pd
 from scipy import stats
 
 from trustseg.model._core import MixtureParams, validate_data
-from trustseg.model.families import SEPARATING_FAMILIES, coefficient_bounds, on_bounds
+from trustseg.model.families import NORMAL_FAMILIES, SEPARATING_FAMILIES, coefficient_bounds, on_bounds
 from trustseg.render import join_words
 
 __all__ = [
@@ -103,8 +103,34 @@ def information_is_singular(information) -> bool:
 
 
 def _data(model, X, y, sample_weight):
-    data = validate_data(X, y, sample_weight, "raise", [str(n) for n in model.feature_names_in_])
+    if getattr(model, "equations_", None) is not None:  # a chain: its outcomes are columns of X
+        data, _ = model._validated(X, y, sample_weight)
+    else:
+        data = validate_data(X, y, sample_weight, "raise", [str(n) for n in model.feature_names_in_])
     return data["X"], data["y"], data["w"]
+
+
+def _equation_views(model, ya, variance_floor=None, scale=None):
+    """Per equation: its family, outcome column, each segment's residual SD (NaN without one), floor and scale.
+
+    One equation for a single-outcome model; for a chain (an equation
+    system) each equation's, with ``variance_floor`` and ``scale`` given per
+    equation (a list) or for all of them.
+    """
+    family = model.family_
+    if getattr(family, "equation_blocks", None) is None:
+        floor = model.variance_floor_ if variance_floor is None else variance_floor
+        return [(family, ya, model.sigma_, np.nan if floor is None else float(floor), scale)]
+    n_eq = family.n_equations
+    floors = np.asarray(model.variance_floor_ if variance_floor is None else variance_floor, dtype=float)
+    floors = np.broadcast_to(floors, (n_eq,))
+    scales = scale if isinstance(scale, list) and len(scale) == n_eq and not np.isscalar(scale[0]) else [scale] * n_eq
+    views = []
+    for e, (member, extras) in enumerate(zip(family.families, family.extra_blocks)):
+        sigma = (np.exp(model.extra_[:, extras[0]]) if member.name in NORMAL_FAMILIES
+                 else np.full(model.n_segments_, np.nan))
+        views.append((member, ya[:, e], sigma, float(floors[e]), scales[e]))
+    return views
 
 
 def segment_problems(model, X, y, sample_weight=None, *, scale=None, variance_floor=None,
@@ -142,23 +168,30 @@ def segment_problems(model, X, y, sample_weight=None, *, scale=None, variance_fl
     model._check_fitted()
     Xa, ya, w = _data(model, X, y, sample_weight)
     k = model.n_segments_
-    floor = model.variance_floor_ if variance_floor is None else variance_floor
-    floor = np.nan if floor is None else float(floor)
-    # the variance floor binds only families with a residual SD (NaN sigma compares False)
-    on_floor = model.sigma_**2 <= floor * (1.0 + FLOOR_RTOL)
-
     posterior = model.predict_proba(X, y, family_data=family_data)
     mass = (w[:, None] * posterior).sum(axis=0)
-    low, high = (float(ya.min()), float(ya.max())) if scale is None else (float(scale[0]), float(scale[1]))
-    atol = 1e-9 * max(1.0, abs(high - low))
-    bound_shares = np.column_stack([
-        (w * np.isclose(ya, b, rtol=0.0, atol=atol)) @ posterior / np.maximum(mass, 1e-300) for b in (low, high)
-    ])  # (K, 2): share of each segment at the lowest and at the highest answer
-    which = bound_shares.argmax(axis=1)
-    bound_share = bound_shares[np.arange(len(which)), which]
-    bound = np.where(bound_share > 0, np.where(which == 0, low, high), np.nan)
-    # a yes/no outcome is always at a bound, and a segment of zero counts is a real one (non-users)
-    point_mass = (bound_share >= POINT_MASS_SHARE) & (model.family_.name in BOUNDED_RATING_FAMILIES)
+    on_floor = np.zeros(k, dtype=bool)
+    point_mass = np.zeros(k, dtype=bool)
+    bound, bound_share = np.full(k, np.nan), np.zeros(k)
+    floors = []
+    for family, y_e, sigma, floor, scale_e in _equation_views(model, ya, variance_floor, scale):
+        floors.append(floor)
+        # the variance floor binds only families with a residual SD (NaN sigma compares False)
+        on_floor |= sigma**2 <= floor * (1.0 + FLOOR_RTOL)
+        low, high = (float(y_e.min()), float(y_e.max())) if scale_e is None else (float(scale_e[0]), float(scale_e[1]))
+        atol = 1e-9 * max(1.0, abs(high - low))
+        bound_shares = np.column_stack([
+            (w * np.isclose(y_e, b, rtol=0.0, atol=atol)) @ posterior / np.maximum(mass, 1e-300) for b in (low, high)
+        ])  # (K, 2): share of each segment at the lowest and at the highest answer
+        which = bound_shares.argmax(axis=1)
+        share = bound_shares[np.arange(len(which)), which]
+        # a yes/no outcome is always at a bound, and a segment of zero counts is a real one (non-users)
+        if family.name in BOUNDED_RATING_FAMILIES or not floors[1:]:
+            larger = share > bound_share
+            bound = np.where(larger, np.where(share > 0, np.where(which == 0, low, high), np.nan), bound)
+            bound_share = np.maximum(bound_share, share)
+        point_mass |= (share >= POINT_MASS_SHARE) & (family.name in BOUNDED_RATING_FAMILIES)
+    floor = floors[0] if len(floors) == 1 else float(np.nanmax(floors)) if np.isfinite(floors).any() else np.nan
 
     separated = np.zeros(k, dtype=bool)
     if model.family_.name in SEPARATING_FAMILIES:

@@ -123,7 +123,10 @@ def criteria_table(models, X, y, sample_weight=None, criterion="bic", *, scale=N
     fitted = list(models.values()) if isinstance(models, dict) else list(models)
     if not fitted:
         raise ValueError("no models given")
-    data = validate_data(X, y, sample_weight, "raise", list(fitted[0].feature_names_in_))
+    if getattr(fitted[0], "equations_", None) is not None:  # a chain: its outcomes are columns of X
+        data, _ = fitted[0]._validated(X, y, sample_weight, family_data)
+    else:
+        data = validate_data(X, y, sample_weight, "raise", list(fitted[0].feature_names_in_))
     w, n = data["w"], data["X"].shape[0]
     rows = []
     for model in fitted:
