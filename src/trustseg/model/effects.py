@@ -136,10 +136,8 @@ def chain_effects(equations, focal: str, coef_names: Sequence[str], param_names:
         block["verdict"] = [_verdict(e, s, q) for e, s, q in zip(estimates, p_zero < alpha, p_tost < alpha)]
         rows.append(block)
     out = pd.concat(rows, ignore_index=True)
-    order = {kind: i for i, kind in enumerate(EFFECT_KINDS)}
-    out = out.sort_values(["segment", "kind", "path"], key=lambda s: s.map(order) if s.name == "kind" else s,
-                          kind="stable")
-    return out.reset_index(drop=True)
+    # per segment: paths in the order of the equations, then direct, indirect (shortest first), total
+    return out.sort_values("segment", kind="stable").reset_index(drop=True)
 
 
 def bootstrap_effect_intervals(replicates: pd.DataFrame, equations, focal: str, alpha: float = 0.05) -> pd.DataFrame:

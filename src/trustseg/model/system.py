@@ -44,6 +44,17 @@ def _equation_data(data, e):
     return out or None
 
 
+def _weighted_least_squares(X, y, w):
+    """Weighted least squares by the normal equations (Cholesky), by lstsq when they are singular."""
+    Xw = X * w[:, None]
+    try:
+        factor = np.linalg.cholesky(Xw.T @ X)
+        return np.linalg.solve(factor.T, np.linalg.solve(factor, Xw.T @ y))
+    except np.linalg.LinAlgError:
+        root = np.sqrt(w)
+        return np.linalg.lstsq(X * root[:, None], y * root, rcond=None)[0]
+
+
 def system_data(per_equation):
     """The flat side-data dict of a system from one dict (or None) per equation."""
     out = {}
@@ -210,6 +221,39 @@ class EquationSystem:
             beta.append(np.asarray(b, dtype=float).reshape(-1))
             extra.append(np.asarray(x, dtype=float).reshape(-1))
         return np.concatenate(beta), np.concatenate(extra)
+
+    def fit_equations(self, X, y, w, data=None, start=None, max_iter=100):
+        """One segment's weighted maximum-likelihood fit, equation by equation (they share no parameter).
+
+        A normal equation has a closed form (weighted least squares and the
+        maximum-likelihood residual SD), as the one-equation engine's M-step;
+        any other family takes its own Newton fit, warm-started from
+        ``start`` (``(beta, extra)`` of the whole system).  ``X`` is the
+        block design.  Returns a :class:`~trustseg.model.families.SegmentFit`
+        without the joint gradient and Hessian (NaN log-likelihood).
+        """
+        from trustseg.model.families import SegmentFit, fit_segment
+
+        y = np.asarray(y, dtype=float)
+        w = np.asarray(w, dtype=float)
+        beta, extra = [], []
+        for e, (family, block, extras) in enumerate(zip(self.families, self.equation_blocks, self.extra_blocks)):
+            Xe, ye = X[:, block], y[:, e]
+            if family.name == "gaussian":
+                coef = _weighted_least_squares(Xe, ye, w)
+                residual = ye - Xe @ coef
+                variance = float(w @ (residual * residual) / w.sum())
+                beta.append(coef)
+                extra.append(np.array([0.5 * np.log(max(variance, 1e-300))]))
+                continue
+            warm = None if start is None else (np.asarray(start[0], dtype=float)[block],
+                                               np.asarray(start[1], dtype=float)[extras])
+            fit = fit_segment(family, Xe[:, 1:] if family.has_intercept else Xe, ye, w, _equation_data(data, e),
+                              start=warm, max_iter=max_iter)
+            beta.append(fit.beta)
+            extra.append(fit.extra)
+        return SegmentFit(beta=np.concatenate(beta), extra=np.concatenate(extra), loglik=np.nan, gradient=None,
+                          hessian=None, n_iter=1, converged=True)
 
     def solution_scale(self, X, y, w):
         """Scales on which two solutions are compared: per equation, intercepts and slopes in SDs of y_e."""
