@@ -51,7 +51,8 @@ def test_every_schema_key_has_a_description_and_optional_keys_a_default():
     def walk(schema, path):
         for key, sub in schema.get("properties", {}).items():
             assert sub.get("description"), f"{path}{key} has no description"
-            if key not in schema.get("required", []):
+            # a key required unless another is given (outcome and predictors, or equations) has no default
+            if key not in schema.get("required", []) and key not in schema.get("x-required-alternatives", {}):
                 assert "default" in sub, f"{path}{key} has no default"
             walk(sub, f"{path}{key}.")
             for nested in (sub.get("additionalProperties"), sub.get("items")):
@@ -266,3 +267,48 @@ def test_a_single_item_outcome_is_warned_about(outcome, constructs, extra, warne
     # an analysis that fits the item as one rating (or as 0/1, or a count) is not warned about
     config["analyses"]["a"]["family"] = "ordinal"
     assert check_survey(config, answers(**extra), "data file 'survey.csv'") == []
+
+
+# ----------------------------------------------------------------------------- chains (analyses.<name>.equations)
+
+CHAIN = [{"outcome": "trust", "predictors": ["satisfaction"]},
+         {"outcome": "repurchase", "predictors": ["satisfaction", "trust"]}]
+
+
+def chain_config(**analysis):
+    config = yaml.safe_load((Path(__file__).parent.parent / "config" / "config.yaml").read_text())
+    config["analyses"] = {"chain": {"equations": copy.deepcopy(CHAIN), **analysis}}
+    return config
+
+
+def test_a_chain_is_a_valid_analysis_and_names_its_columns_by_equation():
+    from trustseg.config import analysis_columns, analysis_variables, required_columns
+
+    config = validate_config(chain_config())
+    assert analysis_variables(config, "chain") == ("repurchase", ["satisfaction", "trust"], "satisfaction")
+    assert analysis_columns(config["analyses"]["chain"]) == ["trust", "satisfaction", "repurchase"]
+    config["analyses"]["chain"]["equations"][1]["predictors"].append("tenure_years")
+    assert required_columns(config)["tenure_years"] == "analyses.chain.equations[1]"
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"outcome": "repurchase"}, r"'analyses.chain' gives both equations and outcome"),
+    ({"equations": list(reversed(CHAIN))}, r"'analyses.chain.equations\[0\]' uses \['trust'\], the outcome of a "
+                                           r"later equation"),
+    ({"equations": CHAIN + [{"outcome": "trust", "predictors": ["repurchase"]}]},
+     r"'trust' is already the outcome of an earlier equation"),
+    ({"focal": "trust"}, r"'analyses.chain.focal' is 'trust', which is not a predictor of the first equation"),
+    ({"method": "cem"}, r"'analyses.chain.method' is cem; a chain is fitted with method: em"),
+    ({"trials": "rounds"}, r"'analyses.chain.trials': a chain takes no trials column"),
+])
+def test_a_chain_with_a_cycle_a_stray_focal_or_a_setting_it_cannot_take_is_refused(change, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(chain_config(**change))
+
+
+def test_an_analysis_without_outcome_or_equations_says_what_it_needs():
+    config = chain_config()
+    config["analyses"]["chain"] = {"predictors": ["satisfaction"]}
+    with pytest.raises(ConfigError, match=r"'analyses.chain' is missing a required entry: 'outcome' \(or give "
+                                          r"equations"):
+        validate_config(config)

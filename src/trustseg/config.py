@@ -162,39 +162,14 @@ def _semantic_checks(config: dict) -> list[tuple[str, str]]:
                 ))
     for name, analysis in config["analyses"].items():
         key = f"analyses.{name}"
-        variables = [analysis["outcome"], *analysis["predictors"]]
-        if len(set(variables)) < len(variables):
-            problems.append((
-                key, f"config key '{key}': the outcome and predictors must be different variables, got {variables}."
-            ))
-        focal = analysis.get("focal")
-        if focal is not None and focal not in analysis["predictors"]:
-            problems.append((
-                f"{key}.focal",
-                f"config key '{key}.focal' is '{focal}', which is not one of its predictors {analysis['predictors']}."
-                + suggest(focal, analysis["predictors"]),
-            ))
-        for role, column in family_columns(analysis).items():
-            family = FAMILY_COLUMN_ROLES[role]
-            if analysis.get("family", "auto") != family:
-                problems.append((
-                    f"{key}.{role}",
-                    f"config key '{key}.{role}' names the column '{column}', which only a {family} outcome uses "
-                    f"({ROLE_MEANING[role]}), but '{key}.family' is {analysis.get('family', 'auto')}. "
-                    f"Set '{key}.family: {family}', or remove '{key}.{role}'.",
-                ))
-            if column in constructs:
-                problems.append((
-                    f"{key}.{role}",
-                    f"config key '{key}.{role}' is '{column}', a construct (a mean of rating items); name the raw "
-                    f"column that holds {ROLE_MEANING[role]}.",
-                ))
-            elif column in variables:
-                problems.append((
-                    f"{key}.{role}",
-                    f"config key '{key}.{role}' is '{column}', which is also the analysis's outcome or a predictor; "
-                    f"name the column that holds {ROLE_MEANING[role]}.",
-                ))
+        form = _analysis_form_problem(analysis, key)
+        if form:
+            problems.append(form)
+            continue
+        if "equations" in analysis:
+            problems += _chain_problems(analysis, key)
+        else:
+            problems += _single_problems(analysis, key, constructs)
         segments = analysis["segments"]
         if len(set(segments)) != len(segments):
             problems.append((f"{key}.segments",
@@ -223,6 +198,110 @@ def _semantic_checks(config: dict) -> list[tuple[str, str]]:
             "set both to flag speeders, or neither.",
         ))
     return problems
+
+
+def _single_problems(analysis: Mapping, key: str, constructs: Mapping) -> list[tuple[str, str]]:
+    """Problems of a one-equation analysis: a variable twice, a focal that is no predictor, a misplaced column."""
+    problems: list[tuple[str, str]] = []
+    variables = [analysis["outcome"], *analysis["predictors"]]
+    if len(set(variables)) < len(variables):
+        problems.append((
+            key, f"config key '{key}': the outcome and predictors must be different variables, got {variables}."
+        ))
+    focal = analysis.get("focal")
+    if focal is not None and focal not in analysis["predictors"]:
+        problems.append((
+            f"{key}.focal",
+            f"config key '{key}.focal' is '{focal}', which is not one of its predictors {analysis['predictors']}."
+            + suggest(focal, analysis["predictors"]),
+        ))
+    for role, column in family_columns(analysis).items():
+        family = FAMILY_COLUMN_ROLES[role]
+        if analysis.get("family", "auto") != family:
+            problems.append((
+                f"{key}.{role}",
+                f"config key '{key}.{role}' names the column '{column}', which only a {family} outcome uses "
+                f"({ROLE_MEANING[role]}), but '{key}.family' is {analysis.get('family', 'auto')}. "
+                f"Set '{key}.family: {family}', or remove '{key}.{role}'.",
+            ))
+        if column in constructs:
+            problems.append((
+                f"{key}.{role}",
+                f"config key '{key}.{role}' is '{column}', a construct (a mean of rating items); name the raw "
+                f"column that holds {ROLE_MEANING[role]}.",
+            ))
+        elif column in variables:
+            problems.append((
+                f"{key}.{role}",
+                f"config key '{key}.{role}' is '{column}', which is also the analysis's outcome or a predictor; "
+                f"name the column that holds {ROLE_MEANING[role]}.",
+            ))
+    return problems
+
+
+def _analysis_form_problem(analysis: Mapping, key: str) -> tuple[str, str] | None:
+    """An analysis gives either outcome and predictors, or equations: a problem when it does neither or both."""
+    single = [k for k in ("outcome", "predictors") if k in analysis]
+    if "equations" in analysis and single:
+        return (key, f"config key '{key}' gives both equations and {' and '.join(single)}: give the chain as "
+                     "equations alone (its last equation's outcome is the analysis's outcome), or remove equations.")
+    if "equations" not in analysis and len(single) < 2:
+        missing = [k for k in ("outcome", "predictors") if k not in analysis]
+        return (key, f"config key '{key}' is missing a required entry: {' and '.join(repr(m) for m in missing)} "
+                     "(or give equations: a chain of regressions).")
+    return None
+
+
+def _chain_problems(analysis: Mapping, key: str) -> list[tuple[str, str]]:
+    """Problems of a chain's equations: a repeated outcome, a cycle or mediator out of order, a misplaced focal."""
+    problems = []
+    equations = [(e["outcome"], list(e["predictors"])) for e in analysis["equations"]]
+    outcomes = [o for o, _ in equations]
+    for i, (outcome, predictors) in enumerate(equations):
+        where = f"{key}.equations[{i}]"
+        if outcome in predictors or len(set(predictors)) < len(predictors):
+            problems.append((where, f"config key '{where}': the outcome and predictors of an equation must be "
+                                    f"different variables, got {outcome} ~ {predictors}."))
+        if outcome in outcomes[:i]:
+            problems.append((where, f"config key '{where}': '{outcome}' is already the outcome of an earlier "
+                                    "equation; each variable is explained by one equation."))
+        later = [p for p in predictors if p in outcomes[i + 1:]]
+        if later:
+            problems.append((where, f"config key '{where}' uses {later}, the outcome of a later equation: list the "
+                                    "equations so that each mediator is explained before it explains "
+                                    "(a chain has no cycles)."))
+    first_outcome, first_predictors = equations[0]
+    focal = analysis.get("focal")
+    if focal is not None and focal not in first_predictors:
+        problems.append((f"{key}.focal", f"config key '{key}.focal' is '{focal}', which is not a predictor of the "
+                                         f"first equation ({first_outcome} ~ {' + '.join(first_predictors)}); the "
+                                         "focal predictor starts the chain." + suggest(focal, first_predictors)))
+    for setting, allowed in (("method", "em"), ("spread", "constant")):
+        if analysis.get(setting, allowed) != allowed:
+            problems.append((f"{key}.{setting}", f"config key '{key}.{setting}' is {analysis[setting]}; a chain is "
+                                                 f"fitted with {setting}: {allowed}. Remove the key."))
+    for role in FAMILY_COLUMN_ROLES:
+        if analysis.get(role):
+            problems.append((f"{key}.{role}", f"config key '{key}.{role}': a chain takes no {role} column; fit "
+                                              "that outcome in an analysis of its own."))
+    return problems
+
+
+def analysis_roles(analysis: Mapping) -> list[tuple[str, list[str]]]:
+    """The analysis's variables by the config key that names them: ``outcome`` and ``predictors``, or
+    ``equations[i]`` (its outcome and predictors) for each equation of a chain."""
+    if analysis.get("equations"):
+        return [(f"equations[{i}]", [o, *ps]) for i, (o, ps) in enumerate(analysis_equations(analysis))]
+    return [("outcome", [analysis["outcome"]]), ("predictors", list(analysis["predictors"]))]
+
+
+def analysis_equations(analysis: Mapping) -> list[tuple[str, list[str]]]:
+    """The analysis's regressions as ``(outcome, predictors)`` pairs: its equations, or its one outcome."""
+    if analysis.get("equations"):
+        # as the config gives them (mappings), or already as pairs
+        return [(e["outcome"], list(e["predictors"])) if isinstance(e, Mapping) else (e[0], list(e[1]))
+                for e in analysis["equations"]]
+    return [(analysis["outcome"], list(analysis["predictors"]))]
 
 
 def validate_config(config: Mapping, source: str = "the configuration",
@@ -430,10 +509,16 @@ def check_data_path(path: str | Path, where: str = "config key 'data.path'") -> 
 
 
 def analysis_variables(config: Mapping, name: str) -> tuple[str, list[str], str]:
-    """Outcome, predictors and focal predictor of analysis ``name``."""
-    analysis = config["analyses"][name]
-    focal = analysis.get("focal") or analysis["predictors"][0]
-    return analysis["outcome"], list(analysis["predictors"]), focal
+    """Outcome, predictors and focal predictor of analysis ``name``.
+
+    For a chain: its last outcome, every predictor of its equations (the
+    mediators among them; first equation's first), and the focal predictor
+    (default: the first equation's first predictor).
+    """
+    equations = analysis_equations(config["analyses"][name])
+    focal = config["analyses"][name].get("focal") or equations[0][1][0]
+    predictors = list(dict.fromkeys(p for _, ps in equations for p in ps))
+    return equations[-1][0], predictors, focal
 
 
 #: config keys of an analysis that name a column of per-respondent data for its family, and the family
@@ -450,8 +535,9 @@ def family_columns(analysis: Mapping) -> dict[str, str]:
 
 
 def analysis_columns(analysis: Mapping) -> list[str]:
-    """Every variable an analysis reads: outcome, predictors, then its trials or exposure column."""
-    return [analysis["outcome"], *analysis["predictors"], *family_columns(analysis).values()]
+    """Every variable an analysis reads: outcomes, predictors, then its trials or exposure column."""
+    variables = [v for outcome, predictors in analysis_equations(analysis) for v in [outcome, *predictors]]
+    return [*dict.fromkeys(variables), *family_columns(analysis).values()]
 
 
 def required_columns(config: Mapping) -> dict[str, str]:
@@ -480,8 +566,7 @@ def required_columns(config: Mapping) -> dict[str, str]:
     for column in cleaning.get("personal_data_columns") or []:
         needed.setdefault(column, "cleaning.personal_data_columns")
     for name, analysis in (config.get("analyses") or {}).items():
-        roles = [("outcome", [analysis["outcome"]]), ("predictors", analysis["predictors"])]
-        roles += [(role, [column]) for role, column in family_columns(analysis).items()]
+        roles = analysis_roles(analysis) + [(role, [column]) for role, column in family_columns(analysis).items()]
         for role, variables in roles:
             for variable in variables:
                 if variable not in constructs:
@@ -535,7 +620,9 @@ def _schema_rows(schema: Mapping, prefix: str = "") -> list[tuple[str, str, str,
         kind = " or ".join(kind) if isinstance(kind, list) else kind
         if "enum" in sub:
             kind = " / ".join(map(str, sub["enum"]))
+        alternatives = schema.get("x-required-alternatives", {})
         default = "(required)" if key in schema.get("required", []) else (
+            f"(required, or {alternatives[key]})" if key in alternatives else
             json_default(sub["default"]) if "default" in sub else ""
         )
         rows.append((path, kind, default, " ".join(str(sub.get("description", "")).split())))

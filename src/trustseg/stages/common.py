@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from trustseg.config import analysis_roles
 from trustseg.errors import DataError, TrustsegError, is_os_failure, os_error_message
 from trustseg.report.tables import atomic_write_text
 
@@ -203,8 +204,8 @@ def stem(csv_path: str | Path) -> Path:
 
 def analysis_data(
     clean: pd.DataFrame, outcome: str, predictors: Sequence[str], name: str, weight_column: str | None = None,
-    family_columns: Mapping[str, str] | None = None,
-) -> tuple[pd.DataFrame, pd.Series, np.ndarray | None, pd.Series, dict | None]:
+    family_columns: Mapping[str, str] | None = None, equations: Sequence | None = None,
+) -> tuple[pd.DataFrame, pd.Series | None, np.ndarray | None, pd.Series, dict | None]:
     """Predictors, outcome, weights, respondent ids and family data of one analysis.
 
     ``family_columns`` (:func:`trustseg.config.family_columns`) names the
@@ -213,9 +214,15 @@ def analysis_data(
     log exposure}``), else None.  Respondents without a score on the outcome,
     a predictor or that column are left out of this analysis (they stay in
     the clean data); their number is logged.
+
+    For a chain (``equations``, ``(outcome, predictors)`` pairs) the first
+    element holds every variable of its equations, outcomes and mediators
+    included, and the outcome is None: a chain's outcomes are columns of it.
     """
     family_columns = dict(family_columns or {})
     variables = [outcome, *predictors]
+    if equations:
+        variables = list(dict.fromkeys(v for o, ps in equations for v in [o, *ps]))
     missing_cols = [v for v in [*variables, *family_columns.values()] if v not in clean.columns]
     if missing_cols:
         raise DataError(
@@ -233,7 +240,7 @@ def analysis_data(
         raise DataError(
             f"analysis '{name}': no respondent has scores on all of {variables}; check the constructs' items."
         )
-    roles = [("outcome", [outcome]), ("predictors", list(predictors))]
+    roles = analysis_roles({"equations": equations} if equations else {"outcome": outcome, "predictors": predictors})
     roles += [(role, [column]) for role, column in family_columns.items()]
     for role, variables_in_role in roles:
         for variable in variables_in_role:
@@ -245,8 +252,10 @@ def analysis_data(
                     f"such as {examples}, not numbers; a regression needs a numeric outcome and predictors. "
                     "Use a construct or a numeric column instead (code a category as a 0/1 column in the data file)."
                 )
-    X = data[list(predictors)].astype(float)
-    y = data[outcome].astype(float)
+    if equations:
+        X, y = data[variables].astype(float), None
+    else:
+        X, y = data[list(predictors)].astype(float), data[outcome].astype(float)
     w = data[weight_column].to_numpy(dtype=float) if weight_column else None
     ids = data["respondent_id"].astype(str)
     return X, y, w, ids, family_data(data, family_columns, name, ids)

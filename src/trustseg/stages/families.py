@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from trustseg.config import family_columns
+from trustseg.config import analysis_equations, family_columns
 from trustseg.errors import ConfigError, DataError
 from trustseg.model.families import MAX_ORDINAL_CATEGORIES, NORMAL_FAMILIES
 from trustseg.stages.common import family_data
@@ -69,6 +69,18 @@ def analysis_family(name: str, analysis: Mapping, constructs: Mapping) -> tuple[
     return family, _settings(family, spec)
 
 
+def analysis_families(name: str, analysis: Mapping, constructs: Mapping) -> list[tuple[str, dict]]:
+    """The family and settings of each equation of analysis ``name`` (one for a single-outcome analysis).
+
+    A chain's ``family`` applies to every equation, ``auto`` resolved for
+    each equation's outcome as for a single analysis.
+    """
+    if not analysis.get("equations"):
+        return [analysis_family(name, analysis, constructs)]
+    return [analysis_family(name, {**analysis, "outcome": outcome, "predictors": predictors}, constructs)
+            for outcome, predictors in analysis_equations(analysis)]
+
+
 def _check_spread(name: str, analysis: Mapping, family: str) -> None:
     """Refuse a linear spread asked of a family without a residual SD, or with method cem."""
     if analysis.get("spread", "constant") != "linear":
@@ -114,13 +126,16 @@ def check_outcome_families(config: Mapping, raw, source: str) -> None:
 
     constructs = config.get("constructs") or {}
     for name, analysis in (config.get("analyses") or {}).items():
-        analysis_family(name, analysis, constructs)  # a family the config alone rules out
-    analyses = {name: a for name, a in (config.get("analyses") or {}).items()
-                if a.get("family", "auto") in _CHECKED_AT_START}
-    if not analyses:
+        analysis_families(name, analysis, constructs)  # a family the config alone rules out
+    # every equation of an analysis whose family needs its outcome checked against the data
+    checks = [(name, {**analysis, "outcome": outcome, "predictors": predictors})
+              for name, analysis in (config.get("analyses") or {}).items()
+              if analysis.get("family", "auto") in _CHECKED_AT_START
+              for outcome, predictors in analysis_equations(analysis)]
+    if not checks:
         return
     clean = clean_survey(raw, dict(config)).clean
-    for name, analysis in analyses.items():
+    for name, analysis in checks:
         family_name, settings = analysis_family(name, analysis, constructs)
         outcome = analysis["outcome"]
         columns = family_columns(analysis)

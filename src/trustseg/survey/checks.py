@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from trustseg.config import check_columns, required_columns
+from trustseg.config import analysis_equations, analysis_roles, check_columns, required_columns
 from trustseg.errors import ConfigError, DataError
 from trustseg.survey.cleaning import out_of_scale_answers
 from trustseg.survey.io import excel_sheet_columns
@@ -122,8 +122,9 @@ def _single_item_outcomes(config: Mapping, raw) -> list[str]:
     item_of = {item: name for name, spec in constructs.items() for item in spec["items"]}
     codes = {c for c in (config.get("data") or {}).get("missing_codes") or [] if isinstance(c, (int, float))}
     warnings = []
-    for name, analysis in (config.get("analyses") or {}).items():
-        outcome = analysis["outcome"]
+    outcomes = [(name, analysis, outcome) for name, analysis in (config.get("analyses") or {}).items()
+                for outcome, _ in analysis_equations(analysis)]
+    for name, analysis, outcome in outcomes:
         if analysis.get("family", "auto") in ("ordinal", "binomial", "poisson"):
             continue  # a family made for a single answer: nothing to warn about
         if outcome in constructs:
@@ -190,7 +191,7 @@ def _numeric_columns(config: Mapping) -> dict[str, str]:
         for item in spec["items"]:
             needed.setdefault(item, f"constructs.{name}.items")
     for name, analysis in (config.get("analyses") or {}).items():
-        for role, variables in (("outcome", [analysis["outcome"]]), ("predictors", analysis["predictors"])):
+        for role, variables in analysis_roles(analysis):
             for variable in variables:
                 if variable not in (config.get("constructs") or {}):
                     needed.setdefault(variable, f"analyses.{name}.{role}")
@@ -229,7 +230,7 @@ def _analysis_type_problems(config: Mapping, raw, source: str) -> list[str]:
     file_labels = raw.attrs.get("value_labels") or {}
     problems = []
     for name, analysis in (config.get("analyses") or {}).items():
-        for role, variables in (("outcome", [analysis["outcome"]]), ("predictors", analysis["predictors"])):
+        for role, variables in analysis_roles(analysis):
             for variable in variables:
                 if variable in constructs or variable in items or variable in commas or variable not in raw:
                     continue
@@ -237,7 +238,8 @@ def _analysis_type_problems(config: Mapping, raw, source: str) -> list[str]:
                 present = present[~present.astype(str).str.strip().str.casefold().isin(text_codes)]
                 numbers = pd.to_numeric(present, errors="coerce")
                 labels = file_labels.get(variable) or {}
-                uses = f"analysis '{name}' uses column '{variable}' as its {role.rstrip('s')} (config key " \
+                as_what = f"a variable of {role}" if role.startswith("equations") else f"its {role.rstrip('s')}"
+                uses = f"analysis '{name}' uses column '{variable}' as {as_what} (config key " \
                        f"'analyses.{name}.{role}')"
                 if numbers.isna().any():
                     examples = list(dict.fromkeys(present[numbers.isna()].astype(str)))[:3]
