@@ -202,7 +202,7 @@ def _switching_run(root: Path) -> None:
     settings = {"outcome": "switching", "predictors": ["service_quality"], "focal": "service_quality",
                 "method": "em", "criterion": "bic", "k": 3, "k_requested": 3, "cov_type": "oim", "alpha": 0.05,
                 "ci_level": 0.95, "equivalence_margin": 0.1, "membership_ci_level": 0.95, "higher_is": "worse",
-                "verdict_adjustment": "none"}
+                "verdict_adjustment": "none", "equations": []}
     (base / "analysis.json").write_text(json.dumps(
         {f.name: settings[f.name] for f in dataclasses.fields(tr.AnalysisSettings)}))
     _write(base / "model_selection.csv", pd.DataFrame({

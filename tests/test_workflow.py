@@ -525,6 +525,50 @@ def test_successes_out_of_trials_and_counts_over_an_exposure_run_through_the_wor
     assert "lessons per unit of months_member" in captions
 
 
+def test_a_chain_of_equations_runs_through_the_workflow_and_the_notebooks(tmp_path):
+    configfile = golf_config(tmp_path, n_members=300)
+    config = yaml.safe_load(configfile.read_text())
+    config["analyses"] = {"chain": {
+        "equations": [{"outcome": "trust", "predictors": ["satisfaction"]},
+                      {"outcome": "repurchase", "predictors": ["satisfaction", "trust"]}],
+        "segments": [1, 2], "n_init": 3}}
+    config["report"] = {"notebooks": True, "figure_formats": []}
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_workflow(tmp_path, configfile)
+    assert result.returncode == 0, result.stderr[-4000:]
+    base = tmp_path / "results" / "chain"
+    segments = pd.read_csv(base / "segments.csv")
+    assert set(segments["equation"]) == {"trust", "repurchase"}
+    assert set(segments.loc[segments["equation"] == "repurchase", "term"]) == {"(Intercept)", "satisfaction", "trust"}
+    effects = pd.read_csv(base / "effects.csv")
+    assert set(effects["kind"]) == {"path", "direct", "indirect", "total"}
+    assert effects[["boot_ci_low", "boot_ci_high"]].notna().all().all()  # the bootstrap ran (4 refits)
+    for segment, rows in effects.groupby("segment"):
+        by_kind = rows.set_index("kind")["estimate"]
+        assert by_kind["total"] == pytest.approx(by_kind["direct"] + by_kind["indirect"])
+    settings = json.loads((base / "analysis.json").read_text())
+    assert [e["outcome"] for e in settings["equations"]] == ["trust", "repurchase"]
+    captions = json.loads((base / "figures" / "captions_chain.json").read_text())
+    assert set(captions) == {"path_diagram", "effects_forest"}
+    assert (base / "figures" / "path_diagram.png").stat().st_size > 10_000
+    lines = pd.read_csv(base / "fitted_lines.csv")
+    assert set(lines["line"]) == {"equation", "total"}
+    notebook = (tmp_path / "results" / "notebooks" / "02_segments.ipynb").read_text()
+    assert "runs through trust" in notebook and "Traceback" not in notebook
+
+
+def test_a_chain_with_a_cycle_or_a_stray_focal_stops_at_start_up(tmp_path):
+    def mutate(config):
+        config["analyses"] = {"chain": {
+            "equations": [{"outcome": "repurchase", "predictors": ["satisfaction", "trust"]},
+                          {"outcome": "trust", "predictors": ["satisfaction"]}],
+            "focal": "satisfied"}}
+
+    result = _bad_run(tmp_path, mutate)
+    _assert_clean_failure(result, "analyses.chain.equations[0]", "the outcome of a later equation",
+                          "analyses.chain.focal")
+
+
 # ----------------------------------------------------------------------------- user mistakes
 
 

@@ -12,6 +12,7 @@ from snakemake.utils import update_config
 
 from trustseg.config import (
     analysis_columns,
+    analysis_equations,
     analysis_variables,
     check_data_path,
     family_columns as config_family_columns,
@@ -23,7 +24,7 @@ from trustseg.errors import TrustsegError, is_os_failure, os_error_message
 from trustseg.survey.checks import check_survey
 from trustseg.sources import module_sources
 from trustseg.stages.common import outcome_rounding_variance
-from trustseg.stages.families import analysis_family, check_outcome_families
+from trustseg.stages.families import analysis_families, check_outcome_families
 from trustseg.stages.profiles import MEMBERSHIP_ALPHA
 
 DEFAULT_CONFIGFILE = "config/config.yaml"
@@ -126,8 +127,23 @@ def sources(*modules):
 
 def analysis_settings(name):
     """The settings of analysis ``name``, with the focal predictor resolved (the first predictor unless set)."""
+    analysis = config["analyses"][name]
     outcome, predictors, focal = analysis_variables(config, name)
-    return {**config["analyses"][name], "outcome": outcome, "predictors": predictors, "focal": focal}
+    # a chain's equations, as (outcome, predictors) pairs; None for one outcome
+    equations = analysis_equations(analysis) if analysis.get("equations") else None
+    return {**analysis, "outcome": outcome, "predictors": predictors, "focal": focal, "equations": equations}
+
+
+def is_chain(name):
+    return analysis_settings(name)["equations"] is not None
+
+
+def _per_equation(wildcards, value_of):
+    """``value_of(outcome)`` of the analysis's outcome, or a list of them, one per equation of a chain."""
+    settings = analysis_settings(wildcards.analysis)
+    if settings["equations"] is None:
+        return value_of(settings["outcome"])
+    return [value_of(outcome) for outcome, _ in settings["equations"]]
 
 
 def setting(key):
@@ -136,21 +152,27 @@ def setting(key):
 
 
 def outcome_scale(wildcards):
-    """Scale of the analysis outcome when it is a construct (for naming the segments)."""
-    spec = config["constructs"].get(analysis_settings(wildcards.analysis)["outcome"])
-    return list(spec["scale"]) if spec else None
+    """Scale of the analysis outcome when it is a construct (for naming the segments); per equation in a chain."""
+
+    def scale(outcome):
+        spec = config["constructs"].get(outcome)
+        return list(spec["scale"]) if spec else None
+
+    return _per_equation(wildcards, scale)
 
 
 def rounding_variance(wildcards):
-    """Rounding variance of the outcome score (the residual-variance floor of the fits)."""
-    return outcome_rounding_variance(analysis_settings(wildcards.analysis), config["constructs"])
+    """Rounding variance of the outcome score (the residual-variance floor of the fits); per equation in a chain."""
+    return _per_equation(wildcards, lambda outcome: outcome_rounding_variance({"outcome": outcome},
+                                                                             config["constructs"]))
 
 
 def outcome_family(wildcards):
-    """The outcome family of the analysis and its settings (bounds, categories) from the config."""
+    """The outcome family of the analysis and its settings (bounds, categories); a list of them for a chain."""
     name = wildcards.analysis
-    family, options = analysis_family(name, analysis_settings(name), config["constructs"])
-    return {"name": family, "options": options}
+    families = [{"name": family, "options": options}
+                for family, options in analysis_families(name, analysis_settings(name), config["constructs"])]
+    return families if is_chain(name) else families[0]
 
 
 def family_columns(wildcards):
@@ -162,6 +184,13 @@ def axis_constructs(wildcards):
     """Specs of the constructs the segment figures label their axes with (outcome and focal predictor)."""
     settings = analysis_settings(wildcards.analysis)
     return {v: config["constructs"][v] for v in (settings["focal"], settings["outcome"]) if v in config["constructs"]}
+
+
+def chain_effects_inputs(wildcards):
+    """The bootstrap refits a chain's effects take their percentile intervals from (when the bootstrap runs)."""
+    if BOOT["replicates"] > 0:
+        return {"replicates": f"results/{wildcards.analysis}/bootstrap_replicates.csv"}
+    return {}
 
 
 def chosen_fit(wildcards):
@@ -196,6 +225,8 @@ def all_targets():
             targets += [f"results/{name}/profiles.csv", f"results/{name}/membership.csv"]
         if BOOT["replicates"] > 0:
             targets.append(f"results/{name}/bootstrap.csv")
+        if is_chain(name):
+            targets.append(f"results/{name}/effects.csv")
     # the run's warnings, the first page of the report (rules/warnings.smk)
     targets += ["results/warnings.md", "results/warnings.html"]
     if REPORT_CFG["notebooks"]:
@@ -244,6 +275,7 @@ def lr_tested_ks(wildcards):
 
 FIGURE_FORMATS = REPORT_CFG["figure_formats"]
 SEGMENT_FIGURES = ["segment_scatter", "information_criteria", "posterior_certainty", "coefficient_forest"]
+CHAIN_FIGURES = ["path_diagram", "effects_forest"]
 
 
 def figure_targets(name):
@@ -252,6 +284,8 @@ def figure_targets(name):
         figures.append("bootstrap_stability")
     if config["profile"]:
         figures.append("profile_heatmap")
+    if is_chain(name):
+        figures += CHAIN_FIGURES
     # the PNG and every vector format asked for (a format added to a finished run is drawn)
     return [f"results/{name}/figures/{figure}.{ext}" for figure in figures
             for ext in dict.fromkeys(["png", *FIGURE_FORMATS])]

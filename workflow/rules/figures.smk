@@ -44,6 +44,7 @@ rule segment_figures:
         family=outcome_family,
         weight_column=WEIGHT,
         family_columns=family_columns,
+        equations=setting("equations"),
         formats=FIGURE_FORMATS,
         seed=SEED,
     conda:
@@ -129,3 +130,38 @@ rule cleaning_figure:
         "logs/cleaning/cleaning_figure.log",
     script:
         "../scripts/cleaning_figure.py"
+
+
+rule chain_figures:
+    message:
+        "Drawing the path diagrams and effects of the chain of analysis {wildcards.analysis}"
+    input:
+        segments="results/{analysis}/segments.csv",
+        effects="results/{analysis}/effects.csv",
+        code=sources("stages.figures"),
+    output:
+        path_diagram=report(
+            "results/{analysis}/figures/path_diagram.png",
+            caption="../report/path_diagram.rst",
+            category="3. Segments",
+            subcategory="{analysis}",
+        ),
+        effects_forest=report(
+            "results/{analysis}/figures/effects_forest.png",
+            caption="../report/effects_forest.rst",
+            category="3. Segments",
+            subcategory="{analysis}",
+        ),
+        vector=[f for figure in CHAIN_FIGURES for f in _figure_files(figure)],
+        captions="results/{analysis}/figures/captions_chain.json",
+    params:
+        alpha=setting("alpha"),
+        equivalence_margin=setting("equivalence_margin"),
+        family=outcome_family,
+        formats=FIGURE_FORMATS,
+    conda:
+        "../envs/trustseg.yaml"
+    log:
+        "logs/{analysis}/chain_figures.log",
+    script:
+        "../scripts/chain_figures.py"

@@ -29,6 +29,7 @@ rule fit_k:
         seed=SEED,
         weight_column=WEIGHT,
         family_columns=family_columns,
+        equations=setting("equations"),
         rounding_variance=rounding_variance,
         family=outcome_family,
         spread=setting("spread"),
@@ -65,6 +66,7 @@ checkpoint select_k:
         criterion=setting("criterion"),
         weight_column=WEIGHT,
         family_columns=family_columns,
+        equations=setting("equations"),
         scale=outcome_scale,
         allow_flagged=setting("allow_flagged"),
         # alpha only matters to the LR test: a new alpha chooses K again only then

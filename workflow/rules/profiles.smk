@@ -29,9 +29,10 @@ rule profiles:
         variables=config["profile"],
         weight_column=WEIGHT,
         family_columns=family_columns,
+        equations=setting("equations"),
         seed=SEED,
-        outcome=lambda w: config["analyses"][w.analysis]["outcome"],
-        predictors=lambda w: config["analyses"][w.analysis]["predictors"],
+        outcome=setting("outcome"),
+        predictors=setting("predictors"),
         # the order of ordered categories (income bands): the config's, else the data file's value labels
         profile_order=config["profile_order"],
         data_path=config["data"]["path"],

@@ -61,6 +61,7 @@ rule segments:
         verdict_adjustment=setting("verdict_adjustment"),
         weight_column=WEIGHT,
         family_columns=family_columns,
+        equations=setting("equations"),
         scale=outcome_scale,
     conda:
         "../envs/trustseg.yaml"
@@ -90,9 +91,43 @@ rule record_settings:
         membership_ci_level=1 - MEMBERSHIP_ALPHA,
         higher_is=setting("higher_is"),
         verdict_adjustment=setting("verdict_adjustment"),
+        equations=setting("equations"),
     conda:
         "../envs/trustseg.yaml"
     log:
         "logs/{analysis}/record_settings.log",
     script:
         "../scripts/record_settings.py"
+
+
+rule chain_effects:
+    message:
+        "Direct, indirect and total effects of the chain of analysis {wildcards.analysis}"
+    input:
+        unpack(chain_effects_inputs),
+        clean="results/cleaning/clean.csv",
+        fit=chosen_fit,
+        segments="results/{analysis}/segments.csv",
+        code=sources("stages.segments"),
+    output:
+        effects=report(
+            "results/{analysis}/effects.csv",
+            caption="../report/effects.rst",
+            category="3. Segments",
+            subcategory="{analysis}",
+        ),
+        effects_md="results/{analysis}/effects.md",
+        effects_tex="results/{analysis}/effects.tex",
+    params:
+        equations=setting("equations"),
+        cov_type=setting("cov_type"),
+        alpha=setting("alpha"),
+        equivalence_margin=setting("equivalence_margin"),
+        verdict_adjustment=setting("verdict_adjustment"),
+        weight_column=WEIGHT,
+    conda:
+        "../envs/trustseg.yaml"
+    log:
+        "logs/{analysis}/chain_effects.log",
+    script:
+        "../scripts/chain_effects.py"

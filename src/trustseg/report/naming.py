@@ -258,3 +258,65 @@ def _unique_names(names: dict[int, str], levels: pd.Series, what: str) -> dict[i
         if seen[names[seg]] > 1:
             names[seg] = f"{names[seg]} (segment {seg})"
     return names
+
+
+def name_chain_segments(effects: pd.DataFrame, focal: str, outcome: str, mediators: list[str],
+                        levels: Mapping[int, float], mediator_levels: Mapping[int, float] | None = None,
+                        cut: float | None = None, mediator_cut: float | None = None,
+                        higher_is: str = "better", unreliable: set | None = None) -> dict[int, str]:
+    """Name every segment of a chain (focal → mediators → outcome) from its effects' verdicts.
+
+    ``effects`` is :func:`trustseg.model.effects.chain_effects` (``segment,
+    kind, path, verdict``); ``levels`` the expected final outcome of each
+    segment at the mean predictors, ``mediator_levels`` that of the first
+    mediator; a level counts as high at or above ``cut`` (``mediator_cut``).
+
+    Rules, in order (``Focal``, ``Mediator``, ``Outcome`` are the names):
+
+    1. an indirect effect with the expected verdict (the focal predictor
+       moves the outcome through a mediator) -> ``"{Mediator}-building"``
+       (e.g. "Trust-building");
+    2. else the direct effect with the expected verdict -> ``"{Focal}-driven
+       without {mediator}"`` (e.g. "Satisfaction-driven without trust");
+    3. else the total effect against the expected direction ->
+       ``"{Focal}-averse"``;
+    4. else, the focal predictor driving neither: a high mediator ->
+       ``"{Mediator} regardless"`` ("Trust regardless": trusting whatever
+       their satisfaction), a high outcome -> ``"High {outcome}
+       regardless"`` ("Loyal regardless" when the outcome is loyalty-like,
+       higher being better: see below), otherwise ``"Indifferent"``.
+
+    Segments in ``unreliable`` are named ``"Unreliable segment"``.  When
+    higher is better the high-outcome name is "Loyal regardless", the word
+    the single-equation names use.  Names are made unique by level as in
+    :func:`name_segments`.
+    """
+    _check_higher_is(higher_is)
+    expected = expected_verdict(higher_is)
+    against = against_verdict(higher_is)
+    mediator = mediators[0] if mediators else ""
+    names = {}
+    for segment, rows in effects.groupby("segment", sort=True):
+        segment = int(segment)
+        verdict = {(r.kind, r.path): str(r.verdict) for r in rows.itertuples()}
+        indirect = [v for (kind, _), v in verdict.items() if kind == "indirect"]
+        direct = [v for (kind, _), v in verdict.items() if kind == "direct"]
+        total = [v for (kind, _), v in verdict.items() if kind == "total"]
+        if unreliable and segment in unreliable:
+            names[segment] = "Unreliable segment"
+        elif expected in indirect:
+            names[segment] = f"{_pretty(mediator)}-building" if mediator else f"{_pretty(focal)}-driven"
+        elif expected in direct:
+            names[segment] = (f"{_pretty(focal)}-driven without {_pretty(mediator).lower()}" if mediator
+                              else f"{_pretty(focal)}-driven")
+        elif against in total:
+            names[segment] = f"{_pretty(focal)}-averse"
+        elif mediator and mediator_levels is not None and mediator_cut is not None \
+                and mediator_levels.get(segment, -np.inf) >= mediator_cut \
+                and not (cut is not None and levels.get(segment, -np.inf) >= cut):
+            names[segment] = f"{_pretty(mediator)} regardless"
+        elif cut is not None and levels.get(segment, -np.inf) >= cut:
+            names[segment] = "Loyal regardless" if higher_is == "better" else f"High {outcome} regardless"
+        else:
+            names[segment] = "Indifferent" if higher_is == "better" else f"Low {outcome} regardless"
+    return _unique_names(names, pd.Series(levels, dtype=float), outcome.replace("_", " ") or "level")

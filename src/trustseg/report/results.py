@@ -98,6 +98,18 @@ class AnalysisSettings:
     """Which way the outcome runs: ``better`` (the focal effect is expected up) or ``worse`` (expected down)."""
     verdict_adjustment: str = "none"
     """``none`` (each segment's verdict at level alpha) or ``holm`` (Holm-adjusted over the segments)."""
+    equations: tuple = ()
+    """A chain's equations in order, as ``(outcome, predictors)`` pairs; empty for one outcome."""
+
+    @property
+    def is_chain(self) -> bool:
+        return bool(self.equations)
+
+    @property
+    def mediators(self) -> list[str]:
+        """A chain's outcomes that explain a later outcome (trust between satisfaction and repurchase)."""
+        outcomes = [o for o, _ in self.equations]
+        return [o for o in outcomes[:-1] if any(o in ps for _, ps in self.equations)]
 
 
 @dataclass
@@ -124,6 +136,8 @@ class AnalysisResults:
     membership: pd.DataFrame | None = None
     residual_spread: pd.DataFrame | None = None
     """``residual_spread.csv``: per segment and predictor, whether the residual spread changes with it."""
+    effects: pd.DataFrame | None = None
+    """``effects.csv`` of a chain: paths, direct, indirect and total effects per segment (None otherwise)."""
     figures: dict[str, Figure] = field(default_factory=dict)
 
     @property
@@ -223,6 +237,8 @@ def load_settings(path: str | Path) -> AnalysisSettings:
     except ValueError as exc:
         raise TrustsegError(f"results file '{path}' is not valid JSON ({exc}); rerun snakemake.") from None
     names = [f.name for f in fields(AnalysisSettings)]
+    data.setdefault("equations", [])  # written since chains exist; a one-outcome analysis has none
+    data["equations"] = tuple((e["outcome"], tuple(e["predictors"])) for e in data["equations"])
     missing = [n for n in names if n not in data]
     if missing:
         raise TrustsegError(
@@ -254,6 +270,7 @@ def load_analysis(results_dir: str | Path, name: str) -> AnalysisResults:
         profiles=_read_csv(base / "profiles.csv", required=False, keep_default_na=False, na_values=[""]),
         membership=_read_csv(base / "membership.csv", required=False),
         residual_spread=_read_csv(base / "residual_spread.csv", required=False),
+        effects=_read_csv(base / "effects.csv", required=False),
         figures=_figures(base / "figures"),
     )
 
@@ -309,7 +326,11 @@ def segment_summary(segments: pd.DataFrame, focal: str) -> pd.DataFrame:
 
     Also ``p_zero_adjusted`` and ``p_tost_adjusted`` when the verdicts were
     Holm-adjusted, and ``problems`` when the segment table has that column.
+    For a chain (an ``equation`` column) the rows of its first equation: the
+    focal predictor's first path (the chain's effects are in ``effects.csv``).
     """
+    if "equation" in segments.columns and len(segments):
+        segments = segments.loc[segments["equation"] == segments["equation"].iloc[0]]
     rows = []
     for seg, part in segments.groupby("segment", sort=True):
         by_term = part.set_index("term")
@@ -786,6 +807,11 @@ def _higher_is(settings) -> str:
 def analysis_question(settings: AnalysisSettings) -> str:
     """The question an analysis answers, in the names of its outcome and predictors."""
     focal, outcome = label(settings.focal), label(settings.outcome)
+    if settings.is_chain:
+        mediators = join_words([label(m) for m in settings.mediators]) or "the other outcomes"
+        return (f"In which segments does {focal} turn into {mediators}, and {mediators} into {outcome}? In each "
+                f"segment {focal}'s effect on {outcome} splits into a direct part and an indirect part that runs "
+                f"through {mediators} (the product of the paths), and the total is their sum.")
     text = (f"Does {focal} drive {outcome} for every respondent, or only in some segments, while in others "
             f"{outcome} stays where it is whatever {focal} does?")
     others = [label(p) for p in settings.predictors if p != settings.focal]
@@ -1191,3 +1217,85 @@ def write_warnings(results_dir: str | Path, analyses, out_md: str | Path, out_ht
     warnings = run_warnings(results_dir, analyses)
     atomic_write_text(Path(out_md), "# Warnings of this run\n\n" + warnings_markdown(warnings) + "\n")
     atomic_write_text(Path(out_html), warnings_html(warnings))
+
+
+# ----------------------------------------------------------------------------- chains
+
+
+def equations_words(settings: AnalysisSettings) -> str:
+    """A chain's equations in words: "trust on satisfaction and repurchase on satisfaction and trust"."""
+    return join_words([f"{label(o)} on {join_words([label(p) for p in ps])}" for o, ps in settings.equations])
+
+
+def chain_effects_summary(effects: pd.DataFrame) -> pd.DataFrame:
+    """One row per segment and effect (direct, indirect, total): estimate, both intervals and the verdict."""
+    rows = effects.loc[effects["kind"].isin(["direct", "indirect", "total"])]
+    cols = [c for c in ("segment", "name", "kind", "path", "estimate", "ci_low", "ci_high", "boot_ci_low",
+                        "boot_ci_high", "verdict") if c in rows.columns]
+    return rows[cols].reset_index(drop=True)
+
+
+_EFFECT_WORDS = {
+    "drives_up": "shown positive",
+    "drives_down": "shown negative",
+    "negligible": "shown non-zero but within the equivalence margin",
+    "does_not_drive": "shown to lie within the equivalence margin",
+    "inconclusive": "not shown either way",
+    "unreliable": "unreliable (the segment has problems)",
+}
+
+
+def _effect_text(row, level: float) -> str:
+    boot = ""
+    if "boot_ci_low" in row.index and pd.notna(row["boot_ci_low"]):
+        boot = f"; bootstrap {fmt_ci(row['boot_ci_low'], row['boot_ci_high'])}"
+    return (f"{fmt_num(row['estimate'])} ({_pct_text(level)} CI {fmt_ci(row['ci_low'], row['ci_high'])}{boot}), "
+            f"{_EFFECT_WORDS.get(str(row['verdict']), str(row['verdict']))}")
+
+
+def _pct_text(level: float) -> str:
+    return f"{100 * level:.0f}%"
+
+
+def chain_sentence(effects: pd.DataFrame, settings: AnalysisSettings, segment: int,
+                   segments: pd.DataFrame | None = None) -> str:
+    """What one segment's chain says, from its direct, indirect and total effects.
+
+    Read on the linear-predictor scale of the equations (outcome points per
+    predictor point for scores).
+    """
+    rows = effects.loc[effects["segment"] == segment].set_index("kind", drop=False)
+    focal, outcome = label(settings.focal), label(settings.outcome)
+    name = str(rows["name"].iloc[0]) if "name" in rows.columns else f"Segment {segment}"
+    share = ""
+    if segments is not None and "share" in segments.columns:
+        share_value = segments.loc[segments["segment"] == segment, "share"]
+        if len(share_value):
+            share = f", {fmt_pct(float(share_value.iloc[0]))} of respondents"
+    parts = [f"In segment {segment} ({name}{share})"]
+    indirect = effects.loc[(effects["segment"] == segment) & (effects["kind"] == "indirect")]
+    for r in indirect.itertuples():
+        mediators = r.path.split(" → ")[1:-1]
+        through = join_words([label(m) for m in mediators])
+        parts.append(f"the part of {focal}'s effect on {outcome} that runs through {through} is "
+                     + _effect_text(indirect.loc[r.Index], settings.ci_level))
+    if "direct" in rows.index:
+        parts.append(f"the direct effect is {_effect_text(rows.loc['direct'], settings.ci_level)}")
+    if "total" in rows.index:
+        total = rows.loc["total"]
+        verdict = str(total["verdict"])
+        moves = ("rises" if total["estimate"] > 0 else "falls")
+        parts.append(f"in total {outcome} {moves} {fmt_num(abs(total['estimate']))} points per {focal} point "
+                     f"({_pct_text(settings.ci_level)} CI {fmt_ci(total['ci_low'], total['ci_high'])}), "
+                     + _EFFECT_WORDS.get(verdict, verdict))
+    return parts[0] + ": " + "; ".join(parts[1:]) + "."
+
+
+def chain_summary(segments: pd.DataFrame, effects: pd.DataFrame, focal: str) -> pd.DataFrame:
+    """:func:`segment_summary` of a chain with each segment's slope and verdict those of its total effect."""
+    summary = segment_summary(segments, focal)
+    total = effects.loc[effects["kind"] == "total"].set_index("segment")
+    for column, source in (("slope", "estimate"), ("ci_low", "ci_low"), ("ci_high", "ci_high"),
+                           ("p_value", "p_zero"), ("p_tost", "p_tost"), ("verdict", "verdict")):
+        summary[column] = summary["segment"].map(total[source])
+    return summary

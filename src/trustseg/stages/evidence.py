@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from trustseg.model.chain import TERM_SEPARATOR
 from trustseg.report.tables import write_table
 from trustseg.stages.common import analysis_data, derive_seed, read_clean, read_json, stem, write_csv, write_json
 from trustseg.stages.fits import load_model
@@ -17,12 +18,12 @@ logger = logging.getLogger("trustseg")
 
 def lr_test_k(clean_path: str, name: str, fit_k_path: str, fit_k1_path: str, output: str, *, outcome: str,
               predictors: Sequence[str], weight_column: str | None, n_replicates: int, n_init: int, seed: int,
-              family_columns: Mapping[str, str] | None = None) -> None:
+              family_columns: Mapping[str, str] | None = None, equations: Sequence | None = None) -> None:
     """Parametric bootstrap likelihood-ratio test of K against K + 1 segments."""
     from trustseg.model.bootstrap import lr_test, lr_test_seed
 
     clean_df = read_clean(clean_path)
-    X, y, w, _, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns)
+    X, y, w, _, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns, equations)
     model_k, model_k1 = load_model(fit_k_path), load_model(fit_k1_path)
     k = read_json(fit_k_path)["k_requested"]
     result = lr_test(X, y, model_k, model_k1, n_replicates=n_replicates,
@@ -76,12 +77,13 @@ def model_selection(criteria_path: str, lr_paths: Sequence[str], name: str, outp
 
 def bootstrap_chunk(clean_path: str, name: str, fit_path: str, chunk: int, output: str, *, outcome: str,
                     predictors: Sequence[str], weight_column: str | None, replicates: int, n_chunks: int, n_init: int,
-                    seed: int, family_columns: Mapping[str, str] | None = None) -> None:
+                    seed: int, family_columns: Mapping[str, str] | None = None,
+                    equations: Sequence | None = None) -> None:
     """Nonparametric bootstrap replicates ``chunk`` of ``n_chunks`` (seeded per replicate)."""
     from trustseg.model.bootstrap import bootstrap_replicates
 
     clean_df = read_clean(clean_path)
-    X, y, w, _, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns)
+    X, y, w, _, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns, equations)
     reference = load_model(fit_path)
     ids = chunk_replicates(replicates, n_chunks, chunk)
     logger.info("analysis %s: bootstrap replicates %d..%d of %d", name, ids.start + 1, ids.stop, replicates)
@@ -104,7 +106,14 @@ def bootstrap_merge(chunks: Sequence[str], segments_path: str, name: str, output
     frames = [pd.read_csv(c) for c in chunks]
     replicates = pd.concat(frames, ignore_index=True).sort_values(["replicate", "segment", "term"], kind="stable")
     reference = pd.read_csv(segments_path)
+    chain = "equation" in reference.columns
+    if chain:  # a chain's refits name a coefficient "<equation>~<term>"
+        reference = reference.assign(term=reference["equation"] + TERM_SEPARATOR + reference["term"])
     summary = summarise_bootstrap(replicates, reference, alpha=alpha)
+    if chain:
+        split = summary["term"].str.split(TERM_SEPARATOR, n=1, expand=True)
+        summary = summary.assign(term=split[1])
+        summary.insert(1, "equation", split[0])
     write_csv(replicates, outputs["replicates"])
     write_table(summary, stem(outputs["summary"]),
                 caption=(f"Bootstrap stability of the segments of analysis {name}: percentile intervals over "

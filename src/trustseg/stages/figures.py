@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from trustseg.model._core import INTERCEPT
 from trustseg.model.families import COEFFICIENT_UNITS, NORMAL_FAMILIES
 from trustseg.stages.common import (
     POSTERIOR_PREFIX,
@@ -49,7 +50,8 @@ def _segment_names(segments_path: str) -> dict[int, str]:
 def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_dir: str, *, outcome: str,
                     predictors: Sequence[str], focal: str, alpha: float, equivalence_margin: float,
                     constructs: Mapping, weight_column: str | None, formats: Sequence[str], seed: int,
-                    family: Mapping | None = None, family_columns: Mapping[str, str] | None = None) -> None:
+                    family: Mapping | None = None, family_columns: Mapping[str, str] | None = None,
+                    equations: Sequence | None = None) -> None:
     """The segment scatter, information criteria, posterior certainty and coefficient forest of one analysis.
 
     ``family`` (``{"name": ..., "options": ...}``, see
@@ -65,13 +67,19 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
     """
     from trustseg.report import figures as fig
 
+    if equations:  # a chain: the last outcome against the focal predictor, and every path's coefficient
+        family = list(family)[-1] if family else None
     family_name = (family or {}).get("name", "gaussian")
     # an intercept in log odds or log counts is not on the outcome's scale: no scale check for it
     intercept_scale = _scale(outcome, constructs) if family_name in NORMAL_FAMILIES else None
     out = Path(out_dir)
     clean_df = read_clean(clean_path)
-    X, y, _, ids, _ = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns)
+    X, y, _, ids, _ = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns, equations)
     y_label, curve = _axis_label(outcome, constructs), None
+    if equations:
+        y = X[outcome]
+        curve = (f"total-effect line ({outcome} as {focal} moves and every mediator follows its own equation, "
+                 "the other predictors at their means; no band)")
     family_columns = dict(family_columns or {})
     if "trials" in family_columns:
         per = clean_df.loc[ids.index, family_columns["trials"]].astype(float)
@@ -90,6 +98,8 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
     scatter = pd.DataFrame({"x": X[focal].to_numpy(), "y": y.to_numpy(),
                             "segment": assignments["segment"].to_numpy()[rows]})
     grid = pd.read_csv(inputs["fitted_lines"])
+    if equations:
+        grid = grid.loc[grid["line"] == "total"]
     # fitted_lines.csv holds the other predictors at the value the lines were drawn with (their mean)
     held = {p: float(grid[p].iloc[0]) for p in predictors if p != focal and p in grid.columns and len(grid)}
     written["segment_scatter"] = fig.segment_scatter(
@@ -106,19 +116,33 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
     written["posterior_certainty"] = fig.posterior_certainty(
         posteriors, names, out / "posterior_certainty", formats=formats
     )
+    forest_focal = focal
+    if equations:
+        # a chain's slopes as paths ("satisfaction → trust"); its intercepts are on several outcomes' scales
+        segments_df = _as_paths(segments_df)
+        forest_focal = f"{focal} → {equations[0][0]}"
+        intercept_scale = None
     estimates = segments_df[["segment", "term", "estimate", "ci_low", "ci_high"]].copy()
     if inputs.get("bootstrap"):
         boot = pd.read_csv(inputs["bootstrap"]).rename(columns={"ci_low": "boot_ci_low", "ci_high": "boot_ci_high"})
+        boot = _as_paths(boot) if equations else boot
         estimates = estimates.merge(
             boot[["segment", "term", "boot_ci_low", "boot_ci_high"]], on=["segment", "term"], how="left"
         )
     written["coefficient_forest"] = fig.coefficient_forest(
         estimates, names, out / "coefficient_forest", equivalence_margin=equivalence_margin,
-        focal_term=focal, ci_level=1 - alpha, formats=formats, outcome_scale=intercept_scale,
+        focal_term=forest_focal, ci_level=1 - alpha, formats=formats, outcome_scale=intercept_scale,
         predictor_scale=_scale(focal, constructs), family=family_name,
         x_label=f"Estimate ({COEFFICIENT_UNITS[family_name]}; slopes per predictor point)",
     )
     write_json({key: _figure_record(f) for key, f in written.items()}, out / "captions_segments.json")
+
+
+def _as_paths(table: pd.DataFrame) -> pd.DataFrame:
+    """A chain's table (``equation``, ``term``) with each slope named as its path, intercepts left out."""
+    slopes = table.loc[table["term"] != INTERCEPT].copy()
+    slopes["term"] = slopes["term"] + " → " + slopes["equation"]
+    return slopes
 
 
 def bootstrap_figure(segments_path: str, bootstrap_path: str, replicates_path: str, out_stem: str,
@@ -151,3 +175,28 @@ def cleaning_figure(report_path: str, out_stem: str, formats: Sequence[str]) -> 
 
     figure = fig.cleaning_summary(pd.read_csv(report_path), Path(out_stem), formats=tuple(formats))
     write_json({"cleaning_summary": _figure_record(figure)}, Path(out_stem).with_name("captions_cleaning.json"))
+
+
+def chain_figures(segments_path: str, effects_path: str, name: str, out_dir: str, *, alpha: float,
+                  equivalence_margin: float, formats: Sequence[str], family: Sequence[Mapping] | None = None) -> None:
+    """A chain's path diagram per segment and its forest of direct, indirect and total effects.
+
+    Captions go to ``captions_chain.json`` beside the figures.
+    """
+    from trustseg.report import figures as fig
+
+    families = {f["name"] for f in family or [{"name": "gaussian"}]}
+    unit = ("outcome points per predictor point" if families <= set(NORMAL_FAMILIES) else
+            "each equation's linear-predictor units per predictor point ("
+            + ", ".join(f"{f}: {COEFFICIENT_UNITS[f]}" for f in sorted(families)) + ")")
+    effects = pd.read_csv(effects_path)
+    names = _segment_names(segments_path)
+    out = Path(out_dir)
+    written = {
+        "path_diagram": fig.path_diagram(effects, names, out / "path_diagram", ci_level=1 - alpha,
+                                         formats=tuple(formats), unit=unit),
+        "effects_forest": fig.effects_forest(effects, names, out / "effects_forest",
+                                             equivalence_margin=equivalence_margin, ci_level=1 - alpha,
+                                             formats=tuple(formats), unit=unit),
+    }
+    write_json({key: _figure_record(f) for key, f in written.items()}, out / "captions_chain.json")

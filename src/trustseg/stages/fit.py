@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from trustseg.errors import DataError
+from trustseg.model.families import NORMAL_FAMILIES
 from trustseg.model.mixture import DEFAULT_RELATIVE_FLOOR, ClusterwiseRegression
 from trustseg.stages.common import (
     analysis_data,
@@ -61,7 +62,10 @@ def focal_direction(higher_is: str) -> int:
 
 def _estimator(k: int, y, w, *, n_init: int, method: str, min_share: float, focal: str, seed: int, name: str,
                rounding_variance: float | None = None, higher_is: str = "better", family: Mapping | None = None,
-               spread: str = "constant"):
+               spread: str = "constant", equations: Sequence | None = None, X: pd.DataFrame | None = None):
+    if equations:
+        return _chain_estimator(k, X, w, equations, n_init=n_init, min_share=min_share, focal=focal, seed=seed,
+                                name=name, rounding_variance=rounding_variance, higher_is=higher_is, family=family)
     family = dict(family or {"name": "gaussian", "options": {}})
     return ClusterwiseRegression(
         n_segments=int(k),
@@ -74,6 +78,30 @@ def _estimator(k: int, y, w, *, n_init: int, method: str, min_share: float, foca
         variance_floor=outcome_variance_floor(y, w, rounding_variance),
         focal=focal,
         # segment 1 is the one most strongly driven in the expected direction (down when higher is worse)
+        focal_direction=focal_direction(higher_is),
+        random_state=derive_seed(seed, name, "fit", int(k)),
+    )
+
+
+def _chain_estimator(k, X, w, equations, *, n_init, min_share, focal, seed, name, rounding_variance, higher_is,
+                     family):
+    """The chain of an analysis's equations: per equation its family and its residual-variance floor."""
+    from trustseg.model.chain import ChainRegression
+
+    families = list(family) if family else [{"name": "gaussian", "options": {}}] * len(equations)
+    floors = [
+        outcome_variance_floor(X[outcome], w, variance) if f["name"] in NORMAL_FAMILIES else None
+        for (outcome, _), f, variance in zip(equations, families, rounding_variance or [None] * len(equations))
+    ]
+    return ChainRegression(
+        equations=[(o, list(p)) for o, p in equations],
+        n_segments=int(k),
+        n_init=int(n_init),
+        family=[f["name"] for f in families],
+        family_options=[dict(f["options"]) for f in families],
+        min_share=float(min_share),
+        variance_floor=floors,
+        focal=focal,
         focal_direction=focal_direction(higher_is),
         random_state=derive_seed(seed, name, "fit", int(k)),
     )
@@ -113,7 +141,8 @@ def _check_enough_respondents(n: int, k: int, n_predictors: int, name: str, clea
 def fit_k(clean_path: str, name: str, k: int, output: str, *, outcome: str, predictors: Sequence[str], focal: str,
           method: str, n_init: int, min_share: float, seed: int, weight_column: str | None,
           rounding_variance: float | None = None, higher_is: str = "better", family: Mapping | None = None,
-          spread: str = "constant", family_columns: Mapping[str, str] | None = None) -> None:
+          spread: str = "constant", family_columns: Mapping[str, str] | None = None,
+          equations: Sequence | None = None) -> None:
     """Fit the K-segment clusterwise regression of one analysis (one job per K).
 
     Takes only the settings that change the fit, so the workflow refits no K
@@ -123,13 +152,19 @@ def fit_k(clean_path: str, name: str, k: int, output: str, *, outcome: str, pred
     ``family`` (``{"name": ..., "options": ...}`` from
     :func:`trustseg.stages.families.analysis_family`) and ``spread``
     (``constant`` or ``linear``) choose the model of the outcome;
-    ``family_columns`` names its trials or exposure column.
+    ``family_columns`` names its trials or exposure column.  ``equations``
+    (``(outcome, predictors)`` pairs) makes it a chain of regressions sharing
+    the segments (:class:`~trustseg.model.chain.ChainRegression`), with
+    ``family`` and ``rounding_variance`` one per equation.
     """
     clean_df = read_clean(clean_path)
-    X, y, w, _, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns)
-    _check_enough_respondents(len(y), int(k), X.shape[1], name, clean_path)
+    X, y, w, _, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns, equations)
+    # a chain's segments hold every equation's coefficients: as many parameters as predictors and intercepts
+    n_predictors = sum(len(p) + 1 for _, p in equations) - 1 if equations else X.shape[1]
+    _check_enough_respondents(len(X), int(k), n_predictors, name, clean_path)
     model = _estimator(k, y, w, n_init=n_init, method=method, min_share=min_share, focal=focal, seed=seed, name=name,
-                       rounding_variance=rounding_variance, higher_is=higher_is, family=family, spread=spread)
+                       rounding_variance=rounding_variance, higher_is=higher_is, family=family, spread=spread,
+                       equations=equations, X=X)
     started = time.perf_counter()
     try:
         model.fit(X, y, sample_weight=w, family_data=side)
@@ -150,13 +185,14 @@ def fit_k(clean_path: str, name: str, k: int, output: str, *, outcome: str, pred
                        "of random starts; another seed may give another solution (raise n_init)", name, k)
     for removed in model.removed_segments_:
         logger.warning("analysis %s, K=%d: removed a segment: %s", name, k, removed)
-    write_json({"analysis": name, "k_requested": int(k), "n": int(len(y)), "model": model.to_dict()}, output)
+    write_json({"analysis": name, "k_requested": int(k), "n": int(len(X)), "model": model.to_dict()}, output)
 
 
 def select_k(clean_path: str, name: str, fits: Sequence[str], criteria_out: str, starts_out: str, *, outcome: str,
              predictors: Sequence[str], criterion: str, weight_column: str | None,
              scale: Sequence[float] | None = None, allow_flagged: bool = False, alpha: float | None = None,
-             lr_paths: Sequence[str] = (), family_columns: Mapping[str, str] | None = None) -> None:
+             lr_paths: Sequence[str] = (), family_columns: Mapping[str, str] | None = None,
+             equations: Sequence | None = None) -> None:
     """Tabulate information criteria and problems over K, choose K, and list every start's log-likelihood.
 
     ``criterion="lr_test"`` chooses K by the bootstrap LR tests in
@@ -168,7 +204,7 @@ def select_k(clean_path: str, name: str, fits: Sequence[str], criteria_out: str,
     from trustseg.model.selection import criteria_table
 
     clean_df = read_clean(clean_path)
-    X, y, w, _, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns)
+    X, y, w, _, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns, equations)
     fitted = {read_json(f)["k_requested"]: load_model(f) for f in fits}
     ks = sorted(fitted)
     lr_p_values, floors = {}, []

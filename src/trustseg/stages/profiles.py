@@ -29,7 +29,7 @@ def profiles(clean_path: str, assignments_path: str, name: str, outputs: Mapping
              variables: Sequence[str], weight_column: str | None, seed: int, outcome: str,
              predictors: Sequence[str], profile_order: Mapping[str, Sequence] | None = None,
              data_path: str | None = None, data_format: str = "auto",
-             family_columns: Mapping[str, str] | None = None) -> None:
+             family_columns: Mapping[str, str] | None = None, equations: Sequence | None = None) -> None:
     """Who the segments are: profile table and the BCH-corrected membership model.
 
     Categories are listed in the order of ``profile_order`` (the config key),
@@ -42,7 +42,7 @@ def profiles(clean_path: str, assignments_path: str, name: str, outputs: Mapping
     assignments = pd.read_csv(assignments_path, dtype={"respondent_id": str})
     # the analysis's respondents, in the order the fit saw them; matching by id
     # and occurrence keeps repeated ids (cleaning.flagged_action: keep) apart
-    ids = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns)[3]
+    ids = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns, equations)[3]
     rows = match_respondents(ids, assignments, assignments_path)
     data = pd.concat([assignments.iloc[rows].reset_index(drop=True),
                       clean_df.loc[ids.index].drop(columns="respondent_id").reset_index(drop=True)], axis=1)

@@ -71,7 +71,8 @@ def segment_table(inference, focal: str, outcome: str, counts: Mapping[int, int]
 def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, str], *, outcome: str,
              predictors: Sequence[str], focal: str, cov_type: str, alpha: float, equivalence_margin: float,
              weight_column: str | None, scale: Sequence[float] | None = None, higher_is: str = "better",
-             verdict_adjustment: str = "none", family_columns: Mapping[str, str] | None = None) -> None:
+             verdict_adjustment: str = "none", family_columns: Mapping[str, str] | None = None,
+             equations: Sequence | None = None) -> None:
     """Inference, names, problems, residual spread, assignments and classification quality of the chosen model.
 
     ``higher_is`` (config key of the same name) sets which direction of the
@@ -90,6 +91,11 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
     from trustseg.model.classification import classification_quality
     from trustseg.model.diagnostics import residual_spread, segment_problems
 
+    if equations:
+        return chain_segments(clean_path, name, fit_path, outputs, equations=equations, focal=focal,
+                              cov_type=cov_type, alpha=alpha, equivalence_margin=equivalence_margin,
+                              weight_column=weight_column, scale=scale, higher_is=higher_is,
+                              verdict_adjustment=verdict_adjustment)
     clean_df = read_clean(clean_path)
     X, y, w, ids, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns)
     model = load_model(fit_path)
@@ -165,6 +171,180 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
     )
 
 
+def chain_segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, str], *, equations: Sequence,
+                   focal: str, cov_type: str, alpha: float, equivalence_margin: float, weight_column: str | None,
+                   scale: Sequence | None = None, higher_is: str = "better", verdict_adjustment: str = "none") -> None:
+    """The outputs of :func:`segments` for a chain of equations sharing the segments.
+
+    ``segments.csv`` has one row per segment, equation and term (column
+    ``equation``), each slope with the verdict of its path; the names come
+    from the chain's effects (:func:`trustseg.report.naming.name_chain_segments`).
+    ``fitted_lines.csv`` holds each equation's line over the focal
+    predictor (the other predictors at their means), ``scale`` is one outcome
+    scale per equation (None where the outcome is not a construct), and the
+    residual-spread table is empty (it tests one normal outcome).
+    """
+    from trustseg.model.classification import classification_quality
+    from trustseg.model.diagnostics import residual_spread, segment_problems
+
+    clean_df = read_clean(clean_path)
+    X, _, w, ids, _ = analysis_data(clean_df, equations[-1][0], [], name, weight_column, None, equations)
+    model = load_model(fit_path)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="the observed information is not positive definite")
+        inference = model.inference(X, None, sample_weight=w, cov_type=cov_type, alpha=alpha,
+                                    equivalence_margin=equivalence_margin, verdict_adjustment=verdict_adjustment)
+    scales = list(scale) if scale is not None else [None] * len(equations)
+    problems = segment_problems(model, X, None, w, scale=scales, singular_information=inference.singular_information)
+    posteriors = model.predict_proba(X, None)
+    labels = posteriors.argmax(axis=1) + 1
+    effects = model.effects(inference)
+    table, names = chain_segment_table(model, inference, effects, X, w, labels, problems, scales, higher_is)
+    write_table(
+        table, stem(outputs["segments"]),
+        caption=(
+            f"Segments of analysis {name}: {' and '.join(f'{o} on {join_terms(p)}' for o, p in equations)}, "
+            "with one set of segments shared by the equations. Standard errors from the "
+            f"{'observed information' if cov_type == 'oim' else 'sandwich'} of the full mixture likelihood; "
+            f"{100 * (1 - alpha):.0f}% intervals; each slope's verdict with equivalence margin "
+            f"±{equivalence_margin}" + (", Holm-adjusted over the segments." if verdict_adjustment == "holm"
+                                       else ", each segment tested at its own level.")
+        ),
+    )
+    tests_df = inference.tests_frame()
+    write_table(tests_df, stem(outputs["tests"]),
+                caption=(f"Tests of the {model.coef_terms_[model.focal_index_]} path across segments (pairwise "
+                         f"p-values Holm-adjusted; equivalence test of each difference against "
+                         f"±{equivalence_margin})."))
+    assignments = pd.DataFrame({"respondent_id": ids.to_numpy(), "segment": labels})
+    for j in range(posteriors.shape[1]):
+        assignments[f"{POSTERIOR_PREFIX}{j + 1}"] = posteriors[:, j]
+    write_csv(assignments, outputs["assignments"])
+    quality = classification_quality(posteriors, w)
+    write_table(quality["tidy"], stem(outputs["classification"]),
+                caption="Classification quality: entropy R², average posterior probabilities and classification "
+                        "errors.")
+    write_csv(covariance_frame(inference), outputs["covariance"])
+    write_csv(chain_fitted_lines(model, inference, X, focal), outputs["fitted_lines"])
+    write_table(residual_spread(model, X, None, w, alpha=alpha), stem(outputs["residual_spread"]),
+                caption=(f"Residual spread of the segments of analysis {name}: not tested for a chain of equations "
+                         "(the test is for one normal outcome); each equation's residual SD is in segments.csv."))
+    summary = inference.summary()
+    summary.info += _problem_lines(name, table.assign(term=table["equation"] + "~" + table["term"]), problems,
+                                   residual_spread(model, X, None, w), model.coef_terms_[model.focal_index_])
+    atomic_write_text(Path(outputs["summary"]), summary.as_text() + "\n")
+    atomic_write_text(Path(outputs["summary"]).with_suffix(".md"), summary.as_markdown() + "\n")
+    atomic_write_text(Path(outputs["summary"]).with_suffix(".tex"), summary.as_latex() + "\n")
+    logger.info("analysis %s: %d segments: %s", name, model.n_segments_,
+                "; ".join(f"{k} {v}" for k, v in names.items()))
+
+
+def join_terms(terms: Sequence[str]) -> str:
+    return " + ".join(terms)
+
+
+def chain_levels(model, X: pd.DataFrame, w) -> np.ndarray:
+    """Each segment's expected outcome of every equation at the mean predictors, (K, E)."""
+    predictors = list(dict.fromkeys(p for _, ps in model.equations_ for p in ps))
+    means = pd.DataFrame({p: [float(np.average(X[p], weights=w))] for p in predictors})
+    return model.segment_means(means)[0]
+
+
+def chain_segment_table(model, inference, effects: pd.DataFrame, X: pd.DataFrame, w, labels: np.ndarray,
+                        problems: pd.DataFrame, scales: Sequence, higher_is: str = "better"):
+    """The chain's segment table (one row per segment, equation and term) and the segment names."""
+    from trustseg.model.chain import TERM_SEPARATOR
+    from trustseg.model.effects import ARROW
+    from trustseg.report.naming import HIGH_CUT, name_chain_segments
+
+    table = inference.params.copy()
+    split = table["term"].str.split(TERM_SEPARATOR, n=1, expand=True)
+    table["term"] = split[1]
+    table.insert(2, "equation", split[0])
+    paths = effects.loc[effects["kind"] == "path"].copy()
+    paths[["predictor", "outcome"]] = paths["path"].str.split(ARROW, n=1, expand=True)
+    verdicts = paths.set_index(["segment", "outcome", "predictor"])["verdict"]
+    keys = list(zip(table["segment"], table["equation"], table["term"]))
+    table["verdict"] = [verdicts.get(key, "") for key in keys]
+    extras = inference.extras.copy()
+    sigma = extras.loc[extras["term"].str.endswith(":log_sigma")].copy()
+    sigma["equation"] = sigma["term"].str.split(":", n=1).str[0]
+    sigma_of = {(r.segment, r.equation): float(np.exp(r.estimate)) for r in sigma.itertuples()}
+    table["sigma"] = [sigma_of.get((seg, eq), np.nan) for seg, eq in zip(table["segment"], table["equation"])]
+    counts = pd.Series(labels).value_counts().to_dict()
+    table["n_assigned"] = table["segment"].map(counts).fillna(0).astype(int)
+    levels = chain_levels(model, X, w if w is not None else np.ones(len(X)))
+    table["level"] = [levels[seg - 1, [o for o, _ in model.equations_].index(eq)]
+                      for seg, eq in zip(table["segment"], table["equation"])]
+    codes = problems.set_index("segment")["problems"]
+    table["problems"] = table["segment"].map(codes).fillna("")
+    unreliable = {int(s) for s, c in codes.items() if c}
+    table.loc[table["segment"].isin(unreliable) & (table["verdict"] != ""), "verdict"] = UNRELIABLE
+
+    def cut(scale):
+        return None if scale is None else float(scale[0]) + HIGH_CUT * (float(scale[1]) - float(scale[0]))
+
+    outcomes = [o for o, _ in model.equations_]
+    mediators = [o for o in outcomes[:-1] if any(o in ps for _, ps in model.equations_)]
+    first_mediator = outcomes.index(mediators[0]) if mediators else None
+    names = name_chain_segments(
+        effects, model.focal_name_, outcomes[-1], mediators,
+        levels={j + 1: float(levels[j, -1]) for j in range(model.n_segments_)},
+        mediator_levels=(None if first_mediator is None else
+                         {j + 1: float(levels[j, first_mediator]) for j in range(model.n_segments_)}),
+        cut=cut(scales[-1]) if scales else None,
+        mediator_cut=cut(scales[first_mediator]) if first_mediator is not None and scales else None,
+        higher_is=higher_is, unreliable=unreliable,
+    )
+    table.insert(1, "name", table["segment"].map(names))
+    return table, names
+
+
+def chain_fitted_lines(model, inference, X: pd.DataFrame, focal: str, n_points: int = 60) -> pd.DataFrame:
+    """Each equation's line over the observed range of the focal predictor, per segment, with its band.
+
+    ``line`` ``equation``: the equation's own line, the other predictors
+    (mediators included) held at their (unweighted) means.  ``line``
+    ``total``: the last outcome when the focal predictor moves and every
+    mediator follows its own equation (the total effect as a line; no band).
+    Columns: segment, line, equation, the focal predictor, fit, std_error,
+    lower, upper, on the equations' linear-predictor scale.
+    """
+    from scipy import stats
+
+    z = stats.norm.ppf(1 - inference.alpha / 2)
+    names = list(inference.param_names)
+    cov = np.asarray(inference.cov)
+    grid = np.linspace(float(X[focal].min()), float(X[focal].max()), n_points)
+    frames = []
+    for (outcome, predictors), family in zip(model.equations_, model.family_.families):
+        if focal not in predictors:
+            continue
+        values = [grid if p == focal else np.full(n_points, float(X[p].mean())) for p in predictors]
+        design = np.column_stack(([np.ones(n_points)] if family.has_intercept else []) + values)
+        terms = (["(Intercept)"] if family.has_intercept else []) + list(predictors)
+        for j in range(model.n_segments_):
+            index = [names.index(f"{j + 1}:{outcome}~{t}") for t in terms]
+            beta = np.array([model.coef_[j, model.coef_terms_.index(f"{outcome}~{t}")] for t in terms])
+            fit = design @ beta
+            se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", design, cov[np.ix_(index, index)], design), 0.0))
+            frames.append(pd.DataFrame({"segment": j + 1, "line": "equation", "equation": outcome, focal: grid,
+                                        "fit": fit, "std_error": se, "lower": fit - z * se, "upper": fit + z * se}))
+    means = {v: float(X[v].mean()) for v in X.columns}
+    for j in range(model.n_segments_):
+        values = {**{v: np.full(n_points, m) for v, m in means.items()}, focal: grid}
+        for (outcome, predictors), family in zip(model.equations_, model.family_.families):
+            fit = np.full(n_points, model.coef_[j, model.coef_terms_.index(f"{outcome}~(Intercept)")]
+                          if family.has_intercept else 0.0)
+            for p in predictors:
+                fit = fit + model.coef_[j, model.coef_terms_.index(f"{outcome}~{p}")] * values[p]
+            values[outcome] = fit
+        final = model.equations_[-1][0]
+        frames.append(pd.DataFrame({"segment": j + 1, "line": "total", "equation": final, focal: grid,
+                                    "fit": values[final], "std_error": np.nan, "lower": np.nan, "upper": np.nan}))
+    return pd.concat(frames, ignore_index=True)
+
+
 def _problem_lines(name: str, table: pd.DataFrame, problems: pd.DataFrame, spread: pd.DataFrame,
                    focal: str) -> list[tuple[str, str]]:
     """Log a warning for each problem and residual-spread failure; return them as summary lines."""
@@ -235,7 +415,7 @@ def covariance_frame(inference) -> pd.DataFrame:
 def record_settings(criteria_path: str, name: str, output: str, *, outcome: str, predictors: Sequence[str],
                     focal: str, alpha: float, criterion: str, equivalence_margin: float, cov_type: str, method: str,
                     membership_ci_level: float, higher_is: str = "better",
-                    verdict_adjustment: str = "none") -> None:
+                    verdict_adjustment: str = "none", equations: Sequence | None = None) -> None:
     """Write the settings of one analysis and its chosen K to ``analysis.json``, the one place readers find them.
 
     The notebooks and :mod:`trustseg.report.results` read the outcome, focal
@@ -259,4 +439,54 @@ def record_settings(criteria_path: str, name: str, output: str, *, outcome: str,
         "membership_ci_level": membership_ci_level,
         "higher_is": higher_is,
         "verdict_adjustment": verdict_adjustment,
+        # a chain's equations in order ([] for one outcome)
+        "equations": [{"outcome": o, "predictors": list(p)} for o, p in equations or []],
     }, output)
+
+
+def chain_effects(clean_path: str, name: str, fit_path: str, segments_path: str, output: str, *,
+                  equations: Sequence, cov_type: str, alpha: float, equivalence_margin: float,
+                  weight_column: str | None, verdict_adjustment: str = "none",
+                  replicates_path: str | None = None) -> None:
+    """``effects.csv`` of a chain: every path, and the focal predictor's direct, indirect and total effects.
+
+    Delta-method standard errors and intervals from the full covariance, the
+    verdicts, and, when the bootstrap ran (``replicates_path``), percentile
+    intervals of the same effects over the bootstrap refits (a product of
+    paths is skewed: the percentile interval is the one to read for an
+    indirect effect near zero).
+    """
+    from trustseg.model.effects import bootstrap_effect_intervals
+
+    clean_df = read_clean(clean_path)
+    X, _, w, _, _ = analysis_data(clean_df, equations[-1][0], [], name, weight_column, None, equations)
+    model = load_model(fit_path)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="the observed information is not positive definite")
+        inference = model.inference(X, None, sample_weight=w, cov_type=cov_type, alpha=alpha,
+                                    equivalence_margin=equivalence_margin, verdict_adjustment=verdict_adjustment)
+    effects = model.effects(inference)
+    names = pd.read_csv(segments_path).groupby("segment")["name"].first()
+    effects.insert(1, "name", effects["segment"].map(names))
+    if replicates_path:
+        boot = bootstrap_effect_intervals(pd.read_csv(replicates_path), model.equations_, model.focal_name_, alpha)
+        effects = effects.merge(boot, on=["segment", "kind", "path"], how="left")
+    else:
+        effects = effects.assign(boot_ci_low=np.nan, boot_ci_high=np.nan, boot_replicates=0)
+    verdict = effects.pop("verdict")
+    effects["verdict"] = verdict  # the verdict last, after the numbers it rests on
+    write_table(
+        effects, stem(output),
+        caption=(
+            f"Effects of {model.focal_name_} on {equations[-1][0]} in each segment of analysis {name}: every path's "
+            "coefficient, the direct effect, the indirect effect through each chain of mediators (the product of "
+            "its paths) and the total effect, on the linear-predictor scale. Standard errors by the delta method "
+            f"from the full mixture covariance, {100 * (1 - alpha):.0f}% intervals (ci_low, ci_high); "
+            + ("bootstrap percentile intervals (boot_ci_low, boot_ci_high) over the refits, which a skewed product "
+               "of paths needs; " if replicates_path else "no bootstrap intervals (bootstrap.replicates is 0); ")
+            + f"verdicts with equivalence margin ±{equivalence_margin}."
+        ),
+    )
+    logger.info("analysis %s: effects of %s: %s", name, model.focal_name_, "; ".join(
+        f"segment {r.segment} {r.kind} {r.estimate:.3f} ({r.verdict})" for r in effects.itertuples()
+        if r.kind in ("indirect", "total")))
