@@ -71,7 +71,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -81,6 +80,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_rows import code_version, load_rows, rss_mib, save_rows
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -171,10 +171,6 @@ def mixture_loglik(frame, params):
 # ----------------------------------------------------------------------------
 
 
-def _rss_mib():
-    status = Path("/proc/self/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
-
 
 def chain_child(csv, n_init, seed, with_truth):
     """Fit the chain on one survey (in a fresh process); a dict of the measurements."""
@@ -182,7 +178,7 @@ def chain_child(csv, n_init, seed, with_truth):
 
     frame = pd.read_csv(csv)[["sat", "trust", "rep"]]
     params = json.loads(Path(csv).with_suffix(".json").read_text())
-    rss_before = _rss_mib()
+    rss_before = rss_mib()
     started = time.perf_counter()
     model = ChainRegression(equations=EQUATIONS, n_segments=K, n_init=n_init, random_state=seed).fit(frame)
     seconds = time.perf_counter() - started
@@ -225,7 +221,7 @@ def one_equation_child(src, csv, n_init, seed):
     from trustseg import ClusterwiseRegression
 
     frame = pd.read_csv(csv)
-    rss_before = _rss_mib()
+    rss_before = rss_mib()
     started = time.perf_counter()
     model = ClusterwiseRegression(n_segments=K, n_init=n_init, random_state=seed).fit(frame[["sat"]], frame["rep"])
     seconds = time.perf_counter() - started
@@ -280,22 +276,6 @@ def run_flexmix(csv, nrep, seed, timeout):
 KEY = ["engine", "scenario", "seed", "n", "repeat"]
 
 
-def _save(rows):
-    CSV.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(CSV, index=False)
-
-
-def _load():
-    return pd.read_csv(CSV).to_dict("records") if CSV.exists() else []
-
-
-def code_version():
-    """The checkout's commit, with "+dirty" when src/ has changes not committed: the code a row measured."""
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"], capture_output=True,
-                           text=True).stdout.strip()
-    return commit + ("+dirty" if dirty else "")
 
 
 def dirty_src():
@@ -310,7 +290,7 @@ def _uptime():
 
 
 def run(args):
-    rows = _load() if args.resume else []
+    rows = load_rows(CSV) if args.resume else []
     done = {tuple(row[k] for k in KEY) for row in rows}
     print(f"uptime at start: {_uptime()}", file=sys.stderr)
     head = "HEAD"  # the checkout, its commit read when the row is measured
@@ -321,14 +301,14 @@ def run(args):
         load = os.getloadavg()[0]
         dirty = None
         if code == head:
-            code, dirty = code_version(), dirty_src() or None
+            code, dirty = code_version(ROOT), dirty_src() or None
         started = time.strftime("%Y-%m-%d %H:%M:%S")
         record = work()
         row = {"engine": engine, "scenario": scenario, "seed": seed, "n": n, "repeat": repeat,
                "n_init": args.n_init, "load1": round(load, 2), "load1_after": round(os.getloadavg()[0], 2),
                "code": code, "dirty_src": dirty, "started": started, **record}
         rows.append(row)
-        _save(rows)
+        save_rows(rows, CSV)
         print(json.dumps(row), file=sys.stderr, flush=True)
 
     for scenario in args.scenarios:
@@ -357,7 +337,7 @@ def _failed(row):
 
 
 def report(args=None):
-    frame = pd.DataFrame(_load())
+    frame = pd.DataFrame(load_rows(CSV))
     lines = []
     ours = frame[frame["engine"] == "trustseg"]
     flexmix = frame[frame["engine"] == "flexmix"]

@@ -53,7 +53,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -63,6 +62,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_rows import code_version, load_rows, rss_mib, save_rows
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -187,10 +187,6 @@ def write_data(family, scenario, n, seed):
 # ----------------------------------------------------------------------------
 
 
-def _rss_mib():
-    status = Path("/proc/self/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
-
 
 def fit_child(src, csv, family, n_init, seed, with_truth):
     """Fit one survey (in a fresh process); a dict of the measurements."""
@@ -206,7 +202,7 @@ def fit_child(src, csv, family, n_init, seed, with_truth):
     family_data = {key: frame[key].to_numpy() for key in ("trials", "offset") if key in frame}
     kwargs = {"family": name, "family_options": options} if name != "gaussian" else {}
     fit_kwargs = {"family_data": family_data} if family_data else {}
-    rss_before = _rss_mib()
+    rss_before = rss_mib()
     started = time.perf_counter()
     model = ClusterwiseRegression(n_segments=K, n_init=n_init, random_state=seed, **kwargs).fit(X, y, **fit_kwargs)
     seconds = time.perf_counter() - started
@@ -281,27 +277,11 @@ def run_flexmix(csv, family, nrep, seed):
 KEY = ["engine", "family", "scenario", "seed", "n"]
 
 
-def _save(rows, path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(path, index=False)
-
-
-def _load(path):
-    return pd.read_csv(path).to_dict("records") if path.exists() else []
-
-
-def code_version():
-    """The checkout's commit, with "+dirty" when src/ has changes not committed: the code a row measured."""
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"], capture_output=True,
-                           text=True).stdout.strip()
-    return commit + ("+dirty" if dirty else "")
 
 
 def run(args):
     csv_path = RESULTS / "families_bench.csv"
-    rows = _load(csv_path) if args.resume else []
+    rows = load_rows(csv_path) if args.resume else []
     done = {tuple(row[k] for k in KEY) for row in rows}
     current = ROOT / "src"
     before_label = f"before ({args.before_label})"
@@ -312,12 +292,12 @@ def run(args):
         if (engine, family, scenario, seed, n) in done:
             return
         load = os.getloadavg()[0]
-        code = code_version() if engine == "trustseg" else None
+        code = code_version(ROOT) if engine == "trustseg" else None
         record = work()
         row = {"engine": engine, "family": family, "scenario": scenario, "seed": seed, "n": n,
                "n_init": args.n_init, "load1": round(load, 2), "code": code, **record}
         rows.append(row)
-        _save(rows, csv_path)
+        save_rows(rows, csv_path)
         print(json.dumps(row), file=sys.stderr, flush=True)
 
     for family in args.families:
@@ -353,7 +333,7 @@ def _rerun(row):
 
 
 def report(args):
-    frame = pd.DataFrame(_load(RESULTS / "families_bench.csv"))
+    frame = pd.DataFrame(load_rows(RESULTS / "families_bench.csv"))
     lines = []
     ours = frame[frame["engine"] == "trustseg"]
     lines += [

@@ -187,13 +187,8 @@ def chain_segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[s
     from trustseg.model.classification import classification_quality
     from trustseg.model.diagnostics import residual_spread, segment_problems
 
-    clean_df = read_clean(clean_path)
-    X, _, w, ids, _ = analysis_data(clean_df, equations[-1][0], [], name, weight_column, None, equations)
-    model = load_model(fit_path)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="the observed information is not positive definite")
-        inference = model.inference(X, None, sample_weight=w, cov_type=cov_type, alpha=alpha,
-                                    equivalence_margin=equivalence_margin, verdict_adjustment=verdict_adjustment)
+    X, w, ids, model, inference = _chain_inference(clean_path, name, fit_path, equations, weight_column, cov_type,
+                                                   alpha, equivalence_margin, verdict_adjustment)
     scales = list(scale) if scale is not None else [None] * len(equations)
     problems = segment_problems(model, X, None, w, scale=scales, singular_information=inference.singular_information)
     posteriors = model.predict_proba(X, None)
@@ -237,6 +232,20 @@ def chain_segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[s
     atomic_write_text(Path(outputs["summary"]).with_suffix(".tex"), summary.as_latex() + "\n")
     logger.info("analysis %s: %d segments: %s", name, model.n_segments_,
                 "; ".join(f"{k} {v}" for k, v in names.items()))
+
+
+def _chain_inference(clean_path, name, fit_path, equations, weight_column, cov_type, alpha, equivalence_margin,
+                     verdict_adjustment):
+    """A chain's data (variables, weights, ids), its fitted model and the model's inference."""
+    clean_df = read_clean(clean_path)
+    X, _, w, ids, _ = analysis_data(clean_df, equations[-1][0], [], name, weight_column, None, equations)
+    model = load_model(fit_path)
+    with warnings.catch_warnings():
+        # said once, in words, by the segments stage (segments.csv, problems) instead of as a Python warning
+        warnings.filterwarnings("ignore", message="the observed information is not positive definite")
+        inference = model.inference(X, None, sample_weight=w, cov_type=cov_type, alpha=alpha,
+                                    equivalence_margin=equivalence_margin, verdict_adjustment=verdict_adjustment)
+    return X, w, ids, model, inference
 
 
 def join_terms(terms: Sequence[str]) -> str:
@@ -458,13 +467,8 @@ def chain_effects(clean_path: str, name: str, fit_path: str, segments_path: str,
     """
     from trustseg.model.effects import bootstrap_effect_intervals
 
-    clean_df = read_clean(clean_path)
-    X, _, w, _, _ = analysis_data(clean_df, equations[-1][0], [], name, weight_column, None, equations)
-    model = load_model(fit_path)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="the observed information is not positive definite")
-        inference = model.inference(X, None, sample_weight=w, cov_type=cov_type, alpha=alpha,
-                                    equivalence_margin=equivalence_margin, verdict_adjustment=verdict_adjustment)
+    _, _, _, model, inference = _chain_inference(clean_path, name, fit_path, equations, weight_column, cov_type,
+                                                 alpha, equivalence_margin, verdict_adjustment)
     effects = model.effects(inference)
     names = pd.read_csv(segments_path).groupby("segment")["name"].first()
     effects.insert(1, "name", effects["segment"].map(names))
