@@ -543,7 +543,7 @@ def test_a_chain_of_equations_runs_through_the_workflow_and_the_notebooks(tmp_pa
     effects = pd.read_csv(base / "effects.csv")
     assert set(effects["kind"]) == {"path", "direct", "indirect", "total"}
     assert effects[["boot_ci_low", "boot_ci_high"]].notna().all().all()  # the bootstrap ran (4 refits)
-    for segment, rows in effects.groupby("segment"):
+    for _, rows in effects.groupby("segment"):
         by_kind = rows.set_index("kind")["estimate"]
         assert by_kind["total"] == pytest.approx(by_kind["direct"] + by_kind["indirect"])
     settings = json.loads((base / "analysis.json").read_text())
