@@ -28,9 +28,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from trustseg.model.inference import _holm, _tost_p_values, _verdict
+from trustseg.model.inference import verdict_columns
 
 EFFECT_KINDS = ("path", "direct", "indirect", "total")
 EFFECT_COLUMNS = ["segment", "kind", "path", "estimate", "std_error", "ci_low", "ci_high", "p_zero", "p_tost",
@@ -106,7 +105,6 @@ def chain_effects(equations, focal: str, coef_names: Sequence[str], param_names:
     target = equations[-1][0]
     column = {name: i for i, name in enumerate(coef_names)}
     position = {name: i for i, name in enumerate(param_names)}
-    z = stats.norm.ppf(1 - alpha / 2)
     rows = []
     for kind, label, products in _effect_rows(equations, focal, target):
         estimates, errors = [], []
@@ -122,19 +120,10 @@ def chain_effects(equations, focal: str, coef_names: Sequence[str], param_names:
             variance = float(gradient @ cov @ gradient)
             estimates.append(estimate)
             errors.append(np.sqrt(variance) if variance > 0 else np.nan)
-        estimates, errors = np.array(estimates), np.array(errors)
-        p_zero = 2 * stats.norm.sf(np.abs(estimates / errors))
-        p_tost = _tost_p_values(estimates, errors, equivalence_margin)
-        block = pd.DataFrame({
-            "segment": np.arange(1, len(estimates) + 1), "kind": kind, "path": label, "estimate": estimates,
-            "std_error": errors, "ci_low": estimates - z * errors, "ci_high": estimates + z * errors,
-            "p_zero": p_zero, "p_tost": p_tost,
-        })
-        if verdict_adjustment == "holm":
-            p_zero, p_tost = _holm(p_zero), _holm(p_tost)
-            block["p_zero_adjusted"], block["p_tost_adjusted"] = p_zero, p_tost
-        block["verdict"] = [_verdict(e, s, q) for e, s, q in zip(estimates, p_zero < alpha, p_tost < alpha)]
-        rows.append(block)
+        head = pd.DataFrame({"segment": np.arange(1, len(estimates) + 1), "kind": kind, "path": label,
+                             "estimate": estimates, "std_error": errors})
+        rows.append(pd.concat([head, verdict_columns(estimates, errors, alpha, equivalence_margin,
+                                                     verdict_adjustment)], axis=1))
     out = pd.concat(rows, ignore_index=True)
     # per segment: paths in the order of the equations, then direct, indirect (shortest first), total
     return out.sort_values("segment", kind="stable").reset_index(drop=True)

@@ -80,6 +80,33 @@ def _verdict(estimate, significant, equivalent):
     return "inconclusive"
 
 
+def verdict_columns(estimates, errors, alpha, equivalence_margin, verdict_adjustment="none") -> pd.DataFrame:
+    """The interval, tests and verdict of each estimate, one row per estimate.
+
+    Columns ``ci_low, ci_high`` (normal 1 - alpha), ``p_zero`` (H0: 0),
+    ``p_tost`` (H0: outside ±margin), with ``"holm"`` also
+    ``p_zero_adjusted, p_tost_adjusted`` (Holm over the estimates, which then
+    decide), and ``verdict`` (:func:`_verdict`).
+    """
+    estimates, errors = np.asarray(estimates, dtype=float), np.asarray(errors, dtype=float)
+    z_two = stats.norm.ppf(1 - alpha / 2)
+    out = pd.DataFrame({
+        "ci_low": estimates - z_two * errors, "ci_high": estimates + z_two * errors,
+        "p_zero": 2 * stats.norm.sf(np.abs(estimates / errors)),
+        "p_tost": _tost_p_values(estimates, errors, equivalence_margin),
+    })
+    p_zero, p_tost = out["p_zero"].to_numpy(), out["p_tost"].to_numpy()
+    if verdict_adjustment == "holm":
+        p_zero, p_tost = _holm(p_zero), _holm(p_tost)
+        out["p_zero_adjusted"], out["p_tost_adjusted"] = p_zero, p_tost
+    out["verdict"] = [
+        _verdict(est, significant, equivalent)
+        # a NaN p-value (no standard error) compares False: neither shown, so inconclusive
+        for est, significant, equivalent in zip(estimates, p_zero < alpha, p_tost < alpha)
+    ]
+    return out
+
+
 def _comparison(p_holm, p_tost_holm, alpha):
     """``alike`` when the difference is shown within the margin, ``differ`` when shown non-zero, else neither."""
     if p_tost_holm < alpha:
@@ -297,25 +324,10 @@ class MixtureInference:
         self._slope_tests(focal_slopes, focal_cov)
 
     def _verdicts(self, slopes, errors, term):
-        alpha = self.alpha
-        z_two = stats.norm.ppf(1 - alpha / 2)
-        slopes, errors = np.asarray(slopes, dtype=float), np.asarray(errors, dtype=float)
-        verdicts = pd.DataFrame({
-            "segment": np.arange(1, len(slopes) + 1), "term": term, "estimate": slopes,
-            "ci_low": slopes - z_two * errors, "ci_high": slopes + z_two * errors,
-            "p_zero": 2 * stats.norm.sf(np.abs(slopes / errors)),
-            "p_tost": _tost_p_values(slopes, errors, self.equivalence_margin),
-        })
-        p_zero, p_tost = verdicts["p_zero"].to_numpy(), verdicts["p_tost"].to_numpy()
-        if self.verdict_adjustment == "holm":
-            p_zero, p_tost = _holm(p_zero), _holm(p_tost)
-            verdicts["p_zero_adjusted"], verdicts["p_tost_adjusted"] = p_zero, p_tost
-        verdicts["verdict"] = [
-            _verdict(est, significant, equivalent)
-            # a NaN p-value (no standard error) compares False: neither shown, so inconclusive
-            for est, significant, equivalent in zip(slopes, p_zero < alpha, p_tost < alpha)
-        ]
-        self.verdicts = verdicts
+        head = pd.DataFrame({"segment": np.arange(1, len(slopes) + 1), "term": term,
+                             "estimate": np.asarray(slopes, dtype=float)})
+        tests = verdict_columns(slopes, errors, self.alpha, self.equivalence_margin, self.verdict_adjustment)
+        self.verdicts = pd.concat([head, tests], axis=1)
 
     def _slope_tests(self, slopes, focal_cov):
         k = len(slopes)
