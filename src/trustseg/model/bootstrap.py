@@ -41,6 +41,7 @@ from sklearn.metrics import adjusted_rand_score
 from trustseg.errors import TrustsegError
 from trustseg.model._core import MixtureParams
 from trustseg.model.families import NORMAL_FAMILIES, take_rows
+from trustseg.model.mixture import variance_floor_setting
 from trustseg.progress import Progress
 
 __all__ = [
@@ -114,7 +115,7 @@ def _refit(X, y, w, reference, k: int, starts: list, n_init: int, random_state: 
     hyper.update(
         n_segments=int(k), n_init=int(n_init), random_state=int(random_state),
         init_params=starts or None,
-        variance_floor=_floor_setting(reference.variance_floor_),
+        variance_floor=variance_floor_setting(reference.variance_floor_),
     )
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -130,15 +131,6 @@ def _refit(X, y, w, reference, k: int, starts: list, n_init: int, random_state: 
 # ----------------------------------------------------------------------------
 # matching bootstrap segments to the full-sample segments
 # ----------------------------------------------------------------------------
-
-
-def _floor_setting(floor):
-    """The fitted variance floor as the ``variance_floor`` of a refit (a chain's: one per equation)."""
-    if floor is None:
-        return None
-    if np.ndim(floor):
-        return [float(v) if np.isfinite(v) else None for v in np.asarray(floor, dtype=float)]
-    return float(floor)
 
 
 def _is_chain(model) -> bool:

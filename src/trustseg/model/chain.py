@@ -28,8 +28,8 @@ from threadpoolctl import threadpool_limits
 from trustseg.errors import DataError
 from trustseg.model._core import INTERCEPT, _weight_values, check_identifiable
 from trustseg.model._family_core import FAMILY_START_KINDS
-from trustseg.model.families import FAMILIES, MAX_ORDINAL_CATEGORIES, NORMAL_FAMILIES, make_family
-from trustseg.model.mixture import DEFAULT_RELATIVE_FLOOR, ClusterwiseRegression
+from trustseg.model.families import FAMILIES, NORMAL_FAMILIES
+from trustseg.model.mixture import DEFAULT_RELATIVE_FLOOR, ClusterwiseRegression, family_for_data
 from trustseg.model.system import EquationSystem, system_data
 
 #: joins an equation's outcome and a term in a coefficient's name
@@ -145,18 +145,8 @@ class ChainRegression(ClusterwiseRegression):
         """The equation system with each equation's family (bounds and categories default to the data's)."""
         names = self._per_equation(self.family, len(equations), "family")
         options = self._per_equation(self.family_options, len(equations), "family_options")
-        families = []
-        for e, ((outcome, _), name, opts) in enumerate(zip(equations, names, options)):
-            opts = {key: tuple(v) if isinstance(v, list) else v for key, v in (opts or {}).items()}
-            y = Y[:, e]
-            if name == "censored":
-                opts.setdefault("lower", float(y.min()))
-                opts.setdefault("upper", float(y.max()))
-            elif name == "ordinal" and "categories" not in opts:
-                if len(np.unique(y)) > MAX_ORDINAL_CATEGORIES:
-                    make_family("ordinal").check_outcome(y, outcome)
-                opts["categories"] = tuple(float(v) for v in np.unique(y))
-            families.append(make_family(name, **opts))
+        families = [family_for_data(name, opts, Y[:, e], outcome)
+                    for e, ((outcome, _), name, opts) in enumerate(zip(equations, names, options))]
         return EquationSystem(tuple(families), tuple(len(p) for _, p in equations),
                               tuple(o for o, _ in equations))
 
@@ -275,17 +265,9 @@ class ChainRegression(ClusterwiseRegression):
         """The focal predictor's variable name."""
         return str(self.feature_names_in_[self.focal_index_]).split(TERM_SEPARATOR, 1)[1]
 
-    def _reorder(self):
-        """Order segments by the focal predictor's total effect on the last outcome (steepest first)."""
-        total = self.total_effects(self.focal_name_)
-        scale = 10 ** np.floor(np.log10(np.maximum(np.abs(total), 1e-12)))
-        order = np.lexsort((-np.round(self.weights_ / 1e-9) * 1e-9, -np.round(self.focal_direction * total / scale,
-                                                                                9) * scale))
-        self.coef_ = self.coef_[order].copy()
-        self.intercept_ = self.intercept_[order].copy()
-        self.sigma_ = self.sigma_[order].copy()
-        self.weights_ = self.weights_[order].copy()
-        self.extra_ = self.extra_[order].copy()
+    def _focal_effects(self):
+        """Segments are ordered by the focal predictor's total effect on the last outcome (steepest first)."""
+        return self.total_effects(self.focal_name_)
 
     # -- effects -----------------------------------------------------------------------
 
@@ -298,22 +280,22 @@ class ChainRegression(ClusterwiseRegression):
     def total_effects(self, source: str, target: str | None = None) -> np.ndarray:
         """Each segment's total effect of ``source`` on ``target`` (default: the last outcome), (K,).
 
-        Path tracing through the chain on the linear-predictor scale: the
-        effect on an equation's outcome is the direct coefficient plus, for
-        each mediator among its predictors, the mediator's coefficient times
-        the effect of ``source`` on the mediator.
+        The sum, over every path from ``source`` to ``target``
+        (:func:`trustseg.model.effects.chain_paths`), of the product of its
+        coefficients, on the linear-predictor scale.
         """
+        from trustseg.model.effects import chain_paths
+
         self._check_fitted()
         equations = equation_list(self.equations)
         target = equations[-1][0] if target is None else target
-        effect = {source: np.ones(len(self.weights_))}
-        for outcome, predictors in equations:
-            total = np.zeros(len(self.weights_))
-            for predictor in predictors:
-                if predictor in effect:
-                    total = total + self.path_coefficients(outcome, predictor) * effect[predictor]
-            effect[outcome] = total
-        return effect.get(target, np.zeros(len(self.weights_)))
+        total = np.zeros(len(self.weights_))
+        for path in chain_paths(equations, source, target):
+            product = np.ones(len(self.weights_))
+            for predictor, outcome in zip(path[:-1], path[1:]):
+                product = product * self.path_coefficients(outcome, predictor)
+            total = total + product
+        return total
 
     def effects(self, inference, verdict_adjustment=None):
         """Paths, direct, indirect and total effects of the focal predictor per segment, with verdicts.

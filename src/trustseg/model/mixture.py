@@ -126,8 +126,9 @@ def _family_rows(family_data, kept):
     return rows or None
 
 
-def _floor_record(floor):
-    """A variance floor for JSON: None, a number, or one per equation (None where an equation has none)."""
+def variance_floor_setting(floor):
+    """A fitted variance floor as a setting (JSON, a refit's ``variance_floor``): None, a number, or one per
+    equation (None where an equation has none)."""
     if floor is None:
         return None
     if np.ndim(floor):
@@ -140,6 +141,20 @@ def _with_spread(family, rows, X):
     if family.name != "location_scale":
         return rows
     return spread_data(family.spread_names, X, rows)
+
+
+def family_for_data(name, options, y, y_name):
+    """Family ``name`` with ``options``; bounds (censored) and categories (ordinal) default to those of ``y``."""
+    options = {key: tuple(v) if isinstance(v, list) else v for key, v in (options or {}).items()}
+    if name == "censored":
+        options.setdefault("lower", float(y.min()))
+        options.setdefault("upper", float(y.max()))
+    elif name == "ordinal" and "categories" not in options:
+        # an outcome with too many values for a rating item is the data's problem: say so about the column
+        if len(np.unique(y)) > MAX_ORDINAL_CATEGORIES:
+            make_family("ordinal").check_outcome(y, y_name)
+        options["categories"] = tuple(float(v) for v in np.unique(y))
+    return make_family(name, **options)
 
 
 def _family_settings(family):
@@ -502,16 +517,7 @@ class ClusterwiseRegression(BaseEstimator):
         wrapped in the location-scale family of the predictors ``names`` when ``spread`` is linear."""
         if self.spread == "linear" and self.family not in NORMAL_FAMILIES:
             raise ValueError(f"spread='linear' is for the gaussian and censored families, not {self.family}")
-        options = dict(self.family_options or {})
-        if self.family == "censored":
-            options.setdefault("lower", float(y.min()))
-            options.setdefault("upper", float(y.max()))
-        elif self.family == "ordinal" and "categories" not in options:
-            # an outcome with too many values for a rating item is the data's problem: say so about the column
-            if len(np.unique(y)) > MAX_ORDINAL_CATEGORIES:
-                make_family("ordinal").check_outcome(y, y_name)
-            options["categories"] = tuple(float(v) for v in np.unique(y))
-        family = make_family(self.family, **options)
+        family = family_for_data(self.family, self.family_options, y, y_name)
         if self.spread == "linear":
             bounds = {"lower": family.lower, "upper": family.upper} if self.family == "censored" else {}
             return LocationScaleFamily(base=self.family, spread_names=tuple(names), **bounds)
@@ -971,13 +977,17 @@ class ClusterwiseRegression(BaseEstimator):
         order = np.lexsort((
             -rounded(self.weights_),
             -rounded(self.intercept_),
-            -rounded(self.focal_direction * self.coef_[:, self.focal_index_]),
+            -rounded(self.focal_direction * self._focal_effects()),
         ))
         self.coef_ = self.coef_[order].copy()
         self.intercept_ = self.intercept_[order].copy()
         self.sigma_ = self.sigma_[order].copy()
         self.weights_ = self.weights_[order].copy()
         self.extra_ = self.extra_[order].copy()
+
+    def _focal_effects(self):
+        """Each segment's effect of the focal predictor, by which the segments are ordered: its slope."""
+        return self.coef_[:, self.focal_index_]
 
     def _store_solution(self, problem, shares, coefs_centred, variances):
         """Convert to the original scale and order the segments."""
@@ -1205,7 +1215,7 @@ class ClusterwiseRegression(BaseEstimator):
             "n_obs": int(self.n_obs_),
             "sum_weights": float(self.sum_weights_),
             "outcome_variance": float(self.outcome_variance_),
-            "variance_floor": _floor_record(self.variance_floor_),
+            "variance_floor": variance_floor_setting(self.variance_floor_),
             "family": self.family_.name,
             "family_settings": dict(self.family_settings_),
             "extra": self.extra_.tolist(),
