@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from trustseg.model._core import MixtureParams, validate_data
+from trustseg.model._core import MixtureParams
 from trustseg.model.families import NORMAL_FAMILIES, SEPARATING_FAMILIES, coefficient_bounds, on_bounds
 from trustseg.render import join_words
 
@@ -102,11 +102,9 @@ def information_is_singular(information) -> bool:
     return bool(eigenvalues.min() <= SINGULAR_RTOL * max(eigenvalues.max(), 1e-300))
 
 
-def _data(model, X, y, sample_weight):
-    if getattr(model, "equations_", None) is not None:  # a chain: its outcomes are columns of X
-        data, _ = model._validated(X, y, sample_weight)
-    else:
-        data = validate_data(X, y, sample_weight, "raise", [str(n) for n in model.feature_names_in_])
+def _data(model, X, y, sample_weight, family_data=None):
+    """The data as the model reads them (a chain's outcomes are columns of X): predictors, outcome, weights."""
+    data, _ = model._validated(X, y, sample_weight, family_data)
     return data["X"], data["y"], data["w"]
 
 
@@ -166,16 +164,16 @@ def segment_problems(model, X, y, sample_weight=None, *, scale=None, variance_fl
         codes that apply, ``;``-separated, empty when none).
     """
     model._check_fitted()
-    Xa, ya, w = _data(model, X, y, sample_weight)
+    Xa, ya, w = _data(model, X, y, sample_weight, family_data)
     k = model.n_segments_
     posterior = model.predict_proba(X, y, family_data=family_data)
     mass = (w[:, None] * posterior).sum(axis=0)
     on_floor = np.zeros(k, dtype=bool)
     point_mass = np.zeros(k, dtype=bool)
     bound, bound_share = np.full(k, np.nan), np.zeros(k)
-    floors = []
-    for family, y_e, sigma, floor, scale_e in _equation_views(model, ya, variance_floor, scale):
-        floors.append(floor)
+    views = _equation_views(model, ya, variance_floor, scale)
+    floors = [view[3] for view in views]
+    for family, y_e, sigma, floor, scale_e in views:
         # the variance floor binds only families with a residual SD (NaN sigma compares False)
         on_floor |= sigma**2 <= floor * (1.0 + FLOOR_RTOL)
         low, high = (float(y_e.min()), float(y_e.max())) if scale_e is None else (float(scale_e[0]), float(scale_e[1]))
@@ -185,11 +183,12 @@ def segment_problems(model, X, y, sample_weight=None, *, scale=None, variance_fl
         ])  # (K, 2): share of each segment at the lowest and at the highest answer
         which = bound_shares.argmax(axis=1)
         share = bound_shares[np.arange(len(which)), which]
-        # a yes/no outcome is always at a bound, and a segment of zero counts is a real one (non-users)
-        if family.name in BOUNDED_RATING_FAMILIES or not floors[1:]:
+        # one outcome reports its bound whatever its family; a chain, the rating outcomes' highest share
+        if len(views) == 1 or family.name in BOUNDED_RATING_FAMILIES:
             larger = share > bound_share
             bound = np.where(larger, np.where(share > 0, np.where(which == 0, low, high), np.nan), bound)
             bound_share = np.maximum(bound_share, share)
+        # a yes/no outcome is always at a bound, and a segment of zero counts is a real one (non-users)
         point_mass |= (share >= POINT_MASS_SHARE) & (family.name in BOUNDED_RATING_FAMILIES)
     floor = floors[0] if len(floors) == 1 else float(np.nanmax(floors)) if np.isfinite(floors).any() else np.nan
 

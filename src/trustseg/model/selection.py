@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from trustseg.errors import DataError
-from trustseg.model._core import relative_entropy, validate_data
+from trustseg.model._core import relative_entropy
 from trustseg.model.diagnostics import problem_codes, problems_phrase, segment_problems
 from trustseg.model.mixture import ClusterwiseRegression
 
@@ -123,10 +123,7 @@ def criteria_table(models, X, y, sample_weight=None, criterion="bic", *, scale=N
     fitted = list(models.values()) if isinstance(models, dict) else list(models)
     if not fitted:
         raise ValueError("no models given")
-    if getattr(fitted[0], "equations_", None) is not None:  # a chain: its outcomes are columns of X
-        data, _ = fitted[0]._validated(X, y, sample_weight, family_data)
-    else:
-        data = validate_data(X, y, sample_weight, "raise", list(fitted[0].feature_names_in_))
+    data, _ = fitted[0]._validated(X, y, sample_weight, family_data)  # as the models read them (a chain too)
     w, n = data["w"], data["X"].shape[0]
     rows = []
     for model in fitted:
