@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from trustseg.model._core import INTERCEPT
@@ -74,7 +75,8 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
     intercept_scale = _scale(outcome, constructs) if family_name in NORMAL_FAMILIES else None
     out = Path(out_dir)
     clean_df = read_clean(clean_path)
-    X, y, _, ids, _ = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns, equations)
+    X, y, _, ids, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns,
+                                       equations)
     y_label, curve = _axis_label(outcome, constructs), None
     if equations:
         y = X[outcome]
@@ -82,12 +84,10 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
                  "the other predictors at their means; no band)")
     family_columns = dict(family_columns or {})
     if "trials" in family_columns:
-        per = clean_df.loc[ids.index, family_columns["trials"]].astype(float)
-        y, y_label = y / per, f"{outcome}: share of {family_columns['trials']} (successes per trial)"
+        y, y_label = y / side["trials"], f"{outcome}: share of {family_columns['trials']} (successes per trial)"
         curve = "probability of success per trial"
-    elif "exposure" in family_columns:
-        per = clean_df.loc[ids.index, family_columns["exposure"]].astype(float)
-        y, y_label = y / per, f"{outcome} per unit of {family_columns['exposure']}"
+    elif "exposure" in family_columns:  # the offset is log exposure
+        y, y_label = y / np.exp(side["offset"]), f"{outcome} per unit of {family_columns['exposure']}"
         curve = f"expected count per unit of {family_columns['exposure']}"
     segments_df = pd.read_csv(inputs["segments"])
     names = _segment_names(inputs["segments"])

@@ -88,7 +88,6 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
     test of every segment goes to ``outputs["residual_spread"]``, with a
     warning for each segment whose spread changes with a predictor.
     """
-    from trustseg.model.classification import classification_quality
     from trustseg.model.diagnostics import residual_spread, segment_problems
 
     if equations:
@@ -139,18 +138,7 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
                          f"equivalence test of each difference against ±{equivalence_margin}; comparison: differ, "
                          "alike or not_shown_to_differ)."))
 
-    assignments = pd.DataFrame({"respondent_id": ids.to_numpy(), "segment": labels})
-    for j in range(posteriors.shape[1]):
-        assignments[f"{POSTERIOR_PREFIX}{j + 1}"] = posteriors[:, j]
-    write_csv(assignments, outputs["assignments"])
-
-    quality = classification_quality(posteriors, w)
-    write_table(
-        quality["tidy"],
-        stem(outputs["classification"]),
-        caption="Classification quality: entropy R², average posterior probabilities and classification errors.",
-    )
-    write_csv(covariance_frame(inference), outputs["covariance"])
+    _write_membership(ids, posteriors, w, inference, outputs)
     write_csv(fitted_lines(inference, X, focal), outputs["fitted_lines"])
     spread = residual_spread(model, X, y, w, alpha=alpha)
     write_table(
@@ -161,11 +149,7 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
             f"spread_varies at alpha = {alpha:g}. The model assumes a constant spread within each segment."
         ),
     )
-    summary = inference.summary()
-    summary.info += _problem_lines(name, table, problems, spread, focal)
-    atomic_write_text(Path(outputs["summary"]), summary.as_text() + "\n")
-    atomic_write_text(Path(outputs["summary"]).with_suffix(".md"), summary.as_markdown() + "\n")
-    atomic_write_text(Path(outputs["summary"]).with_suffix(".tex"), summary.as_latex() + "\n")
+    _write_summary(inference, _problem_lines(name, table, problems, spread, focal), outputs["summary"])
     logger.info(
         "analysis %s: %d segments: %s", name, model.n_segments_, "; ".join(f"{k} {v}" for k, v in names.items())
     )
@@ -184,7 +168,6 @@ def chain_segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[s
     scale per equation (None where the outcome is not a construct), and the
     residual-spread table is empty (it tests one normal outcome).
     """
-    from trustseg.model.classification import classification_quality
     from trustseg.model.diagnostics import residual_spread, segment_problems
 
     X, w, ids, model, inference = _chain_inference(clean_path, name, fit_path, equations, weight_column, cov_type,
@@ -211,25 +194,15 @@ def chain_segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[s
                 caption=(f"Tests of the {model.coef_terms_[model.focal_index_]} path across segments (pairwise "
                          f"p-values Holm-adjusted; equivalence test of each difference against "
                          f"±{equivalence_margin})."))
-    assignments = pd.DataFrame({"respondent_id": ids.to_numpy(), "segment": labels})
-    for j in range(posteriors.shape[1]):
-        assignments[f"{POSTERIOR_PREFIX}{j + 1}"] = posteriors[:, j]
-    write_csv(assignments, outputs["assignments"])
-    quality = classification_quality(posteriors, w)
-    write_table(quality["tidy"], stem(outputs["classification"]),
-                caption="Classification quality: entropy R², average posterior probabilities and classification "
-                        "errors.")
-    write_csv(covariance_frame(inference), outputs["covariance"])
+    _write_membership(ids, posteriors, w, inference, outputs)
     write_csv(chain_fitted_lines(model, inference, X, focal), outputs["fitted_lines"])
-    write_table(residual_spread(model, X, None, w, alpha=alpha), stem(outputs["residual_spread"]),
+    spread = residual_spread(model, X, None, w, alpha=alpha)
+    write_table(spread, stem(outputs["residual_spread"]),
                 caption=(f"Residual spread of the segments of analysis {name}: not tested for a chain of equations "
                          "(the test is for one normal outcome); each equation's residual SD is in segments.csv."))
-    summary = inference.summary()
-    summary.info += _problem_lines(name, table.assign(term=table["equation"] + "~" + table["term"]), problems,
-                                   residual_spread(model, X, None, w), model.coef_terms_[model.focal_index_])
-    atomic_write_text(Path(outputs["summary"]), summary.as_text() + "\n")
-    atomic_write_text(Path(outputs["summary"]).with_suffix(".md"), summary.as_markdown() + "\n")
-    atomic_write_text(Path(outputs["summary"]).with_suffix(".tex"), summary.as_latex() + "\n")
+    lines = _problem_lines(name, table.assign(term=table["equation"] + "~" + table["term"]), problems, spread,
+                           model.coef_terms_[model.focal_index_])
+    _write_summary(inference, lines, outputs["summary"])
     logger.info("analysis %s: %d segments: %s", name, model.n_segments_,
                 "; ".join(f"{k} {v}" for k, v in names.items()))
 
@@ -246,6 +219,32 @@ def _chain_inference(clean_path, name, fit_path, equations, weight_column, cov_t
         inference = model.inference(X, None, sample_weight=w, cov_type=cov_type, alpha=alpha,
                                     equivalence_margin=equivalence_margin, verdict_adjustment=verdict_adjustment)
     return X, w, ids, model, inference
+
+
+def _write_membership(ids: pd.Series, posteriors: np.ndarray, w, inference, outputs: Mapping[str, str]) -> None:
+    """``assignments.csv`` (modal segment and posteriors), the classification quality and the covariance."""
+    from trustseg.model.classification import classification_quality
+
+    assignments = pd.DataFrame({"respondent_id": ids.to_numpy(), "segment": posteriors.argmax(axis=1) + 1})
+    for j in range(posteriors.shape[1]):
+        assignments[f"{POSTERIOR_PREFIX}{j + 1}"] = posteriors[:, j]
+    write_csv(assignments, outputs["assignments"])
+    quality = classification_quality(posteriors, w)
+    write_table(
+        quality["tidy"],
+        stem(outputs["classification"]),
+        caption="Classification quality: entropy R², average posterior probabilities and classification errors.",
+    )
+    write_csv(covariance_frame(inference), outputs["covariance"])
+
+
+def _write_summary(inference, lines: list, path: str) -> None:
+    """The model summary with the problem lines, as text, Markdown and LaTeX."""
+    summary = inference.summary()
+    summary.info += lines
+    atomic_write_text(Path(path), summary.as_text() + "\n")
+    atomic_write_text(Path(path).with_suffix(".md"), summary.as_markdown() + "\n")
+    atomic_write_text(Path(path).with_suffix(".tex"), summary.as_latex() + "\n")
 
 
 def join_terms(terms: Sequence[str]) -> str:
