@@ -39,13 +39,31 @@ def test_simulated_survey_has_the_documented_design():
     assert len(survey) == 1206 and survey["respondent_id"].duplicated().sum() == 6
     assert len(truth) == 1200
     shares = truth["segment"].value_counts(normalize=True).sort_index()
-    assert np.allclose(shares, [0.335, 0.4325, 0.2325], atol=1e-9)
+    assert np.allclose(shares, [385 / 1200, 429 / 1200, 386 / 1200], atol=1e-9)
     assert (truth["data_quality"] == "straightliner").sum() == 24
     assert survey["comment"].str.contains("@example.com", na=False).sum() > 50
     # membership depends on demographics: full members are loyal more often
     merged = survey.drop_duplicates("respondent_id").merge(truth, on="respondent_id")
     loyal = merged.groupby("membership_type")["segment"].apply(lambda s: (s == 2).mean())
     assert loyal["Full"] > loyal["Corporate"] + 0.15
+
+
+def test_simulated_survey_follows_the_trust_chain():
+    # the truth holds the latent scores; in them each segment's lines are those of resources/README.md
+    _, truth = simulate_golf_survey(2010)
+    lines = {}
+    for segment, rows in truth.groupby("segment"):
+        s, trust, rep = (rows[f"{c}_latent"].to_numpy() for c in ("satisfaction", "trust", "repurchase"))
+        ones = np.ones_like(s)
+        trust_line = np.linalg.lstsq(np.c_[ones, s], trust, rcond=None)[0]
+        rep_line = np.linalg.lstsq(np.c_[ones, s, trust], rep, rcond=None)[0]
+        lines[segment] = np.r_[trust_line, rep_line]
+    # trust-building: trust rises, repurchase follows trust, no direct effect of satisfaction
+    assert np.allclose(lines[1][[1, 3, 4]], [0.90, 0.00, 1.10], atol=0.1)
+    # loyal regardless: both flat
+    assert np.allclose(lines[2][[1, 3, 4]], [0.00, 0.00, 0.00], atol=0.1)
+    # satisfied without trust: trust flat, repurchase rises with satisfaction directly
+    assert np.allclose(lines[3][[1, 3, 4]], [0.00, 1.00, 0.00], atol=0.15)
 
 
 def test_derived_seeds_are_stable_and_distinct():

@@ -8,17 +8,27 @@ same on every machine.
 
 Generating model (documented in ``resources/README.md`` too)
 ------------------------------------------------------------
-Each member belongs to one of three segments, drawn from a multinomial logit
-on demographics (so profiling has something real to find).  A latent
-satisfaction ``s ~ N(4.6, 1.1^2)`` drives the satisfaction items.  Latent
-repurchase intention is
+The model is the trust chain, satisfaction -> trust -> repurchase.  Each
+member belongs to one of three segments, drawn from a multinomial logit on
+demographics (so profiling has something real to find).  A latent
+satisfaction ``s ~ N(4.3, 0.9^2)`` drives the satisfaction items.  In each
+segment latent trust is a line in ``s`` and latent repurchase a line in ``s``
+and trust:
 
-* segment 1, satisfaction-driven: ``r = -0.40 + 1.00 s + e``
-* segment 2, loyal regardless:    ``r =  6.00 + 0.00 s + e``
-* segment 3, indifferent:         ``r =  2.20 + 0.00 s + e``
+* segment 1, trust-building: ``trust = -0.60 + 0.90 s + e``,
+  ``repurchase = 0.65 + 1.10 trust + e`` (repurchase follows trust; no direct
+  effect of satisfaction);
+* segment 2, loyal regardless: ``trust = 5.60 + e``, ``repurchase = 6.20 + e``;
+* segment 3, satisfied without trust: ``trust = 5.10 + e``,
+  ``repurchase = 0.00 + 1.00 s + e`` (trust flat, repurchase rises with
+  satisfaction directly).
 
-with ``e ~ N(0, 0.45^2)``.  Latent trust follows the same pattern with its own
-lines.  Items are the latent value plus item noise, rounded to the 1-7 scale.
+Segments 1 and 3 have practically the same distribution of repurchase given
+satisfaction, so the single equation ``repurchase ~ satisfaction`` cannot tell
+them apart; trust is flat in segments 2 and 3, only 0.5 apart, so ``trust ~
+satisfaction`` cannot tell those apart well; the chain (both equations with
+one set of segments) can.  The residual SDs are in :data:`SEGMENTS`.  Items are
+the latent value plus item noise, rounded to the 1-7 scale.
 """
 
 from __future__ import annotations
@@ -40,30 +50,48 @@ REPURCHASE_ITEMS = ["rep_renew", "rep_play_again", "rep_recommend"]
 
 @dataclass(frozen=True)
 class SegmentTruth:
-    """Parameters of one true segment."""
+    """Parameters of one true segment.
+
+    Latent trust is ``trust_intercept + trust_slope * s + e_trust`` with
+    ``e_trust ~ N(0, trust_sd^2)``; latent repurchase is
+    ``repurchase_intercept + repurchase_slope * s + repurchase_trust_slope *
+    trust + e_repurchase`` with ``e_repurchase ~ N(0, repurchase_sd^2)``
+    (``repurchase_slope`` is the direct effect of satisfaction, the path
+    through trust is ``trust_slope * repurchase_trust_slope``).
+    """
 
     name: str
-    repurchase_intercept: float
-    repurchase_slope: float
     trust_intercept: float
     trust_slope: float
+    trust_sd: float
+    repurchase_intercept: float
+    repurchase_slope: float
+    repurchase_trust_slope: float
+    repurchase_sd: float
 
 
+# Trust-building and satisfied-without-trust members share one distribution of
+# repurchase given satisfaction: the same line (-0.01 + 0.99 s against 0.00 + 1.00 s)
+# and the same residual SD (sqrt((1.10 * 0.50)^2 + 0.25^2) = 0.60 against 0.60).
+# Satisfied-without-trust and loyal-regardless members both have flat trust, 0.5
+# apart.  Only the two equations together tell all three apart.  Trust varies more
+# between trust-building members of the same satisfaction (it is still being built),
+# which lets the chain see their repurchase follow trust rather than satisfaction.
 SEGMENTS = (
-    SegmentTruth("Satisfaction-driven", -0.30, 1.00, 0.60, 0.80),
-    SegmentTruth("Loyal regardless", 5.50, 0.00, 5.40, 0.05),
-    SegmentTruth("Indifferent", 2.50, 0.00, 2.80, 0.05),
+    SegmentTruth("Trust-building", -0.60, 0.90, 0.50, 0.65, 0.00, 1.10, 0.25),
+    SegmentTruth("Loyal regardless", 5.60, 0.00, 0.25, 6.20, 0.00, 0.00, 0.25),
+    SegmentTruth("Satisfied without trust", 5.10, 0.00, 0.25, 0.00, 1.00, 0.00, 0.60),
 )
-RESIDUAL_SD = 0.25
 ITEM_NOISE_SD = {"satisfaction": 0.45, "trust": 0.50, "repurchase": 0.45}
 SATISFACTION_MEAN, SATISFACTION_SD = 4.3, 0.9
 
 # Multinomial logit of membership (segment 1 is the reference):
 # loyal-regardless members have played for years and hold full memberships;
-# indifferent members are corporate/pay-as-you-go players who play rarely.
+# satisfied-without-trust members are corporate players and members who play
+# less often: they come for the course, not for the club.
 MEMBERSHIP_LOGIT = {
-    2: {"const": -1.05, "years_playing_per10": 0.55, "Full": 0.90, "Corporate": -0.40, "age_65plus": 0.50},
-    3: {"const": 0.55, "rounds_per_month": -0.25, "Full": -0.60, "Corporate": 1.10, "age_65plus": -0.20},
+    2: {"const": -1.30, "years_playing_per10": 0.55, "Full": 0.90, "Corporate": -0.40, "age_65plus": 0.50},
+    3: {"const": 1.10, "rounds_per_month": -0.25, "Full": -0.60, "Corporate": 1.10, "age_65plus": -0.20},
 }
 
 N_MEMBERS = 1200
@@ -104,7 +132,7 @@ def _membership_probabilities(demo: pd.DataFrame) -> np.ndarray:
         "Corporate": (demo["membership_type"] == "Corporate").to_numpy(dtype=float),
         "age_65plus": (demo["age_band"] == "65+").to_numpy(dtype=float),
     }
-    eta = np.zeros((len(demo), 3))
+    eta = np.zeros((len(demo), len(SEGMENTS)))
     for segment, coefs in MEMBERSHIP_LOGIT.items():
         eta[:, segment - 1] = sum(value * covariates[name] for name, value in coefs.items())
     eta -= eta.max(axis=1, keepdims=True)
@@ -153,16 +181,19 @@ def simulate_golf_survey(seed: int = 2010, n_members: int = N_MEMBERS) -> tuple[
         attention checks, duplicate respondent ids and a free-text column that
         sometimes holds e-mail addresses.
     truth : DataFrame
-        ``respondent_id``, true ``segment`` (1 satisfaction-driven, 2 loyal
-        regardless, 3 indifferent), ``segment_name`` and ``data_quality``
-        (``ok`` or the kind of bad answering that was planted).
+        ``respondent_id``, true ``segment`` (1 trust-building, 2 loyal
+        regardless, 3 satisfied without trust), ``segment_name``,
+        ``data_quality`` (``ok`` or the kind of bad answering that was
+        planted) and the member's latent scores ``satisfaction_latent``,
+        ``trust_latent`` and ``repurchase_latent`` (before item noise and
+        before any bad answering, to three decimals).
     """
     rng = np.random.default_rng(seed)
     n = n_members
     demo = _draw_demographics(rng, n)
     prob = _membership_probabilities(demo)
-    segment = np.array([rng.choice(3, p=p) for p in prob]) + 1
-    ratings = _ratings(rng, segment)
+    segment = np.array([rng.choice(len(SEGMENTS), p=p) for p in prob]) + 1
+    ratings, latent = _ratings(rng, segment)
     ratings, attention, duration, quality = _plant_bad_answering(rng, ratings)
     ids = [f"G{i:04d}" for i in range(1, n + 1)]
     survey = pd.concat(
@@ -184,20 +215,33 @@ def simulate_golf_survey(seed: int = 2010, n_members: int = N_MEMBERS) -> tuple[
             "data_quality": quality,
         }
     )
+    truth = pd.concat([truth, latent.round(3)], axis=1)
     return survey, truth
 
 
-def _ratings(rng: np.random.Generator, segment: np.ndarray) -> pd.DataFrame:
-    """The rating items of every member, from the latent scores of the member's segment."""
+def _ratings(rng: np.random.Generator, segment: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rating items of every member, from the latent scores of the member's segment.
+
+    Returns the items and the latent scores (``satisfaction_latent``,
+    ``trust_latent``, ``repurchase_latent``).
+    """
     n = len(segment)
     satisfaction = rng.normal(SATISFACTION_MEAN, SATISFACTION_SD, size=n)
     pars = [SEGMENTS[s - 1] for s in segment]
-    rep_a = np.array([p.repurchase_intercept for p in pars])
-    rep_b = np.array([p.repurchase_slope for p in pars])
-    tru_a = np.array([p.trust_intercept for p in pars])
-    tru_b = np.array([p.trust_slope for p in pars])
-    repurchase = rep_a + rep_b * satisfaction + rng.normal(0.0, RESIDUAL_SD, size=n)
-    trust = tru_a + tru_b * satisfaction + rng.normal(0.0, RESIDUAL_SD, size=n)
+
+    def par(name: str) -> np.ndarray:
+        return np.array([getattr(p, name) for p in pars])
+
+    # the repurchase residuals are drawn before the trust residuals (the order of the draws fixes the stream)
+    rep_e = rng.normal(0.0, par("repurchase_sd"), size=n)
+    trust_e = rng.normal(0.0, par("trust_sd"), size=n)
+    trust = par("trust_intercept") + par("trust_slope") * satisfaction + trust_e
+    repurchase = (
+        par("repurchase_intercept")
+        + par("repurchase_slope") * satisfaction
+        + par("repurchase_trust_slope") * trust
+        + rep_e
+    )
 
     sat_items = _items(rng, satisfaction, SATISFACTION_ITEMS, ITEM_NOISE_SD["satisfaction"])
     lo, hi = SCALE
@@ -205,7 +249,8 @@ def _ratings(rng: np.random.Generator, segment: np.ndarray) -> pd.DataFrame:
         sat_items[item] = lo + hi - sat_items[item]
     trust_items = _items(rng, trust, TRUST_ITEMS, ITEM_NOISE_SD["trust"])
     rep_items = _items(rng, repurchase, REPURCHASE_ITEMS, ITEM_NOISE_SD["repurchase"])
-    return pd.concat([sat_items, trust_items, rep_items], axis=1).astype("Int64")
+    latent = pd.DataFrame({"satisfaction_latent": satisfaction, "trust_latent": trust, "repurchase_latent": repurchase})
+    return pd.concat([sat_items, trust_items, rep_items], axis=1).astype("Int64"), latent
 
 
 def _plant_bad_answering(rng: np.random.Generator, ratings: pd.DataFrame):
