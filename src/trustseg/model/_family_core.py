@@ -29,7 +29,6 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from scipy.special import logsumexp
 
 from trustseg.model._core import (
     SAME_OPTIMUM_RTOL,
@@ -118,9 +117,12 @@ def family_log_joint(family, design, y, params, data=None):
     return out
 
 
-def family_e_step(family, design, y, params, data=None):
-    """Posterior probabilities (n, K) and the per-respondent log-likelihood (n,)."""
-    joint = family_log_joint(family, design, y, params, data)
+def _posteriors_and_row_loglik(joint):
+    """Rows of ``joint`` (n, K) normalised to probabilities, and each row's log-sum-exp (n,).
+
+    scipy's ``logsumexp`` costs several times this on the small arrays of an
+    EM step, and EM takes it thousands of times.
+    """
     row_max = joint.max(axis=1)
     finite = np.isfinite(row_max)
     shifted = np.exp(joint - np.where(finite, row_max, 0.0)[:, None])
@@ -129,6 +131,11 @@ def family_e_step(family, design, y, params, data=None):
         posteriors = shifted / row_sum[:, None]
         loglik_i = np.where(finite, row_max + np.log(row_sum), row_max)
     return posteriors, loglik_i
+
+
+def family_e_step(family, design, y, params, data=None):
+    """Posterior probabilities (n, K) and the per-respondent log-likelihood (n,)."""
+    return _posteriors_and_row_loglik(family_log_joint(family, design, y, params, data))
 
 
 def family_loglik(family, design, y, w, params, data=None):
@@ -142,7 +149,7 @@ def family_loglik(family, design, y, w, params, data=None):
     joint = family_log_joint(family, design, y, params, data)
     if not np.all(np.isfinite(joint[w > 0])):
         return -np.inf
-    return float(w @ logsumexp(joint, axis=1))
+    return float(w @ _posteriors_and_row_loglik(joint)[1])
 
 
 def expected_complete_loglik(family, design, y, w, resp, params, data=None):
@@ -201,7 +208,8 @@ def unpack_params(theta, k, q, m):
     theta = np.asarray(theta, dtype=float)
     block = theta[: k * (q + m)].reshape(k, q + m)
     alpha = np.concatenate([[0.0], theta[k * (q + m):]])
-    weights = np.exp(alpha - logsumexp(alpha))
+    weights = np.exp(alpha - alpha.max())  # a softmax; scipy's logsumexp costs more than the EM step here
+    weights /= weights.sum()
     return FamilyMixtureParams(weights, block[:, :q].copy(), block[:, q:].copy())
 
 
@@ -245,7 +253,7 @@ def family_observed_information(family, design, y, w, params, data=None):
         dc, yc, wc, datac = design[start:stop], y[start:stop], w[start:stop], take_rows(data, slice(start, stop))
         total_weight += wc.sum()
         joint = family_log_joint(family, dc, yc, params, datac)
-        tau = np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
+        tau = _posteriors_and_row_loglik(joint)[0]
         wtau = tau * wc[:, None]
         scores = np.empty((stop - start, dim))
         for j in range(k):
@@ -346,7 +354,7 @@ def _split_path(family, X, design, y, w, k, data, bounds, tol, max_iter, min_sha
     params = _from_partition(family, X, y, w, labels, 1, data, bounds)
     for size in range(2, k + 1):
         joint = family_log_joint(family, design, y, params, data)
-        fit_i = logsumexp(joint, axis=1)
+        fit_i = _posteriors_and_row_loglik(joint)[1]
         order = np.argsort(fit_i, kind="stable")
         worst = order[np.cumsum(w[order]) <= SPLIT_SHARE * w.sum()]
         labels = joint.argmax(axis=1)
@@ -408,7 +416,8 @@ def _bounded_m_step(family, design, y, w, resp, params, data, bounds):
     its coefficients do not depend on sigma).
     """
     # a separated segment's Newton fit has no optimum to converge to: a few steps keep it a GEM step
-    new = family_m_step(family, design, y, w, resp, params, data, newton_steps=_M_STEP_NEWTON_STEPS)
+    steps = 1 if family.name in ACCELERATED_FAMILIES else _M_STEP_NEWTON_STEPS
+    new = family_m_step(family, design, y, w, resp, params, data, newton_steps=steps)
     clamped = _clamp(new, bounds)
     if clamped is new or (np.array_equal(clamped.beta, new.beta) and np.array_equal(clamped.extra, new.extra)):
         return new

@@ -231,10 +231,10 @@ def censored_normal_loglik(y, eta, log_sigma, lower, upper):
         z = (y - eta) * inv_sigma
         out = -0.5 * LOG_2PI - log_sigma - 0.5 * z * z
         left, right = _censored_sides(y, lower, upper)
-        if left.any():
-            out[left] = log_ndtr((lower - eta[left]) * inv_sigma[left])
-        if right.any():
-            out[right] = log_ndtr((eta[right] - upper) * inv_sigma[right])
+        rows = np.flatnonzero(left | right)
+        if rows.size:  # both bounds at once: log Phi(sign (eta - bound) / sigma)
+            at_upper = right[rows]
+            out[rows] = log_ndtr(np.where(at_upper, eta[rows] - upper, lower - eta[rows]) * inv_sigma[rows])
     return out
 
 
@@ -247,31 +247,34 @@ def censored_normal_derivatives(y, eta, log_sigma, lower, upper):
     the derivatives are not finite, quietly.
     """
     n = len(y)
-    d1 = np.empty((n, 2))
-    d2 = np.empty((n, 2, 2))
+    # filled one derivative at a time (contiguous rows), handed back as (n, 2) and (n, 2, 2) views
+    d1 = np.empty((2, n))
+    d2 = np.empty((2, 2, n))
     with np.errstate(over="ignore", invalid="ignore"):
         inv_sigma = np.exp(-log_sigma)
         z = (y - eta) * inv_sigma
-        d1[:, 0] = z * inv_sigma
-        d1[:, 1] = z * z - 1.0
-        d2[:, 0, 0] = -inv_sigma**2
-        d2[:, 0, 1] = -2.0 * z * inv_sigma
-        d2[:, 1, 1] = -2.0 * z * z
+        zz = z * z
+        np.multiply(z, inv_sigma, out=d1[0])
+        np.subtract(zz, 1.0, out=d1[1])
+        np.multiply(inv_sigma, -inv_sigma, out=d2[0, 0])
+        np.multiply(-2.0 * z, inv_sigma, out=d2[0, 1])
+        np.multiply(zz, -2.0, out=d2[1, 1])
         left, right = _censored_sides(y, lower, upper)
-        for rows, sign, bound in ((left, -1.0, lower), (right, 1.0, upper)):
-            if not rows.any():
-                continue
-            # t = sign (eta - bound) / sigma: dt/deta = sign/sigma, dt/dlog_sigma = -t.
-            dt_eta = sign * inv_sigma[rows]
-            t = (eta[rows] - bound) * dt_eta
+        rows = np.flatnonzero(left | right)
+        if rows.size:
+            # t = sign (eta - bound) / sigma (sign -1 at the lower bound, +1 at the upper):
+            # dt/deta = sign/sigma, dt/dlog_sigma = -t.  Both sides at once: few, small arrays.
+            at_upper = right[rows]
+            dt_eta = np.where(at_upper, inv_sigma[rows], -inv_sigma[rows])
+            t = (eta[rows] - np.where(at_upper, upper, lower)) * dt_eta
             _, h1, h2 = _log_normal_cdf_derivatives(t)
-            d1[rows, 0] = h1 * dt_eta
-            d1[rows, 1] = -h1 * t
-            d2[rows, 0, 0] = h2 * dt_eta**2
-            d2[rows, 0, 1] = -h2 * dt_eta * t - h1 * dt_eta
-            d2[rows, 1, 1] = h2 * t * t + h1 * t
-    d2[:, 1, 0] = d2[:, 0, 1]
-    return d1, d2
+            d1[0, rows] = h1 * dt_eta
+            d1[1, rows] = -h1 * t
+            d2[0, 0, rows] = h2 * dt_eta**2
+            d2[0, 1, rows] = -(h2 * t + h1) * dt_eta
+            d2[1, 1, rows] = (h2 * t + h1) * t
+    d2[1, 0] = d2[0, 1]
+    return d1.T, d2.transpose(2, 0, 1)
 
 
 def censored_normal_mean(eta, sigma, lower, upper):
@@ -809,7 +812,7 @@ def weighted_second_derivatives(family, X, wt, d2):
         second[:q, :q] = (X * (wt * d2[:, 0, 0])[:, None]).T @ X
         second[:q, q:] = X.T @ (wt[:, None] * d2[:, 0, 1:])
         second[q:, :q] = second[:q, q:].T
-        second[q:, q:] = np.tensordot(wt, d2[:, 1:, 1:], axes=1)
+        second[q:, q:] = np.einsum("i,ijk->jk", wt, d2[:, 1:, 1:])
         return second
     n_eq = len(blocks)
     m = d2.shape[1] - n_eq
@@ -827,7 +830,7 @@ def weighted_second_derivatives(family, X, wt, d2):
         cross = X[:, b].T @ (wt[:, None] * d2[:, e, n_eq:])
         second[np.ix_(b, extras)] = cross
         second[np.ix_(extras, b)] = cross.T
-    second[q:, q:] = np.tensordot(wt, d2[:, n_eq:, n_eq:], axes=1)
+    second[q:, q:] = np.einsum("i,ijk->jk", wt, d2[:, n_eq:, n_eq:])
     return second
 
 
