@@ -306,6 +306,12 @@ def test_a_non_significant_difference_is_not_read_as_sameness():
         assert not any(p in sentence for p in ("told apart", "lies in their level", "the same slope"))
     wald = tests.iloc[[0]].assign(p_value=0.3, comparison="not_shown_to_differ")
     assert "are not shown to differ between segments" in tr.slope_comparison_sentences(wald, settings)[0]
+    # a chain's tests are on the focal predictor's path in the first equation, and the sentences name that path
+    chain = dataclasses.replace(settings, equations=(("trust", ("satisfaction",)),
+                                                     ("repurchase", ("satisfaction", "trust"))))
+    text = tr.slope_comparison_sentences(tests, chain)
+    assert text[0].startswith("Equal satisfaction \u2192 trust slopes in all segments")
+    assert "differ in their satisfaction \u2192 trust slope" in text[2]
 
 
 def test_the_direction_and_adjustment_reach_the_notebooks_through_analysis_json(tmp_path):

@@ -484,6 +484,8 @@ def slope_comparison_sentences(tests: pd.DataFrame, settings: AnalysisSettings,
         return []
     names = names or {}
     focal_txt = str(settings.focal).replace("_", " ")
+    if settings.is_chain:  # a chain's slopes are tested on the focal predictor's path in its first equation
+        focal_txt = f"{focal_txt} \u2192 {str(settings.equations[0][0]).replace('_', ' ')}"
     band = f"\u00b1{settings.equivalence_margin:g}"
     out = []
     overall = tests.loc[tests["segment_a"].isna()]
