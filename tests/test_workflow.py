@@ -101,7 +101,7 @@ def edited(path: Path, mtime: float):
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
-def golf_config(workdir: Path, n_members: int = 400, **changes) -> Path:
+def golf_config(workdir: Path, n_members: int = 400, analyses: tuple[str, ...] = (NAME, CHAIN), **changes) -> Path:
     survey, truth = simulate_golf_survey(2010, n_members=n_members)
     survey.to_csv(workdir / "survey.csv", index=False)
     truth.to_csv(workdir / "truth.csv", index=False)
@@ -109,7 +109,7 @@ def golf_config(workdir: Path, n_members: int = 400, **changes) -> Path:
     config["data"]["path"] = "survey.csv"
     # the single equation (whose settings the dry-run tests change) and the chain (which finds the true segments);
     # trust on satisfaction alone adds nothing these tests need
-    config["analyses"] = {name: config["analyses"][name] for name in (NAME, CHAIN)}
+    config["analyses"] = {name: config["analyses"][name] for name in analyses}
     for analysis in config["analyses"].values():
         analysis.update(segments=[1, 2, 3, 4], n_init=5)
     config.update(QUICK)
@@ -269,7 +269,7 @@ def test_rerun_is_a_no_op_and_code_change_reruns_dependent_rules(golf_run, repo_
 
     future = max(p.stat().st_mtime for p in (golf_run / "results").rglob("*") if p.is_file()) + 100
     src = repo_copy / "src" / "trustseg"
-    figure_rules = {"segment_figures", "bootstrap_figure", "profile_figure", "cleaning_figure"}
+    figure_rules = {"segment_figures", "bootstrap_figure", "profile_figure", "cleaning_figure", "chain_figures"}
     with edited(src / "report" / "figures.py", future):
         jobs = planned_jobs(golf_run, golf_run / "config.yaml", repo_copy)
     # a figure edit redraws the figures (and would re-execute the notebooks, off here), and fits nothing
@@ -277,7 +277,8 @@ def test_rerun_is_a_no_op_and_code_change_reruns_dependent_rules(golf_run, repo_
 
     with edited(src / "model" / "mixture.py", future):
         jobs = planned_jobs(golf_run, golf_run / "config.yaml", repo_copy)
-    assert jobs["fit_k"] == 4 and jobs["select_k"] == 1  # LR tests are planned once select_k has run
+    # both analyses, K = 1..4 each; LR tests are planned once select_k has run
+    assert jobs["fit_k"] == 8 and jobs["select_k"] == 2
     assert "clean_survey" not in jobs and "cleaning_figure" not in jobs  # cleaning does not use the engine
 
     # both files are back as they were
@@ -304,7 +305,7 @@ def test_new_criterion_refits_nothing(golf_run, repo_copy, tmp_path):
 
 def test_lr_test_criterion_tests_every_k_before_choosing(tmp_path):
     """criterion: lr_test plans every K-against-K+1 test before select_k, which chooses K from them."""
-    configfile = golf_config(tmp_path)
+    configfile = golf_config(tmp_path, analyses=(NAME,))
     config = yaml.safe_load(configfile.read_text())
     planned = {}
     for criterion in ("bic", "lr_test"):
@@ -448,7 +449,7 @@ def assert_problems_explained(results: Path, analysis: str, criterion: str) -> N
 
 
 def test_survey_weights_and_robust_standard_errors(tmp_path):
-    configfile = golf_config(tmp_path, n_members=300)
+    configfile = golf_config(tmp_path, n_members=300, analyses=(NAME,))
     survey = pd.read_csv(tmp_path / "survey.csv")
     # design weights: full members were oversampled, so they count less
     survey["weight"] = np.where(survey["membership_type"] == "Full", 0.6, 1.4)
@@ -587,7 +588,7 @@ def test_a_chain_with_a_cycle_or_a_stray_focal_stops_at_start_up(tmp_path):
 
 
 def _bad_run(tmp_path: Path, mutate) -> subprocess.CompletedProcess:
-    configfile = golf_config(tmp_path, n_members=120)
+    configfile = golf_config(tmp_path, n_members=120, analyses=(NAME,))
     config = yaml.safe_load(configfile.read_text())
     mutate(config)
     configfile.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -626,7 +627,7 @@ def test_unknown_item_column(tmp_path):
 
 
 def test_text_in_a_rating_column(tmp_path):
-    configfile = golf_config(tmp_path, n_members=120)
+    configfile = golf_config(tmp_path, n_members=120, analyses=(NAME,))
     survey = pd.read_csv(tmp_path / "survey.csv", dtype=str)
     survey.loc[[3, 7], "sat_greens"] = "very good"
     survey.to_csv(tmp_path / "survey.csv", index=False)
@@ -646,7 +647,7 @@ def test_a_binomial_family_for_a_rating_score_stops_at_start_up(tmp_path):
 
 
 def test_too_few_respondents_for_the_segments(tmp_path):
-    configfile = golf_config(tmp_path, n_members=40)
+    configfile = golf_config(tmp_path, n_members=40, analyses=(NAME,))
     config = yaml.safe_load(configfile.read_text())
     config["analyses"]["repurchase_on_satisfaction"]["segments"] = [1, 12]
     config["cleaning"]["flagged_action"] = "keep"
