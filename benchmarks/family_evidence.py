@@ -18,6 +18,10 @@ path made absolute, then runs the workflow there::
 
 (the family goes into the copied config, not ``--config``, because a
 ``--config analyses=...`` override replaces the whole ``analyses`` mapping).
+A chain analysis (``equations:`` instead of ``outcome`` and ``predictors``,
+such as golf's ``trust_chain``) is skipped: its outputs are neither built nor
+read, and the report names it, because the comparison is of the families for
+one outcome score.
 Only those targets are built, so no figures, notebooks or report; the
 bootstrap is off because only the fits, the choice of K and the segments of
 the chosen K are compared.  Snakemake's output goes to
@@ -25,11 +29,12 @@ the chosen K are compared.  Snakemake's output goes to
 logs of the rules that failed, and is reported as failed.  A rerun finds the
 finished outputs and runs nothing.
 
-From each run it reads ``results/<analysis>/model_selection.csv`` (per K:
-log-likelihood, BIC, problems, chosen), ``results/<analysis>/segments.csv``
-(per segment of the chosen K: name, share, focal slope with its confidence
-interval, verdict, sigma, problems; with ``assignments.csv``, each segment's
-posterior-weighted mean outcome and share at each bound) and
+From each run it reads, per single-equation analysis,
+``results/<analysis>/model_selection.csv`` (per K: log-likelihood, BIC,
+problems, chosen), ``results/<analysis>/segments.csv`` (per segment of the
+chosen K: name, share, focal slope with its confidence interval, verdict,
+sigma, problems; with ``assignments.csv``, each segment's posterior-weighted
+mean outcome and share at each bound) and
 ``results/cleaning/clean.csv`` (the share of respondents whose outcome score
 sits at each bound of its scale, the same for both families), and loads every
 fitted K from ``results/<analysis>/fits/`` to describe all its segments, the
@@ -79,9 +84,14 @@ def family_config(config_path: Path, family: str, n_init: int | None = None) -> 
     return config
 
 
+def single_equation_analyses(config: dict) -> dict:
+    """The analyses with one outcome and its predictors; chains (``equations:``) have no single outcome score."""
+    return {name: analysis for name, analysis in config["analyses"].items() if "equations" not in analysis}
+
+
 def targets(config: dict) -> list[str]:
     out = ["results/cleaning/clean.csv"]
-    for name in config["analyses"]:
+    for name in single_equation_analyses(config):
         out += [f"results/{name}/model_selection.csv", f"results/{name}/segments.csv"]
     return out
 
@@ -181,8 +191,8 @@ def fitted_solutions(run_dir: Path, name: str, analysis: dict, scale: tuple[floa
     from trustseg.stages.fits import load_model
 
     clean = read_clean(run_dir / "results" / "cleaning" / "clean.csv")
-    X, y, _, _ = analysis_data(clean, analysis["outcome"], analysis["predictors"], name,
-                               None)  # none of the examples has survey weights
+    X, y, _, _, _ = analysis_data(clean, analysis["outcome"], analysis["predictors"], name,
+                                  None)  # none of the examples has survey weights
     y = y.to_numpy(dtype=float)
     out = {}
     for path in sorted((run_dir / "results" / name / "fits").glob("k*.json")):
@@ -226,6 +236,10 @@ def report(results: list[dict]) -> str:
                 f"{b['scale'][1]:g}) | {b['at_low']:.1%} | {b['at_high']:.1%} | {b['near_high']:.1%} | {r['family']} | "
                 f"{int(chosen.iloc[0]) if len(chosen) else 'none'} | {_bic_best(a['selection'])} | {flagged} | "
                 f"{r['run']['seconds']:.0f} | {r['run']['returncode']} |")
+    skipped = {f"{name} ({r['dataset']})": None for r in results for name in r["skipped"]}
+    if skipped:
+        lines += ["", "Skipped: " + ", ".join(skipped) + ". A chain of equations (`equations:`) has no single "
+                  "outcome score, and the families are compared here for one outcome score."]
     by_dataset: dict[str, list[dict]] = {}
     for r in results:
         by_dataset.setdefault(r["dataset"], []).append(r)
@@ -305,9 +319,10 @@ def main(argv=None):
             config = family_config(DATASETS[dataset], family, args.n_init)
             run_dir = args.work.resolve() / dataset / family
             run = run_workflow(args.snakemake, run_dir, config, args.cores)
-            record = {"dataset": dataset, "family": family, "run": run, "analyses": {}}
+            record = {"dataset": dataset, "family": family, "run": run, "analyses": {},
+                      "skipped": [name for name in config["analyses"] if name not in single_equation_analyses(config)]}
             if run["returncode"] == 0:
-                for name, analysis in config["analyses"].items():
+                for name, analysis in single_equation_analyses(config).items():
                     focal = focal_of(config, name)
                     record["analyses"][name] = {
                         "outcome": analysis["outcome"], "focal": focal,
