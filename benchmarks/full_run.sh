@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Time the full default workflow on the bundled golf example (K = 1..6 with 20
+# Time the full default workflow on the bundled golf example (three analyses, K = 1..5 with 20
 # starts each, 200 bootstrap replicates, bootstrap LR tests, figures, notebooks)
 # in a scratch copy, and print wall time and peak memory of the whole run.
 #
