@@ -27,6 +27,7 @@ derivatives are zero (independent errors given the segment).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -96,7 +97,7 @@ class EquationSystem:
     def n_equations(self) -> int:
         return len(self.families)
 
-    @property
+    @functools.cached_property  # asked for in every E- and M-step; the layout never changes
     def equation_blocks(self) -> list[np.ndarray]:
         """The design columns (= coefficient positions) of each equation."""
         blocks, start = [], 0
@@ -106,7 +107,7 @@ class EquationSystem:
             start += size
         return blocks
 
-    @property
+    @functools.cached_property  # asked for in every E- and M-step; the layout never changes
     def extra_blocks(self) -> list[np.ndarray]:
         """The positions of each equation's extra parameters in the segment's extra vector."""
         blocks, start = [], 0
