@@ -247,7 +247,7 @@ class ChainRegression(ClusterwiseRegression):
 
     def _resolve_focal(self, names):
         """The focal predictor's column: its coefficient in the first equation."""
-        first_outcome, first_predictors = equation_list(self.equations)[0]
+        first_outcome, first_predictors = self.equations_[0]
         focal = first_predictors[0] if self.focal is None else self.focal
         if focal not in first_predictors:
             raise DataError(f"the focal predictor {focal!r} is not a predictor of the first equation "
@@ -287,7 +287,7 @@ class ChainRegression(ClusterwiseRegression):
         from trustseg.model.effects import chain_paths
 
         self._check_fitted()
-        equations = equation_list(self.equations)
+        equations = self.equations_
         target = equations[-1][0] if target is None else target
         total = np.zeros(len(self.weights_))
         for path in chain_paths(equations, source, target):
@@ -316,7 +316,7 @@ class ChainRegression(ClusterwiseRegression):
     def _validated(self, X, y=None, sample_weight=None, family_data=None):
         """The design and outcomes of ``X`` for the fitted equations, with the per-row side data."""
         self._check_fitted()
-        equations = equation_list(self.equations)
+        equations = self.equations_
         frame, w, kept = self._variables(X, equations, "raise", sample_weight)
         outcomes = np.column_stack([frame[o].to_numpy() for o, _ in equations])
         design = self.family_.design([frame[p].to_numpy() for _, p in equations])
@@ -327,7 +327,7 @@ class ChainRegression(ClusterwiseRegression):
     def _predictors_and_side_data(self, X, family_data):
         """The design of ``X`` (every equation's predictors; outcomes are not needed) and its side data."""
         self._check_fitted()
-        equations = equation_list(self.equations)
+        equations = self.equations_
         predictors = list(dict.fromkeys(p for _, ps in equations for p in ps))
         if not isinstance(X, pd.DataFrame) or [p for p in predictors if p not in X.columns]:
             raise DataError(f"X must be a DataFrame with the equations' predictors {predictors}")
@@ -349,7 +349,8 @@ class ChainRegression(ClusterwiseRegression):
         A mediator is drawn before the equations it explains, and they use the
         drawn value (so a simulated chain carries its own mediation).
         """
-        equations = equation_list(self.equations)
+        self._check_fitted()
+        equations = self.equations_
         rng = np.random.default_rng(random_state)
         frame = X.copy()
         params = self.family_params_
