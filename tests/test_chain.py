@@ -299,3 +299,17 @@ def test_bootstrap_and_lr_test_refit_a_chain(chain_fits):
     result = lr_test(data, None, fits[2], fits[3], 3, seed=5, n_init=2)
     assert result["n_failed"] == 0 and result["statistic"] > 50
     assert result["p_value"] == pytest.approx(1 / 4)
+
+
+def test_the_chain_rules_are_reported_equation_by_equation():
+    from trustseg.equations import chain_order_problems
+
+    equations = [("trust", ["satisfaction", "repurchase"]), ("trust", ["trust", "price", "price"]),
+                 ("repurchase", ["trust"])]
+    assert chain_order_problems(equations) == [
+        (0, "later_outcome", ["repurchase"]),
+        (1, "own_outcome", ["trust"]),
+        (1, "repeated_predictor", ["trust", "price", "price"]),
+        (1, "repeated_outcome", ["trust"]),
+    ]
+    assert chain_order_problems([("trust", ["satisfaction"]), ("repurchase", ["satisfaction", "trust"])]) == []

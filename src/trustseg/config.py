@@ -31,6 +31,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from trustseg.equations import chain_order_problems
 from trustseg.errors import ConfigError
 
 SCHEMA_RESOURCE = "config.schema.yaml"
@@ -256,19 +257,20 @@ def _chain_problems(analysis: Mapping, key: str) -> list[tuple[str, str]]:
     """Problems of a chain's equations: a repeated outcome, a cycle or mediator out of order, a misplaced focal."""
     problems = []
     equations = [(e["outcome"], list(e["predictors"])) for e in analysis["equations"]]
-    outcomes = [o for o, _ in equations]
-    for i, (outcome, predictors) in enumerate(equations):
+    for i, rule, variables in chain_order_problems(equations):
         where = f"{key}.equations[{i}]"
-        if outcome in predictors or len(set(predictors)) < len(predictors):
-            problems.append((where, f"config key '{where}': the outcome and predictors of an equation must be "
-                                    f"different variables, got {outcome} ~ {predictors}."))
-        if outcome in outcomes[:i]:
+        outcome, predictors = equations[i]
+        if rule in ("own_outcome", "repeated_predictor"):
+            problem = (where, f"config key '{where}': the outcome and predictors of an equation must be "
+                              f"different variables, got {outcome} ~ {predictors}.")
+            if problem not in problems:  # one message for either way of repeating a variable
+                problems.append(problem)
+        elif rule == "repeated_outcome":
             problems.append((where, f"config key '{where}': '{outcome}' is already the outcome of an earlier "
                                     "equation; each variable is explained by one equation."))
-        later = [p for p in predictors if p in outcomes[i + 1:]]
-        if later:
-            problems.append((where, f"config key '{where}' uses {later}, the outcome of a later equation: list the "
-                                    "equations so that each mediator is explained before it explains "
+        else:
+            problems.append((where, f"config key '{where}' uses {variables}, the outcome of a later equation: list "
+                                    "the equations so that each mediator is explained before it explains "
                                     "(a chain has no cycles)."))
     first_outcome, first_predictors = equations[0]
     focal = analysis.get("focal")

@@ -25,6 +25,7 @@ import pandas as pd
 from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
 
+from trustseg.equations import chain_order_problems
 from trustseg.errors import DataError
 from trustseg.model._core import INTERCEPT, _weight_values, check_identifiable
 from trustseg.model._family_core import FAMILY_START_KINDS
@@ -56,21 +57,20 @@ def equation_list(equations) -> list[tuple[str, list[str]]]:
         out.append((outcome, list(predictors)))
     if not out:
         raise ValueError("a chain needs at least one equation")
-    outcomes = [o for o, _ in out]
-    repeated = sorted({o for o in outcomes if outcomes.count(o) > 1})
+    problems = chain_order_problems(out)
+    repeated = sorted({variables[0] for _, rule, variables in problems if rule == "repeated_outcome"})
     if repeated:
         raise ValueError(f"{repeated} is the outcome of more than one equation")
-    for i, (outcome, predictors) in enumerate(out):
-        if outcome in predictors:
+    for i, rule, variables in problems:
+        outcome, predictors = out[i]
+        if rule == "own_outcome":
             raise ValueError(f"equation {i + 1} ({outcome}) has its own outcome among its predictors")
-        if len(set(predictors)) < len(predictors):
+        if rule == "repeated_predictor":
             raise ValueError(f"equation {i + 1} ({outcome}) lists a predictor twice: {predictors}")
-        later = [p for p in predictors if p in outcomes[i + 1:]]
-        if later:
-            raise ValueError(
-                f"equation {i + 1} ({outcome}) uses {later}, the outcome of a later equation: order the equations "
-                "so that each mediator is explained before it explains (a chain has no cycles)"
-            )
+        raise ValueError(
+            f"equation {i + 1} ({outcome}) uses {variables}, the outcome of a later equation: order the equations "
+            "so that each mediator is explained before it explains (a chain has no cycles)"
+        )
     return out
 
 

@@ -1,0 +1,42 @@
+"""The rules that make an ordered list of regressions a chain (issue 13).
+
+Shared by the config validation (:mod:`trustseg.config`, whose messages name
+config keys) and the model (:func:`trustseg.model.chain.equation_list`, whose
+messages name equations), so the two cannot disagree on what a chain is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+#: the rules :func:`chain_order_problems` reports, in the order it checks them within an equation
+CHAIN_RULES = ("own_outcome", "repeated_predictor", "repeated_outcome", "later_outcome")
+
+
+def chain_order_problems(equations: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[int, str, list[str]]]:
+    """Where ``(outcome, predictors)`` pairs, in order, break the rules of a chain.
+
+    Returns ``(i, rule, variables)`` per problem, equation by equation
+    (``i`` counts from 0) and within one in the order of :data:`CHAIN_RULES`:
+
+    * ``"own_outcome"``: the outcome is among its own predictors (``[outcome]``);
+    * ``"repeated_predictor"``: a predictor is listed twice (the predictors);
+    * ``"repeated_outcome"``: the outcome is the outcome of an earlier equation
+      too (``[outcome]``);
+    * ``"later_outcome"``: predictors that are outcomes of later equations, a
+      mediator used before it is explained, or a cycle (those predictors).
+    """
+    outcomes = [outcome for outcome, _ in equations]
+    problems = []
+    for i, (outcome, predictors) in enumerate(equations):
+        predictors = list(predictors)
+        if outcome in predictors:
+            problems.append((i, "own_outcome", [outcome]))
+        if len(set(predictors)) < len(predictors):
+            problems.append((i, "repeated_predictor", predictors))
+        if outcome in outcomes[:i]:
+            problems.append((i, "repeated_outcome", [outcome]))
+        later = [p for p in predictors if p in outcomes[i + 1:]]
+        if later:
+            problems.append((i, "later_outcome", later))
+    return problems
