@@ -31,3 +31,10 @@ def code_version(root: Path) -> str:
     dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "src"], capture_output=True,
                            text=True).stdout.strip()
     return commit + ("+dirty" if dirty else "")
+
+
+def versus_cells(ours, theirs) -> str:
+    """The Markdown cells a side-by-side row compares on: seconds of each, their ratio, log-likelihood of each, the
+    difference (ours minus theirs); ``ours`` and ``theirs`` are rows with ``seconds`` and ``loglik``."""
+    return (f"{ours.seconds:.1f} | {theirs.seconds:.1f} | {theirs.seconds / ours.seconds:.1f}× | {ours.loglik:,.2f} | "
+            f"{theirs.loglik:,.2f} | {ours.loglik - theirs.loglik:+.2f}")

@@ -62,7 +62,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bench_rows import code_version, load_rows, rss_mib, save_rows
+from bench_rows import code_version, load_rows, rss_mib, save_rows, versus_cells
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -385,9 +385,7 @@ def report(args):
                 continue
             m = mine.iloc[0]
             lines.append(
-                f"| {row.family} | {row.scenario} | {row.n:,} | {row.seed} | {m.seconds:.1f} | {row.seconds:.1f} | "
-                f"{row.seconds / m.seconds:.1f}× | {m.loglik:,.2f} | {row.loglik:,.2f} | "
-                f"{m.loglik - row.loglik:+.2f} | "
+                f"| {row.family} | {row.scenario} | {row.n:,} | {row.seed} | {versus_cells(m, row)} | "
                 f"{int(row.n_segments_fitted)}, {int(row.n_iter)}{'' if row.converged else ' (not converged)'} | "
                 f"{m.load1:.1f}, {row.load1:.1f} |"
             )
