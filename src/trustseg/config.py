@@ -31,7 +31,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from trustseg.equations import chain_order_problems
+from trustseg.equations import chain_order_problems, chain_predictors, chain_variables
 from trustseg.errors import ConfigError
 
 SCHEMA_RESOURCE = "config.schema.yaml"
@@ -519,8 +519,7 @@ def analysis_variables(config: Mapping, name: str) -> tuple[str, list[str], str]
     """
     equations = analysis_equations(config["analyses"][name])
     focal = config["analyses"][name].get("focal") or equations[0][1][0]
-    predictors = list(dict.fromkeys(p for _, ps in equations for p in ps))
-    return equations[-1][0], predictors, focal
+    return equations[-1][0], chain_predictors(equations), focal
 
 
 #: config keys of an analysis that name a column of per-respondent data for its family, and the family
@@ -538,8 +537,7 @@ def family_columns(analysis: Mapping) -> dict[str, str]:
 
 def analysis_columns(analysis: Mapping) -> list[str]:
     """Every variable an analysis reads: outcomes, predictors, then its trials or exposure column."""
-    variables = [v for outcome, predictors in analysis_equations(analysis) for v in [outcome, *predictors]]
-    return [*dict.fromkeys(variables), *family_columns(analysis).values()]
+    return [*chain_variables(analysis_equations(analysis)), *family_columns(analysis).values()]
 
 
 def required_columns(config: Mapping) -> dict[str, str]:

@@ -40,3 +40,13 @@ def chain_order_problems(equations: Sequence[tuple[str, Sequence[str]]]) -> list
         if later:
             problems.append((i, "later_outcome", later))
     return problems
+
+
+def chain_variables(equations: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
+    """Every variable the equations read, each once: equation by equation, its outcome, then its predictors."""
+    return list(dict.fromkeys(v for outcome, predictors in equations for v in [outcome, *predictors]))
+
+
+def chain_predictors(equations: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
+    """Every predictor of the equations (the mediators among them), each once, in order of first use."""
+    return list(dict.fromkeys(p for _, predictors in equations for p in predictors))

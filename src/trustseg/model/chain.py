@@ -25,7 +25,7 @@ import pandas as pd
 from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
 
-from trustseg.equations import chain_order_problems
+from trustseg.equations import chain_order_problems, chain_predictors, chain_variables
 from trustseg.errors import DataError
 from trustseg.model._core import INTERCEPT, _weight_values, check_identifiable
 from trustseg.model._family_core import FAMILY_START_KINDS
@@ -154,7 +154,7 @@ class ChainRegression(ClusterwiseRegression):
         """The variables every equation reads as a float frame, the weights, and the rows kept."""
         if not isinstance(X, pd.DataFrame):
             raise DataError("a chain needs X as a DataFrame holding every outcome and predictor of its equations")
-        variables = list(dict.fromkeys(v for outcome, predictors in equations for v in [outcome, *predictors]))
+        variables = chain_variables(equations)
         absent = [v for v in variables if v not in X.columns]
         if absent:
             raise DataError(f"X lacks the columns {absent}, which the equations use")
@@ -328,7 +328,7 @@ class ChainRegression(ClusterwiseRegression):
         """The design of ``X`` (every equation's predictors; outcomes are not needed) and its side data."""
         self._check_fitted()
         equations = self.equations_
-        predictors = list(dict.fromkeys(p for _, ps in equations for p in ps))
+        predictors = chain_predictors(equations)
         if not isinstance(X, pd.DataFrame) or [p for p in predictors if p not in X.columns]:
             raise DataError(f"X must be a DataFrame with the equations' predictors {predictors}")
         frame = X[predictors].astype(float)

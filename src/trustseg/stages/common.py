@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from trustseg.config import analysis_roles
+from trustseg.equations import chain_variables
 from trustseg.errors import DataError, TrustsegError, is_os_failure, os_error_message
 from trustseg.report.tables import atomic_write_text
 
@@ -222,7 +223,7 @@ def analysis_data(
     family_columns = dict(family_columns or {})
     variables = [outcome, *predictors]
     if equations:
-        variables = list(dict.fromkeys(v for o, ps in equations for v in [o, *ps]))
+        variables = chain_variables(equations)
     missing_cols = [v for v in [*variables, *family_columns.values()] if v not in clean.columns]
     if missing_cols:
         raise DataError(
