@@ -912,10 +912,9 @@ def fit_segment(family, X, y, w=None, data=None, start=None, tol=1e-10, max_iter
         raise ValueError("weights must be finite, non-negative and one per row")
     if not w.sum() > 0:
         raise ValueError("weights sum to zero: nothing to fit")
-    if hasattr(family, "fit_equations"):  # equations that share no parameter: fitted one by one
-        y, X, w, data = _subset(y, X, w, data)
-        return family.fit_equations(X, y, w, data, start=start, max_iter=max_iter)
     y, X, w, data = _subset(y, X, w, data)
+    if hasattr(family, "fit_equations"):  # equations that share no parameter: fitted one by one
+        return family.fit_equations(X, y, w, data, start=start, max_iter=max_iter)
     p = X.shape[1]
 
     beta, extra = family.start(X, y, w, data) if start is None else start
