@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+#: joins an equation's outcome and a term in a coefficient's name ("repurchase~trust")
+TERM_SEPARATOR = "~"
+
 #: the rules :func:`chain_order_problems` reports, in the order it checks them within an equation
 CHAIN_RULES = ("own_outcome", "repeated_predictor", "repeated_outcome", "later_outcome")
 
@@ -50,3 +53,8 @@ def chain_variables(equations: Sequence[tuple[str, Sequence[str]]]) -> list[str]
 def chain_predictors(equations: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
     """Every predictor of the equations (the mediators among them), each once, in order of first use."""
     return list(dict.fromkeys(p for _, predictors in equations for p in predictors))
+
+
+def term_name(outcome: str, term: str) -> str:
+    """The name of the coefficient of ``term`` in the equation of ``outcome``."""
+    return f"{outcome}{TERM_SEPARATOR}{term}"

@@ -25,16 +25,13 @@ import pandas as pd
 from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
 
-from trustseg.equations import chain_order_problems, chain_predictors, chain_variables
+from trustseg.equations import TERM_SEPARATOR, chain_order_problems, chain_predictors, chain_variables, term_name
 from trustseg.errors import DataError
 from trustseg.model._core import INTERCEPT, _weight_values, check_identifiable
 from trustseg.model._family_core import FAMILY_START_KINDS
 from trustseg.model.families import FAMILIES, NORMAL_FAMILIES
 from trustseg.model.mixture import DEFAULT_RELATIVE_FLOOR, ClusterwiseRegression, family_for_data
 from trustseg.model.system import EquationSystem, system_data
-
-#: joins an equation's outcome and a term in a coefficient's name
-TERM_SEPARATOR = "~"
 
 
 def equation_list(equations) -> list[tuple[str, list[str]]]:
@@ -72,10 +69,6 @@ def equation_list(equations) -> list[tuple[str, list[str]]]:
             "so that each mediator is explained before it explains (a chain has no cycles)"
         )
     return out
-
-
-def term_name(outcome: str, term: str) -> str:
-    return f"{outcome}{TERM_SEPARATOR}{term}"
 
 
 class ChainRegression(ClusterwiseRegression):

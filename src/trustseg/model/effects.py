@@ -29,13 +29,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from trustseg.equations import term_name
 from trustseg.model.inference import verdict_columns
 
 EFFECT_KINDS = ("path", "direct", "indirect", "total")
 EFFECT_COLUMNS = ["segment", "kind", "path", "estimate", "std_error", "ci_low", "ci_high", "p_zero", "p_tost",
                   "verdict"]
 ARROW = " → "
-TERM_SEPARATOR = "~"
 
 
 def chain_paths(equations: Sequence[tuple[str, Sequence[str]]], source: str, target: str) -> list[list[str]]:
@@ -112,11 +112,11 @@ def chain_effects(equations, focal: str, coef_names: Sequence[str], param_names:
             gradient = np.zeros(len(param_names))
             estimate = 0.0
             for product in products:
-                values = [coef[j, column[f"{o}{TERM_SEPARATOR}{p}"]] for o, p in product]
+                values = [coef[j, column[term_name(o, p)]] for o, p in product]
                 estimate += float(np.prod(values))
                 for i, (o, p) in enumerate(product):
                     # d(prod)/d(path i) = product of the other paths
-                    gradient[position[f"{j + 1}:{o}{TERM_SEPARATOR}{p}"]] += float(np.prod(values[:i] + values[i + 1:]))
+                    gradient[position[f"{j + 1}:{term_name(o, p)}"]] += float(np.prod(values[:i] + values[i + 1:]))
             variance = float(gradient @ cov @ gradient)
             estimates.append(estimate)
             errors.append(np.sqrt(variance) if variance > 0 else np.nan)
@@ -145,7 +145,7 @@ def bootstrap_effect_intervals(replicates: pd.DataFrame, equations, focal: str, 
         for product in products:
             part = np.ones(len(wide))
             for o, p in product:
-                part = part * wide[f"{o}{TERM_SEPARATOR}{p}"].to_numpy(dtype=float)
+                part = part * wide[term_name(o, p)].to_numpy(dtype=float)
             values = values + part
         frame = pd.DataFrame({"segment": wide.index.get_level_values("segment"), "value": values})
         for segment, group in frame.groupby("segment", sort=True):

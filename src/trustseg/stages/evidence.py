@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from trustseg.model.chain import TERM_SEPARATOR
+from trustseg.equations import TERM_SEPARATOR
 from trustseg.report.tables import write_table
 from trustseg.stages.common import analysis_data, derive_seed, read_clean, read_json, stem, write_csv, write_json
 from trustseg.stages.fits import load_model

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from trustseg.equations import TERM_SEPARATOR, chain_predictors
 from trustseg.report.tables import atomic_write_text, write_table
 from trustseg.stages.common import POSTERIOR_PREFIX, analysis_data, chosen_row, read_clean, stem, write_csv, write_json
 from trustseg.stages.fits import load_model
@@ -200,8 +201,8 @@ def chain_segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[s
     write_table(spread, stem(outputs["residual_spread"]),
                 caption=(f"Residual spread of the segments of analysis {name}: not tested for a chain of equations "
                          "(the test is for one normal outcome); each equation's residual SD is in segments.csv."))
-    lines = _problem_lines(name, table.assign(term=table["equation"] + "~" + table["term"]), problems, spread,
-                           model.coef_terms_[model.focal_index_])
+    named = table.assign(term=table["equation"] + TERM_SEPARATOR + table["term"])
+    lines = _problem_lines(name, named, problems, spread, model.coef_terms_[model.focal_index_])
     _write_summary(inference, lines, outputs["summary"])
     logger.info("analysis %s: %d segments: %s", name, model.n_segments_,
                 "; ".join(f"{k} {v}" for k, v in names.items()))
@@ -253,7 +254,7 @@ def join_terms(terms: Sequence[str]) -> str:
 
 def chain_levels(model, X: pd.DataFrame, w) -> np.ndarray:
     """Each segment's expected outcome of every equation at the mean predictors, (K, E)."""
-    predictors = list(dict.fromkeys(p for _, ps in model.equations_ for p in ps))
+    predictors = chain_predictors(model.equations_)
     means = pd.DataFrame({p: [float(np.average(X[p], weights=w))] for p in predictors})
     return model.segment_means(means)[0]
 
@@ -261,7 +262,6 @@ def chain_levels(model, X: pd.DataFrame, w) -> np.ndarray:
 def chain_segment_table(model, inference, effects: pd.DataFrame, X: pd.DataFrame, w, labels: np.ndarray,
                         problems: pd.DataFrame, scales: Sequence, higher_is: str = "better"):
     """The chain's segment table (one row per segment, equation and term) and the segment names."""
-    from trustseg.model.chain import TERM_SEPARATOR
     from trustseg.model.effects import ARROW
     from trustseg.report.naming import HIGH_CUT, name_chain_segments
 
