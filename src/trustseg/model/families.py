@@ -59,15 +59,6 @@ from trustseg.model._core import LOG_2PI
 
 #: families of a normal outcome, whose one extra parameter is a log standard deviation
 NORMAL_FAMILIES = ("gaussian", "censored")
-#: the unit of each family's coefficients (its linear predictor), for summaries, captions and axes
-COEFFICIENT_UNITS = {
-    "gaussian": "outcome scale points",
-    "censored": "points of the latent outcome, before censoring at the scale's ends",
-    "ordinal": "log odds of a higher answer",
-    "binomial": "log odds",
-    "poisson": "log expected count",
-    "location_scale": "outcome scale points",
-}
 # An ordinal outcome is one rating item: more answer values than this is a
 # score or a measurement, better described by gaussian or censored.
 MAX_ORDINAL_CATEGORIES = 11
@@ -192,6 +183,10 @@ class _Family:
 
     name: ClassVar[str]
     has_intercept: ClassVar[bool] = True
+    #: the unit of the coefficients (the linear predictor), for summaries, captions, axes and sentences
+    coefficient_unit: ClassVar[str] = "outcome scale points"
+    #: what a segment's fitted curve on the outcome's own scale shows; None: the straight fitted line itself
+    mean_label: ClassVar[str | None] = None
 
     def extra_names(self) -> list[str]:
         """Names of the per-segment parameters besides the slope coefficients."""
@@ -348,6 +343,8 @@ class CensoredFamily(_Family):
     lower: float = -math.inf
     upper: float = math.inf
     name: ClassVar[str] = "censored"
+    coefficient_unit: ClassVar[str] = "points of the latent outcome, before censoring at the scale's ends"
+    mean_label: ClassVar[str | None] = "expected score, censored at the ends of the scale"
 
     def __post_init__(self):
         object.__setattr__(self, "lower", float(self.lower))
@@ -391,6 +388,8 @@ class BinomialFamily(_Family):
     """Logit link; ``y`` is 0/1 or successes out of ``data["trials"]``; no extra parameters."""
 
     name: ClassVar[str] = "binomial"
+    coefficient_unit: ClassVar[str] = "log odds"
+    mean_label: ClassVar[str | None] = "probability of a 1"
 
     def check_outcome(self, y, name, data=None) -> None:
         """0/1 without trials; with trials, integers 0 <= y <= trials."""
@@ -453,6 +452,8 @@ class PoissonFamily(_Family):
     """Log link; ``data["offset"]`` is added to the linear predictor; no extra parameters."""
 
     name: ClassVar[str] = "poisson"
+    coefficient_unit: ClassVar[str] = "log expected count"
+    mean_label: ClassVar[str | None] = "expected count"
 
     def check_outcome(self, y, name, data=None) -> None:
         """Counts: whole numbers >= 0."""
@@ -496,6 +497,8 @@ class OrdinalFamily(_Family):
     categories: tuple = field(default=(1.0, 2.0, 3.0, 4.0, 5.0))
     name: ClassVar[str] = "ordinal"
     has_intercept: ClassVar[bool] = False
+    coefficient_unit: ClassVar[str] = "log odds of a higher answer"
+    mean_label: ClassVar[str | None] = "expected rating"
 
     def __post_init__(self):
         values = tuple(float(c) for c in self.categories)
@@ -623,6 +626,13 @@ FAMILIES = {
     "poisson": PoissonFamily,
     "ordinal": OrdinalFamily,
 }
+
+
+def family_class(name):
+    """The class of the family called ``name``, whose class attributes carry its facts (units, curve)."""
+    if name not in FAMILIES:
+        raise ConfigError(f"unknown outcome family '{name}'; choose one of {', '.join(FAMILIES)}")
+    return FAMILIES[name]
 
 
 def make_family(name, **settings):

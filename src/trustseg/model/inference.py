@@ -30,7 +30,6 @@ from statsmodels.stats.multitest import multipletests
 
 from trustseg.model._family_core import family_param_layout
 from trustseg.model.diagnostics import information_is_singular
-from trustseg.model.families import COEFFICIENT_UNITS
 from trustseg.render import MixtureSummary
 
 #: the focal verdicts :class:`MixtureInference` gives (the segments stage adds ``"unreliable"``)
@@ -461,7 +460,7 @@ class MixtureInference:
         info = [
             ("Outcome", model.outcome_name_),
             ("Family", f"{_FAMILY_WORDS.get(model.family_.name, model.family_.name)} (coefficients in "
-                       f"{COEFFICIENT_UNITS.get(model.family_.name, 'the linear predictor')})"),
+                       f"{model.family_.coefficient_unit})"),
             ("Method", "EM (maximum likelihood)" if model.method == "em" else "CEM (classification)"),
             ("Respondents", str(self.n_obs)),
             ("Segments", str(model.n_segments_)),

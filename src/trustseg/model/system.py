@@ -86,6 +86,9 @@ class EquationSystem:
     name: ClassVar[str] = "system"
     #: the design carries each equation's intercept column itself (see :meth:`design`)
     has_intercept: ClassVar[bool] = False
+    #: each equation has its family's unit (``families[e].coefficient_unit``)
+    coefficient_unit: ClassVar[str] = "the linear predictor"
+    mean_label: ClassVar[str | None] = None
 
     def __post_init__(self):
         if not len(self.families) == len(self.n_predictors) == len(self.outcomes) >= 1:

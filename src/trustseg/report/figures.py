@@ -55,7 +55,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from trustseg.model.families import COEFFICIENT_UNITS
+from trustseg.model.families import family_class
 from trustseg.render import join_words
 
 __all__ = [
@@ -432,16 +432,6 @@ def _pct(level: float) -> str:
 # ---------------------------------------------------------------------------
 
 
-#: per outcome family: what its fitted curves show on the outcome's scale (None: straight fitted lines)
-FAMILY_CURVES = {
-    "gaussian": None,
-    "censored": "expected score, censored at the ends of the scale",
-    "ordinal": "expected rating",
-    "binomial": "probability of a 1",
-    "poisson": "expected count",
-}
-
-
 def segment_scatter(
     data: pd.DataFrame,
     lines: pd.DataFrame,
@@ -504,7 +494,7 @@ def segment_scatter(
         than one: the fitted lines are drawn with each held at its mean,
         which the caption states with the value.
     family : str, default "gaussian"
-        The outcome family; its curves are named in the caption (``FAMILY_CURVES``).
+        The outcome family; its curves are named in the caption (the family's ``mean_label``).
     curve : str, optional
         What the curves show, when not the family's usual quantity (e.g.
         "probability of success per trial" for successes out of trials).
@@ -597,14 +587,15 @@ def _scatter_caption(x_label: str, y_label: str, n: int, jitter: float, seed: in
             scale += (f" The confidence {'band' if one else 'bands'} of {_segment_list(bands)} "
                       f"{'reaches' if one else 'reach'} beyond the {scale_text} scale and "
                       f"{'is' if one else 'are'} cut off at the scale's end.")
+    facts = family_class(family)
     return (
         f"{y_label} against {x_label} for {n} respondents, by segment "
         "(segments distinguished by marker shape, line style and shade). "
         + jit
         + ("Lines: segment-specific fitted regressions; the slope is the change in the outcome per "
-           "one-point increase in the predictor" if FAMILY_CURVES[family] is None else
-           f"Curves: each segment's {curve or FAMILY_CURVES[family]} from its {family} regression; the segment's slope "
-           f"is in {COEFFICIENT_UNITS[family]} per one-point increase in the predictor (coefficient table)")
+           "one-point increase in the predictor" if facts.mean_label is None else
+           f"Curves: each segment's {curve or facts.mean_label} from its {family} regression; the segment's slope "
+           f"is in {facts.coefficient_unit} per one-point increase in the predictor (coefficient table)")
         + (f"; shaded bands: pointwise {_pct(band_level)} confidence intervals of the fitted line."
            if band_level is not None else "; no confidence band available.")
         + held
@@ -1027,7 +1018,7 @@ def _intercept_note(est: pd.DataFrame, terms: list[str], outcome_scale, predicto
 
 def _forest_caption(terms: list[str], ci_level: float, has_boot: bool, margin: float | None, focal_term: str | None,
                     n_missing: int, intercept_note: str = "", family: str = "gaussian") -> str:
-    unit = COEFFICIENT_UNITS[family]
+    unit = family_class(family).coefficient_unit
     return (
         f"Segment-specific coefficients ({', '.join(terms)}) with {_pct(ci_level)} confidence "
         "intervals, one panel per term and one row per segment (marker shape and shade identify "

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from trustseg.model._core import INTERCEPT
-from trustseg.model.families import COEFFICIENT_UNITS, NORMAL_FAMILIES
+from trustseg.model.families import NORMAL_FAMILIES, family_class
 from trustseg.stages.common import (
     POSTERIOR_PREFIX,
     analysis_data,
@@ -133,7 +133,7 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
         estimates, names, out / "coefficient_forest", equivalence_margin=equivalence_margin,
         focal_term=forest_focal, ci_level=1 - alpha, formats=formats, outcome_scale=intercept_scale,
         predictor_scale=_scale(focal, constructs), family=family_name,
-        x_label=f"Estimate ({COEFFICIENT_UNITS[family_name]}; slopes per predictor point)",
+        x_label=f"Estimate ({family_class(family_name).coefficient_unit}; slopes per predictor point)",
     )
     write_json({key: _figure_record(f) for key, f in written.items()}, out / "captions_segments.json")
 
@@ -188,7 +188,7 @@ def chain_figures(segments_path: str, effects_path: str, name: str, out_dir: str
     families = {f["name"] for f in family or [{"name": "gaussian"}]}
     unit = ("outcome points per predictor point" if families <= set(NORMAL_FAMILIES) else
             "each equation's linear-predictor units per predictor point ("
-            + ", ".join(f"{f}: {COEFFICIENT_UNITS[f]}" for f in sorted(families)) + ")")
+            + ", ".join(f"{f}: {family_class(f).coefficient_unit}" for f in sorted(families)) + ")")
     effects = pd.read_csv(effects_path)
     names = _segment_names(segments_path)
     out = Path(out_dir)
