@@ -12,13 +12,11 @@ segment's log standard deviation depend linearly on spread predictors
     log sigma_ik = gamma_0k + z_i' gamma_k
 
 with the mean ``eta_ik = x_i' beta_k`` as before (a location-scale mixture of
-regressions).  It is an ordinary outcome family of
-:mod:`trustseg.model.families`: the extra parameters of a segment are
-``(gamma_0k, gamma_k)``, named ``log_sigma`` and ``log_sigma:<spread name>``,
-so :func:`~trustseg.model.families.fit_segment`, the mixture layer
-(:func:`~trustseg.model._family_core.fit_family_mixture`) and the observed
-information (:func:`~trustseg.model._family_core.family_observed_information`)
-serve it unchanged.
+regressions).  It is an ordinary outcome family
+(:class:`~trustseg.model.families.base.Family`): the extra parameters of a
+segment are ``(gamma_0k, gamma_k)``, named ``log_sigma`` and
+``log_sigma:<spread name>``, so the weighted Newton fit, the mixture engine
+and the observed information serve it unchanged.
 
 The spread predictors travel with the other per-row side data: one array of
 length n per spread predictor, under the key ``"spread:<name>"`` of the
@@ -30,7 +28,7 @@ Every row has its own sigma, so the one-sigma formulas of the gaussian and
 censored families (which take a scalar ``log_sigma``) are not called; the
 per-row versions here reduce to them when the spread slopes are zero (the
 tests check this) and share their tail-stable pieces
-(:func:`~trustseg.model.families._log_normal_cdf_derivatives`).
+(:func:`~trustseg.model.families.normal.log_normal_cdf_derivatives`).
 """
 
 from __future__ import annotations
@@ -40,20 +38,20 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+from scipy.special import ndtr
 
 from trustseg.errors import ConfigError
-from trustseg.model.families import (
+from trustseg.model.families.base import Family, check_finite, weighted_lstsq
+from trustseg.model.families.normal import (
     CensoredFamily,
     GaussianFamily,
-    _check_finite,
-    _Family,
-    _wls,
     censored_normal_derivatives,
     censored_normal_loglik,
     censored_normal_mean,
 )
 
-BASES = ("gaussian", "censored")
+#: the constant-spread families a location-scale family extends, by name
+BASES = {"gaussian": GaussianFamily, "censored": CensoredFamily}
 # E log|e| for e ~ N(0, 1): -(Euler's gamma + log 2) / 2.  A regression of log|residual|
 # on the spread predictors estimates log sigma shifted by this much.
 _MEAN_LOG_ABS_NORMAL = -0.5 * (np.euler_gamma + math.log(2.0))
@@ -90,7 +88,7 @@ def spread_data(spread_names, Z, data=None):
 
 
 @dataclass(frozen=True)
-class LocationScaleFamily(_Family):
+class LocationScaleFamily(Family):
     """Normal (``base="gaussian"``) or censored normal (``base="censored"``) outcome whose log SD is linear.
 
     Parameters
@@ -112,6 +110,10 @@ class LocationScaleFamily(_Family):
     upper: float = math.inf
     spread_names: tuple = ()
     name: ClassVar[str] = "location_scale"
+    normal: ClassVar[bool] = True
+    description: ClassVar[str] = ("normal with a segment-specific spread, log sigma linear in the predictors "
+                                  "(location-scale)")
+    rating_outcome: ClassVar[bool] = True
 
     def __post_init__(self):
         if self.base not in BASES:
@@ -128,18 +130,22 @@ class LocationScaleFamily(_Family):
         object.__setattr__(self, "spread_names", names)
         object.__setattr__(self, "lower", float(self.lower))
         object.__setattr__(self, "upper", float(self.upper))
-        if self.base == "gaussian" and (math.isfinite(self.lower) or math.isfinite(self.upper)):
+        bounded = math.isfinite(self.lower) or math.isfinite(self.upper)
+        if bounded and not hasattr(BASES[self.base], "lower"):
             raise ConfigError(f"location-scale family: bounds [{self.lower:g}, {self.upper:g}] apply to the "
                               "censored base only; use base 'censored' for a bounded scale, or drop the bounds")
-        if self.base == "censored":
-            CensoredFamily(lower=self.lower, upper=self.upper)  # refuses lower >= upper, naming both bounds
+        self.base_family  # noqa: B018  (the censored base refuses lower >= upper, naming both bounds)
+
+    @property
+    def mean_label(self):
+        """What a segment's curve shows: the base family's (a censored base bends at the scale's ends)."""
+        return BASES[self.base].mean_label
 
     @property
     def base_family(self):
-        """The constant-spread family this one extends."""
-        if self.base == "censored":
-            return CensoredFamily(lower=self.lower, upper=self.upper)
-        return GaussianFamily()
+        """The constant-spread family this one extends (with the bounds of the scale, when it has them)."""
+        base = BASES[self.base]
+        return base(lower=self.lower, upper=self.upper) if hasattr(base, "lower") else base()
 
     @property
     def n_spread(self) -> int:
@@ -172,7 +178,7 @@ class LocationScaleFamily(_Family):
         n = len(np.asarray(y).reshape(-1))
         design = self.spread_design(data, n)
         for j, spread_name in enumerate(self.spread_names):
-            _check_finite(design[:, 1 + j], spread_name)
+            check_finite(design[:, 1 + j], spread_name)
 
     def loglik(self, y, eta, extra, data=None):
         y = np.asarray(y, dtype=float)
@@ -202,28 +208,34 @@ class LocationScaleFamily(_Family):
         return d1, d2
 
     def mean(self, eta, extra, data=None):
-        """The expected outcome: eta (gaussian), E[clip(Y*, lower, upper)] with each row's sigma (censored)."""
+        """E[clip(Y*, lower, upper)] with each row's sigma (eta itself when the bounds are infinite)."""
         eta = np.asarray(eta, dtype=float)
-        if self.base == "gaussian":
-            return eta
         sigma = np.exp(self.log_sigma(extra, data, len(eta)))
         return censored_normal_mean(eta, sigma, self.lower, self.upper)
+
+    def end_masses(self, eta, extra, data=None):
+        """P(Y* <= lower) and P(Y* >= upper) of each row with its own sigma (None without a bounded scale)."""
+        if not (math.isfinite(self.lower) or math.isfinite(self.upper)):
+            return None
+        eta = np.asarray(eta, dtype=float)
+        inv_sigma = np.exp(-self.log_sigma(extra, data, len(eta)))
+        return np.column_stack([ndtr((self.lower - eta) * inv_sigma), ndtr((eta - self.upper) * inv_sigma)])
 
     def simulate(self, eta, extra, rng, data=None):
         eta = np.asarray(eta, dtype=float)
         draws = rng.normal(eta, np.exp(self.log_sigma(extra, data, len(eta))))
         return np.clip(draws, self.lower, self.upper)
 
-    def start(self, X, y, w, data=None):
+    def start(self, design, y, w, data=None):
         """The base family's start for beta, and a weighted regression of log|residual| on the spread predictors.
 
         For a normal residual e_i, E log|e_i| = log sigma_i + E log|N(0, 1)|,
         so the regression estimates gamma once its intercept is shifted back.
         """
-        beta, extra = self.base_family.start(X, y, w, data)
-        residual = np.abs(y - X @ beta)
+        beta, extra = self.base_family.start(design, y, w, data)
+        residual = np.abs(y - design @ beta)
         log_abs = np.log(np.maximum(residual, _RESIDUAL_FLOOR * math.exp(float(extra[0]))))
-        gamma = _wls(self.spread_design(data, len(y)), log_abs, w)
+        gamma = weighted_lstsq(self.spread_design(data, len(y)), log_abs, w)
         if not np.all(np.isfinite(gamma)):
             gamma = np.concatenate([extra, np.zeros(self.n_spread)])
         else:

@@ -7,8 +7,8 @@ component models sharing the latent classes; Grün and Leisch 2008), so a
 respondent's log-density in segment k is the sum of the equations'
 log-densities.
 
-:class:`EquationSystem` presents such a system to the mixture layer
-(:mod:`trustseg.model._family_core`) as one outcome family:
+:class:`EquationSystem` presents such a system to the mixture engine as one
+outcome family (:class:`~trustseg.model.families.base.Family`):
 
 * the outcome ``y`` is an (n, E) array, one column per equation;
 * the design is block-wise, one block of columns per equation (its
@@ -26,14 +26,14 @@ derivatives are zero (independent errors given the segment).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
-from trustseg.model.families import NORMAL_FAMILIES, make_family
+from trustseg.model.families import family_from_record as _family_from_record
+from trustseg.model.families.base import Bounds, EquationPart, Family
 
 
 def _equation_data(data, e):
@@ -43,17 +43,6 @@ def _equation_data(data, e):
     prefix = f"{e}:"
     out = {key[len(prefix):]: value for key, value in data.items() if key.startswith(prefix)}
     return out or None
-
-
-def _weighted_least_squares(X, y, w):
-    """Weighted least squares by the normal equations (Cholesky), by lstsq when they are singular."""
-    Xw = X * w[:, None]
-    try:
-        factor = np.linalg.cholesky(Xw.T @ X)
-        return np.linalg.solve(factor.T, np.linalg.solve(factor, Xw.T @ y))
-    except np.linalg.LinAlgError:
-        root = np.sqrt(w)
-        return np.linalg.lstsq(X * root[:, None], y * root, rcond=None)[0]
 
 
 def system_data(per_equation):
@@ -66,8 +55,8 @@ def system_data(per_equation):
 
 
 @dataclass(frozen=True)
-class EquationSystem:
-    """Equations sharing the segments, as one outcome family of the mixture layer.
+class EquationSystem(Family):
+    """Equations sharing the segments, as one outcome family of the mixture engine.
 
     Parameters
     ----------
@@ -88,11 +77,19 @@ class EquationSystem:
     has_intercept: ClassVar[bool] = False
     #: each equation has its family's unit (``families[e].coefficient_unit``)
     coefficient_unit: ClassVar[str] = "the linear predictor"
-    mean_label: ClassVar[str | None] = None
+
+    @property
+    def description(self) -> str:
+        return "equations sharing the segments: " + "; ".join(
+            f"{outcome} {family.description}" for outcome, family in zip(self.outcomes, self.families))
 
     def __post_init__(self):
         if not len(self.families) == len(self.n_predictors) == len(self.outcomes) >= 1:
             raise ValueError("an equation system needs one family, predictor count and outcome per equation")
+
+    @property
+    def can_separate(self) -> bool:
+        return any(family.can_separate for family in self.families)
 
     # -- layout -----------------------------------------------------------------
 
@@ -144,29 +141,26 @@ class EquationSystem:
             out[:, :, e] = design[:, block] @ beta[:, block].T
         return out
 
-    def record(self) -> dict:
-        """The system as a JSON-ready dict (:meth:`from_record` rebuilds it)."""
-        settings = []
-        for family in self.families:
-            values = {}
-            for name in (f.name for f in dataclasses.fields(family)):
-                value = getattr(family, name)
-                values[name] = [float(v) for v in value] if isinstance(value, tuple) else float(value)
-            settings.append(values)
-        return {"families": [f.name for f in self.families], "family_settings": settings,
-                "n_predictors": [int(p) for p in self.n_predictors], "outcomes": list(self.outcomes)}
+    def linear_predictor(self, design, beta):
+        """One segment's linear predictors, (n, E)."""
+        return self.linear_predictors(design, np.asarray(beta, dtype=float)[None, :])[:, 0, :]
 
     @classmethod
-    def from_record(cls, record: dict) -> EquationSystem:
-        families = tuple(
-            make_family(name, **{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
-            for name, settings in zip(record["families"], record["family_settings"])
-        )
-        return cls(families, tuple(int(p) for p in record["n_predictors"]), tuple(record["outcomes"]))
+    def from_settings(cls, settings) -> EquationSystem:
+        """The system saved by :meth:`settings`."""
+        families = tuple(_family_from_record(name, values)
+                         for name, values in zip(settings["families"], settings["family_settings"]))
+        return cls(families, tuple(int(p) for p in settings["n_predictors"]), tuple(settings["outcomes"]))
+
+    def settings(self) -> dict:
+        """The system as a JSON-ready dict (:meth:`from_settings` rebuilds it)."""
+        return {"families": [f.name for f in self.families],
+                "family_settings": [f.settings() for f in self.families],
+                "n_predictors": [int(p) for p in self.n_predictors], "outcomes": list(self.outcomes)}
 
     # -- the family interface ---------------------------------------------------
 
-    def _outcome(self, y):
+    def outcome_array(self, y):
         y = np.asarray(y, dtype=float)
         if y.ndim != 2 or y.shape[1] != self.n_equations:
             raise ValueError(f"an equation system with {self.n_equations} equations needs y of shape (n, "
@@ -174,12 +168,12 @@ class EquationSystem:
         return y
 
     def check_outcome(self, y, name, data=None) -> None:
-        y = self._outcome(y)
+        y = self.outcome_array(y)
         for e, (family, outcome) in enumerate(zip(self.families, self.outcomes)):
             family.check_outcome(y[:, e], outcome, _equation_data(data, e))
 
     def prepare(self, y, data=None):
-        y = self._outcome(y)
+        y = self.outcome_array(y)
         return system_data([family.prepare(y[:, e], _equation_data(data, e))
                             for e, family in enumerate(self.families)])
 
@@ -189,6 +183,15 @@ class EquationSystem:
         total = None
         for e, (family, block) in enumerate(zip(self.families, self.extra_blocks)):
             part = family.loglik(y[:, e], eta[:, e], extra[block], _equation_data(data, e))
+            total = part if total is None else total + part
+        return total
+
+    def segment_logliks(self, y, eta, extra, data=None):
+        """Every segment's sum over the equations, (n, K), each equation's segments in one pass."""
+        extra = np.asarray(extra, dtype=float)
+        total = None
+        for e, (family, block) in enumerate(zip(self.families, self.extra_blocks)):
+            part = family.segment_logliks(y[:, e], eta[:, :, e], extra[:, block], _equation_data(data, e))
             total = part if total is None else total + part
         return total
 
@@ -205,6 +208,34 @@ class EquationSystem:
             d2[:, where[:, None], where[None, :]] = f2
         return d1, d2
 
+    def row_gradients(self, design, d1):
+        """Each row's gradient in (beta, extra): each equation's eta chained through its own block."""
+        n_eq = self.n_equations
+        return np.column_stack([design[:, b] * d1[:, e : e + 1] for e, b in enumerate(self.equation_blocks)]
+                               + [d1[:, n_eq:]])
+
+    def weighted_second_derivatives(self, design, wt, d2):
+        """``sum_i wt_i`` times the second derivatives in (beta, extra); no cross-equation terms but the data's."""
+        blocks = self.equation_blocks
+        q, n_eq = design.shape[1], self.n_equations
+        m = d2.shape[1] - n_eq
+        extras = q + np.arange(m)
+        second = np.zeros((q + m, q + m))
+        for e, b in enumerate(blocks):
+            for f in range(e, n_eq):
+                coupling = wt * d2[:, e, f]
+                if not coupling.any():  # independent equations: no cross terms
+                    continue
+                c = blocks[f]
+                part = (design[:, b] * coupling[:, None]).T @ design[:, c]
+                second[np.ix_(b, c)] = part
+                second[np.ix_(c, b)] = part.T
+            cross = design[:, b].T @ (wt[:, None] * d2[:, e, n_eq:])
+            second[np.ix_(b, extras)] = cross
+            second[np.ix_(extras, b)] = cross.T
+        second[q:, q:] = np.einsum("i,ijk->jk", wt, d2[:, n_eq:, n_eq:])
+        return second
+
     def mean(self, eta, extra, data=None):
         """Each equation's expected outcome on its own scale, (n, E)."""
         extra = np.asarray(extra, dtype=float)
@@ -217,58 +248,64 @@ class EquationSystem:
         return np.column_stack([family.simulate(eta[:, e], extra[block], rng, _equation_data(data, e))
                                 for e, (family, block) in enumerate(zip(self.families, self.extra_blocks))])
 
-    def start(self, X, y, w, data=None):
+    def start(self, design, y, w, data=None):
         """Each equation's own start on its block of the design."""
         beta, extra = [], []
         for e, (family, block) in enumerate(zip(self.families, self.equation_blocks)):
-            b, x = family.start(X[:, block], y[:, e], w, _equation_data(data, e))
+            b, x = family.start(design[:, block], y[:, e], w, _equation_data(data, e))
             beta.append(np.asarray(b, dtype=float).reshape(-1))
             extra.append(np.asarray(x, dtype=float).reshape(-1))
         return np.concatenate(beta), np.concatenate(extra)
 
-    def fit_equations(self, X, y, w, data=None, start=None, max_iter=100):
-        """One segment's weighted maximum-likelihood fit, equation by equation (they share no parameter).
+    # -- what the engine asks of a family ------------------------------------------
 
-        A normal equation has a closed form (weighted least squares and the
-        maximum-likelihood residual SD), as the one-equation engine's M-step;
-        any other family takes its own Newton fit, warm-started from
-        ``start`` (``(beta, extra)`` of the whole system).  ``X`` is the
-        block design.  Returns a :class:`~trustseg.model.families.SegmentFit`
-        without the joint gradient and Hessian (NaN log-likelihood).
-        """
-        from trustseg.model.families import SegmentFit, fit_segment
-
-        y = np.asarray(y, dtype=float)
-        w = np.asarray(w, dtype=float)
-        beta, extra = [], []
+    def m_step(self, design, y, weights, params, data=None, cache=None, bounds=None, current=None):
+        """Every segment's fit, equation by equation (they share no parameter), each by its family's M-step."""
+        k = weights.shape[1]
+        beta = np.empty((k, design.shape[1]))
+        extra = np.empty((k, self.n_extra()))
         for e, (family, block, extras) in enumerate(zip(self.families, self.equation_blocks, self.extra_blocks)):
-            Xe, ye = X[:, block], y[:, e]
-            if family.name == "gaussian":
-                coef = _weighted_least_squares(Xe, ye, w)
-                residual = ye - Xe @ coef
-                variance = float(w @ (residual * residual) / w.sum())
-                beta.append(coef)
-                extra.append(np.array([0.5 * np.log(max(variance, 1e-300))]))
-                continue
-            warm = None if start is None else (np.asarray(start[0], dtype=float)[block],
-                                               np.asarray(start[1], dtype=float)[extras])
-            fit = fit_segment(family, Xe[:, 1:] if family.has_intercept else Xe, ye, w, _equation_data(data, e),
-                              start=warm, max_iter=max_iter)
-            beta.append(fit.beta)
-            extra.append(fit.extra)
-        return SegmentFit(beta=np.concatenate(beta), extra=np.concatenate(extra), loglik=np.nan, gradient=None,
-                          hessian=None, n_iter=1, converged=True)
+            warm = None if params is None else type(params)(params.weights, params.beta[:, block],
+                                                            params.extra[:, extras])
+            sub_cache = None if cache is None else cache.setdefault(("equation", e), {})
+            box = None if bounds is None else bounds.part(block, extras, family.ordered_extra)
+            beta[:, block], extra[:, extras] = family.m_step(design[:, block], y[:, e], weights, warm,
+                                                             _equation_data(data, e), sub_cache, box)
+        return beta, extra
 
-    def solution_scale(self, X, y, w):
-        """Scales on which two solutions are compared: per equation, intercepts and slopes in SDs of y_e."""
-        total = w.sum()
-        sd_x = np.sqrt(w @ (X - w @ X / total) ** 2 / total)
-        coef = np.empty(X.shape[1])
-        for e, (family, block) in enumerate(zip(self.families, self.equation_blocks)):
-            ye = y[:, e]
-            sd_y = float(np.sqrt(w @ (ye - w @ ye / total) ** 2 / total)) if family.name in NORMAL_FAMILIES else 1.0
-            sd_y = sd_y or 1.0
-            coef[block] = sd_x[block] / sd_y
-            if family.has_intercept:
-                coef[block[0]] = 1.0 / sd_y
-        return np.concatenate([coef, np.ones(self.n_extra())])
+    def bounds(self, design, w, variance_floor=None) -> Bounds:
+        """Each equation's box on its own block; ``variance_floor`` is one floor per equation (or None)."""
+        floors = [None] * self.n_equations if variance_floor is None else list(np.broadcast_to(
+            np.asarray(variance_floor, dtype=float), (self.n_equations,)))
+        q, m = design.shape[1], self.n_extra()
+        beta_low, beta_high = np.full(q, -np.inf), np.full(q, np.inf)
+        extra_low, extra_high = np.full(m, -np.inf), np.full(m, np.inf)
+        for family, block, extras, floor in zip(self.families, self.equation_blocks, self.extra_blocks, floors):
+            box = family.bounds(design[:, block], w, floor)
+            beta_low[block], beta_high[block] = box.beta_low, box.beta_high
+            extra_low[extras], extra_high[extras] = box.extra_low, box.extra_high
+        # an ordinal equation's threshold order is checked through its log-density (-inf when crossed)
+        return Bounds(beta_low, beta_high, extra_low, extra_high, False)
+
+    def equations(self) -> list[EquationPart]:
+        """One part per equation: its family, its coefficients and extras, its outcome column, its side data."""
+        return [EquationPart(family, block, extras, e, functools.partial(_equation_data, e=e))
+                for e, (family, block, extras) in enumerate(zip(self.families, self.equation_blocks,
+                                                                self.extra_blocks))]
+
+    def residual_directions(self, y, eta, extra, data=None):
+        """Each equation's residuals, (n, E): a split move may cut a segment along any equation."""
+        extra = np.asarray(extra, dtype=float)
+        return np.column_stack([
+            family.residual_directions(y[:, e], eta[:, e], extra[block], _equation_data(data, e))[:, 0]
+            for e, (family, block) in enumerate(zip(self.families, self.extra_blocks))])
+
+    def solution_scale(self, design, y, w):
+        """Scales on which two solutions are compared: each equation's, on its own block."""
+        scale = np.empty(design.shape[1] + self.n_extra())
+        q = design.shape[1]
+        for e, (family, block, extras) in enumerate(zip(self.families, self.equation_blocks, self.extra_blocks)):
+            own = family.solution_scale(design[:, block], y[:, e], w)
+            scale[block] = own[: len(block)]
+            scale[q + extras] = own[len(block):]
+        return scale

@@ -1,0 +1,378 @@
+"""Normal outcomes: the gaussian family (with its closed-form M-step) and the censored (Tobit) family.
+
+Both have one extra parameter per segment, ``log_sigma``, bounded below by
+the variance floor (:func:`variance_floor`): without it EM builds "segments"
+of respondents who gave the same answer, with a near-zero variance and a
+meaningless likelihood.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from scipy import linalg
+from scipy.special import log_ndtr, ndtr
+
+from trustseg.errors import ConfigError
+from trustseg.model.families.base import Family, refuse_values, weighted_lstsq
+
+LOG_2PI = math.log(2.0 * math.pi)
+#: default variance floor, relative to the weighted variance of the outcome
+DEFAULT_RELATIVE_FLOOR = 1e-3
+# Above this many bytes the precomputed column products of the gaussian M-step
+# are replaced by one weighted product per segment, so memory stays bounded.
+_MAX_PRODUCTS_BYTES = 256 * 2**20
+
+
+def variance_floor(y, w=None, rounding_variance=0.0, relative=DEFAULT_RELATIVE_FLOOR) -> float:
+    """The smallest residual variance a segment may have, in squared outcome units.
+
+    Answers on an integer scale are a latent opinion rounded to whole points,
+    and rounding adds variance 1/12 to each answer (Sheppard's correction);
+    the mean of ``m`` items carries ``1 / (12 m)``: no segment can fit the
+    score more tightly than that (``rounding_variance``; None: ``h**2 / 12``
+    for the smallest gap ``h`` between distinct outcome values).  The floor
+    is the larger of it and ``relative`` times the weighted variance of
+    ``y``.  The one floor the estimator, its refits, the bootstrap and the
+    workflow use.
+    """
+    values = np.asarray(y, dtype=float).reshape(-1)
+    w = np.ones_like(values) if w is None else np.asarray(w, dtype=float).reshape(-1)
+    mean = float(w @ values / w.sum())
+    var = float(w @ (values - mean) ** 2 / w.sum())
+    if rounding_variance is None:
+        steps = np.diff(np.unique(np.round(values, 9)))
+        rounding_variance = float(steps.min()) ** 2 / 12.0 if steps.size else 0.0
+    return max(relative * var, float(rounding_variance))
+
+
+def inverse_sigma(log_sigma):
+    """1 / sigma, infinite (not an OverflowError) for a log sigma far below any real spread.
+
+    A Newton trial point of a segment collapsing onto one answer can ask for
+    exp(710); the infinite density it gives is a non-finite candidate, which
+    the step halving rejects.
+    """
+    with np.errstate(over="ignore"):
+        return np.exp(-np.asarray(log_sigma, dtype=float))
+
+
+# ----------------------------------------------------------------------------
+# the normal log-density, censored or not, with one sigma per row or per segment
+# ----------------------------------------------------------------------------
+
+
+def censored_sides(y, lower, upper):
+    """Which rows sit at (or beyond) the lower and the upper bound: censored observations."""
+    return y <= lower, y >= upper
+
+
+def censored_normal_loglik(y, eta, log_sigma, lower, upper):
+    """log f(y_i | eta_i, sigma), censored at ``lower`` / ``upper`` (infinite: no censoring).
+
+    ``eta`` is (n,) or (n, K); ``log_sigma`` broadcasts against it (one per
+    row, as the location-scale family has, or one per segment).  A trial
+    point of a Newton step may put log sigma far out; there sigma under- or
+    overflows and the log-density is -inf or nan, which the step halving
+    rejects, quietly.
+    """
+    y = np.asarray(y, dtype=float)
+    column = y if np.ndim(eta) == 1 else y[:, None]
+    with np.errstate(over="ignore", invalid="ignore"):
+        inv_sigma = np.exp(-np.asarray(log_sigma, dtype=float))
+        z = (column - eta) * inv_sigma
+        out = -0.5 * LOG_2PI - log_sigma - 0.5 * z * z
+        left, right = censored_sides(y, lower, upper)
+        rows = np.flatnonzero(left | right)
+        if rows.size:  # both bounds at once: log Phi(sign (eta - bound) / sigma)
+            per_row = np.ndim(eta) == 1  # sigma per row; with (n, K) linear predictors, one per segment
+            at_upper = right[rows] if per_row else right[rows][:, None]
+            eta_r = eta[rows]
+            inv_r = inv_sigma[rows] if per_row else inv_sigma
+            out[rows] = log_ndtr(np.where(at_upper, eta_r - upper, lower - eta_r) * inv_r)
+    return out
+
+
+def log_normal_cdf_derivatives(t):
+    """log Phi(t) with its first two derivatives in t, stable in both tails.
+
+    The first derivative is the inverse Mills ratio phi(t) / Phi(t), formed as
+    exp(log phi - log Phi) so that it stays finite (about -t) far in the lower
+    tail, where phi and Phi both underflow.
+    """
+    log_cdf = log_ndtr(t)
+    mills = np.exp(-0.5 * t * t - 0.5 * LOG_2PI - log_cdf)
+    return log_cdf, mills, -mills * (t + mills)
+
+
+def censored_normal_derivatives(y, eta, log_sigma, lower, upper):
+    """First (n, 2) and second (n, 2, 2) derivatives of :func:`censored_normal_loglik` in (eta_i, log sigma_i).
+
+    A censored row contributes log Phi(t), t = (lower - eta)/sigma (left) or
+    (eta - upper)/sigma (right), chained through t with the inverse Mills
+    ratio.  Where sigma_i under- or overflows the derivatives are not
+    finite, quietly.
+    """
+    n = len(y)
+    # filled one derivative at a time (contiguous rows), handed back as (n, 2) and (n, 2, 2) views
+    d1 = np.empty((2, n))
+    d2 = np.empty((2, 2, n))
+    with np.errstate(over="ignore", invalid="ignore"):
+        inv_sigma = np.exp(-log_sigma)
+        z = (y - eta) * inv_sigma
+        zz = z * z
+        np.multiply(z, inv_sigma, out=d1[0])
+        np.subtract(zz, 1.0, out=d1[1])
+        np.multiply(inv_sigma, -inv_sigma, out=d2[0, 0])
+        np.multiply(-2.0 * z, inv_sigma, out=d2[0, 1])
+        np.multiply(zz, -2.0, out=d2[1, 1])
+        left, right = censored_sides(y, lower, upper)
+        rows = np.flatnonzero(left | right)
+        if rows.size:
+            # t = sign (eta - bound) / sigma (sign -1 at the lower bound, +1 at the upper):
+            # dt/deta = sign/sigma, dt/dlog_sigma = -t.  Both sides at once: few, small arrays.
+            at_upper = right[rows]
+            dt_eta = np.where(at_upper, inv_sigma[rows], -inv_sigma[rows])
+            t = (eta[rows] - np.where(at_upper, upper, lower)) * dt_eta
+            _, h1, h2 = log_normal_cdf_derivatives(t)
+            d1[0, rows] = h1 * dt_eta
+            d1[1, rows] = -h1 * t
+            d2[0, 0, rows] = h2 * dt_eta**2
+            d2[0, 1, rows] = -(h2 * t + h1) * dt_eta
+            d2[1, 1, rows] = (h2 * t + h1) * t
+    d2[1, 0] = d2[0, 1]
+    return d1.T, d2.transpose(2, 0, 1)
+
+
+def censored_normal_mean(eta, sigma, lower, upper):
+    """E[clip(Y*, lower, upper)] for Y*_i ~ N(eta_i, sigma_i^2) (sigma a scalar or one per row)."""
+    a = (lower - eta) / sigma
+    b = (upper - eta) / sigma
+    below, above = ndtr(a), ndtr(-b)
+    density = np.exp(-0.5 * a * a) - np.exp(-0.5 * b * b)
+    inside = eta * (1.0 - below - above) + sigma * density / math.sqrt(2.0 * math.pi)
+    # An infinite bound has zero probability beyond it; 0 * inf must not become nan.
+    at_lower = lower * below if math.isfinite(lower) else 0.0
+    at_upper = upper * above if math.isfinite(upper) else 0.0
+    return inside + at_lower + at_upper
+
+
+# ----------------------------------------------------------------------------
+# the closed-form M-step of normal segments
+# ----------------------------------------------------------------------------
+
+
+def _centred_products(design, y, cache):
+    """Column products of the centred ``[design, y]`` (upper triangle), computed once per data set.
+
+    Centring the predictors and the outcome keeps the normal equations well
+    conditioned on rating-scale data; every segment's Gram matrix is then one
+    row of ``weights.T @ products``, a single BLAS product for all segments.
+    """
+    if cache is not None and "normal_products" in cache:
+        return cache["normal_products"]
+    centre_x = design.mean(axis=0)
+    centre_x[0] = 0.0  # the intercept column stays ones
+    centre_y = float(y.mean())
+    full = np.column_stack([design - centre_x, y - centre_y])
+    upper = np.triu_indices(full.shape[1])
+    products = full[:, upper[0]] * full[:, upper[1]] if full.shape[0] * len(upper[0]) * 8 <= _MAX_PRODUCTS_BYTES \
+        else None
+    entry = (centre_x, centre_y, full, upper, products)
+    if cache is not None:
+        cache["normal_products"] = entry
+    return entry
+
+
+def least_squares_segments(design, y, weights, cache=None, common_variance=False):
+    """Weighted least squares of every segment at once: coefficients (K, q) and ML residual variances (K,).
+
+    ``design`` has the intercept column first; ``weights`` (n, K) are the
+    survey weights times the posteriors.  ``common_variance`` pools the
+    residual sum of squares over the segments (classification EM's one
+    variance).
+    """
+    centre_x, centre_y, full, upper, products = _centred_products(design, y, cache)
+    k, q = weights.shape[1], design.shape[1]
+    grams = np.empty((k, q + 1, q + 1))
+    if products is not None:
+        packed = weights.T @ products
+        grams[:, upper[0], upper[1]] = packed
+        grams[:, upper[1], upper[0]] = packed
+    else:
+        for j in range(k):
+            grams[j] = (full * weights[:, j : j + 1]).T @ full
+    mass = grams[:, 0, 0].copy()
+    try:
+        # all K normal equations in one call: for survey-sized data the per-call
+        # overhead of K separate solves costs more than the arithmetic
+        coefs = np.linalg.solve(grams[:, :q, :q], grams[:, :q, q:])[:, :, 0]
+        if not np.isfinite(coefs).all():
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        coefs = np.array([linalg.lstsq(grams[j, :q, :q], grams[j, :q, q])[0] for j in range(k)])
+    # at the normal equations' solution rss = y'Wy - c'X'Wy; rounding can leave a hair below zero
+    rss = np.maximum(grams[:, q, q] - np.einsum("kj,kj->k", coefs, grams[:, :q, q]), 0.0)
+    variances = np.full(k, rss.sum() / mass.sum()) if common_variance else rss / np.maximum(mass, 1e-300)
+    beta = coefs.copy()
+    beta[:, 0] = coefs[:, 0] + centre_y - coefs[:, 1:] @ centre_x[1:]
+    return beta, variances
+
+
+# ----------------------------------------------------------------------------
+# the families
+# ----------------------------------------------------------------------------
+
+
+class _NormalFamily(Family):
+    """What the gaussian and censored families share: one log residual SD per segment."""
+
+    normal: ClassVar[bool] = True
+    rating_outcome: ClassVar[bool] = True
+    #: the residual spread may be made linear in the predictors (the location-scale family)
+    varies_spread: ClassVar[bool] = True
+
+    def extra_names(self) -> list[str]:
+        return ["log_sigma"]
+
+    def residual_sd(self, extra) -> np.ndarray:
+        return np.exp(np.asarray(extra, dtype=float)[:, 0])
+
+    def start(self, design, y, w, data=None):
+        """Weighted least squares and the ML residual standard deviation."""
+        beta = weighted_lstsq(design, y, w)
+        variance = float(w @ (y - design @ beta) ** 2) / float(w.sum())
+        # An exact fit (zero residuals) must still give a finite log sigma.
+        return beta, np.array([0.5 * math.log(max(variance, 1e-12 * max(float(np.var(y)), 1.0)))])
+
+
+@dataclass(frozen=True)
+class GaussianFamily(_NormalFamily):
+    """Normal outcome, identity link; extra parameter ``log_sigma``.
+
+    ``common_variance`` gives every segment the same residual variance (the
+    classification EM of Spaeth's clusterwise regression).
+    """
+
+    common_variance: bool = False
+    name: ClassVar[str] = "gaussian"
+    #: classification EM with one common variance (Spaeth's clusterwise regression) is defined for it
+    classification_em: ClassVar[bool] = True
+    linear_normal: ClassVar[bool] = True
+
+    def settings(self) -> dict:
+        return {"common_variance": True} if self.common_variance else {}
+
+    def n_parameters(self, k, q) -> int:
+        """One residual variance for all segments when it is common."""
+        return super().n_parameters(k, q) - (k - 1 if self.common_variance else 0)
+
+    def check_outcome(self, y, name, data=None) -> None:
+        """Any finite value is a possible normal outcome."""
+        self.finite_outcome(y, name)
+
+    def loglik(self, y, eta, extra, data=None):
+        """log N(y_i | eta_i, sigma^2), sigma = exp(extra[0])."""
+        log_sigma = float(extra[0])
+        z = (y - eta) * inverse_sigma(log_sigma)
+        return -0.5 * LOG_2PI - log_sigma - 0.5 * z * z
+
+    def segment_logliks(self, y, eta, extra, data=None):
+        """Every segment's normal log-density in one pass over (n, K)."""
+        log_sigma = np.asarray(extra, dtype=float)[:, 0]
+        out = y[:, None] - eta
+        out *= out
+        out *= -0.5 * inverse_sigma(2.0 * log_sigma)
+        out += -0.5 * LOG_2PI - log_sigma
+        return out
+
+    def derivatives(self, y, eta, extra, data=None):
+        """Derivatives with respect to (eta_i, log_sigma)."""
+        inv_sigma = inverse_sigma(float(extra[0]))
+        z = (y - eta) * inv_sigma
+        n = len(z)
+        d1 = np.column_stack([z * inv_sigma, z * z - 1.0])
+        d2 = np.empty((n, 2, 2))
+        d2[:, 0, 0] = -inv_sigma**2
+        d2[:, 0, 1] = d2[:, 1, 0] = -2.0 * z * inv_sigma
+        d2[:, 1, 1] = -2.0 * z * z
+        return d1, d2
+
+    def mean(self, eta, extra, data=None):
+        return np.asarray(eta, dtype=float)
+
+    def simulate(self, eta, extra, rng, data=None):
+        return rng.normal(eta, math.exp(float(extra[0])))
+
+    def m_step(self, design, y, weights, params, data=None, cache=None, bounds=None, current=None):
+        """Weighted least squares and ML residual SDs of all segments in closed form (one Gram product).
+
+        The box is the engine's to apply: the variance floor clamps the SD exactly where the constrained
+        optimum is (the coefficients do not depend on it).
+        """
+        beta, variances = least_squares_segments(design, y, weights, cache, self.common_variance)
+        with np.errstate(divide="ignore"):
+            return beta, 0.5 * np.log(np.maximum(variances, 1e-300))[:, None]
+
+
+@dataclass(frozen=True)
+class CensoredFamily(_NormalFamily):
+    """Normal outcome censored at the bounds of the scale (Tobit); extra ``log_sigma``.
+
+    An observed value at ``lower`` contributes log P(Y* <= lower), one at
+    ``upper`` log P(Y* >= upper), and one in between the normal log-density.
+    Either bound may be infinite (censoring on one side only).
+    """
+
+    lower: float = -math.inf
+    upper: float = math.inf
+    name: ClassVar[str] = "censored"
+    coefficient_unit: ClassVar[str] = "points of the latent outcome, before censoring at the scale's ends"
+    description: ClassVar[str] = "censored normal, Tobit"
+    mean_label: ClassVar[str | None] = "expected score, censored at the ends of the scale"
+
+    def __post_init__(self):
+        object.__setattr__(self, "lower", float(self.lower))
+        object.__setattr__(self, "upper", float(self.upper))
+        if not self.lower < self.upper:
+            raise ConfigError(f"censored family: lower bound {self.lower:g} must be below upper bound {self.upper:g}")
+
+    def check_outcome(self, y, name, data=None) -> None:
+        """Values must lie within [lower, upper]."""
+        y = self.finite_outcome(y, name)
+        refuse_values(
+            y, (y < self.lower) | (y > self.upper), name,
+            f"values outside the scale bounds [{self.lower:g}, {self.upper:g}] of the censored family",
+            "Check the bounds of the scale (censored lower/upper) or the coding of the outcome.",
+        )
+
+    def loglik(self, y, eta, extra, data=None):
+        return censored_normal_loglik(y, eta, np.full(len(y), float(extra[0])), self.lower, self.upper)
+
+    def segment_logliks(self, y, eta, extra, data=None):
+        """Every segment's censored log-density in one pass over (n, K)."""
+        return censored_normal_loglik(y, eta, np.asarray(extra, dtype=float)[:, 0], self.lower, self.upper)
+
+    def derivatives(self, y, eta, extra, data=None):
+        """Derivatives with respect to (eta_i, log_sigma) (see :func:`censored_normal_derivatives`)."""
+        return censored_normal_derivatives(y, eta, np.full(len(y), float(extra[0])), self.lower, self.upper)
+
+    def mean(self, eta, extra, data=None):
+        """E[clip(Y*, lower, upper)] for Y* ~ N(eta, sigma^2)."""
+        return censored_normal_mean(np.asarray(eta, dtype=float), math.exp(float(extra[0])), self.lower, self.upper)
+
+    def simulate(self, eta, extra, rng, data=None):
+        return np.clip(rng.normal(eta, math.exp(float(extra[0]))), self.lower, self.upper)
+
+    def end_masses(self, eta, extra, data=None):
+        """P(Y* <= lower) and P(Y* >= upper) of each row: the mass the model piles at the two ends of the scale."""
+        inv_sigma = math.exp(-float(extra[0]))
+        eta = np.asarray(eta, dtype=float)
+        return np.column_stack([ndtr((self.lower - eta) * inv_sigma), ndtr((eta - self.upper) * inv_sigma)])
+
+    def residual_directions(self, y, eta, extra, data=None):
+        """Residuals from the latent line: the cut a split move makes (the censored mean bends at the ends)."""
+        return (np.asarray(y, dtype=float) - eta)[:, None]
