@@ -19,8 +19,9 @@ splitting the replicates over jobs (``replicates=range(0, 50)``,
 ``range(50, 100)``...) gives exactly the numbers of one long run.  Use
 :func:`lr_test_seed` to give every K its own independent test seed.
 
-Refits.  Every refit is the engine itself
-(:class:`trustseg.model.mixture.ClusterwiseRegression`) with the reference
+Refits.  Every refit is the engine itself (the reference's own estimator,
+:class:`trustseg.model.mixture.ClusterwiseRegression` or
+:class:`trustseg.model.chain.ChainRegression`) with the reference
 model's settings: ``n_init`` fresh starts plus a full run (Newton finish
 included) from given parameters (``init_params``: the full-sample solution,
 the generating model, a split segment), the engine choosing among them by its
@@ -39,9 +40,8 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score
 
 from trustseg.errors import TrustsegError
-from trustseg.model._core import MixtureParams
-from trustseg.model.families import NORMAL_FAMILIES, take_rows
-from trustseg.model.mixture import variance_floor_setting
+from trustseg.model.families import take_rows
+from trustseg.model.persistence import variance_floor_setting
 from trustseg.progress import Progress
 
 __all__ = [
@@ -105,11 +105,8 @@ def _refit(X, y, w, reference, k: int, starts: list, n_init: int, random_state: 
     ``(model, note)``; ``model`` is None when the fit failed.
     """
     hyper = reference.get_params()
-    if reference.family_.name == "gaussian":
-        starts = list(map(MixtureParams.coerce, starts))
-    else:
-        # the reference's bounds and answer categories: a resample may miss an answer value
-        hyper.update(family_options=reference.family_options_ or None)
+    # the reference's bounds and answer categories: a resample may miss an answer value
+    hyper.update(family_options=reference.family_options_ or None)
     # a start from a refit that lost a segment has too few segments to start K from
     starts = [s for s in starts if len(s.weights) == k]
     hyper.update(
@@ -160,13 +157,12 @@ def _standardised(model, mean_x, sd_x, sd_y) -> np.ndarray:
         for e, (block, extras, family) in enumerate(zip(system.equation_blocks, system.extra_blocks,
                                                         system.families)):
             coef = model.coef_[:, block]
-            scale = sd_y[e] if family.name in NORMAL_FAMILIES else 1.0
+            scale = sd_y[e] if family.normal else 1.0
             parts.append((coef @ mean_x[block])[:, None] / scale)  # the level at the mean predictors
             slopes = coef[:, 1:] if family.has_intercept else coef
             columns = block[1:] if family.has_intercept else block
             parts.append(slopes * sd_x[columns][None, :] / scale)
-            parts.append(np.exp(model.extra_[:, extras[:1]]) / scale if family.name in NORMAL_FAMILIES
-                         else model.extra_[:, extras])
+            parts.append(np.exp(model.extra_[:, extras[:1]]) / scale if family.normal else model.extra_[:, extras])
         return np.column_stack(parts)
     level = (model.intercept_ + model.coef_ @ mean_x) / sd_y
     slopes = model.coef_ * sd_x[None, :] / sd_y
@@ -339,21 +335,28 @@ def bootstrap_replicates(X, y, reference, replicates, seed: int, n_init: int = 3
     progress = Progress(len(replicates), f"bootstrap (K={frame.k})")
     rows = []
     for done, b in enumerate(replicates, start=1):
-        rng = replicate_rng(seed, b)
-        idx = rng.integers(0, len(w), size=len(w))
-        random_state = int(rng.integers(0, 2**32 - 1))
-        chain = _is_chain(reference)
-        refit, note = _refit(Xa.iloc[idx].reset_index(drop=True) if chain else Xa[idx], None if chain else ya[idx],
-                             w[idx], reference, frame.k, [frame.params], n_init, random_state, names,
-                             _take(family_data, idx, chain))
-        if refit is None:
-            logger.warning("bootstrap replicate %d failed: %s", b, note)
+        refit, note = _resample_refit(Xa, ya, w, reference, frame, b, seed, n_init, names, family_data)
         rows += frame.replicate_rows(b, refit, note)
         progress.update(done)
     out = pd.DataFrame(rows, columns=REPLICATE_COLUMNS)
     out = out.astype({"replicate": int, "segment": int, "lost": bool, "n_segments": int, "converged": bool})
     out["note"] = out["note"].astype(str)
     return out
+
+
+def _resample_refit(Xa, ya, w, reference, frame, b, seed, n_init, names, family_data):
+    """Replicate ``b``: the respondents resampled with replacement (each with its weight and family data), the
+    model refitted from fresh starts and from the full-sample solution; ``(refit or None, note)``."""
+    rng = replicate_rng(seed, b)
+    idx = rng.integers(0, len(w), size=len(w))
+    random_state = int(rng.integers(0, 2**32 - 1))
+    chain = _is_chain(reference)
+    refit, note = _refit(Xa.iloc[idx].reset_index(drop=True) if chain else Xa[idx], None if chain else ya[idx],
+                         w[idx], reference, frame.k, [frame.params], n_init, random_state, names,
+                         _take(family_data, idx, chain))
+    if refit is None:
+        logger.warning("bootstrap replicate %d failed: %s", b, note)
+    return refit, note
 
 
 def _as_bool(values: pd.Series) -> pd.Series:
@@ -473,13 +476,6 @@ def summarise_bootstrap(replicates_df: pd.DataFrame, reference_params: pd.DataFr
 # ----------------------------------------------------------------------------
 
 
-def _simulate(X, params, rng):
-    k = len(params.intercept)
-    z = rng.choice(k, size=X.shape[0], p=params.weights / params.weights.sum())
-    mean = params.intercept[z] + np.einsum("ij,ij->i", X, params.coef[z])
-    return mean + params.sigma[z] * rng.standard_normal(X.shape[0])
-
-
 def _lr_replicate(X, w, names, model_k, model_k1, gen, rng, n_init, family_data=None):
     """One parametric bootstrap replicate of the LR statistic: (statistic or NaN, note)."""
     k = model_k.n_segments_
@@ -488,8 +484,6 @@ def _lr_replicate(X, w, names, model_k, model_k1, gen, rng, n_init, family_data=
         X = X.copy()
         X[[outcome for outcome, _ in model_k.equations_]] = model_k.sample_y(X, rng, family_data=family_data)
         yb = None
-    elif model_k.family_.name == "gaussian":
-        yb = _simulate(X, gen, rng)
     else:
         yb = model_k.sample_y(X, rng, family_data=family_data)
     rs_k, rs_k1 = (int(v) for v in rng.integers(0, 2**32 - 1, size=2))
@@ -504,6 +498,16 @@ def _lr_replicate(X, w, names, model_k, model_k1, gen, rng, n_init, family_data=
         return np.nan, f"K+1 fit failed ({note_k1})"
     # a K + 1 mixture contains every K mixture: a negative statistic is a local optimum
     return max(0.0, 2.0 * (fit_k1.loglik_ - fit_k.loglik_)), ""
+
+
+def _lr_notes(model_k, model_k1):
+    """What the LR test cannot promise for these two models, in words."""
+    notes = []
+    if getattr(model_k, "method", "em") == "cem":
+        notes.append("method cem does not maximise the mixture likelihood: the LR test is only approximate")
+    if int(model_k1.n_segments_) < int(model_k.n_segments_) + 1:
+        notes.append(f"the K+1 model kept only {int(model_k1.n_segments_)} segments")
+    return notes
 
 
 def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int = 3,
@@ -548,26 +552,19 @@ def lr_test(X, y, model_k, model_k1, n_replicates: int, seed: int, n_init: int =
     fits K segments (from the generating parameters, i.e. the full-sample K
     solution, plus ``n_init`` fresh starts) and K + 1 segments (from the
     full-sample K + 1 solution plus ``n_init`` fresh starts).  Fresh starts are
-    the estimator's start kinds (the split path from one segment, random
-    lines, k-means) and its escape moves, exactly as the observed fits got
-    them, so the statistic is computed the same way on both sides.  Because a K + 1
-    mixture contains every K mixture, a replicate statistic below 0 only
-    reflects a local optimum and is set to 0.  With ``method="cem"`` the
-    log-likelihoods are evaluated at CEM solutions, which do not maximise the
-    mixture likelihood, so the test is only approximate (said in ``note``).
-    Progress is logged about every
-    10% of the replicates.
+    the estimator's start kinds and escape moves, exactly as the observed
+    fits got them, so the statistic is computed the same way on both sides.
+    A K + 1 mixture contains every K mixture: a replicate statistic below 0
+    only reflects a local optimum and is set to 0.  With ``method="cem"``
+    the test is only approximate (said in ``note``).  Progress is logged
+    about every 10% of the replicates.
     """
     k = int(model_k.n_segments_)
     Xa, ya, w, names = _as_arrays(X, y, sample_weight, model_k)
     gen = model_k.params_
     l_k, l_k1 = float(model_k.loglik_), float(model_k1.loglik_)
     observed = 2.0 * (l_k1 - l_k)
-    notes = []
-    if getattr(model_k, "method", "em") == "cem":
-        notes.append("method cem does not maximise the mixture likelihood: the LR test is only approximate")
-    if int(model_k1.n_segments_) < k + 1:
-        notes.append(f"the K+1 model kept only {int(model_k1.n_segments_)} segments")
+    notes = _lr_notes(model_k, model_k1)
     stats_ = np.full(int(n_replicates), np.nan)
     progress = Progress(int(n_replicates), f"LR test K={k} vs {k + 1}")
     for b in range(int(n_replicates)):

@@ -6,9 +6,9 @@ equations: a respondent belongs to one segment, and in it both equations
 hold with that segment's coefficients (DeSarbo and Cron 1988 for one
 equation; flexmix's list of component models sharing the latent classes,
 Grün and Leisch 2008, for several).  Given the segment the equations' errors
-are independent.  The likelihood core is that of every outcome family
-(:mod:`trustseg.model._family_core`), with the equations presented to it as
-one family (:class:`~trustseg.model.system.EquationSystem`).
+are independent.  The engine is that of every outcome family (:mod:`trustseg.model.search`),
+with the equations presented to it as one family
+(:class:`~trustseg.model.families.system.EquationSystem`).
 
 The equations are given in order: an outcome used as a predictor (a
 mediator such as trust) must be the outcome of an earlier equation, so the
@@ -22,16 +22,15 @@ from numbers import Real
 
 import numpy as np
 import pandas as pd
-from sklearn.utils._param_validation import Interval, StrOptions
-from threadpoolctl import threadpool_limits
 
 from trustseg.equations import TERM_SEPARATOR, chain_order_problems, chain_predictors, chain_variables, term_name
 from trustseg.errors import DataError
-from trustseg.model._core import INTERCEPT, _weight_values, check_identifiable
-from trustseg.model._family_core import FAMILY_START_KINDS
-from trustseg.model.families import FAMILIES, NORMAL_FAMILIES
-from trustseg.model.mixture import DEFAULT_RELATIVE_FLOOR, ClusterwiseRegression, family_for_data
-from trustseg.model.system import EquationSystem, system_data
+from trustseg.model.effects import chain_effects, chain_paths
+from trustseg.model.estimator import SHARED_CONSTRAINTS, FitData, SegmentedRegression
+from trustseg.model.families import FAMILIES, family_for_data, variance_floor
+from trustseg.model.families.system import EquationSystem, system_data
+from trustseg.model.hyperparameters import Interval, OneOf
+from trustseg.model.validation import INTERCEPT, check_identifiable, weight_values
 
 
 def equation_list(equations) -> list[tuple[str, list[str]]]:
@@ -71,7 +70,7 @@ def equation_list(equations) -> list[tuple[str, list[str]]]:
     return out
 
 
-class ChainRegression(ClusterwiseRegression):
+class ChainRegression(SegmentedRegression):
     """Several regression equations sharing one set of latent segments.
 
     Parameters
@@ -87,16 +86,19 @@ class ChainRegression(ClusterwiseRegression):
         every equation or one per equation.
     variance_floor : float or sequence, optional
         Residual-variance floor of every normal equation, or one per
-        equation (None: ``DEFAULT_RELATIVE_FLOOR`` of the outcome's variance).
+        equation (None: the default floor of the outcome,
+        :func:`~trustseg.model.families.variance_floor`).
     focal : str, optional
         The focal predictor (default: the first predictor of the first
         equation); it must be a predictor of the first equation.  Segments
         are ordered by its total effect on the last equation's outcome.
 
-    The other parameters are those of :class:`ClusterwiseRegression`; the
-    fit is maximum likelihood (``method="em"``) with a constant spread.
+    The other parameters are those of
+    :class:`~trustseg.model.mixture.ClusterwiseRegression`; the fit is
+    maximum likelihood (EM) with a constant spread.
 
-    Fitted attributes are those of :class:`ClusterwiseRegression` with the
+    Fitted attributes are those of
+    :class:`~trustseg.model.estimator.SegmentedRegression` with the
     coefficients of all equations side by side: ``coef_`` (K, Q) named by
     ``coef_terms_`` (``"<outcome>~<term>"``), ``extra_`` (K, m) named by
     ``extra_names_`` (``"<outcome>:log_sigma"`` per normal equation);
@@ -107,23 +109,53 @@ class ChainRegression(ClusterwiseRegression):
     """
 
     _parameter_constraints: dict = {
-        **ClusterwiseRegression._parameter_constraints,
+        **SHARED_CONSTRAINTS,
         "equations": [list, tuple],
-        "method": [StrOptions({"em"})],
-        "family": [StrOptions(set(FAMILIES)), list, tuple],
+        "family": [OneOf(frozenset(FAMILIES)), list, tuple],
         "family_options": [dict, list, tuple, None],
-        "spread": [StrOptions({"constant"})],
         "variance_floor": [Interval(Real, 0, None, closed="neither"), list, tuple, None],
         "focal": [str, None],
     }
 
-    @classmethod
-    def _get_param_names(cls):
-        return sorted({*ClusterwiseRegression._get_param_names(), "equations"})
-
-    def __init__(self, equations=(), **params):
-        super().__init__(**params)
+    def __init__(
+        self,
+        equations=(),
+        n_segments=3,
+        n_init=20,
+        family="gaussian",
+        family_options=None,
+        max_iter=1000,
+        tol=1e-8,
+        min_share=0.03,
+        variance_floor=None,
+        focal=None,
+        focal_direction=1,
+        random_state=0,
+        start_kinds="auto",
+        n_full_runs=2,
+        search_subsample=10_000,
+        escape=True,
+        init_params=None,
+        admissible_only=True,
+    ):
         self.equations = equations
+        self.n_segments = n_segments
+        self.n_init = n_init
+        self.family = family
+        self.family_options = family_options
+        self.max_iter = max_iter
+        self.tol = tol
+        self.min_share = min_share
+        self.variance_floor = variance_floor
+        self.focal = focal
+        self.focal_direction = focal_direction
+        self.random_state = random_state
+        self.start_kinds = start_kinds
+        self.n_full_runs = n_full_runs
+        self.search_subsample = search_subsample
+        self.escape = escape
+        self.init_params = init_params
+        self.admissible_only = admissible_only
 
     # -- the data ----------------------------------------------------------------
 
@@ -152,7 +184,7 @@ class ChainRegression(ClusterwiseRegression):
         if absent:
             raise DataError(f"X lacks the columns {absent}, which the equations use")
         frame = X[variables].apply(pd.to_numeric, errors="coerce").astype(float)
-        w = _weight_values(sample_weight, len(frame), X.index)
+        w = weight_values(sample_weight, len(frame), X.index)
         finite = np.isfinite(frame.to_numpy()).all(axis=1) & np.isfinite(w)
         if not finite.all() and missing == "raise":
             rows = [str(r) for r in frame.index[~finite][:5]]
@@ -182,6 +214,12 @@ class ChainRegression(ClusterwiseRegression):
             per_equation.append(rows or None)
         return system_data(per_equation)
 
+    def _floors(self, family, outcomes, w):
+        """The residual-variance floor of each equation: given, or the default of its outcome; NaN without one."""
+        given = self._per_equation(self.variance_floor, family.n_equations, "variance_floor")
+        return np.array([(variance_floor(outcomes[:, e], w) if floor is None else float(floor)) if member.normal
+                         else np.nan for e, (member, floor) in enumerate(zip(family.families, given))])
+
     # -- fitting -------------------------------------------------------------------
 
     def fit(self, X, y=None, sample_weight=None, missing="raise", family_data=None):
@@ -202,41 +240,25 @@ class ChainRegression(ClusterwiseRegression):
         -------
         self
         """
-        self._validate_params()
-        self._check_family_method()
-        equations = equation_list(self.equations)
-        k = int(self.n_segments)
-        with threadpool_limits(limits=1, user_api="blas"):
-            frame, w, kept = self._variables(X, equations, missing, sample_weight)
-            dropped = [str(r) for r in frame.index[~kept]]
-            frame, w = frame.loc[kept], w[kept]
-            outcomes = np.column_stack([frame[o].to_numpy() for o, _ in equations])
-            family = self._system(equations, outcomes)
-            design = family.design([frame[p].to_numpy() for _, p in equations])
-            rows = self._side_data(family_data, kept, equations)
-            family.check_outcome(outcomes, "y", rows)
-            for e, (_, predictors) in enumerate(equations):
-                check_identifiable(frame[predictors].to_numpy(), outcomes[:, e], w, predictors, k)
-            names = [term_name(o, t) for (o, p), fam in zip(equations, family.families)
-                     for t in ([INTERCEPT] if fam.has_intercept else []) + p]
-            self.equations_ = equations
-            self.family_ = family
-            self.family_settings_ = family.record()
-            self._record_data({"names": names, "X": design, "y_name": equations[-1][0], "dropped_rows": dropped,
-                               "w": w})
-            variances = np.array([float(w @ (outcomes[:, e] - w @ outcomes[:, e] / w.sum()) ** 2 / w.sum())
-                                  for e in range(len(equations))])
-            self.outcome_variance_ = float(variances[-1])
-            floors = self._per_equation(self.variance_floor, len(equations), "variance_floor")
-            self.variance_floor_ = np.array([
-                (DEFAULT_RELATIVE_FLOOR * v if f is None else float(f)) if fam.name in NORMAL_FAMILIES else np.nan
-                for fam, v, f in zip(family.families, variances, floors)])
-            extra_lower = []
-            for fam, floor in zip(family.families, self.variance_floor_):
-                extra_lower += ([0.5 * np.log(floor)] if fam.name in NORMAL_FAMILIES else []) + \
-                    [-np.inf] * (fam.n_extra() - (fam.name in NORMAL_FAMILIES))
-            fit = self._run_family_fit(family, design, outcomes, w, rows, extra_lower)
-        return self._finish_family_fit(fit, family, design, outcomes, w)
+        self.equations_ = equation_list(self.equations)
+        return self._fit(X, y, sample_weight, missing, family_data)
+
+    def _fit_data(self, X, y, sample_weight, missing, family_data) -> FitData:
+        equations = self.equations_
+        frame, w, kept = self._variables(X, equations, missing, sample_weight)
+        dropped = [str(r) for r in frame.index[~kept]]
+        frame, w = frame.loc[kept], w[kept]
+        outcomes = np.column_stack([frame[o].to_numpy() for o, _ in equations])
+        family = self._system(equations, outcomes)
+        design = family.design([frame[p].to_numpy() for _, p in equations])
+        rows = self._side_data(family_data, kept, equations)
+        family.check_outcome(outcomes, "y", rows)
+        for e, (_, predictors) in enumerate(equations):
+            check_identifiable(frame[predictors].to_numpy(), outcomes[:, e], w, predictors, int(self.n_segments))
+        names = [term_name(o, t) for (o, p), member in zip(equations, family.families)
+                 for t in ([INTERCEPT] if member.has_intercept else []) + p]
+        return FitData(family, design, outcomes, w, rows, names, equations[-1][0], dropped, design,
+                       self._floors(family, outcomes, w))
 
     def _resolve_focal(self, names):
         """The focal predictor's column: its coefficient in the first equation."""
@@ -246,12 +268,6 @@ class ChainRegression(ClusterwiseRegression):
             raise DataError(f"the focal predictor {focal!r} is not a predictor of the first equation "
                             f"({first_outcome} ~ {' + '.join(first_predictors)})")
         return names.index(term_name(first_outcome, focal))
-
-    def _family_start_kinds(self):
-        """Random, k-means and lines starts in turn (lines find a small segment that partitions miss)."""
-        if self.start_kinds == "auto":
-            return FAMILY_START_KINDS
-        return super()._family_start_kinds()
 
     @property
     def focal_name_(self) -> str:
@@ -277,8 +293,6 @@ class ChainRegression(ClusterwiseRegression):
         (:func:`trustseg.model.effects.chain_paths`), of the product of its
         coefficients, on the linear-predictor scale.
         """
-        from trustseg.model.effects import chain_paths
-
         self._check_fitted()
         equations = self.equations_
         target = equations[-1][0] if target is None else target
@@ -296,8 +310,6 @@ class ChainRegression(ClusterwiseRegression):
         ``inference`` is :meth:`inference` of this model (its covariance,
         alpha and equivalence margin); see :func:`trustseg.model.effects.chain_effects`.
         """
-        from trustseg.model.effects import chain_effects
-
         return chain_effects(
             self.equations_, self.focal_name_, self.coef_terms_, inference.param_names, self.coef_,
             np.asarray(inference.cov), alpha=inference.alpha, equivalence_margin=inference.equivalence_margin,
@@ -315,7 +327,7 @@ class ChainRegression(ClusterwiseRegression):
         design = self.family_.design([frame[p].to_numpy() for _, p in equations])
         rows = self._side_data(family_data, kept, equations)
         self.family_.check_outcome(outcomes, "y", rows)
-        return {"X": design, "y": outcomes, "w": w}, rows
+        return {"X": design, "design": design, "y": outcomes, "w": w}, rows
 
     def _predictors_and_side_data(self, X, family_data):
         """The design of ``X`` (every equation's predictors; outcomes are not needed) and its side data."""
@@ -328,14 +340,6 @@ class ChainRegression(ClusterwiseRegression):
         design = self.family_.design([frame[p].to_numpy() for _, p in equations])
         return design, self._side_data(family_data, np.ones(len(frame), dtype=bool), equations)
 
-    def segment_means(self, X, family_data=None):
-        """Each segment's expected outcome of every equation at ``X``, shape (n, K, E)."""
-        design, rows = self._predictors_and_side_data(X, family_data)
-        params = self.family_params_
-        eta = self.family_.linear_predictors(design, params.beta)
-        return np.stack([self.family_.mean(eta[:, j], params.extra[j], rows) for j in range(self.n_segments_)],
-                        axis=1)
-
     def sample_y(self, X, random_state=None, family_data=None):
         """Outcomes of every equation drawn from the fitted mixture at the predictors of ``X``, (n, E).
 
@@ -346,16 +350,14 @@ class ChainRegression(ClusterwiseRegression):
         equations = self.equations_
         rng = np.random.default_rng(random_state)
         frame = X.copy()
-        params = self.family_params_
+        params = self.params_
         n = len(frame)
-        segment = rng.choice(self.n_segments_, size=n, p=params.weights / params.weights.sum())
+        segment = self._draw_segments(n, rng)
         out = np.empty((n, len(equations)))
         blocks, extras = self.family_.equation_blocks, self.family_.extra_blocks
         for e, ((outcome, predictors), family) in enumerate(zip(equations, self.family_.families)):
-            values = frame[predictors].to_numpy(dtype=float)
-            design = np.column_stack([np.ones(n), values]) if family.has_intercept else values
-            beta = params.beta[:, blocks[e]]
-            eta = np.einsum("ij,ij->i", design, beta[segment])
+            design = family.design(frame[predictors].to_numpy(dtype=float))
+            eta = np.einsum("ij,ij->i", design, params.beta[:, blocks[e]][segment])
             rows = None
             if family_data and family_data.get(outcome):
                 rows = {key: np.asarray(v, dtype=float) for key, v in family_data[outcome].items()}
@@ -373,16 +375,3 @@ class ChainRegression(ClusterwiseRegression):
         """Each equation's family settings (bounds, categories): the ``family_options`` that rebuild its family."""
         self._check_fitted()
         return [dict(settings) for settings in self.family_settings_["family_settings"]]
-
-    # -- serialisation -----------------------------------------------------------------
-
-    def to_dict(self):
-        record = super().to_dict()
-        record["equations"] = [{"outcome": o, "predictors": list(p)} for o, p in self.equations_]
-        return record
-
-    @classmethod
-    def from_dict(cls, d):
-        model = super().from_dict(d)
-        model.equations_ = equation_list(d["equations"])
-        return model

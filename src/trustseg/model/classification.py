@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from trustseg.model._core import relative_entropy
+from trustseg.model.likelihood import relative_entropy
 
 __all__ = ["classification_quality", "check_posteriors"]
 

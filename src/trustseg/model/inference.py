@@ -28,8 +28,8 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from trustseg.model._family_core import family_param_layout
 from trustseg.model.diagnostics import information_is_singular
+from trustseg.model.params import param_layout
 from trustseg.render import MixtureSummary
 
 #: the focal verdicts :class:`MixtureInference` gives (the segments stage adds ``"unreliable"``)
@@ -39,17 +39,6 @@ COMPARISONS = ("differ", "alike", "not_shown_to_differ")
 VERDICT_ADJUSTMENTS = ("none", "holm")
 PAIRWISE_COLUMNS = ["segment_a", "segment_b", "difference", "std_error", "z", "p_value", "p_holm",
                     "p_tost", "p_tost_holm", "comparison"]
-
-
-#: the family in words, with the scale of its coefficients
-_FAMILY_WORDS = {
-    "gaussian": "gaussian",
-    "censored": "censored normal, Tobit",
-    "ordinal": "ordinal cumulative logit",
-    "binomial": "binomial logit",
-    "poisson": "poisson log link",
-    "location_scale": "normal with a segment-specific spread, log sigma linear in the predictors (location-scale)",
-}
 
 
 def _tost_p_values(estimates, errors, margin):
@@ -261,7 +250,7 @@ class MixtureInference:
         """Positions of each segment's coefficients and extras, and of the logits, in ``cov``."""
         model = self.model
         q = len(model.coef_terms_)
-        segment_index, logit_index, _ = family_param_layout(model.n_segments_, q, len(model.extra_names_))
+        segment_index, logit_index, _ = param_layout(model.n_segments_, q, len(model.extra_names_))
         return [index[:q] for index in segment_index], [index[q:] for index in segment_index], logit_index
 
     def _coefficients(self, j):
@@ -411,7 +400,7 @@ class MixtureInference:
             frame = exog[names].reset_index(drop=True).copy()
             frame.insert(0, "segment", j + 1)
             frame = frame.assign(fit=fit, std_error=se, lower=fit - z * se, upper=fit + z * se)
-            if family.name != "gaussian":
+            if family.mean_label is not None:
                 # the band of the linear predictor carried to the outcome's scale (the mean is monotone in it)
                 extra = model.extra_[j]
                 frame = frame.assign(mean=family.mean(fit, extra), mean_lower=family.mean(fit - z * se, extra),
@@ -459,7 +448,7 @@ class MixtureInference:
         model = self.model
         info = [
             ("Outcome", model.outcome_name_),
-            ("Family", f"{_FAMILY_WORDS.get(model.family_.name, model.family_.name)} (coefficients in "
+            ("Family", f"{model.family_.description} (coefficients in "
                        f"{model.family_.coefficient_unit})"),
             ("Method", "EM (maximum likelihood)" if model.method == "em" else "CEM (classification)"),
             ("Respondents", str(self.n_obs)),

@@ -37,14 +37,12 @@ against K + 1 is not significant at ``alpha``; a flagged K is passed over.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
 from trustseg.errors import DataError
-from trustseg.model._core import relative_entropy
 from trustseg.model.diagnostics import problem_codes, problems_phrase, segment_problems
+from trustseg.model.likelihood import information_criteria, relative_entropy
 from trustseg.model.mixture import ClusterwiseRegression
 
 #: information criteria (smaller is better)
@@ -63,18 +61,14 @@ def _criteria_row(model, posterior, w, n):
     n_params = int(model.n_params_)
     k = model.n_segments_
     hard = posterior[np.arange(len(w)), posterior.argmax(axis=1)]
-    bic = -2 * loglik + n_params * math.log(n)
+    criteria = information_criteria(loglik, n_params, n)
     return {
         "k": int(model.n_segments),
         "k_fitted": k,
         "loglik": loglik,
         "n_params": n_params,
-        "aic": -2 * loglik + 2 * n_params,
-        "aic3": -2 * loglik + 3 * n_params,
-        "bic": bic,
-        "caic": -2 * loglik + n_params * (math.log(n) + 1),
-        "sabic": -2 * loglik + n_params * math.log((n + 2) / 24),
-        "icl": bic - 2 * float(w @ np.log(np.maximum(hard, 1e-300))),
+        **criteria,
+        "icl": criteria["bic"] - 2 * float(w @ np.log(np.maximum(hard, 1e-300))),
         "entropy": relative_entropy(posterior, w),
         "min_share": float(model.weights_.min()),
         "n_starts": int(len(model.start_logliks_)),
@@ -84,7 +78,7 @@ def _criteria_row(model, posterior, w, n):
     }
 
 
-def criteria_table(models, X, y, sample_weight=None, criterion="bic", *, scale=None, allow_flagged=False,
+def criteria_table(models, X, y, sample_weight=None, criterion="bic", *, allow_flagged=False,
                    lr_p_values=None, alpha=0.05, family_data=None):
     """Model-selection table from already-fitted models.
 
@@ -96,9 +90,6 @@ def criteria_table(models, X, y, sample_weight=None, criterion="bic", *, scale=N
         The data the models were fitted to (needed for the posteriors).
     criterion : {"aic", "aic3", "bic", "caic", "sabic", "icl", "lr_test"}
         How K is chosen (see :func:`choose_k`).
-    scale : (float, float), optional
-        Lowest and highest possible outcome, for the point-mass check (see
-        :func:`trustseg.model.diagnostics.segment_problems`).
     allow_flagged : bool, default False
         Let a K with problems be chosen when its criterion is best.
     lr_p_values : mapping {k: p-value}, optional
@@ -133,7 +124,7 @@ def criteria_table(models, X, y, sample_weight=None, criterion="bic", *, scale=N
                 f"but the data given have {n}"
             )
         posterior = model.predict_proba(X, y, family_data=family_data)
-        problems = problem_codes(segment_problems(model, X, y, sample_weight, scale=scale, family_data=family_data))
+        problems = problem_codes(segment_problems(model, X, y, sample_weight, family_data=family_data))
         rows.append({**_criteria_row(model, posterior, w, n), "problems": problems})
     table = pd.DataFrame(rows).sort_values(["k"], kind="stable").reset_index(drop=True)
     chosen, note = choose_k(table, criterion, allow_flagged=allow_flagged, lr_p_values=lr_p_values, alpha=alpha)
@@ -257,7 +248,6 @@ def select_segments(
     criterion="bic",
     sample_weight=None,
     return_models=False,
-    scale=None,
     allow_flagged=False,
     **estimator_params,
 ):
@@ -275,7 +265,7 @@ def select_segments(
         Criterion used to mark the ``chosen`` row (see module docstring).
     return_models : bool
         Also return ``{k: fitted model}``.
-    scale, allow_flagged
+    allow_flagged
         As for :func:`criteria_table`.
     **estimator_params
         Further :class:`ClusterwiseRegression` parameters (method, min_share, ...).
@@ -295,6 +285,6 @@ def select_segments(
         models[int(k)] = ClusterwiseRegression(
             n_segments=int(k), n_init=n_init, random_state=random_state, **estimator_params
         ).fit(X, y, sample_weight=sample_weight)
-    table = criteria_table(models, X, y, sample_weight=sample_weight, criterion=criterion, scale=scale,
+    table = criteria_table(models, X, y, sample_weight=sample_weight, criterion=criterion,
                            allow_flagged=allow_flagged)
     return (table, models) if return_models else table
