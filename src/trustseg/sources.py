@@ -41,12 +41,12 @@ def _imported_modules(path: Path) -> set[str]:
 
 
 @cache
-def _closure(module: str, root: Path) -> tuple[Path, ...]:
+def _closure(module: str, root: Path, leave_out: frozenset = frozenset()) -> tuple[Path, ...]:
     seen: dict[str, Path] = {}
     pending = [module]
     while pending:
         name = pending.pop()
-        if name in seen:
+        if name in seen or name in leave_out:
             continue
         path = _module_file(name, root)
         if path is None:  # a name imported from a module, not a module
@@ -59,7 +59,7 @@ def _closure(module: str, root: Path) -> tuple[Path, ...]:
     return tuple(sorted(seen.values()))
 
 
-def module_sources(*modules: str, root: str | Path | None = None) -> list[str]:
+def module_sources(*modules: str, root: str | Path | None = None, leave_out=()) -> list[str]:
     """Source files (as strings, sorted) that importing ``modules`` runs.
 
     Parameters
@@ -68,11 +68,16 @@ def module_sources(*modules: str, root: str | Path | None = None) -> list[str]:
         Dotted module names, e.g. ``"trustseg.stages.fit"``.
     root : path, optional
         The package directory (default: this installed package's).
+    leave_out : iterable of str
+        Modules (dotted names) whose code the caller never runs although it
+        imports them, with what only they import: the chain's estimator for
+        a single-equation analysis, so that editing it refits no single
+        equation.
     """
     base = Path(root).resolve() if root is not None else PACKAGE_DIR
     files: set[Path] = set()
     for module in modules:
         if _module_file(module, base) is None:
             raise ValueError(f"no module {module!r} under {base}")
-        files.update(_closure(module, base))
+        files.update(_closure(module, base, frozenset(leave_out)))
     return sorted(str(f) for f in files)

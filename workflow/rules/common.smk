@@ -120,6 +120,21 @@ def sources(*modules):
     return module_sources(*(f"trustseg.{m}" for m in modules), root=SRC)
 
 
+#: the modules only a chain of equations runs (its estimator, with the equation system and the effects it imports)
+CHAIN_MODULES = ("trustseg.model.chain", "trustseg.model.effects")
+
+
+def analysis_sources(*modules):
+    """As :func:`sources`, per analysis: a single-equation analysis leaves out the chain's modules, so an edit to
+    the chain code refits and redraws only the chains."""
+
+    def of_analysis(wildcards):
+        leave_out = () if is_chain(wildcards.analysis) else CHAIN_MODULES
+        return module_sources(*(f"trustseg.{m}" for m in modules), root=SRC, leave_out=leave_out)
+
+    return of_analysis
+
+
 # ---- params: each rule receives only the settings its stage function reads
 # (as keyword arguments of the same names), so changing alpha, the criterion or
 # the equivalence margin refits no K, and adding a K fits only that K.

@@ -10,7 +10,7 @@ rule lr_test:
         clean="results/cleaning/clean.csv",
         fit_k="results/{analysis}/fits/k{k}.json",
         fit_k1=lambda w: f"results/{w.analysis}/fits/k{int(w.k) + 1}.json",
-        code=sources("stages.evidence"),
+        code=analysis_sources("stages.evidence"),
     output:
         "results/{analysis}/lr_test/k{k}.json",
     params:
@@ -36,7 +36,7 @@ rule model_selection:
     input:
         criteria="results/{analysis}/criteria.csv",
         lr=lambda w: expand("results/{analysis}/lr_test/k{k}.json", analysis=w.analysis, k=lr_tested_ks(w)),
-        code=sources("stages.evidence"),
+        code=analysis_sources("stages.evidence"),
     output:
         table=report(
             "results/{analysis}/model_selection.csv",
@@ -62,7 +62,7 @@ rule bootstrap_chunk:
     input:
         clean="results/cleaning/clean.csv",
         fit=chosen_fit,
-        code=sources("stages.evidence"),
+        code=analysis_sources("stages.evidence"),
     output:
         # kept (not temp): then a new alpha or new segment names re-summarise the refits instead of redoing them
         "results/{analysis}/bootstrap/chunk{chunk}.csv",
@@ -90,7 +90,7 @@ rule bootstrap_merge:
     input:
         chunks=expand("results/{{analysis}}/bootstrap/chunk{chunk}.csv", chunk=range(BOOT["chunks"])),
         segments="results/{analysis}/segments.csv",
-        code=sources("stages.evidence"),
+        code=analysis_sources("stages.evidence"),
     output:
         summary=report(
             "results/{analysis}/bootstrap.csv",

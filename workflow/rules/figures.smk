@@ -6,7 +6,7 @@ rule segment_figures:
         "Drawing the segment figures of analysis {wildcards.analysis}"
     input:
         unpack(segment_figure_inputs),
-        code=sources("stages.figures"),
+        code=analysis_sources("stages.figures"),
     output:
         scatter=report(
             "results/{analysis}/figures/segment_scatter.png",
@@ -62,7 +62,7 @@ rule bootstrap_figure:
         segments="results/{analysis}/segments.csv",
         bootstrap="results/{analysis}/bootstrap.csv",
         replicates="results/{analysis}/bootstrap_replicates.csv",
-        code=sources("stages.figures"),
+        code=analysis_sources("stages.figures"),
     output:
         png=report(
             "results/{analysis}/figures/bootstrap_stability.png",
@@ -88,7 +88,7 @@ rule profile_figure:
     input:
         segments="results/{analysis}/segments.csv",
         profiles="results/{analysis}/profiles.csv",
-        code=sources("stages.figures"),
+        code=analysis_sources("stages.figures"),
     output:
         png=report(
             "results/{analysis}/figures/profile_heatmap.png",
@@ -138,7 +138,7 @@ rule chain_figures:
     input:
         segments="results/{analysis}/segments.csv",
         effects="results/{analysis}/effects.csv",
-        code=sources("stages.figures"),
+        code=analysis_sources("stages.figures"),
     output:
         path_diagram=report(
             "results/{analysis}/figures/path_diagram.png",

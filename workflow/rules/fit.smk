@@ -15,7 +15,7 @@ rule fit_k:
         "Fitting {wildcards.k} segments for analysis {wildcards.analysis}"
     input:
         clean="results/cleaning/clean.csv",
-        code=sources("stages.fit"),
+        code=analysis_sources("stages.fit"),
     output:
         "results/{analysis}/fits/k{k}.json",
     params:
@@ -51,7 +51,7 @@ checkpoint select_k:
         ),
         # only when K is chosen by the LR test: then every K against K + 1 is tested before K is chosen
         lr=lambda w: expand("results/{analysis}/lr_test/k{k}.json", analysis=w.analysis, k=lr_choice_ks(w)),
-        code=sources("stages.fit"),
+        code=analysis_sources("stages.fit"),
     output:
         criteria="results/{analysis}/criteria.csv",
         starts=report(
@@ -67,7 +67,6 @@ checkpoint select_k:
         weight_column=WEIGHT,
         family_columns=family_columns,
         equations=setting("equations"),
-        scale=outcome_scale,
         allow_flagged=setting("allow_flagged"),
         # alpha only matters to the LR test: a new alpha chooses K again only then
         alpha=lambda w: analysis_settings(w.analysis)["alpha"] if chooses_by_lr_test(w.analysis) else None,

@@ -7,7 +7,7 @@ rule profiles:
     input:
         clean="results/cleaning/clean.csv",
         assignments="results/{analysis}/assignments.csv",
-        code=sources("stages.profiles"),
+        code=analysis_sources("stages.profiles"),
     output:
         profiles=report(
             "results/{analysis}/profiles.csv",

@@ -10,7 +10,7 @@ rule segments:
     input:
         clean="results/cleaning/clean.csv",
         fit=chosen_fit,
-        code=sources("stages.segments"),
+        code=analysis_sources("stages.segments"),
     output:
         segments=report(
             "results/{analysis}/segments.csv",
@@ -76,7 +76,7 @@ rule record_settings:
         "Recording the settings and the chosen number of segments of analysis {wildcards.analysis}"
     input:
         criteria="results/{analysis}/criteria.csv",
-        code=sources("stages.segments"),
+        code=analysis_sources("stages.segments"),
     output:
         "results/{analysis}/analysis.json",
     params:
@@ -108,7 +108,7 @@ rule chain_effects:
         clean="results/cleaning/clean.csv",
         fit=chosen_fit,
         segments="results/{analysis}/segments.csv",
-        code=sources("stages.segments"),
+        code=analysis_sources("stages.segments"),
     output:
         effects=report(
             "results/{analysis}/effects.csv",

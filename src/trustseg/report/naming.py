@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from trustseg.model._core import INTERCEPT
+from trustseg.model.validation import INTERCEPT
 
 __all__ = ["name_segments", "segment_levels", "expected_verdict", "against_verdict", "expected_sign", "HIGHER_IS",
            "INTERCEPT"]

@@ -23,8 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 from trustseg.errors import TrustsegError
-from trustseg.model._core import INTERCEPT
 from trustseg.model.diagnostics import problems_phrase
+from trustseg.model.validation import INTERCEPT
 from trustseg.render import join_words
 from trustseg.report.naming import against_verdict, expected_sign, expected_verdict
 

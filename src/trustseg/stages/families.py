@@ -18,7 +18,7 @@ import pandas as pd
 
 from trustseg.config import analysis_equations, family_columns
 from trustseg.errors import ConfigError, DataError
-from trustseg.model.families import MAX_ORDINAL_CATEGORIES, NORMAL_FAMILIES
+from trustseg.model.families import MAX_ORDINAL_CATEGORIES, family_class
 from trustseg.stages.common import family_data
 
 #: the family of a construct score over several items on a bounded scale (family: auto);
@@ -45,7 +45,7 @@ def analysis_family(name: str, analysis: Mapping, constructs: Mapping) -> tuple[
     if family == "auto":
         # cem is Spaeth's clusterwise regression of a normal outcome: auto gives it the gaussian family
         family = SCORE_FAMILY if spec is not None and len(spec["items"]) > 1 and not cem else "gaussian"
-    if cem and family != "gaussian":
+    if cem and not family_class(family).classification_em:
         raise ConfigError(
             f"analysis '{name}': method cem (analyses.{name}.method) is for the gaussian family; the {family} "
             f"family is fitted by maximum likelihood. Set method: em, or family: gaussian."
@@ -85,7 +85,7 @@ def _check_spread(name: str, analysis: Mapping, family: str) -> None:
     """Refuse a linear spread asked of a family without a residual SD, or with method cem."""
     if analysis.get("spread", "constant") != "linear":
         return
-    if family not in NORMAL_FAMILIES:
+    if not getattr(family_class(family), "varies_spread", False):
         raise ConfigError(
             f"analysis '{name}' asks for a linear spread (analyses.{name}.spread: linear), which is for the gaussian "
             f"and censored families; its family is {family}, whose spread follows from its mean. Remove the spread "

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trustseg.model._core import INTERCEPT
-from trustseg.model.families import NORMAL_FAMILIES, family_class
+from trustseg.model.families import family_class
+from trustseg.model.validation import INTERCEPT
 from trustseg.stages.common import (
     POSTERIOR_PREFIX,
     analysis_data,
@@ -72,7 +72,7 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
         family = list(family)[-1] if family else None
     family_name = (family or {}).get("name", "gaussian")
     # an intercept in log odds or log counts is not on the outcome's scale: no scale check for it
-    intercept_scale = _scale(outcome, constructs) if family_name in NORMAL_FAMILIES else None
+    intercept_scale = _scale(outcome, constructs) if family_class(family_name).normal else None
     out = Path(out_dir)
     clean_df = read_clean(clean_path)
     X, y, _, ids, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns,
@@ -186,7 +186,7 @@ def chain_figures(segments_path: str, effects_path: str, name: str, out_dir: str
     from trustseg.report import figures as fig
 
     families = {f["name"] for f in family or [{"name": "gaussian"}]}
-    unit = ("outcome points per predictor point" if families <= set(NORMAL_FAMILIES) else
+    unit = ("outcome points per predictor point" if all(family_class(f).normal for f in families) else
             "each equation's linear-predictor units per predictor point ("
             + ", ".join(f"{f}: {family_class(f).coefficient_unit}" for f in sorted(families)) + ")")
     effects = pd.read_csv(effects_path)

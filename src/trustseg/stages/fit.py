@@ -7,12 +7,12 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from trustseg.errors import DataError
-from trustseg.model.families import NORMAL_FAMILIES
-from trustseg.model.mixture import DEFAULT_RELATIVE_FLOOR, ClusterwiseRegression
+from trustseg.model.families import family_class, variance_floor
+from trustseg.model.mixture import ClusterwiseRegression
+from trustseg.model.persistence import model_to_dict
 from trustseg.stages.common import (
     analysis_data,
     derive_seed,
@@ -26,31 +26,20 @@ from trustseg.stages.fits import load_model
 logger = logging.getLogger("trustseg")
 
 
-def outcome_variance_floor(y: Sequence[float], sample_weight=None, rounding_variance: float | None = None,
-                           relative_floor: float = DEFAULT_RELATIVE_FLOOR) -> float:
+def outcome_variance_floor(y: Sequence[float], sample_weight=None, rounding_variance: float | None = None) -> float:
     """Residual-variance floor for a rating-scale outcome, in squared outcome units.
 
-    Answers on an integer scale are a latent opinion rounded to whole points,
-    and rounding adds variance 1/12 to each answer (Sheppard's correction);
-    the mean of ``m`` items therefore carries ``1 / (12 m)`` of rounding
-    variance (see :func:`trustseg.stages.common.outcome_rounding_variance`).  No segment can fit the
-    score more tightly than that.  Without this floor EM builds spikes on
-    single scale points: a "segment" of everyone who answered 2 to every
-    repurchase item, with a near-zero variance and a huge, meaningless
-    likelihood that BIC then rewards.  The floor is the larger of the
-    rounding variance and ``relative_floor * var(y)`` (weighted), the one
-    absolute quantity the estimator, its refits and the bootstrap all use.
-    Without a ``rounding_variance`` the smallest gap ``h`` between distinct
-    outcome values gives ``h**2 / 12``.
+    The model's one floor (:func:`trustseg.model.families.variance_floor`):
+    the larger of the rounding variance of the score (``1 / (12 m)`` for a
+    mean of ``m`` integer items, see
+    :func:`trustseg.stages.common.outcome_rounding_variance`; without it
+    ``h**2 / 12`` for the smallest gap ``h`` between distinct outcome values)
+    and ``1e-3`` times the weighted variance of the outcome.  Without it EM
+    builds spikes on single scale points: a "segment" of everyone who
+    answered 2 to every repurchase item, with a near-zero variance and a
+    huge, meaningless likelihood that BIC then rewards.
     """
-    values = np.asarray(y, dtype=float)
-    w = np.ones_like(values) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-    mean = np.average(values, weights=w)
-    var = float(np.average((values - mean) ** 2, weights=w))
-    if rounding_variance is None:
-        steps = np.diff(np.unique(np.round(values, 9)))
-        rounding_variance = float(steps.min()) ** 2 / 12.0 if steps.size else 0.0
-    return max(relative_floor * var, float(rounding_variance))
+    return variance_floor(y, sample_weight, rounding_variance)
 
 
 def focal_direction(higher_is: str) -> int:
@@ -90,7 +79,7 @@ def _chain_estimator(k, X, w, equations, *, n_init, min_share, focal, seed, name
 
     families = list(family) if family else [{"name": "gaussian", "options": {}}] * len(equations)
     floors = [
-        outcome_variance_floor(X[outcome], w, variance) if f["name"] in NORMAL_FAMILIES else None
+        outcome_variance_floor(X[outcome], w, variance) if family_class(f["name"]).normal else None
         for (outcome, _), f, variance in zip(equations, families, rounding_variance or [None] * len(equations))
     ]
     return ChainRegression(
@@ -175,22 +164,34 @@ def fit_k(clean_path: str, name: str, k: int, output: str, *, outcome: str, pred
         name, k, model.loglik_, model.n_best_starts_, len(model.start_logliks_), model.n_segments_,
         time.perf_counter() - started,
     )
-    for kind, loglik, reason in zip(model.start_kinds_, model.start_logliks_, model.start_stop_reasons_):
-        logger.info("analysis %s, K=%d: %s start: log-likelihood %.4f (%s)", name, k, kind, loglik, reason)
+    for kind, loglik, reason, problems in zip(model.start_kinds_, model.start_logliks_, model.start_stop_reasons_,
+                                              model.start_problems_):
+        logger.info("analysis %s, K=%d: %s start: log-likelihood %.4f (%s)%s", name, k, kind, loglik, reason,
+                    f"; spurious segments {problems}" if problems else "")
     if not model.converged_:
         logger.warning("analysis %s, K=%d: the best start did not converge within %d iterations; its estimates "
                        "are not a maximum (see model_selection.csv, column converged)", name, k, model.max_iter)
     if not model.optimum_replicated_:
         logger.warning("analysis %s, K=%d: the best solution was not reached from both independent seed streams "
                        "of random starts; another seed may give another solution (raise n_init)", name, k)
+    _log_removed_segments(name, k, model)
+    write_json({"analysis": name, "k_requested": int(k), "n": int(len(X)), "model": model_to_dict(model)}, output)
+
+
+def _log_removed_segments(name, k, model):
+    """Segments EM dropped on the way (a detail of the search, in the log) and, as a warning, only those the
+    returned solution lost: it has fewer segments than asked for."""
     for removed in model.removed_segments_:
-        logger.warning("analysis %s, K=%d: removed a segment: %s", name, k, removed)
-    write_json({"analysis": name, "k_requested": int(k), "n": int(len(X)), "model": model.to_dict()}, output)
+        logger.info("analysis %s, K=%d: start %d removed a segment at iteration %d (%s)", name, k,
+                    removed["start"] + 1, removed["iteration"], removed["reason"])
+    if model.n_segments_ < k:
+        logger.warning("analysis %s, K=%d: every start lost segments (share below min_share, or too few "
+                       "respondents); the solution has %d segments", name, k, model.n_segments_)
 
 
 def select_k(clean_path: str, name: str, fits: Sequence[str], criteria_out: str, starts_out: str, *, outcome: str,
              predictors: Sequence[str], criterion: str, weight_column: str | None,
-             scale: Sequence[float] | None = None, allow_flagged: bool = False, alpha: float | None = None,
+             allow_flagged: bool = False, alpha: float | None = None,
              lr_paths: Sequence[str] = (), family_columns: Mapping[str, str] | None = None,
              equations: Sequence | None = None) -> None:
     """Tabulate information criteria and problems over K, choose K, and list every start's log-likelihood.
@@ -219,7 +220,7 @@ def select_k(clean_path: str, name: str, fits: Sequence[str], criteria_out: str,
             logger.warning("analysis %s: with %d bootstrap replicates no LR test p-value can fall below alpha = %g, "
                            "so the tests can never reject fewer segments; raise bootstrap.lr_test_replicates",
                            name, round(1 / max(floors)) - 1, alpha)
-    table = criteria_table([fitted[k] for k in ks], X, y, sample_weight=w, criterion=criterion, scale=scale,
+    table = criteria_table([fitted[k] for k in ks], X, y, sample_weight=w, criterion=criterion,
                            allow_flagged=allow_flagged, lr_p_values=lr_p_values,
                            alpha=0.05 if alpha is None else alpha, family_data=side)
     table.insert(0, "k_requested", ks)
@@ -245,5 +246,7 @@ def select_k(clean_path: str, name: str, fits: Sequence[str], criteria_out: str,
                 "loglik": float(model.start_logliks_[start]),
                 "reached_best": bool(model.start_reached_best_[start]),
                 "stop_reason": model.start_stop_reasons_[start],
+                "admissible": bool(model.start_admissible_[start]),
+                "spurious_segments": model.start_problems_[start],
             })
     write_csv(pd.DataFrame(rows), starts_out)

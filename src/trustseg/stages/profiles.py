@@ -34,9 +34,10 @@ def profiles(clean_path: str, assignments_path: str, name: str, outputs: Mapping
 
     Categories are listed in the order of ``profile_order`` (the config key),
     else of the value labels of the data file at ``data_path`` (SPSS, Stata),
-    else in natural order (see :func:`trustseg.model.profiles.order_levels`).
+    else in natural order (see :func:`trustseg.model.levels.order_levels`).
     """
-    from trustseg.model.profiles import membership_model, profile_table
+    from trustseg.model.membership import membership_model
+    from trustseg.model.profiles import profile_table
 
     clean_df = read_clean(clean_path)
     assignments = pd.read_csv(assignments_path, dtype={"respondent_id": str})
@@ -89,7 +90,7 @@ def category_orders(variables: Sequence[str], profile_order: Mapping[str, Sequen
 
 def _warn_unlisted_levels(data: pd.DataFrame, profile_order: Mapping[str, Sequence]) -> None:
     """Say which categories in the data ``profile_order`` leaves out (they are listed after the others)."""
-    from trustseg.model.profiles import level_text
+    from trustseg.model.levels import level_text
 
     for variable, order in profile_order.items():
         listed = {level_text(v) for v in order}

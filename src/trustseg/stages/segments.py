@@ -106,14 +106,14 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
             X, y, sample_weight=w, cov_type=cov_type, alpha=alpha, equivalence_margin=equivalence_margin,
             verdict_adjustment=verdict_adjustment, family_data=side,
         )
-    problems = segment_problems(model, X, y, w, scale=scale, singular_information=inference.singular_information,
+    problems = segment_problems(model, X, y, w, singular_information=inference.singular_information,
                                 family_data=side)
     posteriors = model.predict_proba(X, y, family_data=side)
     labels = posteriors.argmax(axis=1) + 1
     counts = pd.Series(labels).value_counts().to_dict()
     predictor_means = {p: float(np.average(X[p], weights=w)) for p in predictors}
     levels = None
-    if model.family_.name != "gaussian":
+    if model.family_.mean_label is not None:  # a curve, not the straight line: its level at the means
         at_means = model.segment_means(pd.DataFrame({p: [v] for p, v in predictor_means.items()}))[0]
         levels = {j + 1: float(v) for j, v in enumerate(at_means)}
     table = segment_table(
@@ -174,7 +174,7 @@ def chain_segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[s
     X, w, ids, model, inference = _chain_inference(clean_path, name, fit_path, equations, weight_column, cov_type,
                                                    alpha, equivalence_margin, verdict_adjustment)
     scales = list(scale) if scale is not None else [None] * len(equations)
-    problems = segment_problems(model, X, None, w, scale=scales, singular_information=inference.singular_information)
+    problems = segment_problems(model, X, None, w, singular_information=inference.singular_information)
     posteriors = model.predict_proba(X, None)
     labels = posteriors.argmax(axis=1) + 1
     effects = model.effects(inference)
