@@ -141,15 +141,17 @@ def em_iteration_seconds(X, y, k, repeats=20):
     """Mean time of one full-data E-step + M-step (the unit cost of the fit)."""
     from threadpoolctl import threadpool_limits
 
-    from trustseg.model._core import Problem, e_step, m_step
+    from trustseg.model.em import m_step, make_problem
+    from trustseg.model.families import GaussianFamily
 
-    problem = Problem(np.asarray(X, dtype=float), np.asarray(y, dtype=float), np.ones(len(y)))
+    problem = make_problem(GaussianFamily(), np.asarray(X, dtype=float), np.asarray(y, dtype=float),
+                           variance_floor=1e-6)
     resp = np.random.default_rng(0).dirichlet(np.ones(k), size=len(y))
     with threadpool_limits(limits=1, user_api="blas"):
         start = time.perf_counter()
         for _ in range(repeats):
-            shares, coefs, variances, residuals = m_step(problem, resp * problem.w[:, None], False, 1e-6)
-            resp, _ = e_step(problem, residuals, shares, variances)
+            params = m_step(problem, resp)
+            resp, _ = problem.e_step(params)
         return (time.perf_counter() - start) / repeats
 
 

@@ -224,14 +224,15 @@ def fit_child(src, csv, family, n_init, seed, with_truth):
         "start_seconds": " ".join(f"{s:.1f}" for s in getattr(model, "start_seconds_", [])),
     }
     if with_truth:
-        from trustseg.model._family_core import FamilyMixtureParams, family_design, family_log_joint
         from trustseg.model.families import make_family
+        from trustseg.model.likelihood import log_joint
+        from trustseg.model.params import MixtureParams
 
         family_object = make_family(name, **{key: tuple(v) if isinstance(v, list) else v
                                              for key, v in (options or {}).items()})
-        true = FamilyMixtureParams(*(np.asarray(params[key], dtype=float) for key in ("weights", "beta", "extra")))
-        joint = family_log_joint(family_object, family_design(family_object, X.to_numpy()), y.to_numpy(), true,
-                                 family_data or None)
+        true = MixtureParams(*(np.asarray(params[key], dtype=float) for key in ("weights", "beta", "extra")))
+        joint = log_joint(family_object, family_object.design(X.to_numpy()), y.to_numpy(), true,
+                          family_object.prepare(y.to_numpy(), family_data or None))
         record["loglik_at_truth"] = float(logsumexp(joint, axis=1).sum())
         if name == "gaussian":
             beta = true.beta

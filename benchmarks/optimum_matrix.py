@@ -231,7 +231,8 @@ def _params(record):
 
 def build_reference(sizes, scenarios, data_dir, results_dir, n_init):
     """Best known log-likelihood per (scenario, n), with where it came from."""
-    from trustseg.model.mixture import DEFAULT_RELATIVE_FLOOR, ClusterwiseRegression
+    from trustseg.model.families import DEFAULT_RELATIVE_FLOOR
+    from trustseg.model.mixture import ClusterwiseRegression
 
     results_dir = Path(results_dir)
     out_path = results_dir / "reference.json"

@@ -134,6 +134,71 @@ def loglik_at(params, X, y):
     return float(logsumexp(joint, axis=1).sum())
 
 
+#: how a latent outcome becomes a survey answer: a mean of three 1-7 items (the censored family's score, piled
+#: at the ends) or one 1-7 item (the ordinal family's answer)
+OUTCOMES = ("latent", "score", "item")
+
+
+def as_answers(latent, outcome, rng):
+    """The survey answers of a latent outcome: ``score`` (mean of 3 items, 1-7) or ``item`` (one 1-7 item)."""
+    if outcome == "latent":
+        return latent
+    if outcome == "score":
+        items = np.clip(np.rint(latent[:, None] + rng.normal(0.0, 0.5, size=(len(latent), 3))), 1, 7)
+        return items.mean(axis=1)
+    if outcome == "item":
+        return np.clip(np.rint(latent), 1, 7)
+    raise ValueError(f"unknown outcome {outcome!r}; expected one of {OUTCOMES}")
+
+
+def simulate_answers(name, n, seed, outcome):
+    """Scenario ``name`` with its outcome turned into survey answers (:func:`as_answers`): X, y, truth."""
+    X, y, truth = simulate(name, n, seed)
+    return X, as_answers(y, outcome, np.random.default_rng([seed, 1])), truth
+
+
+#: eleven yes/no perceptions with their shares of "yes" (as in a published fast-food brand-image survey)
+PERCEPTIONS = {"yummy": 0.55, "convenient": 0.91, "spicy": 0.09, "fattening": 0.87, "greasy": 0.53, "fast": 0.90,
+               "cheap": 0.60, "tasty": 0.64, "expensive": 0.36, "healthy": 0.20, "disgusting": 0.24}
+
+
+def simulate_perceptions(n=1453, seed=0):
+    """An 11-point liking item (-5 .. +5) explained by eleven yes/no perceptions, two segments.
+
+    The design of the textbook mixture of regressions of liking on brand
+    perceptions (about 630 and 820 respondents): one segment's liking rises
+    with yummy, tasty and cheap and falls with disgusting; the other's
+    follows mostly yummy and tasty, from a lower level.  Perceptions are
+    correlated through a latent attitude, and respondents share few answer
+    patterns, so subsets of them can be fitted exactly (the trap of a
+    coarse outcome on yes/no predictors).  Returns X (DataFrame), y, labels.
+    """
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    attitude = rng.normal(size=n)
+    shares = np.array(list(PERCEPTIONS.values()))
+    sign = np.array([1, 1, 0, -1, -1, 1, 1, 1, -1, 1, -1])
+    loading = 0.8 * sign
+    threshold = -np.sqrt(1.0 + loading**2) * np.array([_probit(s) for s in shares])
+    X = ((attitude[:, None] * loading + rng.normal(size=(n, len(shares)))) > threshold).astype(float)
+    labels = (rng.random(n) < 0.43).astype(int)
+    coef = np.array([
+        [1.8, 0.3, 0.0, 0.0, -0.3, 0.2, 0.8, 1.5, -0.4, 0.6, -2.0],
+        [1.2, 0.0, 0.0, -0.2, -0.2, 0.0, 0.1, 1.0, 0.0, 0.3, -1.0],
+    ])
+    intercept = np.array([-1.5, -3.0])
+    latent = intercept[labels] + np.einsum("ij,ij->i", X, coef[labels]) + rng.normal(0.0, 1.6, n)
+    y = np.clip(np.rint(latent), -5, 5)
+    return pd.DataFrame(X, columns=list(PERCEPTIONS)), y, labels
+
+
+def _probit(p):
+    from scipy.stats import norm
+
+    return float(norm.ppf(p))
+
+
 def write_csv(path, X, y):
     """Write columns x, y (full precision) for R; X may be (n,) or (n, 1)."""
     x = np.asarray(X, dtype=float).reshape(len(y), -1)[:, 0]

@@ -15,13 +15,13 @@ and three spread scenarios, the same in both segments:
 
 Each data set is fitted with K = 2 twice (``n_init`` starts each):
 
-* ``constant``: today's model, ``fit_family_mixture(GaussianFamily(), ...)``;
-* ``location-scale``: :class:`trustseg.model.spread.LocationScaleFamily` with
+* ``constant``: today's model, ``fit_mixture(GaussianFamily(), ...)``;
+* ``location-scale``: :class:`trustseg.model.families.spread.LocationScaleFamily` with
   satisfaction as the spread predictor.
 
 The fitted segment with the larger slope is matched to the driven one.  Each
 slope gets a 95% Wald interval from the observed information (the inverse of
-minus the Hessian of :func:`family_observed_information`) and from the sandwich
+minus the Hessian of :func:`~trustseg.model.likelihood.observed_information`) and from the sandwich
 H^-1 B H^-1 (B the outer product of scores it returns).  A ``drives`` verdict in
 the flat segment is p < 0.05 (two-sided Wald) and |slope| > 0.1; its rate is the
 false-drives rate.  BIC = -2 loglik + d log n with d = 7 (constant) and 9
@@ -55,9 +55,10 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from trustseg.model._family_core import family_design, family_observed_information, fit_family_mixture
 from trustseg.model.families import GaussianFamily
-from trustseg.model.spread import LocationScaleFamily, spread_data
+from trustseg.model.families.spread import LocationScaleFamily, spread_data
+from trustseg.model.likelihood import observed_information
+from trustseg.model.search import fit_mixture
 
 ROOT = Path(__file__).resolve().parent.parent
 INTERCEPTS = {"flat": 5.0, "driven": 0.0}
@@ -94,8 +95,8 @@ def slope_inference(family, X, y, data, fit):
     params = fit.params
     if len(params.weights) != 2:
         return None
-    design = family_design(family, X)
-    hessian, score_outer, _ = family_observed_information(family, design, y, np.ones(len(y)), params, data)
+    design = family.design(X)
+    hessian, score_outer, _ = observed_information(family, design, y, np.ones(len(y)), params, data)
     try:
         np.linalg.cholesky(-hessian)
     except np.linalg.LinAlgError:
@@ -120,7 +121,7 @@ def one_data_set(n, spread, replication, n_init):
     families["location-scale"] = (location_scale, spread_data(location_scale.spread_names, X))
     record = {}
     for model, (family, data) in families.items():
-        fit = fit_family_mixture(family, X, y, 2, data=data, n_init=n_init, random_state=replication)
+        fit = fit_mixture(family, X, y, 2, data=data, n_init=n_init, random_state=replication)
         n_params = 2 * (2 + family.n_extra()) + 1
         record[model] = {"loglik": fit.loglik, "bic": -2.0 * fit.loglik + n_params * np.log(n),
                          "slopes": slope_inference(family, X, y, data, fit)}

@@ -7,7 +7,6 @@ import pytest
 from scipy.special import logsumexp
 
 import trustseg.model.bootstrap as bs
-from trustseg.model._core import MixtureParams
 from trustseg.model.bootstrap import (
     REPLICATE_COLUMNS,
     SUMMARY_COLUMNS,
@@ -17,7 +16,11 @@ from trustseg.model.bootstrap import (
     lr_test_seed,
     summarise_bootstrap,
 )
+from trustseg.model.families import GaussianFamily
+from trustseg.model.likelihood import log_joint
 from trustseg.model.mixture import ClusterwiseRegression
+from trustseg.model.params import MixtureParams
+from trustseg.model.persistence import model_from_dict, model_to_dict
 
 # ----------------------------------------------------------------------------
 # engine-free parts
@@ -57,7 +60,9 @@ def test_warm_start_runs_the_engine_and_drops_degenerate():
     # the warm start reaches the same optimum as the random starts, Newton finish included
     random = ClusterwiseRegression(n_segments=2, n_init=5).fit(X, y)
     assert model.loglik_ == pytest.approx(random.loglik_, rel=1e-9)
-    start_loglik = logsumexp(MixtureParams.coerce(start).log_joint(X.to_numpy(), y.to_numpy()), axis=1).sum()
+    family = GaussianFamily()
+    start_loglik = logsumexp(log_joint(family, family.design(X.to_numpy()), y.to_numpy(),
+                                       MixtureParams.coerce(start, family, 1)), axis=1).sum()
     assert model.loglik_ > start_loglik
     # a third segment far from the data dies out and is removed
     three = {"intercept": np.r_[TRUE["intercept"], 40.0], "coef": np.r_[TRUE["coef"], [[0.0]]],
@@ -174,12 +179,11 @@ def test_bootstrap_layout_recovery_and_chunking(fitted):
 
 def test_bootstrap_matches_a_reordered_reference(fitted):
     X, y, _, m2 = fitted
-    from trustseg.model.mixture import ClusterwiseRegression
 
-    d = m2.to_dict()
-    for key in ("intercept", "coef", "sigma", "weights"):
+    d = model_to_dict(m2)
+    for key in ("intercept", "coef", "sigma", "weights", "extra"):
         d[key] = d[key][::-1]
-    flipped = ClusterwiseRegression.from_dict(d)
+    flipped = model_from_dict(d)
     reps = bootstrap_replicates(X, y, flipped, range(2), seed=7, n_init=1, match="posteriors")
     slopes = reps[reps.term == "satisfaction"].groupby("segment")["estimate"].mean()
     assert slopes[1] == pytest.approx(flipped.coef_[0, 0], abs=0.1)  # the flat segment, now labelled 1

@@ -22,7 +22,7 @@ import pytest
 
 from trustseg.errors import DataError
 from trustseg.model.chain import ChainRegression, equation_list
-from trustseg.model.mixture import ClusterwiseRegression
+from trustseg.model.persistence import model_from_dict, model_to_dict
 
 DATA = Path(__file__).parent / "data"
 EXAMPLES = Path(__file__).parent.parent / "resources" / "examples"
@@ -113,7 +113,7 @@ def test_three_segments_from_flexmix_solution_reach_the_exact_ml_optimum(case):
 def test_the_chain_is_saved_and_loaded_and_predicts_the_same():
     data, equations = ecsi()
     model = ChainRegression(equations=equations, n_segments=2, n_init=4, random_state=1).fit(data)
-    again = ClusterwiseRegression.from_dict(json.loads(json.dumps(model.to_dict())))
+    again = model_from_dict(json.loads(json.dumps(model_to_dict(model))))
     assert isinstance(again, ChainRegression) and again.equations_ == model.equations_
     np.testing.assert_array_equal(again.predict_proba(data, None), model.predict_proba(data, None))
     assert again.coef_terms_ == ["trust~(Intercept)", "trust~satisfaction", "loyalty~(Intercept)",

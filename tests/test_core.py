@@ -7,16 +7,13 @@ import pandas as pd
 import pytest
 from scipy.special import logsumexp
 
-from trustseg.model._core import (
-    MixtureParams,
-    Problem,
-    e_step,
-    m_step,
-    relative_entropy,
-    validate_data,
-)
 from trustseg.model.classification import classification_quality
+from trustseg.model.em import m_step, make_problem
+from trustseg.model.families import GaussianFamily
+from trustseg.model.likelihood import e_step, log_joint, relative_entropy
 from trustseg.model.mixture import ClusterwiseRegression
+from trustseg.model.params import MixtureParams
+from trustseg.model.persistence import model_from_dict, model_to_dict
 from trustseg.model.selection import criteria_table
 from trustseg.sources import module_sources
 
@@ -64,8 +61,8 @@ def test_given_start_must_have_the_requested_segments():
     start = {"intercept": [0.5], "coef": [[0.9]], "sigma": [0.4], "weights": [1.0]}
     with pytest.raises(ValueError, match="1 segments; n_segments is 2"):
         ClusterwiseRegression(n_segments=2, init_params=start).fit(X, y)
-    with pytest.raises(ValueError, match="positive sigma"):
-        MixtureParams.coerce({**start, "sigma": [-1.0]})
+    with pytest.raises(ValueError, match="finite"), np.errstate(invalid="ignore"):
+        MixtureParams.coerce({**start, "sigma": [-1.0]}, GaussianFamily(), 1)
 
 
 def test_given_start_joins_the_random_starts_and_round_trips():
@@ -77,21 +74,21 @@ def test_given_start_joins_the_random_starts_and_round_trips():
     # the random starts are untouched by the extra start
     assert np.array_equal(both.start_logliks_[:4], random_only.start_logliks_)
     assert both.loglik_ == pytest.approx(random_only.loglik_, rel=1e-10)
-    rebuilt = ClusterwiseRegression.from_dict(both.to_dict())
+    rebuilt = model_from_dict(model_to_dict(both))
     assert rebuilt.start_kinds_ == both.start_kinds_
     assert rebuilt.start_stop_reasons_ == both.start_stop_reasons_
     assert np.array_equal(rebuilt.start_reached_best_, both.start_reached_best_)
     assert rebuilt.optimum_replicated_ == both.optimum_replicated_
     assert rebuilt.variance_floor_ == both.variance_floor_
-    assert np.allclose(rebuilt.init_params[0]["intercept"], random_only.intercept_)
+    assert np.allclose(np.asarray(rebuilt.init_params[0]["beta"])[:, 0], random_only.intercept_)
 
 
 def test_old_format_is_refused_with_a_fix():
     X, y = two_lines(200)
-    d = ClusterwiseRegression(n_segments=1, n_init=1).fit(X, y).to_dict()
+    d = model_to_dict(ClusterwiseRegression(n_segments=1, n_init=1).fit(X, y))
     d["format"] = "trustseg.ClusterwiseRegression/2"
     with pytest.raises(Exception, match="fit it again"):
-        ClusterwiseRegression.from_dict(d)
+        model_from_dict(d)
 
 
 def test_default_floor_is_relative_to_the_outcome_and_given_floor_is_absolute():
@@ -106,19 +103,17 @@ def test_default_floor_is_relative_to_the_outcome_and_given_floor_is_absolute():
 
 def test_e_and_m_steps_agree_with_the_posteriors_of_the_parameters():
     X, y = two_lines()
-    data = validate_data(X, y)
-    problem = Problem(data["X"], data["y"], data["w"])
+    problem = make_problem(GaussianFamily(), X.to_numpy(), y.to_numpy(), variance_floor=1e-12)
     model = ClusterwiseRegression(n_segments=2, n_init=3).fit(X, y)
     params = model.params_
-    residuals = data["y"][:, None] - (params.intercept + data["X"] @ params.coef.T)
-    resp, loglik_i = e_step(problem, residuals, params.weights, params.sigma**2)
-    assert np.allclose(resp, params.posteriors(data["X"], data["y"]), atol=1e-12)
+    resp, loglik_i = e_step(problem.family, problem.design, problem.y, params)
+    assert np.allclose(resp, model.predict_proba(X, y), atol=1e-12)
     assert float(loglik_i.sum()) == pytest.approx(model.loglik_, rel=1e-12)
     # at the optimum one M-step from the posteriors returns the same parameters
-    shares, coefs, variances, _ = m_step(problem, resp * problem.w[:, None], False, 1e-12)
-    assert np.allclose(np.sort(shares), np.sort(params.weights), atol=1e-6)
-    assert np.allclose(np.sort(variances), np.sort(params.sigma**2), rtol=1e-5)
-    assert np.allclose(np.sort(coefs[:, 1]), np.sort(params.coef[:, 0]), atol=1e-6)
+    new = m_step(problem, resp, params)
+    assert np.allclose(new.weights, params.weights, atol=1e-6)
+    assert np.allclose(np.exp(2 * new.extra[:, 0]), model.sigma_**2, rtol=1e-5)
+    assert np.allclose(new.beta, params.beta, atol=1e-6)
 
 
 def test_one_entropy_for_selection_and_classification():
@@ -162,16 +157,21 @@ def test_prediction_band_and_tests_frame():
 def test_mixture_params_log_joint_matches_the_estimator():
     X, y = two_lines()
     model = ClusterwiseRegression(n_segments=2, n_init=3).fit(X, y)
-    joint = model.params_.log_joint(X.to_numpy(), y.to_numpy())
+    joint = log_joint(model.family_, model.family_.design(X.to_numpy()), y.to_numpy(), model.params_)
     assert logsumexp(joint, axis=1).sum() == pytest.approx(model.loglik_, rel=1e-12)
 
 
 def test_sources_follow_the_imports():
     fit = {p.split("trustseg/")[-1] for p in module_sources("trustseg.stages.fit")}
     figures = {p.split("trustseg/")[-1] for p in module_sources("trustseg.stages.figures")}
-    assert "model/mixture.py" in fit and "model/_core.py" in fit and "model/_em.py" in fit
+    assert "model/mixture.py" in fit and "model/likelihood.py" in fit and "model/em.py" in fit
     # a figure edit reruns figures, not fits; an engine edit does not rerun figures
     assert "report/figures.py" in figures and "report/figures.py" not in fit
     assert "model/mixture.py" not in figures
+    # a single equation runs none of the chain's code
+    single = {p.split("trustseg/")[-1] for p in module_sources("trustseg.stages.fit",
+                                                                leave_out=("trustseg.model.chain",))}
+    assert "model/chain.py" in fit and "model/families/system.py" in fit
+    assert fit - single == {"model/chain.py", "model/families/system.py", "model/effects.py"}
     with pytest.raises(ValueError, match="no module"):
         module_sources("trustseg.stages.nonexistent")

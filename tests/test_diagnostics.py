@@ -52,8 +52,9 @@ def fit(X, y, k, floor=RAW_FLOOR, **kwargs):
 
 @pytest.fixture(scope="module")
 def degenerate():
+    """The highest-likelihood solution at K = 4, spurious as it is (the search's admissibility rule off)."""
     X, y = raw_single_item_data()
-    return X, y, fit(X, y, 4)
+    return X, y, fit(X, y, 4, admissible_only=False)
 
 
 def test_information_is_singular_relative_to_its_largest_eigenvalue():
@@ -66,43 +67,34 @@ def test_information_is_singular_relative_to_its_largest_eigenvalue():
 
 def test_a_clean_solution_has_no_problem():
     X, y, _ = simulate_segments(400, [0.5, 3.5], [1.0, 0.1], [0.5, 0.5], [0.6, 0.4], seed=3)
-    problems = segment_problems(fit(X, y, 2, floor=None), X, y, scale=(-5, 15))
+    problems = segment_problems(fit(X, y, 2, floor=None), X, y)
     assert problems["problems"].tolist() == ["", ""]
-    assert not problems[["on_variance_floor", "point_mass_at_bound", "singular_information"]].any().any()
+    assert not problems[["variance_floor", "one_answer", "two_ends", "separation",
+                         "singular_information"]].any().any()
     assert problem_codes(problems) == ""
 
 
-def test_floor_point_mass_and_singular_information_are_found(degenerate):
+def test_floor_one_answer_and_singular_information_are_found(degenerate):
     X, y, model = degenerate
-    problems = segment_problems(model, X, y, scale=(1, 7))
-    on_floor = model.sigma_**2 <= RAW_FLOOR * 1.001
+    assert model.problems_  # the spurious solution kept, and its problems said
+    problems = segment_problems(model, X, y)
+    on_floor = model.sigma_**2 <= RAW_FLOOR * (1 + 1e-3)
     assert on_floor.sum() >= 2  # the diagonal lines and the bottom group sit on the floor
-    assert problems["on_variance_floor"].tolist() == on_floor.tolist()
+    assert problems["variance_floor"].tolist() == on_floor.tolist()
     # the segment at the bottom of the scale: flat at 1, nearly all of its weight on the lowest answer
     bottom = int(np.argmin(model.intercept_ + model.coef_[:, 0] * 4.5))
-    assert problems.loc[bottom, "point_mass_at_bound"] and problems.loc[bottom, "bound"] == 1.0
-    assert problems.loc[bottom, "bound_share"] >= 0.9
-    assert problems["point_mass_at_bound"].sum() == 1
+    assert problems.loc[bottom, "one_answer"] and problems.loc[bottom, "answer_value"] == 1.0
+    assert problems.loc[bottom, "answer_share"] >= 0.9
+    assert problems["answer_value"].notna().tolist() == problems["one_answer"].tolist()
     # the same rule as the inference's fallback on a pseudo-inverse
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         inference = model.inference(X, y)
     assert problems["singular_information"].all() == inference.singular_information
-    assert inference.singular_information
-    codes = problem_codes(problems)
-    assert codes == (f"variance_floor({on_floor.sum()} segments);point_mass_at_bound(1 segment);"
-                     "singular_information")
-    assert problems.loc[bottom, "problems"] == "variance_floor;point_mass_at_bound;singular_information"
-
-
-def test_without_a_scale_the_observed_range_bounds_the_outcome(degenerate):
-    X, y, model = degenerate
-    with_scale = segment_problems(model, X, y, scale=(1, 7), singular_information=False)
-    observed = segment_problems(model, X, y, singular_information=False)
-    pd.testing.assert_frame_equal(with_scale, observed)  # the answers span the scale
-    # on a wider scale nobody sits at a bound
-    wider = segment_problems(model, X, y, scale=(0, 10), singular_information=False)
-    assert not wider["point_mass_at_bound"].any() and wider["bound"].isna().all()
+    codes = parse_problem_codes(problem_codes(problems))
+    assert codes["variance_floor"] == on_floor.sum()
+    assert codes["one_answer"] == problems["one_answer"].sum()
+    assert "variance_floor" in problems.loc[bottom, "problems"] and "one_answer" in problems.loc[bottom, "problems"]
 
 
 def test_covariance_never_holds_a_negative_variance(degenerate):
@@ -121,15 +113,19 @@ def test_covariance_never_holds_a_negative_variance(degenerate):
 
 
 def test_problem_codes_read_back_into_words():
-    text = "variance_floor(5 segments);point_mass_at_bound(1 segment);singular_information"
-    assert parse_problem_codes(text) == {"variance_floor": 5, "point_mass_at_bound": 1, "singular_information": 1}
+    text = "variance_floor(5 segments);one_answer(1 segment);singular_information"
+    assert parse_problem_codes(text) == {"variance_floor": 5, "one_answer": 1, "singular_information": 1}
     assert parse_problem_codes("") == parse_problem_codes(float("nan")) == {}
     assert problems_phrase(text, 6) == (
-        "5 of its 6 segments sit on the variance floor, 1 of its 6 segments is a point mass at an end of the "
-        "outcome scale and its observed information is singular, so its standard errors cannot be trusted"
+        "5 of its 6 segments sit on the variance floor, 1 of its 6 segments is (nearly) one answer value of the "
+        "outcome, a pile of the answer scale rather than a regression and its observed information is singular, "
+        "so its standard errors cannot be trusted"
     )
-    assert problems_phrase("variance_floor;point_mass_at_bound", one_segment=True) == (
-        "it sits on the variance floor and it is a point mass at an end of the outcome scale"
+    assert problems_phrase("variance_floor;two_ends", one_segment=True) == (
+        "it sits on the variance floor and it spreads over both ends of the outcome scale rather than along a line"
+    )
+    assert problems_phrase("separation(2 segments)", 3) == (
+        "2 of its 3 segments have answers perfectly predicted (separation), so their coefficients run to infinity"
     )
     assert problems_phrase("") == ""
 

@@ -1,7 +1,7 @@
 """Recovery of known family mixtures, and binomial mixtures with trials against flexmix (issue 12).
 
 Coverage studies: for each seed a K = 2 mixture with known parameters is
-simulated and fitted with :func:`fit_family_mixture` from its own starts; the
+simulated and fitted with :func:`fit_mixture` from its own starts; the
 fitted segments are put in the order of the true ones (closest parameters),
 and every parameter -- coefficients, extra parameters, the share logit --
 gets a Wald z = (estimate - truth) / SE, the SE from the observed
@@ -33,15 +33,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trustseg.model._family_core import (
-    FamilyMixtureParams,
-    family_design,
-    family_observed_information,
-    family_param_layout,
-    fit_family_mixture,
-    pack_params,
-)
 from trustseg.model.families import make_family
+from trustseg.model.likelihood import observed_information
+from trustseg.model.params import MixtureParams, pack, param_layout
+from trustseg.model.search import fit_mixture
 
 DATA = Path(__file__).parent / "data"
 REFERENCE = json.loads((DATA / "families_reference.json").read_text())["cases"]
@@ -64,7 +59,7 @@ def segment_table(params):
 
 def reorder(params, order):
     order = list(order)
-    return FamilyMixtureParams(params.weights[order], params.beta[order], params.extra[order])
+    return MixtureParams(params.weights[order], params.beta[order], params.extra[order])
 
 
 def in_order_of(fitted, reference):
@@ -76,7 +71,7 @@ def in_order_of(fitted, reference):
 
 def assert_local_maximum(family, X, y, params, data=None):
     """The gradient vanishes and the Hessian is negative definite; returns the Hessian."""
-    hessian, _, gradient = family_observed_information(family, family_design(family, X), y, np.ones(len(y)),
+    hessian, _, gradient = observed_information(family, family.design(X), y, np.ones(len(y)),
                                                        params, data)
     assert np.max(np.abs(gradient)) <= 1e-4, f"gradient {np.max(np.abs(gradient)):.3g} at the fit"
     assert np.linalg.eigvalsh(hessian).max() < 0
@@ -84,7 +79,7 @@ def assert_local_maximum(family, X, y, params, data=None):
 
 
 def standard_errors(family, X, y, params, data=None):
-    """Observed-information SEs in the layout of :func:`pack_params` (frequency weights of one)."""
+    """Observed-information SEs in the layout of :func:`pack` (frequency weights of one)."""
     hessian = assert_local_maximum(family, X, y, params, data)
     return np.sqrt(np.diag(np.linalg.inv(-hessian)))
 
@@ -93,7 +88,7 @@ def wald_z(family, X, y, true, fit_params, data=None):
     """(estimate - truth) / SE for every parameter, the fitted segments in the true order."""
     params = in_order_of(fit_params, true)
     se = standard_errors(family, X, y, params, data)
-    return (pack_params(params) - pack_params(true)) / se
+    return (pack(params) - pack(true)) / se
 
 
 def assert_calibrated(z):
@@ -108,7 +103,7 @@ def assert_calibrated(z):
 
 def assert_bic_picks_two(family, X, y, n_init):
     """BIC over K = 1..3 is smallest at K = 2; every fit a local maximum with all its segments."""
-    fits = {k: fit_family_mixture(family, X, y, k, n_init=n_init, random_state=k) for k in (1, 2, 3)}
+    fits = {k: fit_mixture(family, X, y, k, n_init=n_init, random_state=k) for k in (1, 2, 3)}
     for k, fit in fits.items():
         assert len(fit.params.weights) == k
         assert_local_maximum(family, X, y, fit.params)
@@ -121,14 +116,14 @@ def bic(fit, family, n_predictors, n):
     """-2 loglik + (free parameters) log n, the parameters counted with :func:`family_param_layout`."""
     k = len(fit.params.weights)
     q = n_predictors + (1 if family.has_intercept else 0)
-    _, _, dim = family_param_layout(k, q, family.n_extra())
+    _, _, dim = param_layout(k, q, family.n_extra())
     return -2.0 * fit.loglik + dim * np.log(n)
 
 
 def simulate_mixture(family, true, X, rng, data=None):
     """Outcomes of a mixture with parameters ``true`` at predictors ``X``; the segment labels."""
     n = X.shape[0]
-    design = family_design(family, X)
+    design = family.design(X)
     labels = rng.choice(len(true.weights), size=n, p=true.weights)
     y = np.empty(n)
     for j in range(len(true.weights)):
@@ -153,14 +148,14 @@ def test_binomial_with_trials_matches_flexmix_on_npreg(k):
     X, y = npreg[["x"]].to_numpy(), npreg["yp"].to_numpy(dtype=float)
     data = {"trials": np.full(len(y), 12.0)}
     family.check_outcome(y, "yp", data)
-    fit = fit_family_mixture(family, X, y, k, data=data, n_init=10, random_state=0)
+    fit = fit_mixture(family, X, y, k, data=data, n_init=10, random_state=0)
     assert len(fit.params.weights) == k
     # at least flexmix's log-likelihood: its default EM stop and the EM polished to tolerance 1e-12
     polished = reference["polished"]
     for theirs in (reference["logLik"], polished["logLik"]):
         assert fit.loglik >= theirs - 1e-6 * abs(theirs)
     # the same solution: our segments in flexmix's order
-    flexmix = FamilyMixtureParams(np.asarray(polished["prior"]),
+    flexmix = MixtureParams(np.asarray(polished["prior"]),
                                   np.array([[c["(Intercept)"], c["x"]] for c in polished["components"]]),
                                   np.zeros((k, 0)))
     ours = in_order_of(fit.params, flexmix)
@@ -169,7 +164,7 @@ def test_binomial_with_trials_matches_flexmix_on_npreg(k):
     # SEs within 2% of refit(): coefficients per component, then refit's share logits
     # log(pi_j / pi_1), j >= 2, in flexmix's order -- our logits once our segments are in that order
     se = standard_errors(family, X, y, ours, data)
-    segment_index, logit_index, _ = family_param_layout(k, 2, 0)
+    segment_index, logit_index, _ = param_layout(k, 2, 0)
     for j, refit in enumerate(reference["refit"]):
         assert refit["term"] == ["(Intercept)", "x"]
         np.testing.assert_allclose(se[segment_index[j]], refit["std_error"], rtol=0.02)
@@ -181,7 +176,7 @@ def test_binomial_0_1_mixture_reaches_at_least_flexmix_loglik_on_npreg():
     # Not identified (FAMILIES_README.md): flexmix's own K = 2 log-likelihood is only a lower bound.
     npreg = pd.read_csv(DATA / "NPreg.csv")
     reference = {m["k_fitted"]: m for m in REFERENCE["flexmix_binomial"]["models"]}[2]
-    fit = fit_family_mixture(make_family("binomial"), npreg[["x"]].to_numpy(), npreg["yb"].to_numpy(dtype=float), 2,
+    fit = fit_mixture(make_family("binomial"), npreg[["x"]].to_numpy(), npreg["yb"].to_numpy(dtype=float), 2,
                              n_init=2, random_state=0)
     assert np.isfinite(fit.loglik)
     assert fit.loglik >= reference["logLik"] - 1e-6 * abs(reference["logLik"])
@@ -194,7 +189,7 @@ def test_binomial_0_1_mixture_reaches_at_least_flexmix_loglik_on_npreg():
 CENSORED = make_family("censored", lower=1.0, upper=7.0)
 # segment 1: loyalty rises with satisfaction, a quarter of all answers end at 7;
 # segment 2: loyalty falls with satisfaction
-CENSORED_TRUE = FamilyMixtureParams(np.array([0.55, 0.45]), np.array([[2.9, 0.8], [6.0, -0.45]]),
+CENSORED_TRUE = MixtureParams(np.array([0.55, 0.45]), np.array([[2.9, 0.8], [6.0, -0.45]]),
                                     np.log([[1.0], [0.8]]))
 
 
@@ -211,7 +206,7 @@ def test_censored_mixture_wald_intervals_cover_the_truth():
     for seed in range(30):
         X, y = simulate_censored(2000, seed)
         assert 0.15 <= np.mean(y == 7.0) <= 0.30  # a real pile-up at the top of the scale
-        fit = fit_family_mixture(CENSORED, X, y, 2, n_init=2, random_state=seed)
+        fit = fit_mixture(CENSORED, X, y, 2, n_init=2, random_state=seed)
         z.append(wald_z(CENSORED, X, y, CENSORED_TRUE, fit.params))
     assert_calibrated(z)
 
@@ -227,7 +222,7 @@ def test_censored_mixture_bic_picks_two_segments():
 
 ORDINAL = make_family("ordinal", categories=(1, 2, 3, 4, 5))
 # per segment: slopes of the two predictors, then the four thresholds
-ORDINAL_TRUE = FamilyMixtureParams(np.array([0.6, 0.4]), np.array([[1.6, 0.5], [-1.2, 0.9]]),
+ORDINAL_TRUE = MixtureParams(np.array([0.6, 0.4]), np.array([[1.6, 0.5], [-1.2, 0.9]]),
                                    np.array([[-2.0, -0.7, 0.6, 2.0], [-3.0, -2.0, -1.0, 0.5]]))
 
 
@@ -243,7 +238,7 @@ def test_ordinal_mixture_wald_intervals_cover_the_truth():
     for seed in range(10):
         X, y = simulate_ordinal(2000, seed)
         assert np.all(np.bincount(y.astype(int), minlength=6)[1:] >= 0.1 * len(y))  # every answer used
-        fit = fit_family_mixture(ORDINAL, X, y, 2, n_init=2, random_state=seed)
+        fit = fit_mixture(ORDINAL, X, y, 2, n_init=2, random_state=seed)
         z.append(wald_z(ORDINAL, X, y, ORDINAL_TRUE, fit.params))
     assert_calibrated(z)
 
@@ -260,27 +255,27 @@ def test_ordinal_mixture_bic_picks_two_segments():
 
 def test_binomial_mixture_with_trials_wald_intervals_cover_the_truth():
     family = make_family("binomial")
-    true = FamilyMixtureParams(np.array([0.5, 0.5]), np.array([[-1.0, 0.9], [1.5, -0.7]]), np.zeros((2, 0)))
+    true = MixtureParams(np.array([0.5, 0.5]), np.array([[-1.0, 0.9], [1.5, -0.7]]), np.zeros((2, 0)))
     z = []
     for seed in range(20):
         rng = np.random.default_rng(seed)
         X = rng.uniform(0.0, 4.0, (1000, 1))
         data = {"trials": rng.integers(2, 9, 1000).astype(float)}
         y, _ = simulate_mixture(family, true, X, rng, data)
-        fit = fit_family_mixture(family, X, y, 2, data=data, n_init=4, random_state=seed)
+        fit = fit_mixture(family, X, y, 2, data=data, n_init=4, random_state=seed)
         z.append(wald_z(family, X, y, true, fit.params, data))
     assert_calibrated(z)
 
 
 def test_poisson_mixture_with_offset_wald_intervals_cover_the_truth():
     family = make_family("poisson")
-    true = FamilyMixtureParams(np.array([0.6, 0.4]), np.array([[0.3, 0.5], [1.5, -0.4]]), np.zeros((2, 0)))
+    true = MixtureParams(np.array([0.6, 0.4]), np.array([[0.3, 0.5], [1.5, -0.4]]), np.zeros((2, 0)))
     z = []
     for seed in range(20):
         rng = np.random.default_rng(seed)
         X = rng.uniform(0.0, 4.0, (1000, 1))
         data = {"offset": np.log(rng.uniform(0.5, 2.0, 1000))}
         y, _ = simulate_mixture(family, true, X, rng, data)
-        fit = fit_family_mixture(family, X, y, 2, data=data, n_init=4, random_state=seed)
+        fit = fit_mixture(family, X, y, 2, data=data, n_init=4, random_state=seed)
         z.append(wald_z(family, X, y, true, fit.params, data))
     assert_calibrated(z)

@@ -14,7 +14,7 @@ import pytest
 import statsmodels.api as sm
 from _engine_helpers import load_composites, load_reference
 
-from trustseg.model._core import MixtureParams, observed_information
+from trustseg.model.likelihood import observed_information
 from trustseg.model.mixture import ClusterwiseRegression
 
 REFERENCE = load_reference()
@@ -111,7 +111,8 @@ def test_estimates_and_standard_errors_match_refit(name, reference):
         assert np.all(np.abs(rows["estimate"].to_numpy() - estimate) <= tolerance)
         assert np.allclose(rows["std_error"].to_numpy(), std_error, rtol=0.03)
     # we are at the maximum: a Newton step from our estimates moves nothing
-    hessian, _, gradient = observed_information(MixtureParams.of(model), X.to_numpy(), y.to_numpy(), np.ones(len(y)))
+    hessian, _, gradient = observed_information(model.family_, model.family_.design(X.to_numpy()), y.to_numpy(),
+                                                np.ones(len(y)), model.params_)
     assert np.abs(np.linalg.solve(hessian, gradient)).max() < 1e-5
 
 

@@ -10,13 +10,14 @@ import pytest
 from _engine_helpers import simulate_segments
 from scipy.special import logsumexp
 
-import trustseg.model._core as core_module
 import trustseg.model.bootstrap as bs
+import trustseg.model.likelihood as likelihood_module
 import trustseg.stages.fit as fit_stage
-from trustseg.model._core import MixtureParams, observed_information
 from trustseg.model.families import make_family
 from trustseg.model.inference import MixtureInference
+from trustseg.model.likelihood import observed_information
 from trustseg.model.mixture import ClusterwiseRegression
+from trustseg.model.persistence import model_from_dict, model_to_dict
 
 
 def mixture_loglik(theta, X, y, k):
@@ -49,11 +50,12 @@ def theta_of(model):
 def test_analytic_hessian_and_gradient_match_finite_differences(two_segments):
     X, y, model = two_segments
     # move off the optimum so the gradient is not zero and Louis' formula is tested in full
-    model = ClusterwiseRegression.from_dict(model.to_dict())
+    model = model_from_dict(model_to_dict(model))
     model.intercept_ = model.intercept_ + np.array([0.05, -0.03])
     model.weights_ = np.array([0.55, 0.45])
     Xa, ya = X.to_numpy(), y.to_numpy()
-    hessian, _, gradient = observed_information(MixtureParams.of(model), Xa, ya, np.ones(len(ya)))
+    hessian, _, gradient = observed_information(model.family_, model.family_.design(Xa), ya, np.ones(len(ya)),
+                                                model.params_)
     theta = theta_of(model)
     h = 1e-5
     numeric_gradient = np.array([
@@ -77,7 +79,7 @@ def test_analytic_hessian_and_gradient_match_finite_differences(two_segments):
 def test_chunked_computation_gives_the_same_covariance(two_segments, monkeypatch):
     X, y, model = two_segments
     whole = model.inference(X, y)
-    monkeypatch.setattr(core_module, "_CHUNK_BYTES", 8 * (7 + 8 + 2 + 2) * 3 * 37)  # 37-row chunks
+    monkeypatch.setattr(likelihood_module, "_CHUNK_BYTES", 8 * (7 + 8 + 2 + 2) * 3 * 37)  # 37-row chunks
     chunked = model.inference(X, y)
     assert np.allclose(whole.cov, chunked.cov, rtol=1e-10, atol=1e-14)
 
@@ -153,7 +155,7 @@ def test_params_table_layout_and_summary(two_segments):
 
 def test_inference_from_a_rebuilt_model(two_segments):
     X, y, model = two_segments
-    rebuilt = ClusterwiseRegression.from_dict(json.loads(json.dumps(model.to_dict())))
+    rebuilt = model_from_dict(json.loads(json.dumps(model_to_dict(model))))
     assert np.array_equal(rebuilt.inference(X, y).cov, model.inference(X, y).cov)
     assert isinstance(rebuilt.inference(X, y), MixtureInference)
 
@@ -248,7 +250,7 @@ def test_segments_are_ordered_in_the_expected_direction():
     assert down.coef_[0, 0] < 0 < down.coef_[1, 0]
     assert down.loglik_ == pytest.approx(up.loglik_)
     assert np.allclose(down.coef_[::-1], up.coef_)
-    rebuilt = ClusterwiseRegression.from_dict(json.loads(json.dumps(down.to_dict())))
+    rebuilt = model_from_dict(json.loads(json.dumps(model_to_dict(down))))
     assert rebuilt.focal_direction == -1
     # bootstrap refits take the reference's settings, so they order the segments the same way
     refit, note = bs._refit(X.to_numpy(), y.to_numpy(), np.ones(len(y)), rebuilt, 2, [rebuilt.params_], 1, 3,

@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trustseg.model._core import Problem, same_solution
-from trustseg.model._em import RunState, _cannot_catch_up, run_em, run_squarem
-from trustseg.model._starts import from_partition
+from trustseg.model.em import RunState, cannot_catch_up, from_partition, make_problem, run_em
+from trustseg.model.families import GaussianFamily
 from trustseg.model.mixture import ClusterwiseRegression
+from trustseg.model.search import same_solution
 from trustseg.model.selection import criteria_table
 
 RISING_AND_FLAT = {
@@ -92,49 +92,56 @@ def test_two_segments_fitted_to_three_find_the_best_merge(data_seed):
     assert model.loglik_ >= best - 1e-8 * abs(best)
 
 
+def solved(problem, params):
+    state = RunState(params)
+    state.loglik = problem.loglik(params)
+    return state
+
+
 def test_same_solution_ignores_segment_order_but_not_parameters():
     X, y = likert_mean_survey(500, seed=4)
-    problem = Problem(X, y, np.ones(len(y)))
+    problem = make_problem(GaussianFamily(), X, y, variance_floor=1e-6)
+    scale = problem.family.solution_scale(problem.design, problem.y, problem.w)
     model = ClusterwiseRegression(n_segments=3, n_init=3, random_state=0).fit(X, y)
     labels = model.predict(X, y) - 1
-    state = from_partition(problem, labels, 3, {"method": "em", "var_floor": 1e-6})
+    state = solved(problem, from_partition(problem, labels, 3).params)
     order = np.array([2, 0, 1])
-    permuted = RunState(state.shares[order], state.coefs[order], state.variances[order],
-                        state.residuals[:, order], np.arange(3))
-    assert same_solution(state, permuted, problem)
-    moved = RunState(state.shares, state.coefs + np.array([[0.0, 0.01]]), state.variances, state.residuals,
-                     np.arange(3))
-    assert not same_solution(state, moved, problem)
+    params = state.params
+    permuted = solved(problem, type(params)(params.weights[order], params.beta[order], params.extra[order]))
+    assert same_solution(state, permuted, scale)
+    moved = solved(problem, type(params)(params.weights, params.beta + np.array([[0.0, 0.01]]), params.extra))
+    # the same log-likelihood to 1e-6 would not be enough: the slopes differ
+    moved.loglik = state.loglik
+    assert not same_solution(state, moved, scale)
 
 
 def test_squarem_is_monotone_and_reaches_the_em_optimum():
     X, y = likert_mean_survey(2000, seed=5)
-    problem = Problem(X, y, np.ones(len(y)))
-    settings = {"method": "em", "tol": 1e-10, "min_share": 0.01, "var_floor": 1e-4}
+    problem = make_problem(GaussianFamily(), X, y, variance_floor=1e-4, min_share=0.01, tol=1e-10, max_iter=20000)
     labels = np.random.default_rng(0).integers(0, 3, size=len(y))
-    plain = run_em(problem, from_partition(problem, labels, 3, settings), settings, 20000, 0, "full")
-    accelerated = run_squarem(problem, from_partition(problem, labels, 3, settings), settings, 20000, 0, "full")
+    plain = run_em(problem, from_partition(problem, labels, 3), accelerate=False)
+    accelerated = run_em(problem, from_partition(problem, labels, 3))
     assert accelerated.converged and plain.converged
     assert accelerated.loglik == pytest.approx(plain.loglik, rel=1e-7)
     assert accelerated.n_iter < plain.n_iter / 2
     # monotone: each cycle's log-likelihood is at least the previous one
     trace = []
-    state = from_partition(problem, labels, 3, settings)
+    state = from_partition(problem, labels, 3)
     for _ in range(30):
-        state = run_squarem(problem, state, settings, state.n_iter + 3, 0, "full")
+        state = run_em(problem, state, max_iter=state.n_iter + 3)
         trace.append(state.loglik)
     assert np.all(np.diff(trace) >= -1e-9 * abs(trace[-1]))
 
 
-def test_pruning_only_stops_runs_that_cannot_catch_up():
+def test_pruning_only_stops_runs_thatcannot_catch_up():
     # a run converging at -1000 (steps shrinking by half) cannot reach -900
     converging = [-1010.0, -1005.0, -1002.5, -1001.25, -1000.625]
-    assert _cannot_catch_up(converging, target=-900.0)
+    assert cannot_catch_up(converging, target=-900.0)
     # but it may still reach -1000.5: never pruned
-    assert not _cannot_catch_up(converging, target=-1000.5)
+    assert not cannot_catch_up(converging, target=-1000.5)
     # a run still climbing fast is not pruned, nor one without enough history
-    assert not _cannot_catch_up([-2000.0, -1800.0, -1650.0, -1540.0], target=-1000.0)
-    assert not _cannot_catch_up([-1010.0, -1005.0], target=-900.0)
+    assert not cannot_catch_up([-2000.0, -1800.0, -1650.0, -1540.0], target=-1000.0)
+    assert not cannot_catch_up([-1010.0, -1005.0], target=-900.0)
 
 
 def test_every_start_is_recorded_and_reaching_the_best_means_the_same_parameters():
@@ -201,29 +208,28 @@ def test_a_segment_removed_on_the_step_that_converges_leaves_a_consistent_state(
     # Found on a 50,000-respondent bootstrap refit: the step that met the
     # convergence test also removed a segment, and restoring the parameters from
     # before the step paired K + 1 segments with K labels.
-    import trustseg.model._em as em
+    import trustseg.model.em as em
 
     X, y = likert_mean_survey(1500, seed=2)
-    problem = Problem(X, y, np.ones(len(y)))
-    settings = {"method": "em", "tol": 1e-6, "min_share": 0.01, "var_floor": 1e-4}
+    problem = make_problem(GaussianFamily(), X, y, variance_floor=1e-4, min_share=0.01, tol=1e-6, max_iter=5000)
     labels = np.random.default_rng(0).integers(0, 3, size=len(y))
-    converged = run_squarem(problem, from_partition(problem, labels, 3, settings), settings, 5000, 0, "full")
+    converged = run_em(problem, from_partition(problem, labels, 3))
     assert converged.converged
-    real = em.degenerate_segments
+    real = em.degenerate_components
     calls = []
 
-    def last_segment_degenerate(problem, resp, min_share):
+    def last_segment_degenerate(w, resp, min_share, min_respondents):
         # from the converged state, steps 1-3 are one SQUAREM cycle; step 4, the
         # next cycle's first, meets the convergence test and removes segment 3
-        degenerate, reasons = real(problem, resp, min_share)
+        degenerate, reasons = real(w, resp, min_share, min_respondents)
         calls.append(resp.shape[1])
         if len(calls) == 4 and resp.shape[1] == 3:
             degenerate = np.array([False, False, True])
             reasons = {2: {"reason": "planted"}}
         return degenerate, reasons
 
-    monkeypatch.setattr(em, "degenerate_segments", last_segment_degenerate)
-    state = run_squarem(problem, converged, settings, converged.n_iter + 5000, 0, "full")
+    monkeypatch.setattr(em, "degenerate_components", last_segment_degenerate)
+    state = run_em(problem, converged, max_iter=converged.n_iter + 5000)
     assert len(calls) > 4
-    assert len(state.labels) == len(state.shares) == len(state.variances) == state.coefs.shape[0] == 2
+    assert len(state.labels) == len(state.params.weights) == state.params.beta.shape[0] == 2
     assert state.converged

@@ -3,15 +3,9 @@ import pandas as pd
 import pytest
 
 from trustseg.errors import DataError
-from trustseg.model.profiles import (
-    band_bounds,
-    bch_weights,
-    classification_error_matrix,
-    is_categorical,
-    membership_model,
-    order_levels,
-    profile_table,
-)
+from trustseg.model.levels import band_bounds, is_categorical, order_levels
+from trustseg.model.membership import bch_weights, classification_error_matrix, membership_model
+from trustseg.model.profiles import profile_table
 
 
 @pytest.fixture

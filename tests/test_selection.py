@@ -12,6 +12,7 @@ from _engine_helpers import simulate_segments
 from test_diagnostics import raw_single_item_data
 
 from trustseg.model.mixture import ClusterwiseRegression
+from trustseg.model.persistence import model_from_dict, model_to_dict
 from trustseg.model.selection import COLUMNS, choose_k, criteria_table, select_segments
 
 
@@ -53,7 +54,7 @@ def test_criteria_formulas(selection):
 def test_table_from_models_rebuilt_from_json(selection):
     X, y, table, models = selection
     rebuilt = {
-        k: ClusterwiseRegression.from_dict(json.loads(json.dumps(m.to_dict())))
+        k: model_from_dict(json.loads(json.dumps(model_to_dict(m))))
         for k, m in models.items()
     }
     again = criteria_table(rebuilt, X, y)

@@ -16,17 +16,11 @@ from _engine_helpers import assert_row_derivatives_match, central_differences
 from scipy import optimize, stats
 
 from trustseg.errors import ConfigError, DataError
-from trustseg.model._family_core import (
-    FamilyMixtureParams,
-    family_design,
-    family_loglik,
-    family_observed_information,
-    fit_family_mixture,
-    pack_params,
-    unpack_params,
-)
 from trustseg.model.families import CensoredFamily, GaussianFamily, fit_segment, segment_gradient_hessian
-from trustseg.model.spread import LocationScaleFamily, spread_data, spread_key
+from trustseg.model.families.spread import LocationScaleFamily, spread_data, spread_key
+from trustseg.model.likelihood import mixture_loglik, observed_information
+from trustseg.model.params import MixtureParams, pack, unpack
+from trustseg.model.search import fit_mixture
 
 LOWER, UPPER = 1.0, 7.0
 
@@ -227,7 +221,7 @@ def test_zero_weight_rows_drop_their_spread_values_too():
 # ----------------------------------------------------------------------------
 
 # a flat segment and one driven by satisfaction; both with log SD -1 + 0.25 sat (0.47 to 2.1)
-TRUE = FamilyMixtureParams(np.array([0.5, 0.5]), np.array([[5.0, 0.0], [0.0, 0.6]]),
+TRUE = MixtureParams(np.array([0.5, 0.5]), np.array([[5.0, 0.0], [0.0, 0.6]]),
                            np.array([[-1.0, 0.25], [-1.0, 0.25]]))
 
 
@@ -237,7 +231,7 @@ def simulate_mixture(family, n, seed, true=TRUE):
     latent = rng.normal(4.5, 1.5, n)
     sat = np.clip(np.round(latent[:, None] + rng.normal(0.0, 0.7, (n, 3))), 1, 7).mean(axis=1)
     data = spread_data(family.spread_names, sat[:, None])
-    design = family_design(family, sat[:, None])
+    design = family.design(sat[:, None])
     labels = rng.choice(2, size=n, p=true.weights)
     y = np.empty(n)
     for j in range(2):
@@ -251,18 +245,18 @@ def simulate_mixture(family, n, seed, true=TRUE):
 def test_mixture_gradient_and_hessian_match_finite_differences(family):
     X, y, data = simulate_mixture(family, 200, 9)
     w = np.random.default_rng(10).uniform(0.5, 2.0, len(y))
-    design = family_design(family, X)
+    design = family.design(X)
     k, q, m = 2, 2, 2
-    theta = pack_params(TRUE) + np.random.default_rng(11).normal(0.0, 0.05, 2 * (q + m) + 1)
+    theta = pack(TRUE) + np.random.default_rng(11).normal(0.0, 0.05, 2 * (q + m) + 1)
 
     def loglik(values):
-        return family_loglik(family, design, y, w, unpack_params(values, k, q, m), data)
+        return mixture_loglik(family, design, y, w, unpack(values, k, q, m), data)
 
     def gradient(values):
-        return family_observed_information(family, design, y, w, unpack_params(values, k, q, m), data)[2]
+        return observed_information(family, design, y, w, unpack(values, k, q, m), data)[2]
 
-    hessian, score_outer, grad = family_observed_information(family, design, y, w,
-                                                             unpack_params(theta, k, q, m), data)
+    hessian, score_outer, grad = observed_information(family, design, y, w,
+                                                             unpack(theta, k, q, m), data)
     h = 1e-5
     eye = np.eye(len(theta))
     fd_grad = np.array([(loglik(theta + h * e) - loglik(theta - h * e)) / (2 * h) for e in eye])
@@ -278,9 +272,9 @@ def test_mixture_gradient_and_hessian_match_finite_differences(family):
 def test_recovery_of_known_parameters(family):
     X, y, data = simulate_mixture(family, 2000, 12)
     w = np.ones(len(y))
-    fit = fit_family_mixture(family, X, y, 2, data=data, n_init=4, random_state=3)
-    design = family_design(family, X)
-    hessian, _, gradient = family_observed_information(family, design, y, w, fit.params, data)
+    fit = fit_mixture(family, X, y, 2, data=data, n_init=4, random_state=3)
+    design = family.design(X)
+    hessian, _, gradient = observed_information(family, design, y, w, fit.params, data)
     assert np.max(np.abs(gradient)) <= 1e-4
     se = np.sqrt(np.diag(np.linalg.inv(-hessian)))
     ours = np.column_stack([fit.params.beta, fit.params.extra])
@@ -289,14 +283,14 @@ def test_recovery_of_known_parameters(family):
     se_segments = se[:8].reshape(2, 4)[order]
     assert np.all(np.abs(ours[order] - theirs) <= 4 * se_segments)
     assert np.all(np.abs(fit.params.weights[order] - TRUE.weights) <= 0.05)
-    assert fit.loglik >= family_loglik(family, design, y, w, TRUE, data)
+    assert fit.loglik >= mixture_loglik(family, design, y, w, TRUE, data)
 
 
 def test_the_location_scale_mixture_beats_the_constant_spread_one_on_bic_when_spread_grows():
     family = gaussian_family()
     X, y, data = simulate_mixture(family, 1000, 13)
-    constant = fit_family_mixture(GaussianFamily(), X, y, 2, n_init=4, random_state=0)
-    varying = fit_family_mixture(family, X, y, 2, data=data, n_init=4, random_state=0)
+    constant = fit_mixture(GaussianFamily(), X, y, 2, n_init=4, random_state=0)
+    varying = fit_mixture(family, X, y, 2, data=data, n_init=4, random_state=0)
     n = len(y)
     bic_constant = -2 * constant.loglik + 7 * np.log(n)
     bic_varying = -2 * varying.loglik + 9 * np.log(n)

@@ -10,15 +10,11 @@ import pytest
 import statsmodels.api as sm
 from _engine_helpers import central_differences
 
-from trustseg.model._family_core import (
-    family_loglik,
-    family_observed_information,
-    fit_family_mixture,
-    pack_params,
-    unpack_params,
-)
 from trustseg.model.families import make_family, segment_gradient_hessian
-from trustseg.model.system import EquationSystem, system_data
+from trustseg.model.families.system import EquationSystem, system_data
+from trustseg.model.likelihood import mixture_loglik, observed_information
+from trustseg.model.params import pack, unpack
+from trustseg.model.search import fit_mixture
 
 DATA = Path(__file__).parent / "data"
 
@@ -43,7 +39,7 @@ def test_the_block_design_gives_each_equation_its_own_intercept_and_predictors(n
 
 def test_one_segment_is_the_equations_fitted_separately(npreg_system):
     system, design, y, npreg = npreg_system
-    fit = fit_family_mixture(system, design, y, 1, n_init=2, random_state=0)
+    fit = fit_mixture(system, design, y, 1, n_init=2, random_state=0)
     separate = [sm.OLS(npreg["yn"], design[:, :3]).fit(), sm.OLS(npreg["yp"], design[:, 3:]).fit()]
     assert fit.loglik == pytest.approx(sum(r.llf for r in separate), rel=1e-10)
     np.testing.assert_allclose(fit.params.beta[0], np.concatenate([r.params for r in separate]), rtol=1e-7)
@@ -65,17 +61,17 @@ def test_segment_and_mixture_derivatives_match_central_differences(npreg_system)
     np.testing.assert_allclose(gradient, numeric_gradient, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(hessian, numeric_hessian, rtol=1e-6, atol=1e-6)
 
-    fit = fit_family_mixture(system, design, y, 2, n_init=4, random_state=0)
+    fit = fit_mixture(system, design, y, 2, n_init=4, random_state=0)
     k, q, m = 2, design.shape[1], system.n_extra()
     ones = np.ones(len(y))
 
     def mixture(values):
-        params = unpack_params(values, k, q, m)
-        _, _, grad = family_observed_information(system, design, y, ones, params)
-        return family_loglik(system, design, y, ones, params), grad
+        params = unpack(values, k, q, m)
+        _, _, grad = observed_information(system, design, y, ones, params)
+        return mixture_loglik(system, design, y, ones, params), grad
 
-    start = pack_params(fit.params) + 0.01  # off the optimum, where the gradient is not zero
-    hessian, _, gradient = family_observed_information(system, design, y, ones, unpack_params(start, k, q, m))
+    start = pack(fit.params) + 0.01  # off the optimum, where the gradient is not zero
+    hessian, _, gradient = observed_information(system, design, y, ones, unpack(start, k, q, m))
     numeric_gradient, numeric_hessian = central_differences(mixture, start)
     np.testing.assert_allclose(gradient, numeric_gradient, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(hessian, numeric_hessian, rtol=1e-5, atol=1e-3)
@@ -92,6 +88,6 @@ def test_side_data_reach_the_equation_they_belong_to():
     design = system.design([x[:, None], x[:, None]])
     data = system_data([None, {"trials": trials}])
     assert set(data) == {"1:trials"}
-    fit = fit_family_mixture(system, design, np.column_stack([score, wins]), 1, data=data, n_init=1)
+    fit = fit_mixture(system, design, np.column_stack([score, wins]), 1, data=data, n_init=1)
     binomial = sm.GLM(np.column_stack([wins, trials - wins]), sm.add_constant(x), family=sm.families.Binomial()).fit()
     np.testing.assert_allclose(fit.params.beta[0, 2:], binomial.params, rtol=1e-6)

@@ -281,6 +281,11 @@ def test_rerun_is_a_no_op_and_code_change_reruns_dependent_rules(golf_run, repo_
     assert jobs["fit_k"] == 8 and jobs["select_k"] == 2
     assert "clean_survey" not in jobs and "cleaning_figure" not in jobs  # cleaning does not use the engine
 
+    with edited(src / "model" / "chain.py", future):
+        jobs = planned_jobs(golf_run, golf_run / "config.yaml", repo_copy)
+    # the chain's own code refits the chain (K = 1..4) and leaves the single equation's fits as they are
+    assert jobs["fit_k"] == 4 and jobs["select_k"] == 1
+
     # both files are back as they were
     again = run_workflow(golf_run, golf_run / "config.yaml", "--dry-run", repo=repo_copy)
     assert job_counts(again.stdout + again.stderr) == {}
