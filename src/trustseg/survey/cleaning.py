@@ -51,7 +51,14 @@ import pandas as pd
 from trustseg.config import analysis_columns, check_columns
 from trustseg.errors import ConfigError, DataError
 from trustseg.survey.coding import code_sets, out_of_scale_answers
-from trustseg.survey.privacy import detect_personal_columns
+from trustseg.survey.privacy import (
+    detect_personal_columns,
+    key_fingerprint,
+    personal_header,
+    personal_ids,
+    pseudonyms,
+    withheld,
+)
 from trustseg.survey.rules import (
     Flag,
     Survey,
@@ -128,6 +135,7 @@ def _settings(config: dict) -> dict:
         "attention_checks": list(cleaning.get("attention_checks") or []),
         "personal_data": cleaning.get("personal_data", "drop"),
         "personal_data_columns": list(cleaning.get("personal_data_columns") or []),
+        "pseudonym_key": cleaning.get("pseudonym_key"),
         "profile": list(config.get("profile") or []),
         # a construct name in profile stands for its score, which the clean data hold anyway
         "profile_columns": [c for c in config.get("profile") or [] if c not in constructs],
@@ -189,7 +197,7 @@ def check_config_columns(raw: pd.DataFrame, config: dict) -> None:
     check_columns(config, raw.columns, source)
 
 
-def clean_survey(raw: pd.DataFrame, config: dict) -> CleaningResult:
+def clean_survey(raw: pd.DataFrame, config: dict, pseudonym_key: bytes | None = None) -> CleaningResult:
     """Apply the cleaning rules, score the constructs and account for every row.
 
     Parameters
@@ -200,6 +208,9 @@ def clean_survey(raw: pd.DataFrame, config: dict) -> CleaningResult:
     config : dict
         The full config (``data``, ``constructs``, ``cleaning``, ``profile``);
         missing optional keys take the schema defaults.
+    pseudonym_key : bytes, optional
+        The key of the pseudonyms that replace respondent ids holding personal
+        data (:func:`trustseg.survey.privacy.pseudonym_key`); needed only then.
 
     Returns
     -------
@@ -228,7 +239,8 @@ def clean_survey(raw: pd.DataFrame, config: dict) -> CleaningResult:
     # Straight-lining looks at the answers as given (rating), scores at the reverse-keyed ones.
     answers, row = reverse_keyed(rating, items, reverse, scales)
     report.append(row)
-    ids = respondent_ids(survey.frame, survey.settings["id_column"])
+    ids, rows = _personal_ids(survey, respondent_ids(survey.frame, survey.settings["id_column"]), pseudonym_key)
+    report += rows
     flags: list[Flag] = []
     for rule_flags, rule_rows in (id_rules(survey, ids), straightlining_rule(survey, rating, items, scales, reverse),
                                   speeders(survey), attention_checks(survey)):
@@ -264,22 +276,55 @@ def _survey(raw: pd.DataFrame, config: dict) -> tuple[Survey, tuple[list[str], d
     return survey, (items, scales, reverse)
 
 
-def _personal_data(survey: Survey, items: list[str]) -> tuple[dict, dict]:
-    """The personal-data columns (``{column: reason}``) and their report row."""
-    s, frame, source = survey.settings, survey.frame, survey.source
+def personal_headers(columns) -> dict:
+    """``{column: how messages and reports name it}`` for the columns whose header holds personal data."""
+    found = {}
+    for position, column in enumerate(columns, start=1):
+        kind = personal_header(column)
+        if kind:
+            found[column] = withheld(column, position, kind)
+    return found
+
+
+def _used_columns(s: dict, items: list[str]) -> set:
     used = set(items) | set(s["profile"]) | set(s["analysis_columns"]) | {c["item"] for c in s["attention_checks"]}
-    used |= {c for c in (s["id_column"], s["weight_column"], s["duration_column"]) if c is not None}
+    return used | {c for c in (s["weight_column"], s["duration_column"]) if c is not None}
+
+
+def _personal_data(survey: Survey, items: list[str]) -> tuple[dict, dict]:
+    """The personal-data columns (``{column: reason}``) and their report row.
+
+    A configured column that holds personal data (or whose header is one)
+    stops the run; so does any with ``cleaning.personal_data: error``.  No
+    message or report names a value, nor a header that holds personal data.
+    """
+    s, frame, source = survey.settings, survey.frame, survey.source
+    used = _used_columns(s, items)
     ids = [s["id_column"]] if s["id_column"] is not None else []
+    headers = personal_headers(frame.columns)
+    named = [c for c in headers if c in used or c in ids]
+    if named:
+        raise ConfigError(
+            f"{source}: the config uses {', '.join(headers[c] for c in named)}. A header that holds personal data "
+            "would be copied into the results: rename the column in the file to a plain name (e.g. q7_contact) and "
+            "use that name in the config."
+        )
     personal = detect_personal_columns(frame, s["personal_data_columns"], used, ids)
+    for column, kind in headers.items():
+        personal.setdefault(column, f"its header holds {kind.rstrip('s')}")
+    def shown(c):
+        return headers.get(c, repr(c))
     clash = [c for c in personal if c in used]
     if clash:
         raise ConfigError(
-            f"{source}: column(s) {clash} are used by the config (items, id, weight, profile, duration or "
-            f"attention checks) but hold personal data ({'; '.join(personal[c] for c in clash)}). "
-            "Personal data must not reach the results: use a pseudonymous id and remove them from the config."
+            f"{source}: column(s) {', '.join(map(shown, clash))} are used by the config (items, weight, profile, "
+            f"duration, attention checks or analysis variables) but hold personal data "
+            f"({'; '.join(personal[c] for c in clash)}). Personal data must not reach the results: remove them "
+            "from the config (a profile variable holds categories such as an age band or a region, never contact "
+            "details, names or identity numbers)."
         )
     if personal and s["personal_data"] == "error":
-        listed = "; ".join(f"{c!r} ({why})" for c, why in personal.items())
+        listed = "; ".join(f"{shown(c)} ({why})" for c, why in personal.items())
         raise DataError(
             f"{source}: holds personal data in column(s) {listed}. Remove these columns from the file, "
             "or set cleaning.personal_data: drop to leave them out of the results."
@@ -289,10 +334,40 @@ def _personal_data(survey: Survey, items: list[str]) -> tuple[dict, dict]:
         "personal_data", int(frame[cols].notna().any(axis=1).sum()) if cols else 0,
         int(frame[cols].notna().sum().sum()) if cols else 0,
         "dropped columns" if cols else "none found",
-        "; ".join(f"{c} ({why})" for c, why in personal.items()) or "no column looks like personal data",
+        "; ".join(f"{headers.get(c, c)} ({why})" for c, why in personal.items())
+        or "no column looks like personal data",
     )
     return personal, row
 
+
+def _personal_ids(survey: Survey, ids: pd.Series, key: bytes | None) -> tuple[pd.Series, list[dict]]:
+    """The respondent ids, replaced by keyed pseudonyms when they hold personal data, and the report row if so."""
+    s = survey.settings
+    column = s["id_column"]
+    reason = personal_ids(ids) if column is not None else None
+    if reason is None:
+        return ids, []
+    if s["personal_data"] == "error":
+        raise DataError(
+            f"{survey.source}: the respondent ids in column {column!r} (data.id_column) hold personal data ({reason}), "
+            "and cleaning.personal_data is error. Set cleaning.personal_data: drop to replace them in the results "
+            "by keyed pseudonyms, or give each respondent an id that is not personal (or set data.id_column: null "
+            "to number the rows 1..n)."
+        )
+    if key is None:
+        raise DataError(
+            f"{survey.source}: the respondent ids in column {column!r} hold personal data ({reason}) and are to be "
+            "replaced by keyed pseudonyms, but no pseudonym key was given (cleaning.pseudonym_key)."
+        )
+    where = s["pseudonym_key"] or "the key file"
+    row = report_row(
+        "personal_ids", int(ids.notna().sum()), int(ids.notna().sum()), "replaced by keyed pseudonyms",
+        f"the ids in {column!r} hold personal data ({reason}); results/ carries HMAC-SHA256 pseudonyms of them "
+        f"instead (key {where}, fingerprint {key_fingerprint(key)}; keep the key private and safe). The same id "
+        "always gets the same pseudonym, so 'trustseg pseudonyms CONFIG' lists each id with its pseudonym to merge "
+        "the results back into the survey file",
+    )
+    return pseudonyms(ids, key), [row]
 
 
 def _split_flagged(survey: Survey, ids: pd.Series, full: pd.DataFrame,

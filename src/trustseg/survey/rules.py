@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from trustseg.survey.coding import label_lookup, missing_code_mask
+from trustseg.survey.io import identifiers
 
 NOT_CARELESS = ("same answer to every item; the block has no reverse-keyed items, so this is not evidence of "
                 "careless answering and the respondents are kept")
@@ -25,12 +26,10 @@ def report_row(rule, rows, cells, action, detail) -> dict:
 
 
 def respondent_ids(raw: pd.DataFrame, id_column) -> pd.Series:
+    """The respondents' ids: the id column as text, exactly as written, or 1..n without one."""
     if id_column is None:
         return pd.Series(np.arange(1, len(raw) + 1), index=raw.index, name="respondent_id")
-    ids = raw[id_column]
-    if pd.api.types.is_float_dtype(ids) and (ids.dropna() == ids.dropna().round()).all():
-        ids = ids.astype("Int64")  # whole-number ids with gaps stay whole numbers
-    return ids.rename("respondent_id")
+    return identifiers(raw[id_column]).rename("respondent_id")
 
 
 def _straightlining(answers: pd.DataFrame, enabled: bool, min_items: int):
