@@ -160,19 +160,17 @@ def _publish_notebooks(args) -> int:
 
 
 def _check_config(args) -> int:
-    from trustseg.config import check_data_path, load_config
-    from trustseg.stages.families import check_outcome_families
-    from trustseg.survey.checks import check_survey
-    from trustseg.survey.io import read_survey
+    from trustseg.config import load_config
+    from trustseg.stages.startup import check_inputs, resolve_pseudonym_key
 
     config = load_config(args.config_file)
-    data_path = check_data_path(config["data"]["path"], f"config key 'data.path' in '{args.config_file}'")
-    raw = read_survey(data_path, config["data"])
-    for warning in check_survey(config, raw, f"data file '{data_path}'"):
+    config["cleaning"]["pseudonym_key"] = resolve_pseudonym_key(config, args.config_file)
+    found = check_inputs(config, f"config key 'data.path' in '{args.config_file}'")
+    for warning in found.warnings:
         print(f"trustseg: warning: {warning}", file=sys.stderr)
-    check_outcome_families(config, raw, f"data file '{data_path}'")
-    print(f"trustseg: {args.config_file} is valid; {len(raw)} rows and all named columns found in {data_path}, "
-          "every construct's answers on its scale.")
+    for note in found.notes:
+        print(f"trustseg: note: {note}", file=sys.stderr)
+    print(f"trustseg: {args.config_file}: no problems found: {found.summary()}")
     return 0
 
 

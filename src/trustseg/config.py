@@ -705,11 +705,14 @@ def required_columns(config: Mapping) -> dict[str, str]:
     return needed
 
 
-def check_columns(config: Mapping, columns: Iterable[str], source: str, hint: str | None = None) -> None:
+def check_columns(config: Mapping, columns: Iterable[str], source: str, hint: str | None = None,
+                  withheld: Mapping[str, str] | None = None) -> None:
     """Check that every column the config names exists in the data.
 
     ``hint``, when given, replaces the closing advice (e.g. to pick another
-    sheet of a workbook, when the columns are there).
+    sheet of a workbook, when the columns are there).  ``withheld`` maps the
+    columns whose header holds personal data to how messages name them: such
+    a header is never listed nor suggested.
 
     Raises
     ------
@@ -717,8 +720,11 @@ def check_columns(config: Mapping, columns: Iterable[str], source: str, hint: st
         Naming each missing column, the config key that names it and the
         closest column names in the file (the fix belongs in the config).
     """
+    withheld = dict(withheld or {})
     columns = [str(c) for c in columns]
     available = set(columns)
+    shown = [withheld.get(c, c) for c in columns]
+    columns = [c for c in columns if c not in withheld]
     constructs = list(config.get("constructs") or {})
     problems = []
     for column, key in required_columns(config).items():
@@ -735,7 +741,7 @@ def check_columns(config: Mapping, columns: Iterable[str], source: str, hint: st
                 f"column '{column}' (named in config key '{key}') is not in {source}.{suggest(column, columns)}"
             )
     if problems:
-        listing = ", ".join(columns[:40]) + (" ..." if len(columns) > 40 else "")
+        listing = ", ".join(shown[:40]) + (" ..." if len(shown) > 40 else "")
         raise ConfigError(
             "\n  - ".join([f"the config names {len(problems)} column(s) the data file lacks:", *problems])
             + f"\nColumns in the file: {listing}\n"

@@ -21,10 +21,10 @@ from trustseg.config import (
     validate_config,
 )
 from trustseg.errors import TrustsegError, is_os_failure, os_error_message
-from trustseg.survey.checks import check_survey
 from trustseg.sources import module_sources
 from trustseg.stages.common import outcome_rounding_variance
-from trustseg.stages.families import analysis_families, check_outcome_families
+from trustseg.stages.families import analysis_families
+from trustseg.stages.startup import check_inputs, resolve_pseudonym_key
 from trustseg.stages.profiles import MEMBERSHIP_ALPHA
 
 DEFAULT_CONFIGFILE = "config/config.yaml"
@@ -82,16 +82,16 @@ def _load_workflow_config():
         validated = validate_config(raw, source=source, overrides=given)
         by = [how for key, how in given.items() if key in ("data", "data.path")]
         where = f"config key 'data.path', set by {by[0]}" if by else f"config key 'data.path' in {source}"
-        data_path = check_data_path(validated["data"]["path"], where)
-        # Only the main process reads the survey to check it against the config:
-        # cluster jobs parse this file again, and clean_survey checks the columns anyway.
+        validated["cleaning"]["pseudonym_key"] = resolve_pseudonym_key(validated, files[-1])
+        check_data_path(validated["data"]["path"], where)
+        # Only the main process reads the survey to check it against the config, as
+        # trustseg check-config does (one code path): cluster jobs parse this file again.
         if workflow.is_main_process:
-            from trustseg.survey.io import read_survey
-
-            survey = read_survey(data_path, validated["data"])
-            for warning in check_survey(validated, survey, f"data file '{data_path}'"):
+            found = check_inputs(validated, where)
+            for warning in found.warnings:
                 sys.stderr.write(f"trustseg: warning: {warning}\n")
-            check_outcome_families(validated, survey, f"data file '{data_path}'")
+            for note in found.notes:
+                sys.stderr.write(f"trustseg: note: {note}\n")
     except TrustsegError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:

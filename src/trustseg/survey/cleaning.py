@@ -197,7 +197,7 @@ def check_config_columns(raw: pd.DataFrame, config: dict) -> None:
     check_columns(config, raw.columns, source)
 
 
-def clean_survey(raw: pd.DataFrame, config: dict, pseudonym_key: bytes | None = None) -> CleaningResult:
+def clean_survey(raw: pd.DataFrame, config: dict, pseudonym_key=None) -> CleaningResult:
     """Apply the cleaning rules, score the constructs and account for every row.
 
     Parameters
@@ -208,9 +208,10 @@ def clean_survey(raw: pd.DataFrame, config: dict, pseudonym_key: bytes | None = 
     config : dict
         The full config (``data``, ``constructs``, ``cleaning``, ``profile``);
         missing optional keys take the schema defaults.
-    pseudonym_key : bytes, optional
+    pseudonym_key : bytes or callable, optional
         The key of the pseudonyms that replace respondent ids holding personal
-        data (:func:`trustseg.survey.privacy.pseudonym_key`); needed only then.
+        data (:func:`trustseg.survey.privacy.pseudonym_key`), or a function
+        that returns it, called only when some ids hold personal data.
 
     Returns
     -------
@@ -340,7 +341,16 @@ def _personal_data(survey: Survey, items: list[str]) -> tuple[dict, dict]:
     return personal, row
 
 
-def _personal_ids(survey: Survey, ids: pd.Series, key: bytes | None) -> tuple[pd.Series, list[dict]]:
+def check_personal_data(raw: pd.DataFrame, config: dict) -> None:
+    """Stop when a column the config uses holds personal data (or ``cleaning.personal_data: error`` finds any).
+
+    The start-up runs it before any check that quotes a value.
+    """
+    survey, (items, _, _) = _survey(raw, config)
+    _personal_data(survey, items)
+
+
+def _personal_ids(survey: Survey, ids: pd.Series, key) -> tuple[pd.Series, list[dict]]:
     """The respondent ids, replaced by keyed pseudonyms when they hold personal data, and the report row if so."""
     s = survey.settings
     column = s["id_column"]
@@ -359,6 +369,7 @@ def _personal_ids(survey: Survey, ids: pd.Series, key: bytes | None) -> tuple[pd
             f"{survey.source}: the respondent ids in column {column!r} hold personal data ({reason}) and are to be "
             "replaced by keyed pseudonyms, but no pseudonym key was given (cleaning.pseudonym_key)."
         )
+    key = key() if callable(key) else key
     where = s["pseudonym_key"] or "the key file"
     row = report_row(
         "personal_ids", int(ids.notna().sum()), int(ids.notna().sum()), "replaced by keyed pseudonyms",

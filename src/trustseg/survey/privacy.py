@@ -282,7 +282,7 @@ def _id_phone(value: str) -> list[str]:
     if not value.isdigit():
         return _phones_in(value)
     if _CN_MOBILE.fullmatch(value) or (len(value) == 11 and value.startswith("07")) or (
-            value.startswith("00") and 10 <= len(value) <= 15 and value[2] != "0"):
+            value.startswith("00") and 12 <= len(value) <= 15 and value[2] != "0"):
         return [value]
     return []
 

@@ -133,16 +133,41 @@ def score_rows(survey: Survey, clean: pd.DataFrame, constructs: dict) -> list[di
 
 
 
+#: the largest weight may be this many times the smallest; beyond it one respondent outweighs a whole survey
+MAX_WEIGHT_RATIO = 1e6
+
+
 def weights(col: pd.Series, name: str, codes, source: str, rows: np.ndarray) -> pd.Series:
-    values = pd.to_numeric(col.where(~missing_code_mask(col, codes)), errors="coerce")
-    bad = values.isna() | ~(values > 0) | ~np.isfinite(values)
-    if bad.any():
+    """Survey weights as floats: every weight a positive, finite number, the largest at most a million times the
+    smallest; a DataError names the column, the kind of problem and the first rows."""
+    given = col.where(~missing_code_mask(col, codes))
+    values = pd.to_numeric(given, errors="coerce")
+    kinds = [("missing", given.isna()), ("not a number", given.notna() & values.isna()),
+             ("infinite", values.notna() & ~np.isfinite(values)), ("zero or negative", values <= 0)]
+    bad = [(what, mask) for what, mask in kinds if mask.any()]
+    if bad:
+        listed = "; ".join(f"{int(mask.sum())} {what} (data rows {_first(rows, mask)})" for what, mask in bad)
         raise DataError(
-            f"{source}: weight column {name!r} has {int(bad.sum())} missing, non-numeric or non-positive "
-            f"value(s) (first data rows {rows[bad.to_numpy()][:5].tolist()}). Weights must be positive numbers: "
-            "repair them, or set data.weight_column: null."
+            f"{source}: weight column {name!r} has values that are no weights: {listed}. Weights must be "
+            "positive numbers: repair them, add codes meaning 'missing' to data.missing_codes only if those "
+            "respondents should be left out (they are then refused here too: give them a weight), or set "
+            "data.weight_column: null."
+        )
+    ratio = values.max() / values.min()
+    if ratio > MAX_WEIGHT_RATIO:
+        big = values > values.min() * MAX_WEIGHT_RATIO ** 0.5
+        raise DataError(
+            f"{source}: weight column {name!r} runs from {values.min():.3g} to {values.max():.3g}, a ratio of "
+            f"{ratio:.3g}: the largest weights (data rows {_first(rows, big)}) would outweigh all other "
+            f"respondents together. Survey weights differ by factors of ten or a hundred; a ratio above "
+            f"{MAX_WEIGHT_RATIO:.0e} is a typing or export error. Repair them, or set data.weight_column: null."
         )
     return values.astype("float64")
+
+
+def _first(rows: np.ndarray, mask: pd.Series) -> str:
+    shown = rows[mask.to_numpy()]
+    return ", ".join(map(str, shown[:5].tolist())) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
 
 
 def profile_column(col: pd.Series, codes, labels: dict | None) -> pd.Series:
