@@ -20,7 +20,9 @@ Subcommands
 
 A :class:`~trustseg.errors.TrustsegError`, or an operating-system error (a full
 disk, a permission denied), is printed as ``trustseg: error: <message>`` on
-stderr with exit status 1, without a traceback; Ctrl-C ends with status 130.
+stderr with exit status 1, without a traceback; Ctrl-C ends with the line ``trustseg: interrupted; nothing
+half-written is kept ...`` and status 130, SIGTERM with status 143 (``trustseg run`` returns Snakemake's,
+which the workflow sets the same way).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import sys
 from pathlib import Path
 
 from trustseg import __version__
-from trustseg.errors import DataError, TrustsegError, is_os_failure, os_error_message
+from trustseg.errors import INTERRUPTED, DataError, TrustsegError, is_os_failure, os_error_message
 
 __all__ = ["main", "build_parser"]
 
@@ -192,7 +194,6 @@ def config_files_in(snakemake_args) -> list[str]:
 
 def _run(args) -> int:
     import shutil
-    import subprocess
 
     from trustseg.config import read_config_file
 
@@ -210,7 +211,32 @@ def _run(args) -> int:
     if snakemake is None:
         raise DataError("the 'snakemake' command is not installed in this environment; install trustseg with "
                         "'pip install -e \".[dev]\"' (or 'pip install snakemake').")
-    return subprocess.call([snakemake, *snakemake_args])
+    return run_interruptibly([snakemake, *snakemake_args])
+
+
+def run_interruptibly(command: list[str]) -> int:
+    """Run ``command`` and return its exit status, as a shell would: 128 + N when a signal N ended it.
+
+    Ctrl-C reaches the child from the terminal (it shares the process
+    group), so this process only waits for it to finish its own clean-up;
+    a SIGTERM sent to this process alone is passed on to the child.
+    """
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(command)
+
+    def on_signal(signum, frame):
+        if signum == signal.SIGTERM and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        status = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - status if status < 0 else status
 
 
 def main(argv=None) -> int:
@@ -244,7 +270,7 @@ def main(argv=None) -> int:
         print(f"trustseg: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("trustseg: interrupted", file=sys.stderr)
+        print(f"trustseg: {INTERRUPTED}", file=sys.stderr)
         return 130
     except OSError as exc:
         if not is_os_failure(exc):

@@ -20,7 +20,14 @@ from trustseg.config import (
     read_config_file,
     validate_config,
 )
-from trustseg.errors import TrustsegError, is_os_failure, os_error_message
+from trustseg.errors import (
+    INTERRUPTED,
+    TrustsegError,
+    exit_if_interrupted,
+    is_os_failure,
+    os_error_message,
+    remember_interrupts,
+)
 from trustseg.sources import module_sources
 from trustseg.stages.common import outcome_rounding_variance
 from trustseg.stages.families import analysis_families
@@ -95,7 +102,8 @@ def _load_workflow_config():
     except TrustsegError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
-        _fail("interrupted while checking the config and the data; nothing was run.")
+        sys.stderr.write("trustseg: interrupted while checking the config and the data; nothing was run.\n")
+        sys.exit(130)
     except OSError as exc:
         if not is_os_failure(exc):
             raise
@@ -105,6 +113,16 @@ def _load_workflow_config():
 
 
 _validated, CONFIG_SOURCE = _load_workflow_config()
+
+
+# An interrupted run ends as a shell program does (Ctrl-C: 130, SIGTERM: 143) with one line, not
+# with status 1: Snakemake's handlers are in place once jobs start, so they are wrapped then.
+onstart:
+    remember_interrupts()
+
+
+onerror:
+    exit_if_interrupted()
 config.clear()
 config.update(_validated)
 

@@ -22,13 +22,12 @@ import pandas as pd
 
 from trustseg.config import analysis_roles
 from trustseg.equations import chain_variables
-from trustseg.errors import DataError, TrustsegError, is_os_failure, os_error_message
+from trustseg.errors import INTERRUPTED, DataError, TrustsegError, is_os_failure, os_error_message
 from trustseg.report.tables import atomic_write_text
 
 logger = logging.getLogger("trustseg")
 
 POSTERIOR_PREFIX = "posterior_"
-INTERRUPTED = "interrupted; nothing half-written is kept. Run snakemake again to finish."
 
 
 def derive_seed(seed: int, *keys: str | int) -> int:
