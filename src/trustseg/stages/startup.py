@@ -118,7 +118,7 @@ def check_inputs(config: Mapping, where: str = "config key 'data.path'") -> Star
     check_outcome_families(config, raw, source, clean=result.clean)
     analyses = {name: _check_analysis(config, name, result.clean, source) for name in config["analyses"]}
     report = result.report.set_index("rule")
-    notes = [str(report.loc["personal_ids", "detail"])] if "personal_ids" in report.index else []
+    notes = [_pseudonym_note(config, raw)] if "personal_ids" in report.index else []
     flagged = result.flagged
     return Startup(
         data_path=data_path, rows=len(raw), columns=raw.shape[1], kept=len(result.clean), flagged=len(flagged),
@@ -126,6 +126,18 @@ def check_inputs(config: Mapping, where: str = "config key 'data.path'") -> Star
         out_of_scale=int(report.loc["out_of_scale", "cells_affected"]), constructs=len(config["constructs"]),
         analyses=analyses, warnings=warnings, notes=notes,
     )
+
+
+def _pseudonym_note(config: Mapping, raw: pd.DataFrame) -> str:
+    from trustseg.survey.privacy import personal_ids
+
+    column = config["data"]["id_column"]
+    key = config["cleaning"].get("pseudonym_key")
+    made = "" if key and Path(key).exists() else ", which the first run creates"
+    return (f"the respondent ids in '{column}' hold personal data ({personal_ids(raw[column])}): results/ will carry "
+            f"keyed pseudonyms of them instead (HMAC-SHA256 with the key in {key}{made}; keep it private and keep "
+            "it). 'trustseg pseudonyms CONFIG' lists each id with its pseudonym, to merge the results back into the "
+            "survey file.")
 
 
 def _check_analysis(config: Mapping, name: str, clean: pd.DataFrame, source: str) -> tuple[int, int]:

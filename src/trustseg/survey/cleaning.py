@@ -52,6 +52,7 @@ from trustseg.config import analysis_columns, check_columns
 from trustseg.errors import ConfigError, DataError
 from trustseg.survey.coding import code_sets, out_of_scale_answers
 from trustseg.survey.privacy import (
+    SINGULAR,
     detect_personal_columns,
     key_fingerprint,
     personal_header,
@@ -311,8 +312,8 @@ def _personal_data(survey: Survey, items: list[str]) -> tuple[dict, dict]:
             "use that name in the config."
         )
     personal = detect_personal_columns(frame, s["personal_data_columns"], used, ids)
-    for column, kind in headers.items():
-        personal.setdefault(column, f"its header holds {kind.rstrip('s')}")
+    for column in headers:
+        personal.setdefault(column, f"its header holds {SINGULAR[personal_header(column)]}")
     def shown(c):
         return headers.get(c, repr(c))
     clash = [c for c in personal if c in used]

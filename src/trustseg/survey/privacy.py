@@ -25,8 +25,8 @@ import pandas as pd
 
 from trustseg.errors import DataError
 
-__all__ = ["detect_personal_columns", "personal_in", "personal_ids", "personal_header", "pseudonyms",
-           "pseudonym_key", "key_fingerprint"]
+__all__ = ["detect_personal_columns", "draft_personal_columns", "personal_in", "personal_ids", "personal_header",
+           "pseudonyms", "pseudonym_key", "key_fingerprint"]
 
 _PERSONAL_SUBSTRINGS = (
     "email", "e-mail", "e_mail", "phone", "ipaddress", "ip_address", "latitude", "longitude",
@@ -146,6 +146,11 @@ _CN_NAME = re.compile(r"[\u4e00-\u9fff]{2,4}")
 
 _KINDS = ("e-mail addresses", "IP addresses", "national identity numbers", "card numbers", "street addresses",
           "phone numbers", "personal names")
+#: one of each kind, as a sentence names it
+SINGULAR = {"e-mail addresses": "an e-mail address", "IP addresses": "an IP address",
+            "national identity numbers": "a national identity number", "card numbers": "a card number",
+            "street addresses": "a street address", "phone numbers": "a phone number",
+            "personal names": "a personal name"}
 #: the kinds looked for in a column the config does not use (it never reaches an output; names go by its header)
 UNCONFIGURED_KINDS = _KINDS[:-1]
 
@@ -314,7 +319,7 @@ def personal_header(name: str) -> str | None:
 
 def withheld(column, position: int, kind: str) -> str:
     """How a column whose header holds personal data is named in messages and reports: by position only."""
-    return f"column {position} (its header is withheld: it holds {kind.rstrip('s')})"
+    return f"column {position} (its header is withheld: it holds {SINGULAR[kind]})"
 
 
 def pseudonyms(ids: pd.Series, key: bytes) -> pd.Series:
@@ -412,3 +417,16 @@ def detect_personal_columns(raw: pd.DataFrame, extra=(), used=(), ids=()) -> dic
         if reason:
             found[column] = reason
     return found
+
+
+def draft_personal_columns(raw: pd.DataFrame) -> dict:
+    """``{column: reason}`` of the columns a draft config must not show values of: found by their header or by
+    any kind of personal datum in their values, personal names included (nothing is configured yet)."""
+    found = detect_personal_columns(raw)
+    for column in raw.columns:
+        if column not in found:
+            reason = content_reason(raw[column]) or (
+                f"its header holds {SINGULAR[personal_header(column)]}" if personal_header(column) else None)
+            if reason:
+                found[column] = reason
+    return {c: found[c] for c in raw.columns if c in found}
