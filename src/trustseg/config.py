@@ -486,15 +486,16 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
             key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
             try:
-                first = seen.setdefault(key, key_node.start_mark.line + 1)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key '{key}' is given twice in one mapping, at lines {seen[key]} and {line} "
+                                    "(YAML would silently keep only the last); remove one of them",
+                        key_node.start_mark)
+                seen[key] = line
             except TypeError:  # an unhashable key: the schema names it
                 continue
-            if first != key_node.start_mark.line + 1:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"the key '{key}' is given twice in one mapping, at lines {first} and "
-                                f"{key_node.start_mark.line + 1} (YAML would silently keep only the last); "
-                                "remove one of them", key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
 
 

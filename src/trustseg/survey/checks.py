@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from trustseg.config import analysis_equations, analysis_roles, check_columns, required_columns
 from trustseg.errors import ConfigError, DataError
 from trustseg.survey.cleaning import check_personal_data, out_of_scale_answers, personal_headers
-from trustseg.survey.coding import code_sets, missing_code_mask
+from trustseg.survey.coding import as_numbers, code_sets, missing_code_mask
 from trustseg.survey.io import excel_sheet_columns, locate_header_row
 from trustseg.survey.privacy import personal_ids
 
@@ -143,14 +143,13 @@ def _inexact_problems(config: Mapping, raw) -> list[str]:
 
 def _duration_problems(config: Mapping, raw) -> list[str]:
     """A duration column that holds text would switch the speeders rule off without a word."""
-    import pandas as pd
 
     column = ((config.get("cleaning") or {}).get("speeders") or {}).get("duration_column")
     if not column or column not in raw or column in (raw.attrs.get("decimal_comma_columns") or {}):
         return []
     codes = code_sets(list((config.get("data") or {}).get("missing_codes") or []))
     values = raw[column].where(~missing_code_mask(raw[column], codes)).dropna()
-    text = values[pd.to_numeric(values, errors="coerce").isna()]
+    text = values[as_numbers(values).isna()]
     if text.empty:
         return []
     examples = ", ".join(repr(v) for v in list(dict.fromkeys(text.astype(str)))[:3])
@@ -190,7 +189,7 @@ def _check_profiles(config: Mapping, raw, source: str) -> list[str]:
             )
     variables = {v: "profile" for v in profile}
     for column, key in _numeric_columns(config).items():
-        if column in raw and key.startswith(("analyses.", "data.weight")):
+        if column in raw and key.startswith("analyses."):  # weights at or below zero are refused as such
             variables.setdefault(column, key)
     for column, key in variables.items():
         values = raw[column].where(~missing_code_mask(raw[column], codes))
@@ -368,7 +367,6 @@ def _decimal_comma_problems(config: Mapping, raw, source: str) -> list[str]:
 
 def _analysis_type_problems(config: Mapping, raw, source: str) -> list[str]:
     """Outcomes and predictors that are raw columns holding text (constructs and items are scored in cleaning)."""
-    import pandas as pd
 
     constructs = config.get("constructs") or {}
     items = {item for spec in constructs.values() for item in spec["items"]}
@@ -384,7 +382,7 @@ def _analysis_type_problems(config: Mapping, raw, source: str) -> list[str]:
                     continue
                 present = raw[variable].dropna()
                 present = present[~present.astype(str).str.strip().str.casefold().isin(text_codes)]
-                numbers = pd.to_numeric(present, errors="coerce")
+                numbers = as_numbers(present)
                 labels = file_labels.get(variable) or {}
                 as_what = f"a variable of {role}" if role.startswith("equations") else f"its {role.rstrip('s')}"
                 uses = f"analysis '{name}' uses column '{variable}' as {as_what} (config key " \

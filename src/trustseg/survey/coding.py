@@ -15,7 +15,25 @@ import pandas as pd
 
 from trustseg.errors import DataError
 
-__all__ = ["code_sets", "missing_code_mask", "label_lookup", "to_numbers", "out_of_scale_answers"]
+__all__ = ["code_sets", "missing_code_mask", "label_lookup", "to_numbers", "out_of_scale_answers", "as_numbers"]
+
+# A number as a survey answer writes one; "inf", "NaN", "1_000" and "0x1F" are text, not numbers.
+_NUMBER = re.compile(r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$")
+
+
+def as_numbers(col: pd.Series) -> pd.Series:
+    """A column as float64: numbers as they are, text that is a decimal number read, anything else missing.
+
+    Unlike ``pd.to_numeric(errors="coerce")``, the text ``inf`` or ``NaN`` is
+    not a number here, so it is named as text wherever a number is needed.
+    """
+    if pd.api.types.is_bool_dtype(col):
+        return col.astype("float64")
+    if pd.api.types.is_numeric_dtype(col):
+        return col.astype("float64")
+    is_number = col.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                        or isinstance(v, str) and bool(_NUMBER.match(v)))
+    return pd.to_numeric(col.where(is_number.astype(bool)), errors="coerce").astype("float64")
 
 def code_sets(codes) -> tuple[set, set]:
     numeric, text = set(), set()
@@ -36,7 +54,7 @@ def missing_code_mask(col: pd.Series, codes: tuple[set, set]) -> pd.Series:
     present = col.notna()
     mask = pd.Series(False, index=col.index)
     if numeric:
-        mask |= pd.to_numeric(col, errors="coerce").isin(numeric)
+        mask |= as_numbers(col).isin(numeric)
     if text and not pd.api.types.is_numeric_dtype(col):
         mask |= present & col.astype(str).str.strip().str.casefold().isin(text)
     return mask & present
@@ -64,7 +82,7 @@ def to_numbers(col: pd.Series, missing: pd.Series, lookup: dict, role: str, sour
         col = col.astype(float)
     if pd.api.types.is_numeric_dtype(col):
         return col.astype("float64"), pd.Series(False, index=col.index)
-    numbers = pd.to_numeric(col, errors="coerce").astype("float64")
+    numbers = as_numbers(col)
     text = col.notna() & numbers.isna()
     keys = col[text].astype(str).str.strip().str.casefold()
     mapped = keys.map(lookup)
@@ -122,7 +140,7 @@ def out_of_scale_answers(raw: pd.DataFrame, config: dict) -> pd.DataFrame:
         for item in spec["items"]:
             col = raw[item]
             col = col.where(~missing_code_mask(col, codes))
-            numbers = pd.to_numeric(col, errors="coerce").astype("float64")
+            numbers = as_numbers(col)
             text = col.notna() & numbers.isna()
             if text.any():
                 lookup = label_lookup(item, file_labels, config_labels)

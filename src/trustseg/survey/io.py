@@ -126,7 +126,7 @@ def read_survey(path, data_cfg: dict | None = None) -> pd.DataFrame:
         raise ConfigError(f"data.decimal: {decimal!r} is not a decimal separator; use '.' or ','.")
     header_row = _header_row(cfg, fmt)
     if fmt in ("csv", "tsv", "qualtrics"):
-        df = _read_text(path, cfg, fmt, decimal, header_row)
+        df = _read_text(path, cfg, fmt, decimal, header_row, keep=cfg.get("id_column"))
     elif fmt == "excel":
         df = _read_excel(path, cfg.get("sheet", 0), decimal, header_row)
     elif fmt in ("spss", "stata"):
@@ -319,7 +319,8 @@ def delimiter_setting(delim):
     return "\t" if delim in ("\\t", "tab", "TAB") else delim
 
 
-def _read_text(path: Path, cfg: dict, fmt: str, decimal: str = ".", header_row: int = 1) -> pd.DataFrame:
+def _read_text(path: Path, cfg: dict, fmt: str, decimal: str = ".", header_row: int = 1,
+               keep: str | None = None) -> pd.DataFrame:
     delim = delimiter_setting(cfg.get("delimiter"))
     with open(path, "rb") as fh:  # read-only: the raw file is never modified
         raw = fh.read()
@@ -353,6 +354,9 @@ def _read_text(path: Path, cfg: dict, fmt: str, decimal: str = ".", header_row: 
             )
     width = len(header)
     ragged = [(line, len(r)) for line, r in body if len(r) != width]
+    widths = pd.Series([len(r) for _, r in body], dtype="int64")
+    if ragged and len(ragged) > len(body) / 2 and widths.value_counts().iloc[0] >= 0.8 * len(body):
+        _refuse_title_row(path, numbered, width)
     if ragged:
         shown = ", ".join(f"line {ln} has {n}" for ln, n in ragged[:5])
         raise DataError(
@@ -382,16 +386,20 @@ def _read_text(path: Path, cfg: dict, fmt: str, decimal: str = ".", header_row: 
     if not data_rows:
         raise DataError(f"{path}: the file has a header but no data rows.")
     df = pd.DataFrame(data_rows, columns=columns, dtype=object)
-    df, attrs["inexact_numbers"] = _converted(df, decimal, first_row=1)
+    df, attrs["inexact_numbers"] = _converted(df, decimal, first_row=1, keep=keep)
     df.attrs.update(attrs)
     df.attrs["format"] = fmt
     return df
 
 
-def _converted(df: pd.DataFrame, decimal: str, first_row: int) -> tuple[pd.DataFrame, dict]:
-    """Each column through :func:`_convert_column`; ``{column: [data rows]}`` of numbers kept as text."""
+def _converted(df: pd.DataFrame, decimal: str, first_row: int, keep: str | None = None) -> tuple[pd.DataFrame, dict]:
+    """Each column through :func:`_convert_column` but ``keep`` (the ids, taken as written);
+    ``{column: [data rows]}`` of numbers kept as text."""
     columns, inexact = {}, {}
     for name in df.columns:
+        if name == keep:
+            columns[name] = df[name].where(df[name].str.strip() != "", None).astype("str")
+            continue
         converted = _convert_column(df[name], decimal)
         rows = converted.attrs.pop("inexact_rows", None)
         if rows:
@@ -400,6 +408,17 @@ def _converted(df: pd.DataFrame, decimal: str, first_row: int) -> tuple[pd.DataF
     out = pd.DataFrame(columns, index=df.index)
     out.attrs = dict(df.attrs)
     return out, inexact
+
+
+def _refuse_title_row(path: Path, numbered: list, width: int) -> None:
+    """Most rows are wider (or narrower) than the first: a title or a note above the header; name its row."""
+    common = int(pd.Series([len(r) for _, r in numbered[1:]]).mode().iloc[0])
+    header_line = next(line for line, r in numbered if len(r) == common)
+    raise DataError(
+        f"{path}: the first row has {width} field(s) but most rows have {common}: the rows above row "
+        f"{header_line} look like a title or a note above the header. Set data.header_row: {header_line} in the "
+        "config (the rows above it are then skipped)."
+    )
 
 
 def _share_import_ids(row: list[str]) -> float:
@@ -488,15 +507,15 @@ def _convert_column(col: pd.Series, decimal: str = ".") -> pd.Series:
         return pd.Series(float("nan"), index=col.index, name=col.name)
     if not present.str.match(_NUMBER).all() or present.str.match(_ZERO_PADDED).any():
         return stripped.astype("str")
+    if present.str.match(_WHOLE).all() and len(present) == len(col):
+        whole = [int(v) for v in present]
+        if max(map(abs, whole)) <= _INT64_MAX:  # a complete column of whole numbers: int64 holds them exactly
+            return pd.Series(whole, index=col.index, name=col.name, dtype="int64")
     inexact = [i for i, v in zip(present.index, present) if not _held_exactly(v)]
     if inexact:
         out = stripped.astype("str")
         out.attrs["inexact_rows"] = [int(col.index.get_loc(i)) for i in inexact]
         return out
-    if present.str.match(_WHOLE).all():
-        whole = [int(v) for v in present]
-        if len(present) == len(col) and max(map(abs, whole)) <= _INT64_MAX:
-            return pd.Series(whole, index=col.index, name=col.name, dtype="int64")
     return pd.to_numeric(stripped, errors="coerce").astype("float64")
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from trustseg.survey.coding import label_lookup, missing_code_mask
+from trustseg.survey.coding import as_numbers, label_lookup, missing_code_mask
 from trustseg.survey.io import identifiers
 
 NOT_CARELESS = ("same answer to every item; the block has no reverse-keyed items, so this is not evidence of "
@@ -199,7 +199,7 @@ def speeders(survey: Survey) -> tuple[list[Flag], list[dict]]:
         why = "no cleaning.speeders.min_seconds" if limit is None else "no duration column in the data"
         return [], [report_row("speeders", 0, None, "skipped", why)]
     col = frame[column]
-    seconds = pd.to_numeric(col.where(~missing_code_mask(col, survey.codes)), errors="coerce")
+    seconds = as_numbers(col.where(~missing_code_mask(col, survey.codes)))
     fast = seconds < float(limit)
     unknown = int(seconds.isna().sum())
     detail = pd.Series([f"{column} = {v:g} s < {limit:g} s" for v in seconds.fillna(np.nan)], index=index)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from trustseg.errors import DataError
-from trustseg.survey.coding import missing_code_mask, to_numbers
+from trustseg.survey.coding import as_numbers, missing_code_mask, to_numbers
 from trustseg.survey.rules import Survey, report_row
 
 
@@ -141,7 +141,7 @@ def weights(col: pd.Series, name: str, codes, source: str, rows: np.ndarray) -> 
     """Survey weights as floats: every weight a positive, finite number, the largest at most a million times the
     smallest; a DataError names the column, the kind of problem and the first rows."""
     given = col.where(~missing_code_mask(col, codes))
-    values = pd.to_numeric(given, errors="coerce")
+    values = as_numbers(given)
     kinds = [("missing", given.isna()), ("not a number", given.notna() & values.isna()),
              ("infinite", values.notna() & ~np.isfinite(values)), ("zero or negative", values <= 0)]
     bad = [(what, mask) for what, mask in kinds if mask.any()]
