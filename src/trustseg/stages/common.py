@@ -79,8 +79,12 @@ def read_json(path: str | Path):
 
 
 def read_clean(path: str | Path) -> pd.DataFrame:
-    """Read ``results/cleaning/clean.csv`` keeping respondent ids as text."""
-    return pd.read_csv(path, dtype={"respondent_id": str}, keep_default_na=True)
+    """Read ``results/cleaning/clean.csv`` keeping respondent ids as text, exactly as written (an id "NA" too)."""
+    clean = pd.read_csv(path, dtype={"respondent_id": str}, keep_default_na=True)
+    if "respondent_id" in clean:
+        ids = pd.read_csv(path, usecols=["respondent_id"], dtype=str, keep_default_na=False)["respondent_id"]
+        clean["respondent_id"] = ids.where(ids != "", None)
+    return clean
 
 
 def configure_logging(log_path: str | Path | None) -> None:

@@ -144,6 +144,8 @@ _CN_COMPOUND_SURNAMES = ("欧阳", "司马", "诸葛", "上官", "东方", "皇�
                          "夏侯")
 _CN_NAME = re.compile(r"[\u4e00-\u9fff]{2,4}")
 
+_DECIMAL_NUMBER = re.compile(r"[+-]?(?:\d*\.\d+(?:[eE][+-]?\d+)?|\d+\.?\d*[eE][+-]?\d+)")
+
 _KINDS = ("e-mail addresses", "IP addresses", "national identity numbers", "card numbers", "street addresses",
           "phone numbers", "personal names")
 #: one of each kind, as a sentence names it
@@ -238,6 +240,8 @@ def personal_in(value: str, kinds=_KINDS) -> dict:
     again as a phone number.
     """
     found = {}
+    if _DECIMAL_NUMBER.fullmatch(value.strip()):
+        return found  # a number with a decimal point or an exponent (-0.0016308602, 1.5e16) is a measurement
     rest = value
     for kind in _KINDS:
         if kind not in kinds:
@@ -258,6 +262,8 @@ def content_reason(col: pd.Series, kinds=_KINDS) -> str | None:
         return None
     values = col.dropna().astype(str).str.strip()
     values = values[values != ""]
+    if values.str.fullmatch(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?").all():
+        return None  # a column of plain numbers (kept as text only for their many digits), as above
     # Without names only text with a digit, an "@" or a ":" can hold an address or a number.
     candidates = values if "personal names" in kinds else values[values.str.contains(r"[\d@:]", regex=True)]
     if candidates.empty:

@@ -178,6 +178,8 @@ def profile_column(col: pd.Series, codes, labels: dict | None) -> pd.Series:
         if len(present) and as_codes.isin(list(labels)).all():
             # Fully labelled codes read better as their labels in profile tables.
             return as_codes.map(labels).reindex(col.index).astype("str")
-    if pd.api.types.is_float_dtype(col) and col.notna().any() and (col.dropna() == col.dropna().round()).all():
-        return col.astype("Int64")
+    present = col.dropna()
+    if (pd.api.types.is_float_dtype(col) and len(present) and np.isfinite(present).all()
+            and (present.abs() <= 2**53).all() and (present == present.round()).all()):
+        return col.astype("Int64")  # whole numbers a float64 holds exactly: written without ".0"
     return col
