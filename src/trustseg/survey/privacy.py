@@ -44,7 +44,7 @@ _IPV4_IN_TEXT = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)")
 _IPV6_IN_TEXT = re.compile(r"(?<![0-9A-Za-z_])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Za-z_])")
 # A phone number is read as digit groups ("+44", "(0)", "20", "7946") joined by at most
 # three separator characters; stretches of consecutive groups are tried as numbers, longest first.
-_DIGIT_GROUP = re.compile(r"(?<![A-Za-z0-9_])\+?\(?\d+\)?")
+_DIGIT_GROUP = re.compile(r"(?<![A-Za-z0-9_])\+?\(?\d+\)?(?![A-WYZa-wyz])")  # "x" starts an extension
 _GROUP_GAP = re.compile(r"[\s.\-/]{0,3}")
 _DATE_IN_NUMBER = re.compile(r"\d{1,2}([./-])\d{1,2}\1\d{4}|\d{4}([./-])\d{1,2}\2\d{1,2}")
 # North American (555) 123-4567 / 555-123-4567 / 1-555-123-4567, and Chinese mobiles 138 1234 5678.
@@ -121,14 +121,23 @@ _CN_ID = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 # Card numbers: 13-19 digits, alone or in groups split by single spaces or dashes, with a card network's prefix
 # (Visa 4, Mastercard 51-55 and 2221-2720, Amex 34/37, Discover 6011/644-649/65, JCB 35, UnionPay 62, Diners 30/36/38)
 # and a valid Luhn check digit.
-_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
-_CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|6011|64[4-9]|65|35|62|3[068])")
+_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){11,18}(?![\d-])")
+# (lengths: Visa 16 or 19, Amex 15, Maestro 12-19, the others 14-19)
+_CARD_FORMS = re.compile(r"^(?:4(?:\d{15}|\d{18})|3[47]\d{13}|(?:50|5[6-9]|6\d)\d{10,17}|(?:5[1-5]|2(?:2[2-9]|[3-6]\d|"
+                         r"7[01]|720)|6011|64[4-9]|65|35|62|3[068]|2131|1800)\d{10,17})$")
 # Street addresses: a house number and a street type (English, French), a German street name and its number,
 # a Chinese road and its number (号).
+# The street types of the US postal service's list (common ones and their abbreviations) and British ones.
 _STREET_TYPES = (r"Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Way|Place|Pl|Terrace|"
-                 r"Close|Crescent|Square|Sq|Parkway|Pkwy|Highway|Hwy")
+                 r"Close|Crescent|Square|Sq|Parkway|Pkwy|Highway|Hwy|Alley|Bypass|Canyon|Causeway|Circle|Cir|Corner|"
+                 r"Cove|Creek|Crossing|Estates?|Expressway|Extension|Ferry|Fork|Forks|Freeway|Gardens|Gateway|Glen|"
+                 r"Grove|Harbor|Heights|Hollow|Islands?|Junction|Knolls?|Landing|Lights?|Loop|Mall|Manor|Meadows?|"
+                 r"Mews|Mills?|Mission|Motorway|Orchard|Oval|Pass|Path|Pike|Plaza|Points?|Ports?|Prairie|Ranch|"
+                 r"Rapids?|Ridge|Row|Shoals?|Shores?|Skyway|Springs?|Station|Stravenue|Summit|Throughway|Trace|"
+                 r"Trafficway|Trail|Tunnel|Turnpike|Underpass|Union|Valley|Viaduct|View|Views|Village|Villages|"
+                 r"Ville|Vista|Walk|Wells?|Wharf")
 _ADDRESSES = (
-    re.compile(r"(?<![\w.,-])\d{1,5}[A-Za-z]?,?\s+(?:[A-Z][\w'’.-]*\s+){1,4}(?:" + _STREET_TYPES + r")\b\.?"),
+    re.compile(r"(?<![\w.,-])\d{1,5}[A-Za-z]?,?\s+(?:[A-Z][\w'’.-]*\s+){1,4}(?i:" + _STREET_TYPES + r")\b\.?"),
     re.compile(r"(?<![\w-])[A-ZÄÖÜ][\wäöüß-]*(?:straße|strasse|str\.|weg|platz|allee|gasse|damm)\s+\d{1,4}[a-z]?\b"),
     re.compile(r"(?<![\w-])\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:rue|avenue|boulevard|bd|place|allée|impasse|chemin|"
                r"quai|route)\s+(?:de\s+|du\s+|des\s+|la\s+|l')*\w+", re.IGNORECASE),
@@ -201,9 +210,20 @@ def _ssns_in(text: str) -> list[str]:
 
 
 def _cn_ids_in(text: str) -> list[str]:
+    """Chinese resident ids: a valid check character and date of birth (python-stdnum also knows the region
+    codes in use; an id with a code it does not list is still counted here, when check character and date fit)."""
     from stdnum.cn import ric
 
-    return [m.group() for m in _CN_ID.finditer(text) if ric.is_valid(m.group())]
+    found = []
+    for match in _CN_ID.finditer(text):
+        value = match.group().upper()
+        try:
+            plausible = ric.calc_check_digit(value[:17]) == value[17] and ric.get_birth_date(value) is not None
+        except Exception:  # an impossible date of birth
+            plausible = False
+        if plausible or ric.is_valid(value):
+            found.append(match.group())
+    return found
 
 
 def _cards_in(text: str) -> list[str]:
@@ -212,7 +232,7 @@ def _cards_in(text: str) -> list[str]:
     found = []
     for match in _CARD.finditer(text):
         digits = re.sub(r"\D", "", match.group())
-        if 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) and luhn.is_valid(digits):
+        if _CARD_FORMS.match(digits) and luhn.is_valid(digits):
             found.append(match.group())
     return found
 
