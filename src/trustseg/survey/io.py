@@ -55,6 +55,7 @@ import pandas as pd
 
 from trustseg.config import data_path_problem, delimiter_problem
 from trustseg.errors import ConfigError, DataError
+from trustseg.survey.excel import excel_sheet_columns, excel_sheet_sizes, header_text, uncached_formulas
 
 __all__ = [
     "read_survey", "detect_format", "decode_text", "excel_sheet_columns", "excel_sheet_sizes", "value_label_order",
@@ -580,7 +581,7 @@ def _read_excel(path: Path, sheet, decimal: str = ".", header_row: int = 1) -> p
     except Exception as exc:  # corrupt or mislabelled files surface as many exception types
         raise DataError(f"{path}: cannot be read as an Excel workbook ({exc}).") from None
     if header.shape[1] == df.shape[1] and len(header):
-        _refuse_repeated_headers(path, [_excel_header(v) for v in header.iloc[0]])
+        _refuse_repeated_headers(path, [header_text(v) for v in header.iloc[0]])
     df = df.dropna(how="all")
     df = df.reset_index(drop=True)
     columns, renamed = _column_names([str(c) if not str(c).startswith("Unnamed: ") else "" for c in df.columns], path)
@@ -590,7 +591,7 @@ def _read_excel(path: Path, sheet, decimal: str = ".", header_row: int = 1) -> p
     df.attrs["inexact_numbers"] = inexact
     df.attrs["sheet"] = sheet if isinstance(sheet, str) else names[sheet]
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        df.attrs["uncached_formulas"] = _uncached_formulas(path, df.attrs["sheet"], header_row, columns)
+        df.attrs["uncached_formulas"] = uncached_formulas(path, df.attrs["sheet"], header_row, columns)
     df.attrs["sheet_names"] = list(names)
     return df
 
@@ -615,7 +616,7 @@ def locate_header_row(path, data_cfg: dict | None, names, search: int = 30) -> i
             rows = [[c.strip() for c in r] for _, r in zip(range(search), reader)]
         elif fmt == "excel":
             sheet = pd.read_excel(path, sheet_name=cfg.get("sheet", 0), header=None, nrows=search)
-            rows = [[_excel_header(v) for v in row] for row in sheet.itertuples(index=False)]
+            rows = [[header_text(v) for v in row] for row in sheet.itertuples(index=False)]
         else:
             return None
     except Exception:  # a courtesy for a message: the file was read already
@@ -624,51 +625,6 @@ def locate_header_row(path, data_cfg: dict | None, names, search: int = 30) -> i
     if not hits or max(hits) * 2 <= len(names):
         return None
     return hits.index(max(hits)) + 1
-
-
-def _excel_header(value) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
-def excel_sheet_columns(path) -> dict[str, list[str]]:
-    """The header (column names) of every sheet of an Excel workbook, ``{sheet: [names]}``.
-
-    Used to point at the sheet that holds the columns a config names.  A sheet
-    that cannot be read gets an empty list.
-    """
-    out: dict[str, list[str]] = {}
-    with open(path, "rb") as fh:
-        book = pd.ExcelFile(fh)
-        for name in book.sheet_names:
-            try:
-                header = pd.read_excel(book, sheet_name=name, header=None, nrows=1)
-            except Exception:  # an odd sheet (a chart) must not hide the others
-                header = pd.DataFrame()
-            out[str(name)] = [_excel_header(v) for v in header.iloc[0]] if len(header) else []
-    return out
-
-
-def excel_sheet_sizes(path) -> dict[str, tuple[int, int]]:
-    """``{sheet: (data rows, columns)}`` of every sheet of an Excel workbook (empty rows and columns left out)."""
-    sizes: dict[str, tuple[int, int]] = {}
-    try:
-        with open(path, "rb") as fh:
-            book = pd.ExcelFile(fh)
-            for name in book.sheet_names:
-                try:
-                    sheet = pd.read_excel(book, sheet_name=name).dropna(how="all").dropna(axis=1, how="all")
-                except Exception:  # an odd sheet (a chart) counts as empty
-                    sheet = pd.DataFrame()
-                sizes[str(name)] = (int(sheet.shape[0]), int(sheet.shape[1]))
-    except OSError:
-        raise
-    except Exception as exc:  # corrupt or mislabelled files surface as many exception types
-        raise DataError(f"{path}: cannot be read as an Excel workbook ({exc}).") from None
-    return sizes
 
 
 def _converted_excel(df: pd.DataFrame, decimal: str) -> tuple[pd.DataFrame, dict]:
@@ -695,45 +651,6 @@ def _whole_as_integers(col: pd.Series) -> pd.Series:
             and (col.abs() <= _EXACT_WHOLE).all() and (col == col.round()).all()):
         return col.astype("int64")
     return col
-
-
-def _uncached_formulas(path: Path, sheet: str, header_row: int, columns: list[str]) -> dict:
-    """``{column: [sheet rows]}`` of cells holding a formula saved without its value (pandas reads them as empty).
-
-    A workbook written by a program that does not compute formulas (a script,
-    some exporters) stores the formula and no value; only opening and saving
-    it in Excel (or LibreOffice) fills the values in.
-    """
-    import openpyxl
-
-    try:
-        formulas = _formula_cells(openpyxl.load_workbook(path, read_only=True, data_only=False)[sheet], header_row)
-        if not formulas:
-            return {}
-        values = _formula_cells(openpyxl.load_workbook(path, read_only=True, data_only=True)[sheet], header_row,
-                                cells=formulas)
-    except Exception:  # the check is a courtesy: the workbook was read already
-        return {}
-    found: dict = {}
-    for (row, col) in sorted(formulas):
-        if values.get((row, col)) is None and col < len(columns):
-            found.setdefault(columns[col], []).append(row)
-    return found
-
-
-def _formula_cells(ws, header_row: int, cells=None) -> dict:
-    """``{(sheet row, column index): value}`` of formula cells below the header (or of ``cells``)."""
-    out = {}
-    for row_number, row in enumerate(ws.iter_rows(values_only=True), start=1):
-        if row_number <= header_row:
-            continue
-        for col, value in enumerate(row):
-            if cells is None:
-                if isinstance(value, str) and value.startswith("="):
-                    out[(row_number, col)] = value
-            elif (row_number, col) in cells:
-                out[(row_number, col)] = value
-    return out
 
 
 def _read_labelled(path: Path, fmt: str) -> pd.DataFrame:
