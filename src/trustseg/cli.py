@@ -180,7 +180,7 @@ def _check_config(args) -> int:
 
     config = load_config(args.config_file)
     config["cleaning"]["pseudonym_key"] = resolve_pseudonym_key(config, args.config_file)
-    found = check_inputs(config, f"config key 'data.path' in '{args.config_file}'")
+    found = check_inputs(config, f"config key 'data.path' in config file '{args.config_file}'")
     for warning in found.warnings:
         print(f"trustseg: warning: {warning}", file=sys.stderr)
     for note in found.notes:
