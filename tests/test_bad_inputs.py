@@ -84,6 +84,18 @@ def _digest(path: Path | None) -> str | None:
         return None
 
 
+def renamed(old: str, new: str) -> Callable[[Case], None]:
+    def mutate(c: Case) -> None:
+        c.survey = c.survey.rename(columns={old: new})
+    return mutate
+
+
+def dropped(column: str) -> Callable[[Case], None]:
+    def mutate(c: Case) -> None:
+        c.survey = c.survey.drop(columns=column)
+    return mutate
+
+
 def set_data(**values) -> Callable[[Case], None]:
     return lambda c: c.config["data"].update(values)
 
@@ -358,7 +370,7 @@ CASES: list[tuple[str, Callable[[Case], None], int, list[str]]] = [
      ["cannot be read as an Excel workbook"]),
     ("corrupt SPSS file", data_bytes(b"$FL2 broken", "survey.sav"), 1, ["cannot be read as a SPSS .sav file"]),
     ("corrupt parquet", data_bytes(b"PAR1 broken", "survey.parquet"), 1, ["cannot be read as a Parquet file"]),
-    ("repeated header", lambda c: c.survey.rename(columns={"comment": "gender"}, inplace=True), 1,
+    ("repeated header", renamed("comment", "gender"), 1,
      ["more than once", "'gender'"]),
     ("title row above the header", _title_row, 1, ["the rows above row 2 look like a title", "data.header_row: 2"]),
     ("padded title row", lambda c: data_bytes(("Golf club survey 2024" + "," * 20 + "\n"
@@ -443,11 +455,11 @@ CASES: list[tuple[str, Callable[[Case], None], int, list[str]]] = [
     *[(f"{kind} in an item cell", cells("sat_value", [5], value), 1, ["'sat_value'", "personal data"])
       for kind, value in PERSONAL.items() if kind not in ("address",)],
     ("e-mail as the header of a used column",
-     lambda c: (c.survey.rename(columns={"gender": "jo.bloggs@example.org"}, inplace=True),
-                c.config.update(profile=["jo.bloggs@example.org"])), 1,
+     both(renamed("gender", "jo.bloggs@example.org"), lambda c: c.config.update(profile=["jo.bloggs@example.org"])),
+     1,
      ["its header is withheld", "an e-mail address", "rename the column"]),
     ("phone ids with personal_data: error", both(_ids(lambda i: f"+44 20 7946 {i:04d}"),
-                                                 lambda c: c.survey.drop(columns="comment", inplace=True),
+                                                 dropped("comment"),
                                                  set_cleaning(personal_data="error")), 1,
      ["respondent ids", "phone numbers", "personal_data is error"]),
     ("unconfigured e-mails with personal_data: error",
@@ -471,8 +483,7 @@ PASSING: list[tuple[str, Callable[[Case], None], list[str]]] = [
     ("delimiter written as tab", both(data_bytes(b""), lambda c: (
         c.data_file.write_text(c.survey.to_csv(index=False, sep="\t")), c.config["data"].update(delimiter="\\t"))),
      ["no problems found"]),
-    ("unconfigured e-mail header", lambda c: c.survey.rename(columns={"comment": "jo@example.org"}, inplace=True),
-     ["no problems found"]),
+    ("unconfigured e-mail header", renamed("comment", "jo@example.org"), ["no problems found"]),
     ("Excel", _write_as("excel"), ["no problems found"]),
     ("Stata", _write_as("stata"), ["no problems found"]),
     ("SPSS", _write_as("spss"), ["no problems found"]),
