@@ -398,6 +398,6 @@ def test_full_workflow_notebooks_and_report_leak_nothing(tmp_path):
         assert f"{column} (" in detail, (column, detail)
     assert "its header is withheld" in detail
     # the ids are replaced by keyed pseudonyms (the key beside the config, outside results/), and say so
-    assert (tmp_path / "config" / "pseudonym.key").is_file()
+    assert (tmp_path / "pseudonym.key").is_file()
     report = pd.read_csv(io.StringIO(files["results/cleaning/report.csv"].decode("utf-8"))).set_index("rule")
     assert "replaced by keyed pseudonyms" in report.loc["personal_ids", "action"]

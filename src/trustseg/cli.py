@@ -176,10 +176,9 @@ def _publish_notebooks(args) -> int:
 
 def _check_config(args) -> int:
     from trustseg.config import load_config
-    from trustseg.stages.startup import check_inputs, resolve_pseudonym_key
+    from trustseg.stages.startup import check_inputs
 
     config = load_config(args.config_file)
-    config["cleaning"]["pseudonym_key"] = resolve_pseudonym_key(config, args.config_file)
     found = check_inputs(config, f"config key 'data.path' in config file '{args.config_file}'")
     for warning in found.warnings:
         print(f"trustseg: warning: {warning}", file=sys.stderr)
@@ -193,16 +192,15 @@ def _pseudonyms(args) -> int:
     import pandas as pd
 
     from trustseg.config import check_data_path, load_config
-    from trustseg.stages.startup import resolve_pseudonym_key
     from trustseg.survey.io import read_survey
-    from trustseg.survey.privacy import pseudonym_key, pseudonyms
+    from trustseg.survey.privacy import pseudonym_key, pseudonyms, resolve_pseudonym_key
 
     config = load_config(args.config_file)
     column = config["data"]["id_column"]
     if not column:
         raise DataError(f"{args.config_file}: data.id_column is null, so respondents are numbered 1..n (their row "
                         "in the file) and no pseudonyms are made.")
-    key_file = resolve_pseudonym_key(config, args.config_file)
+    key_file = resolve_pseudonym_key(config)
     if not Path(key_file).exists():
         raise DataError(f"{key_file}: no pseudonym key there; a run makes one when the ids hold personal data "
                         "(cleaning.pseudonym_key names the file).")

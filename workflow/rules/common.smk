@@ -31,7 +31,7 @@ from trustseg.errors import (
 from trustseg.sources import module_sources
 from trustseg.stages.common import outcome_rounding_variance
 from trustseg.stages.families import analysis_families
-from trustseg.stages.startup import check_inputs, resolve_pseudonym_key
+from trustseg.stages.startup import check_inputs
 from trustseg.stages.profiles import MEMBERSHIP_ALPHA
 
 DEFAULT_CONFIGFILE = "config/config.yaml"
@@ -89,7 +89,6 @@ def _load_workflow_config():
         validated = validate_config(raw, source=source, overrides=given)
         by = [how for key, how in given.items() if key in ("data", "data.path")]
         where = f"config key 'data.path', set by {by[0]}" if by else f"config key 'data.path' in {source}"
-        validated["cleaning"]["pseudonym_key"] = resolve_pseudonym_key(validated, files[-1])
         check_data_path(validated["data"]["path"], where)
         # Only the main process reads the survey to check it against the config, as
         # trustseg check-config does (one code path): cluster jobs parse this file again.

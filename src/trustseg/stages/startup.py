@@ -37,10 +37,7 @@ from trustseg.errors import DataError
 from trustseg.stages.common import analysis_data
 from trustseg.stages.families import check_outcome_families
 
-__all__ = ["Startup", "check_inputs", "resolve_pseudonym_key"]
-
-#: the default pseudonym key file, in the folder of the config file
-DEFAULT_KEY_NAME = "pseudonym.key"
+__all__ = ["Startup", "check_inputs"]
 
 
 @dataclass
@@ -73,22 +70,6 @@ class Startup:
                 f"{self.constructs} construct(s) scored; analyses {analyses} can be fitted{warned}.")
 
 
-def resolve_pseudonym_key(config: Mapping, config_file: str | Path | None) -> str:
-    """The file of the key of respondent-id pseudonyms: ``cleaning.pseudonym_key``, else ``pseudonym.key``
-    in the folder of the config file (never under ``results/``)."""
-    given = (config.get("cleaning") or {}).get("pseudonym_key")
-    if given:
-        path = Path(given)
-    else:
-        path = (Path(config_file).parent if config_file else Path("config")) / DEFAULT_KEY_NAME
-    if "results" in path.parts[:1] or (path.resolve().is_relative_to(Path("results").resolve())):
-        from trustseg.errors import ConfigError
-
-        raise ConfigError(f"config key 'cleaning.pseudonym_key' is '{path}', under results/: the key must be kept "
-                          "apart from the results it protects. Give a path outside results/.")
-    return str(path)
-
-
 def check_inputs(config: Mapping, where: str = "config key 'data.path'") -> Startup:
     """Run every start-up check of a validated config against its data; a TrustsegError names the first problem.
 
@@ -108,7 +89,9 @@ def check_inputs(config: Mapping, where: str = "config key 'data.path'") -> Star
     from trustseg.survey.checks import check_survey
     from trustseg.survey.cleaning import clean_survey
     from trustseg.survey.io import read_survey
+    from trustseg.survey.privacy import resolve_pseudonym_key
 
+    resolve_pseudonym_key(config)  # a key under results/ is refused
     data_path = check_data_path(config["data"]["path"], where)
     raw = read_survey(data_path, config["data"])
     source = f"data file '{data_path}'"
@@ -129,10 +112,10 @@ def check_inputs(config: Mapping, where: str = "config key 'data.path'") -> Star
 
 
 def _pseudonym_note(config: Mapping, raw: pd.DataFrame) -> str:
-    from trustseg.survey.privacy import personal_ids
+    from trustseg.survey.privacy import personal_ids, resolve_pseudonym_key
 
     column = config["data"]["id_column"]
-    key = config["cleaning"].get("pseudonym_key")
+    key = resolve_pseudonym_key(config)
     made = "" if key and Path(key).exists() else ", which the first run creates"
     return (f"the respondent ids in '{column}' hold personal data ({personal_ids(raw[column])}): results/ will carry "
             f"keyed pseudonyms of them instead (HMAC-SHA256 with the key in {key}{made}; keep it private and keep "

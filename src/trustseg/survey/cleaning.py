@@ -371,7 +371,7 @@ def _personal_ids(survey: Survey, ids: pd.Series, key) -> tuple[pd.Series, list[
             "replaced by keyed pseudonyms, but no pseudonym key was given (cleaning.pseudonym_key)."
         )
     key = key() if callable(key) else key
-    where = s["pseudonym_key"] or "the key file"
+    where = s["pseudonym_key"] or "pseudonym.key"
     row = report_row(
         "personal_ids", int(ids.notna().sum()), int(ids.notna().sum()), "replaced by keyed pseudonyms",
         f"the ids in {column!r} hold personal data ({reason}); results/ carries HMAC-SHA256 pseudonyms of them "

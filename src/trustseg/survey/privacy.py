@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trustseg.errors import DataError
+from trustseg.errors import ConfigError, DataError
 
 __all__ = ["detect_personal_columns", "draft_personal_columns", "personal_in", "personal_ids", "personal_header",
            "pseudonyms", "pseudonym_key", "key_fingerprint"]
@@ -372,6 +372,20 @@ def pseudonyms(ids: pd.Series, key: bytes) -> pd.Series:
 def key_fingerprint(key: bytes) -> str:
     """A short fingerprint of a pseudonym key (names which key made the pseudonyms; reveals nothing of it)."""
     return hashlib.sha256(b"trustseg pseudonym key" + key).hexdigest()[:12]
+
+
+#: the default pseudonym key file, in the folder the run starts in
+DEFAULT_KEY_NAME = "pseudonym.key"
+
+
+def resolve_pseudonym_key(config) -> str:
+    """The file of the key of respondent-id pseudonyms: ``cleaning.pseudonym_key``, else ``pseudonym.key`` in
+    the folder the run starts in (beside ``results/``, never under it)."""
+    path = Path((config.get("cleaning") or {}).get("pseudonym_key") or DEFAULT_KEY_NAME)
+    if path.resolve().is_relative_to(Path("results").resolve()):
+        raise ConfigError(f"config key 'cleaning.pseudonym_key' is '{path}', under results/: the key must be kept "
+                          "apart from the results it protects. Give a path outside results/.")
+    return str(path)
 
 
 def pseudonym_key(path, create: bool = True) -> bytes:
