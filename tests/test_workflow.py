@@ -477,6 +477,8 @@ def test_survey_weights_and_robust_standard_errors(tmp_path):
 def test_ordinal_and_count_outcomes_run_through_the_workflow(tmp_path):
     configfile = golf_config(tmp_path, n_members=300)
     config = yaml.safe_load(configfile.read_text())
+    # an item measures one construct: the single-item 'renew' takes rep_renew out of 'repurchase'
+    config["constructs"]["repurchase"]["items"].remove("rep_renew")
     config["constructs"]["renew"] = {"items": ["rep_renew"], "scale": [1, 7]}
     config["analyses"] = {
         "renew_ordinal": {"outcome": "renew", "predictors": ["satisfaction"], "family": "ordinal",
