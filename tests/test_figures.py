@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from trustseg.report import figures as F
+from trustseg.report.figures import kit
 
 NAMES = {1: "Satisfaction-driven", 2: "Loyal regardless", 3: "Indifferent"}
 X_LABEL = "Satisfaction (mean of items, 1-7 scale)"
@@ -354,18 +355,18 @@ LONG = {"outcome": "intention to renew the membership and play again next season
 def layouts(monkeypatch):
     """The texts of every figure drawn in the test, with their window extents, taken just before saving."""
     recorded = []
-    save = F._save
+    save = kit.save
 
     def measured_save(fig, stem, formats, caption):
         recorded.append(_layout(fig))
         return save(fig, stem, formats, caption)
 
-    monkeypatch.setattr(F, "_save", measured_save)
+    monkeypatch.setattr(kit, "save", measured_save)
     return recorded
 
 
 def _layout(fig) -> dict:
-    with F._rendering():
+    with kit.rendering():
         canvas = FigureCanvasAgg(fig)
         canvas.draw()
     renderer = canvas.get_renderer()
@@ -502,10 +503,10 @@ def test_scatter_without_a_scale_fits_the_data_and_says_nothing_of_one(tmp_path)
 
 
 def test_wrap_breaks_at_spaces_and_hyphens_and_inside_long_words():
-    assert F._wrap("Satisfaction-driven, lowest loyalty", 14) == "Satisfaction-\ndriven, lowest\nloyalty"
-    assert F._wrap("n\u00a0=\u00a0230 segment", 7) == "n\u00a0=\u00a0230\nsegment"
-    assert all(F._display_width(line) <= 8 for line in F._wrap("满意驱动型忠诚客户群体", 8).split("\n"))
-    assert F._wrap("abcdefghij", 4) == "abcd\nefgh\nij"
+    assert kit.wrap("Satisfaction-driven, lowest loyalty", 14) == "Satisfaction-\ndriven, lowest\nloyalty"
+    assert kit.wrap("n\u00a0=\u00a0230 segment", 7) == "n\u00a0=\u00a0230\nsegment"
+    assert all(kit.display_width(line) <= 8 for line in kit.wrap("满意驱动型忠诚客户群体", 8).split("\n"))
+    assert kit.wrap("abcdefghij", 4) == "abcd\nefgh\nij"
 
 
 # ---------------------------------------------------------------- the figure stage on the real surveys

@@ -95,6 +95,7 @@ def test_names_follow_the_direction_the_outcome_runs():
 
 def test_a_segment_whose_switching_falls_with_satisfaction_is_satisfaction_driven():
     from trustseg.report import results as tr
+    from trustseg.report import sentences as ts
     from trustseg.stages.segments import segment_table
 
     rng = np.random.default_rng(41)
@@ -114,6 +115,6 @@ def test_a_segment_whose_switching_falls_with_satisfaction_is_satisfaction_drive
         outcome="switching", predictors=["satisfaction"], focal="satisfaction", method="em", criterion="bic",
         k=2, k_requested=2, cov_type="oim", alpha=0.05, ci_level=0.95, equivalence_margin=0.1,
         membership_ci_level=0.95, higher_is="worse")
-    text = tr.verdict_sentence(table, settings, segment=1)
+    text = ts.verdict_sentence(table, settings, segment=1)
     assert "switching falls 0.6" in text and "satisfaction drives switching down here." in text
     assert "against the expected direction" not in text

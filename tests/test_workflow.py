@@ -270,7 +270,7 @@ def test_rerun_is_a_no_op_and_code_change_reruns_dependent_rules(golf_run, repo_
     future = max(p.stat().st_mtime for p in (golf_run / "results").rglob("*") if p.is_file()) + 100
     src = repo_copy / "src" / "trustseg"
     figure_rules = {"segment_figures", "bootstrap_figure", "profile_figure", "cleaning_figure", "chain_figures"}
-    with edited(src / "report" / "figures.py", future):
+    with edited(src / "report" / "figures" / "kit.py", future):
         jobs = planned_jobs(golf_run, golf_run / "config.yaml", repo_copy)
     # a figure edit redraws the figures (and would re-execute the notebooks, off here), and fits nothing
     assert set(jobs) == figure_rules | {"all"}

@@ -9,7 +9,8 @@ rule notebook:
     input:
         template=str(Path(workflow.basedir) / "notebooks" / "{notebook}.ipynb"),
         results=notebook_inputs,
-        code=sources("report.notebooks", "report.results", "stages.common"),
+        code=sources("report.notebooks", "report.results", "report.sentences", "report.advice", "report.warnings_report",
+                     "stages.common"),
     output:
         ipynb="results/notebooks/{notebook}.ipynb",
         html=report(

@@ -9,7 +9,7 @@ rule run_warnings:
         "Gathering the run's warnings"
     input:
         results=warnings_inputs,
-        code=sources("report.results"),
+        code=sources("report.warnings_report"),
     output:
         md="results/warnings.md",
         # "0. Read first" sorts before every other category in the report's menu
