@@ -206,7 +206,7 @@ def _switching_run(root: Path) -> None:
     settings = {"outcome": "switching", "predictors": ["service_quality"], "focal": "service_quality",
                 "method": "em", "criterion": "bic", "k": 3, "k_requested": 3, "cov_type": "oim", "alpha": 0.05,
                 "ci_level": 0.95, "equivalence_margin": 0.1, "membership_ci_level": 0.95, "higher_is": "worse",
-                "verdict_adjustment": "none", "equations": []}
+                "verdict_adjustment": "none", "equations": [], "family": ["gaussian"], "expected": {}}
     (base / "analysis.json").write_text(json.dumps(
         {f.name: settings[f.name] for f in dataclasses.fields(tr.AnalysisSettings)}))
     _write(base / "model_selection.csv", pd.DataFrame({
@@ -298,7 +298,7 @@ def test_notebooks_on_another_survey_speak_of_its_variables_and_carry_its_warnin
     assert "variance_floor(1 segment)" in segments and "residual_spread" not in segments.split("Read first")[0]
     assert "how switching and service quality go together" in segments
     assert "described here by the profile variable region" in profiles
-    assert "switching falls by about 0.80 points with each point of service quality" in profiles
+    assert "switching falls 0.80 points per service quality point" in profiles
     assert "cannot be trusted" in profiles
 
 

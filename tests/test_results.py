@@ -40,7 +40,7 @@ SETTINGS = {
     "analysis": NAME, "outcome": "repurchase", "predictors": ["satisfaction"], "focal": "satisfaction",
     "method": "em", "criterion": "bic", "k": 3, "k_requested": 3, "cov_type": "oim", "alpha": 0.05,
     "ci_level": 0.95, "equivalence_margin": 0.1, "membership_ci_level": 0.95, "higher_is": "better",
-    "verdict_adjustment": "none",
+    "verdict_adjustment": "none", "family": ["gaussian"],
 }
 
 
@@ -266,17 +266,18 @@ def test_negative_slope_and_number_format():
 def test_negligible_unreliable_and_adjusted_sentences():
     row = {"segment": 1, "name": "Loyal regardless", "share": 0.5, "slope": 0.05, "ci_low": 0.04, "ci_high": 0.06,
            "p_tost": 1e-6, "verdict": "negligible"}
-    text = ts.segment_sentence(row, "satisfaction", "repurchase", 0.95, 0.1)
+    settings = tr.AnalysisSettings(**{k: v for k, v in SETTINGS.items() if k != "analysis"})
+    text = ts.segment_sentence(row, settings)
     assert "rises only 0.05 points" in text and "real but negligible effect" in text and "\u00b10.1" in text
     assert "drives repurchase" not in text
     unreliable = row | {"verdict": "unreliable", "problems": "variance_floor;point_mass_high"}
-    text = ts.segment_sentence(unreliable, "satisfaction", "repurchase", 0.95, 0.1)
+    text = ts.segment_sentence(unreliable, settings)
     assert "cannot be trusted" in text and "problems column of segments.csv" in text
     assert "variance_floor, point_mass_high" in text and "no verdict" in text
     # a Holm-adjusted run: an interval that excludes zero can still be inconclusive, and the sentence says why
     adjusted = row | {"verdict": "inconclusive", "slope": 0.21, "ci_low": 0.01, "ci_high": 0.41,
                       "p_zero_adjusted": 0.07, "p_tost_adjusted": 0.9}
-    text = ts.segment_sentence(adjusted, "satisfaction", "repurchase", 0.95, 0.1)
+    text = ts.segment_sentence(adjusted, settings)
     assert "verdict is inconclusive" in text and "Holm adjustment" in text
 
 
@@ -340,7 +341,7 @@ CHURN = {  # an analysis of another survey: switching (higher is worse) on servi
     "outcome": "switching", "predictors": ["service_quality", "price_fairness"], "focal": "service_quality",
     "method": "em", "criterion": "bic", "k": 4, "k_requested": 4, "cov_type": "oim", "alpha": 0.05,
     "ci_level": 0.95, "equivalence_margin": 0.1, "membership_ci_level": 0.95, "higher_is": "worse",
-    "verdict_adjustment": "none",
+    "verdict_adjustment": "none", "family": ["gaussian"],
 }
 
 
@@ -399,16 +400,17 @@ def test_managerial_reading_follows_the_verdict_and_which_way_the_outcome_runs()
     assert len(worse) == 4
     # higher switching is worse: the segment driven down is the one to invest in, the one driven up runs against it
     assert worse[0].startswith("**Segment 1 \u2013 Quality-driven** (40% of respondents; mean switching 3.50, above")
-    assert "switching falls by about 0.65 points with each point of service quality" in worse[0]
-    assert "most likely to pay off" in worse[0]
-    assert "the opposite of the direction hoped for" in worse[1] and "counter-intuitive" not in worse[1]
+    assert "switching falls 0.65 points per service quality point" in worse[0]
+    # the only segment moved as expected: nothing to compare it with, so no "strongest" claim
+    assert "expected to pay off here" in worse[0] and "strongest" not in worse[0]
+    assert "the opposite of the direction expected" in worse[1] and "counter-intuitive" not in worse[1]
     assert "unusual answers" not in worse[1]
     # a high level of an outcome that is worse is not to be protected
     assert "stays high whatever their service quality" in worse[2] and "other levers" in worse[2]
     assert "cannot be trusted" in worse[3] and "variance floor" in worse[3] and "pay off" not in worse[3]
     better = ta.managerial_reading(_churn_summary(), _churn_settings(higher_is="better"),
                                    {1: 3.5, 2: 2.0, 3: 4.2, 4: 1.0}, 3.0, "the scale midpoint 3")
-    assert "most likely to pay off" in better[1] and "opposite of the direction hoped for" in better[0]
+    assert "pay off" in better[1] and "opposite of the direction expected" in better[0]
     assert "protect whatever keeps it there" in better[2]
     negligible = _churn_summary().iloc[[0]].assign(verdict="negligible", slope=0.05, ci_low=0.02, ci_high=0.08)
     text = ta.managerial_reading(negligible, _churn_settings())[0]

@@ -199,7 +199,7 @@ def _settings(**changes):
     values = {"outcome": "repurchase", "predictors": ["satisfaction"], "focal": "satisfaction", "method": "em",
               "criterion": "bic", "k": 3, "k_requested": 3, "cov_type": "oim", "alpha": 0.05, "ci_level": 0.95,
               "equivalence_margin": 0.1, "membership_ci_level": 0.95, **changes}
-    return AnalysisSettings(**{f.name: values.get(f.name) for f in fields(AnalysisSettings)})
+    return AnalysisSettings(**{f.name: values[f.name] for f in fields(AnalysisSettings) if f.name in values})
 
 
 def _selection(bic, lr_p, problems=None, chosen=3, note=""):

@@ -23,6 +23,7 @@ rule fit_k:
         predictors=setting("predictors"),
         focal=setting("focal"),
         higher_is=setting("higher_is"),
+        expected=setting("expected"),
         method=setting("method"),
         n_init=setting("n_init"),
         min_share=setting("min_share"),

@@ -58,6 +58,7 @@ rule segments:
         alpha=setting("alpha"),
         equivalence_margin=setting("equivalence_margin"),
         higher_is=setting("higher_is"),
+        expected=setting("expected"),
         verdict_adjustment=setting("verdict_adjustment"),
         weight_column=WEIGHT,
         family_columns=family_columns,
@@ -90,8 +91,10 @@ rule record_settings:
         method=setting("method"),
         membership_ci_level=1 - MEMBERSHIP_ALPHA,
         higher_is=setting("higher_is"),
+        expected=setting("expected"),
         verdict_adjustment=setting("verdict_adjustment"),
         equations=setting("equations"),
+        family=outcome_family,
     conda:
         "../envs/trustseg.yaml"
     log:

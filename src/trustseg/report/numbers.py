@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+
+from trustseg.model.families import family_class
 
 
 def fmt_pct(x: float, digits: int = 0) -> str:
@@ -50,3 +53,47 @@ def higher_is_of(settings) -> str:
 
 def text_of(value) -> str:
     return value.strip() if isinstance(value, str) else ""
+
+
+def coefficient_unit(families: Sequence[str]) -> str:
+    """The unit of the coefficients of ``families`` (one name per equation), from the families' own facts.
+
+    One unit when the equations share it ("latent outcome points"); for a
+    chain whose equations differ, each equation's unit in turn.  A chain's
+    effects on its last outcome are products of paths: with normal
+    mediators they are in the last outcome's unit per predictor point.
+    """
+    units = [family_class(f).coefficient_unit for f in families] or [family_class("gaussian").coefficient_unit]
+    if len(set(units)) == 1:
+        return units[0]
+    return "each equation's own units (" + ", ".join(dict.fromkeys(units)) + ")"
+
+
+def decimals(std_error, minimum: int = 2, maximum: int = 6) -> int:
+    """Decimals that reach the first significant digit of the standard error (at least two).
+
+    An estimate of 0.0012 with standard error 0.0004 prints as 0.0012, not
+    0.00; one of 0.94 with standard error 0.04 as 0.94.
+    """
+    try:
+        se = abs(float(std_error))
+    except (TypeError, ValueError):
+        return minimum
+    if not math.isfinite(se) or se == 0:
+        return minimum
+    return int(min(maximum, max(minimum, -math.floor(math.log10(se)))))
+
+
+def fmt_estimate(value, std_error=None) -> str:
+    """An estimate with as many decimals as its standard error warrants (never "-0.00" for a small effect)."""
+    return fmt_num(value, decimals(std_error))
+
+
+def fmt_interval(low, high, std_error=None) -> str:
+    """An interval with the decimals of its estimate's standard error (or of its own width when none is given)."""
+    if std_error is None:
+        try:
+            std_error = (float(high) - float(low)) / 3.92
+        except (TypeError, ValueError):
+            std_error = None
+    return fmt_ci(low, high, decimals(std_error))

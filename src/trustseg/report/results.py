@@ -16,13 +16,16 @@ switched off are ``None``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
 
+from trustseg.direction import expected_sign, predictor_kind
 from trustseg.errors import TrustsegError
 from trustseg.model._core import INTERCEPT
+from trustseg.report.numbers import coefficient_unit
 
 CRITERIA = ("bic", "icl", "aic", "aic3", "caic", "sabic")
 
@@ -77,10 +80,39 @@ class AnalysisSettings:
     """``none`` (each segment's verdict at level alpha) or ``holm`` (Holm-adjusted over the segments)."""
     equations: tuple = ()
     """A chain's equations in order, as ``(outcome, predictors)`` pairs; empty for one outcome."""
+    family: tuple = ("gaussian",)
+    """The outcome family of each equation (one for a single outcome): its coefficients' unit and curves."""
+    expected: Mapping = field(default_factory=dict)
+    """Config key ``expected``: the direction each listed predictor is expected to move the outcome."""
+
+    def __post_init__(self):
+        family = (self.family,) if isinstance(self.family, str) else tuple(self.family)
+        object.__setattr__(self, "family", family)
+        object.__setattr__(self, "expected", dict(self.expected or {}))
 
     @property
     def is_chain(self) -> bool:
         return bool(self.equations)
+
+    @property
+    def focal_sign(self) -> int:
+        """+1 when the focal predictor is expected to raise the outcome, -1 when to lower it."""
+        return expected_sign(self.focal, self.higher_is, self.expected)
+
+    @property
+    def focal_kind(self) -> str:
+        """``lever`` (expected to move the outcome the good way) or ``burden`` (price, privacy concern)."""
+        return predictor_kind(self.focal, self.higher_is, self.expected)
+
+    @property
+    def slope_unit(self) -> str:
+        """The unit of the focal slope: the coefficient unit of its (first) equation's family."""
+        return coefficient_unit(self.family[:1])
+
+    @property
+    def effect_unit(self) -> str:
+        """The unit of a chain's effects on its last outcome (a product of paths), or of the focal slope."""
+        return coefficient_unit(self.family)
 
     @property
     def mediators(self) -> list[str]:
@@ -205,6 +237,7 @@ def load_settings(path: str | Path) -> AnalysisSettings:
         raise TrustsegError(f"results file '{path}' is not valid JSON ({exc}); rerun snakemake.") from None
     names = [f.name for f in fields(AnalysisSettings)]
     data.setdefault("equations", [])  # written since chains exist; a one-outcome analysis has none
+    data.setdefault("expected", {})  # no expected direction declared: every predictor moves the outcome the good way
     data["equations"] = tuple((e["outcome"], tuple(e["predictors"])) for e in data["equations"])
     missing = [n for n in names if n not in data]
     if missing:
@@ -300,6 +333,7 @@ def segment_summary(segments: pd.DataFrame, focal: str) -> pd.DataFrame:
             "n_assigned": int(part["n_assigned"].iloc[0]) if "n_assigned" in part else pd.NA,
             "intercept": float(by_term.loc[INTERCEPT, "estimate"]) if INTERCEPT in by_term.index else float("nan"),
             "slope": float(slope["estimate"]) if slope is not None else float("nan"),
+            "std_error": float(slope["std_error"]) if slope is not None and "std_error" in slope else float("nan"),
             "ci_low": float(slope["ci_low"]) if slope is not None else float("nan"),
             "ci_high": float(slope["ci_high"]) if slope is not None else float("nan"),
             "p_value": float(slope["p_value"]) if slope is not None else float("nan"),

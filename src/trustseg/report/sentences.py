@@ -12,8 +12,18 @@ import pandas as pd
 
 from trustseg.model.diagnostics import problems_phrase
 from trustseg.render import join_words
-from trustseg.report.naming import against_verdict, expected_verdict
-from trustseg.report.numbers import finite, fmt_ci, fmt_num, fmt_p, fmt_pct, higher_is_of, label, pct_text
+from trustseg.report.naming import against_verdict
+from trustseg.report.numbers import (
+    finite,
+    fmt_ci,
+    fmt_estimate,
+    fmt_interval,
+    fmt_p,
+    fmt_pct,
+    higher_is_of,
+    label,
+    pct_text,
+)
 from trustseg.report.results import (
     CRITERIA,
     AnalysisSettings,
@@ -29,69 +39,96 @@ from trustseg.report.results import (
 def _moves(slope: float) -> str:
     return "rises" if slope > 0 else "falls"
 
-def segment_sentence(row: pd.Series | dict, focal: str, outcome: str = "the outcome", level: float = 0.95,
-                     margin: float | None = None, higher_is: str = "better") -> str:
+
+def slope_words(slope: float, settings: AnalysisSettings, std_error=None, only: bool = False,
+                unit: str | None = None) -> str:
+    """How the outcome moves with the focal predictor, in the unit of the family's coefficients.
+
+    "repurchase rises 0.47 points per satisfaction point" for a normal
+    outcome; "trust rises 0.47 latent points per satisfaction point" for a
+    censored one (the score before censoring at the scale's ends); "overall
+    satisfaction rises with price: 0.89 log odds of a higher answer per
+    price point" for an ordinal one, never "points".
+    """
+    focal, outcome = label(settings.focal), label(settings.outcome)
+    unit = unit or settings.slope_unit
+    size = ("only " if only else "") + fmt_estimate(abs(slope), std_error)
+    if unit == "outcome points":
+        return f"{outcome} {_moves(slope)} {size} points per {focal} point"
+    if unit == "latent outcome points":
+        return f"latent {outcome} {_moves(slope)} {size} points per {focal} point (the score before censoring)"
+    return f"{outcome} {_moves(slope)} with {focal}: {size} {unit} per {focal} point"
+
+
+def _against_reason(settings: AnalysisSettings) -> str:
+    """Why a direction is the expected one: the outcome's direction, or config key ``expected``."""
+    focal, outcome = label(settings.focal), label(settings.outcome)
+    way = "raise" if settings.focal_sign > 0 else "lower"
+    if settings.focal in settings.expected:
+        return f"{focal} is expected to {way} {outcome} (config key expected)"
+    return f"higher {outcome} is {settings.higher_is}, so {focal} would be expected to {way} it"
+
+
+def segment_sentence(row: pd.Series | dict, settings: AnalysisSettings) -> str:
     """One plain-language sentence about one segment's focal slope (a row of :func:`segment_summary`).
 
-    ``higher_is`` (``better`` or ``worse``) says which direction of the
-    effect is the expected one; a segment driven the other way is said to
-    run against it, never called an anomaly.  With Holm-adjusted verdicts
+    Read in the unit of the analysis's outcome family, against the focal
+    predictor's expected direction (``settings.higher_is`` and
+    ``settings.expected``); a segment moved the other way is said to run
+    against it, never called an anomaly.  With Holm-adjusted verdicts
     (columns ``p_zero_adjusted``, ``p_tost_adjusted``) the sentence quotes
-    the adjusted p-values.
+    the adjusted p-values.  An inconclusive segment is said to be one.
     """
-    focal_txt = str(focal).replace("_", " ")
-    outcome_txt = str(outcome).replace("_", " ")
+    focal, outcome = label(settings.focal), label(settings.outcome)
     slope, lo, hi = float(row["slope"]), float(row["ci_low"]), float(row["ci_high"])
-    conf = f"{100 * level:.0f}% CI {fmt_ci(lo, hi)}"
+    se = row.get("std_error")
+    conf = f"{pct_text(settings.ci_level)} CI {fmt_interval(lo, hi, se)}"
     head = f"In segment {int(row['segment'])} ({row['name']}, {fmt_pct(row['share'])} of respondents)"
     verdict = row.get("verdict", "")
-    band = f"\u00b1{margin:g}" if margin is not None else "the equivalence margin"
+    band = f"\u00b1{settings.equivalence_margin:g} {settings.slope_unit} per {focal} point"
     adjusted = finite(row.get("p_tost_adjusted"))
     tost = adjusted if adjusted is not None else finite(row.get("p_tost"))
     tost_txt = f" (TOST{', Holm-adjusted' if adjusted is not None else ''} {fmt_p(tost)})" if tost is not None else ""
     if verdict in ("drives_up", "drives_down"):
         way = "up" if verdict == "drives_up" else "down"
-        text = (f"{head} {outcome_txt} {_moves(slope)} {fmt_num(abs(slope))} points per {focal_txt} point ({conf}): "
-                f"{focal_txt} drives {outcome_txt} {way} here")
-        if verdict == against_verdict(higher_is):
-            expected = "up" if expected_verdict(higher_is) == "drives_up" else "down"
-            text += (f", against the expected direction (higher {outcome_txt} is {higher_is}, so {focal_txt} "
-                     f"would be expected to drive it {expected})")
+        text = f"{head} {slope_words(slope, settings, se)} ({conf}): {focal} drives {outcome} {way} here"
+        if verdict == against_verdict(settings.higher_is, settings.expected, settings.focal):
+            text += f", against the expected direction ({_against_reason(settings)})"
         return text + "."
     if verdict == "negligible":
-        return (f"{head} {outcome_txt} {_moves(slope)} only {fmt_num(abs(slope))} points per {focal_txt} point "
-                f"({conf}): the slope differs from zero, but the equivalence test{tost_txt} places it within {band}, "
-                f"so {focal_txt} has a real but negligible effect on {outcome_txt} in this segment.")
+        return (f"{head} {slope_words(slope, settings, se, only=True)} ({conf}): the slope differs from zero, but the "
+                f"equivalence test{tost_txt} places it within {band}, so {focal} has a real but negligible effect "
+                f"on {outcome} in this segment.")
     if verdict == "does_not_drive":
-        return (f"{head} {outcome_txt} barely moves with {focal_txt}: the slope is {fmt_num(slope)} points per point "
-                f"({conf}), and the equivalence test{tost_txt} places it within {band}, so {focal_txt} does "
-                f"not drive {outcome_txt} in this segment.")
+        return (f"{head} {outcome} barely moves with {focal}: the slope is {fmt_estimate(slope, se)} "
+                f"{settings.slope_unit} per {focal} point ({conf}), and the equivalence test{tost_txt} places it "
+                f"within {band}, so {focal} does not drive {outcome} in this segment.")
     if verdict == "unreliable":
         problems = str(row.get("problems") or "").strip()
         said = f" ({problems.replace(';', ', ')})" if problems and problems.lower() != "nan" else ""
         return (f"{head} the estimates cannot be trusted: the segment has problems{said}, listed in the problems "
-                f"column of segments.csv, so no verdict is given on whether {focal_txt} drives {outcome_txt} here "
-                f"(slope {fmt_num(slope)}, {conf}, shown for completeness only).")
-    text = (f"{head} the slope of {outcome_txt} on {focal_txt} is {fmt_num(slope)} points per point ({conf}); the "
-            f"data can neither show that {focal_txt} drives {outcome_txt} here nor that the effect is negligible "
-            f"(within {band}), so the verdict is inconclusive")
+                f"column of segments.csv, so no verdict is given on whether {focal} drives {outcome} here "
+                f"(slope {fmt_estimate(slope, se)}, {conf}, shown for completeness only).")
+    text = (f"{head} the slope of {outcome} on {focal} is {fmt_estimate(slope, se)} {settings.slope_unit} per "
+            f"{focal} point ({conf}); the data can neither show that {focal} drives {outcome} here nor that the "
+            f"effect is negligible (within {band}), so the verdict is inconclusive")
     if finite(row.get("p_zero_adjusted")) is not None and (lo > 0 or hi < 0):
         text += (" (the interval excludes zero, but the test does not hold after the Holm adjustment for testing "
                  "several segments)")
     return text + "."
 
+
 def verdict_sentence(segments: pd.DataFrame, settings: AnalysisSettings, segment: int | None = None) -> str:
     """Plain-language verdicts, one sentence per segment (or only ``segment``), from the segment table.
 
-    The focal predictor, outcome, confidence level, equivalence margin and
-    the direction the outcome runs (``higher_is``) come from ``settings``.
+    The focal predictor, outcome, family, confidence level, equivalence
+    margin and the expected direction come from ``settings``.
     """
     summary = segment_summary(segments, settings.focal)
     if segment is not None:
         summary = summary.loc[summary["segment"] == int(segment)]
-    return " ".join(segment_sentence(r, settings.focal, settings.outcome, settings.ci_level,
-                                     settings.equivalence_margin, settings.higher_is)
-                    for _, r in summary.iterrows())
+    return " ".join(segment_sentence(r, settings) for _, r in summary.iterrows())
+
 
 def slope_comparison_sentences(tests: pd.DataFrame, settings: AnalysisSettings,
                                names: dict[int, str] | None = None) -> list[str]:
@@ -127,7 +164,7 @@ def slope_comparison_sentences(tests: pd.DataFrame, settings: AnalysisSettings,
     for _, r in tests.loc[tests["segment_a"].notna()].iterrows():
         a, b = int(r["segment_a"]), int(r["segment_b"])
         pair = f"Segments {label(a)} and {label(b)}"
-        diff = f"difference {fmt_num(float(r['difference']))}"
+        diff = f"difference {fmt_estimate(float(r['difference']), r.get('std_error'))}"
         holm = f"Holm {fmt_p(float(r['p_holm']))}" if finite(r.get("p_holm")) is not None else "Holm p = n/a"
         tost = finite(r.get("p_tost_holm"))
         tost_txt = f"equivalence test Holm {fmt_p(tost)}" if tost is not None else "no equivalence test"
@@ -441,22 +478,27 @@ _EFFECT_WORDS = {
     "unreliable": "unreliable (the segment has problems)",
 }
 
-def _effect_text(row, level: float) -> str:
+def _effect_text(row, level: float, unit: str) -> str:
+    se = row.get("std_error")
     boot = ""
     if "boot_ci_low" in row.index and pd.notna(row["boot_ci_low"]):
-        boot = f"; bootstrap {fmt_ci(row['boot_ci_low'], row['boot_ci_high'])}"
-    return (f"{fmt_num(row['estimate'])} ({pct_text(level)} CI {fmt_ci(row['ci_low'], row['ci_high'])}{boot}), "
+        boot = f"; bootstrap {fmt_interval(row['boot_ci_low'], row['boot_ci_high'], se)}"
+    return (f"{fmt_estimate(row['estimate'], se)} {unit} ({pct_text(level)} CI "
+            f"{fmt_interval(row['ci_low'], row['ci_high'], se)}{boot}), "
             f"{_EFFECT_WORDS.get(str(row['verdict']), str(row['verdict']))}")
+
 
 def chain_sentence(effects: pd.DataFrame, settings: AnalysisSettings, segment: int,
                    segments: pd.DataFrame | None = None) -> str:
     """What one segment's chain says, from its direct, indirect and total effects.
 
-    Read on the linear-predictor scale of the equations (outcome points per
-    predictor point for scores).
+    In the unit of the chain's effects on its last outcome
+    (``settings.effect_unit``), with decimals chosen from each effect's
+    standard error, so a small indirect effect never reads "0.00 (0.00 to 0.00)".
     """
     rows = effects.loc[effects["segment"] == segment].set_index("kind", drop=False)
     focal, outcome = label(settings.focal), label(settings.outcome)
+    unit = f"{settings.effect_unit} per {focal} point"
     name = str(rows["name"].iloc[0]) if "name" in rows.columns else f"Segment {segment}"
     share = ""
     if segments is not None and "share" in segments.columns:
@@ -469,14 +511,9 @@ def chain_sentence(effects: pd.DataFrame, settings: AnalysisSettings, segment: i
         mediators = r.path.split(" → ")[1:-1]
         through = join_words([label(m) for m in mediators])
         parts.append(f"the part of {focal}'s effect on {outcome} that runs through {through} is "
-                     + _effect_text(indirect.loc[r.Index], settings.ci_level))
+                     + _effect_text(indirect.loc[r.Index], settings.ci_level, unit))
     if "direct" in rows.index:
-        parts.append(f"the direct effect is {_effect_text(rows.loc['direct'], settings.ci_level)}")
+        parts.append(f"the direct effect is {_effect_text(rows.loc['direct'], settings.ci_level, unit)}")
     if "total" in rows.index:
-        total = rows.loc["total"]
-        verdict = str(total["verdict"])
-        moves = ("rises" if total["estimate"] > 0 else "falls")
-        parts.append(f"in total {outcome} {moves} {fmt_num(abs(total['estimate']))} points per {focal} point "
-                     f"({pct_text(settings.ci_level)} CI {fmt_ci(total['ci_low'], total['ci_high'])}), "
-                     + _EFFECT_WORDS.get(verdict, verdict))
+        parts.append(f"the total effect is {_effect_text(rows.loc['total'], settings.ci_level, unit)}")
     return parts[0] + ": " + "; ".join(parts[1:]) + "."
