@@ -45,6 +45,8 @@ rule segment_figures:
         weight_column=WEIGHT,
         family_columns=family_columns,
         equations=setting("equations"),
+        higher_is=setting("higher_is"),
+        expected=setting("expected"),
         formats=FIGURE_FORMATS,
         seed=SEED,
     conda:
@@ -110,17 +112,18 @@ rule profile_figure:
 
 rule cleaning_figure:
     message:
-        "Drawing the cleaning summary"
+        "Drawing the participant flow of the cleaning"
     input:
         report="results/cleaning/report.csv",
+        flagged="results/cleaning/flagged.csv",
         code=sources("stages.figures"),
     output:
         png=report(
-            "results/figures/cleaning_summary.png",
-            caption="../report/cleaning_summary.rst",
+            "results/figures/participant_flow.png",
+            caption="../report/participant_flow.rst",
             category="1. Data and cleaning",
         ),
-        vector=[f"results/figures/cleaning_summary.{ext}" for ext in FIGURE_FORMATS],
+        vector=[f"results/figures/participant_flow.{ext}" for ext in FIGURE_FORMATS],
         captions="results/figures/captions_cleaning.json",
     params:
         formats=FIGURE_FORMATS,

@@ -97,3 +97,15 @@ def fmt_interval(low, high, std_error=None) -> str:
         except (TypeError, ValueError):
             std_error = None
     return fmt_ci(low, high, decimals(std_error))
+
+
+def category_text(value) -> str:
+    """A category as a reader knows it: an integer code without ".0" ("2", not "2.0"); text as it is."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if math.isfinite(number) and number == int(number) and "e" not in text.lower() else text

@@ -25,7 +25,7 @@ import pandas as pd
 from trustseg.direction import expected_sign, predictor_kind
 from trustseg.errors import TrustsegError
 from trustseg.model._core import INTERCEPT
-from trustseg.report.numbers import coefficient_unit
+from trustseg.report.numbers import category_text, coefficient_unit
 
 CRITERIA = ("bic", "icl", "aic", "aic3", "caic", "sabic")
 
@@ -365,7 +365,7 @@ def profile_overview(profiles: pd.DataFrame | None) -> pd.DataFrame | None:
     if profiles is None or profiles.empty:
         return None
     df = profiles.copy()
-    df["level"] = df["level"].astype(object).fillna("").astype(str)
+    df["level"] = df["level"].map(category_text)
     categorical = df["kind"].astype(str) == "categorical"
     df.loc[categorical, "value"] = 100 * df.loc[categorical, "value"].astype(float)
     df.loc[categorical, "overall"] = 100 * df.loc[categorical, "overall"].astype(float)

@@ -14,6 +14,7 @@ from trustseg.model.diagnostics import problems_phrase
 from trustseg.render import join_words
 from trustseg.report.naming import against_verdict
 from trustseg.report.numbers import (
+    category_text,
     finite,
     fmt_ci,
     fmt_estimate,
@@ -316,7 +317,7 @@ def profile_sentences(profiles: pd.DataFrame | None, names: dict[int, str], alph
             s = int(top["segment"])
             out.append(
                 f"{t['variable']} ({fmt_p(p)}, {t['effect_measure']} {float(t['effect_size']):.2f}): "
-                f"'{top['level']}' is most over-represented in segment {s} ({names.get(s, '')}): "
+                f"'{category_text(top['level'])}' is most over-represented in segment {s} ({names.get(s, '')}): "
                 f"{fmt_pct(top['value'])} against {fmt_pct(top['overall'])} overall."
             )
         else:

@@ -12,7 +12,7 @@ written paths and a caption.
 
 from trustseg.report.figures.bootstrap import bootstrap_stability
 from trustseg.report.figures.chains import effects_forest, path_diagram
-from trustseg.report.figures.cleaning import cleaning_summary
+from trustseg.report.figures.cleaning import participant_flow
 from trustseg.report.figures.kit import Figure, cjk_font, segment_styles
 from trustseg.report.figures.profiles import profile_heatmap
 from trustseg.report.figures.segments import (
@@ -24,6 +24,6 @@ from trustseg.report.figures.segments import (
 
 __all__ = [
     "Figure", "segment_scatter", "information_criteria", "posterior_certainty", "coefficient_forest",
-    "bootstrap_stability", "profile_heatmap", "cleaning_summary", "path_diagram", "effects_forest",
+    "bootstrap_stability", "profile_heatmap", "participant_flow", "path_diagram", "effects_forest",
     "segment_styles", "cjk_font",
 ]

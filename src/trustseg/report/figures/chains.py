@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure as _MplFigure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
 
 from trustseg.report.figures import kit
+from trustseg.report.numbers import fmt_estimate
 
 # ---------------------------------------------------------------------------
 # 8. chains: path diagrams and the effects forest
@@ -57,6 +57,13 @@ def _chain_layout(paths: pd.DataFrame) -> dict[str, tuple[float, float]]:
     return layout
 
 
+def _estimate_text(row, sep: str) -> str:
+    """An effect and its interval with decimals from its standard error: "0.0123 [0.0040, 0.0210]", never "0.00"."""
+    se = getattr(row, "std_error", None)
+    return (f"{fmt_estimate(row.estimate, se)}{sep}[{fmt_estimate(row.ci_low, se)}, "
+            f"{fmt_estimate(row.ci_high, se)}]")
+
+
 def path_diagram(effects: pd.DataFrame, names: Mapping[int, str] | None, stem: Path, ci_level: float = 0.95,
                  formats: Sequence[str] = ("pdf",), unit: str = "outcome points per predictor point") -> kit.Figure:
     """One path diagram per segment: the chain's variables as boxes, each path labelled with its estimate.
@@ -91,7 +98,7 @@ def path_diagram(effects: pd.DataFrame, names: Mapping[int, str] | None, stem: P
             ax.set_axis_off()
             ax.set_title(kit.wrap(kit.seg_label(seg, names), kit.cells_in(width / cols - 0.2, 8.5)), fontsize=8.5)
             for variable, (x, y) in layout.items():
-                ax.text(x, y, kit.wrap(kit.plain(variable), 12), ha="center", va="center", fontsize=8,
+                ax.text(x, y, kit.wrap(kit.plain(kit.label_words(variable)), 12), ha="center", va="center", fontsize=8,
                         bbox={"boxstyle": "square,pad=0.35", "facecolor": "white", "edgecolor": "black",
                               "linewidth": 0.9}, zorder=3)
             for r in sub.loc[sub["kind"] == "path"].itertuples():
@@ -108,7 +115,7 @@ def path_diagram(effects: pd.DataFrame, names: Mapping[int, str] | None, stem: P
                             arrowprops={"arrowstyle": "-|>,head_length=0.5,head_width=0.25", "color": grey,
                                         "linewidth": width_, "linestyle": dash, "shrinkA": 0, "shrinkB": 0},
                             zorder=2)
-                label = f"{r.estimate:.2f}\n[{r.ci_low:.2f}, {r.ci_high:.2f}]"
+                label = _estimate_text(r, "\n")
                 mid_x, mid_y = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2
                 if abs(dy) < 1e-9:  # a horizontal path: its label below the line, clear of the others
                     at, align = (mid_x, mid_y - 0.2), "center"
@@ -116,7 +123,7 @@ def path_diagram(effects: pd.DataFrame, names: Mapping[int, str] | None, stem: P
                     at, align = ((mid_x - 0.05, mid_y + 0.08), "right") if dy > 0 else ((mid_x + 0.05, mid_y + 0.08),
                                                                                       "left")
                 ax.text(*at, label, ha=align, va="center", fontsize=6.8, color="0.1", zorder=4)
-            lines = [f"{r.kind} {r.estimate:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}] ({str(r.verdict).replace('_', ' ')})"
+            lines = [f"{r.kind} {_estimate_text(r, ' ')} ({str(r.verdict).replace('_', ' ')})"
                      for r in sub.loc[sub["kind"].isin(["indirect", "total"])].itertuples()]
             ax.text(0.5, -0.62, "\n".join(lines), ha="center", va="center", fontsize=6.8, transform=ax.transData)
         legend = [Line2D([], [], color=PATH_STYLES[v][2], linewidth=PATH_STYLES[v][0], linestyle=PATH_STYLES[v][1],
@@ -144,7 +151,8 @@ def effects_forest(effects: pd.DataFrame, names: Mapping[int, str] | None, stem:
     """
     kit.require(effects, ["segment", "kind", "path", "estimate", "ci_low", "ci_high"], "effects")
     est = effects.loc[effects["kind"].isin(["direct", "indirect", "total"])].copy()
-    est["term"] = est["kind"] + ": " + est["path"]
+    est["term"] = est["kind"] + ": " + est["path"].map(lambda p: " \u2192 ".join(
+        kit.label_words(v).lower() for v in str(p).split(" \u2192 ")))
     terms = list(dict.fromkeys(est["term"]))
     has_boot = {"boot_ci_low", "boot_ci_high"} <= set(est.columns) and est["boot_ci_low"].notna().any()
     segs = kit.all_segments(names, est["segment"])
@@ -167,7 +175,7 @@ def effects_forest(effects: pd.DataFrame, names: Mapping[int, str] | None, stem:
             n_missing += kit.forest_panel(ax, est[est["term"] == term], rows, styles, has_boot)
             ax.set_title(kit.wrap(kit.plain(term), kit.cells_in(panel, 8.5)), fontsize=8)
             ax.margins(x=0.15)
-            ax.xaxis.set_major_locator(MaxNLocator(nbins=max(2, int(panel / 0.55))))
+            kit.forest_ticks(ax, panel)
         axes[0].set_yticks(range(len(segs)), row_labels)
         axes[0].set_ylim(len(segs) - 0.5, -0.5)
         fig.supxlabel(kit.wrap(f"Effect ({unit})", kit.cells_in(width - 0.4, 8)), fontsize=8)

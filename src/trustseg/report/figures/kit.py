@@ -53,6 +53,7 @@ from matplotlib import font_manager
 from matplotlib.figure import Figure as _MplFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 DPI = 180
 VECTOR_FORMATS = ("pdf", "svg")
@@ -271,6 +272,18 @@ def segment_styles(segments: Iterable[int]) -> dict[int, dict]:
 def plain(text) -> str:
     """User text shown literally: an even number of ``$`` would switch on mathtext."""
     return str(text).replace("$", r"\$")
+
+
+def label_words(name) -> str:
+    """A variable or term as a reader names it: underscores as spaces, first letter capital (Switching intention)."""
+    text = str(name).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def forest_ticks(ax, panel_inches: float) -> None:
+    """At least three readable ticks on a forest panel's estimate axis, fewer only where labels would touch."""
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=max(3, int(panel_inches / 0.45)), min_n_ticks=3))
+    ax.tick_params(axis="x", labelsize=6.5)
 
 
 def seg_label(seg: int, names: Mapping | None) -> str:

@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure as _MplFigure
 
 from trustseg.report.figures import kit
+from trustseg.report.numbers import category_text
 
 # ---------------------------------------------------------------------------
 # 6. profile heat map
@@ -55,8 +56,8 @@ def profile_heatmap(
     prof = prof.dropna(subset=["segment"])
     segs = kit.all_segments(names, prof["segment"])
     # Row key keeps the first-appearance order of variables and levels.
-    prof["row"] = [f"{v}: {lv}" if pd.notna(lv) and str(lv) != "" else f"{v} (mean)"
-                   for v, lv in zip(prof["variable"], prof["level"])]
+    prof["row"] = [f"{kit.label_words(v)}: {category_text(lv)}" if pd.notna(lv) and str(lv) != ""
+                   else f"{kit.label_words(v)} (mean)" for v, lv in zip(prof["variable"], prof["level"])]
     row_keys = list(dict.fromkeys(prof["row"]))
     # Sizes follow from the labels: row labels wrapped to at most 30 cells, and
     # columns wide enough for their wrapped segment names, so no label meets another.

@@ -16,6 +16,7 @@ from matplotlib.ticker import MaxNLocator
 from trustseg.model.families import family_class
 from trustseg.render import join_words
 from trustseg.report.figures import kit
+from trustseg.report.numbers import coefficient_unit
 
 # ---------------------------------------------------------------------------
 # 1. segment scatter with fitted lines
@@ -354,7 +355,7 @@ def information_criteria(
             title.append(f"K = {_k_list(flagged)} flagged (grey bands)")
         if title:
             # The title line above the axes, not a label inside them: it cannot meet the legend or a line.
-            ax.set_title("; ".join(title), loc="left", fontsize=8)
+            ax.set_title(kit.wrap("; ".join(title), kit.cells_in(width - 0.9, 8)), loc="left", fontsize=8)
         ax.set_xticks(ks)
         if len(ks) == 1:
             ax.set_xlim(ks[0] - 1, ks[0] + 1)
@@ -495,12 +496,14 @@ def coefficient_forest(
     equivalence_margin: float | None = None,
     focal_term: str | None = None,
     ci_level: float = 0.95,
-    x_label: str = "Estimate (outcome scale points; slopes per predictor point)",
+    x_label: str | None = None,
     formats: Sequence[str] = ("pdf",),
     *,
     outcome_scale: Sequence[float] | None = None,
     predictor_scale: Sequence[float] | None = None,
-    family: str = "gaussian",
+    family: str | Sequence[str] = "gaussian",
+    margin_terms: Sequence[str] | None = None,
+    expected_sign: int | None = None,
 ) -> kit.Figure:
     """Forest plot of segment coefficients with confidence intervals, one panel per term.
 
@@ -510,75 +513,94 @@ def coefficient_forest(
         ``segment, term, estimate, ci_low, ci_high`` (e.g. ``segments.csv``),
         optionally ``boot_ci_low, boot_ci_high`` (bootstrap percentile
         interval, drawn as a second, dashed interval).  Missing intervals (a
-        segment lost in the bootstrap) are left out and flagged.
+        segment lost in the bootstrap) are left out and flagged.  Terms are
+        shown as words (underscores as spaces).
     names : dict
         Segment number -> name.
     stem : Path
     equivalence_margin : float, optional
-        Shade ``[-margin, +margin]`` in the focal term's panel (the region in
-        which the effect counts as practically zero).
+        Shade ``[-margin, +margin]`` in the panels of ``margin_terms`` (the
+        region in which an effect counts as practically zero).
     focal_term : str, optional
-        Term that gets the equivalence band; default: first term that is not
-        an intercept.
+        The focal term; default: the first term that is not an intercept.
     ci_level : float, default 0.95
         Level of the intervals (for the caption).
-    x_label : str
-        Label of the estimate axis, with units.
+    x_label : str, optional
+        Label of the estimate axis; default: the coefficients' unit, from the family.
     formats : sequence of str, default ("pdf",)
     outcome_scale, predictor_scale : (low, high), optional
         Rating scales of the outcome and the focal predictor.  The intercept is
         the predicted outcome where every predictor is 0; when 0 lies off the
         predictor's scale, or an intercept off the outcome's, the caption says
         so, so that an intercept of -0.7 on a 1-7 scale is not misread.
-
-    Returns
-    -------
-    kit.Figure
+    family : str or sequence of str
+        The outcome family (one per equation of a chain): the unit of the coefficients.
+    margin_terms : sequence of str, optional
+        The terms whose panels get the equivalence band: every slope that has
+        a verdict (each path of a chain); default the focal term alone.
+    expected_sign : {1, -1}, optional
+        The focal term's expected direction: its panel is titled with it, and
+        the caption says that segment 1 (top) is moved most strongly that way.
     """
     kit.require(estimates, ["segment", "term", "estimate", "ci_low", "ci_high"], "estimates")
-    outcome_scale = kit.check_scale(outcome_scale, "outcome_scale")
-    predictor_scale = kit.check_scale(predictor_scale, "predictor_scale")
     est = estimates.copy()
     est["segment"] = pd.to_numeric(est["segment"], errors="coerce")
     est = est.dropna(subset=["segment"])
     terms = list(dict.fromkeys(est["term"].astype(str)))
-    has_boot = {"boot_ci_low", "boot_ci_high"} <= set(est.columns)
-    if focal_term is None:
-        focal_term = next((t for t in terms if not _is_intercept(t)), None)
+    focal_term = focal_term or next((t for t in terms if not _is_intercept(t)), None)
+    banded = [t for t in (margin_terms or [focal_term]) if t in terms] if equivalence_margin else []
+    families = [family] if isinstance(family, str) else list(family)
+    x_label = x_label or f"Estimate ({coefficient_unit(families)}; slopes per predictor point)"
     segs = kit.all_segments(names, est["segment"])
-    styles = kit.segment_styles(segs)
-    rows = {s: i for i, s in enumerate(segs)}  # segment -> y position (top = segment 1)
-    n_missing = 0
-    margin = equivalence_margin if focal_term in terms else None
     row_labels = [kit.wrapped_label(s, names, 24) for s in segs]
-    width = min(kit.DOUBLE_COLUMN, 1.0 + max(kit.text_inches(t, 7.5) for t in row_labels) + 2.0 * max(len(terms), 1))
-    panel = (width - 0.6 - max(kit.text_inches(t, 7.5) for t in row_labels)) / max(len(terms), 1)
+    label_width = max(kit.text_inches(t, 7.5) for t in row_labels)
+    width = min(kit.DOUBLE_COLUMN, 1.0 + label_width + 2.0 * max(len(terms), 1))
+    panel = (width - 0.6 - label_width) / max(len(terms), 1)
     row_height = 0.2 + 0.13 * max(t.count("\n") + 1 for t in row_labels)
+    has_boot = {"boot_ci_low", "boot_ci_high"} <= set(est.columns)
+    n_missing = 0
     with kit.rendering():
         fig = _MplFigure(figsize=(width, max(kit.MIN_HEIGHT, 1.4 + row_height * len(segs))), layout="constrained")
         axes = fig.subplots(1, max(len(terms), 1), sharey=True, squeeze=False)[0]
         if not terms:
             kit.empty_note(axes[0], "No estimates")
         for ax, term in zip(axes, terms):
-            if term == focal_term and equivalence_margin:
-                ax.axvspan(-equivalence_margin, equivalence_margin, color="0.88", zorder=0, linewidth=0)
-            ax.axvline(0.0, color="0.3", linewidth=0.8, zorder=1)
-            n_missing += kit.forest_panel(ax, est[est["term"].astype(str) == term], rows, styles, has_boot)
-            ax.set_title(kit.wrap(kit.plain(term), kit.cells_in(panel, 9)))
+            title = kit.label_words(term) + (_expected_mark(expected_sign) if term == focal_term else "")
+            n_missing += _forest_term_panel(ax, est[est["term"].astype(str) == term], segs, names, has_boot,
+                                            equivalence_margin if term in banded else None, title, panel)
             ax.set_xlabel(kit.wrap(kit.plain(x_label), kit.cells_in(panel, 8)) if len(terms) == 1 else "")
-            ax.margins(x=0.15)
-            # Few ticks: long tick labels of narrow panels must not run into each other.
-            ax.xaxis.set_major_locator(MaxNLocator(nbins=max(2, int(panel / 0.55))))
         axes[0].set_yticks(range(len(segs)), row_labels)
         axes[0].set_ylim(len(segs) - 0.5, -0.5)  # segment 1 on top
         if len(terms) > 1:
             fig.supxlabel(kit.wrap(kit.plain(x_label), kit.cells_in(width - 0.4, 8)), fontsize=8)
-        legend = kit.forest_legend(ci_level, has_boot, margin)
+        legend = kit.forest_legend(ci_level, has_boot, equivalence_margin if banded else None)
         fig.legend(handles=legend, loc="outside upper center",
                    ncols=kit.legend_columns([h.get_label() for h in legend], width, 7.5))
-    caption = _forest_caption(terms, ci_level, has_boot, margin, focal_term, n_missing,
-                              _intercept_note(est, terms, outcome_scale, predictor_scale), family)
+    intercepts = _intercept_note(est, terms, kit.check_scale(outcome_scale, "outcome_scale"),
+                                 kit.check_scale(predictor_scale, "predictor_scale"))
+    caption = _forest_caption(terms, ci_level, has_boot, equivalence_margin if banded else None, banded, n_missing,
+                              intercepts, families, expected_sign)
     return kit.save(fig, stem, formats, caption)
+
+
+def _expected_mark(sign: int | None) -> str:
+    """The focal panel's note of the expected direction: which side of zero the expected effects lie on."""
+    if sign is None:
+        return ""
+    return "\n(expected > 0 →)" if sign > 0 else "\n(← expected < 0)"
+
+
+def _forest_term_panel(ax, rows: pd.DataFrame, segs: list[int], names, has_boot: bool, margin: float | None,
+                       title: str, panel: float) -> int:
+    """One term's panel: the equivalence band (when the term has a verdict), zero line, intervals, title, ticks."""
+    if margin:
+        ax.axvspan(-margin, margin, color="0.88", zorder=0, linewidth=0)
+    ax.axvline(0.0, color="0.3", linewidth=0.8, zorder=1)
+    n_missing = kit.forest_panel(ax, rows, {s: i for i, s in enumerate(segs)}, kit.segment_styles(segs), has_boot)
+    ax.set_title(kit.wrap(kit.plain(title), kit.cells_in(panel, 9)))
+    ax.margins(x=0.15)
+    kit.forest_ticks(ax, panel)
+    return n_missing
 
 
 def _is_intercept(term: str) -> bool:
@@ -606,26 +628,28 @@ def _intercept_note(est: pd.DataFrame, terms: list[str], outcome_scale, predicto
     return note
 
 
-def _forest_caption(terms: list[str], ci_level: float, has_boot: bool, margin: float | None, focal_term: str | None,
-                    n_missing: int, intercept_note: str = "", family: str = "gaussian") -> str:
-    unit = family_class(family).coefficient_unit
+def _forest_caption(terms: list[str], ci_level: float, has_boot: bool, margin: float | None, banded: list[str],
+                    n_missing: int, intercept_note: str = "", families: Sequence[str] = ("gaussian",),
+                    expected_sign: int | None = None) -> str:
+    unit = coefficient_unit(families)
+    facts = [family_class(f) for f in families]
+    words = [str(t).replace("_", " ") for t in terms]
     return (
-        f"Segment-specific coefficients ({', '.join(terms)}) with {kit.pct(ci_level)} confidence "
+        f"Segment-specific coefficients ({', '.join(words)}) with {kit.pct(ci_level)} confidence "
         "intervals, one panel per term and one row per segment (marker shape and shade identify "
         "the segment). Markers: point estimates; solid lines: model-based intervals"
         + ("; dashed lines: bootstrap percentile intervals" if has_boot else "")
-        + (". Intercepts are in outcome scale points; slopes are the change in the outcome per "
-           "one-point increase in the predictor" if family == "gaussian" else
-           f". Coefficients are on the {family} model's scale: {unit}"
-           + ("" if family == "ordinal" else " (intercepts)") + f"; slopes in {unit} per one-point increase in the "
-           "predictor")
-        + ". An interval that excludes the vertical zero line "
-        "indicates a non-zero effect"
-        + (f"; an interval inside the shaded band (\u00b1{margin:g} for {focal_term}) "
-           "indicates a practically negligible effect" if margin else "")
+        + (f". Coefficients in {unit}" + ("" if not any(f.has_intercept for f in facts) else
+                                         " (intercepts: the linear predictor where every predictor is 0)")
+           + f"; slopes in {unit} per one-point increase in the predictor")
+        + (" (latent: the score before censoring at its scale's ends)" if "latent" in unit else "")
+        + ". An interval that excludes the vertical zero line indicates a non-zero effect"
+        + (f"; an interval inside the shaded band (\u00b1{margin:g} for "
+           f"{'every slope' if len(banded) > 1 else str(banded[0]).replace('_', ' ')}) indicates a practically "
+           "negligible effect" if margin else "")
         + "."
+        + (f" The focal slope is expected to be {'positive' if expected_sign > 0 else 'negative'}; segment 1 (top) "
+           "is the segment moved most strongly in that direction." if expected_sign else "")
         + intercept_note
         + (f" {n_missing} interval(s) could not be estimated (marked n/a)." if n_missing else "")
     )
-
-
