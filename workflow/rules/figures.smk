@@ -11,24 +11,28 @@ rule segment_figures:
         scatter=report(
             "results/{analysis}/figures/segment_scatter.png",
             caption="../report/segment_scatter.rst",
+            labels={"result": "2 segment scatter (figure)"},
             category="3. Segments",
             subcategory="{analysis}",
         ),
         criteria=report(
             "results/{analysis}/figures/information_criteria.png",
             caption="../report/information_criteria.rst",
+            labels={"result": "2 information criteria (figure)"},
             category="2. Number of segments",
             subcategory="{analysis}",
         ),
         certainty=report(
             "results/{analysis}/figures/posterior_certainty.png",
             caption="../report/posterior_certainty.rst",
+            labels={"result": "9 posterior certainty (figure)"},
             category="3. Segments",
             subcategory="{analysis}",
         ),
         forest=report(
             "results/{analysis}/figures/coefficient_forest.png",
             caption="../report/coefficient_forest.rst",
+            labels={"result": "3 coefficient forest (figure)"},
             category="3. Segments",
             subcategory="{analysis}",
         ),
@@ -69,6 +73,7 @@ rule bootstrap_figure:
         png=report(
             "results/{analysis}/figures/bootstrap_stability.png",
             caption="../report/bootstrap_stability.rst",
+            labels={"result": "2 bootstrap stability (figure)"},
             category="4. Stability",
             subcategory="{analysis}",
         ),
@@ -95,6 +100,7 @@ rule profile_figure:
         png=report(
             "results/{analysis}/figures/profile_heatmap.png",
             caption="../report/profile_heatmap.rst",
+            labels={"result": "2 profile heat map (figure)"},
             category="5. Who the segments are",
             subcategory="{analysis}",
         ),
@@ -121,6 +127,7 @@ rule cleaning_figure:
         png=report(
             "results/figures/participant_flow.png",
             caption="../report/participant_flow.rst",
+            labels={"result": "1 participant flow (figure)"},
             category="1. Data and cleaning",
         ),
         vector=[f"results/figures/participant_flow.{ext}" for ext in FIGURE_FORMATS],
@@ -146,12 +153,14 @@ rule chain_figures:
         path_diagram=report(
             "results/{analysis}/figures/path_diagram.png",
             caption="../report/path_diagram.rst",
+            labels={"result": "6 path diagrams (figure)"},
             category="3. Segments",
             subcategory="{analysis}",
         ),
         effects_forest=report(
             "results/{analysis}/figures/effects_forest.png",
             caption="../report/effects_forest.rst",
+            labels={"result": "7 effects forest (figure)"},
             category="3. Segments",
             subcategory="{analysis}",
         ),

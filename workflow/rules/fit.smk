@@ -58,6 +58,7 @@ checkpoint select_k:
         starts=report(
             "results/{analysis}/start_logliks.csv",
             caption="../report/start_logliks.rst",
+            labels={"result": "3 starts (table)"},
             category="2. Number of segments",
             subcategory="{analysis}",
         ),

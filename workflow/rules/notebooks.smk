@@ -16,7 +16,8 @@ rule notebook:
         html=report(
             "results/notebooks/{notebook}.html",
             caption="../report/notebook.rst",
-            category="7. Notebooks",
+            labels={"result": "{notebook}"},
+            category="6. Notebooks",
         ),
     params:
         # The config file relative to the working directory (where the notebooks run) when inside it:

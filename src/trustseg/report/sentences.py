@@ -518,3 +518,50 @@ def chain_sentence(effects: pd.DataFrame, settings: AnalysisSettings, segment: i
     if "total" in rows.index:
         parts.append(f"the total effect is {_effect_text(rows.loc['total'], settings.ci_level, unit)}")
     return parts[0] + ": " + "; ".join(parts[1:]) + "."
+
+
+def residual_spread_untested(settings: AnalysisSettings) -> str:
+    """Why an analysis has no residual-spread test, in the terms of its own family (never another's)."""
+    if settings.is_chain:
+        return ("No residual-spread test for this analysis: the test is for one outcome, and this analysis is a chain "
+                "of equations (each equation's residual SD per segment is in segments.csv).")
+    family = settings.family[-1]
+    text = (f"No residual-spread test for this analysis: the test reads the residuals of a normal regression line, "
+            f"and this analysis fits its outcome with the {family} family.")
+    if family == "censored":
+        text += (" To see whether the spread changes with a predictor, fit it too (`spread: linear`, "
+                 "docs/spread.md) and compare the two fits.")
+    return text
+
+
+def profile_differences(profiles: pd.DataFrame | None, names: dict[int, str], alpha: float = 0.05) -> str:
+    """Where the segments differ by their profile, as a Markdown paragraph: only what a test that ran supports.
+
+    With one segment, or where no test could run (every p-value missing),
+    it says that nothing was tested instead of "no variable differs".
+    """
+    if profiles is None or profiles.empty:
+        return ("No profile variables are configured for this run (config key `profile`), so the segments cannot be "
+                "described by who their members are.")
+    tested = profile_tests(profiles)
+    ran = tested["p_value"].notna() if "p_value" in tested.columns else pd.Series(False, index=tested.index)
+    if len(names) < 2:
+        return "With a single segment there is nothing to compare, so no profile variable was tested."
+    if not ran.any():
+        return "No profile variable could be tested for differences between the segments (see the table's notes)."
+    found = profile_sentences(profiles, names, alpha)
+    if found:
+        return f"Where the segments differ (p < {alpha:g}):\n\n" + "\n".join(f"* {t}" for t in found)
+    untested = [str(v) for v, r in zip(tested["variable"], ran) if not r]
+    return (f"No tested profile variable differs detectably between the segments (all p \u2265 {alpha:g}): the "
+            "segments are not shown to differ on these characteristics (which does not show that they are alike)"
+            + (f"; not tested: {', '.join(label(v) for v in untested)}." if untested else "."))
+
+
+def family_sentence(settings: AnalysisSettings) -> str:
+    """Which outcome family the analysis fits, and the unit its slopes are read in."""
+    if settings.is_chain:
+        each = join_words([f"{label(o)} as {f}" for (o, _), f in zip(settings.equations, settings.family)])
+        return (f"Its equations fit {each}; paths and effects are in {settings.effect_unit} per predictor point.")
+    return (f"Its outcome is fitted with the {settings.family[-1]} family, so its slopes are in "
+            f"{settings.slope_unit} per predictor point.")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from trustseg.render import join_words
 from trustseg.report.numbers import label, text_of
 from trustseg.report.results import (
     list_analyses,
@@ -79,11 +80,24 @@ def cleaning_warnings(results_dir: str | Path = "results") -> list[str]:
             n, construct = int(r.rows_affected), label(rule.split(":", 1)[1])
             out.append(f"{n:,} respondent{'s have' if n != 1 else ' has'} no {construct} score (too few of its items "
                        f"answered) and {'are' if n != 1 else 'is'} left out of any analysis that uses it.")
-    if reliability is not None and not reliability.empty and "warning" in reliability.columns:
-        rel = reliability.loc[(reliability["level"] == "construct") & reliability["warning"].notna()]
-        for r in rel.itertuples():
-            if str(r.warning).strip():
-                out.append(f"Reliability of {label(r.construct)}: {str(r.warning).strip()}")
+    return out + reliability_warnings(reliability)
+
+
+def reliability_warnings(reliability: pd.DataFrame | None) -> list[str]:
+    """The reliability warnings: one for all single-item constructs together, one per other construct."""
+    if reliability is None or reliability.empty or "warning" not in reliability.columns:
+        return []
+    rel = reliability.loc[(reliability["level"] == "construct") & reliability["warning"].notna()]
+    rel = rel.loc[rel["warning"].astype(str).str.strip() != ""]
+    single = rel["n_items"].astype(float) == 1 if "n_items" in rel.columns else \
+        rel["warning"].astype(str).str.startswith("single-item")
+    out = []
+    if single.any():
+        names = [label(c) for c in rel.loc[single, "construct"]]
+        out.append(f"Reliability cannot be estimated for {len(names)} single-item construct"
+                   f"{'s' if len(names) != 1 else ''} ({join_words(names)}): one item gives no second measurement "
+                   "to check it against.")
+    out += [f"Reliability of {label(r.construct)}: {str(r.warning).strip()}" for r in rel.loc[~single].itertuples()]
     return out
 
 
@@ -176,20 +190,36 @@ def warnings_markdown(warnings, about: str = "for this run") -> str:
     return (f"**Read first: {n} warning{'s' if n != 1 else ''} {about}.**\n\n"
             + "\n".join(f"* {_md_escape(w)}" for w in warnings))
 
+#: where the warnings' own block begins and ends in warnings.html: the report's landing page takes only the block
+BLOCK_BEGIN, BLOCK_END = "<!-- begin warnings -->", "<!-- end warnings -->"
+
+_PAGE_STYLE = """body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 48em;
+  margin: 2em auto; padding: 0 1em; line-height: 1.45; color: #222; }
+.trustseg-warnings li { margin-bottom: 0.5em; }"""
+
+
 def warnings_html(warnings, about: str = "for this run") -> str:
-    """The warnings as an HTML fragment (ASCII only, so it reads the same in any viewer and in the report)."""
+    """The warnings as an HTML page that reads well on its own, its block marked for the report's landing page.
+
+    ASCII only (other characters as character references), so it reads the
+    same in any viewer and in the report.
+    """
     from html import escape
 
     warnings = list(warnings)
-    lines = ['<meta charset="utf-8">', '<div class="trustseg-warnings">', "<h2>Read first</h2>"]
+    lines = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             "<title>Read first: the warnings of this run</title>", f"<style>\n{_PAGE_STYLE}\n</style>", "</head>",
+             "<body>", BLOCK_BEGIN, '<div class="trustseg-warnings">', "<h2>Read first</h2>"]
     if not warnings:
         lines.append(f"<p>No warnings {escape(about)}.</p>")
     else:
         n = len(warnings)
         lines.append(f"<p>{n} warning{'s' if n != 1 else ''} {escape(about)} (they also open each notebook):</p>")
         lines += ["<ul>", *(f"<li>{escape(w)}</li>" for w in warnings), "</ul>"]
-    lines.append("</div>")
+    lines += ["</div>", BLOCK_END, "</body>", "</html>"]
     return "\n".join(lines).encode("ascii", "xmlcharrefreplace").decode("ascii") + "\n"
+
 
 def write_warnings(results_dir: str | Path, analyses, out_md: str | Path, out_html: str | Path) -> None:
     """Write :func:`run_warnings` as ``results/warnings.md`` and ``results/warnings.html`` (the report's first page)."""
