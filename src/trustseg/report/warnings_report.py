@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from trustseg.model.diagnostics import parse_problem_codes
 from trustseg.render import join_words
 from trustseg.report.numbers import label, text_of
 from trustseg.report.results import (
@@ -108,6 +109,45 @@ def _continue(sentence: str) -> str:
         return sentence[:1].lower() + sentence[1:]
     return sentence
 
+#: what each problem code of a passed-over K means, said once for every K that has it
+_PROBLEM_MEANING = {
+    "variance_floor": "segments on the variance floor (a spread no larger than the rounding of the scale)",
+    "point_mass_at_bound": "segments that are point masses at an end of the outcome scale",
+    "separation": "segments whose answers are perfectly predicted (separation), so their coefficients run to infinity",
+    "singular_information": "a singular observed information, so their standard errors cannot be trusted",
+}
+
+
+def passed_over_sentence(ms: pd.DataFrame, settings) -> str:
+    """Why the criterion's preferred K were passed over, each problem said once with the K that have it.
+
+    "K = 5 and 4 had a lower BIC than the chosen K = 3, but their solutions have segments on the variance floor
+    (K = 5: 2 of 5 segments; K = 4: 1 of 4). K = 3 is the best without problems."  Empty when no K was passed
+    over (then the table's own note is used).
+    """
+    crit = settings.criterion
+    if crit == "lr_test" or crit not in ms.columns or "problems" not in ms.columns:
+        return ""
+    chosen = ms.loc[ms["k_requested"] == settings.k_requested]
+    if chosen.empty or text_of(chosen["problems"].iloc[0]):
+        return ""
+    better = ms.loc[(ms[crit] < float(chosen[crit].iloc[0])) & (ms["problems"].map(text_of) != "")]
+    if better.empty:
+        return ""
+    better = better.sort_values(crit)
+    ks = [int(k) for k in better["k"]]
+    by_code: dict[str, list[str]] = {}
+    for k, text in zip(ks, better["problems"]):
+        for code, n in parse_problem_codes(text).items():
+            by_code.setdefault(code, []).append(f"K = {k}" + (f": {n} of {k} segments" if code != "singular_information"
+                                                              else ""))
+    parts = [f"{_PROBLEM_MEANING.get(code, code.replace('_', ' '))} ({'; '.join(which)})"
+             for code, which in by_code.items()]
+    return (f"K = {join_words([str(k) for k in ks])} had a lower {crit.upper()} than the chosen K = {settings.k}, but "
+            f"{'their solutions have' if len(ks) > 1 else 'its solution has'} {join_words(parts)}. K = {settings.k} "
+            "is the best without problems.")
+
+
 def analysis_warnings(results_dir: str | Path, name: str) -> list[str]:
     """The warnings of one analysis, each starting with its name.
 
@@ -131,7 +171,7 @@ def analysis_warnings(results_dir: str | Path, name: str) -> list[str]:
     if row is not None:
         note = text_of(row.get("choice_note"))
         if note and (settings.criterion != "lr_test" or "passed over" in note or text_of(row.get("problems"))):
-            out.append(head + _continue(note))
+            out.append(head + _continue(passed_over_sentence(ms, settings) or note))
         if "converged" in row and pd.notna(row["converged"]) and not bool(row["converged"]):
             out.append(head + f"the chosen fit (K = {settings.k}) did not converge; its estimates are not a "
                        "maximum of the likelihood.")
