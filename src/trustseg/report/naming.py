@@ -256,6 +256,9 @@ def _unique_names(names: dict[int, str], levels: pd.Series, what: str) -> dict[i
     for base, members in groups.items():
         if len(members) < 2:
             continue
+        if re.search(r"\b(high|low)\b", base, re.IGNORECASE):
+            # the name already says the level against the scale: a rank word beside it could contradict it
+            continue
         ranked = sorted(members, key=lambda s: (-levels.get(s, -np.inf), s))
         m = len(ranked)
         for r, seg in enumerate(ranked, start=1):

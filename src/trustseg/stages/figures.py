@@ -109,7 +109,8 @@ def _scatter(clean_path, name, inputs, out, assignments, names, *, outcome, pred
     if equations:
         y = X[outcome]
         curve = (f"total-effect line ({outcome} as {focal} moves and every mediator follows its own equation, "
-                 "the other predictors at their means; no band)")
+                 "the other predictors at their means, on the equations' linear-predictor scale, which may pass "
+                 "beyond the outcome scale's ends; no band)")
     family_columns = dict(family_columns or {})
     if "trials" in family_columns:
         y, y_label = y / side["trials"], f"{outcome}: share of {family_columns['trials']} (successes per trial)"
@@ -130,7 +131,7 @@ def _scatter(clean_path, name, inputs, out, assignments, names, *, outcome, pred
         y_label, out / "segment_scatter", seed=derive_seed(seed, name, "jitter") % 2**31,
         ci_level=1 - alpha, formats=formats, x_scale=_scale(focal, constructs),
         y_scale=(0.0, 1.0) if family == "binomial" else _scale(outcome, constructs),
-        held_at_mean=held, family=family, curve=curve,
+        held_at_mean=held, family=family, curve=curve, clip_lines=not equations,
     )
 
 

@@ -90,21 +90,18 @@ def is_numbering(stem: str, members: list, candidates: list) -> bool:
 
 
 def reverse_keyed(frame: pd.DataFrame, items: list) -> list:
-    """Items whose corrected item-total correlation is negative: they run against the rest of their construct.
-
-    Needs three items or more (with two, either could be the reversed one).
-    """
+    """Items that run against the rest of their construct: their loading on its first principal component has
+    the sign opposite to most items' (for three items or more; with two, either could be the reversed one)."""
     if len(items) < 3:
         return []
-    data = frame[items].apply(pd.to_numeric, errors="coerce")
-    out = []
-    for item in items:
-        rest = data.drop(columns=item).mean(axis=1)
-        both = pd.concat([data[item], rest], axis=1).dropna()
-        if len(both) >= 10 and both.iloc[:, 0].std() > 0 and both.iloc[:, 1].std() > 0:
-            if float(both.corr().iloc[0, 1]) < 0:
-                out.append(item)
-    return out
+    data = frame[items].apply(pd.to_numeric, errors="coerce").dropna()
+    if len(data) < 10 or (data.std() == 0).any():
+        return []
+    values, vectors = np.linalg.eigh(data.corr().to_numpy())
+    loading = vectors[:, -1]
+    majority = 1.0 if (loading > 0).sum() * 2 >= len(items) else -1.0
+    # a loading near zero says the item measures something else, not that it is reversed
+    return [item for item, value in zip(items, loading) if value * majority < -0.1]
 
 
 def lowers_hint(name: str, texts: Mapping | None = None, items: Iterable = ()) -> bool:

@@ -510,7 +510,9 @@ def _answer_scale(raw: pd.DataFrame, items: list, draft: _Draft) -> tuple[list, 
         # rating scales start at 0 or 1, whatever the lowest answer anyone gave
         scale = [0 if min(common) < 1 else 1, int(max(max(common), 2))]
     else:
-        scale = [_plain_number(min(common)), _plain_number(max(common))]
+        # a grid's ends are its lowest and highest answers, however rare; one that starts a step above 0 starts at 0
+        lo, hi = float(answers.min()), float(answers.max())
+        scale = [_plain_number(0.0 if 0 < lo <= step else lo), _plain_number(hi)]
     rare = sorted(float(v) for v in counts.index if v < scale[0] or v > scale[1])
     return scale, rare, step
 

@@ -112,7 +112,7 @@ def participant_flow(report: pd.DataFrame, flagged: pd.DataFrame | None, stem: P
         ax = fig.add_subplot()
         ax.set_axis_off()
         ys = [1 - (i + 0.5) / n_main for i in range(n_main)]
-        _box(ax, 0.22, ys[0], f"Survey file: {n_read:,} respondents", 30, bold=True)
+        _box(ax, 0.22, ys[0], f"Survey file: {n_read:,} respondents", 38, bold=True)
         remaining = n_read
         for i, (rule, n) in enumerate(steps, start=1):
             remaining -= n
@@ -126,7 +126,7 @@ def participant_flow(report: pd.DataFrame, flagged: pd.DataFrame | None, stem: P
         gap = 0.2 / height  # half a box's height, in axes fractions
         for i in range(1, n_main):
             _arrow(ax, (0.22, ys[i - 1] - gap), (0.22, ys[i] + gap))
-        _box(ax, 0.22, ys[-1], f"Clean data set: {n_clean:,} respondents", 30, bold=True)
+        _box(ax, 0.22, ys[-1], f"Clean data set: {n_clean:,} respondents", 38, bold=True)
         if side:
             ax.text(0.46, ys[-1] + gap, "Kept, with changes:\n" + "\n".join(
                 kit.wrap("\u2022 " + kit.plain(s), 48) for s in side), ha="left", va="top", fontsize=6.8,

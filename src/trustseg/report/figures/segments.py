@@ -40,6 +40,7 @@ def segment_scatter(
     held_at_mean: Mapping[str, float] | None = None,
     family: str = "gaussian",
     curve: str | None = None,
+    clip_lines: bool = True,
 ) -> kit.Figure:
     """Jittered scatter of outcome on predictor with one fitted line per segment.
 
@@ -89,6 +90,10 @@ def segment_scatter(
     curve : str, optional
         What the curves show, when not the family's usual quantity (e.g.
         "probability of success per trial" for successes out of trials).
+    clip_lines : bool, default True
+        Cut lines off at the outcome scale's ends.  False for lines on a
+        latent scale (a chain's total-effect line): the axis then grows to
+        show every segment's whole line.
 
     Returns
     -------
@@ -109,7 +114,7 @@ def segment_scatter(
     with kit.rendering():
         fig = _MplFigure(figsize=(width, 4.4 + 0.2 * max(len(segs) - 4, 0)), layout="constrained")
         ax = fig.add_subplot()
-        clip = _scale_clip(ax, y_scale)
+        clip = _scale_clip(ax, y_scale) if clip_lines else None
         handles = []
         unassigned = pts["segment"].isna()
         if unassigned.any():
@@ -134,6 +139,11 @@ def segment_scatter(
         ax.set_ylabel(kit.wrap(kit.plain(y_label), kit.cells_in(3.0, 8)))
         _fit_axis_to_scale(ax, x_scale, "x", jitter)
         _fit_axis_to_scale(ax, y_scale, "y", jitter)
+        if not clip_lines and y_scale is not None and len(lines):
+            # lines on a latent scale may leave the outcome's: the axis grows to show every segment's whole line
+            fits = pd.to_numeric(lines["fit"], errors="coerce")
+            low, high = ax.get_ylim()
+            ax.set_ylim(min(low, float(fits.min()) - 0.2), max(high, float(fits.max()) + 0.2))
         if handles:
             ncols, labels = kit.legend_layout([h.get_label() for h in handles], width - 0.2, 7.5, 3)
             for h, label in zip(handles, labels):
@@ -142,6 +152,8 @@ def segment_scatter(
             fig.legend(handles=handles, loc="outside lower center", handlelength=3, ncols=ncols)
         if not len(pts):
             kit.empty_note(ax, "No respondents with both values")
+    if not clip_lines:
+        beyond = {"line": [], "band": []}  # nothing is cut off: the axis holds the whole lines
     caption = _scatter_caption(x_label, y_label, len(pts), jitter, seed, ci_level if has_band else None, n_dropped,
                                y_scale, beyond, held_at_mean, family, curve)
     return kit.save(fig, stem, formats, caption)
