@@ -9,6 +9,35 @@ complaints or churn, ``higher_is="worse"``) and on the focal predictor
 (config key ``expected``: price or privacy concern are expected to lower
 repurchase or trust); see :mod:`trustseg.direction`.  An inconclusive
 segment is never named as if its verdict were an answer.
+
+Rules of the single-equation names (:func:`name_segments`)
+----------------------------------------------------------
+A *lever* is a focal predictor expected to move the outcome the good way
+(satisfaction), a *burden* one expected to move it the bad way (price,
+privacy concern, waiting time).  Rules, applied to each segment's focal
+row (``Focal`` is the capitalised focal name):
+
+1. moved in the expected direction -> ``"{Focal}-driven"`` (a lever) or
+   ``"{Focal}-sensitive"`` (a burden).
+2. moved against it -> ``"{Focal}-averse"`` (a lever) or
+   ``"{Focal}-tolerant"`` (a burden).
+3. ``does_not_drive`` (shown flat) or ``negligible`` (shown too small to
+   matter) -> by the level of the outcome: ``"Loyal regardless"`` /
+   ``"Indifferent"`` when higher is better and the outcome is loyalty or
+   repurchase (or not named), otherwise ``"High {outcome} regardless"`` /
+   ``"Low {outcome} regardless"`` (a flat trust segment is "High trust
+   regardless").  The level is high at or above ``low + high_cut *
+   (high - low)`` of ``outcome_scale``; without a scale, at or above the
+   share-weighted mean level.
+4. ``unreliable`` -> ``"Unreliable segment, high {outcome}"`` or
+   ``"..., low {outcome}"``.
+5. ``inconclusive`` (or missing) -> ``"{Focal} effect unclear"``: the
+   data show neither an effect nor its absence, and the name says so
+   instead of guessing.
+
+Names are made unique deterministically by level: two segments with
+the same name get "higher/lower {outcome}", three "highest/middle/lowest
+{outcome}", more "highest, 2nd highest, ..."; then ``"(segment k)"``.
 """
 
 from __future__ import annotations
@@ -140,32 +169,7 @@ def name_segments(segments: pd.DataFrame, focal: str, outcome_scale: tuple[float
 
     Notes
     -----
-    A *lever* is a focal predictor expected to move the outcome the good way
-    (satisfaction), a *burden* one expected to move it the bad way (price,
-    privacy concern, waiting time).  Rules, applied to each segment's focal
-    row (``Focal`` is the capitalised focal name):
-
-    1. moved in the expected direction -> ``"{Focal}-driven"`` (a lever) or
-       ``"{Focal}-sensitive"`` (a burden).
-    2. moved against it -> ``"{Focal}-averse"`` (a lever) or
-       ``"{Focal}-tolerant"`` (a burden).
-    3. ``does_not_drive`` (shown flat) or ``negligible`` (shown too small to
-       matter) -> by the level of the outcome: ``"Loyal regardless"`` /
-       ``"Indifferent"`` when higher is better and the outcome is loyalty or
-       repurchase (or not named), otherwise ``"High {outcome} regardless"`` /
-       ``"Low {outcome} regardless"`` (a flat trust segment is "High trust
-       regardless").  The level is high at or above ``low + high_cut *
-       (high - low)`` of ``outcome_scale``; without a scale, at or above the
-       share-weighted mean level.
-    4. ``unreliable`` -> ``"Unreliable segment, high {outcome}"`` or
-       ``"..., low {outcome}"``.
-    5. ``inconclusive`` (or missing) -> ``"{Focal} effect unclear"``: the
-       data show neither an effect nor its absence, and the name says so
-       instead of guessing.
-
-    Names are made unique deterministically by level: two segments with
-    the same name get "higher/lower {outcome}", three "highest/middle/lowest
-    {outcome}", more "highest, 2nd highest, ..."; then ``"(segment k)"``.
+    The rules are in the module docstring ("Rules of the single-equation names").
     """
     required = {"segment", "term", "estimate"}
     missing = required - set(segments.columns)

@@ -109,21 +109,22 @@ def _continue(sentence: str) -> str:
         return sentence[:1].lower() + sentence[1:]
     return sentence
 
-#: what each problem code of a passed-over K means, said once for every K that has it
+#: what each problem code of a passed-over K means, said once for every K that has it: (what, so what)
 _PROBLEM_MEANING = {
-    "variance_floor": "segments on the variance floor (a spread no larger than the rounding of the scale)",
-    "point_mass_at_bound": "segments that are point masses at an end of the outcome scale",
-    "separation": "segments whose answers are perfectly predicted (separation), so their coefficients run to infinity",
-    "singular_information": "a singular observed information, so their standard errors cannot be trusted",
+    "variance_floor": ("segments on the variance floor", ""),
+    "point_mass_at_bound": ("segments that are point masses at an end of the outcome scale", ""),
+    "separation": ("segments whose answers are perfectly predicted (separation)", ", so coefficients run to infinity"),
+    "singular_information": ("a singular observed information", ", so standard errors cannot be trusted"),
 }
 
 
 def passed_over_sentence(ms: pd.DataFrame, settings) -> str:
     """Why the criterion's preferred K were passed over, each problem said once with the K that have it.
 
-    "K = 5 and 4 had a lower BIC than the chosen K = 3, but their solutions have segments on the variance floor
-    (K = 5: 2 of 5 segments; K = 4: 1 of 4). K = 3 is the best without problems."  Empty when no K was passed
-    over (then the table's own note is used).
+    "K = 3 and 2 had a lower BIC than the chosen K = 1, but their solutions have segments on the variance floor
+    in K = 3 (1 of 3 segments) and K = 2 (1 of 2), and a singular observed information in K = 3 and 2, so
+    standard errors cannot be trusted. K = 1 is the best without problems."  Empty when no K was passed over
+    (then the table's own note is used).
     """
     crit = settings.criterion
     if crit == "lr_test" or crit not in ms.columns or "problems" not in ms.columns:
@@ -139,10 +140,12 @@ def passed_over_sentence(ms: pd.DataFrame, settings) -> str:
     by_code: dict[str, list[str]] = {}
     for k, text in zip(ks, better["problems"]):
         for code, n in parse_problem_codes(text).items():
-            by_code.setdefault(code, []).append(f"K = {k}" + (f": {n} of {k} segments" if code != "singular_information"
-                                                              else ""))
-    parts = [f"{_PROBLEM_MEANING.get(code, code.replace('_', ' '))} ({'; '.join(which)})"
-             for code, which in by_code.items()]
+            by_code.setdefault(code, []).append(f"{k} ({n} of {k} segments)" if code != "singular_information"
+                                                else str(k))
+    parts = []
+    for code, which in by_code.items():
+        what, so = _PROBLEM_MEANING.get(code, (code.replace("_", " "), ""))
+        parts.append(f"{what} in K = {join_words(which)}{so}")
     return (f"K = {join_words([str(k) for k in ks])} had a lower {crit.upper()} than the chosen K = {settings.k}, but "
             f"{'their solutions have' if len(ks) > 1 else 'its solution has'} {join_words(parts)}. K = {settings.k} "
             "is the best without problems.")

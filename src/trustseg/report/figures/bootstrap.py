@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure as _MplFigure
 
-from trustseg.report.figures import kit
+import trustseg.report.figures.kit as kit
 
 # ---------------------------------------------------------------------------
 # 5. bootstrap stability
@@ -51,7 +51,6 @@ def bootstrap_stability(
     rep["segment"] = pd.to_numeric(rep["segment"], errors="coerce")
     rep = rep.dropna(subset=["segment"])
     segs = kit.all_segments(names, rep["segment"])
-    styles = kit.segment_styles(segs)
     row_labels = [kit.wrapped_label(s, names, 24) for s in segs]
     label_lines = max((t.count("\n") + 1 for t in row_labels), default=1)
     height = max(2.9, 1.3 + (0.22 + 0.12 * label_lines) * len(segs))
@@ -72,22 +71,7 @@ def bootstrap_stability(
         # The median goes into the title, above the bars, not onto them.
         ax1.set_title("(a) Partition agreement" + (f"\nmedian {med:.2f} (dashed line)" if len(ari) else ""),
                       loc="left")
-        # Segments down the y axis: their names are stacked, so they cannot run into each other.
-        for i, s in enumerate(segs):
-            st = styles[s]
-            val = rep.loc[rep["segment"] == s, "reappearance"]
-            v = float(val.iloc[0]) if len(val) and pd.notna(val.iloc[0]) else np.nan
-            if np.isfinite(v):
-                ax2.barh(i, v, color=st["color"], hatch=st["hatch"], edgecolor="0.15", linewidth=0.5, height=0.6)
-                ax2.text(v + 0.02, i, f"{100 * v:.0f}%", ha="left", va="center", fontsize=7.5)
-            else:
-                ax2.text(0.02, i, "n/a", ha="left", va="center", fontsize=7.5, color="0.35")
-        ax2.set_yticks(range(len(segs)), row_labels, fontsize=7)
-        ax2.set_ylim(max(len(segs), 1) - 0.4, -0.6)  # segment 1 on top
-        ax2.set_xlim(0, 1.2)  # room for "100%" right of a full bar
-        ax2.set_xticks(np.linspace(0, 1, 6))
-        ax2.set_xlabel("Reappearance rate\n(share of replicates, 0\u20131)")
-        ax2.set_title("(b) Segment reappearance", loc="left")
+        _reappearance_panel(ax2, rep, segs, row_labels)
     caption = (
         f"Bootstrap stability of the segmentation. (a) Adjusted Rand index between each of the "
         f"{len(ari)} bootstrap replicates' partition and the full-sample partition (1 = identical "
@@ -99,3 +83,24 @@ def bootstrap_stability(
     )
     return kit.save(fig, stem, formats, caption)
 
+
+
+def _reappearance_panel(ax, rep: pd.DataFrame, segs: list[int], row_labels: list[str]) -> None:
+    """Panel (b): each segment's reappearance rate as a bar, segments down the y axis (names stacked, never
+    running into each other), segment 1 on top."""
+    styles = kit.segment_styles(segs)
+    for i, s in enumerate(segs):
+        st = styles[s]
+        val = rep.loc[rep["segment"] == s, "reappearance"]
+        v = float(val.iloc[0]) if len(val) and pd.notna(val.iloc[0]) else np.nan
+        if np.isfinite(v):
+            ax.barh(i, v, color=st["color"], hatch=st["hatch"], edgecolor="0.15", linewidth=0.5, height=0.6)
+            ax.text(v + 0.02, i, f"{100 * v:.0f}%", ha="left", va="center", fontsize=7.5)
+        else:
+            ax.text(0.02, i, "n/a", ha="left", va="center", fontsize=7.5, color="0.35")
+    ax.set_yticks(range(len(segs)), row_labels, fontsize=7)
+    ax.set_ylim(max(len(segs), 1) - 0.4, -0.6)  # segment 1 on top
+    ax.set_xlim(0, 1.2)  # room for "100%" right of a full bar
+    ax.set_xticks(np.linspace(0, 1, 6))
+    ax.set_xlabel("Reappearance rate\n(share of replicates, 0\u20131)")
+    ax.set_title("(b) Segment reappearance", loc="left")

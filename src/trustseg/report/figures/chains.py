@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure as _MplFigure
 from matplotlib.lines import Line2D
 
-from trustseg.report.figures import kit
+import trustseg.report.figures.kit as kit
 from trustseg.report.numbers import fmt_estimate
 
 # ---------------------------------------------------------------------------

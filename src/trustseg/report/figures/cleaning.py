@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure as _MplFigure
 
-from trustseg.report.figures import kit
+import trustseg.report.figures.kit as kit
 
 #: report.csv rows that are no rule of their own (totals) or no exclusion of respondents
 _TOTALS = ("input", "clean", "flagged")

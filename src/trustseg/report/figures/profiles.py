@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure as _MplFigure
 
-from trustseg.report.figures import kit
+import trustseg.report.figures.kit as kit
 from trustseg.report.numbers import category_text
 
 # ---------------------------------------------------------------------------

@@ -13,9 +13,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
+import trustseg.report.figures.kit as kit
 from trustseg.model.families import family_class
 from trustseg.render import join_words
-from trustseg.report.figures import kit
 from trustseg.report.numbers import coefficient_unit
 
 # ---------------------------------------------------------------------------
@@ -44,60 +44,21 @@ def segment_scatter(
 ) -> kit.Figure:
     """Jittered scatter of outcome on predictor with one fitted line per segment.
 
-    For an outcome family other than gaussian (``family``) the lines are the
-    segments' expected outcomes on the outcome's scale (curves), and the
-    caption says so.
-
-    Parameters
-    ----------
-    data : DataFrame
-        Columns ``x``, ``y``, ``segment`` (assigned segment, 1..K; missing =
-        unassigned, drawn as grey crosses).  Rows with missing x or y are
-        dropped.
-    lines : DataFrame
-        The fitted line of every segment on a grid: ``segment, x, fit, lower,
-        upper`` (fit and pointwise interval; missing bounds draw no band).
-    names : dict
-        Segment number -> plain-language name.
-    x_label, y_label : str
-        Axis labels including units, e.g.
-        ``"Satisfaction (mean of 3 items, 1-7 scale)"``.  Long labels are
-        wrapped to the axis.
-    stem : Path
-        Output path without extension.
-    jitter : float, default 0.1
-        Half-width of the uniform jitter added to x and y of the points (in
-        scale points), to separate the many tied answers of Likert scores.
-        Lines are fitted to the unjittered data; 0 disables jitter.
-    seed : int, default 0
-        Seed of the jitter, so the figure is reproducible.
-    ci_level : float, default 0.95
-        Confidence level of the band (used in the caption).
-    formats : sequence of str, default ("pdf",)
-        Vector formats written next to the PNG.
-    x_scale, y_scale : (low, high), optional
-        The rating scales of predictor and outcome.  The axes then span the
-        scale (plus a margin for the jitter), dotted lines mark the outcome
-        scale's ends, and fitted lines and bands are cut off at them; the
-        caption names the segments whose line or band the model would carry
-        beyond the scale.  Without a scale the axes fit the data.
-    held_at_mean : dict, optional
-        ``{predictor: value}`` for the other predictors of a model with more
-        than one: the fitted lines are drawn with each held at its mean,
-        which the caption states with the value.
-    family : str, default "gaussian"
-        The outcome family; its curves are named in the caption (the family's ``mean_label``).
-    curve : str, optional
-        What the curves show, when not the family's usual quantity (e.g.
-        "probability of success per trial" for successes out of trials).
-    clip_lines : bool, default True
-        Cut lines off at the outcome scale's ends.  False for lines on a
-        latent scale (a chain's total-effect line): the axis then grows to
-        show every segment's whole line.
-
-    Returns
-    -------
-    kit.Figure
+    ``data`` has ``x, y, segment`` (a missing segment: unassigned, grey
+    crosses; rows missing x or y are dropped and counted); ``lines`` each
+    segment's fitted line on a grid, ``segment, x, fit, lower, upper``
+    (missing bounds draw no band); ``names`` segment -> name; the axis labels
+    carry units and are wrapped to the axis.  ``jitter`` (scale points,
+    seeded by ``seed``) separates tied answers; lines are fitted to the
+    unjittered data.  With ``x_scale``/``y_scale`` (the rating scales) the
+    axes span the scales, dotted lines mark the outcome scale's ends and
+    lines and bands are cut off there (the caption names the segments whose
+    line or band the model carries beyond), unless ``clip_lines`` is False
+    (lines on a latent scale, a chain's total effect: the axis then grows to
+    show every whole line).  ``held_at_mean`` gives the other predictors'
+    values the lines are drawn at.  For a family with a link the lines are
+    the segments' expected outcomes (the family's ``mean_label``, or
+    ``curve``), and the caption says so.
     """
     kit.require(data, ["x", "y", "segment"], "data")
     kit.require(lines, ["segment", "x", "fit", "lower", "upper"], "lines")
@@ -107,32 +68,11 @@ def segment_scatter(
     y_scale = kit.check_scale(y_scale, "y_scale")
     pts, n_dropped = _plotted_points(data, jitter, seed)
     segs = kit.all_segments(names, pts["segment"], lines["segment"])
-    styles = kit.segment_styles(segs)
-    has_band = False
-    beyond = {"line": [], "band": []}
     width = 5.5
     with kit.rendering():
         fig = _MplFigure(figsize=(width, 4.4 + 0.2 * max(len(segs) - 4, 0)), layout="constrained")
         ax = fig.add_subplot()
-        clip = _scale_clip(ax, y_scale) if clip_lines else None
-        handles = []
-        unassigned = pts["segment"].isna()
-        if unassigned.any():
-            ax.scatter(pts.loc[unassigned, "px"], pts.loc[unassigned, "py"],
-                       marker="x", s=10, color="0.6", linewidths=0.6, zorder=1)
-            handles.append(Line2D([], [], marker="x", color="0.6", linestyle="none",
-                                  label=f"Unassigned (n\u00a0=\u00a0{int(unassigned.sum())})"))
-        seg_num = pd.to_numeric(pts["segment"], errors="coerce")
-        line_seg = pd.to_numeric(lines["segment"], errors="coerce")
-        for s in segs:
-            grid = lines[line_seg == s]
-            handle, banded = _segment_points_and_line(ax, pts[(seg_num == s).to_numpy()], grid,
-                                                      styles[s], kit.seg_label(s, names), clip)
-            handles.append(handle)
-            has_band |= banded
-            for part, leaves in _leaves_scale(grid, y_scale).items():
-                if leaves:
-                    beyond[part].append(s)
+        handles, has_band, beyond = _draw_segments(ax, pts, lines, segs, names, y_scale, clip_lines)
         # Axis labels and legend entries are wrapped to the space they get, so
         # long construct and segment names stay inside the figure.
         ax.set_xlabel(kit.wrap(kit.plain(x_label), kit.cells_in(width - 0.9, 8)))
@@ -157,6 +97,32 @@ def segment_scatter(
     caption = _scatter_caption(x_label, y_label, len(pts), jitter, seed, ci_level if has_band else None, n_dropped,
                                y_scale, beyond, held_at_mean, family, curve)
     return kit.save(fig, stem, formats, caption)
+
+
+def _draw_segments(ax, pts: pd.DataFrame, lines: pd.DataFrame, segs: list[int], names, y_scale, clip_lines: bool):
+    """Every segment's points, line and band (and the unassigned respondents); the legend handles, whether a band
+    was drawn, and the segments whose line or band passes beyond the outcome scale."""
+    styles = kit.segment_styles(segs)
+    clip = _scale_clip(ax, y_scale) if clip_lines else None
+    handles, has_band, beyond = [], False, {"line": [], "band": []}
+    unassigned = pts["segment"].isna()
+    if unassigned.any():
+        ax.scatter(pts.loc[unassigned, "px"], pts.loc[unassigned, "py"],
+                   marker="x", s=10, color="0.6", linewidths=0.6, zorder=1)
+        handles.append(Line2D([], [], marker="x", color="0.6", linestyle="none",
+                              label=f"Unassigned (n\u00a0=\u00a0{int(unassigned.sum())})"))
+    seg_num = pd.to_numeric(pts["segment"], errors="coerce")
+    line_seg = pd.to_numeric(lines["segment"], errors="coerce")
+    for s in segs:
+        grid = lines[line_seg == s]
+        handle, banded = _segment_points_and_line(ax, pts[(seg_num == s).to_numpy()], grid,
+                                                  styles[s], kit.seg_label(s, names), clip)
+        handles.append(handle)
+        has_band |= banded
+        for part, leaves in _leaves_scale(grid, y_scale).items():
+            if leaves:
+                beyond[part].append(s)
+    return handles, has_band, beyond
 
 
 def _scatter_caption(x_label: str, y_label: str, n: int, jitter: float, seed: int, band_level: float | None,
@@ -343,19 +309,11 @@ def information_criteria(
         flag = np.array([bool(v) if pd.notna(v) else False for v in tab["chosen"]])
         if flag.any():
             chosen = int(ks[flag][0])
-    grey = ["0.0", "0.35", "0.55", "0.15", "0.7", "0.45"]
     width = kit.SINGLE_COLUMN + 0.5
     with kit.rendering():
         fig = _MplFigure(figsize=(width, 3.3), layout="constrained")
         ax = fig.add_subplot()
-        for i, c in enumerate(crits):
-            vals = pd.to_numeric(tab[c], errors="coerce").to_numpy(float)
-            if relative and np.isfinite(vals).any():
-                vals = vals - np.nanmin(vals)
-            ax.plot(ks, vals, color=grey[i % len(grey)], marker=kit.MARKERS[i % len(kit.MARKERS)],
-                    linestyle=kit.LINESTYLES[i % len(kit.LINESTYLES)], markersize=5,
-                    markerfacecolor="white" if i % 2 else grey[i % len(grey)],
-                    label=_CRITERION_LABELS.get(c, c.upper()))
+        _draw_criteria(ax, tab, crits, ks, relative)
         flagged = _flagged_ks(tab)
         for k in flagged:
             ax.axvspan(k - 0.3, k + 0.3, color="0.88", linewidth=0, zorder=-1)
@@ -376,8 +334,26 @@ def information_criteria(
                       if relative else "Criterion value (\u22122 log-likelihood units)")
         labels = [_CRITERION_LABELS.get(c, c.upper()) for c in crits]
         fig.legend(loc="outside lower center", ncols=kit.legend_columns(labels, width, 7.5))
+    return kit.save(fig, stem, formats, _criteria_caption(crits, ks, relative, chosen, flagged))
+
+
+def _draw_criteria(ax, tab: pd.DataFrame, crits: list[str], ks: np.ndarray, relative: bool) -> None:
+    """One grey line per criterion, told apart by marker, dash and fill (greyscale-safe)."""
+    grey = ["0.0", "0.35", "0.55", "0.15", "0.7", "0.45"]
+    for i, c in enumerate(crits):
+        vals = pd.to_numeric(tab[c], errors="coerce").to_numpy(float)
+        if relative and np.isfinite(vals).any():
+            vals = vals - np.nanmin(vals)
+        ax.plot(ks, vals, color=grey[i % len(grey)], marker=kit.MARKERS[i % len(kit.MARKERS)],
+                linestyle=kit.LINESTYLES[i % len(kit.LINESTYLES)], markersize=5,
+                markerfacecolor="white" if i % 2 else grey[i % len(grey)],
+                label=_CRITERION_LABELS.get(c, c.upper()))
+
+
+def _criteria_caption(crits: list[str], ks: np.ndarray, relative: bool, chosen: int | None,
+                      flagged: list[int]) -> str:
     names = ", ".join(_CRITERION_LABELS.get(c, c.upper()) for c in crits)
-    caption = (
+    return (
         f"Information criteria ({names}) against the number of segments K = "
         f"{ks.min()}\u2013{ks.max()}. Each criterion is \u22122 \u00d7 log-likelihood plus a "
         "complexity penalty, so lower is better"
@@ -389,7 +365,6 @@ def information_criteria(
            "floor, at a scale bound, or a singular information matrix; see the problems column of "
            "model_selection.csv); such a K is not chosen unless every K has one." if flagged else "")
     )
-    return kit.save(fig, stem, formats, caption)
 
 
 def _flagged_ks(tab: pd.DataFrame) -> list[int]:
@@ -517,42 +492,18 @@ def coefficient_forest(
     margin_terms: Sequence[str] | None = None,
     expected_sign: int | None = None,
 ) -> kit.Figure:
-    """Forest plot of segment coefficients with confidence intervals, one panel per term.
+    """Forest plot of segment coefficients with confidence intervals, one panel per term (terms in words).
 
-    Parameters
-    ----------
-    estimates : DataFrame
-        ``segment, term, estimate, ci_low, ci_high`` (e.g. ``segments.csv``),
-        optionally ``boot_ci_low, boot_ci_high`` (bootstrap percentile
-        interval, drawn as a second, dashed interval).  Missing intervals (a
-        segment lost in the bootstrap) are left out and flagged.  Terms are
-        shown as words (underscores as spaces).
-    names : dict
-        Segment number -> name.
-    stem : Path
-    equivalence_margin : float, optional
-        Shade ``[-margin, +margin]`` in the panels of ``margin_terms`` (the
-        region in which an effect counts as practically zero).
-    focal_term : str, optional
-        The focal term; default: the first term that is not an intercept.
-    ci_level : float, default 0.95
-        Level of the intervals (for the caption).
-    x_label : str, optional
-        Label of the estimate axis; default: the coefficients' unit, from the family.
-    formats : sequence of str, default ("pdf",)
-    outcome_scale, predictor_scale : (low, high), optional
-        Rating scales of the outcome and the focal predictor.  The intercept is
-        the predicted outcome where every predictor is 0; when 0 lies off the
-        predictor's scale, or an intercept off the outcome's, the caption says
-        so, so that an intercept of -0.7 on a 1-7 scale is not misread.
-    family : str or sequence of str
-        The outcome family (one per equation of a chain): the unit of the coefficients.
-    margin_terms : sequence of str, optional
-        The terms whose panels get the equivalence band: every slope that has
-        a verdict (each path of a chain); default the focal term alone.
-    expected_sign : {1, -1}, optional
-        The focal term's expected direction: its panel is titled with it, and
-        the caption says that segment 1 (top) is moved most strongly that way.
+    ``estimates`` has ``segment, term, estimate, ci_low, ci_high`` and
+    optionally ``boot_ci_low, boot_ci_high`` (bootstrap percentile intervals,
+    dashed); a missing interval is marked n/a.  ``equivalence_margin``
+    shades ``±margin`` in the panels of ``margin_terms`` (every slope with a
+    verdict, each path of a chain; default the focal term).  ``family`` (one
+    per equation of a chain) gives the coefficients' unit for the default
+    ``x_label`` and the caption; ``expected_sign`` marks the focal term's
+    expected direction.  With ``outcome_scale``/``predictor_scale`` the
+    caption says when an intercept lies off the outcome's scale or sits at a
+    predictor value of 0 off the predictor's (so -0.7 on 1-7 is not misread).
     """
     kit.require(estimates, ["segment", "term", "estimate", "ci_low", "ci_high"], "estimates")
     est = estimates.copy()
@@ -570,29 +521,35 @@ def coefficient_forest(
     panel = (width - 0.6 - label_width) / max(len(terms), 1)
     row_height = 0.2 + 0.13 * max(t.count("\n") + 1 for t in row_labels)
     has_boot = {"boot_ci_low", "boot_ci_high"} <= set(est.columns)
-    n_missing = 0
+    margin = equivalence_margin if banded else None
     with kit.rendering():
         fig = _MplFigure(figsize=(width, max(kit.MIN_HEIGHT, 1.4 + row_height * len(segs))), layout="constrained")
         axes = fig.subplots(1, max(len(terms), 1), sharey=True, squeeze=False)[0]
         if not terms:
             kit.empty_note(axes[0], "No estimates")
+        n_missing = 0
         for ax, term in zip(axes, terms):
             title = kit.label_words(term) + (_expected_mark(expected_sign) if term == focal_term else "")
             n_missing += _forest_term_panel(ax, est[est["term"].astype(str) == term], segs, names, has_boot,
-                                            equivalence_margin if term in banded else None, title, panel)
+                                            margin if term in banded else None, title, panel)
             ax.set_xlabel(kit.wrap(kit.plain(x_label), kit.cells_in(panel, 8)) if len(terms) == 1 else "")
-        axes[0].set_yticks(range(len(segs)), row_labels)
-        axes[0].set_ylim(len(segs) - 0.5, -0.5)  # segment 1 on top
-        if len(terms) > 1:
-            fig.supxlabel(kit.wrap(kit.plain(x_label), kit.cells_in(width - 0.4, 8)), fontsize=8)
-        legend = kit.forest_legend(ci_level, has_boot, equivalence_margin if banded else None)
-        fig.legend(handles=legend, loc="outside upper center",
-                   ncols=kit.legend_columns([h.get_label() for h in legend], width, 7.5))
+        _forest_frame(fig, axes, segs, row_labels, terms, x_label, width, ci_level, has_boot, margin)
     intercepts = _intercept_note(est, terms, kit.check_scale(outcome_scale, "outcome_scale"),
                                  kit.check_scale(predictor_scale, "predictor_scale"))
-    caption = _forest_caption(terms, ci_level, has_boot, equivalence_margin if banded else None, banded, n_missing,
-                              intercepts, families, expected_sign)
+    caption = _forest_caption(terms, ci_level, has_boot, margin, banded, n_missing, intercepts, families,
+                              expected_sign)
     return kit.save(fig, stem, formats, caption)
+
+
+def _forest_frame(fig, axes, segs, row_labels, terms, x_label, width, ci_level, has_boot, margin) -> None:
+    """The forest's shared parts: segment rows (segment 1 on top), the estimate axis label, the legend."""
+    axes[0].set_yticks(range(len(segs)), row_labels)
+    axes[0].set_ylim(len(segs) - 0.5, -0.5)
+    if len(terms) > 1:
+        fig.supxlabel(kit.wrap(kit.plain(x_label), kit.cells_in(width - 0.4, 8)), fontsize=8)
+    legend = kit.forest_legend(ci_level, has_boot, margin)
+    fig.legend(handles=legend, loc="outside upper center",
+               ncols=kit.legend_columns([h.get_label() for h in legend], width, 7.5))
 
 
 def _expected_mark(sign: int | None) -> str:
