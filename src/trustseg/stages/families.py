@@ -66,9 +66,9 @@ def analysis_family(name: str, analysis: Mapping, constructs: Mapping) -> tuple[
             raise ConfigError(
                 f"analysis '{name}' fits an ordinal outcome (analyses.{name}.family: ordinal), but construct "
                 f"'{outcome}' is on the scale {list(spec['scale'])} in steps of {step:g}; an ordinal outcome is one "
-                f"rating item answered in 2 to {MAX_ORDINAL_CATEGORIES} steps. Give the distance between its answers "
-                f"as constructs.{outcome}.step (e.g. 20 for answers 0, 20, ..., 100), or use family censored or "
-                "gaussian for this outcome."
+                f"rating item answered on 2 to {MAX_ORDINAL_CATEGORIES} whole points (or steps). If its answers run "
+                f"in steps, give their distance as constructs.{outcome}.step (e.g. 20 for answers 0, 20, ..., 100); "
+                "otherwise use family censored or gaussian for this outcome."
             )
     return family, _settings(family, spec)
 
