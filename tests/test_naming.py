@@ -144,3 +144,21 @@ def test_names_rank_by_the_level_given_with_the_table():
     names = name_segments(t, "satisfaction", (0, 10), outcome="loyalty")
     assert names == {1: "Satisfaction-driven, highest loyalty", 2: "Satisfaction-driven, middle loyalty",
                      3: "Satisfaction-driven, lowest loyalty"}
+
+
+def test_an_expected_direction_names_a_predictor_and_says_raises_or_lowers():
+    import yaml
+
+    from trustseg.config import validate_config
+    from trustseg.errors import ConfigError
+
+    cfg = yaml.safe_load((__import__("pathlib").Path(__file__).parents[1] / "config" / "config.yaml").read_text())
+    cfg["analyses"]["trust_on_satisfaction"]["expected"] = {"price": "lowers"}
+    with pytest.raises(ConfigError, match=r"expected' gives a direction for 'price', which is not a predictor"):
+        validate_config(cfg, source="the config")
+    cfg["analyses"]["trust_on_satisfaction"]["expected"] = {"satisfaction": "down"}
+    with pytest.raises(ConfigError, match=r"use one of 'raises', 'lowers'"):
+        validate_config(cfg, source="the config")
+    cfg["analyses"]["trust_on_satisfaction"]["expected"] = {"satisfaction": "lowers"}
+    assert validate_config(cfg, source="the config")["analyses"]["trust_on_satisfaction"]["expected"] == {
+        "satisfaction": "lowers"}
