@@ -84,12 +84,12 @@ def test_names_follow_the_direction_the_outcome_runs():
                 (0.1, 1.2, -0.2, "inconclusive"), (0.1, 6.0, 0.0, "unreliable")])
     names = name_segments(t, "satisfaction", (1, 7), outcome="switching", higher_is="worse")
     assert names == {1: "Satisfaction-driven", 2: "Satisfaction-averse", 3: "High switching regardless",
-                     4: "Low switching regardless", 5: "Satisfaction effect unclear",
+                     4: "Low switching regardless", 5: "Satisfaction effect unclear, low switching",
                      6: "Unreliable segment, high switching"}
     # the same slopes when higher is better: the falling segment runs against the expected direction
     better = name_segments(t, "satisfaction", (1, 7), outcome="repurchase")
     assert better[1] == "Satisfaction-averse" and better[2] == "Satisfaction-driven"
-    assert better[3] == "Loyal regardless" and better[5] == "Satisfaction effect unclear"
+    assert better[3] == "Loyal regardless" and better[5] == "Satisfaction effect unclear, low repurchase"
     # a flat segment of a trust outcome is high trust, not loyalty
     trust = name_segments(t, "satisfaction", (1, 7), outcome="trust")
     assert trust[3] == "High trust regardless" and trust[4] == "Low trust regardless"

@@ -31,9 +31,11 @@ row (``Focal`` is the capitalised focal name):
    share-weighted mean level.
 4. ``unreliable`` -> ``"Unreliable segment, high {outcome}"`` or
    ``"..., low {outcome}"``.
-5. ``inconclusive`` (or missing) -> ``"{Focal} effect unclear"``: the
-   data show neither an effect nor its absence, and the name says so
-   instead of guessing.
+5. ``inconclusive`` (or missing) -> ``"{Focal} effect unclear, high
+   {outcome}"`` (or ``low``; without an outcome name only ``"{Focal}
+   effect unclear"``): the data show neither an effect nor its absence,
+   and the name says so instead of guessing, while the level of the
+   outcome is a fact.
 
 Names are made unique deterministically by level: two segments with
 the same name get "higher/lower {outcome}", three "highest/middle/lowest
@@ -231,9 +233,14 @@ def moved_name(focal: str, expected_way: bool, kind: str) -> str:
     return f"{_pretty(focal)}-{'sensitive' if expected_way else 'tolerant'}"
 
 
-def unclear_name(focal: str) -> str:
-    """An inconclusive segment: neither an effect nor its absence is shown, and the name claims neither."""
-    return f"{_pretty(focal)} effect unclear"
+def unclear_name(focal: str, high: bool | None = None, outcome: str = "") -> str:
+    """An inconclusive segment: neither an effect nor its absence is shown, and the name claims neither.
+
+    With a named outcome and a known level, the level its members have ("Satisfaction effect unclear, high
+    repurchase"): a fact of the data, where the effect is not one.
+    """
+    level = f", {'high' if high else 'low'} {outcome}" if outcome and high is not None else ""
+    return f"{_pretty(focal)} effect unclear{level}"
 
 
 def _base_name(verdict: str, focal: str, high: bool, higher_is: str, outcome: str, sign: int, kind: str) -> str:
@@ -244,7 +251,7 @@ def _base_name(verdict: str, focal: str, high: bool, higher_is: str, outcome: st
         return flat_name(high, higher_is, outcome)
     if verdict == "unreliable":
         return f"Unreliable segment, {'high' if high else 'low'} {outcome or 'outcome'}"
-    return unclear_name(focal)
+    return unclear_name(focal, high, outcome)
 
 
 def _ordinal(rank: int) -> str:
@@ -309,7 +316,8 @@ def name_chain_segments(effects: pd.DataFrame, focal: str, outcome: str, mediato
        a high mediator with an outcome that is not high -> ``"{Mediator}
        regardless"``, otherwise by the outcome's level as
        :func:`name_segments` names a flat segment;
-    5. else (nothing shown either way) -> ``"{Focal} effect unclear"``.
+    5. else (nothing shown either way) -> ``"{Focal} effect unclear, high
+       {outcome}"`` (or ``low``).
 
     Segments in ``unreliable`` are named ``"Unreliable segment"``.  Names are
     made unique by level as in :func:`name_segments`.
@@ -340,5 +348,5 @@ def name_chain_segments(effects: pd.DataFrame, focal: str, outcome: str, mediato
             names[segment] = (f"{_pretty(mediator)} regardless" if mediator_high and not high
                               else flat_name(high, higher_is, outcome.replace("_", " ")))
         else:
-            names[segment] = unclear_name(focal)
+            names[segment] = unclear_name(focal, high if cut is not None else None, outcome.replace("_", " "))
     return _unique_names(names, pd.Series(levels, dtype=float), outcome.replace("_", " ") or "level")
