@@ -219,8 +219,12 @@ def test_golf_segments_match_the_truth(golf_run):
     assert chain_ari > 0.6
     # trust-building and satisfied-without-trust members share one line of repurchase on satisfaction
     assert _ari_with_truth(golf_run, NAME) < chain_ari - 0.2
-    names = set(pd.read_csv(analysis / "segments.csv").groupby("segment")["name"].first())
-    assert names == {"Trust-building", "Satisfaction-driven without trust", "Loyal regardless"}
+    names = pd.read_csv(analysis / "segments.csv").groupby("segment")["name"].first().to_dict()
+    assert set(names.values()) - {names[3]} == {"Trust-building", "Satisfaction-driven without trust"}
+    # the loyal segment's name says what its total effect shows: flat, or (with this test's few starts) unclear
+    total = pd.read_csv(analysis / "effects.csv").query("kind == 'total' and segment == 3")["verdict"].iloc[0]
+    assert names[3] == ("Loyal regardless" if total in ("does_not_drive", "negligible")
+                        else "Satisfaction effect unclear, high repurchase"), (names[3], total)
 
 
 def test_personal_data_never_reaches_results(golf_run):
