@@ -109,3 +109,11 @@ def category_text(value) -> str:
     except ValueError:
         return text
     return str(int(number)) if math.isfinite(number) and number == int(number) and "e" not in text.lower() else text
+
+
+def rounded(frame, digits: int = 2):
+    """A table's numbers rounded for display, with no "-0.00": a negative value that rounds to zero shows as 0."""
+    out = frame.round(digits)
+    numeric = out.select_dtypes("number").columns
+    out[numeric] = out[numeric] + 0.0  # -0.0 + 0.0 is +0.0
+    return out
