@@ -12,7 +12,7 @@ from matplotlib.figure import Figure as _MplFigure
 import trustseg.report.figures.kit as kit
 
 # ---------------------------------------------------------------------------
-# 5. bootstrap stability
+# bootstrap stability
 # ---------------------------------------------------------------------------
 
 

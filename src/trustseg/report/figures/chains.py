@@ -15,7 +15,7 @@ import trustseg.report.figures.kit as kit
 from trustseg.report.numbers import fmt_estimate
 
 # ---------------------------------------------------------------------------
-# 8. chains: path diagrams and the effects forest
+# chains: path diagrams and the effects forest
 # ---------------------------------------------------------------------------
 
 #: how a path's verdict is drawn: line width, dash pattern, grey (greyscale-safe; no colour carries meaning)

@@ -14,7 +14,7 @@ import trustseg.report.figures.kit as kit
 from trustseg.report.numbers import category_text
 
 # ---------------------------------------------------------------------------
-# 6. profile heat map
+# profile heat map
 # ---------------------------------------------------------------------------
 
 

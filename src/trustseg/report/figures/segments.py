@@ -19,7 +19,7 @@ from trustseg.render import join_words
 from trustseg.report.numbers import coefficient_unit
 
 # ---------------------------------------------------------------------------
-# 1. segment scatter with fitted lines
+# segment scatter with fitted lines
 # ---------------------------------------------------------------------------
 
 
@@ -261,7 +261,7 @@ def _segment_points_and_line(ax, pts: pd.DataFrame, grid: pd.DataFrame, style: d
 
 
 # ---------------------------------------------------------------------------
-# 2. information criteria against K
+# information criteria against K
 # ---------------------------------------------------------------------------
 
 _CRITERION_LABELS = {
@@ -380,7 +380,7 @@ def _k_list(ks: Sequence[int]) -> str:
 
 
 # ---------------------------------------------------------------------------
-# 3. posterior certainty
+# posterior certainty
 # ---------------------------------------------------------------------------
 
 
@@ -472,7 +472,7 @@ def posterior_certainty(
 
 
 # ---------------------------------------------------------------------------
-# 4. coefficient forest plot
+# coefficient forest plot
 # ---------------------------------------------------------------------------
 
 
