@@ -5,14 +5,18 @@ Subcommands
 ``trustseg init-config SURVEY_FILE [-o config/<name>.yaml] [--force] [--sheet S] [--encoding E] [--delimiter D]``
     Inspect a survey file and write a draft config (from a workbook's fullest sheet unless ``--sheet`` is given).
 ``trustseg check-config CONFIG_FILE``
-    Validate a config and check it against the data file (columns, numbers, ids, answer scales); print
-    warnings, such as an outcome that is a single rating item, as ``trustseg: warning: <message>``.
+    Run the workflow's start-up checks (:func:`trustseg.stages.startup.check_inputs`): the config, the data
+    file and everything a job would check in it; print warnings, such as an outcome that is a single rating
+    item, as ``trustseg: warning: <message>``, and end with what was found.
 ``trustseg simulate [--out resources] [--seed 2010]``
     Write the bundled simulated golf-club survey.
 ``trustseg config-docs [-o config/README.md]``
     Write the configuration reference generated from the schema.
 ``trustseg publish-notebooks EXECUTED_DIR [--to notebooks]``
     Copy executed notebooks (with outputs) over the templates in ``notebooks/``.
+``trustseg pseudonyms CONFIG_FILE [-o FILE]``
+    List each respondent id with the keyed pseudonym that replaces it in ``results/`` (when the ids hold
+    personal data), to merge the results back into the survey file.
 ``trustseg run [--configfile FILE ...] [SNAKEMAKE OPTIONS ...]``
     Read the config files with trustseg's own reader first (so a YAML mistake is
     reported with its file, line and column, as for the default config), then run
@@ -20,7 +24,9 @@ Subcommands
 
 A :class:`~trustseg.errors.TrustsegError`, or an operating-system error (a full
 disk, a permission denied), is printed as ``trustseg: error: <message>`` on
-stderr with exit status 1, without a traceback; Ctrl-C ends with status 130.
+stderr with exit status 1, without a traceback; Ctrl-C ends with the line ``trustseg: interrupted; nothing
+half-written is kept ...`` and status 130, SIGTERM with status 143 (``trustseg run`` returns Snakemake's,
+which the workflow sets the same way).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import sys
 from pathlib import Path
 
 from trustseg import __version__
-from trustseg.errors import DataError, TrustsegError, is_os_failure, os_error_message
+from trustseg.errors import INTERRUPTED, DataError, TrustsegError, is_os_failure, os_error_message
 
 __all__ = ["main", "build_parser"]
 
@@ -75,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "'trustseg run --configfile config/my.yaml --cores 2'.")
     run.add_argument("snakemake_args", nargs=argparse.REMAINDER, metavar="SNAKEMAKE OPTIONS",
                      help="passed on to snakemake (default: none; the workflow profile sets the cores)")
+
+    pseudo = sub.add_parser(
+        "pseudonyms", help="list each respondent id with the pseudonym that replaces it in results/",
+        description="For a survey whose respondent ids hold personal data (phone numbers, e-mails, names), results/ "
+                    "carries keyed pseudonyms instead. This writes source row, id and pseudonym of every row, to "
+                    "merge the results back into the survey file. The list holds the personal ids: keep it private.")
+    pseudo.add_argument("config_file", metavar="CONFIG_FILE", help="the YAML config of the run")
+    pseudo.add_argument("-o", "--output", default="-", help="CSV file to write (default: standard output); never "
+                                                            "under results/")
 
     check = sub.add_parser("check-config",
                            help="validate a config and check it against the data file (columns, answer scales)")
@@ -160,19 +175,48 @@ def _publish_notebooks(args) -> int:
 
 
 def _check_config(args) -> int:
-    from trustseg.config import check_data_path, load_config
-    from trustseg.stages.families import check_outcome_families
-    from trustseg.survey.checks import check_survey
-    from trustseg.survey.io import read_survey
+    from trustseg.config import load_config
+    from trustseg.stages.startup import check_inputs
 
     config = load_config(args.config_file)
-    data_path = check_data_path(config["data"]["path"], f"config key 'data.path' in '{args.config_file}'")
-    raw = read_survey(data_path, config["data"])
-    for warning in check_survey(config, raw, f"data file '{data_path}'"):
+    found = check_inputs(config, f"config key 'data.path' in config file '{args.config_file}'")
+    for warning in found.warnings:
         print(f"trustseg: warning: {warning}", file=sys.stderr)
-    check_outcome_families(config, raw, f"data file '{data_path}'")
-    print(f"trustseg: {args.config_file} is valid; {len(raw)} rows and all named columns found in {data_path}, "
-          "every construct's answers on its scale.")
+    for note in found.notes:
+        print(f"trustseg: note: {note}", file=sys.stderr)
+    print(f"trustseg: {args.config_file}: no problems found: {found.summary()}")
+    return 0
+
+
+def _pseudonyms(args) -> int:
+    import pandas as pd
+
+    from trustseg.config import check_data_path, load_config
+    from trustseg.survey.io import read_survey
+    from trustseg.survey.privacy import pseudonym_key, pseudonyms, resolve_pseudonym_key
+
+    config = load_config(args.config_file)
+    column = config["data"]["id_column"]
+    if not column:
+        raise DataError(f"{args.config_file}: data.id_column is null, so respondents are numbered 1..n (their row "
+                        "in the file) and no pseudonyms are made.")
+    key_file = resolve_pseudonym_key(config)
+    if not Path(key_file).exists():
+        raise DataError(f"{key_file}: no pseudonym key there; a run makes one when the ids hold personal data "
+                        "(cleaning.pseudonym_key names the file).")
+    raw = read_survey(check_data_path(config["data"]["path"]), config["data"])
+    ids = raw[column]
+    # the file's id beside the respondent_id that results/ carries for it
+    table = pd.DataFrame({"source_row": range(1, len(raw) + 1), "id_in_file": ids,
+                          "respondent_id": pseudonyms(ids, pseudonym_key(key_file, create=False))})
+    if args.output == "-":
+        sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
+        return 0
+    out = Path(args.output)
+    if out.resolve().is_relative_to(Path("results").resolve()):
+        raise DataError(f"{out}: is under results/, which must hold no personal data; write the list elsewhere.")
+    out.write_text(table.to_csv(index=False, lineterminator="\n"), encoding="utf-8")
+    print(f"trustseg: wrote {len(table)} ids and their pseudonyms to {out}; it holds personal data: keep it private.")
     return 0
 
 
@@ -194,7 +238,6 @@ def config_files_in(snakemake_args) -> list[str]:
 
 def _run(args) -> int:
     import shutil
-    import subprocess
 
     from trustseg.config import read_config_file
 
@@ -212,7 +255,32 @@ def _run(args) -> int:
     if snakemake is None:
         raise DataError("the 'snakemake' command is not installed in this environment; install trustseg with "
                         "'pip install -e \".[dev]\"' (or 'pip install snakemake').")
-    return subprocess.call([snakemake, *snakemake_args])
+    return run_interruptibly([snakemake, *snakemake_args])
+
+
+def run_interruptibly(command: list[str]) -> int:
+    """Run ``command`` and return its exit status, as a shell would: 128 + N when a signal N ended it.
+
+    Ctrl-C reaches the child from the terminal (it shares the process
+    group), so this process only waits for it to finish its own clean-up;
+    a SIGTERM sent to this process alone is passed on to the child.
+    """
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(command)
+
+    def on_signal(signum, frame):
+        if signum == signal.SIGTERM and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        status = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - status if status < 0 else status
 
 
 def main(argv=None) -> int:
@@ -240,13 +308,14 @@ def main(argv=None) -> int:
         return int(exc.code or 0)
     try:
         commands = {"init-config": _init_config, "simulate": _simulate, "config-docs": _config_docs,
-                    "check-config": _check_config, "publish-notebooks": _publish_notebooks, "run": _run}
+                    "check-config": _check_config, "publish-notebooks": _publish_notebooks, "run": _run,
+                    "pseudonyms": _pseudonyms}
         return commands[args.command](args)
     except TrustsegError as exc:
         print(f"trustseg: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("trustseg: interrupted", file=sys.stderr)
+        print(f"trustseg: {INTERRUPTED}", file=sys.stderr)
         return 130
     except OSError as exc:
         if not is_os_failure(exc):

@@ -20,11 +20,18 @@ from trustseg.config import (
     read_config_file,
     validate_config,
 )
-from trustseg.errors import TrustsegError, is_os_failure, os_error_message
-from trustseg.survey.checks import check_survey
+from trustseg.errors import (
+    INTERRUPTED,
+    TrustsegError,
+    exit_if_interrupted,
+    is_os_failure,
+    os_error_message,
+    remember_interrupts,
+)
 from trustseg.sources import module_sources
 from trustseg.stages.common import outcome_rounding_variance
-from trustseg.stages.families import analysis_families, check_outcome_families
+from trustseg.stages.families import analysis_families
+from trustseg.stages.startup import check_inputs
 from trustseg.stages.profiles import MEMBERSHIP_ALPHA
 
 DEFAULT_CONFIGFILE = "config/config.yaml"
@@ -82,20 +89,20 @@ def _load_workflow_config():
         validated = validate_config(raw, source=source, overrides=given)
         by = [how for key, how in given.items() if key in ("data", "data.path")]
         where = f"config key 'data.path', set by {by[0]}" if by else f"config key 'data.path' in {source}"
-        data_path = check_data_path(validated["data"]["path"], where)
-        # Only the main process reads the survey to check it against the config:
-        # cluster jobs parse this file again, and clean_survey checks the columns anyway.
+        check_data_path(validated["data"]["path"], where)
+        # Only the main process reads the survey to check it against the config, as
+        # trustseg check-config does (one code path): cluster jobs parse this file again.
         if workflow.is_main_process:
-            from trustseg.survey.io import read_survey
-
-            survey = read_survey(data_path, validated["data"])
-            for warning in check_survey(validated, survey, f"data file '{data_path}'"):
+            found = check_inputs(validated, where)
+            for warning in found.warnings:
                 sys.stderr.write(f"trustseg: warning: {warning}\n")
-            check_outcome_families(validated, survey, f"data file '{data_path}'")
+            for note in found.notes:
+                sys.stderr.write(f"trustseg: note: {note}\n")
     except TrustsegError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
-        _fail("interrupted while checking the config and the data; nothing was run.")
+        sys.stderr.write("trustseg: interrupted while checking the config and the data; nothing was run.\n")
+        sys.exit(130)
     except OSError as exc:
         if not is_os_failure(exc):
             raise
@@ -105,6 +112,16 @@ def _load_workflow_config():
 
 
 _validated, CONFIG_SOURCE = _load_workflow_config()
+
+
+# An interrupted run ends as a shell program does (Ctrl-C: 130, SIGTERM: 143) with one line, not
+# with status 1: Snakemake's handlers are in place once jobs start, so they are wrapped then.
+onstart:
+    remember_interrupts()
+
+
+onerror:
+    exit_if_interrupted()
 config.clear()
 config.update(_validated)
 

@@ -22,13 +22,12 @@ import pandas as pd
 
 from trustseg.config import analysis_roles
 from trustseg.equations import chain_variables
-from trustseg.errors import DataError, TrustsegError, is_os_failure, os_error_message
+from trustseg.errors import INTERRUPTED, DataError, TrustsegError, is_os_failure, os_error_message
 from trustseg.report.tables import atomic_write_text
 
 logger = logging.getLogger("trustseg")
 
 POSTERIOR_PREFIX = "posterior_"
-INTERRUPTED = "interrupted; nothing half-written is kept. Run snakemake again to finish."
 
 
 def derive_seed(seed: int, *keys: str | int) -> int:
@@ -80,8 +79,12 @@ def read_json(path: str | Path):
 
 
 def read_clean(path: str | Path) -> pd.DataFrame:
-    """Read ``results/cleaning/clean.csv`` keeping respondent ids as text."""
-    return pd.read_csv(path, dtype={"respondent_id": str}, keep_default_na=True)
+    """Read ``results/cleaning/clean.csv`` keeping respondent ids as text, exactly as written (an id "NA" too)."""
+    clean = pd.read_csv(path, dtype={"respondent_id": str}, keep_default_na=True)
+    if "respondent_id" in clean:
+        ids = pd.read_csv(path, usecols=["respondent_id"], dtype=str, keep_default_na=False)["respondent_id"]
+        clean["respondent_id"] = ids.where(ids != "", None)
+    return clean
 
 
 def configure_logging(log_path: str | Path | None) -> None:

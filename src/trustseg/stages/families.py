@@ -113,7 +113,7 @@ def _settings(family: str, spec: Mapping | None) -> dict:
     return {}
 
 
-def check_outcome_families(config: Mapping, raw, source: str) -> None:
+def check_outcome_families(config: Mapping, raw, source: str, clean: pd.DataFrame | None = None) -> None:
     """Stop before any job runs when an analysis's outcome cannot come from its family.
 
     First the config alone (:func:`analysis_family`: a censored column
@@ -124,7 +124,8 @@ def check_outcome_families(config: Mapping, raw, source: str) -> None:
     analysis, the column and the offending values; so do trials that are not
     whole numbers of at least 1 (or below the successes) and an exposure that
     is not positive.  The outcome is scored as
-    the cleaning scores it (only when some analysis needs the check).
+    the cleaning scores it (only when some analysis needs the check), unless
+    the ``clean`` data are given.
     """
     from trustseg.model.families import make_family
     from trustseg.survey.cleaning import clean_survey
@@ -139,7 +140,8 @@ def check_outcome_families(config: Mapping, raw, source: str) -> None:
               for outcome, predictors in analysis_equations(analysis)]
     if not checks:
         return
-    clean = clean_survey(raw, dict(config)).clean
+    if clean is None:
+        clean = clean_survey(raw, dict(config)).clean
     for name, analysis in checks:
         family_name, settings = analysis_family(name, analysis, constructs)
         outcome = analysis["outcome"]

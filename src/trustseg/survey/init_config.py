@@ -32,7 +32,7 @@ import yaml
 
 from trustseg.config import validate_config
 from trustseg.errors import DataError
-from trustseg.survey.cleaning import detect_personal_columns
+from trustseg.survey.cleaning import personal_headers
 from trustseg.survey.drafting import (
     answer_grid,
     closest_to,
@@ -45,6 +45,7 @@ from trustseg.survey.drafting import (
     stem_groups,
 )
 from trustseg.survey.io import read_survey
+from trustseg.survey.privacy import draft_personal_columns
 
 __all__ = ["draft_config", "describe_columns", "suspected_missing_codes", "guess_constructs"]
 
@@ -290,7 +291,7 @@ def draft_config(path, data_cfg: dict | None = None) -> str:
     data_cfg = dict(data_cfg or {})
     raw = read_survey(path, data_cfg)
     info = describe_columns(raw).set_index("column")
-    personal = detect_personal_columns(raw)
+    personal = draft_personal_columns(raw)
     draft = _propose(path, raw, info, personal)
     lines = (_column_listing(path, raw, info, personal) + _data_section(path, data_cfg, raw, draft)
              + _construct_section(raw, draft) + _cleaning_section(raw, draft, personal)
@@ -446,16 +447,20 @@ def _column_listing(path, raw: pd.DataFrame, info: pd.DataFrame, personal: dict)
         "#",
     ]
     texts = raw.attrs.get("question_text") or {}
+    headers = personal_headers(raw.columns)
     for name, row in info.iterrows():
-        desc = f"#   {_comment(name)}: {row['type']}, {row['n_missing']} missing"
+        desc = f"#   {_comment(headers.get(name, name))}: {row['type']}, {row['n_missing']} missing"
+        if name in personal:
+            # counts and kinds only: a personal-data column's values, range and question never reach the draft
+            lines.append(desc + f", {row['n_distinct']} distinct values; PERSONAL DATA ({personal[name]}): left "
+                                "out of the results")
+            continue
         if not np.isnan(row["low"]):
             desc += f", {row['low']:g} .. {row['high']:g}"
         if row["values"]:
             desc += f", {row['n_distinct']} values: {_comment(row['values'])}"
         if row["missing_codes"]:
             desc += f"; suspected missing codes {row['missing_codes']}"
-        if name in personal:
-            desc += f"; PERSONAL DATA ({personal[name]}): left out of the results"
         text = texts.get(name)
         if text and text != name:
             desc += f"; question: {_comment(text)[:80]}"
@@ -554,8 +559,9 @@ def _cleaning_section(raw: pd.DataFrame, draft: _Draft, personal: dict) -> list[
         lines.append(f"  speeders: {{duration_column: {_j(draft.duration_column)}, min_seconds: {round(median / 3)}}}")
     lines.append("  attention_checks: []")
     lines.append("  personal_data: drop")
+    shown = [personal_headers(raw.columns).get(c, c) for c in personal]
     lines.append("  personal_data_columns: []"
-                 + (f"  # detected anyway: {_comment(', '.join(personal))}" if personal else ""))
+                 + (f"  # detected anyway: {_comment(', '.join(map(str, shown)))}" if personal else ""))
     return lines
 
 
