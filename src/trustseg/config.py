@@ -33,8 +33,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from trustseg.direction import expected_problems
-from trustseg.equations import chain_order_problems, chain_predictors, chain_variables
+from trustseg.equations import chain_order_problems, chain_predictors, chain_variables, expected_problems
 from trustseg.errors import ConfigError
 
 SCHEMA_RESOURCE = "config.schema.yaml"

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from trustseg.equations import chain_predictors
-
-__all__ = ["DIRECTIONS", "expected_sign", "good_sign", "predictor_kind", "expected_problems"]
+__all__ = ["DIRECTIONS", "expected_sign", "good_sign", "predictor_kind"]
 
 #: the values of ``analyses.<name>.expected.<predictor>``, with the sign of the effect each expects
 DIRECTIONS = {"raises": 1, "lowers": -1}
@@ -55,16 +53,3 @@ def predictor_kind(predictor: str | None, higher_is: str = "better", expected: M
     privacy concern, waiting time) are "sensitive" to it.
     """
     return "lever" if expected_sign(predictor, higher_is, expected) == good_sign(higher_is) else "burden"
-
-
-def expected_problems(analysis: Mapping, key: str) -> list[tuple[str, str]]:
-    """``(config key, message)`` for every entry of ``expected`` that names no predictor of the analysis."""
-    expected = analysis.get("expected") or {}
-    if "equations" in analysis:
-        predictors = chain_predictors([(e["outcome"], list(e["predictors"])) for e in analysis["equations"]])
-    else:
-        predictors = list(analysis.get("predictors") or [])
-    return [(f"{key}.expected.{name}",
-             f"config key '{key}.expected' gives a direction for '{name}', which is not a predictor of the analysis "
-             f"({', '.join(predictors)}); name one of them, or remove the entry.")
-            for name in expected if name not in predictors]
