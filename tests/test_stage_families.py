@@ -169,3 +169,17 @@ def test_successes_beyond_their_trials_or_a_zero_exposure_stop_at_start_up():
     with pytest.raises(DataError, match=r"'months' \(config key 'analyses.a.exposure'\) must hold positive numbers"
                                         r".*respondent 1 \(0\)"):
         check_outcome_families(config, survey(visits=[1] * 120, months=[0] + [2] * 119), "data file 'survey.csv'")
+
+
+def test_an_item_answered_in_steps_is_an_ordinal_outcome_with_those_categories():
+    """Answers 0, 20, ..., 100 (constructs.<name>.step: 20): six categories, and a rounding variance of 20² / 12."""
+    from trustseg.stages.common import outcome_rounding_variance
+    from trustseg.stages.families import analysis_family
+
+    constructs = {"overall": {"items": ["q1"], "scale": [0, 100], "step": 20}}
+    family, settings = analysis_family("a", {"outcome": "overall", "family": "ordinal"}, constructs)
+    assert family == "ordinal" and settings["categories"] == [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
+    assert outcome_rounding_variance({"outcome": "overall"}, constructs) == pytest.approx(400 / 12)
+    with pytest.raises(ConfigError, match=r"constructs.overall.step"):
+        analysis_family("a", {"outcome": "overall", "family": "ordinal"},
+                        {"overall": {"items": ["q1"], "scale": [0, 100], "step": 1}})

@@ -219,8 +219,12 @@ def test_golf_segments_match_the_truth(golf_run):
     assert chain_ari > 0.6
     # trust-building and satisfied-without-trust members share one line of repurchase on satisfaction
     assert _ari_with_truth(golf_run, NAME) < chain_ari - 0.2
-    names = set(pd.read_csv(analysis / "segments.csv").groupby("segment")["name"].first())
-    assert names == {"Trust-building", "Satisfaction-driven without trust", "Loyal regardless"}
+    names = pd.read_csv(analysis / "segments.csv").groupby("segment")["name"].first().to_dict()
+    assert set(names.values()) - {names[3]} == {"Trust-building", "Satisfaction-driven without trust"}
+    # the loyal segment's name says what its total effect shows: flat, or (with this test's few starts) unclear
+    total = pd.read_csv(analysis / "effects.csv").query("kind == 'total' and segment == 3")["verdict"].iloc[0]
+    assert names[3] == ("Loyal regardless" if total in ("does_not_drive", "negligible")
+                        else "Satisfaction effect unclear, high repurchase"), (names[3], total)
 
 
 def test_personal_data_never_reaches_results(golf_run):
@@ -270,7 +274,7 @@ def test_rerun_is_a_no_op_and_code_change_reruns_dependent_rules(golf_run, repo_
     future = max(p.stat().st_mtime for p in (golf_run / "results").rglob("*") if p.is_file()) + 100
     src = repo_copy / "src" / "trustseg"
     figure_rules = {"segment_figures", "bootstrap_figure", "profile_figure", "cleaning_figure", "chain_figures"}
-    with edited(src / "report" / "figures.py", future):
+    with edited(src / "report" / "figures" / "kit.py", future):
         jobs = planned_jobs(golf_run, golf_run / "config.yaml", repo_copy)
     # a figure edit redraws the figures (and would re-execute the notebooks, off here), and fits nothing
     assert set(jobs) == figure_rules | {"all"}

@@ -33,7 +33,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from trustseg.equations import chain_order_problems, chain_predictors, chain_variables
+from trustseg.equations import chain_order_problems, chain_predictors, chain_variables, expected_problems
 from trustseg.errors import ConfigError
 
 SCHEMA_RESOURCE = "config.schema.yaml"
@@ -213,6 +213,7 @@ def _semantic_checks(config: dict) -> list[tuple[str, str]]:
             problems += _chain_problems(analysis, key)
         else:
             problems += _single_problems(analysis, key, constructs)
+        problems += expected_problems(analysis, key)
         segments = analysis["segments"]
         if len(set(segments)) != len(segments):
             problems.append((f"{key}.segments",

@@ -224,9 +224,9 @@ def all_targets():
         "results/cleaning/report.csv",
         "results/cleaning/flagged.csv",
         "results/cleaning/reliability.csv",
-        "results/figures/cleaning_summary.png",
+        "results/figures/participant_flow.png",
         # every vector format asked for, so that adding one to a finished run draws it
-        *[f"results/figures/cleaning_summary.{ext}" for ext in FIGURE_FORMATS],
+        *[f"results/figures/participant_flow.{ext}" for ext in FIGURE_FORMATS],
     ]
     for name in ANALYSES:
         targets += [
@@ -346,7 +346,7 @@ def notebook_inputs(wildcards):
         "results/cleaning/flagged.csv",
         "results/cleaning/report.csv",
         "results/cleaning/reliability.csv",
-        "results/figures/cleaning_summary.png",
+        "results/figures/participant_flow.png",
         "results/figures/captions_cleaning.json",
     ]
     if wildcards.notebook != "01_data_and_cleaning":

@@ -184,7 +184,7 @@ class _Family:
     name: ClassVar[str]
     has_intercept: ClassVar[bool] = True
     #: the unit of the coefficients (the linear predictor), for summaries, captions, axes and sentences
-    coefficient_unit: ClassVar[str] = "outcome scale points"
+    coefficient_unit: ClassVar[str] = "outcome points"
     #: what a segment's fitted curve on the outcome's own scale shows; None: the straight fitted line itself
     mean_label: ClassVar[str | None] = None
 
@@ -343,7 +343,7 @@ class CensoredFamily(_Family):
     lower: float = -math.inf
     upper: float = math.inf
     name: ClassVar[str] = "censored"
-    coefficient_unit: ClassVar[str] = "points of the latent outcome, before censoring at the scale's ends"
+    coefficient_unit: ClassVar[str] = "latent outcome points"
     mean_label: ClassVar[str | None] = "expected score, censored at the ends of the scale"
 
     def __post_init__(self):

@@ -317,18 +317,20 @@ def match_respondents(ids: pd.Series, assignments: pd.DataFrame, source: str) ->
 
 
 def outcome_rounding_variance(analysis: Mapping, constructs: Mapping) -> float | None:
-    """Rounding variance of the outcome score: ``1 / (12 m)`` for the mean of ``m`` integer-scale items.
+    """Rounding variance of the outcome score: ``step**2 / (12 m)`` for the mean of ``m`` items answered in steps.
 
-    ``None`` when the outcome is not a construct on an integer scale (the
-    floor then comes from the data).
+    ``step`` is the construct's (1 for whole points; 20 for answers 0, 20,
+    ..., 100).  ``None`` when the outcome is not a construct whose scale
+    runs in whole steps (the floor then comes from the data).
     """
     spec = constructs.get(analysis["outcome"])
     if spec is None:
         return None
     lo, hi = spec["scale"]
-    if not (float(lo).is_integer() and float(hi).is_integer()):
+    step = float(spec.get("step", 1) or 1)
+    if not (float(lo) / step).is_integer() or not ((float(hi) - float(lo)) / step).is_integer():
         return None
-    return 1.0 / (12.0 * len(spec["items"]))
+    return step ** 2 / (12.0 * len(spec["items"]))
 
 
 def chosen_row(criteria_path: str | Path) -> pd.Series:

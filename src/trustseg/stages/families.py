@@ -60,11 +60,15 @@ def analysis_family(name: str, analysis: Mapping, constructs: Mapping) -> tuple[
         )
     if family == "ordinal" and spec is not None:
         lo, hi = (float(v) for v in spec["scale"])
-        if not (lo.is_integer() and hi.is_integer()) or hi - lo + 1 > MAX_ORDINAL_CATEGORIES:
+        step = float(spec.get("step", 1) or 1)
+        n = (hi - lo) / step + 1
+        if not (lo / step).is_integer() or not n.is_integer() or n > MAX_ORDINAL_CATEGORIES:
             raise ConfigError(
                 f"analysis '{name}' fits an ordinal outcome (analyses.{name}.family: ordinal), but construct "
-                f"'{outcome}' is on the scale {list(spec['scale'])}; an ordinal outcome is one rating item answered "
-                f"on 2 to {MAX_ORDINAL_CATEGORIES} whole points. Use family censored or gaussian for this outcome."
+                f"'{outcome}' is on the scale {list(spec['scale'])} in steps of {step:g}; an ordinal outcome is one "
+                f"rating item answered on 2 to {MAX_ORDINAL_CATEGORIES} whole points (or steps). If its answers run "
+                f"in steps, give their distance as constructs.{outcome}.step (e.g. 20 for answers 0, 20, ..., 100); "
+                "otherwise use family censored or gaussian for this outcome."
             )
     return family, _settings(family, spec)
 
@@ -104,7 +108,8 @@ def _settings(family: str, spec: Mapping | None) -> dict:
     if family == "censored":
         return {"lower": lo, "upper": hi}
     if family == "ordinal":
-        return {"categories": [float(v) for v in np.arange(lo, hi + 1)]}
+        step = float(spec.get("step", 1) or 1)
+        return {"categories": [float(lo + i * step) for i in range(int(round((hi - lo) / step)) + 1)]}
     return {}
 
 
