@@ -22,18 +22,22 @@ from trustseg.config import (
 )
 from trustseg.errors import TrustsegError, is_os_failure, os_error_message
 from trustseg.survey.checks import check_survey
-from trustseg.sources import module_sources
+from trustseg.sources import PACKAGE_DIR, module_sources
 from trustseg.stages.common import outcome_rounding_variance
 from trustseg.stages.families import analysis_families, check_outcome_families
 from trustseg.stages.profiles import MEMBERSHIP_ALPHA
+from trustseg.stages.provenance import config_digest
 
 DEFAULT_CONFIGFILE = "config/config.yaml"
-SRC = Path(workflow.basedir) / "src" / "trustseg"
+# In a clone, the checkout's src/; from an installed trustseg (the workflow inside a wheel), the package itself.
+CHECKOUT_SRC = Path(workflow.basedir) / "src" / "trustseg"
+SRC = CHECKOUT_SRC if CHECKOUT_SRC.is_dir() else PACKAGE_DIR
 
 # Rule scripts import trustseg from this checkout's src/, also inside a conda
 # environment (--sdm conda) or a cluster job where it was never pip-installed.
-_inherited = dict(os.environ).get("PYTHONPATH", "")
-os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (str(SRC.parent), _inherited) if p))
+if SRC == CHECKOUT_SRC:
+    _inherited = dict(os.environ).get("PYTHONPATH", "")
+    os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (str(SRC.parent), _inherited) if p))
 
 
 def _fail(message):
