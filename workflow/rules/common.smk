@@ -114,6 +114,7 @@ config.update(_validated)
 
 ANALYSES = list(config["analyses"])
 SEED = int(config["seed"])
+CONFIG_SHA256 = config_digest(config)  # recorded in the provenance of every analysis
 WEIGHT = config["data"].get("weight_column")
 BOOT = config["bootstrap"]
 REPORT_CFG = config["report"]
