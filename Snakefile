@@ -20,6 +20,8 @@ include: "workflow/rules/profiles.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/notebooks.smk"
 include: "workflow/rules/warnings.smk"
+include: "workflow/rules/provenance.smk"
+include: "workflow/rules/export.smk"
 
 
 report: "workflow/report/workflow.rst"
@@ -29,3 +31,5 @@ rule all:
     default_target: True
     input:
         all_targets(),
+        "results/provenance.csv",
+        export_targets(),

@@ -362,3 +362,32 @@ def warnings_inputs(wildcards):
         inputs += [f"results/{name}/{table}" for table in
                    ("analysis.json", "model_selection.csv", "segments.csv", "residual_spread.csv")]
     return inputs
+
+
+# ---- provenance and exports (rules/provenance.smk, rules/export.smk)
+
+from trustseg.stages.export import EXPORT_FORMATS
+
+
+def export_targets():
+    targets = [f"results/{name}/export/{name}_segments.{ext}" for name in ANALYSES for ext in EXPORT_FORMATS]
+    return targets + ["results/tables.xlsx"]
+
+
+def workbook_tables(wildcards):
+    """Every table of the run (each written as CSV, Markdown and LaTeX), keyed cleaning/<table> or <analysis>/<table>.
+
+    A stage that adds a table lists it here, so that the workbook holds it.
+    """
+    tables = {"provenance": "results/provenance.csv"}
+    tables.update({f"cleaning/{t}": f"results/cleaning/{t}.csv" for t in ("report", "reliability")})
+    for name in ANALYSES:
+        names = ["model_selection", "segments", "tests", "classification", "residual_spread"]
+        if is_chain(name):
+            names.append("effects")
+        if BOOT["replicates"] > 0:
+            names += ["bootstrap", "bootstrap_ari"]
+        if config["profile"]:
+            names += ["profiles", "membership"]
+        tables.update({f"{name}/{t}": f"results/{name}/{t}.csv" for t in names})
+    return tables
