@@ -64,10 +64,14 @@ def default_config(folder: str | Path = ".") -> Path:
 
 def _parsed(snakemake_args: Sequence[str]):
     """Snakemake's own reading of its options, or None when it rejects them (it will say why when run)."""
+    import contextlib
+    import io
+
     from snakemake.cli import get_argument_parser
 
     try:
-        return get_argument_parser().parse_args(list(snakemake_args))
+        with contextlib.redirect_stderr(io.StringIO()):  # snakemake prints the usage itself when run
+            return get_argument_parser().parse_args(list(snakemake_args))
     except SystemExit:
         return None
 
