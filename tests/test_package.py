@@ -191,3 +191,24 @@ def test_the_wheel_runs_the_workflow_in_a_fresh_folder(tmp_path):
     sheets = openpyxl.load_workbook(results / "tables.xlsx").sheetnames
     assert sheets[:4] == ["contents", "provenance", "cleaning report", "cleaning reliability"]
     assert "1 segments" in sheets
+
+
+def test_constraints_pin_only_what_the_install_pulls_in():
+    """Every pinned package is installed here (CI's fresh `.[all,dev]` install), and every dependency is pinned."""
+    from importlib import metadata
+
+    pinned = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            pinned[re.sub(r"[-_.]+", "-", name).lower()] = version
+    not_installed = []
+    for name in pinned:
+        try:
+            metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            not_installed.append(name)
+    assert not not_installed, f"constraints.txt pins packages the install does not pull in: {not_installed}"
+    requirements = metadata.requires("trustseg") or []
+    names = {re.sub(r"[-_.]+", "-", re.split(r"[<>=!~ ;\[]", r)[0]).lower() for r in requirements}
+    assert names - {"trustseg"} <= set(pinned), (names - {"trustseg"}) - set(pinned)

@@ -227,6 +227,29 @@ def _check_config(args) -> int:
     return 0
 
 
+def _in_study_folder(command):
+    """``command`` run in the study folder of ``args.config_file`` (the config named by its absolute path).
+
+    ``data.path`` is read from the study folder, as ``trustseg run`` reads it
+    (:func:`trustseg.study.study_folder`), wherever the command is started.
+    """
+
+    def in_folder(args) -> int:
+        import contextlib
+        import os
+
+        from trustseg.study import study_folder
+
+        args.config_file = os.path.abspath(args.config_file)
+        folder = study_folder(args.config_file)
+        if not folder.is_dir():  # a config that is not there: the command says so
+            return command(args)
+        with contextlib.chdir(folder):
+            return command(args)
+
+    return in_folder
+
+
 def config_files_in(snakemake_args) -> list[str]:
     """The files given with ``--configfile``/``--configfiles`` (space- or ``=``-separated) in snakemake options."""
     files, taking = [], False
@@ -336,8 +359,8 @@ def main(argv=None) -> int:
         return int(exc.code or 0)
     try:
         commands = {"init-config": _init_config, "simulate": _simulate, "config-docs": _config_docs,
-                    "check-config": _check_config, "publish-notebooks": _publish_notebooks, "run": _run,
-                    "new": _new}
+                    "check-config": _in_study_folder(_check_config), "publish-notebooks": _publish_notebooks,
+                    "run": _run, "new": _new}
         return commands[args.command](args)
     except TrustsegError as exc:
         print(f"trustseg: error: {exc}", file=sys.stderr)
@@ -346,7 +369,8 @@ def main(argv=None) -> int:
         extra = OPTIONAL_MODULES.get((exc.name or "").split(".")[0])
         if extra is None:
             raise
-        print(f"trustseg: error: 'trustseg {args.command}' needs the package '{exc.name}', which the core install "
+        package = {"yaml": "PyYAML"}.get(exc.name, exc.name)
+        print(f"trustseg: error: 'trustseg {args.command}' needs the package '{package}', which the core install "
               f"leaves out; install it with pip install \"trustseg[{extra}]\" (in a clone: pip install -e \".[all]\").",
               file=sys.stderr)
         return 1
