@@ -240,10 +240,10 @@ def _in_study_folder(command):
 
         from trustseg.study import study_folder
 
-        args.config_file = os.path.abspath(args.config_file)
         folder = study_folder(args.config_file)
-        if not folder.is_dir():  # a config that is not there: the command says so
-            return command(args)
+        if not folder.is_dir() or folder.resolve() == Path.cwd().resolve():
+            return command(args)  # in the study folder already, or a config that is not there (the command says so)
+        args.config_file = os.path.abspath(args.config_file)
         with contextlib.chdir(folder):
             return command(args)
 
