@@ -130,6 +130,7 @@ def test_tables_workbook_holds_every_table_after_its_contents(tmp_path):
         pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}).to_csv(stem.with_suffix(".csv"), index=False)
         stem.with_suffix(".md").write_text(f"Caption of {key},\non two lines.\n\n| a | b |\n")
         tables[key] = str(stem.with_suffix(".csv"))
+    (results / "cleaning" / "report.csv").write_text("\n")  # a table without columns gets an empty sheet
     out = results / "tables.xlsx"
     export.tables_workbook(tables, str(out), analyses=["repurchase_on_satisfaction", "trust_chain"])
     book = openpyxl.load_workbook(out)
@@ -139,6 +140,7 @@ def test_tables_workbook_holds_every_table_after_its_contents(tmp_path):
     assert contents[2][:3] == ("2 segments", "trust_chain", "segments")
     assert contents[2][4] == "Caption of trust_chain/segments, on two lines."
     assert [c.value for c in book["1 segments"]["A"]] == ["a", 1, 2]
+    assert book["cleaning report"].max_row == 1 and book["cleaning report"]["A1"].value is None
 
 
 def test_unknown_export_format_is_refused(tmp_path):

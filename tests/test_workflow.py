@@ -293,13 +293,16 @@ REFITS = {"clean_survey", "fit_k", "lr_test", "bootstrap_chunk"}
 def test_new_alpha_or_margin_refits_nothing(golf_run, repo_copy, tmp_path, change):
     jobs = planned_jobs(golf_run, changed_config(golf_run, tmp_path, **change), repo_copy)
     # new verdicts, intervals and names, drawn again; no model is fitted and K is not chosen again
-    assert jobs["segments"] == jobs["segment_figures"] == jobs["record_settings"] == jobs["bootstrap_merge"] == 1
+    assert jobs["segments"] == jobs["segment_figures"] == jobs["bootstrap_merge"] == 1
+    # every analysis.json records the config's fingerprint (its provenance), so both analyses' are rewritten
+    assert jobs["record_settings"] == 2 and jobs["record_provenance"] == 1
     assert not (REFITS | {"select_k", "model_selection"}) & set(jobs)
 
 
 def test_new_criterion_refits_nothing(golf_run, repo_copy, tmp_path):
     jobs = planned_jobs(golf_run, changed_config(golf_run, tmp_path, criterion="aic"), repo_copy)
-    assert jobs["select_k"] == jobs["model_selection"] == jobs["record_settings"] == 1
+    assert jobs["select_k"] == jobs["model_selection"] == 1
+    assert jobs["record_settings"] == 2  # both analysis.json record the changed config's fingerprint
     assert "fit_k" not in jobs and "lr_test" not in jobs and "clean_survey" not in jobs
 
 

@@ -258,7 +258,11 @@ def tables_workbook(tables: Mapping[str, str], output: str, *, analyses: Sequenc
         else:
             sheet = f"{group} {table}".strip()
         path = Path(csv_path)
-        sheets.append((sheet, pd.read_csv(path, keep_default_na=True)))
+        try:
+            frame = pd.read_csv(path, keep_default_na=True)
+        except pd.errors.EmptyDataError:  # a table without columns (nothing to test at K = 1, say)
+            frame = pd.DataFrame()
+        sheets.append((sheet, frame))
         contents.append({"sheet": sheet, "analysis": group if group in analyses else "", "table": table,
                          "file": path.as_posix(), "caption": _caption(path.with_suffix(".md"))})
     _atomic_bytes(Path(output), workbook_bytes([("contents", pd.DataFrame(contents)), *sheets]))
