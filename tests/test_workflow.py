@@ -297,13 +297,16 @@ REFITS = {"clean_survey", "fit_k", "lr_test", "bootstrap_chunk"}
 def test_new_alpha_or_margin_refits_nothing(golf_run, repo_copy, tmp_path, change):
     jobs = planned_jobs(golf_run, changed_config(golf_run, tmp_path, **change), repo_copy)
     # new verdicts, intervals and names, drawn again; no model is fitted and K is not chosen again
-    assert jobs["segments"] == jobs["segment_figures"] == jobs["record_settings"] == jobs["bootstrap_merge"] == 1
+    assert jobs["segments"] == jobs["segment_figures"] == jobs["bootstrap_merge"] == 1
+    # every analysis.json records the config's fingerprint (its provenance), so both analyses' are rewritten
+    assert jobs["record_settings"] == 2 and jobs["record_provenance"] == 1
     assert not (REFITS | {"select_k", "model_selection"}) & set(jobs)
 
 
 def test_new_criterion_refits_nothing(golf_run, repo_copy, tmp_path):
     jobs = planned_jobs(golf_run, changed_config(golf_run, tmp_path, criterion="aic"), repo_copy)
-    assert jobs["select_k"] == jobs["model_selection"] == jobs["record_settings"] == 1
+    assert jobs["select_k"] == jobs["model_selection"] == 1
+    assert jobs["record_settings"] == 2  # both analysis.json record the changed config's fingerprint
     assert "fit_k" not in jobs and "lr_test" not in jobs and "clean_survey" not in jobs
 
 
@@ -667,3 +670,28 @@ def test_snakemake_lint_is_clean():
     # CI runs `snakemake --lint` too; a lint finding there should fail here first
     result = subprocess.run([SNAKEMAKE, "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+
+
+def test_exports_merge_back_into_the_survey_and_the_workbook_holds_every_table(golf_run):
+    """The golf run's exports: the survey's own ids, the run's segments with their names, and every table."""
+    import openpyxl
+    import pyreadstat
+
+    results = golf_run / "results"
+    survey_ids = set(pd.read_csv(golf_run / "survey.csv", dtype={"respondent_id": str})["respondent_id"])
+    for name in (NAME, CHAIN):
+        assignments = pd.read_csv(results / name / "assignments.csv", dtype={"respondent_id": str})
+        names = pd.read_csv(results / name / "segments.csv").groupby("segment")["name"].first().to_dict()
+        exported, meta = pyreadstat.read_sav(results / name / "export" / f"{name}_segments.sav")
+        assert set(exported["respondent_id"]) <= survey_ids  # keyed as in the survey file: merges back
+        assert list(exported["respondent_id"]) == list(assignments["respondent_id"])
+        assert list(exported["segment"].astype(int)) == list(assignments["segment"])
+        assert {int(k): v for k, v in meta.variable_value_labels["segment"].items()} == names
+        stata, _ = pyreadstat.read_dta(results / name / "export" / f"{name}_segments.dta")
+        assert list(stata["segment_name"]) == [names[s] for s in assignments["segment"]]
+    analysis = json.loads((results / NAME / "analysis.json").read_text())
+    assert analysis["provenance"]["seed"] == 2010 and len(analysis["provenance"]["config_sha256"]) == 64
+    assert analysis["provenance"]["data_file"] == "survey.csv"
+    sheets = openpyxl.load_workbook(results / "tables.xlsx").sheetnames
+    tables = [p for p in results.rglob("*.md") if p.with_suffix(".csv").is_file()]  # what write_table wrote
+    assert len(sheets) == len(tables) + 1, (sheets, tables)  # a sheet per table, and the contents

@@ -28,19 +28,23 @@ from trustseg.errors import (
     os_error_message,
     remember_interrupts,
 )
-from trustseg.sources import module_sources
+from trustseg.sources import PACKAGE_DIR, module_sources
 from trustseg.stages.common import outcome_rounding_variance
 from trustseg.stages.families import analysis_families
 from trustseg.stages.startup import check_inputs
 from trustseg.stages.profiles import MEMBERSHIP_ALPHA
+from trustseg.stages.provenance import config_digest
 
 DEFAULT_CONFIGFILE = "config/config.yaml"
-SRC = Path(workflow.basedir) / "src" / "trustseg"
+# In a clone, the checkout's src/; from an installed trustseg (the workflow inside a wheel), the package itself.
+CHECKOUT_SRC = Path(workflow.basedir) / "src" / "trustseg"
+SRC = CHECKOUT_SRC if CHECKOUT_SRC.is_dir() else PACKAGE_DIR
 
 # Rule scripts import trustseg from this checkout's src/, also inside a conda
 # environment (--sdm conda) or a cluster job where it was never pip-installed.
-_inherited = dict(os.environ).get("PYTHONPATH", "")
-os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (str(SRC.parent), _inherited) if p))
+if SRC == CHECKOUT_SRC:
+    _inherited = dict(os.environ).get("PYTHONPATH", "")
+    os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (str(SRC.parent), _inherited) if p))
 
 
 def _fail(message):
@@ -127,6 +131,7 @@ config.update(_validated)
 
 ANALYSES = list(config["analyses"])
 SEED = int(config["seed"])
+CONFIG_SHA256 = config_digest(config)  # recorded in the provenance of every analysis
 WEIGHT = config["data"].get("weight_column")
 BOOT = config["bootstrap"]
 REPORT_CFG = config["report"]
@@ -374,3 +379,32 @@ def warnings_inputs(wildcards):
         inputs += [f"results/{name}/{table}" for table in
                    ("analysis.json", "model_selection.csv", "segments.csv", "residual_spread.csv")]
     return inputs
+
+
+# ---- provenance and exports (rules/provenance.smk, rules/export.smk)
+
+from trustseg.stages.export import EXPORT_FORMATS
+
+
+def export_targets():
+    targets = [f"results/{name}/export/{name}_segments.{ext}" for name in ANALYSES for ext in EXPORT_FORMATS]
+    return targets + ["results/tables.xlsx"]
+
+
+def workbook_tables(wildcards):
+    """Every table of the run (each written as CSV, Markdown and LaTeX), keyed cleaning/<table> or <analysis>/<table>.
+
+    A stage that adds a table lists it here, so that the workbook holds it.
+    """
+    tables = {"provenance": "results/provenance.csv"}
+    tables.update({f"cleaning/{t}": f"results/cleaning/{t}.csv" for t in ("report", "reliability")})
+    for name in ANALYSES:
+        names = ["model_selection", "segments", "tests", "classification", "residual_spread"]
+        if is_chain(name):
+            names.append("effects")
+        if BOOT["replicates"] > 0:
+            names += ["bootstrap", "bootstrap_ari"]
+        if config["profile"]:
+            names += ["profiles", "membership"]
+        tables.update({f"{name}/{t}": f"results/{name}/{t}.csv" for t in names})
+    return tables

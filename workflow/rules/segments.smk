@@ -81,6 +81,7 @@ rule record_settings:
         "Recording the settings and the chosen number of segments of analysis {wildcards.analysis}"
     input:
         criteria="results/{analysis}/criteria.csv",
+        data=config["data"]["path"],  # its SHA-256 goes into the provenance
         code=sources("stages.segments"),
     output:
         "results/{analysis}/analysis.json",
@@ -99,6 +100,8 @@ rule record_settings:
         verdict_adjustment=setting("verdict_adjustment"),
         equations=setting("equations"),
         family=outcome_family,
+        seed=SEED,
+        config_sha256=CONFIG_SHA256,
     conda:
         "../envs/trustseg.yaml"
     log:

@@ -14,6 +14,7 @@ from trustseg.equations import TERM_SEPARATOR
 from trustseg.report.tables import atomic_write_text, write_table
 from trustseg.stages.common import POSTERIOR_PREFIX, analysis_data, chosen_row, read_clean, stem, write_csv, write_json
 from trustseg.stages.fits import load_model
+from trustseg.stages.provenance import run_provenance
 
 logger = logging.getLogger("trustseg")
 
@@ -441,12 +442,14 @@ def record_settings(criteria_path: str, name: str, output: str, *, outcome: str,
                     focal: str, alpha: float, criterion: str, equivalence_margin: float, cov_type: str, method: str,
                     membership_ci_level: float, higher_is: str = "better",
                     verdict_adjustment: str = "none", equations: Sequence | None = None,
-                    family: Mapping | Sequence | None = None, expected: Mapping[str, str] | None = None) -> None:
+                    family: Mapping | Sequence | None = None, expected: Mapping[str, str] | None = None,
+                    data_path: str | None = None, seed: int | None = None, config_sha256: str | None = None) -> None:
     """Write the settings of one analysis and its chosen K to ``analysis.json``, the one place readers find them.
 
     The notebooks and :mod:`trustseg.report.results` read the outcome, focal
     predictor, confidence levels, criterion and margin here instead of
-    recovering them from the tables.
+    recovering them from the tables.  ``provenance`` says what computed the
+    run (:func:`trustseg.stages.provenance.run_provenance`).
     """
     chosen = chosen_row(criteria_path)
     families = [f["name"] for f in ([family] if isinstance(family, Mapping) else list(family or []))]
@@ -471,6 +474,7 @@ def record_settings(criteria_path: str, name: str, output: str, *, outcome: str,
         # the outcome family of each equation (one for a single outcome): the unit of every coefficient
         "family": families or ["gaussian"],
         "expected": dict(expected or {}),
+        "provenance": run_provenance(seed=seed, config_sha256=config_sha256, data_path=data_path),
     }, output)
 
 
