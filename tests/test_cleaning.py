@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from trustseg.errors import ConfigError, DataError
 from trustseg.survey.cleaning import FLAG_COLUMNS, REPORT_COLUMNS, clean_survey, detect_personal_columns
-from trustseg.survey.io import read_survey
+from trustseg.survey.io import identifiers, read_survey
 
 ROOT = os.path.join(os.path.dirname(__file__), os.pardir)
 
@@ -64,7 +64,7 @@ def test_layout_of_clean_report_and_flagged():
     raw = survey(id=[11, 12, 13, 14], **BASE, w=[1.0, 2.0, 0.5, 1.0], gender=["m", "f", "f", "m"], junk=[0, 0, 0, 0])
     res = clean_survey(raw, config(data={"id_column": "id", "weight_column": "w"}, profile=["gender"]))
     assert list(res.clean.columns) == ["respondent_id", "s1", "s2", "r1", "r2", "sat", "rep", "w", "gender"]
-    assert res.clean["respondent_id"].tolist() == [11, 12, 13, 14]
+    assert res.clean["respondent_id"].tolist() == ["11", "12", "13", "14"]  # ids are text
     assert res.clean.index.name == "source_row"
     assert res.clean["sat"].tolist() == [1.5, 2.5, 3.5, 4.5]
     assert list(res.report.columns) == REPORT_COLUMNS
@@ -187,7 +187,7 @@ def test_duplicate_ids_keep_first_and_flag_the_rest():
 def test_missing_id_is_flagged_not_lost():
     raw = survey(id=[1.0, None, 3.0], s1=[1, 2, 3], s2=[1, 2, 3], r1=[1, 2, 3], r2=[3, 2, 1])
     res = clean_survey(raw, config(data={"id_column": "id"}))
-    assert res.clean["respondent_id"].tolist() == [1, 3]
+    assert res.clean["respondent_id"].tolist() == ["1", "3"]  # ids are text, without a decimal point
     assert res.flagged["rules"].tolist() == ["missing_id"]
     accounted(res, 3)
 
@@ -249,8 +249,13 @@ def test_everyone_flagged_is_an_error_not_an_empty_result():
 def test_weights_are_validated():
     good = clean_survey(survey(**BASE, w=[1, 2, 3, 4]), config(data={"weight_column": "w"}))
     assert good.clean["w"].tolist() == [1.0, 2.0, 3.0, 4.0]
-    with pytest.raises(DataError, match=r"weight column 'w' has 2 .*\[2, 4\]"):
+    with pytest.raises(DataError, match=r"weight column 'w' has .*1 missing \(data rows 4\); 1 zero or negative "
+                                        r"\(data rows 2\)"):
         clean_survey(survey(**BASE, w=[1, 0, 3, None]), config(data={"weight_column": "w"}))
+    with pytest.raises(DataError, match=r"runs from 1 to 1e\+300.*data rows 4\)"):
+        clean_survey(survey(**BASE, w=[1, 2, 3, 1e300]), config(data={"weight_column": "w"}))
+    huge = clean_survey(survey(**BASE, w=[1e300, 2e300, 3e300, 1e300]), config(data={"weight_column": "w"}))
+    assert huge.clean["w"].tolist() == [1e300, 2e300, 3e300, 1e300]
 
 
 def test_personal_data_by_name_and_content_is_dropped():
@@ -287,10 +292,23 @@ def test_personal_data_error_mode():
         clean_survey(raw, config(cleaning={"personal_data": "error"}))
 
 
-def test_personal_data_used_by_config_is_refused():
-    raw = survey(**BASE, mail=["a@b.cd", "b@b.cd", "c@b.cd", "d@b.cd"])
-    with pytest.raises(ConfigError, match="pseudonymous id"):
+def test_ids_holding_personal_data_are_replaced_by_keyed_pseudonyms_or_refused():
+    import hashlib
+    import hmac
+
+    raw = survey(**BASE, mail=["a@b.cd", "b@b.cd", "c@b.cd", "a@b.cd"])
+    key = bytes(range(32))
+    res = clean_survey(raw, config(data={"id_column": "mail"}), pseudonym_key=key)
+    expected = [hmac.new(key, v.encode(), hashlib.sha256).hexdigest()[:20] for v in ["a@b.cd", "b@b.cd", "c@b.cd"]]
+    assert res.clean["respondent_id"].tolist() == expected
+    assert res.flagged["respondent_id"].tolist() == [expected[0]]  # the repeat of a@b.cd, still a duplicate
+    assert not any("@" in str(v) for frame in (res.clean, res.flagged, res.report) for v in frame.to_numpy().ravel())
+    assert "replaced by keyed pseudonyms" in rule(res, "personal_ids")["action"]
+    with pytest.raises(DataError, match="no pseudonym key"):
         clean_survey(raw, config(data={"id_column": "mail"}))
+    with pytest.raises(DataError, match=r"ids in column 'mail' .*e-mail addresses.*personal_data is error") as err:
+        clean_survey(raw, config(data={"id_column": "mail"}, cleaning={"personal_data": "error"}), pseudonym_key=key)
+    assert "b.cd" not in str(err.value)
 
 
 def test_configured_columns_are_not_judged_by_name():
@@ -399,7 +417,7 @@ def test_property_never_crashes_never_loses_a_respondent(case):
     if cfg["data"]["id_column"] is not None:
         kept = res.clean["respondent_id"]
         assert kept.is_unique or cfg["cleaning"]["flagged_action"] == "keep"
-        assert kept.tolist() == raw["rid"].iloc[res.clean.index - 1].tolist()
+        assert kept.tolist() == identifiers(raw["rid"]).iloc[res.clean.index - 1].tolist()
     assert res.report["rows_affected"].between(0, n).all()
     for name, spec in cfg["constructs"].items():
         lo, hi = spec["scale"]
@@ -451,7 +469,7 @@ def test_ordinary_answers_are_not_personal_data():
 
 def test_phone_in_a_configured_column_is_refused_without_showing_it():
     raw = survey(**BASE, region=["north", "south", "ring +44 20 7946 0958", "north"])
-    with pytest.raises(ConfigError, match=r"\['region'\].*phone numbers.*pseudonymous id") as err:
+    with pytest.raises(ConfigError, match=r"'region'.*phone numbers.*remove them from the config") as err:
         clean_survey(raw, config(profile=["region"]))
     assert "7946" not in str(err.value)
 

@@ -110,10 +110,11 @@ def test_run_reports_a_bad_configfile_as_check_config_does(tmp_path, monkeypatch
     assert "line 3, column 1" in capsys.readouterr().err
 
 
-def test_run_outside_the_project_folder_says_where_to_run(tmp_path, monkeypatch, capsys):
+def test_run_without_a_config_says_how_to_get_one(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["run", "-n"]) == 1
-    assert "no Snakefile in the current folder" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("trustseg: error: no config given") and "--configfile" in err and "trustseg new" in err
 
 
 def test_config_files_in_snakemake_options():
@@ -141,4 +142,4 @@ def test_check_config_reads_the_answers_stops_on_a_wrong_scale_and_warns_of_a_si
     assert main(["check-config", str(path)]) == 0
     captured = capsys.readouterr()
     assert captured.err.startswith("trustseg: warning: analysis 'a' explains the column 'rep1', a single rating item")
-    assert "is valid" in captured.out
+    assert "no problems found: 60 rows and 4 columns" in captured.out and "1 warning above" in captured.out

@@ -166,7 +166,7 @@ def test_sources_follow_the_imports():
     figures = {p.split("trustseg/")[-1] for p in module_sources("trustseg.stages.figures")}
     assert "model/mixture.py" in fit and "model/likelihood.py" in fit and "model/em.py" in fit
     # a figure edit reruns figures, not fits; an engine edit does not rerun figures
-    assert "report/figures.py" in figures and "report/figures.py" not in fit
+    assert "report/figures/kit.py" in figures and "report/figures/kit.py" not in fit
     assert "model/mixture.py" not in figures
     # a single equation runs none of the chain's code
     single = {p.split("trustseg/")[-1] for p in module_sources("trustseg.stages.fit",

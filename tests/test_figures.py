@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from trustseg.report import figures as F
+from trustseg.report.figures import kit
 
 NAMES = {1: "Satisfaction-driven", 2: "Loyal regardless", 3: "Indifferent"}
 X_LABEL = "Satisfaction (mean of items, 1-7 scale)"
@@ -66,6 +67,28 @@ def line_grid(coef, band=None):
 # ---------------------------------------------------------------- styles
 
 
+def _flow(rules=("duplicate_id", "speeders"), dropped=(3, 12), kept=2):
+    """report.csv and flagged.csv of a cleaning: respondents dropped by each rule (one by both), some kept."""
+    n_read = 100
+    flagged = [{"respondent_id": f"d{i}", "rules": rules[0], "action": "dropped"} for i in range(dropped[0] - 1)]
+    flagged.append({"respondent_id": "both", "rules": "; ".join(rules), "action": "dropped"})
+    flagged += [{"respondent_id": f"s{i}", "rules": rules[1], "action": "dropped"} for i in range(dropped[1] - 1)]
+    flagged += [{"respondent_id": f"k{i}", "rules": "straightlining", "action": "kept"} for i in range(kept)]
+    n_clean = n_read - (dropped[0] + dropped[1] - 1)
+    report = pd.DataFrame([
+        ("input", n_read, None, "read", ""),
+        ("personal_data", 100, 100, "dropped columns", "email (e-mail addresses)"),
+        ("missing_codes", 8, 11, "set to missing", "codes [-99]"),
+        (rules[0], dropped[0], None, "flagged (first row kept)", ""),
+        ("straightlining", kept, None, f"flagged: 0 dropped, {kept} kept", ""),
+        (rules[1], dropped[1], None, "flagged", ""),
+        ("flagged", dropped[0] + dropped[1] - 1 + kept, None, "dropped", ""),
+        ("construct_score:trust", 2, None, "score missing", ""),
+        ("clean", n_clean, None, "written", ""),
+    ], columns=["rule", "rows_affected", "cells_affected", "action", "detail"])
+    return report, pd.DataFrame(flagged)
+
+
 def test_segment_styles_are_greyscale_distinct():
     styles = F.segment_styles(range(1, 7))
     lum = [0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] for c in (s["color"] for s in styles.values())]
@@ -109,16 +132,16 @@ def test_segment_scatter_is_deterministic(tmp_path, survey):
 
 def test_vector_files_are_reproducible_to_the_byte(tmp_path, monkeypatch):
     """PDF and SVG carry no write date and no random ids; SOURCE_DATE_EPOCH, when set, is the date."""
-    rep = pd.DataFrame({"rule": ["duplicate_id", "speeder"], "rows_affected": [3, 12]})
+    rep, flagged = _flow()
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    a = F.cleaning_summary(rep, tmp_path / "a", formats=("pdf", "svg"))
-    b = F.cleaning_summary(rep, tmp_path / "b", formats=("pdf", "svg"))
+    a = F.participant_flow(rep, flagged, tmp_path / "a", formats=("pdf", "svg"))
+    b = F.participant_flow(rep, flagged, tmp_path / "b", formats=("pdf", "svg"))
     for first, second in zip(a.paths, b.paths):
         assert first.read_bytes() == second.read_bytes(), first.name
     pdf, svg = a.paths[1].read_bytes(), a.paths[2].read_text()
     assert b"CreationDate" not in pdf and "<dc:date>" not in svg
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # 2023-11-14 22:13:20 UTC
-    c = F.cleaning_summary(rep, tmp_path / "c", formats=("pdf", "svg"))
+    c = F.participant_flow(rep, flagged, tmp_path / "c", formats=("pdf", "svg"))
     assert b"/CreationDate (D:20231114221320Z)" in c.paths[1].read_bytes()
     assert "<dc:date>2023-11-14T22:13:20+00:00</dc:date>" in c.paths[2].read_text()
 
@@ -226,7 +249,7 @@ def test_coefficient_forest(tmp_path):
     check_record(rec)
     assert "bootstrap percentile" in rec.caption
     assert "\u00b10.1 for satisfaction" in rec.caption
-    assert "outcome scale points" in rec.caption  # units
+    assert "in outcome points" in rec.caption  # units
     assert "2 interval(s) could not be estimated" in rec.caption
 
 
@@ -289,17 +312,28 @@ def test_profile_heatmap_empty_and_constant_rows(tmp_path):
 # ---------------------------------------------------------------- 7 cleaning
 
 
-def test_cleaning_summary(tmp_path):
-    # Dollar signs must print literally, not switch on mathtext.
-    rep = pd.DataFrame({"rule": ["duplicate_id", "tip $x^^y$ bonus", "out of range"],
-                        "rows_affected": [3, 0, 12]})
-    rec = F.cleaning_summary(rep, tmp_path / "clean")
+def test_participant_flow_counts_respondents_and_keeps_other_changes_off_the_flow(tmp_path, layouts):
+    rep, flagged = _flow()
+    rec = F.participant_flow(rep, flagged, tmp_path / "flow")
     check_record(rec)
-    assert "3 cleaning rules" in rec.caption and "total 15" in rec.caption
-    assert "number of respondent rows" in rec.caption
-    rec0 = F.cleaning_summary(rep.iloc[:0], tmp_path / "clean0")
+    check_layout(layouts[-1])
+    # one respondent excluded by both rules is counted once, at the first: 100 - 3 - 11 = 86
+    assert "of the 100 respondents" in rec.caption and "3 were excluded by duplicate id" in rec.caption
+    assert "11 were excluded by speeders" in rec.caption and "leaving 86 in the clean data set" in rec.caption
+    texts = " ".join(text for text, _ in layouts[-1]["texts"])
+    assert "Survey file: 100" in texts and "Clean data set: 86" in texts and "97 remain" in texts
+    # a dropped column and answers set to missing are not respondents: beside the flow, never on it
+    assert "personal data: 1 column dropped" in texts.replace("\n", " ")
+    assert "11 answers set to missing" in texts.replace("\n", " ")
+    assert "flagged but kept, straightlining: 2" in texts.replace("\n", " ")
+    assert "rows affected" not in rec.caption and "row actions" not in rec.caption
+    # dollar signs print literally, and a cleaning that excluded nobody says so
+    rep0 = pd.DataFrame([("input", 5, None, "read", ""), ("tip $x^^y$", 0, None, "flagged", ""),
+                         ("clean", 5, None, "written", "")],
+                        columns=["rule", "rows_affected", "cells_affected", "action", "detail"])
+    rec0 = F.participant_flow(rep0, pd.DataFrame(columns=["respondent_id", "rules", "action"]), tmp_path / "flow0")
     check_record(rec0)
-    assert "no cleaning rules" in rec0.caption
+    assert "none was excluded, leaving 5" in rec0.caption
 
 
 # ---------------------------------------------------------------- CJK
@@ -312,8 +346,8 @@ def test_cjk_labels_do_not_crash_or_flood(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rec = F.coefficient_forest(est, names, tmp_path / "cjk")
-        rec2 = F.cleaning_summary(pd.DataFrame({"rule": ["重复 ID"], "rows_affected": [2]}),
-                                  tmp_path / "cjk2")
+        rep, flagged = _flow(rules=("重复 ID", "speeders"))
+        rec2 = F.participant_flow(rep, flagged, tmp_path / "cjk2")
     check_record(rec)
     check_record(rec2)
     assert "满意度 satisfaction" in rec.caption
@@ -354,18 +388,18 @@ LONG = {"outcome": "intention to renew the membership and play again next season
 def layouts(monkeypatch):
     """The texts of every figure drawn in the test, with their window extents, taken just before saving."""
     recorded = []
-    save = F._save
+    save = kit.save
 
     def measured_save(fig, stem, formats, caption):
         recorded.append(_layout(fig))
         return save(fig, stem, formats, caption)
 
-    monkeypatch.setattr(F, "_save", measured_save)
+    monkeypatch.setattr(kit, "save", measured_save)
     return recorded
 
 
 def _layout(fig) -> dict:
-    with F._rendering():
+    with kit.rendering():
         canvas = FigureCanvasAgg(fig)
         canvas.draw()
     renderer = canvas.get_renderer()
@@ -457,9 +491,8 @@ def test_every_figure_is_laid_out_without_collisions(tmp_path, layouts, k, two_p
                           "level": lv, "segment": s, "value": 1 / len(levels)} for lv in levels for s in names]
                         + [{"variable": "age", "level": None, "segment": s, "value": 40.0 + s} for s in names])
     F.profile_heatmap(prof, names, tmp_path / "prof", formats=())
-    F.cleaning_summary(pd.DataFrame({"rule": ["duplicate_id", "straight-lining across every rating block"
-                                              " of the questionnaire", "speeders"], "rows_affected": [3, 12, 0]}),
-                       tmp_path / "clean", formats=())
+    rep, flagged = _flow(rules=("duplicate_id", "straight-lining across every rating block of the questionnaire"))
+    F.participant_flow(rep, flagged, tmp_path / "clean", formats=())
     assert len(layouts) == 7
     for layout in layouts:
         check_layout(layout)
@@ -481,8 +514,8 @@ def test_every_figure_is_laid_out_without_collisions(tmp_path, layouts, k, two_p
 
 def test_check_layout_notices_overlapping_text(tmp_path, layouts):
     """The layout check can fail: two texts drawn on top of each other are caught."""
-    rep = pd.DataFrame({"rule": ["duplicate_id"], "rows_affected": [3]})
-    F.cleaning_summary(rep, tmp_path / "a", formats=())
+    rep, flagged = _flow()
+    F.participant_flow(rep, flagged, tmp_path / "a", formats=())
     fig = layouts[0]["fig"]
     fig.clear()
     ax = fig.add_subplot()
@@ -502,10 +535,10 @@ def test_scatter_without_a_scale_fits_the_data_and_says_nothing_of_one(tmp_path)
 
 
 def test_wrap_breaks_at_spaces_and_hyphens_and_inside_long_words():
-    assert F._wrap("Satisfaction-driven, lowest loyalty", 14) == "Satisfaction-\ndriven, lowest\nloyalty"
-    assert F._wrap("n\u00a0=\u00a0230 segment", 7) == "n\u00a0=\u00a0230\nsegment"
-    assert all(F._display_width(line) <= 8 for line in F._wrap("满意驱动型忠诚客户群体", 8).split("\n"))
-    assert F._wrap("abcdefghij", 4) == "abcd\nefgh\nij"
+    assert kit.wrap("Satisfaction-driven, lowest loyalty", 14) == "Satisfaction-\ndriven, lowest\nloyalty"
+    assert kit.wrap("n\u00a0=\u00a0230 segment", 7) == "n\u00a0=\u00a0230\nsegment"
+    assert all(kit.display_width(line) <= 8 for line in kit.wrap("满意驱动型忠诚客户群体", 8).split("\n"))
+    assert kit.wrap("abcdefghij", 4) == "abcd\nefgh\nij"
 
 
 # ---------------------------------------------------------------- the figure stage on the real surveys

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import os
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -15,6 +17,9 @@ from trustseg.errors import DataError
 from trustseg.survey.cleaning import clean_survey
 from trustseg.survey.init_config import describe_columns, draft_config, suspected_missing_codes
 from trustseg.survey.io import read_survey
+
+REPO = Path(__file__).resolve().parents[1]
+SURVEYS = REPO / "tests" / "data" / "surveys"
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
 
@@ -111,9 +116,12 @@ def test_fallback_when_no_construct_is_named(tmp_path):
     f.write_text("a,b,c\n1,2,3\n3,4,5\n5,5,1\n", encoding="utf-8")
     draft = draft_config(f)
     cfg = validate_config(yaml.safe_load(draft))
-    # the stand-in outcome is called what it is, not "repurchase", and its slot says CHECK
-    assert cfg["constructs"]["satisfaction"]["items"] == ["a"] and cfg["constructs"]["outcome"]["items"] == ["b"]
-    assert "CHECK: not found by name" in draft and "CHECK: no outcome" in draft
+    # the stand-ins are called what they are, not "repurchase" or "satisfaction", and their slots say CHECK
+    (analysis,) = cfg["analyses"].values()
+    focal = analysis["predictors"][0]
+    assert analysis["outcome"] == "outcome" and focal.endswith("_score") and "satisfaction" not in cfg["constructs"]
+    assert len(cfg["constructs"]["outcome"]["items"]) == len(cfg["constructs"][focal]["items"]) == 1
+    assert "CHECK: no satisfaction construct found by name" in draft and "CHECK: no outcome" in draft
     assert 'outcome: "outcome"  # CHECK' in draft
 
 
@@ -163,8 +171,7 @@ def test_intention_recommendation_switching_and_complaint_columns_are_recognised
     (analysis,) = cfg["analyses"].values()
     assert analysis["outcome"] == "intention"
     assert 'outcome: "intention"  # CHECK' in draft
-    assert "#   switching: switching or churn: higher answers are worse for the firm; in its analysis set " \
-           "higher_is: worse" in draft
+    assert "#   switching: switching: the intention to switch or churn runs the other way (higher_is: worse)" in draft
     for name in ("intention", "recommendation", "complaints"):
         assert f"#   {name}: " in draft
 
@@ -225,3 +232,109 @@ def test_the_draft_proposes_a_family_for_the_outcome_and_for_0_1_and_count_colum
     # a score over several items keeps the default
     several = _ratings(tmp_path, {"sat_1": 7, "sat_2": 7, "rep_1": 7, "rep_2": 7, "rep_3": 7})
     assert "family: auto  # CHECK: a score over 3 items" in several
+
+
+# ----------------------------------------------------------------------------- surveys it could not read before
+
+
+def _draft(tmp_path, frame: pd.DataFrame, name: str = "survey.csv") -> tuple[str, dict]:
+    f = tmp_path / name
+    frame.to_csv(f, index=False)
+    draft = draft_config(f)
+    return draft, validate_config(yaml.safe_load(draft))
+
+
+def _runs(cfg: dict, frame: pd.DataFrame, tmp_path) -> None:
+    """The drafted config passes every start-up check the workflow makes, the family's included: no dead end."""
+    from trustseg.config import check_columns
+    from trustseg.stages.families import check_outcome_families
+    from trustseg.survey.checks import check_survey
+
+    check_columns(cfg, list(frame.columns), "the survey")
+    warnings = check_survey(cfg, frame, "the survey")
+    check_outcome_families(cfg, frame, "the survey")
+    # no warning sends the user to a family the draft did not propose
+    families = {a.get("family") for a in cfg["analyses"].values()}
+    assert not [w for w in warnings if "family ordinal" in w and "ordinal" not in families], warnings
+
+
+def test_answers_on_a_grid_of_steps_make_an_ordinal_outcome_that_runs(tmp_path):
+    """Items answered 0, 20, ..., 100 are rating items; the one-item outcome's ordinal family accepts them."""
+    rng = np.random.default_rng(6)
+    n = 200
+    q = rng.normal(0, 1, n)
+
+    def grid(z):
+        return (np.clip(np.round(2.5 + 1.2 * z + rng.normal(0, 0.5, n)), 0, 5) * 20).astype(int)
+
+    frame = pd.DataFrame({"quality_1": grid(q), "quality_2": grid(q), "quality_3": grid(q), "overall": grid(0.6 * q)})
+    draft, cfg = _draft(tmp_path, frame)
+    assert cfg["constructs"]["quality"]["items"] == ["quality_1", "quality_2", "quality_3"]
+    assert cfg["constructs"]["outcome"]["items"] == ["overall"]
+    assert cfg["constructs"]["outcome"]["scale"] == [0, 100] and cfg["constructs"]["outcome"]["step"] == 20
+    (analysis,) = cfg["analyses"].values()
+    assert analysis["family"] == "ordinal" and analysis["predictors"] == ["quality"]
+    _runs(cfg, frame, tmp_path)
+
+
+def test_yes_no_items_and_an_eleven_point_scale_with_labelled_ends(tmp_path):
+    rng = np.random.default_rng(7)
+    n = 240
+    attributes = rng.random((n, 3)) < 0.5
+    like = np.clip(np.round(attributes.sum(axis=1) * 2 - 3 + rng.normal(0, 1.2, n)), -5, 5).astype(int)
+    like[:2] = [-5, 5]  # both labelled ends are answered
+    labelled = {-5: "I hate it!-5", 5: "I love it!+5"}
+    frame = pd.DataFrame({"yummy": np.where(attributes[:, 0], "Yes", "No"),
+                          "convenient": np.where(attributes[:, 1], "Yes", "No"),
+                          "tasty": np.where(attributes[:, 2], "Yes", "No"),
+                          "Like": [labelled.get(v, f"{v:+d}" if v else "0") for v in like]})
+    draft, cfg = _draft(tmp_path, frame)
+    assert cfg["data"]["value_labels"]["I hate it!-5"] == -5 and cfg["data"]["value_labels"]["Yes"] == 1
+    assert cfg["constructs"]["outcome"] == {**cfg["constructs"]["outcome"], "items": ["Like"], "scale": [-5, 5]}
+    (analysis,) = cfg["analyses"].values()
+    focal = analysis["predictors"][0]
+    assert cfg["constructs"][focal]["scale"] == [0, 1] and analysis["family"] == "ordinal"
+    _runs(cfg, frame, tmp_path)
+
+
+def test_a_construct_is_taken_whole_from_its_stem_and_a_reversed_item_is_flagged(tmp_path):
+    """Privacy concern -> trust -> intention: the whole privacy-concern construct stands in, expected to lower."""
+    rng = np.random.default_rng(9)
+    n = 300
+    pc = rng.normal(0, 1, n)
+    trust = -0.6 * pc + rng.normal(0, 0.8, n)
+
+    def items(z, k):
+        return [np.clip(np.round(4 + 1.2 * z + rng.normal(0, 0.6, n)), 1, 7).astype(int) for _ in range(k)]
+
+    frame = pd.DataFrame({**{f"privacy_concern_{i + 1}": v for i, v in enumerate(items(pc, 3))},
+                          **{f"trust_{i + 1}": v for i, v in enumerate(items(trust, 3))},
+                          **{f"intention_use_{i + 1}": v for i, v in enumerate(items(0.7 * trust, 2))}})
+    frame["trust_3"] = 8 - frame["trust_3"]
+    draft, cfg = _draft(tmp_path, frame)
+    assert cfg["constructs"]["privacy_concern"]["items"] == [f"privacy_concern_{i}" for i in (1, 2, 3)]
+    assert cfg["constructs"]["trust"]["reverse"] == ["trust_3"] and "reverse-keyed?" in draft
+    (analysis,) = cfg["analyses"].values()
+    assert analysis["predictors"] == ["privacy_concern", "trust"] and analysis["outcome"] == "intention"
+    assert analysis["expected"] == {"privacy_concern": "lowers"} and analysis["higher_is"] == "better"
+    _runs(cfg, frame, tmp_path)
+
+
+def test_direction_hints_follow_the_wording_of_the_real_surveys(tmp_path):
+    """Switching intention runs the other way (the file says switching); switching costs do not; an overall
+    rating, never a price item, stands in for the outcome of a survey that names nothing."""
+    switching = pd.read_csv(SURVEYS / "switching.csv")
+    draft, cfg = _draft(tmp_path, switching, "switching.csv")
+    (analysis,) = cfg["analyses"].values()
+    assert analysis["outcome"] == "intention" and analysis["higher_is"] == "worse"
+    corp = pd.read_csv(REPO / "resources" / "examples" / "corp_rep_data.csv")
+    draft, cfg = _draft(tmp_path, corp, "corp_rep_data.csv")
+    (analysis,) = cfg["analyses"].values()
+    assert analysis["outcome"] == "loyalty" and analysis["higher_is"] == "better"
+    assert "higher_is: worse  # CHECK" not in draft
+    satisfaction = pd.read_csv(SURVEYS / "customer_satisfaction.csv")
+    draft, cfg = _draft(tmp_path, satisfaction, "customer_satisfaction.csv")
+    assert cfg["constructs"]["outcome"]["items"] == ["q1"]  # overall satisfaction, not q2 (pricing)
+    (analysis,) = cfg["analyses"].values()
+    assert analysis["family"] == "ordinal"
+    _runs(cfg, satisfaction, tmp_path)

@@ -30,7 +30,9 @@ def test_focal_name_generic_and_inconclusive():
     t = _table([(0.5, 1.0, 0.3, "inconclusive"), (0.3, 3.0, -0.05, "inconclusive"),
                 (0.2, 4.0, -0.6, "drives_down", -0.2)], focal="trust_in_club")
     names = name_segments(t, "trust_in_club", outcome_scale=(1, 5))
-    assert names == {1: "Weakly trust in club-driven", 2: "Mixed", 3: "Trust in club-averse"}
+    # an inconclusive segment is never named as if it had an answer, whatever the sign of its estimate
+    assert names == {1: "Trust in club effect unclear, lower level", 2: "Trust in club effect unclear, higher level",
+                     3: "Trust in club-averse"}
     t2 = _table([(1.0, 1.0, 0.8, "drives_up")], focal="trust_in_club")
     assert name_segments(t2, "trust_in_club") == {1: "Trust in club-driven"}
 
@@ -82,12 +84,15 @@ def test_names_follow_the_direction_the_outcome_runs():
                 (0.1, 1.2, -0.2, "inconclusive"), (0.1, 6.0, 0.0, "unreliable")])
     names = name_segments(t, "satisfaction", (1, 7), outcome="switching", higher_is="worse")
     assert names == {1: "Satisfaction-driven", 2: "Satisfaction-averse", 3: "High switching regardless",
-                     4: "Low switching regardless", 5: "Weakly satisfaction-driven",
+                     4: "Low switching regardless", 5: "Satisfaction effect unclear, low switching",
                      6: "Unreliable segment, high switching"}
     # the same slopes when higher is better: the falling segment runs against the expected direction
     better = name_segments(t, "satisfaction", (1, 7), outcome="repurchase")
     assert better[1] == "Satisfaction-averse" and better[2] == "Satisfaction-driven"
-    assert better[3] == "Loyal regardless" and better[5] == "Mixed"
+    assert better[3] == "Loyal regardless" and better[5] == "Satisfaction effect unclear, low repurchase"
+    # a flat segment of a trust outcome is high trust, not loyalty
+    trust = name_segments(t, "satisfaction", (1, 7), outcome="trust")
+    assert trust[3] == "High trust regardless" and trust[4] == "Low trust regardless"
     assert not any("unusual" in n or "counter" in n.lower() for n in {**names, **better}.values())
     with pytest.raises(ValueError, match="higher_is"):
         name_segments(t, "satisfaction", higher_is="lower")
@@ -95,6 +100,7 @@ def test_names_follow_the_direction_the_outcome_runs():
 
 def test_a_segment_whose_switching_falls_with_satisfaction_is_satisfaction_driven():
     from trustseg.report import results as tr
+    from trustseg.report import sentences as ts
     from trustseg.stages.segments import segment_table
 
     rng = np.random.default_rng(41)
@@ -114,6 +120,45 @@ def test_a_segment_whose_switching_falls_with_satisfaction_is_satisfaction_drive
         outcome="switching", predictors=["satisfaction"], focal="satisfaction", method="em", criterion="bic",
         k=2, k_requested=2, cov_type="oim", alpha=0.05, ci_level=0.95, equivalence_margin=0.1,
         membership_ci_level=0.95, higher_is="worse")
-    text = tr.verdict_sentence(table, settings, segment=1)
+    text = ts.verdict_sentence(table, settings, segment=1)
     assert "switching falls 0.6" in text and "satisfaction drives switching down here." in text
     assert "against the expected direction" not in text
+
+
+def test_a_predictor_expected_to_lower_the_outcome_is_read_the_other_way():
+    """Privacy concern is expected to lower trust: falling trust is the expected direction, and it is named so."""
+    t = _table([(0.4, 6.0, -0.7, "drives_down"), (0.3, 2.0, 0.5, "drives_up"), (0.3, 4.0, 0.0, "does_not_drive")],
+               focal="privacy_concern")
+    names = name_segments(t, "privacy_concern", (1, 7), outcome="trust", expected={"privacy_concern": "lowers"})
+    assert names == {1: "Privacy concern-sensitive", 2: "Privacy concern-tolerant", 3: "Low trust regardless"}
+    assert expected_verdict("better", {"privacy_concern": "lowers"}, "privacy_concern") == "drives_down"
+    # without the declaration the same segments read as a lever would
+    plain = name_segments(t, "privacy_concern", (1, 7), outcome="trust")
+    assert plain[1] == "Privacy concern-averse" and plain[2] == "Privacy concern-driven"
+
+
+def test_names_rank_by_the_level_given_with_the_table():
+    """With a level column (the members' mean outcome), the qualifiers agree with the numbers shown beside them."""
+    t = _table([(0.3, 0.5, 0.9, "drives_up"), (0.3, 2.0, 0.8, "drives_up"), (0.4, -1.0, 0.7, "drives_up")])
+    t["level"] = t["segment"].map({1: 7.30, 2: 7.18, 3: 5.0})
+    names = name_segments(t, "satisfaction", (0, 10), outcome="loyalty")
+    assert names == {1: "Satisfaction-driven, highest loyalty", 2: "Satisfaction-driven, middle loyalty",
+                     3: "Satisfaction-driven, lowest loyalty"}
+
+
+def test_an_expected_direction_names_a_predictor_and_says_raises_or_lowers():
+    import yaml
+
+    from trustseg.config import validate_config
+    from trustseg.errors import ConfigError
+
+    cfg = yaml.safe_load((__import__("pathlib").Path(__file__).parents[1] / "config" / "config.yaml").read_text())
+    cfg["analyses"]["trust_on_satisfaction"]["expected"] = {"price": "lowers"}
+    with pytest.raises(ConfigError, match=r"expected' gives a direction for 'price', which is not a predictor"):
+        validate_config(cfg, source="the config")
+    cfg["analyses"]["trust_on_satisfaction"]["expected"] = {"satisfaction": "down"}
+    with pytest.raises(ConfigError, match=r"use one of 'raises', 'lowers'"):
+        validate_config(cfg, source="the config")
+    cfg["analyses"]["trust_on_satisfaction"]["expected"] = {"satisfaction": "lowers"}
+    assert validate_config(cfg, source="the config")["analyses"]["trust_on_satisfaction"]["expected"] == {
+        "satisfaction": "lowers"}

@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 
 from trustseg.report import results as tr
+from trustseg.report import warnings_report as tw
 from trustseg.report.notebooks import (
     INJECTED_ID,
     INJECTED_TAG,
@@ -72,13 +73,16 @@ def test_committed_notebooks_are_executed_and_fit_nothing():
 
 
 def test_notebooks_use_existing_helpers_and_read_settings_from_the_run():
-    """Every ``tr.<name>`` a notebook calls exists, and the analysis settings come from analysis.json."""
+    """Every report helper a notebook calls exists, and the analysis settings come from analysis.json."""
+    from trustseg.report import advice, numbers, sentences
+
+    modules = {"tr": tr, "ts": sentences, "ta": advice, "tw": tw, "tn": numbers}
     for path in sorted((REPO / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(str(path), as_version=4)
         source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-        used = set(re.findall(r"\btr\.(\w+)", source))
+        used = set(re.findall(r"\b(tr|ts|ta|tw|tn)\.(\w+)", source))
         assert used, path
-        assert not [name for name in used if not hasattr(tr, name)], path
+        assert not [(alias, name) for alias, name in used if not hasattr(modules[alias], name)], path
         # settings of an analysis are read from run.settings, not from the config file
         assert not re.search(r"\[\"analyses\"\]|get\(\"analyses\"\)", source), path
 
@@ -147,9 +151,9 @@ def test_every_notebook_opens_with_the_runs_warnings():
     for path in sorted((REPO / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(str(path), as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
-        first = next(i for i, c in enumerate(code) if "tr.run_warnings(" in c.source)
+        first = next(i for i, c in enumerate(code) if "tw.run_warnings(" in c.source)
         # right after the parameters and the imports, before any table
-        assert first <= 2 and "tr.warnings_markdown(" in code[first].source, path.name
+        assert first <= 2 and "tw.warnings_markdown(" in code[first].source, path.name
         assert code[first].id == "read-first", path.name
 
 
@@ -202,7 +206,7 @@ def _switching_run(root: Path) -> None:
     settings = {"outcome": "switching", "predictors": ["service_quality"], "focal": "service_quality",
                 "method": "em", "criterion": "bic", "k": 3, "k_requested": 3, "cov_type": "oim", "alpha": 0.05,
                 "ci_level": 0.95, "equivalence_margin": 0.1, "membership_ci_level": 0.95, "higher_is": "worse",
-                "verdict_adjustment": "none", "equations": []}
+                "verdict_adjustment": "none", "equations": [], "family": ["gaussian"], "expected": {}}
     (base / "analysis.json").write_text(json.dumps(
         {f.name: settings[f.name] for f in dataclasses.fields(tr.AnalysisSettings)}))
     _write(base / "model_selection.csv", pd.DataFrame({
@@ -294,7 +298,7 @@ def test_notebooks_on_another_survey_speak_of_its_variables_and_carry_its_warnin
     assert "variance_floor(1 segment)" in segments and "residual_spread" not in segments.split("Read first")[0]
     assert "how switching and service quality go together" in segments
     assert "described here by the profile variable region" in profiles
-    assert "switching falls by about 0.80 points with each point of service quality" in profiles
+    assert "switching falls 0.80 points per service quality point" in profiles
     assert "cannot be trusted" in profiles
 
 
@@ -312,7 +316,7 @@ def test_report_captions_name_the_runs_own_variables(tmp_path):
     config["analyses"]["churn"]["predictors"] = ["service_quality", "price_fairness"]
     snakemake = SimpleNamespace(config=config, wildcards=SimpleNamespace(analysis="churn", notebook="02_segments"))
     warnings_html = tmp_path / "warnings.html"
-    warnings_html.write_text(tr.warnings_html(tr.run_warnings(tmp_path / "results")), encoding="ascii")
+    warnings_html.write_text(tw.warnings_html(tw.run_warnings(tmp_path / "results")), encoding="ascii")
     files = [SimpleNamespace(path=warnings_html)]
     env = Environment(trim_blocks=True, lstrip_blocks=True)  # as snakemake.report renders captions
     rendered = {}

@@ -298,6 +298,18 @@ def _planted_survey() -> tuple[pd.DataFrame, dict[str, list[str]]]:
         f"{pick('phone', i * 3)} or {pick('email', i * 5)}"))
     raw["Q12_other"] = ["" if i != n // 2 else f"{pick('name', 1)}, {pick('ipv6', 3)}, {pick('phone', 7)}"
                         for i in range(n)]                                      # one row
+    raw["ann.lee@fairway-mail.example.org"] = "yes"                            # an e-mail address as a header
+    raw["Q13 SSN card address"] = [["Johnathan Smithers 123-45-6789", "card 4111 1111 1111 1111",
+                                    "221B Baker Street", "身份证 11010519491231002X"][i % 4] if i % 6 == 0 else ""
+                                   for i in range(n)]                          # identity, card numbers, addresses
+    # the respondent ids are phone numbers, e-mail addresses and names (a repeated id stays repeated)
+    personal_ids = {old: [f"+44 20 7946 {i:04d}", f"golfer{i}@{DOMAINS[i % 3]}", f"{pick('name', i)} {i}"][i % 3]
+                    for i, old in enumerate(dict.fromkeys(raw["respondent_id"]))}
+    raw["respondent_id"] = raw["respondent_id"].map(personal_ids)
+    planted["ids"] = list(personal_ids.values())
+    planted["identity and card numbers, addresses"] = ["123-45-6789", "Smithers", "4111 1111 1111 1111",
+                                                       "Baker Street", "11010519491231002X",
+                                                       "ann.lee@fairway-mail.example.org"]
     # the bundled survey's own comments carry e-mail addresses (member0001@example.com) too
     planted["bundled email"] = sorted(set(re.findall(r"member\d+@example\.com", " ".join(raw["comment"]))))
     return raw, planted
@@ -381,5 +393,11 @@ def test_full_workflow_notebooks_and_report_leak_nothing(tmp_path):
                     for where, data in searched if form in data})
     assert not leaks, leaks[:20]
     detail = _personal_detail(files["results/cleaning/report.csv"].decode("utf-8"))
-    for column in ("full_name", "contact", "telephone", "origin", "remarks", "Q12_other", "comment"):
+    for column in ("full_name", "contact", "telephone", "origin", "remarks", "Q12_other", "comment",
+                   "Q13 SSN card address"):
         assert f"{column} (" in detail, (column, detail)
+    assert "its header is withheld" in detail
+    # the ids are replaced by keyed pseudonyms (the key beside the config, outside results/), and say so
+    assert (tmp_path / "pseudonym.key").is_file()
+    report = pd.read_csv(io.StringIO(files["results/cleaning/report.csv"].decode("utf-8"))).set_index("rule")
+    assert "replaced by keyed pseudonyms" in report.loc["personal_ids", "action"]

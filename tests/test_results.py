@@ -10,7 +10,11 @@ import pandas as pd
 import pytest
 
 from trustseg.errors import TrustsegError
+from trustseg.report import advice as ta
+from trustseg.report import numbers as tn
 from trustseg.report import results as tr
+from trustseg.report import sentences as ts
+from trustseg.report import warnings_report as tw
 
 NAME = "repurchase_on_satisfaction"
 
@@ -36,7 +40,7 @@ SETTINGS = {
     "analysis": NAME, "outcome": "repurchase", "predictors": ["satisfaction"], "focal": "satisfaction",
     "method": "em", "criterion": "bic", "k": 3, "k_requested": 3, "cov_type": "oim", "alpha": 0.05,
     "ci_level": 0.95, "equivalence_margin": 0.1, "membership_ci_level": 0.95, "higher_is": "better",
-    "verdict_adjustment": "none",
+    "verdict_adjustment": "none", "family": ["gaussian"],
 }
 
 
@@ -149,25 +153,25 @@ def test_missing_analysis_and_empty_results(results_dir, tmp_path):
 
 def test_selection_sentence_names_the_configured_criterion(results_dir):
     a = tr.load_analysis(results_dir, NAME)
-    text = tr.selection_sentence(a.model_selection, a.settings)
+    text = ts.selection_sentence(a.model_selection, a.settings)
     assert "the lowest BIC chose K = 3" in text and "AIC K = 4" in text and "6 starts reached the best solution" in text
     # the criterion is the configured one, not guessed from the table (BIC's minimum is at K = 3 too)
     icl = dataclasses.replace(a.settings, criterion="icl")
-    text = tr.selection_sentence(a.model_selection, icl)
+    text = ts.selection_sentence(a.model_selection, icl)
     assert "the lowest ICL chose K = 3" in text and "BIC agrees" in text
 
 
 def test_verdict_sentences_come_from_the_numbers(results_dir):
     a = tr.load_analysis(results_dir, NAME)
     seg, settings = a.segments, a.settings
-    text = tr.verdict_sentence(seg, settings)
+    text = ts.verdict_sentence(seg, settings)
     assert "In segment 1 (Satisfaction-driven, 34% of respondents) repurchase rises 0.94 points" in text
     assert "satisfaction drives repurchase up here." in text
     assert "95% CI 0.87\u20131.01" in text
     assert "does not drive" in text and "\u00b10.1" in text and "inconclusive" in text
     changed = seg.assign(estimate=seg["estimate"].where(seg["term"] != "satisfaction", seg["estimate"] / 2))
-    assert "rises 0.47 points" in tr.verdict_sentence(changed, settings, segment=1)
-    assert tr.verdict_sentence(seg, settings, segment=2).count("In segment") == 1
+    assert "rises 0.47 points" in ts.verdict_sentence(changed, settings, segment=1)
+    assert ts.verdict_sentence(seg, settings, segment=2).count("In segment") == 1
 
 
 def test_levels_and_margin_are_read_from_the_settings(results_dir):
@@ -175,12 +179,12 @@ def test_levels_and_margin_are_read_from_the_settings(results_dir):
         SETTINGS | {"alpha": 0.1, "ci_level": 0.9, "equivalence_margin": 0.25}))
     a = tr.load_analysis(results_dir, NAME)
     # the table's intervals look like 95% ones; the sentence says what the run used
-    text = tr.verdict_sentence(a.segments, a.settings)
+    text = ts.verdict_sentence(a.segments, a.settings)
     assert "90% CI" in text and "95% CI" not in text and "\u00b10.25" in text
     # the membership model keeps its own 95% level, whatever the analysis's alpha
     membership = pd.DataFrame({"segment": [2], "term": ["age"], "odds_ratio": [2.0], "or_ci_low": [1.5],
                                "or_ci_high": [2.5], "p_value": [0.001]})
-    found = tr.membership_sentences(membership, a.segments, a.settings.membership_ci_level)
+    found = ts.membership_sentences(membership, a.segments, a.settings.membership_ci_level)
     assert len(found) == 1 and "(95% CI 1.50\u20132.50)" in found[0]
 
 
@@ -198,10 +202,10 @@ def test_one_segment_and_no_bootstrap(results_dir):
     settings = tr.AnalysisSettings(
         **{k: v for k, v in SETTINGS.items() if k != "analysis"} | {"k": 1, "k_requested": 1}
     )
-    assert "In segment 1" in tr.verdict_sentence(seg, settings)
+    assert "In segment 1" in ts.verdict_sentence(seg, settings)
     cls = pd.DataFrame({"table": ["summary"] * 2, "measure": ["n", "k"], "value": [10.0, 1.0]})
-    assert "single segment" in tr.classification_sentence(cls)
-    assert "switched off" in tr.stability_sentence(None, None)
+    assert "single segment" in ts.classification_sentence(cls)
+    assert "switched off" in ts.stability_sentence(None, None)
 
 
 def test_profiles_membership_helpers():
@@ -216,9 +220,9 @@ def test_profiles_membership_helpers():
     wide = tr.profile_overview(profiles)
     assert list(wide.columns[:5]) == ["variable", "level", "unit", "segment 1", "segment 2"]
     assert wide.loc[0, "segment 1"] == pytest.approx(80.0)
-    text = tr.profile_sentences(profiles, {1: "Driven", 2: "Loyal"})
+    text = ts.profile_sentences(profiles, {1: "Driven", 2: "Loyal"})
     assert len(text) == 1 and "'A' is most over-represented in segment 1 (Driven): 80%" in text[0]
-    assert tr.profile_overview(None) is None and tr.profile_sentences(None, {}) == []
+    assert tr.profile_overview(None) is None and ts.profile_sentences(None, {}) == []
 
     membership = pd.DataFrame({
         "segment": [2, 2, 2], "term": ["(Intercept)", "club[B]", "age"], "estimate": [0.1, 1.5, 0.01],
@@ -228,9 +232,9 @@ def test_profiles_membership_helpers():
     seg = _segments().query("segment < 3")
     assert list(tr.odds_ratios(membership)["term"]) == ["club[B]", "age"]
     assert tr.reference_segment(membership, seg) == 1
-    found = tr.membership_sentences(membership, seg, 0.95)
+    found = ts.membership_sentences(membership, seg, 0.95)
     assert len(found) == 1 and found[0].startswith("club[B]: 4.50 times the odds of being in segment 2 (Loyal")
-    assert tr.membership_sentences(None, seg, 0.95) == []
+    assert ts.membership_sentences(None, seg, 0.95) == []
 
 
 def test_segment_means(results_dir):
@@ -247,32 +251,33 @@ def test_negative_slope_and_number_format():
     focal = seg["term"] == "satisfaction"
     seg.loc[focal, ["estimate", "ci_low", "ci_high", "verdict"]] = [-1.76, -1.96, -1.56, "drives_down"]
     settings = tr.AnalysisSettings(**{k: v for k, v in SETTINGS.items() if k != "analysis"} | {"outcome": "loyalty"})
-    text = tr.verdict_sentence(seg, settings)
+    text = ts.verdict_sentence(seg, settings)
     assert "loyalty falls 1.76 points" in text and "\u22121.96 to \u22121.56" in text
     assert "satisfaction drives loyalty down here, against the expected direction" in text
     # an outcome where higher is worse: falling is the expected direction, and no anomaly is suggested
     switching = dataclasses.replace(settings, outcome="switching", higher_is="worse")
-    text = tr.verdict_sentence(seg, switching)
+    text = ts.verdict_sentence(seg, switching)
     assert text.endswith("switching falls 1.76 points per satisfaction point (95% CI \u22121.96 to \u22121.56): "
                          "satisfaction drives switching down here.")
     assert not any(word in text for word in ("unusual", "counter", "check this"))
-    assert tr.fmt_num(-0.001) == "0.00" and tr.fmt_num(float("nan")) == "n/a"
+    assert tn.fmt_num(-0.001) == "0.00" and tn.fmt_num(float("nan")) == "n/a"
 
 
 def test_negligible_unreliable_and_adjusted_sentences():
     row = {"segment": 1, "name": "Loyal regardless", "share": 0.5, "slope": 0.05, "ci_low": 0.04, "ci_high": 0.06,
            "p_tost": 1e-6, "verdict": "negligible"}
-    text = tr.segment_sentence(row, "satisfaction", "repurchase", 0.95, 0.1)
+    settings = tr.AnalysisSettings(**{k: v for k, v in SETTINGS.items() if k != "analysis"})
+    text = ts.segment_sentence(row, settings)
     assert "rises only 0.05 points" in text and "real but negligible effect" in text and "\u00b10.1" in text
     assert "drives repurchase" not in text
     unreliable = row | {"verdict": "unreliable", "problems": "variance_floor;point_mass_high"}
-    text = tr.segment_sentence(unreliable, "satisfaction", "repurchase", 0.95, 0.1)
+    text = ts.segment_sentence(unreliable, settings)
     assert "cannot be trusted" in text and "problems column of segments.csv" in text
     assert "variance_floor, point_mass_high" in text and "no verdict" in text
     # a Holm-adjusted run: an interval that excludes zero can still be inconclusive, and the sentence says why
     adjusted = row | {"verdict": "inconclusive", "slope": 0.21, "ci_low": 0.01, "ci_high": 0.41,
                       "p_zero_adjusted": 0.07, "p_tost_adjusted": 0.9}
-    text = tr.segment_sentence(adjusted, "satisfaction", "repurchase", 0.95, 0.1)
+    text = ts.segment_sentence(adjusted, settings)
     assert "verdict is inconclusive" in text and "Holm adjustment" in text
 
 
@@ -295,7 +300,7 @@ def test_a_non_significant_difference_is_not_read_as_sameness():
         "comparison": ["differ", "not_shown_to_differ", "differ", "alike"],
     })
     settings = tr.AnalysisSettings(**{k: v for k, v in SETTINGS.items() if k != "analysis"})
-    text = tr.slope_comparison_sentences(tests, settings, {1: "Satisfaction-driven", 2: "Loyal regardless"})
+    text = ts.slope_comparison_sentences(tests, settings, {1: "Satisfaction-driven", 2: "Loyal regardless"})
     assert len(text) == 4 and text[0].startswith("Equal satisfaction slopes in all segments") and "differ" in text[0]
     assert text[1].startswith("Segments 1 (Satisfaction-driven) and 2 (Loyal regardless) are not shown to differ")
     assert "difference 0.40, Holm p = 0.080" in text[1] and "data cannot tell" in text[1]
@@ -305,11 +310,11 @@ def test_a_non_significant_difference_is_not_read_as_sameness():
     for sentence in text:
         assert not any(p in sentence for p in ("told apart", "lies in their level", "the same slope"))
     wald = tests.iloc[[0]].assign(p_value=0.3, comparison="not_shown_to_differ")
-    assert "are not shown to differ between segments" in tr.slope_comparison_sentences(wald, settings)[0]
+    assert "are not shown to differ between segments" in ts.slope_comparison_sentences(wald, settings)[0]
     # a chain's tests are on the focal predictor's path in the first equation, and the sentences name that path
     chain = dataclasses.replace(settings, equations=(("trust", ("satisfaction",)),
                                                      ("repurchase", ("satisfaction", "trust"))))
-    text = tr.slope_comparison_sentences(tests, chain)
+    text = ts.slope_comparison_sentences(tests, chain)
     assert text[0].startswith("Equal satisfaction \u2192 trust slopes in all segments")
     assert "differ in their satisfaction \u2192 trust slope" in text[2]
 
@@ -336,7 +341,7 @@ CHURN = {  # an analysis of another survey: switching (higher is worse) on servi
     "outcome": "switching", "predictors": ["service_quality", "price_fairness"], "focal": "service_quality",
     "method": "em", "criterion": "bic", "k": 4, "k_requested": 4, "cov_type": "oim", "alpha": 0.05,
     "ci_level": 0.95, "equivalence_margin": 0.1, "membership_ci_level": 0.95, "higher_is": "worse",
-    "verdict_adjustment": "none",
+    "verdict_adjustment": "none", "family": ["gaussian"],
 }
 
 
@@ -358,31 +363,31 @@ def _churn_summary() -> pd.DataFrame:
 
 def test_sentences_name_the_runs_own_variables_never_the_golf_example():
     settings = _churn_settings()
-    question = tr.analysis_question(settings)
+    question = ts.analysis_question(settings)
     assert question.startswith("Does service quality drive switching for every respondent")
     assert "price fairness" in question and "higher_is: worse" in question
-    caution = tr.caution_sentence(settings)
+    caution = ts.caution_sentence(settings)
     assert "how switching and service quality go together" in caution
     reliability = pd.DataFrame({"construct": ["service_quality", "switching"], "level": ["construct"] * 2,
                                 "n_items": [4, 1]})
     config = {"constructs": {"service_quality": {"items": ["sq1", "sq2", "sq3", "sq4"], "scale": [1, 5]},
                              "switching": {"items": ["sw_intent"], "scale": [1, 10]}}, "profile": ["region"]}
-    constructs = tr.constructs_sentence(reliability, config)
+    constructs = ts.constructs_sentence(reliability, config)
     assert constructs == ("This run scores 2 constructs: service quality (4 items, 1\u20135 scale) and switching "
                           "(one item, sw_intent, 1\u201310 scale).")
-    assert tr.constructs_sentence(reliability) == ("This run scores 2 constructs: service quality (4 items) and "
+    assert ts.constructs_sentence(reliability) == ("This run scores 2 constructs: service quality (4 items) and "
                                                    "switching (1 item).")
     variables = tr.profile_variables(config)
     assert variables == ["region"]
-    profiles = tr.profile_intro(variables, settings)
+    profiles = ts.profile_intro(variables, settings)
     assert profiles == ("The segments differ in how switching goes with service quality. They are described here by "
                         "the profile variable region.")
     from_table = tr.profile_variables(None, pd.DataFrame({"variable": ["region", "region", "tenure"]}))
     assert from_table == ["region", "tenure"]
-    assert "No profile variables" in tr.profile_intro([], settings)
-    reading = tr.managerial_reading(_churn_summary(), settings, {1: 3.5, 2: 2.0, 3: 4.2, 4: 1.0}, 3.0,
+    assert "No profile variables" in ts.profile_intro([], settings)
+    reading = ta.managerial_reading(_churn_summary(), settings, {1: 3.5, 2: 2.0, 3: 4.2, 4: 1.0}, 3.0,
                                     "the scale midpoint 3")
-    spread = tr.residual_spread_sentences(pd.DataFrame({
+    spread = ts.residual_spread_sentences(pd.DataFrame({
         "segment": [1], "predictor": ["service_quality"], "statistic": [9.0], "df": [1], "p_value": [0.003],
         "spread_varies": [True], "variance_slope": [0.2]}), {1: "Quality-driven"})
     for text in [question, caution, constructs, profiles, *reading, *spread]:
@@ -390,24 +395,25 @@ def test_sentences_name_the_runs_own_variables_never_the_golf_example():
 
 
 def test_managerial_reading_follows_the_verdict_and_which_way_the_outcome_runs():
-    worse = tr.managerial_reading(_churn_summary(), _churn_settings(), {1: 3.5, 2: 2.0, 3: 4.2, 4: 1.0}, 3.0,
+    worse = ta.managerial_reading(_churn_summary(), _churn_settings(), {1: 3.5, 2: 2.0, 3: 4.2, 4: 1.0}, 3.0,
                                   "the scale midpoint 3")
     assert len(worse) == 4
     # higher switching is worse: the segment driven down is the one to invest in, the one driven up runs against it
     assert worse[0].startswith("**Segment 1 \u2013 Quality-driven** (40% of respondents; mean switching 3.50, above")
-    assert "switching falls by about 0.65 points with each point of service quality" in worse[0]
-    assert "most likely to pay off" in worse[0]
-    assert "the opposite of the direction hoped for" in worse[1] and "counter-intuitive" not in worse[1]
+    assert "switching falls 0.65 points per service quality point" in worse[0]
+    # the only segment moved as expected: nothing to compare it with, so no "strongest" claim
+    assert "expected to pay off here" in worse[0] and "strongest" not in worse[0]
+    assert "the opposite of the direction expected" in worse[1] and "counter-intuitive" not in worse[1]
     assert "unusual answers" not in worse[1]
     # a high level of an outcome that is worse is not to be protected
     assert "stays high whatever their service quality" in worse[2] and "other levers" in worse[2]
     assert "cannot be trusted" in worse[3] and "variance floor" in worse[3] and "pay off" not in worse[3]
-    better = tr.managerial_reading(_churn_summary(), _churn_settings(higher_is="better"),
+    better = ta.managerial_reading(_churn_summary(), _churn_settings(higher_is="better"),
                                    {1: 3.5, 2: 2.0, 3: 4.2, 4: 1.0}, 3.0, "the scale midpoint 3")
-    assert "most likely to pay off" in better[1] and "opposite of the direction hoped for" in better[0]
+    assert "pay off" in better[1] and "opposite of the direction expected" in better[0]
     assert "protect whatever keeps it there" in better[2]
     negligible = _churn_summary().iloc[[0]].assign(verdict="negligible", slope=0.05, ci_low=0.02, ci_high=0.08)
-    text = tr.managerial_reading(negligible, _churn_settings())[0]
+    text = ta.managerial_reading(negligible, _churn_settings())[0]
     assert "real but negligible" in text and "\u00b10.1" in text and "mean switching" not in text
 
 
@@ -456,9 +462,9 @@ def test_run_warnings_is_empty_for_a_run_without_anything_to_report(tmp_path):
             "unreliable", "does_not_drive")),
         settings=CHURN | {"k": 2, "k_requested": 2},
     )
-    assert tr.run_warnings(root) == []
-    assert tr.warnings_markdown([]) == "**Read first.** No warnings for this run."
-    assert "No warnings for this run" in tr.warnings_html([])
+    assert tw.run_warnings(root) == []
+    assert tw.warnings_markdown([]) == "**Read first.** No warnings for this run."
+    assert "No warnings for this run" in tw.warnings_html([])
 
 
 def test_run_warnings_gathers_the_cleaning_losses_and_the_problems_of_the_chosen_solution(tmp_path):
@@ -492,7 +498,7 @@ def test_run_warnings_gathers_the_cleaning_losses_and_the_problems_of_the_chosen
                              "variance_slope": [-0.2, 0.0, 0.01]}),
         settings=CHURN | {"k": 3, "k_requested": 3},
     )
-    warnings = tr.run_warnings(root)
+    warnings = tw.run_warnings(root)
     text = "\n".join(warnings)
     assert warnings[0].startswith("The cleaning dropped 2 of 300 respondents (speeders 2; straightlining 1;")
     assert "2 respondents were flagged by the cleaning but kept in the analyses (straightlining 2)" in text
@@ -510,17 +516,17 @@ def test_run_warnings_gathers_the_cleaning_losses_and_the_problems_of_the_chosen
     assert "segment 2 (Group 2)" not in text
     assert not GOLF_WORDS.search(text)
     # the cleaning alone (notebook 1), and an older flagged.csv without its action column
-    assert tr.run_warnings(root, analyses=[]) == [w for w in warnings if not w.startswith("Analysis")]
+    assert tw.run_warnings(root, analyses=[]) == [w for w in warnings if not w.startswith("Analysis")]
     _write(root / "cleaning" / "flagged.csv", flagged.drop(columns="action"))  # written before rows had a fate
-    assert tr.cleaning_warnings(root)[0].startswith("4 respondents were flagged by the cleaning but kept")
+    assert tw.cleaning_warnings(root)[0].startswith("4 respondents were flagged by the cleaning but kept")
 
-    markdown = tr.warnings_markdown(warnings, about="for this run")
+    markdown = tw.warnings_markdown(warnings, about="for this run")
     assert markdown.startswith(f"**Read first: {len(warnings)} warnings for this run.**\n\n* The cleaning dropped")
     assert r"sq2: 9 outside \[1, 5\]" in markdown  # no Markdown link from the scale
-    html = tr.warnings_html(warnings + ["a <b> & \u2265 c"])
+    html = tw.warnings_html(warnings + ["a <b> & \u2265 c"])
     assert html.isascii() and "<li>a &lt;b&gt; &amp; &#8805; c</li>" in html
     out_md, out_html = tmp_path / "warnings.md", tmp_path / "warnings.html"
-    tr.write_warnings(root, ["churn"], out_md, out_html)
+    tw.write_warnings(root, ["churn"], out_md, out_html)
     assert out_md.read_text(encoding="utf-8").count("\n* ") == len(warnings)
     assert out_html.read_text(encoding="ascii").count("<li>") == len(warnings)
 
@@ -537,15 +543,15 @@ def test_a_singular_information_is_said_once_and_residual_spread_is_optional(tmp
             d["verdict"].isna(), "unreliable")),
         settings=CHURN | {"k": 3, "k_requested": 3},
     )
-    warnings = tr.run_warnings(root)
+    warnings = tw.run_warnings(root)
     assert len(warnings) == 1 and "observed information of the chosen solution is singular" in warnings[0]
     assert "every segment's service quality verdict is 'unreliable'" in warnings[0]
-    assert tr.residual_spread_sentences(None) == []
+    assert ts.residual_spread_sentences(None) == []
 
 
 def test_cleaning_warnings_of_a_run_written_before_flagged_rows_had_a_fate(results_dir):
     # no summary row and no action column: the rows read but not kept in clean.csv were dropped
-    assert tr.cleaning_warnings(results_dir) == [
+    assert tw.cleaning_warnings(results_dir) == [
         "The cleaning dropped 2 of 12 respondents (speeders 2; one respondent can be flagged by several rules). They "
         "are in no analysis; results/cleaning/flagged.csv lists them with the reason."]
 
@@ -558,7 +564,7 @@ def test_cleaning_rule_sentences_say_what_each_rule_did_and_why():
                    "written"],
         "detail": ["", "", "no reverse-keyed items, so they are kept", None, "", "", ""],
     })
-    assert tr.cleaning_rule_sentences(report) == [
+    assert ts.cleaning_rule_sentences(report) == [
         ("straightlining", "5 respondent rows; flagged: 0 dropped, 5 kept (no reverse-keyed items, so they are kept)."),
         ("speeders", "2 respondent rows; flagged."),
     ]

@@ -200,7 +200,7 @@ def _settings(**changes):
     values = {"outcome": "repurchase", "predictors": ["satisfaction"], "focal": "satisfaction", "method": "em",
               "criterion": "bic", "k": 3, "k_requested": 3, "cov_type": "oim", "alpha": 0.05, "ci_level": 0.95,
               "equivalence_margin": 0.1, "membership_ci_level": 0.95, **changes}
-    return AnalysisSettings(**{f.name: values.get(f.name) for f in fields(AnalysisSettings)})
+    return AnalysisSettings(**{f.name: values[f.name] for f in fields(AnalysisSettings) if f.name in values})
 
 
 def _selection(bic, lr_p, problems=None, chosen=3, note=""):
@@ -216,7 +216,7 @@ def _selection(bic, lr_p, problems=None, chosen=3, note=""):
 
 
 def test_selection_sentence_says_when_the_criterion_and_the_lr_test_disagree():
-    from trustseg.report.results import selection_sentence
+    from trustseg.report.sentences import selection_sentence
 
     text = selection_sentence(_selection([900.0, 850.0, 820.0, 830.0], {1: 0.02, 2: 0.02, 3: 0.04}), _settings())
     assert "the lowest BIC chose K = 3" in text
@@ -236,7 +236,7 @@ def test_selection_sentence_says_when_the_criterion_and_the_lr_test_disagree():
 
 
 def test_selection_sentence_carries_the_choice_note():
-    from trustseg.report.results import selection_sentence
+    from trustseg.report.sentences import selection_sentence
 
     note = ("K = 4 had the lowest BIC, but 3 of its 4 segments sit on the variance floor; K = 3 is the best "
             "without problems.")

@@ -20,14 +20,14 @@ def config_with(outcome="loyalty", family=None, constructs=None, **analysis_keys
         "data": {"path": "survey.csv"},
         "constructs": {"satisfaction": {"items": ["sat1", "sat2", "sat3"], "scale": [1, 5]},
                        "loyalty": {"items": ["loy1", "loy2"], "scale": [1, 5]},
-                       "renew": {"items": ["loy1"], "scale": [1, 5]}, **(constructs or {})},
+                       "renew": {"items": ["renew1"], "scale": [1, 5]}, **(constructs or {})},
         "analyses": {"a": analysis},
     })
 
 
 def survey(n=120, seed=0, **extra):
     rng = np.random.default_rng(seed)
-    columns = {c: rng.integers(1, 6, n) for c in ["sat1", "sat2", "sat3", "loy1", "loy2"]}
+    columns = {c: rng.integers(1, 6, n) for c in ["sat1", "sat2", "sat3", "loy1", "loy2", "renew1"]}
     return pd.DataFrame({"respondent_id": np.arange(1, n + 1), **columns, **extra})
 
 
@@ -54,7 +54,7 @@ def test_a_family_the_config_rules_out_names_the_analysis_and_the_fix():
     config = config_with(outcome="visits", family="censored")
     with pytest.raises(ConfigError, match=r"analysis 'a' fits a censored outcome .*'visits' is a column"):
         analysis_family("a", config["analyses"]["a"], config["constructs"])
-    wide = config_with(outcome="nps", family="ordinal", constructs={"nps": {"items": ["loy1"], "scale": [1, 100]}})
+    wide = config_with(outcome="nps", family="ordinal", constructs={"nps": {"items": ["nps1"], "scale": [1, 100]}})
     with pytest.raises(ConfigError, match=r"scale \[1, 100\].*2 to 11 whole points"):
         analysis_family("a", wide["analyses"]["a"], wide["constructs"])
 
@@ -169,3 +169,17 @@ def test_successes_beyond_their_trials_or_a_zero_exposure_stop_at_start_up():
     with pytest.raises(DataError, match=r"'months' \(config key 'analyses.a.exposure'\) must hold positive numbers"
                                         r".*respondent 1 \(0\)"):
         check_outcome_families(config, survey(visits=[1] * 120, months=[0] + [2] * 119), "data file 'survey.csv'")
+
+
+def test_an_item_answered_in_steps_is_an_ordinal_outcome_with_those_categories():
+    """Answers 0, 20, ..., 100 (constructs.<name>.step: 20): six categories, and a rounding variance of 20² / 12."""
+    from trustseg.stages.common import outcome_rounding_variance
+    from trustseg.stages.families import analysis_family
+
+    constructs = {"overall": {"items": ["q1"], "scale": [0, 100], "step": 20}}
+    family, settings = analysis_family("a", {"outcome": "overall", "family": "ordinal"}, constructs)
+    assert family == "ordinal" and settings["categories"] == [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
+    assert outcome_rounding_variance({"outcome": "overall"}, constructs) == pytest.approx(400 / 12)
+    with pytest.raises(ConfigError, match=r"constructs.overall.step"):
+        analysis_family("a", {"outcome": "overall", "family": "ordinal"},
+                        {"overall": {"items": ["q1"], "scale": [0, 100], "step": 1}})

@@ -1,20 +1,29 @@
 """trustseg: clusterwise regression of repurchase and trust on satisfaction.
 
 The public API is loaded lazily so that importing one module (say the cleaning
-rules inside a workflow job) does not pay for the others.
+rules inside a workflow job) does not pay for the others, and ``import trustseg``
+needs only the core install (``pip install trustseg``: no Snakemake, plotting or
+notebooks).  ``__version__`` is the one place the version is written
+(``pyproject.toml`` reads it; CITATION.cff and CHANGELOG.md are checked against
+it by the tests).
 """
 
 from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _PUBLIC = {
     "ClusterwiseRegression": "trustseg.model.mixture",
+    "ChainRegression": "trustseg.model.chain",
     "select_segments": "trustseg.model.selection",
     "criteria_table": "trustseg.model.selection",
     "MixtureInference": "trustseg.model.inference",
+    "profile_table": "trustseg.model.profiles",
+    "membership_model": "trustseg.model.membership",
+    "bootstrap_replicates": "trustseg.model.bootstrap",
+    "lr_test": "trustseg.model.bootstrap",
     "simulate_golf_survey": "trustseg.survey.simulate",
     "read_survey": "trustseg.survey.io",
     "clean_survey": "trustseg.survey.cleaning",

@@ -5,22 +5,34 @@ Subcommands
 ``trustseg init-config SURVEY_FILE [-o config/<name>.yaml] [--force] [--sheet S] [--encoding E] [--delimiter D]``
     Inspect a survey file and write a draft config (from a workbook's fullest sheet unless ``--sheet`` is given).
 ``trustseg check-config CONFIG_FILE``
-    Validate a config and check it against the data file (columns, numbers, ids, answer scales); print
-    warnings, such as an outcome that is a single rating item, as ``trustseg: warning: <message>``.
+    Run the workflow's start-up checks (:func:`trustseg.stages.startup.check_inputs`): the config, the data
+    file and everything a job would check in it; print warnings, such as an outcome that is a single rating
+    item, as ``trustseg: warning: <message>``, and end with what was found.
 ``trustseg simulate [--out resources] [--seed 2010]``
     Write the bundled simulated golf-club survey.
 ``trustseg config-docs [-o config/README.md]``
     Write the configuration reference generated from the schema.
 ``trustseg publish-notebooks EXECUTED_DIR [--to notebooks]``
     Copy executed notebooks (with outputs) over the templates in ``notebooks/``.
+``trustseg new FOLDER [SURVEY_FILE] [--force]``
+    Lay out a study folder: ``FOLDER/config.yaml`` drafted from the survey file, or, without one, the bundled
+    golf-club example (its simulated survey in ``FOLDER/data/`` and the example's config).
+``trustseg pseudonyms CONFIG_FILE [-o FILE]``
+    List each respondent id with the keyed pseudonym that replaces it in ``results/`` (when the ids hold
+    personal data), to merge the results back into the survey file.
 ``trustseg run [--configfile FILE ...] [SNAKEMAKE OPTIONS ...]``
     Read the config files with trustseg's own reader first (so a YAML mistake is
     reported with its file, line and column, as for the default config), then run
-    ``snakemake`` in the current folder with every option passed on unchanged.
+    the workflow shipped with trustseg in the study folder of the config (the
+    folder that holds it; the one above a ``config/`` folder) on every CPU the
+    process may use, and write the HTML report; other options go to ``snakemake``.
 
 A :class:`~trustseg.errors.TrustsegError`, or an operating-system error (a full
 disk, a permission denied), is printed as ``trustseg: error: <message>`` on
-stderr with exit status 1, without a traceback; Ctrl-C ends with status 130.
+stderr with exit status 1, without a traceback; so is a command that needs a
+package of an extra the install lacks (``pip install "trustseg[workflow]"``).
+Ctrl-C ends with the line ``trustseg: interrupted; nothing half-written is kept ...`` and status 130,
+SIGTERM with status 143 (``trustseg run`` returns Snakemake's, which the workflow sets the same way).
 """
 
 from __future__ import annotations
@@ -30,9 +42,16 @@ import sys
 from pathlib import Path
 
 from trustseg import __version__
-from trustseg.errors import DataError, TrustsegError, is_os_failure, os_error_message
+from trustseg.errors import INTERRUPTED, DataError, TrustsegError, is_os_failure, os_error_message
 
 __all__ = ["main", "build_parser"]
+
+# Modules of the optional extras (pyproject.toml), and the extra that brings each.
+OPTIONAL_MODULES = {
+    **dict.fromkeys(["snakemake", "yaml", "jsonschema", "matplotlib", "jinja2", "nbformat", "nbclient", "nbconvert",
+                     "ipykernel"], "workflow"),
+    **dict.fromkeys(["openpyxl", "pyreadstat", "pyarrow"], "formats"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,18 +87,49 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("executed_dir", metavar="EXECUTED_DIR", help="e.g. results/notebooks")
     publish.add_argument("--to", default="notebooks", help="template folder (default notebooks)")
 
+    new = sub.add_parser("new", help="lay out a study folder: a config drafted from a survey file, or the example",
+                         description="Make FOLDER with a config.yaml drafted from SURVEY_FILE (its data.path "
+                                     "relative to FOLDER; check the lines marked CHECK), or, without SURVEY_FILE, "
+                                     "the bundled golf-club example: its simulated survey in FOLDER/data/ and the "
+                                     "example's config. Then: trustseg run --configfile FOLDER/config.yaml")
+    new.add_argument("folder", metavar="FOLDER", help="the study folder to make (new, or empty)")
+    new.add_argument("survey_file", metavar="SURVEY_FILE", nargs="?", default=None,
+                     help="the raw survey file (csv, tsv, xlsx, sav, dta, parquet); default: the bundled example")
+    new.add_argument("--force", action="store_true", help="write into FOLDER even if it is not empty")
+
     run = sub.add_parser(
-        "run", help="check the config files, then run snakemake with the options given",
+        "run", help="check the config, run the workflow in the study's folder and write the report",
         description="Read every --configfile with trustseg's reader (a YAML mistake is reported with its line and "
-                    "column), then run snakemake in the current folder with all options passed on unchanged, e.g. "
-                    "'trustseg run --configfile config/my.yaml --cores 2'.")
+                    "column), then run the workflow shipped with trustseg with snakemake, in the study folder: the "
+                    "folder holding the (first) config file, or the folder above it when that is named config/ "
+                    "(config/config.yaml). results/, logs/ and results/report.html go there, and data.path is read "
+                    "from there. Without --configfile: config.yaml, else config/config.yaml, in the current folder. "
+                    "Other options go to snakemake unchanged (--directory DIR sets the folder yourself, -n is a dry "
+                    "run), e.g. 'trustseg run --configfile my_study/config.yaml'.")
     run.add_argument("snakemake_args", nargs=argparse.REMAINDER, metavar="SNAKEMAKE OPTIONS",
-                     help="passed on to snakemake (default: none; the workflow profile sets the cores)")
+                     help=f"passed on to snakemake. Cores: --cores N; default every CPU this process may use "
+                          f"({_cpu_count()} here), unless --jobs, --profile or --executor is given. The report is "
+                          "written after a run of the whole workflow (not after -n or with targets).")
+
+    pseudo = sub.add_parser(
+        "pseudonyms", help="list each respondent id with the pseudonym that replaces it in results/",
+        description="For a survey whose respondent ids hold personal data (phone numbers, e-mails, names), results/ "
+                    "carries keyed pseudonyms instead. This writes source row, id and pseudonym of every row, to "
+                    "merge the results back into the survey file. The list holds the personal ids: keep it private.")
+    pseudo.add_argument("config_file", metavar="CONFIG_FILE", help="the YAML config of the run")
+    pseudo.add_argument("-o", "--output", default="-", help="CSV file to write (default: standard output); never "
+                                                            "under results/")
 
     check = sub.add_parser("check-config",
                            help="validate a config and check it against the data file (columns, answer scales)")
     check.add_argument("config_file", metavar="CONFIG_FILE", help="the YAML config to check")
     return parser
+
+
+def _cpu_count() -> int:
+    from trustseg.study import default_cores
+
+    return default_cores()
 
 
 def _init_config(args) -> int:
@@ -101,7 +151,7 @@ def _init_config(args) -> int:
         sheet = _choose_sheet(args.survey_file, data_cfg)
         if sheet is not None:
             data_cfg["sheet"] = sheet
-    text = draft_config(args.survey_file, data_cfg)
+    text = _draft_for(out, args.survey_file, data_cfg, draft_config)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
@@ -111,6 +161,21 @@ def _init_config(args) -> int:
         ) from None
     print(f"trustseg: wrote a draft config to {out}; check the lines marked CHECK before running.")
     return 0
+
+
+def _draft_for(config_path: Path, survey_file, data_cfg: dict, draft_config) -> str:
+    """The draft config for ``config_path``, its data.path relative to the study folder the config will run in."""
+    import contextlib
+    import os
+
+    from trustseg.study import study_folder
+
+    folder = study_folder(config_path)
+    survey = os.path.relpath(os.path.abspath(survey_file), folder)
+    if not folder.is_dir():  # the draft reads the survey from the study folder: make it first
+        folder.mkdir(parents=True, exist_ok=True)
+    with contextlib.chdir(folder):
+        return draft_config(survey, data_cfg)
 
 
 def _choose_sheet(survey_file, data_cfg: dict):
@@ -160,20 +225,74 @@ def _publish_notebooks(args) -> int:
 
 
 def _check_config(args) -> int:
-    from trustseg.config import check_data_path, load_config
-    from trustseg.stages.families import check_outcome_families
-    from trustseg.survey.checks import check_survey
-    from trustseg.survey.io import read_survey
+    from trustseg.config import load_config
+    from trustseg.stages.startup import check_inputs
 
     config = load_config(args.config_file)
-    data_path = check_data_path(config["data"]["path"], f"config key 'data.path' in '{args.config_file}'")
-    raw = read_survey(data_path, config["data"])
-    for warning in check_survey(config, raw, f"data file '{data_path}'"):
+    found = check_inputs(config, f"config key 'data.path' in config file '{args.config_file}'")
+    for warning in found.warnings:
         print(f"trustseg: warning: {warning}", file=sys.stderr)
-    check_outcome_families(config, raw, f"data file '{data_path}'")
-    print(f"trustseg: {args.config_file} is valid; {len(raw)} rows and all named columns found in {data_path}, "
-          "every construct's answers on its scale.")
+    for note in found.notes:
+        print(f"trustseg: note: {note}", file=sys.stderr)
+    print(f"trustseg: {args.config_file}: no problems found: {found.summary()}")
     return 0
+
+
+def _pseudonyms(args) -> int:
+    import pandas as pd
+
+    from trustseg.config import check_data_path, load_config
+    from trustseg.survey.io import read_survey
+    from trustseg.survey.privacy import pseudonym_key, pseudonyms, resolve_pseudonym_key
+
+    config = load_config(args.config_file)
+    column = config["data"]["id_column"]
+    if not column:
+        raise DataError(f"{args.config_file}: data.id_column is null, so respondents are numbered 1..n (their row "
+                        "in the file) and no pseudonyms are made.")
+    key_file = resolve_pseudonym_key(config)
+    if not Path(key_file).exists():
+        raise DataError(f"{key_file}: no pseudonym key there; a run makes one when the ids hold personal data "
+                        "(cleaning.pseudonym_key names the file).")
+    raw = read_survey(check_data_path(config["data"]["path"]), config["data"])
+    ids = raw[column]
+    # the file's id beside the respondent_id that results/ carries for it
+    table = pd.DataFrame({"source_row": range(1, len(raw) + 1), "id_in_file": ids,
+                          "respondent_id": pseudonyms(ids, pseudonym_key(key_file, create=False))})
+    if args.output == "-":
+        sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
+        return 0
+    out = Path(args.output)
+    if out.resolve().is_relative_to(Path("results").resolve()):
+        raise DataError(f"{out}: is under results/, which must hold no personal data; write the list elsewhere.")
+    out.write_text(table.to_csv(index=False, lineterminator="\n"), encoding="utf-8")
+    print(f"trustseg: wrote {len(table)} ids and their pseudonyms to {out}; it holds personal data: keep it private.")
+    return 0
+
+
+def _in_study_folder(command):
+    """``command`` run in the study folder of ``args.config_file`` (the config named by its absolute path).
+
+    ``data.path`` is read from the study folder, as ``trustseg run`` reads it
+    (:func:`trustseg.study.study_folder`), wherever the command is started.
+    """
+
+    def in_folder(args) -> int:
+        import contextlib
+        import os
+
+        from trustseg.study import study_folder
+
+        folder = study_folder(args.config_file)
+        if not folder.is_dir() or folder.resolve() == Path.cwd().resolve():
+            return command(args)  # in the study folder already, or a config that is not there (the command says so)
+        args.config_file = os.path.abspath(args.config_file)
+        if getattr(args, "output", "-") != "-":  # a file named on the command line, from where it was started
+            args.output = os.path.abspath(args.output)
+        with contextlib.chdir(folder):
+            return command(args)
+
+    return in_folder
 
 
 def config_files_in(snakemake_args) -> list[str]:
@@ -194,25 +313,94 @@ def config_files_in(snakemake_args) -> list[str]:
 
 def _run(args) -> int:
     import shutil
-    import subprocess
 
     from trustseg.config import read_config_file
+    from trustseg.study import REPORT, default_config, workflow_command
 
     snakemake_args = list(args.snakemake_args)
     if snakemake_args[:1] == ["--"]:
         snakemake_args = snakemake_args[1:]
-    if not Path("Snakefile").is_file():
-        raise DataError(f"no Snakefile in the current folder '{Path.cwd()}'; run 'trustseg run' in the trustseg "
-                        "project folder (the one holding Snakefile, config/ and resources/).")
     # Snakemake parses --configfile itself, before the workflow starts, and says only "not valid JSON or YAML":
     # read the files first so the user learns the file, line and column, as for the default config.
-    for path in config_files_in(snakemake_args):
+    given = config_files_in(snakemake_args)
+    for path in given or [default_config()]:
         read_config_file(path)
     snakemake = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or shutil.which("snakemake")
     if snakemake is None:
-        raise DataError("the 'snakemake' command is not installed in this environment; install trustseg with "
-                        "'pip install -e \".[dev]\"' (or 'pip install snakemake').")
-    return subprocess.call([snakemake, *snakemake_args])
+        raise DataError("the 'snakemake' command is not installed in this environment; install trustseg's workflow "
+                        "with 'pip install \"trustseg[workflow]\"' (in a clone: pip install -e \".[all]\").")
+    command, folder, report = workflow_command(snakemake_args)
+    if folder is not None:
+        print(f"trustseg: running the workflow in {folder} (results/, logs/ and the report go there)",
+              file=sys.stderr)
+    status = run_interruptibly([snakemake, *command])
+    if status == 0 and report:
+        status = run_interruptibly([snakemake, *command, "--report", REPORT])
+        if status == 0:
+            print(f"trustseg: done; the report is {folder / REPORT}", file=sys.stderr)
+    return status
+
+
+def run_interruptibly(command: list[str]) -> int:
+    """Run ``command`` and return its exit status, as a shell would: 128 + N when a signal N ended it.
+
+    Ctrl-C reaches the child from the terminal (it shares the process
+    group), so this process only waits for it to finish its own clean-up;
+    a SIGTERM sent to this process alone is passed on to the child.
+    """
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(command)
+
+    def on_signal(signum, frame):
+        if signum == signal.SIGTERM and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        status = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - status if status < 0 else status
+
+
+def _new(args) -> int:
+    """Lay out a study folder: a drafted config, or the bundled example with its survey."""
+    folder = Path(args.folder)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder}: is a file; choose a new folder name.")
+    if folder.is_dir() and any(folder.iterdir()) and not args.force:
+        raise DataError(f"{folder}: exists and is not empty; choose a new folder, or pass --force to write into it.")
+    config = folder / "config.yaml"
+    if args.survey_file is None:
+        _write_example(folder, config)
+        what = "the bundled golf-club example (a simulated survey in data/ and its config)"
+    else:
+        from trustseg.survey.init_config import draft_config
+
+        folder.mkdir(parents=True, exist_ok=True)
+        config.write_text(_draft_for(config, args.survey_file, {}, draft_config), encoding="utf-8")
+        what = f"a draft config for {args.survey_file}; check the lines marked CHECK in {config}"
+    print(f"trustseg: made the study folder {folder} with {what}. Run it with\n"
+          f"  trustseg run --configfile {config}")
+    return 0
+
+
+def _write_example(folder: Path, config: Path) -> None:
+    """The golf-club example in ``folder``: ``data/golf_survey.csv`` (simulated) and the example's config."""
+    import yaml
+
+    from trustseg.sources import pipeline_dir
+    from trustseg.survey.simulate import write_golf_survey
+
+    write_golf_survey(str(folder / "data"), 2010)
+    text = (pipeline_dir() / "config" / "config.yaml").read_text(encoding="utf-8")
+    path_line = f"  path: {yaml.safe_load(text)['data']['path']}"
+    if path_line not in text:
+        raise DataError(f"the example config names its data file in an unexpected way; expected '{path_line}'.")
+    config.write_text(text.replace(path_line, "  path: data/golf_survey.csv", 1), encoding="utf-8")
 
 
 def main(argv=None) -> int:
@@ -240,13 +428,23 @@ def main(argv=None) -> int:
         return int(exc.code or 0)
     try:
         commands = {"init-config": _init_config, "simulate": _simulate, "config-docs": _config_docs,
-                    "check-config": _check_config, "publish-notebooks": _publish_notebooks, "run": _run}
+                    "check-config": _in_study_folder(_check_config), "publish-notebooks": _publish_notebooks,
+                    "run": _run, "new": _new, "pseudonyms": _in_study_folder(_pseudonyms)}
         return commands[args.command](args)
     except TrustsegError as exc:
         print(f"trustseg: error: {exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:
+        extra = OPTIONAL_MODULES.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        package = {"yaml": "PyYAML"}.get(exc.name, exc.name)
+        print(f"trustseg: error: 'trustseg {args.command}' needs the package '{package}', which the core install "
+              f"leaves out; install it with pip install \"trustseg[{extra}]\" (in a clone: pip install -e \".[all]\").",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("trustseg: interrupted", file=sys.stderr)
+        print(f"trustseg: {INTERRUPTED}", file=sys.stderr)
         return 130
     except OSError as exc:
         if not is_os_failure(exc):

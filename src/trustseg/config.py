@@ -22,6 +22,8 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import os
+import stat
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
@@ -31,10 +33,17 @@ from typing import Any
 import jsonschema
 import yaml
 
-from trustseg.equations import chain_order_problems, chain_predictors, chain_variables
+from trustseg.equations import chain_order_problems, chain_predictors, chain_variables, expected_problems
 from trustseg.errors import ConfigError
 
 SCHEMA_RESOURCE = "config.schema.yaml"
+#: a config is a few kilobytes; a bigger file is not one (and would take long to parse and check)
+MAX_CONFIG_BYTES = 1 << 20
+#: values in a parsed config, anchors and aliases expanded ("billion laughs" stops here)
+MAX_CONFIG_VALUES = 100_000
+# Files trustseg never reads as a survey, whatever data.path says (through a symlink or not).
+_SYSTEM_FOLDERS = ("/etc", "/proc", "/sys", "/dev", "/boot", "/run", "/var/log", "/var/lib", "/root")
+_SECRET_FOLDERS = {".ssh", ".gnupg", ".aws", ".kube"}
 _SURVEY_EXTENSIONS = {".csv", ".txt", ".tsv", ".tab", ".xlsx", ".xlsm", ".xls", ".sav", ".zsav", ".dta", ".parquet",
                       ".pq"}
 
@@ -140,9 +149,46 @@ def _describe(error: jsonschema.ValidationError) -> list[tuple[str, str]]:
     return [(where, f"config key '{where}': {error.message}.")]
 
 
+def delimiter_problem(delimiter) -> str | None:
+    """Why ``data.delimiter`` is no column delimiter, or None (one character; ``\\t`` and ``tab`` mean a tab)."""
+    if delimiter is None or delimiter in ("\\t", "tab", "TAB"):
+        return None
+    if len(delimiter) != 1 or delimiter in ('"', "\n", "\r"):
+        return (f"config key 'data.delimiter' is {delimiter!r}, which is not a column delimiter: a delimiter is one "
+                "character, e.g. ',' or ';' or '\\t' (a tab), and not a quote or a line end. Set it to the one "
+                "character between the columns, or to null to let trustseg find it.")
+    return None
+
+
+def _item_problems(constructs: Mapping) -> list[tuple[str, str]]:
+    """An item listed twice in a construct, or in two constructs (an item measures one construct)."""
+    problems = []
+    owner: dict = {}
+    for name, spec in constructs.items():
+        dup = sorted({i for i in spec["items"] if spec["items"].count(i) > 1})
+        if dup:
+            problems.append((f"constructs.{name}.items",
+                             f"config key 'constructs.{name}.items' lists {dup} more than once."))
+        for item in dict.fromkeys(spec["items"]):
+            if item in owner:
+                problems.append((
+                    f"constructs.{name}.items",
+                    f"config key 'constructs.{name}.items' lists '{item}', which is also an item of construct "
+                    f"'{owner[item]}': an item measures one construct, and counting its answers in two scores makes "
+                    "them correlate by construction. Keep it in the construct it measures.",
+                ))
+            else:
+                owner[item] = name
+    return problems
+
+
 def _semantic_checks(config: dict) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     constructs = config["constructs"]
+    delimiter = delimiter_problem(config["data"].get("delimiter"))
+    if delimiter:
+        problems.append(("data.delimiter", delimiter))
+    problems += _item_problems(constructs)
     for name, spec in constructs.items():
         lo, hi = spec["scale"]
         if not lo < hi:
@@ -150,10 +196,6 @@ def _semantic_checks(config: dict) -> list[tuple[str, str]]:
                 f"constructs.{name}.scale",
                 f"config key 'constructs.{name}.scale' is {spec['scale']}: the first number must be below the second.",
             ))
-        dup = sorted({i for i in spec["items"] if spec["items"].count(i) > 1})
-        if dup:
-            problems.append((f"constructs.{name}.items",
-                             f"config key 'constructs.{name}.items' lists {dup} more than once."))
         for item in spec.get("reverse", []):
             if item not in spec["items"]:
                 problems.append((
@@ -171,6 +213,7 @@ def _semantic_checks(config: dict) -> list[tuple[str, str]]:
             problems += _chain_problems(analysis, key)
         else:
             problems += _single_problems(analysis, key, constructs)
+        problems += expected_problems(analysis, key)
         segments = analysis["segments"]
         if len(set(segments)) != len(segments):
             problems.append((f"{key}.segments",
@@ -435,6 +478,79 @@ def _yaml_problem(path: Path, exc: yaml.YAMLError, text: str) -> str:
     return message
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key '{key}' is given twice in one mapping, at lines {seen[key]} and {line} "
+                                    "(YAML would silently keep only the last); remove one of them",
+                        key_node.start_mark)
+                seen[key] = line
+            except TypeError:  # an unhashable key: the schema names it
+                continue
+        return super().construct_mapping(node, deep=deep)
+
+
+def _unique_json_keys(pairs):
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"repeated keys {repeated}")
+    return dict(pairs)
+
+
+def _count_values(value, limit: int) -> int:
+    """How many values a parsed config holds (stops counting at ``limit``, so shared aliases cannot blow up)."""
+    count, stack = 0, [value]
+    while stack and count <= limit:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
+
+
+def data_path_problem(path, what: str = "the survey file") -> str | None:
+    """Why ``path`` cannot be read as a survey file (missing, a folder, not a regular file, a system file), or None.
+
+    A FIFO or a device (``/dev/zero``) could hang or never end; a file in a
+    system folder (``/etc``, ``/proc``, ...) or a secrets folder (``~/.ssh``),
+    also reached through a symlink, is no survey.  The sentence quotes none of
+    the file's content.
+    """
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return f"{what} does not exist."
+    except OSError as exc:
+        return f"{what} cannot be opened ({exc.strerror})."
+    if stat.S_ISDIR(info.st_mode):
+        return f"is a folder, not {what}."
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else "a device" if stat.S_ISCHR(info.st_mode)
+                or stat.S_ISBLK(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "a special file")
+        return f"is not a regular file but {kind}, so it is not {what}."
+    real = os.path.realpath(path)
+    if any(real == top or real.startswith(top + os.sep) for top in _SYSTEM_FOLDERS) or (
+            set(Path(real).parts) & _SECRET_FOLDERS):
+        shown = f" (it leads to '{real}')" if real != str(path.absolute()) else ""
+        return f"is a system or private file{shown}, not {what}; trustseg does not read it."
+    return None
+
+
 def read_config_file(path: str | Path) -> dict:
     """Parse a YAML config file into a mapping, without validating it.
 
@@ -442,15 +558,24 @@ def read_config_file(path: str | Path) -> dict:
     ------
     ConfigError
         The file does not exist, is a folder, is not UTF-8, is not valid YAML
-        (with the line and column), is empty, or is not a mapping of keys.
+        (with the line and column), gives a key twice, is empty, is not a
+        mapping of keys, or is far too big for a config.
     """
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"config file '{path}' is a folder, not a YAML file. Give the path of the config file.")
     if not path.is_file():
+        problem = data_path_problem(path, "a config file") if path.exists() else None
         raise ConfigError(
+            f"config file '{path}' {problem} Give the path of the config file." if problem else
             f"config file '{path}' does not exist. Copy config/config.yaml to start one, "
             "or run 'trustseg init-config YOUR_SURVEY_FILE' to draft one from your data."
+        )
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"config file '{path}' is {size / (1 << 20):.1f} MiB; a trustseg config is a few kilobytes of keys "
+            "(see config/config.yaml). Check that --configfile names the config, not a data file."
         )
     raw = path.read_bytes()
     try:
@@ -461,16 +586,21 @@ def read_config_file(path: str | Path) -> dict:
             f"config file '{path}' is not UTF-8 text (byte {exc.start}, line {line}); save it as UTF-8."
         ) from None
     try:
-        parsed = yaml.safe_load(text)
+        parsed = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         try:  # JSON is a config format too, and may be indented with tabs, which YAML refuses
-            parsed = json.loads(text)
+            parsed = json.loads(text, object_pairs_hook=_unique_json_keys)
         except ValueError:
             raise ConfigError(_yaml_problem(path, exc, text)) from None
     if parsed is None:
         raise ConfigError(
             f"config file '{path}' is empty: it holds no keys. Copy config/config.yaml to start one, "
             "or run 'trustseg init-config YOUR_SURVEY_FILE' to draft one from your data."
+        )
+    if _count_values(parsed, MAX_CONFIG_VALUES) > MAX_CONFIG_VALUES:
+        raise ConfigError(
+            f"config file '{path}' holds more than {MAX_CONFIG_VALUES:,} values once its YAML aliases (*name) are "
+            "expanded; a trustseg config holds a few hundred. Write the values out instead of nesting aliases."
         )
     if not isinstance(parsed, dict):
         kinds = {list: "a list (lines starting with '- ')", str: "a single text"}
@@ -502,11 +632,14 @@ def check_data_path(path: str | Path, where: str = "config key 'data.path'") -> 
             f"data file '{path}' ({where}) is a folder, not a survey file.{holds} Set data.path to the file "
             f"itself, e.g. '{example}'."
         )
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(
             f"data file '{path}' ({where}) does not exist. Check the path; "
             "it is relative to the directory you run snakemake from."
         )
+    problem = data_path_problem(path)
+    if problem:
+        raise ConfigError(f"data file '{path}' ({where}) {problem} Set data.path to the survey file itself.")
     return path
 
 
@@ -574,11 +707,14 @@ def required_columns(config: Mapping) -> dict[str, str]:
     return needed
 
 
-def check_columns(config: Mapping, columns: Iterable[str], source: str, hint: str | None = None) -> None:
+def check_columns(config: Mapping, columns: Iterable[str], source: str, hint: str | None = None,
+                  withheld: Mapping[str, str] | None = None) -> None:
     """Check that every column the config names exists in the data.
 
     ``hint``, when given, replaces the closing advice (e.g. to pick another
-    sheet of a workbook, when the columns are there).
+    sheet of a workbook, when the columns are there).  ``withheld`` maps the
+    columns whose header holds personal data to how messages name them: such
+    a header is never listed nor suggested.
 
     Raises
     ------
@@ -586,8 +722,11 @@ def check_columns(config: Mapping, columns: Iterable[str], source: str, hint: st
         Naming each missing column, the config key that names it and the
         closest column names in the file (the fix belongs in the config).
     """
+    withheld = dict(withheld or {})
     columns = [str(c) for c in columns]
     available = set(columns)
+    shown = [withheld.get(c, c) for c in columns]
+    columns = [c for c in columns if c not in withheld]
     constructs = list(config.get("constructs") or {})
     problems = []
     for column, key in required_columns(config).items():
@@ -604,7 +743,7 @@ def check_columns(config: Mapping, columns: Iterable[str], source: str, hint: st
                 f"column '{column}' (named in config key '{key}') is not in {source}.{suggest(column, columns)}"
             )
     if problems:
-        listing = ", ".join(columns[:40]) + (" ..." if len(columns) > 40 else "")
+        listing = ", ".join(shown[:40]) + (" ..." if len(shown) > 40 else "")
         raise ConfigError(
             "\n  - ".join([f"the config names {len(problems)} column(s) the data file lacks:", *problems])
             + f"\nColumns in the file: {listing}\n"

@@ -7,7 +7,7 @@ messages name equations), so the two cannot disagree on what a chain is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 #: joins an equation's outcome and a term in a coefficient's name ("repurchase~trust")
 TERM_SEPARATOR = "~"
@@ -58,3 +58,16 @@ def chain_predictors(equations: Sequence[tuple[str, Sequence[str]]]) -> list[str
 def term_name(outcome: str, term: str) -> str:
     """The name of the coefficient of ``term`` in the equation of ``outcome``."""
     return f"{outcome}{TERM_SEPARATOR}{term}"
+
+
+def expected_problems(analysis: Mapping, key: str) -> list[tuple[str, str]]:
+    """``(config key, message)`` for every entry of ``expected`` (:mod:`trustseg.direction`) naming no predictor."""
+    expected = analysis.get("expected") or {}
+    if "equations" in analysis:
+        predictors = chain_predictors([(e["outcome"], list(e["predictors"])) for e in analysis["equations"]])
+    else:
+        predictors = list(analysis.get("predictors") or [])
+    return [(f"{key}.expected.{name}",
+             f"config key '{key}.expected' gives a direction for '{name}', which is not a predictor of the analysis "
+             f"({', '.join(predictors)}); name one of them, or remove the entry.")
+            for name in expected if name not in predictors]

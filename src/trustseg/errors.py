@@ -15,10 +15,15 @@ numpy and pandas.
 
 from __future__ import annotations
 
+import atexit
 import errno
 import os
 import signal
+import sys
 from collections.abc import Iterable
+
+#: the one line an interrupted job or run ends with
+INTERRUPTED = "interrupted; nothing half-written is kept. Run snakemake again to finish."
 
 
 class TrustsegError(Exception):
@@ -104,3 +109,54 @@ def quiet_interrupts() -> None:
         signal.signal(signal.SIGTERM, _on_interrupt)
     except ValueError:  # not the main thread
         pass
+
+
+_received: list[int] = []
+
+
+def remember_interrupts() -> None:
+    """Note a SIGINT or SIGTERM to this process, then let the handler in place (Snakemake's) act on it.
+
+    The workflow calls it when it starts running jobs (``onstart`` in
+    ``workflow/rules/common.smk``) and :func:`exit_if_interrupted` when they
+    failed (``onerror``), so that Snakemake, which ends every failed run with
+    status 1, ends an interrupted one as a shell program does: 130 for
+    Ctrl-C, 143 for SIGTERM.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+
+        def handler(signum, frame, previous=previous):
+            if not _received:
+                _received.append(int(signum))
+            if callable(previous):
+                return previous(signum, frame)
+            if previous == signal.SIG_DFL:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+            return None
+
+        try:
+            signal.signal(sig, handler)
+        except ValueError:  # not the main thread
+            return
+
+
+def exit_if_interrupted() -> None:
+    """After an interrupt noted by :func:`remember_interrupts`: end the process, once everything else has
+    finished (locks released, logs closed), with the one line and status 128 + the signal (130, 143)."""
+    if not _received:
+        return
+    status = 128 + _received[0]
+
+    def finish():
+        try:
+            sys.stdout.flush()
+            sys.stderr.write(f"trustseg: {INTERRUPTED}\n")
+            sys.stderr.flush()
+        finally:
+            os._exit(status)
+
+    # atexit runs its handlers last in, first out: registered now, this one runs after Snakemake's own exit code
+    # is set, and ends the process with the right one
+    atexit.register(finish)

@@ -1,4 +1,8 @@
-"""Which source files of the package a module runs.
+"""Where the workflow's files are, and which source files of the package a module runs.
+
+:func:`pipeline_dir` is the workflow shipped with the package (the
+repository's Snakefile, ``workflow/``, ``notebooks/``, ``config/``), found
+the same way in an editable install and in a wheel.
 
 A workflow rule lists as inputs the package files its stage module imports,
 directly or through other trustseg modules, so that editing a file reruns
@@ -11,9 +15,21 @@ from __future__ import annotations
 
 import ast
 from functools import cache
+from importlib import resources
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def pipeline_dir() -> Path:
+    """The folder holding the workflow's ``Snakefile``, with ``workflow/``, ``notebooks/`` and ``config/`` beside it.
+
+    In a clone (an editable install) that is the clone's top level, whose
+    files ``trustseg.pipeline`` links to; in an installed wheel, the copies
+    inside the package.  The path is resolved, so the workflow sees the same
+    folder whichever way it is started.
+    """
+    return Path(str(resources.files("trustseg.pipeline") / "Snakefile")).resolve().parent
 
 
 def _module_file(module: str, root: Path) -> Path | None:

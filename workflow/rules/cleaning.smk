@@ -13,6 +13,7 @@ rule clean_survey:
         report=report(
             "results/cleaning/report.csv",
             caption="../report/cleaning_report.rst",
+            labels={"result": "2 cleaning rules (table)"},
             category="1. Data and cleaning",
         ),
         report_md="results/cleaning/report.md",
@@ -20,6 +21,7 @@ rule clean_survey:
         reliability=report(
             "results/cleaning/reliability.csv",
             caption="../report/reliability.rst",
+            labels={"result": "3 reliability (table)"},
             category="1. Data and cleaning",
         ),
         reliability_md="results/cleaning/reliability.md",

@@ -20,20 +20,31 @@ from trustseg.config import (
     read_config_file,
     validate_config,
 )
-from trustseg.errors import TrustsegError, is_os_failure, os_error_message
-from trustseg.survey.checks import check_survey
-from trustseg.sources import module_sources
+from trustseg.errors import (
+    INTERRUPTED,
+    TrustsegError,
+    exit_if_interrupted,
+    is_os_failure,
+    os_error_message,
+    remember_interrupts,
+)
+from trustseg.sources import PACKAGE_DIR, module_sources
 from trustseg.stages.common import outcome_rounding_variance
-from trustseg.stages.families import analysis_families, check_outcome_families
+from trustseg.stages.families import analysis_families
+from trustseg.stages.startup import check_inputs
 from trustseg.stages.profiles import MEMBERSHIP_ALPHA
+from trustseg.stages.provenance import config_digest
 
 DEFAULT_CONFIGFILE = "config/config.yaml"
-SRC = Path(workflow.basedir) / "src" / "trustseg"
+# In a clone, the checkout's src/; from an installed trustseg (the workflow inside a wheel), the package itself.
+CHECKOUT_SRC = Path(workflow.basedir) / "src" / "trustseg"
+SRC = CHECKOUT_SRC if CHECKOUT_SRC.is_dir() else PACKAGE_DIR
 
 # Rule scripts import trustseg from this checkout's src/, also inside a conda
 # environment (--sdm conda) or a cluster job where it was never pip-installed.
-_inherited = dict(os.environ).get("PYTHONPATH", "")
-os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (str(SRC.parent), _inherited) if p))
+if SRC == CHECKOUT_SRC:
+    _inherited = dict(os.environ).get("PYTHONPATH", "")
+    os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (str(SRC.parent), _inherited) if p))
 
 
 def _fail(message):
@@ -82,20 +93,20 @@ def _load_workflow_config():
         validated = validate_config(raw, source=source, overrides=given)
         by = [how for key, how in given.items() if key in ("data", "data.path")]
         where = f"config key 'data.path', set by {by[0]}" if by else f"config key 'data.path' in {source}"
-        data_path = check_data_path(validated["data"]["path"], where)
-        # Only the main process reads the survey to check it against the config:
-        # cluster jobs parse this file again, and clean_survey checks the columns anyway.
+        check_data_path(validated["data"]["path"], where)
+        # Only the main process reads the survey to check it against the config, as
+        # trustseg check-config does (one code path): cluster jobs parse this file again.
         if workflow.is_main_process:
-            from trustseg.survey.io import read_survey
-
-            survey = read_survey(data_path, validated["data"])
-            for warning in check_survey(validated, survey, f"data file '{data_path}'"):
+            found = check_inputs(validated, where)
+            for warning in found.warnings:
                 sys.stderr.write(f"trustseg: warning: {warning}\n")
-            check_outcome_families(validated, survey, f"data file '{data_path}'")
+            for note in found.notes:
+                sys.stderr.write(f"trustseg: note: {note}\n")
     except TrustsegError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
-        _fail("interrupted while checking the config and the data; nothing was run.")
+        sys.stderr.write("trustseg: interrupted while checking the config and the data; nothing was run.\n")
+        sys.exit(130)
     except OSError as exc:
         if not is_os_failure(exc):
             raise
@@ -105,11 +116,22 @@ def _load_workflow_config():
 
 
 _validated, CONFIG_SOURCE = _load_workflow_config()
+
+
+# An interrupted run ends as a shell program does (Ctrl-C: 130, SIGTERM: 143) with one line, not
+# with status 1: Snakemake's handlers are in place once jobs start, so they are wrapped then.
+onstart:
+    remember_interrupts()
+
+
+onerror:
+    exit_if_interrupted()
 config.clear()
 config.update(_validated)
 
 ANALYSES = list(config["analyses"])
 SEED = int(config["seed"])
+CONFIG_SHA256 = config_digest(config)  # recorded in the provenance of every analysis
 WEIGHT = config["data"].get("weight_column")
 BOOT = config["bootstrap"]
 REPORT_CFG = config["report"]
@@ -222,9 +244,9 @@ def all_targets():
         "results/cleaning/report.csv",
         "results/cleaning/flagged.csv",
         "results/cleaning/reliability.csv",
-        "results/figures/cleaning_summary.png",
+        "results/figures/participant_flow.png",
         # every vector format asked for, so that adding one to a finished run draws it
-        *[f"results/figures/cleaning_summary.{ext}" for ext in FIGURE_FORMATS],
+        *[f"results/figures/participant_flow.{ext}" for ext in FIGURE_FORMATS],
     ]
     for name in ANALYSES:
         targets += [
@@ -344,7 +366,7 @@ def notebook_inputs(wildcards):
         "results/cleaning/flagged.csv",
         "results/cleaning/report.csv",
         "results/cleaning/reliability.csv",
-        "results/figures/cleaning_summary.png",
+        "results/figures/participant_flow.png",
         "results/figures/captions_cleaning.json",
     ]
     if wildcards.notebook != "01_data_and_cleaning":
@@ -372,3 +394,32 @@ def warnings_inputs(wildcards):
         inputs += [f"results/{name}/{table}" for table in
                    ("analysis.json", "model_selection.csv", "segments.csv", "residual_spread.csv")]
     return inputs
+
+
+# ---- provenance and exports (rules/provenance.smk, rules/export.smk)
+
+from trustseg.stages.export import EXPORT_FORMATS
+
+
+def export_targets():
+    targets = [f"results/{name}/export/{name}_segments.{ext}" for name in ANALYSES for ext in EXPORT_FORMATS]
+    return targets + ["results/tables.xlsx"]
+
+
+def workbook_tables(wildcards):
+    """Every table of the run (each written as CSV, Markdown and LaTeX), keyed cleaning/<table> or <analysis>/<table>.
+
+    A stage that adds a table lists it here, so that the workbook holds it.
+    """
+    tables = {"provenance": "results/provenance.csv"}
+    tables.update({f"cleaning/{t}": f"results/cleaning/{t}.csv" for t in ("report", "reliability")})
+    for name in ANALYSES:
+        names = ["model_selection", "segments", "tests", "classification", "residual_spread"]
+        if is_chain(name):
+            names.append("effects")
+        if BOOT["replicates"] > 0:
+            names += ["bootstrap", "bootstrap_ari"]
+        if config["profile"]:
+            names += ["profiles", "membership"]
+        tables.update({f"{name}/{t}": f"results/{name}/{t}.csv" for t in names})
+    return tables

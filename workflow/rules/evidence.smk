@@ -41,6 +41,7 @@ rule model_selection:
         table=report(
             "results/{analysis}/model_selection.csv",
             caption="../report/model_selection.rst",
+            labels={"result": "1 model selection (table)"},
             category="2. Number of segments",
             subcategory="{analysis}",
         ),
@@ -95,6 +96,7 @@ rule bootstrap_merge:
         summary=report(
             "results/{analysis}/bootstrap.csv",
             caption="../report/bootstrap.rst",
+            labels={"result": "1 bootstrap intervals (table)"},
             category="4. Stability",
             subcategory="{analysis}",
         ),

@@ -11,24 +11,28 @@ rule segment_figures:
         scatter=report(
             "results/{analysis}/figures/segment_scatter.png",
             caption="../report/segment_scatter.rst",
+            labels={"result": "2 segment scatter (figure)"},
             category="3. Segments",
             subcategory="{analysis}",
         ),
         criteria=report(
             "results/{analysis}/figures/information_criteria.png",
             caption="../report/information_criteria.rst",
+            labels={"result": "2 information criteria (figure)"},
             category="2. Number of segments",
             subcategory="{analysis}",
         ),
         certainty=report(
             "results/{analysis}/figures/posterior_certainty.png",
             caption="../report/posterior_certainty.rst",
+            labels={"result": "9 posterior certainty (figure)"},
             category="3. Segments",
             subcategory="{analysis}",
         ),
         forest=report(
             "results/{analysis}/figures/coefficient_forest.png",
             caption="../report/coefficient_forest.rst",
+            labels={"result": "3 coefficient forest (figure)"},
             category="3. Segments",
             subcategory="{analysis}",
         ),
@@ -45,6 +49,8 @@ rule segment_figures:
         weight_column=WEIGHT,
         family_columns=family_columns,
         equations=setting("equations"),
+        higher_is=setting("higher_is"),
+        expected=setting("expected"),
         formats=FIGURE_FORMATS,
         seed=SEED,
     conda:
@@ -67,6 +73,7 @@ rule bootstrap_figure:
         png=report(
             "results/{analysis}/figures/bootstrap_stability.png",
             caption="../report/bootstrap_stability.rst",
+            labels={"result": "2 bootstrap stability (figure)"},
             category="4. Stability",
             subcategory="{analysis}",
         ),
@@ -93,6 +100,7 @@ rule profile_figure:
         png=report(
             "results/{analysis}/figures/profile_heatmap.png",
             caption="../report/profile_heatmap.rst",
+            labels={"result": "2 profile heat map (figure)"},
             category="5. Who the segments are",
             subcategory="{analysis}",
         ),
@@ -110,17 +118,19 @@ rule profile_figure:
 
 rule cleaning_figure:
     message:
-        "Drawing the cleaning summary"
+        "Drawing the participant flow of the cleaning"
     input:
         report="results/cleaning/report.csv",
+        flagged="results/cleaning/flagged.csv",
         code=sources("stages.figures"),
     output:
         png=report(
-            "results/figures/cleaning_summary.png",
-            caption="../report/cleaning_summary.rst",
+            "results/figures/participant_flow.png",
+            caption="../report/participant_flow.rst",
+            labels={"result": "1 participant flow (figure)"},
             category="1. Data and cleaning",
         ),
-        vector=[f"results/figures/cleaning_summary.{ext}" for ext in FIGURE_FORMATS],
+        vector=[f"results/figures/participant_flow.{ext}" for ext in FIGURE_FORMATS],
         captions="results/figures/captions_cleaning.json",
     params:
         formats=FIGURE_FORMATS,
@@ -143,12 +153,14 @@ rule chain_figures:
         path_diagram=report(
             "results/{analysis}/figures/path_diagram.png",
             caption="../report/path_diagram.rst",
+            labels={"result": "6 path diagrams (figure)"},
             category="3. Segments",
             subcategory="{analysis}",
         ),
         effects_forest=report(
             "results/{analysis}/figures/effects_forest.png",
             caption="../report/effects_forest.rst",
+            labels={"result": "7 effects forest (figure)"},
             category="3. Segments",
             subcategory="{analysis}",
         ),

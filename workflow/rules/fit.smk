@@ -23,6 +23,7 @@ rule fit_k:
         predictors=setting("predictors"),
         focal=setting("focal"),
         higher_is=setting("higher_is"),
+        expected=setting("expected"),
         method=setting("method"),
         n_init=setting("n_init"),
         min_share=setting("min_share"),
@@ -57,6 +58,7 @@ checkpoint select_k:
         starts=report(
             "results/{analysis}/start_logliks.csv",
             caption="../report/start_logliks.rst",
+            labels={"result": "3 starts (table)"},
             category="2. Number of segments",
             subcategory="{analysis}",
         ),

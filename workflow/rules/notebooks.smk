@@ -9,13 +9,15 @@ rule notebook:
     input:
         template=str(Path(workflow.basedir) / "notebooks" / "{notebook}.ipynb"),
         results=notebook_inputs,
-        code=sources("report.notebooks", "report.results", "stages.common"),
+        code=sources("report.notebooks", "report.results", "report.sentences", "report.advice", "report.warnings_report",
+                     "stages.common"),
     output:
         ipynb="results/notebooks/{notebook}.ipynb",
         html=report(
             "results/notebooks/{notebook}.html",
             caption="../report/notebook.rst",
-            category="7. Notebooks",
+            labels={"result": "{notebook}"},
+            category="6. Notebooks",
         ),
     params:
         # The config file relative to the working directory (where the notebooks run) when inside it:

@@ -12,6 +12,7 @@ rule profiles:
         profiles=report(
             "results/{analysis}/profiles.csv",
             caption="../report/profiles.rst",
+            labels={"result": "1 profiles (table)"},
             category="5. Who the segments are",
             subcategory="{analysis}",
         ),
@@ -20,6 +21,7 @@ rule profiles:
         membership=report(
             "results/{analysis}/membership.csv",
             caption="../report/membership.rst",
+            labels={"result": "3 membership model (table)"},
             category="5. Who the segments are",
             subcategory="{analysis}",
         ),

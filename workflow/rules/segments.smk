@@ -15,6 +15,7 @@ rule segments:
         segments=report(
             "results/{analysis}/segments.csv",
             caption="../report/segments.rst",
+            labels={"result": "1 segments (table)"},
             category="3. Segments",
             subcategory="{analysis}",
         ),
@@ -23,6 +24,7 @@ rule segments:
         tests=report(
             "results/{analysis}/tests.csv",
             caption="../report/tests.rst",
+            labels={"result": "4 slope tests (table)"},
             category="3. Segments",
             subcategory="{analysis}",
         ),
@@ -32,6 +34,7 @@ rule segments:
         classification=report(
             "results/{analysis}/classification.csv",
             caption="../report/classification.rst",
+            labels={"result": "9 classification (table)"},
             category="3. Segments",
             subcategory="{analysis}",
         ),
@@ -40,6 +43,7 @@ rule segments:
         residual_spread=report(
             "results/{analysis}/residual_spread.csv",
             caption="../report/residual_spread.rst",
+            labels={"result": "8 residual spread (table)"},
             category="3. Segments",
             subcategory="{analysis}",
         ),
@@ -58,6 +62,7 @@ rule segments:
         alpha=setting("alpha"),
         equivalence_margin=setting("equivalence_margin"),
         higher_is=setting("higher_is"),
+        expected=setting("expected"),
         verdict_adjustment=setting("verdict_adjustment"),
         weight_column=WEIGHT,
         family_columns=family_columns,
@@ -76,6 +81,7 @@ rule record_settings:
         "Recording the settings and the chosen number of segments of analysis {wildcards.analysis}"
     input:
         criteria="results/{analysis}/criteria.csv",
+        data=config["data"]["path"],  # its SHA-256 goes into the provenance
         code=analysis_sources("stages.segments"),
     output:
         "results/{analysis}/analysis.json",
@@ -90,8 +96,12 @@ rule record_settings:
         method=setting("method"),
         membership_ci_level=1 - MEMBERSHIP_ALPHA,
         higher_is=setting("higher_is"),
+        expected=setting("expected"),
         verdict_adjustment=setting("verdict_adjustment"),
         equations=setting("equations"),
+        family=outcome_family,
+        seed=SEED,
+        config_sha256=CONFIG_SHA256,
     conda:
         "../envs/trustseg.yaml"
     log:
@@ -113,6 +123,7 @@ rule chain_effects:
         effects=report(
             "results/{analysis}/effects.csv",
             caption="../report/effects.rst",
+            labels={"result": "5 chain effects (table)"},
             category="3. Segments",
             subcategory="{analysis}",
         ),

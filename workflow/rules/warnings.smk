@@ -9,11 +9,12 @@ rule run_warnings:
         "Gathering the run's warnings"
     input:
         results=warnings_inputs,
-        code=sources("report.results"),
+        code=sources("report.warnings_report"),
     output:
         md="results/warnings.md",
         # "0. Read first" sorts before every other category in the report's menu
-        html=report("results/warnings.html", caption="../report/warnings.rst", category="0. Read first"),
+        html=report("results/warnings.html", caption="../report/warnings.rst", category="0. Read first",
+                     labels={"result": "1 warnings"}),
     params:
         analyses=ANALYSES,
     conda:

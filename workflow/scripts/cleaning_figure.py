@@ -1,4 +1,4 @@
-"""Snakemake adapter: the cleaning summary figure (see trustseg.stages.figures.cleaning_figure)."""
+"""Snakemake adapter: the participant flow of the cleaning (see trustseg.stages.figures.cleaning_figure)."""
 
 from trustseg.errors import quiet_interrupts
 
@@ -14,6 +14,7 @@ run_stage(
     snakemake.log[0],
     job_outputs=list(snakemake.output),
     report_path=snakemake.input.report,
+    flagged_path=snakemake.input.flagged,
     out_stem=str(Path(snakemake.output.png).with_suffix("")),
     **snakemake.params,
 )

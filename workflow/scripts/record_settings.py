@@ -14,5 +14,6 @@ run_stage(
     criteria_path=snakemake.input.criteria,
     name=snakemake.wildcards.analysis,
     output=snakemake.output[0],
+    data_path=snakemake.input.data,
     **snakemake.params,
 )

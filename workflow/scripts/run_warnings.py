@@ -1,4 +1,4 @@
-"""Snakemake adapter: write results/warnings.md and .html (see trustseg.report.results.write_warnings)."""
+"""Snakemake adapter: write results/warnings.md and .html (see trustseg.report.warnings_report.write_warnings)."""
 
 from pathlib import Path
 
@@ -6,7 +6,7 @@ from trustseg.errors import quiet_interrupts
 
 quiet_interrupts()  # first: Ctrl-C ends the job without a traceback, even while it imports numpy
 
-from trustseg.report.results import write_warnings  # noqa: E402
+from trustseg.report.warnings_report import write_warnings  # noqa: E402
 from trustseg.stages.common import run_stage  # noqa: E402
 
 run_stage(

@@ -4,43 +4,76 @@ A segment's name says in words what its regression says in numbers: whether
 the focal predictor (say satisfaction) drives the outcome (say repurchase) in
 the expected direction or against it, and, when it does not, whether the
 outcome is nonetheless high or low.  Which direction is expected depends on
-the outcome: up for repurchase (``higher_is="better"``), down for switching,
-complaints or churn (``higher_is="worse"``).
+the outcome (up for repurchase, ``higher_is="better"``; down for switching,
+complaints or churn, ``higher_is="worse"``) and on the focal predictor
+(config key ``expected``: price or privacy concern are expected to lower
+repurchase or trust); see :mod:`trustseg.direction`.  An inconclusive
+segment is never named as if its verdict were an answer.
+
+Rules of the single-equation names (:func:`name_segments`)
+----------------------------------------------------------
+A *lever* is a focal predictor expected to move the outcome the good way
+(satisfaction), a *burden* one expected to move it the bad way (price,
+privacy concern, waiting time).  Rules, applied to each segment's focal
+row (``Focal`` is the capitalised focal name):
+
+1. moved in the expected direction -> ``"{Focal}-driven"`` (a lever) or
+   ``"{Focal}-sensitive"`` (a burden).
+2. moved against it -> ``"{Focal}-averse"`` (a lever) or
+   ``"{Focal}-tolerant"`` (a burden).
+3. ``does_not_drive`` (shown flat) or ``negligible`` (shown too small to
+   matter) -> by the level of the outcome: ``"Loyal regardless"`` /
+   ``"Indifferent"`` when higher is better and the outcome is loyalty or
+   repurchase (or not named), otherwise ``"High {outcome} regardless"`` /
+   ``"Low {outcome} regardless"`` (a flat trust segment is "High trust
+   regardless").  The level is high at or above ``low + high_cut *
+   (high - low)`` of ``outcome_scale``; without a scale, at or above the
+   share-weighted mean level.
+4. ``unreliable`` -> ``"Unreliable segment, high {outcome}"`` or
+   ``"..., low {outcome}"``.
+5. ``inconclusive`` (or missing) -> ``"{Focal} effect unclear, high
+   {outcome}"`` (or ``low``; without an outcome name only ``"{Focal}
+   effect unclear"``): the data show neither an effect nor its absence,
+   and the name says so instead of guessing, while the level of the
+   outcome is a fact.
+
+Names are made unique deterministically by level: two segments with
+the same name get "higher/lower {outcome}", three "highest/middle/lowest
+{outcome}", more "highest, 2nd highest, ..."; then ``"(segment k)"``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
+from trustseg.direction import expected_sign, predictor_kind
 from trustseg.model.validation import INTERCEPT
 
-__all__ = ["name_segments", "segment_levels", "expected_verdict", "against_verdict", "expected_sign", "HIGHER_IS",
-           "INTERCEPT"]
+__all__ = ["name_segments", "name_chain_segments", "segment_levels", "expected_verdict", "against_verdict",
+           "HIGHER_IS", "INTERCEPT"]
 
 
 HIGH_CUT = 0.6
 HIGHER_IS = ("better", "worse")
 
 
-def expected_sign(higher_is: str = "better") -> int:
-    """The sign of the focal effect in the expected direction: +1 when higher is better, -1 when worse."""
+def expected_verdict(higher_is: str = "better", expected: Mapping | None = None, focal: str | None = None) -> str:
+    """The verdict of a segment moved in the focal predictor's expected direction: ``drives_up`` or ``drives_down``.
+
+    Up when higher is better, down when worse, unless config key ``expected``
+    says otherwise for the focal predictor (:func:`trustseg.direction.expected_sign`).
+    """
     _check_higher_is(higher_is)
-    return 1 if higher_is == "better" else -1
+    return "drives_up" if expected_sign(focal, higher_is, expected) > 0 else "drives_down"
 
 
-def expected_verdict(higher_is: str = "better") -> str:
-    """The verdict of a segment driven in the expected direction: ``drives_up`` (better) or ``drives_down`` (worse)."""
-    _check_higher_is(higher_is)
-    return "drives_up" if higher_is == "better" else "drives_down"
-
-
-def against_verdict(higher_is: str = "better") -> str:
-    """The verdict of a segment driven against the expected direction (the other of ``drives_up``/``drives_down``)."""
-    _check_higher_is(higher_is)
-    return "drives_down" if higher_is == "better" else "drives_up"
+def against_verdict(higher_is: str = "better", expected: Mapping | None = None, focal: str | None = None) -> str:
+    """The verdict of a segment moved against the expected direction (the other of ``drives_up``/``drives_down``)."""
+    return "drives_down" if expected_verdict(higher_is, expected, focal) == "drives_up" else "drives_up"
 
 
 def _check_higher_is(higher_is: str) -> None:
@@ -97,8 +130,9 @@ def segment_levels(segments: pd.DataFrame, predictor_means: Mapping[str, float] 
 
 def name_segments(segments: pd.DataFrame, focal: str, outcome_scale: tuple[float, float] | None = None, *,
                   predictor_means: Mapping[str, float] | None = None, outcome: str | None = None,
-                  high_cut: float = HIGH_CUT, higher_is: str = "better") -> dict[int, str]:
-    """Name every segment from its focal verdict, the direction the outcome runs and the level of its outcome.
+                  high_cut: float = HIGH_CUT, higher_is: str = "better",
+                  expected: Mapping[str, str] | None = None) -> dict[int, str]:
+    """Name every segment from its focal verdict, the expected direction and the level of its outcome.
 
     Parameters
     ----------
@@ -107,24 +141,28 @@ def name_segments(segments: pd.DataFrame, focal: str, outcome_scale: tuple[float
         columns ``segment, share, term, estimate`` and ``verdict`` (filled on
         the focal-term rows: ``drives_up``, ``drives_down``, ``negligible``,
         ``does_not_drive``, ``inconclusive`` or ``unreliable``); the
-        intercept term is ``"(Intercept)"``.
+        intercept term is ``"(Intercept)"``.  A column ``level`` (one value
+        per segment, e.g. the mean outcome of the segment's members) is the
+        level the names and their qualifiers rank by.
     focal : str
         Name of the focal predictor (a ``term`` of the table).  It is used in
         the names, with underscores turned into spaces.
     outcome_scale : (float, float), optional
         Lowest and highest possible outcome, e.g. ``(1, 7)``.
     predictor_means : mapping, optional
-        Means of the predictors, for the segment level (see
-        :func:`segment_levels`).
+        Means of the predictors, for the segment level when the table has no
+        ``level`` column (see :func:`segment_levels`).
     outcome : str, optional
-        Name of the outcome, used in the names of flat segments when higher
-        is worse and to tell apart two segments that would otherwise get the
-        same name.
+        Name of the outcome, used in the names of flat segments and to tell
+        apart two segments that would otherwise get the same name.
     high_cut : float, default 0.6
         Where the "upper part of the scale" starts, as a share of the range.
     higher_is : {"better", "worse"}, default "better"
-        Which way the outcome runs: with ``"worse"`` (switching, complaints,
-        churn) the expected effect of the focal predictor is down.
+        Which way the outcome runs (switching, complaints, churn: worse).
+    expected : mapping, optional
+        Config key ``expected``: ``{predictor: "raises" | "lowers"}``; the
+        focal predictor's entry, or else the good way for the outcome, is
+        the expected direction (:mod:`trustseg.direction`).
 
     Returns
     -------
@@ -133,39 +171,7 @@ def name_segments(segments: pd.DataFrame, focal: str, outcome_scale: tuple[float
 
     Notes
     -----
-    Rules, applied to each segment's focal row (``Focal`` is the capitalised
-    focal name, ``focal`` the lower-case one, ``Outcome`` the capitalised
-    outcome name or "Outcome"); the *expected* verdict is ``drives_up``
-    when higher is better and ``drives_down`` when it is worse:
-
-    1. the expected verdict -> ``"{Focal}-driven"`` (e.g.
-       "Satisfaction-driven" for repurchase rising, or for switching
-       falling, with satisfaction).
-    2. the other of ``drives_up``/``drives_down`` (the outcome moves against
-       the expected direction) -> ``"{Focal}-averse"``.
-    3. ``does_not_drive`` (the slope is shown to be flat) or ``negligible``
-       (it differs from zero, but by less than the equivalence margin: no
-       effect of relevant size) -> by the level of the outcome: when higher
-       is better ``"Loyal regardless"`` when the level is high,
-       ``"Indifferent"`` otherwise; when higher is worse ``"High {outcome}
-       regardless"`` / ``"Low {outcome} regardless"``.  The level is the
-       predicted outcome at the mean predictors (:func:`segment_levels`).
-       It is high when it lies at or above ``low + high_cut * (high - low)``
-       of ``outcome_scale``; without a scale, when it is at or above the
-       share-weighted mean level of all segments.
-    4. ``unreliable`` (the segments stage found the estimates cannot be
-       trusted; see its ``problems`` column) -> ``"Unreliable segment, high
-       {outcome}"`` or ``"..., low {outcome}"`` by the same level.
-    5. ``inconclusive`` (or missing): a slope estimate in the expected
-       direction -> ``"Weakly {focal}-driven"``; otherwise ``"Mixed"``.
-
-    Names are made unique deterministically: when several segments share a
-    name, the one with the highest level gets the qualifier "higher
-    {outcome}" (or "higher level") and the one with the lowest "lower
-    {outcome}" when there are two; three get "highest/middle/lowest {outcome}"
-    and more "highest, 2nd highest, ... {outcome}", ranked from the highest
-    level (ties by segment number).  If names still
-    coincide, ``"(segment k)"`` is appended.
+    The rules are in the module docstring ("Rules of the single-equation names").
     """
     required = {"segment", "term", "estimate"}
     missing = required - set(segments.columns)
@@ -182,9 +188,14 @@ def name_segments(segments: pd.DataFrame, focal: str, outcome_scale: tuple[float
     levels = segment_levels(segments, predictor_means, outcome_scale)
     cut = _high_cut(segments, levels, outcome_scale, high_cut)
     outcome_txt = outcome.replace("_", " ").strip() if outcome else ""
-    names = {seg: _base_name(focal_rows[focal_rows["segment"] == seg], focal, levels.get(seg, np.nan) >= cut,
-                             higher_is, outcome_txt)
-             for seg in seg_ids}
+    sign, kind = expected_sign(focal, higher_is, expected), predictor_kind(focal, higher_is, expected)
+    names = {}
+    for seg in seg_ids:
+        row = focal_rows[focal_rows["segment"] == seg]
+        verdict = "" if row.empty or "verdict" not in row.columns or pd.isna(row["verdict"].iloc[0]) \
+            else str(row["verdict"].iloc[0])
+        names[seg] = _base_name(verdict, focal, bool(levels.get(seg, np.nan) >= cut), higher_is, outcome_txt, sign,
+                                kind)
     return _unique_names(names, levels, outcome_txt or "level")
 
 
@@ -203,29 +214,44 @@ def _high_cut(segments: pd.DataFrame, levels: pd.Series, outcome_scale, high_cut
     return float(np.average(levels, weights=shares)) if shares.sum() > 0 else float(levels.mean())
 
 
-def _base_name(row: pd.DataFrame, focal: str, high: bool, higher_is: str, outcome: str) -> str:
-    """A segment's name from its focal row (rules 1-5 of :func:`name_segments`)."""
-    verdict = ""
-    est = np.nan
-    if not row.empty:
-        r = row.iloc[0]
-        verdict = "" if "verdict" not in row.columns or pd.isna(r["verdict"]) else str(r["verdict"])
-        est = float(r["estimate"])
-    focal_lc = _pretty(focal).lower()
-    sign = 1 if higher_is == "better" else -1
-    if verdict == expected_verdict(higher_is):
-        return f"{_pretty(focal)}-driven"
-    if verdict == against_verdict(higher_is):
-        return f"{_pretty(focal)}-averse"
+#: outcomes whose flat, high segment is "Loyal regardless" (the word of the golf study): coming back, staying
+LOYALTY_LIKE = re.compile(r"loyal|repurchas|rebuy|buy.?again|renew|retent|retain|revisit|return|come.?back|"
+                          r"忠诚|回购|复购|再购", re.IGNORECASE)
+
+
+def flat_name(high: bool, higher_is: str, outcome: str) -> str:
+    """The name of a segment whose outcome does not move with the focal predictor, by its level."""
+    if higher_is == "better" and (not outcome or LOYALTY_LIKE.search(outcome)):
+        return "Loyal regardless" if high else "Indifferent"
+    return f"{'High' if high else 'Low'} {outcome or 'outcome'} regardless"
+
+
+def moved_name(focal: str, expected_way: bool, kind: str) -> str:
+    """A segment moved by the focal predictor: as expected (driven, sensitive) or against it (averse, tolerant)."""
+    if kind == "lever":
+        return f"{_pretty(focal)}-{'driven' if expected_way else 'averse'}"
+    return f"{_pretty(focal)}-{'sensitive' if expected_way else 'tolerant'}"
+
+
+def unclear_name(focal: str, high: bool | None = None, outcome: str = "") -> str:
+    """An inconclusive segment: neither an effect nor its absence is shown, and the name claims neither.
+
+    With a named outcome and a known level, the level its members have ("Satisfaction effect unclear, high
+    repurchase"): a fact of the data, where the effect is not one.
+    """
+    level = f", {'high' if high else 'low'} {outcome}" if outcome and high is not None else ""
+    return f"{_pretty(focal)} effect unclear{level}"
+
+
+def _base_name(verdict: str, focal: str, high: bool, higher_is: str, outcome: str, sign: int, kind: str) -> str:
+    """A segment's name from its focal verdict (rules 1-5 of :func:`name_segments`)."""
+    if verdict in ("drives_up", "drives_down"):
+        return moved_name(focal, (verdict == "drives_up") == (sign > 0), kind)
     if verdict in ("does_not_drive", "negligible"):
-        if higher_is == "better":
-            return "Loyal regardless" if high else "Indifferent"
-        return f"{'High' if high else 'Low'} {outcome or 'outcome'} regardless"
+        return flat_name(high, higher_is, outcome)
     if verdict == "unreliable":
         return f"Unreliable segment, {'high' if high else 'low'} {outcome or 'outcome'}"
-    if np.isfinite(est) and sign * est > 0:
-        return f"Weakly {focal_lc}-driven"
-    return "Mixed"
+    return unclear_name(focal, high, outcome)
 
 
 def _ordinal(rank: int) -> str:
@@ -240,6 +266,9 @@ def _unique_names(names: dict[int, str], levels: pd.Series, what: str) -> dict[i
         groups.setdefault(names[seg], []).append(seg)
     for base, members in groups.items():
         if len(members) < 2:
+            continue
+        if re.search(r"\b(high|low)\b", base, re.IGNORECASE):
+            # the name already says the level against the scale: a rank word beside it could contradict it
             continue
         ranked = sorted(members, key=lambda s: (-levels.get(s, -np.inf), s))
         m = len(ranked)
@@ -263,60 +292,61 @@ def _unique_names(names: dict[int, str], levels: pd.Series, what: str) -> dict[i
 def name_chain_segments(effects: pd.DataFrame, focal: str, outcome: str, mediators: list[str],
                         levels: Mapping[int, float], mediator_levels: Mapping[int, float] | None = None,
                         cut: float | None = None, mediator_cut: float | None = None,
-                        higher_is: str = "better", unreliable: set | None = None) -> dict[int, str]:
+                        higher_is: str = "better", unreliable: set | None = None,
+                        expected: Mapping[str, str] | None = None) -> dict[int, str]:
     """Name every segment of a chain (focal → mediators → outcome) from its effects' verdicts.
 
     ``effects`` is :func:`trustseg.model.effects.chain_effects` (``segment,
-    kind, path, verdict``); ``levels`` the expected final outcome of each
-    segment at the mean predictors, ``mediator_levels`` that of the first
+    kind, path, verdict``); ``levels`` the level of the final outcome of each
+    segment (the mean of its members), ``mediator_levels`` that of the first
     mediator; a level counts as high at or above ``cut`` (``mediator_cut``).
+    The expected direction of the focal predictor's effects on the final
+    outcome comes from ``higher_is`` and ``expected`` (:mod:`trustseg.direction`).
 
-    Rules, in order (``Focal``, ``Mediator``, ``Outcome`` are the names):
+    Rules, in order (``Focal``, ``Mediator`` are the names):
 
-    1. an indirect effect with the expected verdict (the focal predictor
-       moves the outcome through a mediator) -> ``"{Mediator}-building"``
-       (e.g. "Trust-building");
-    2. else the direct effect with the expected verdict -> ``"{Focal}-driven
-       without {mediator}"`` (e.g. "Satisfaction-driven without trust");
-    3. else the total effect against the expected direction ->
-       ``"{Focal}-averse"``;
-    4. else, the focal predictor driving neither: a high mediator ->
-       ``"{Mediator} regardless"`` ("Trust regardless": trusting whatever
-       their satisfaction), a high outcome -> ``"High {outcome}
-       regardless"`` ("Loyal regardless" when the outcome is loyalty-like,
-       higher being better: see below), otherwise ``"Indifferent"``.
+    1. an indirect effect in the expected direction -> ``"{Mediator}-building"``
+       (e.g. "Trust-building") for a lever, ``"{Mediator}-eroding"`` for a
+       burden (privacy concern lowering intention through trust);
+    2. else the direct effect in the expected direction -> ``"{Focal}-driven
+       without {mediator}"`` (``-sensitive`` for a burden);
+    3. else the total effect against it -> ``"{Focal}-averse"``
+       (``-tolerant`` for a burden);
+    4. else a total effect shown flat (``does_not_drive`` or ``negligible``):
+       a high mediator with an outcome that is not high -> ``"{Mediator}
+       regardless"``, otherwise by the outcome's level as
+       :func:`name_segments` names a flat segment;
+    5. else (nothing shown either way) -> ``"{Focal} effect unclear, high
+       {outcome}"`` (or ``low``).
 
-    Segments in ``unreliable`` are named ``"Unreliable segment"``.  When
-    higher is better the high-outcome name is "Loyal regardless", the word
-    the single-equation names use.  Names are made unique by level as in
-    :func:`name_segments`.
+    Segments in ``unreliable`` are named ``"Unreliable segment"``.  Names are
+    made unique by level as in :func:`name_segments`.
     """
     _check_higher_is(higher_is)
-    expected = expected_verdict(higher_is)
-    against = against_verdict(higher_is)
+    sign, kind = expected_sign(focal, higher_is, expected), predictor_kind(focal, higher_is, expected)
+    wanted = "drives_up" if sign > 0 else "drives_down"
+    against = "drives_down" if sign > 0 else "drives_up"
     mediator = mediators[0] if mediators else ""
     names = {}
     for segment, rows in effects.groupby("segment", sort=True):
         segment = int(segment)
-        verdict = {(r.kind, r.path): str(r.verdict) for r in rows.itertuples()}
-        indirect = [v for (kind, _), v in verdict.items() if kind == "indirect"]
-        direct = [v for (kind, _), v in verdict.items() if kind == "direct"]
-        total = [v for (kind, _), v in verdict.items() if kind == "total"]
+        verdicts = {kind_: [str(v) for v in part["verdict"]] for kind_, part in rows.groupby("kind")}
+        high = cut is not None and levels.get(segment, -np.inf) >= cut
         if unreliable and segment in unreliable:
             names[segment] = "Unreliable segment"
-        elif expected in indirect:
-            names[segment] = f"{_pretty(mediator)}-building" if mediator else f"{_pretty(focal)}-driven"
-        elif expected in direct:
-            names[segment] = (f"{_pretty(focal)}-driven without {_pretty(mediator).lower()}" if mediator
-                              else f"{_pretty(focal)}-driven")
-        elif against in total:
-            names[segment] = f"{_pretty(focal)}-averse"
-        elif mediator and mediator_levels is not None and mediator_cut is not None \
-                and mediator_levels.get(segment, -np.inf) >= mediator_cut \
-                and not (cut is not None and levels.get(segment, -np.inf) >= cut):
-            names[segment] = f"{_pretty(mediator)} regardless"
-        elif cut is not None and levels.get(segment, -np.inf) >= cut:
-            names[segment] = "Loyal regardless" if higher_is == "better" else f"High {outcome} regardless"
+        elif wanted in verdicts.get("indirect", []):
+            names[segment] = (f"{_pretty(mediator)}-{'building' if kind == 'lever' else 'eroding'}" if mediator
+                              else moved_name(focal, True, kind))
+        elif wanted in verdicts.get("direct", []):
+            names[segment] = moved_name(focal, True, kind) + (f" without {_pretty(mediator).lower()}" if mediator
+                                                               else "")
+        elif against in verdicts.get("total", []):
+            names[segment] = moved_name(focal, False, kind)
+        elif set(verdicts.get("total", [])) & {"does_not_drive", "negligible"}:
+            mediator_high = (mediator and mediator_levels is not None and mediator_cut is not None
+                             and mediator_levels.get(segment, -np.inf) >= mediator_cut)
+            names[segment] = (f"{_pretty(mediator)} regardless" if mediator_high and not high
+                              else flat_name(high, higher_is, outcome.replace("_", " ")))
         else:
-            names[segment] = "Indifferent" if higher_is == "better" else f"Low {outcome} regardless"
+            names[segment] = unclear_name(focal, high if cut is not None else None, outcome.replace("_", " "))
     return _unique_names(names, pd.Series(levels, dtype=float), outcome.replace("_", " ") or "level")

@@ -102,7 +102,6 @@ def execute_notebook(template: str | Path, out_ipynb: str | Path, out_html: str 
     log as a warning, so a job's log holds what matters and nothing else.
     """
     from nbclient import NotebookClient
-    from nbconvert import HTMLExporter
 
     nb = clear_outputs(nbformat.read(str(template), as_version=4))
     nb = inject_parameters(nb, parameters)
@@ -120,10 +119,35 @@ def execute_notebook(template: str | Path, out_ipynb: str | Path, out_html: str 
                 logger.warning("the notebook kernel of %s wrote:\n%s", Path(template).name, said)
     atomic_write_text(Path(out_ipynb), nbformat.writes(nb) + "\n")
     if out_html is not None:
-        exporter = HTMLExporter(template_name="lab")
-        exporter.embed_images = True
-        body, _ = exporter.from_notebook_node(nb)
-        atomic_write_text(Path(out_html), body)
+        atomic_write_text(Path(out_html), reader_html(nb))
+
+
+#: the HTML's own style: wide tables scroll inside the page (never cut off), long cells wrap
+READER_CSS = """
+.jp-RenderedHTMLCommon table, .jp-OutputArea-output table {
+  display: block; max-width: 100%; overflow-x: auto; font-size: 0.85em;
+}
+.jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { white-space: normal; overflow-wrap: anywhere; max-width: 28em; }
+.jp-OutputArea-output img { max-width: 100%; height: auto; }
+"""
+
+
+def reader_html(notebook: nbformat.NotebookNode) -> str:
+    """The executed notebook as a reader's HTML page: prose, tables and figures, without the code.
+
+    Code cells and their prompts are left out (the ``.ipynb`` keeps them),
+    images are embedded, and wide tables scroll within the page instead of
+    being cut off at its edge.
+    """
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    exporter.embed_images = True
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(notebook)
+    return body.replace("</head>", f"<style>{READER_CSS}</style>\n</head>", 1)
 
 
 def publish_notebooks(executed_dir: str | Path, target_dir: str | Path = "notebooks") -> list[Path]:

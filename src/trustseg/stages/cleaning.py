@@ -20,12 +20,15 @@ def clean(config: Mapping, outputs: Mapping[str, str]) -> None:
     """
     from trustseg.survey.cleaning import clean_survey
     from trustseg.survey.io import read_survey
+    from trustseg.survey.privacy import pseudonym_key, resolve_pseudonym_key
     from trustseg.survey.reliability import reliability_table
 
     data_cfg = config["data"]
     raw = read_survey(data_cfg["path"], data_cfg)
     logger.info("read %d rows and %d columns from %s", len(raw), raw.shape[1], data_cfg["path"])
-    result = clean_survey(raw, dict(config))
+    key_file = resolve_pseudonym_key(config)
+    # the key is read (or made) only when some respondent ids hold personal data
+    result = clean_survey(raw, dict(config), pseudonym_key=lambda: pseudonym_key(key_file))
     reliability = reliability_table(result.clean, config["constructs"])
     for _, row in result.report.iterrows():
         logger.info("cleaning rule %-22s rows affected %6s  %s", row["rule"], row["rows_affected"], row["action"])

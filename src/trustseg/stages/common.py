@@ -22,13 +22,12 @@ import pandas as pd
 
 from trustseg.config import analysis_roles
 from trustseg.equations import chain_variables
-from trustseg.errors import DataError, TrustsegError, is_os_failure, os_error_message
+from trustseg.errors import INTERRUPTED, DataError, TrustsegError, is_os_failure, os_error_message
 from trustseg.report.tables import atomic_write_text
 
 logger = logging.getLogger("trustseg")
 
 POSTERIOR_PREFIX = "posterior_"
-INTERRUPTED = "interrupted; nothing half-written is kept. Run snakemake again to finish."
 
 
 def derive_seed(seed: int, *keys: str | int) -> int:
@@ -80,8 +79,12 @@ def read_json(path: str | Path):
 
 
 def read_clean(path: str | Path) -> pd.DataFrame:
-    """Read ``results/cleaning/clean.csv`` keeping respondent ids as text."""
-    return pd.read_csv(path, dtype={"respondent_id": str}, keep_default_na=True)
+    """Read ``results/cleaning/clean.csv`` keeping respondent ids as text, exactly as written (an id "NA" too)."""
+    clean = pd.read_csv(path, dtype={"respondent_id": str}, keep_default_na=True)
+    if "respondent_id" in clean:
+        ids = pd.read_csv(path, usecols=["respondent_id"], dtype=str, keep_default_na=False)["respondent_id"]
+        clean["respondent_id"] = ids.where(ids != "", None)
+    return clean
 
 
 def configure_logging(log_path: str | Path | None) -> None:
@@ -314,18 +317,20 @@ def match_respondents(ids: pd.Series, assignments: pd.DataFrame, source: str) ->
 
 
 def outcome_rounding_variance(analysis: Mapping, constructs: Mapping) -> float | None:
-    """Rounding variance of the outcome score: ``1 / (12 m)`` for the mean of ``m`` integer-scale items.
+    """Rounding variance of the outcome score: ``step**2 / (12 m)`` for the mean of ``m`` items answered in steps.
 
-    ``None`` when the outcome is not a construct on an integer scale (the
-    floor then comes from the data).
+    ``step`` is the construct's (1 for whole points; 20 for answers 0, 20,
+    ..., 100).  ``None`` when the outcome is not a construct whose scale
+    runs in whole steps (the floor then comes from the data).
     """
     spec = constructs.get(analysis["outcome"])
     if spec is None:
         return None
     lo, hi = spec["scale"]
-    if not (float(lo).is_integer() and float(hi).is_integer()):
+    step = float(spec.get("step", 1) or 1)
+    if not (float(lo) / step).is_integer() or not ((float(hi) - float(lo)) / step).is_integer():
         return None
-    return 1.0 / (12.0 * len(spec["items"]))
+    return step ** 2 / (12.0 * len(spec["items"]))
 
 
 def chosen_row(criteria_path: str | Path) -> pd.Series:

@@ -60,11 +60,15 @@ def analysis_family(name: str, analysis: Mapping, constructs: Mapping) -> tuple[
         )
     if family == "ordinal" and spec is not None:
         lo, hi = (float(v) for v in spec["scale"])
-        if not (lo.is_integer() and hi.is_integer()) or hi - lo + 1 > MAX_ORDINAL_CATEGORIES:
+        step = float(spec.get("step", 1) or 1)
+        n = (hi - lo) / step + 1
+        if not (lo / step).is_integer() or not n.is_integer() or n > MAX_ORDINAL_CATEGORIES:
             raise ConfigError(
                 f"analysis '{name}' fits an ordinal outcome (analyses.{name}.family: ordinal), but construct "
-                f"'{outcome}' is on the scale {list(spec['scale'])}; an ordinal outcome is one rating item answered "
-                f"on 2 to {MAX_ORDINAL_CATEGORIES} whole points. Use family censored or gaussian for this outcome."
+                f"'{outcome}' is on the scale {list(spec['scale'])} in steps of {step:g}; an ordinal outcome is one "
+                f"rating item answered on 2 to {MAX_ORDINAL_CATEGORIES} whole points (or steps). If its answers run "
+                f"in steps, give their distance as constructs.{outcome}.step (e.g. 20 for answers 0, 20, ..., 100); "
+                "otherwise use family censored or gaussian for this outcome."
             )
     return family, _settings(family, spec)
 
@@ -104,11 +108,12 @@ def _settings(family: str, spec: Mapping | None) -> dict:
     if family == "censored":
         return {"lower": lo, "upper": hi}
     if family == "ordinal":
-        return {"categories": [float(v) for v in np.arange(lo, hi + 1)]}
+        step = float(spec.get("step", 1) or 1)
+        return {"categories": [float(lo + i * step) for i in range(int(round((hi - lo) / step)) + 1)]}
     return {}
 
 
-def check_outcome_families(config: Mapping, raw, source: str) -> None:
+def check_outcome_families(config: Mapping, raw, source: str, clean: pd.DataFrame | None = None) -> None:
     """Stop before any job runs when an analysis's outcome cannot come from its family.
 
     First the config alone (:func:`analysis_family`: a censored column
@@ -119,7 +124,8 @@ def check_outcome_families(config: Mapping, raw, source: str) -> None:
     analysis, the column and the offending values; so do trials that are not
     whole numbers of at least 1 (or below the successes) and an exposure that
     is not positive.  The outcome is scored as
-    the cleaning scores it (only when some analysis needs the check).
+    the cleaning scores it (only when some analysis needs the check), unless
+    the ``clean`` data are given.
     """
     from trustseg.model.families import make_family
     from trustseg.survey.cleaning import clean_survey
@@ -134,7 +140,8 @@ def check_outcome_families(config: Mapping, raw, source: str) -> None:
               for outcome, predictors in analysis_equations(analysis)]
     if not checks:
         return
-    clean = clean_survey(raw, dict(config)).clean
+    if clean is None:
+        clean = clean_survey(raw, dict(config)).clean
     for name, analysis in checks:
         family_name, settings = analysis_family(name, analysis, constructs)
         outcome = analysis["outcome"]

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from trustseg.direction import expected_sign
 from trustseg.model.families import family_class
 from trustseg.model.validation import INTERCEPT
+from trustseg.report.numbers import coefficient_unit
 from trustseg.stages.common import (
     POSTERIOR_PREFIX,
     analysis_data,
@@ -24,9 +26,10 @@ logger = logging.getLogger("trustseg")
 
 
 def _axis_label(variable: str, constructs: Mapping) -> str:
-    """What a score is, for an axis: the construct, its items (named when there is one) and its scale."""
+    """What a score is, for an axis: the construct in words, its items (named when there is one) and its scale."""
     spec = constructs.get(variable)
-    shown = variable[:1].upper() + variable[1:]
+    shown = str(variable).replace("_", " ").strip()
+    shown = shown[:1].upper() + shown[1:]
     if spec:
         lo, hi = spec["scale"]
         items = list(spec["items"])
@@ -51,16 +54,19 @@ def _segment_names(segments_path: str) -> dict[int, str]:
 def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_dir: str, *, outcome: str,
                     predictors: Sequence[str], focal: str, alpha: float, equivalence_margin: float,
                     constructs: Mapping, weight_column: str | None, formats: Sequence[str], seed: int,
-                    family: Mapping | None = None, family_columns: Mapping[str, str] | None = None,
-                    equations: Sequence | None = None) -> None:
+                    family: Mapping | Sequence | None = None, family_columns: Mapping[str, str] | None = None,
+                    equations: Sequence | None = None, higher_is: str = "better",
+                    expected: Mapping[str, str] | None = None) -> None:
     """The segment scatter, information criteria, posterior certainty and coefficient forest of one analysis.
 
-    ``family`` (``{"name": ..., "options": ...}``, see
-    :func:`trustseg.stages.families.analysis_family`) sets the scale the
-    coefficients are drawn on and what the scatter's curves show.  With a
-    trials column (``family_columns``) the scatter shows each respondent's
-    share of successes, with an exposure column the count per unit of
-    exposure, on the scale of the curves.
+    ``family`` (``{"name": ..., "options": ...}``, one per equation of a
+    chain; see :func:`trustseg.stages.families.analysis_family`) sets the
+    unit the coefficients are drawn in and what the scatter's curves show.
+    With a trials column (``family_columns``) the scatter shows each
+    respondent's share of successes, with an exposure column the count per
+    unit of exposure, on the scale of the curves.  ``higher_is`` and
+    ``expected`` give the focal predictor's expected direction, marked in
+    the coefficient forest.
 
     ``constructs`` needs to hold only the outcome and the focal predictor (for
     the axis labels and the scales the axes are limited to).  Captions go to
@@ -68,20 +74,43 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
     """
     from trustseg.report import figures as fig
 
-    if equations:  # a chain: the last outcome against the focal predictor, and every path's coefficient
-        family = list(family)[-1] if family else None
-    family_name = (family or {}).get("name", "gaussian")
-    # an intercept in log odds or log counts is not on the outcome's scale: no scale check for it
-    intercept_scale = _scale(outcome, constructs) if family_class(family_name).normal else None
+    families = [f["name"] for f in (list(family) if equations else [family])] if family else ["gaussian"]
     out = Path(out_dir)
-    clean_df = read_clean(clean_path)
-    X, y, _, ids, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns,
-                                       equations)
+    names = _segment_names(inputs["segments"])
+    assignments = pd.read_csv(inputs["assignments"], dtype={"respondent_id": str})
+    formats = tuple(formats)
+    written = {"segment_scatter": _scatter(clean_path, name, inputs, out, assignments, names, outcome=outcome,
+                                           predictors=predictors, focal=focal, alpha=alpha, constructs=constructs,
+                                           weight_column=weight_column, formats=formats, seed=seed,
+                                           family=families[-1], family_columns=family_columns, equations=equations)}
+    written["information_criteria"] = fig.information_criteria(
+        pd.read_csv(inputs["model_selection"]), out / "information_criteria", formats=formats
+    )
+    posteriors = assignments[[c for c in assignments.columns if c.startswith(POSTERIOR_PREFIX)]].to_numpy()
+    written["posterior_certainty"] = fig.posterior_certainty(
+        posteriors, names, out / "posterior_certainty", formats=formats
+    )
+    written["coefficient_forest"] = _forest(inputs, out, names, focal=focal, alpha=alpha,
+                                            equivalence_margin=equivalence_margin, constructs=constructs,
+                                            outcome=outcome, families=families, equations=equations,
+                                            formats=formats, sign=expected_sign(focal, higher_is, expected))
+    write_json({key: _figure_record(f) for key, f in written.items()}, out / "captions_segments.json")
+
+
+def _scatter(clean_path, name, inputs, out, assignments, names, *, outcome, predictors, focal, alpha, constructs,
+             weight_column, formats, seed, family, family_columns, equations):
+    """The segment scatter: the outcome (or a chain's last outcome) against the focal predictor, with each
+    segment's line (a chain's total-effect line)."""
+    from trustseg.report import figures as fig
+
+    X, y, _, ids, side = analysis_data(read_clean(clean_path), outcome, predictors, name, weight_column,
+                                       family_columns, equations)
     y_label, curve = _axis_label(outcome, constructs), None
     if equations:
         y = X[outcome]
         curve = (f"total-effect line ({outcome} as {focal} moves and every mediator follows its own equation, "
-                 "the other predictors at their means; no band)")
+                 "the other predictors at their means, on the equations' linear-predictor scale, which may pass "
+                 "beyond the outcome scale's ends; no band)")
     family_columns = dict(family_columns or {})
     if "trials" in family_columns:
         y, y_label = y / side["trials"], f"{outcome}: share of {family_columns['trials']} (successes per trial)"
@@ -89,11 +118,6 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
     elif "exposure" in family_columns:  # the offset is log exposure
         y, y_label = y / np.exp(side["offset"]), f"{outcome} per unit of {family_columns['exposure']}"
         curve = f"expected count per unit of {family_columns['exposure']}"
-    segments_df = pd.read_csv(inputs["segments"])
-    names = _segment_names(inputs["segments"])
-    assignments = pd.read_csv(inputs["assignments"], dtype={"respondent_id": str})
-    formats = tuple(formats)
-    written = {}
     rows = match_respondents(ids, assignments, inputs["assignments"])
     scatter = pd.DataFrame({"x": X[focal].to_numpy(), "y": y.to_numpy(),
                             "segment": assignments["segment"].to_numpy()[rows]})
@@ -102,26 +126,30 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
         grid = grid.loc[grid["line"] == "total"]
     # fitted_lines.csv holds the other predictors at the value the lines were drawn with (their mean)
     held = {p: float(grid[p].iloc[0]) for p in predictors if p != focal and p in grid.columns and len(grid)}
-    written["segment_scatter"] = fig.segment_scatter(
+    return fig.segment_scatter(
         scatter, grid.rename(columns={focal: "x"}), names, _axis_label(focal, constructs),
         y_label, out / "segment_scatter", seed=derive_seed(seed, name, "jitter") % 2**31,
         ci_level=1 - alpha, formats=formats, x_scale=_scale(focal, constructs),
-        y_scale=(0.0, 1.0) if family_name == "binomial" else _scale(outcome, constructs),
-        held_at_mean=held, family=family_name, curve=curve,
+        y_scale=(0.0, 1.0) if family == "binomial" else _scale(outcome, constructs),
+        held_at_mean=held, family=family, curve=curve, clip_lines=not equations,
     )
-    written["information_criteria"] = fig.information_criteria(
-        pd.read_csv(inputs["model_selection"]), out / "information_criteria", formats=formats
-    )
-    posteriors = assignments[[c for c in assignments.columns if c.startswith(POSTERIOR_PREFIX)]].to_numpy()
-    written["posterior_certainty"] = fig.posterior_certainty(
-        posteriors, names, out / "posterior_certainty", formats=formats
-    )
-    forest_focal = focal
+
+
+def _forest(inputs, out, names, *, focal, alpha, equivalence_margin, constructs, outcome, families, equations,
+            formats, sign):
+    """The coefficient forest: every coefficient (a chain's every path) with the equivalence band on each slope
+    that has a verdict, and the focal predictor's expected direction."""
+    from trustseg.report import figures as fig
+
+    segments_df = pd.read_csv(inputs["segments"])
+    # an intercept in log odds or log counts is not on the outcome's scale: no scale check for it
+    intercept_scale = _scale(outcome, constructs) if family_class(families[-1]).normal else None
+    forest_focal, banded = focal, [focal]
     if equations:
-        # a chain's slopes as paths ("satisfaction → trust"); its intercepts are on several outcomes' scales
+        # a chain's slopes as paths ("satisfaction → trust"), each with its verdict; its intercepts are on several
+        # outcomes' scales
         segments_df = _as_paths(segments_df)
-        forest_focal = f"{focal} → {equations[0][0]}"
-        intercept_scale = None
+        forest_focal, banded, intercept_scale = f"{focal} → {equations[0][0]}", list(segments_df["term"]), None
     estimates = segments_df[["segment", "term", "estimate", "ci_low", "ci_high"]].copy()
     if inputs.get("bootstrap"):
         boot = pd.read_csv(inputs["bootstrap"]).rename(columns={"ci_low": "boot_ci_low", "ci_high": "boot_ci_high"})
@@ -129,13 +157,12 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
         estimates = estimates.merge(
             boot[["segment", "term", "boot_ci_low", "boot_ci_high"]], on=["segment", "term"], how="left"
         )
-    written["coefficient_forest"] = fig.coefficient_forest(
+    return fig.coefficient_forest(
         estimates, names, out / "coefficient_forest", equivalence_margin=equivalence_margin,
         focal_term=forest_focal, ci_level=1 - alpha, formats=formats, outcome_scale=intercept_scale,
-        predictor_scale=_scale(focal, constructs), family=family_name,
-        x_label=f"Estimate ({family_class(family_name).coefficient_unit}; slopes per predictor point)",
+        predictor_scale=_scale(focal, constructs), family=families, margin_terms=list(dict.fromkeys(banded)),
+        expected_sign=sign,
     )
-    write_json({key: _figure_record(f) for key, f in written.items()}, out / "captions_segments.json")
 
 
 def _as_paths(table: pd.DataFrame) -> pd.DataFrame:
@@ -164,17 +191,20 @@ def profile_figure(segments_path: str, profiles_path: str, out_stem: str, format
     """Heat map of the profile variables by segment."""
     from trustseg.report import figures as fig
 
-    figure = fig.profile_heatmap(pd.read_csv(profiles_path), _segment_names(segments_path), Path(out_stem),
+    # categories as written ("1", "2"), never parsed into floats ("1.0")
+    profiles = pd.read_csv(profiles_path, dtype={"level": str}, keep_default_na=False, na_values=[""])
+    figure = fig.profile_heatmap(profiles, _segment_names(segments_path), Path(out_stem),
                                  formats=tuple(formats))
     write_json({"profile_heatmap": _figure_record(figure)}, Path(out_stem).with_name("captions_profiles.json"))
 
 
-def cleaning_figure(report_path: str, out_stem: str, formats: Sequence[str]) -> None:
-    """Bar chart of the respondents affected by each cleaning rule."""
+def cleaning_figure(report_path: str, flagged_path: str, out_stem: str, formats: Sequence[str]) -> None:
+    """The participant flow of the cleaning: respondents read, each exclusion, the clean data set."""
     from trustseg.report import figures as fig
 
-    figure = fig.cleaning_summary(pd.read_csv(report_path), Path(out_stem), formats=tuple(formats))
-    write_json({"cleaning_summary": _figure_record(figure)}, Path(out_stem).with_name("captions_cleaning.json"))
+    figure = fig.participant_flow(pd.read_csv(report_path), pd.read_csv(flagged_path, dtype=str), Path(out_stem),
+                                  formats=tuple(formats))
+    write_json({"participant_flow": _figure_record(figure)}, Path(out_stem).with_name("captions_cleaning.json"))
 
 
 def chain_figures(segments_path: str, effects_path: str, name: str, out_dir: str, *, alpha: float,
@@ -185,10 +215,8 @@ def chain_figures(segments_path: str, effects_path: str, name: str, out_dir: str
     """
     from trustseg.report import figures as fig
 
-    families = {f["name"] for f in family or [{"name": "gaussian"}]}
-    unit = ("outcome points per predictor point" if all(family_class(f).normal for f in families) else
-            "each equation's linear-predictor units per predictor point ("
-            + ", ".join(f"{f}: {family_class(f).coefficient_unit}" for f in sorted(families)) + ")")
+    # the effects on the last outcome (products of paths) in the one unit every figure, sentence and summary uses
+    unit = coefficient_unit([f["name"] for f in family or [{"name": "gaussian"}]]) + " per predictor point"
     effects = pd.read_csv(effects_path)
     names = _segment_names(segments_path)
     out = Path(out_dir)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from trustseg.direction import expected_sign
 from trustseg.errors import DataError
 from trustseg.model.families import family_class, variance_floor
 from trustseg.model.mixture import ClusterwiseRegression
@@ -42,19 +43,19 @@ def outcome_variance_floor(y: Sequence[float], sample_weight=None, rounding_vari
     return variance_floor(y, sample_weight, rounding_variance)
 
 
-def focal_direction(higher_is: str) -> int:
-    """The expected sign of the focal effect for config key ``higher_is``: 1 (better), -1 (worse)."""
-    if higher_is not in ("better", "worse"):
-        raise ValueError(f"higher_is must be 'better' or 'worse', not {higher_is!r}")
-    return 1 if higher_is == "better" else -1
+def focal_direction(higher_is: str, expected: Mapping | None = None, focal: str | None = None) -> int:
+    """The expected sign of the focal effect: config key ``expected`` for it, else 1 (higher_is better), -1 (worse)."""
+    return expected_sign(focal, higher_is, expected)
 
 
 def _estimator(k: int, y, w, *, n_init: int, method: str, min_share: float, focal: str, seed: int, name: str,
                rounding_variance: float | None = None, higher_is: str = "better", family: Mapping | None = None,
-               spread: str = "constant", equations: Sequence | None = None, X: pd.DataFrame | None = None):
+               spread: str = "constant", equations: Sequence | None = None, X: pd.DataFrame | None = None,
+               expected: Mapping | None = None):
     if equations:
         return _chain_estimator(k, X, w, equations, n_init=n_init, min_share=min_share, focal=focal, seed=seed,
-                                name=name, rounding_variance=rounding_variance, higher_is=higher_is, family=family)
+                                name=name, rounding_variance=rounding_variance, higher_is=higher_is, family=family,
+                                expected=expected)
     family = dict(family or {"name": "gaussian", "options": {}})
     return ClusterwiseRegression(
         n_segments=int(k),
@@ -67,13 +68,13 @@ def _estimator(k: int, y, w, *, n_init: int, method: str, min_share: float, foca
         variance_floor=outcome_variance_floor(y, w, rounding_variance),
         focal=focal,
         # segment 1 is the one most strongly driven in the expected direction (down when higher is worse)
-        focal_direction=focal_direction(higher_is),
+        focal_direction=focal_direction(higher_is, expected, focal),
         random_state=derive_seed(seed, name, "fit", int(k)),
     )
 
 
 def _chain_estimator(k, X, w, equations, *, n_init, min_share, focal, seed, name, rounding_variance, higher_is,
-                     family):
+                     family, expected=None):
     """The chain of an analysis's equations: per equation its family and its residual-variance floor."""
     from trustseg.model.chain import ChainRegression
 
@@ -91,7 +92,7 @@ def _chain_estimator(k, X, w, equations, *, n_init, min_share, focal, seed, name
         min_share=float(min_share),
         variance_floor=floors,
         focal=focal,
-        focal_direction=focal_direction(higher_is),
+        focal_direction=focal_direction(higher_is, expected, focal),
         random_state=derive_seed(seed, name, "fit", int(k)),
     )
 
@@ -131,13 +132,15 @@ def fit_k(clean_path: str, name: str, k: int, output: str, *, outcome: str, pred
           method: str, n_init: int, min_share: float, seed: int, weight_column: str | None,
           rounding_variance: float | None = None, higher_is: str = "better", family: Mapping | None = None,
           spread: str = "constant", family_columns: Mapping[str, str] | None = None,
-          equations: Sequence | None = None) -> None:
+          equations: Sequence | None = None, expected: Mapping | None = None) -> None:
     """Fit the K-segment clusterwise regression of one analysis (one job per K).
 
     Takes only the settings that change the fit, so the workflow refits no K
     when alpha, the criterion, the equivalence margin or the candidate Ks change.
-    ``higher_is`` (``better`` or ``worse``) changes only the segment order:
-    segment 1 is the most strongly driven in the expected direction.
+    ``higher_is`` (``better`` or ``worse``) and ``expected`` (the expected
+    direction of each predictor, :mod:`trustseg.direction`) change only the
+    segment order: segment 1 is the most strongly driven in the focal
+    predictor's expected direction.
     ``family`` (``{"name": ..., "options": ...}`` from
     :func:`trustseg.stages.families.analysis_family`) and ``spread``
     (``constant`` or ``linear``) choose the model of the outcome;
@@ -153,7 +156,7 @@ def fit_k(clean_path: str, name: str, k: int, output: str, *, outcome: str, pred
     _check_enough_respondents(len(X), int(k), n_predictors, name, clean_path)
     model = _estimator(k, y, w, n_init=n_init, method=method, min_share=min_share, focal=focal, seed=seed, name=name,
                        rounding_variance=rounding_variance, higher_is=higher_is, family=family, spread=spread,
-                       equations=equations, X=X)
+                       equations=equations, X=X, expected=expected)
     started = time.perf_counter()
     try:
         model.fit(X, y, sample_weight=w, family_data=side)

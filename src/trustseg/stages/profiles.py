@@ -59,9 +59,32 @@ def profiles(clean_path: str, assignments_path: str, name: str, outputs: Mapping
     weights = data[weight_column].to_numpy(dtype=float) if weight_column else None
     membership = membership_model(data, posteriors, variables, weights=weights, alpha=MEMBERSHIP_ALPHA,
                                   level_orders=level_orders)
+    membership = _membership_notes(membership)
     write_table(membership, stem(outputs["membership"]),
                 caption=(f"What predicts segment membership (analysis {name}): multinomial logit against segment 1, "
                          "BCH-corrected for classification error."))
+
+
+def _membership_notes(membership: pd.DataFrame) -> pd.DataFrame:
+    """The membership table's notes as a reader needs them: no note that nobody was dropped, plurals right."""
+    if "note" not in membership.columns or not len(membership):
+        return membership
+    dropped = int(membership.attrs.get("n_dropped", 0) or 0)
+
+    def reword(note):
+        if not isinstance(note, str):
+            return note
+        parts = [part.strip() for part in note.split(";")]
+        if dropped == 0:
+            said = ("0 respondent(s)", f"{membership.attrs.get('n_used')} used")
+            parts = [p for p in parts if not p.startswith(said)]
+        text = "; ".join(parts)
+        return text.replace("1 respondent(s)", "1 respondent").replace("respondent(s)", "respondents")
+
+    out = membership.copy()
+    out["note"] = out["note"].map(reword)
+    out.attrs.update(membership.attrs)
+    return out
 
 
 def category_orders(variables: Sequence[str], profile_order: Mapping[str, Sequence], data_path: str | None,

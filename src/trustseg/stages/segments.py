@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trustseg.equations import TERM_SEPARATOR, chain_predictors
+from trustseg.equations import TERM_SEPARATOR
 from trustseg.report.tables import atomic_write_text, write_table
 from trustseg.stages.common import POSTERIOR_PREFIX, analysis_data, chosen_row, read_clean, stem, write_csv, write_json
 from trustseg.stages.fits import load_model
+from trustseg.stages.provenance import run_provenance
 
 logger = logging.getLogger("trustseg")
 
@@ -25,7 +26,7 @@ UNRELIABLE = "unreliable"
 def segment_table(inference, focal: str, outcome: str, counts: Mapping[int, int], scale: Sequence[float] | None = None,
                   predictor_means: Mapping[str, float] | None = None,
                   problems: pd.DataFrame | None = None, higher_is: str = "better",
-                  levels: Mapping[int, float] | None = None) -> pd.DataFrame:
+                  levels: Mapping[int, float] | None = None, expected: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per segment and term: plain-language name, estimates, tests and the focal verdict.
 
     The focal rows carry the verdict's p-values (``p_zero``, ``p_tost`` and,
@@ -38,10 +39,12 @@ def segment_table(inference, focal: str, outcome: str, counts: Mapping[int, int]
     the focal verdict of every segment with a problem into ``unreliable``,
     and its name says so ("Unreliable segment, ...").
 
-    ``levels`` (segment -> expected outcome at the mean predictors, on the
-    outcome's scale) names the level of each segment; without it the level
-    is the linear prediction, which is the expected outcome for gaussian
-    segments only.
+    ``levels`` (segment -> the mean outcome of the segment's members, the
+    number the notebooks show beside the names) names the level of each
+    segment; without it the level is the linear prediction at the mean
+    predictors.  ``expected`` (config key of the same name) gives the focal
+    predictor's expected direction when it is not the good way for the
+    outcome (:mod:`trustseg.direction`).
     """
     from trustseg.report.naming import name_segments
 
@@ -63,21 +66,32 @@ def segment_table(inference, focal: str, outcome: str, counts: Mapping[int, int]
     # named after the marking: a segment on the variance floor must not be called "Satisfaction-driven"
     names = name_segments(
         table, focal=focal, outcome_scale=tuple(scale) if scale else None,
-        predictor_means=predictor_means, outcome=outcome, higher_is=higher_is,
+        predictor_means=predictor_means, outcome=outcome, higher_is=higher_is, expected=expected,
     )
     table.insert(1, "name", table["segment"].map(names))
     return table
+
+
+def member_means(values, labels: np.ndarray) -> dict[int, float]:
+    """Segment -> the mean of ``values`` over the respondents whose most likely segment it is.
+
+    The level the segment names rank by: the same number the notebooks show
+    as each segment's mean outcome, so "highest loyalty" is the segment
+    whose members' loyalty is highest.
+    """
+    means = pd.Series(np.asarray(values, dtype=float)).groupby(np.asarray(labels)).mean()
+    return {int(s): float(v) for s, v in means.items()}
 
 
 def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, str], *, outcome: str,
              predictors: Sequence[str], focal: str, cov_type: str, alpha: float, equivalence_margin: float,
              weight_column: str | None, scale: Sequence[float] | None = None, higher_is: str = "better",
              verdict_adjustment: str = "none", family_columns: Mapping[str, str] | None = None,
-             equations: Sequence | None = None) -> None:
+             equations: Sequence | None = None, expected: Mapping[str, str] | None = None) -> None:
     """Inference, names, problems, residual spread, assignments and classification quality of the chosen model.
 
-    ``higher_is`` (config key of the same name) sets which direction of the
-    focal effect the names and sentences expect; ``verdict_adjustment``
+    ``higher_is`` and ``expected`` (config keys of the same names) set which
+    direction of the focal effect the names expect; ``verdict_adjustment``
     (``none`` or ``holm``) whether the verdicts are Holm-adjusted over the
     segments.
 
@@ -95,7 +109,7 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
         return chain_segments(clean_path, name, fit_path, outputs, equations=equations, focal=focal,
                               cov_type=cov_type, alpha=alpha, equivalence_margin=equivalence_margin,
                               weight_column=weight_column, scale=scale, higher_is=higher_is,
-                              verdict_adjustment=verdict_adjustment)
+                              verdict_adjustment=verdict_adjustment, expected=expected)
     clean_df = read_clean(clean_path)
     X, y, w, ids, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns)
     model = load_model(fit_path)
@@ -110,35 +124,13 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
                                 family_data=side)
     posteriors = model.predict_proba(X, y, family_data=side)
     labels = posteriors.argmax(axis=1) + 1
-    counts = pd.Series(labels).value_counts().to_dict()
-    predictor_means = {p: float(np.average(X[p], weights=w)) for p in predictors}
-    levels = None
-    if model.family_.mean_label is not None:  # a curve, not the straight line: its level at the means
-        at_means = model.segment_means(pd.DataFrame({p: [v] for p, v in predictor_means.items()}))[0]
-        levels = {j + 1: float(v) for j, v in enumerate(at_means)}
     table = segment_table(
-        inference, focal, outcome, counts, scale, predictor_means=predictor_means, problems=problems,
-        higher_is=higher_is, levels=levels,
+        inference, focal, outcome, pd.Series(labels).value_counts().to_dict(), scale,
+        predictor_means={p: float(np.average(X[p], weights=w)) for p in predictors}, problems=problems,
+        higher_is=higher_is, levels=member_means(y, labels), expected=expected,
     )
-    names = table.groupby("segment")["name"].first().to_dict()
-    write_table(
-        table, stem(outputs["segments"]),
-        caption=(
-            f"Segments of analysis {name}: {outcome} regressed on {', '.join(predictors)}. "
-            f"Standard errors from the {'observed information' if cov_type == 'oim' else 'sandwich'} "
-            f"of the full mixture likelihood; {100 * (1 - alpha):.0f}% intervals; verdict for {focal} "
-            f"with equivalence margin ±{equivalence_margin}"
-            + (", Holm-adjusted over the segments." if verdict_adjustment == "holm"
-               else ", each segment tested at its own level (not adjusted for several segments).")
-        ),
-    )
-
-    tests_df = inference.tests_frame()
-    write_table(tests_df, stem(outputs["tests"]),
-                caption=(f"Tests of the {focal} slope across segments (pairwise p-values Holm-adjusted; "
-                         f"equivalence test of each difference against ±{equivalence_margin}; comparison: differ, "
-                         "alike or not_shown_to_differ)."))
-
+    _write_segment_tables(table, inference, name, outcome, predictors, focal, cov_type, alpha, equivalence_margin,
+                          verdict_adjustment, outputs)
     _write_membership(ids, posteriors, w, inference, outputs)
     write_csv(fitted_lines(inference, X, focal), outputs["fitted_lines"])
     spread = residual_spread(model, X, y, w, alpha=alpha)
@@ -151,14 +143,36 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
         ),
     )
     _write_summary(inference, _problem_lines(name, table, problems, spread, focal), outputs["summary"])
+    names = table.groupby("segment")["name"].first().to_dict()
     logger.info(
         "analysis %s: %d segments: %s", name, model.n_segments_, "; ".join(f"{k} {v}" for k, v in names.items())
     )
 
 
+def _write_segment_tables(table, inference, name, outcome, predictors, focal, cov_type, alpha, equivalence_margin,
+                          verdict_adjustment, outputs) -> None:
+    """``segments.csv`` and ``tests.csv`` of a single-outcome analysis, with their captions."""
+    write_table(
+        table, stem(outputs["segments"]),
+        caption=(
+            f"Segments of analysis {name}: {outcome} regressed on {', '.join(predictors)}. "
+            f"Standard errors from the {'observed information' if cov_type == 'oim' else 'sandwich'} "
+            f"of the full mixture likelihood; {100 * (1 - alpha):.0f}% intervals; verdict for {focal} "
+            f"with equivalence margin ±{equivalence_margin}"
+            + (", Holm-adjusted over the segments." if verdict_adjustment == "holm"
+               else ", each segment tested at its own level (not adjusted for several segments).")
+        ),
+    )
+    write_table(inference.tests_frame(), stem(outputs["tests"]),
+                caption=(f"Tests of the {focal} slope across segments (pairwise p-values Holm-adjusted; "
+                         f"equivalence test of each difference against ±{equivalence_margin}; comparison: differ, "
+                         "alike or not_shown_to_differ)."))
+
+
 def chain_segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, str], *, equations: Sequence,
                    focal: str, cov_type: str, alpha: float, equivalence_margin: float, weight_column: str | None,
-                   scale: Sequence | None = None, higher_is: str = "better", verdict_adjustment: str = "none") -> None:
+                   scale: Sequence | None = None, higher_is: str = "better", verdict_adjustment: str = "none",
+                   expected: Mapping[str, str] | None = None) -> None:
     """The outputs of :func:`segments` for a chain of equations sharing the segments.
 
     ``segments.csv`` has one row per segment, equation and term (column
@@ -178,7 +192,8 @@ def chain_segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[s
     posteriors = model.predict_proba(X, None)
     labels = posteriors.argmax(axis=1) + 1
     effects = model.effects(inference)
-    table, names = chain_segment_table(model, inference, effects, X, w, labels, problems, scales, higher_is)
+    table, names = chain_segment_table(model, inference, effects, X, w, labels, problems, scales, higher_is,
+                                       expected)
     write_table(
         table, stem(outputs["segments"]),
         caption=(
@@ -203,7 +218,7 @@ def chain_segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[s
                          "(the test is for one normal outcome); each equation's residual SD is in segments.csv."))
     named = table.assign(term=table["equation"] + TERM_SEPARATOR + table["term"])
     lines = _problem_lines(name, named, problems, spread, model.coef_terms_[model.focal_index_])
-    _write_summary(inference, lines, outputs["summary"])
+    _write_summary(inference, lines, outputs["summary"], family=_chain_family_words(model))
     logger.info("analysis %s: %d segments: %s", name, model.n_segments_,
                 "; ".join(f"{k} {v}" for k, v in names.items()))
 
@@ -239,28 +254,33 @@ def _write_membership(ids: pd.Series, posteriors: np.ndarray, w, inference, outp
     write_csv(covariance_frame(inference), outputs["covariance"])
 
 
-def _write_summary(inference, lines: list, path: str) -> None:
-    """The model summary with the problem lines, as text, Markdown and LaTeX."""
+def _write_summary(inference, lines: list, path: str, family: str | None = None) -> None:
+    """The model summary with the problem lines, as text, Markdown and LaTeX; ``family`` replaces its Family line."""
     summary = inference.summary()
+    if family is not None:
+        summary.info = [(key, family if key == "Family" else value) for key, value in summary.info]
     summary.info += lines
     atomic_write_text(Path(path), summary.as_text() + "\n")
     atomic_write_text(Path(path).with_suffix(".md"), summary.as_markdown() + "\n")
     atomic_write_text(Path(path).with_suffix(".tex"), summary.as_latex() + "\n")
 
 
+def _chain_family_words(model) -> str:
+    """A chain's Family line: each equation's family, and the one unit its coefficients and effects are in."""
+    from trustseg.report.numbers import coefficient_unit
+
+    names = [f.name for f in model.family_.families]
+    each = ", ".join(f"{o}: {n}" for (o, _), n in zip(model.equations_, names))
+    return f"one per equation ({each}); coefficients and effects in {coefficient_unit(names)}"
+
+
 def join_terms(terms: Sequence[str]) -> str:
     return " + ".join(terms)
 
 
-def chain_levels(model, X: pd.DataFrame, w) -> np.ndarray:
-    """Each segment's expected outcome of every equation at the mean predictors, (K, E)."""
-    predictors = chain_predictors(model.equations_)
-    means = pd.DataFrame({p: [float(np.average(X[p], weights=w))] for p in predictors})
-    return model.segment_means(means)[0]
-
-
 def chain_segment_table(model, inference, effects: pd.DataFrame, X: pd.DataFrame, w, labels: np.ndarray,
-                        problems: pd.DataFrame, scales: Sequence, higher_is: str = "better"):
+                        problems: pd.DataFrame, scales: Sequence, higher_is: str = "better",
+                        expected: Mapping[str, str] | None = None):
     """The chain's segment table (one row per segment, equation and term) and the segment names."""
     from trustseg.model.effects import ARROW
     from trustseg.report.naming import HIGH_CUT, name_chain_segments
@@ -281,9 +301,10 @@ def chain_segment_table(model, inference, effects: pd.DataFrame, X: pd.DataFrame
     table["sigma"] = [sigma_of.get((seg, eq), np.nan) for seg, eq in zip(table["segment"], table["equation"])]
     counts = pd.Series(labels).value_counts().to_dict()
     table["n_assigned"] = table["segment"].map(counts).fillna(0).astype(int)
-    levels = chain_levels(model, X, w if w is not None else np.ones(len(X)))
-    table["level"] = [levels[seg - 1, [o for o, _ in model.equations_].index(eq)]
-                      for seg, eq in zip(table["segment"], table["equation"])]
+    # each equation's level: the mean outcome of the segment's members, as the notebooks show it
+    outcomes = [o for o, _ in model.equations_]
+    levels = {o: member_means(X[o], labels) for o in outcomes}
+    table["level"] = [levels[eq].get(seg, np.nan) for seg, eq in zip(table["segment"], table["equation"])]
     codes = problems.set_index("segment")["problems"]
     table["problems"] = table["segment"].map(codes).fillna("")
     unreliable = {int(s) for s, c in codes.items() if c}
@@ -292,17 +313,14 @@ def chain_segment_table(model, inference, effects: pd.DataFrame, X: pd.DataFrame
     def cut(scale):
         return None if scale is None else float(scale[0]) + HIGH_CUT * (float(scale[1]) - float(scale[0]))
 
-    outcomes = [o for o, _ in model.equations_]
     mediators = [o for o in outcomes[:-1] if any(o in ps for _, ps in model.equations_)]
     first_mediator = outcomes.index(mediators[0]) if mediators else None
     names = name_chain_segments(
-        effects, model.focal_name_, outcomes[-1], mediators,
-        levels={j + 1: float(levels[j, -1]) for j in range(model.n_segments_)},
-        mediator_levels=(None if first_mediator is None else
-                         {j + 1: float(levels[j, first_mediator]) for j in range(model.n_segments_)}),
+        effects, model.focal_name_, outcomes[-1], mediators, levels=levels[outcomes[-1]],
+        mediator_levels=levels[mediators[0]] if mediators else None,
         cut=cut(scales[-1]) if scales else None,
         mediator_cut=cut(scales[first_mediator]) if first_mediator is not None and scales else None,
-        higher_is=higher_is, unreliable=unreliable,
+        higher_is=higher_is, unreliable=unreliable, expected=expected,
     )
     table.insert(1, "name", table["segment"].map(names))
     return table, names
@@ -423,14 +441,18 @@ def covariance_frame(inference) -> pd.DataFrame:
 def record_settings(criteria_path: str, name: str, output: str, *, outcome: str, predictors: Sequence[str],
                     focal: str, alpha: float, criterion: str, equivalence_margin: float, cov_type: str, method: str,
                     membership_ci_level: float, higher_is: str = "better",
-                    verdict_adjustment: str = "none", equations: Sequence | None = None) -> None:
+                    verdict_adjustment: str = "none", equations: Sequence | None = None,
+                    family: Mapping | Sequence | None = None, expected: Mapping[str, str] | None = None,
+                    data_path: str | None = None, seed: int | None = None, config_sha256: str | None = None) -> None:
     """Write the settings of one analysis and its chosen K to ``analysis.json``, the one place readers find them.
 
     The notebooks and :mod:`trustseg.report.results` read the outcome, focal
     predictor, confidence levels, criterion and margin here instead of
-    recovering them from the tables.
+    recovering them from the tables.  ``provenance`` says what computed the
+    run (:func:`trustseg.stages.provenance.run_provenance`).
     """
     chosen = chosen_row(criteria_path)
+    families = [f["name"] for f in ([family] if isinstance(family, Mapping) else list(family or []))]
     write_json({
         "analysis": name,
         "outcome": outcome,
@@ -449,6 +471,10 @@ def record_settings(criteria_path: str, name: str, output: str, *, outcome: str,
         "verdict_adjustment": verdict_adjustment,
         # a chain's equations in order ([] for one outcome)
         "equations": [{"outcome": o, "predictors": list(p)} for o, p in equations or []],
+        # the outcome family of each equation (one for a single outcome): the unit of every coefficient
+        "family": families or ["gaussian"],
+        "expected": dict(expected or {}),
+        "provenance": run_provenance(seed=seed, config_sha256=config_sha256, data_path=data_path),
     }, output)
 
 

@@ -18,8 +18,10 @@ from collections.abc import Mapping
 
 from trustseg.config import analysis_equations, analysis_roles, check_columns, required_columns
 from trustseg.errors import ConfigError, DataError
-from trustseg.survey.cleaning import out_of_scale_answers
-from trustseg.survey.io import excel_sheet_columns
+from trustseg.survey.cleaning import check_personal_data, out_of_scale_answers, personal_headers
+from trustseg.survey.coding import as_numbers, code_sets, missing_code_mask
+from trustseg.survey.io import excel_sheet_columns, locate_header_row
+from trustseg.survey.privacy import personal_ids
 
 # A raw outcome column with at most this many distinct whole-number answers is read as one rating item.
 _MAX_RATING_LEVELS = 11
@@ -56,8 +58,15 @@ def check_survey(config: Mapping, raw, source: str) -> list[str]:
     TrustsegError
         ConfigError or DataError with one message for the researcher.
     """
-    check_columns(config, raw.columns, source, hint=_sheet_hint(config, raw, source))
-    problems = _decimal_comma_problems(config, raw, source) + _analysis_type_problems(config, raw, source)
+    withheld = personal_headers(raw.columns)
+    if any(c not in raw.columns for c in required_columns(config)):
+        _check_header_row(config, raw, source)
+    check_columns(config, raw.columns, source, hint=_sheet_hint(config, raw, source), withheld=withheld)
+    # personal data before any check that quotes a value
+    check_personal_data(raw, dict(config))
+    _check_formulas(config, raw, source)
+    problems = (_decimal_comma_problems(config, raw, source) + _analysis_type_problems(config, raw, source)
+                + _inexact_problems(config, raw) + _duration_problems(config, raw))
     if problems:
         raise DataError("\n  - ".join([f"{len(problems)} column(s) of {source} cannot be used as numbers:",
                                        *problems]))
@@ -68,7 +77,145 @@ def check_survey(config: Mapping, raw, source: str) -> list[str]:
             "a few dozen at the very least. Check that data.path names the complete survey export."
         )
     _check_scales(config, raw, source)
-    return _single_item_outcomes(config, raw)
+    warnings = _check_profiles(config, raw, source)
+    return warnings + _single_item_outcomes(config, raw)
+
+
+def _check_header_row(config: Mapping, raw, source: str) -> None:
+    """Stop with data.header_row when the names the config uses sit in a row below the header read."""
+    data = config.get("data") or {}
+    source_path = raw.attrs.get("source")
+    if not source_path:
+        return
+    names = [c for c in required_columns(config) if c not in raw.columns]
+    row = locate_header_row(source_path, data, required_columns(config))
+    read = data.get("header_row") or 1
+    if row is None or row == read:
+        return
+    raise ConfigError(
+        f"{source}: the column names the config uses are in row {row} of the file, but the header was read from "
+        f"row {read}, so {len(names)} of them seem to be missing: the rows above row {row} hold a title or a note. "
+        f"Set data.header_row: {row} in the config (the rows above it are then skipped)."
+    )
+
+
+def _check_formulas(config: Mapping, raw, source: str) -> None:
+    """Stop when a column the config uses holds Excel formulas saved without their values (read as empty)."""
+    formulas = raw.attrs.get("uncached_formulas") or {}
+    used = {c: key for c, key in required_columns(config).items() if c in formulas}
+    if not used:
+        return
+    listed = "; ".join(f"column '{c}' (config key '{key}'): {len(formulas[c])} cell(s), sheet rows "
+                       f"{_rows(formulas[c])}" for c, key in used.items())
+    raise DataError(
+        f"{source}: cells hold formulas without stored values, which read as empty: {listed}. The workbook was "
+        "saved by a program that does not compute formulas (a script or an exporter): open and save the file in "
+        "Excel (or LibreOffice), or export it as CSV, and run again."
+    )
+
+
+def _rows(rows: list) -> str:
+    return ", ".join(map(str, rows[:5])) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+
+
+def _inexact_problems(config: Mapping, raw) -> list[str]:
+    """Columns used as numbers that hold numbers too long for a computer number to hold exactly."""
+    inexact = raw.attrs.get("inexact_numbers") or {}
+    needed = dict(_numeric_columns(config))
+    for variable in config.get("profile") or []:
+        needed.setdefault(variable, "profile")
+    codes = code_sets(list((config.get("data") or {}).get("missing_codes") or []))
+    problems = []
+    for column, key in needed.items():
+        if column not in inexact or column not in raw:
+            continue
+        missing = missing_code_mask(raw[column], codes).to_numpy()
+        rows = [r for r in inexact[column] if not missing[r - 1]]
+        if rows:
+            problems.append(
+                f"column '{column}' (config key '{key}') holds numbers with more digits than a computer number "
+                f"holds exactly (more than 15 significant digits, or beyond 1.8e308) in {len(rows)} row(s), data "
+                f"rows {_rows(rows)}. A number that long is an identifier or a code, not an answer or a measurement: "
+                "if it means 'missing', add it to data.missing_codes; otherwise correct those cells"
+            )
+    return problems
+
+
+def _duration_problems(config: Mapping, raw) -> list[str]:
+    """A duration column that holds text would switch the speeders rule off without a word."""
+
+    column = ((config.get("cleaning") or {}).get("speeders") or {}).get("duration_column")
+    if not column or column not in raw or column in (raw.attrs.get("decimal_comma_columns") or {}):
+        return []
+    codes = code_sets(list((config.get("data") or {}).get("missing_codes") or []))
+    values = raw[column].where(~missing_code_mask(raw[column], codes)).dropna()
+    text = values[as_numbers(values).isna()]
+    if text.empty:
+        return []
+    examples = ", ".join(repr(v) for v in list(dict.fromkeys(text.astype(str)))[:3])
+    return [f"column '{column}' (config key 'cleaning.speeders.duration_column') holds text in {len(text)} of its "
+            f"{len(values)} answers, e.g. {examples}: the speeders rule needs each respondent's time in seconds as a "
+            "number, and would flag nobody. Convert the column to seconds in the file (00:05:30 is 330), add "
+            "text meaning 'missing' to data.missing_codes, or switch the rule off (cleaning.speeders.min_seconds: "
+            "null and duration_column: null)"]
+
+
+_TYPICAL_CODES = (-999, -99, -98, -97, -9, -8, -7, 97, 98, 99, 999, 9999)
+#: more distinct answers than this, and than half the answers, make a profile variable free text
+_FREE_TEXT_LEVELS = 50
+
+
+def _check_profiles(config: Mapping, raw, source: str) -> list[str]:
+    """Free text as a profile variable stops the run; missing codes left in profile or analysis columns stop it
+    too (or warn, with cleaning.suspected_missing_codes: warn)."""
+    import pandas as pd
+
+    from trustseg.survey.init_config import suspected_missing_codes
+
+    constructs = config.get("constructs") or {}
+    codes = code_sets(list((config.get("data") or {}).get("missing_codes") or []))
+    profile = [v for v in config.get("profile") or [] if v not in constructs and v in raw]
+    problems, suspects = [], []
+    for variable in profile:
+        values = raw[variable].where(~missing_code_mask(raw[variable], codes)).dropna()
+        numbers = pd.to_numeric(values, errors="coerce")
+        distinct = values.astype(str).nunique()
+        if numbers.isna().any() and distinct > _FREE_TEXT_LEVELS and distinct > len(values) / 2:
+            problems.append(
+                f"profile variable '{variable}' holds free text ({distinct} distinct answers among {len(values)}): "
+                "a profile table compares segments on categories (an age band, a region, a membership type) or "
+                "numbers, and free text may hold names or contact details. Remove it from 'profile', or code its "
+                "answers into a few categories in a column of its own"
+            )
+    variables = {v: "profile" for v in profile}
+    for column, key in _numeric_columns(config).items():
+        if column in raw and key.startswith("analyses."):  # weights at or below zero are refused as such
+            variables.setdefault(column, key)
+    for column, key in variables.items():
+        values = raw[column].where(~missing_code_mask(raw[column], codes))
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers.notna().sum() == 0:
+            continue
+        # a column of numbers: codes apart from its values; text categories: any code among them ("-99")
+        found = (suspected_missing_codes(numbers) if numbers.notna().sum() == values.notna().sum()
+                 else [c for c in _TYPICAL_CODES if (numbers == c).any()])
+        if found:
+            counts = ", ".join(f"{c:g} in {int((numbers == c).sum())} rows" for c in found)
+            suspects.append(
+                f"column '{column}' (config key '{key}') holds {counts}, apart from its other values: "
+                f"a code for 'missing' (don't know, refused) that data.missing_codes does not list, which would "
+                f"reach the results as a real value (a mean pulled towards it, a category of its own). Add "
+                f"{'it' if len(found) == 1 else 'them'} to data.missing_codes, e.g. missing_codes: "
+                f"{json.dumps(sorted({_number(c) for c in found}))}"
+            )
+    action = (config.get("cleaning") or {}).get("suspected_missing_codes", "stop")
+    if action == "stop":
+        problems += [s + "; if they are real values, set cleaning.suspected_missing_codes: warn" for s in suspects]
+        suspects = []
+    if problems:
+        raise DataError("\n  - ".join([f"{len(problems)} problem(s) with the profile and analysis variables of "
+                                       f"{source}:", *problems]) + ".")
+    return [s + "." for s in suspects]
 
 
 def _check_scales(config: Mapping, raw, source: str) -> None:
@@ -220,7 +367,6 @@ def _decimal_comma_problems(config: Mapping, raw, source: str) -> list[str]:
 
 def _analysis_type_problems(config: Mapping, raw, source: str) -> list[str]:
     """Outcomes and predictors that are raw columns holding text (constructs and items are scored in cleaning)."""
-    import pandas as pd
 
     constructs = config.get("constructs") or {}
     items = {item for spec in constructs.values() for item in spec["items"]}
@@ -236,7 +382,7 @@ def _analysis_type_problems(config: Mapping, raw, source: str) -> list[str]:
                     continue
                 present = raw[variable].dropna()
                 present = present[~present.astype(str).str.strip().str.casefold().isin(text_codes)]
-                numbers = pd.to_numeric(present, errors="coerce")
+                numbers = as_numbers(present)
                 labels = file_labels.get(variable) or {}
                 as_what = f"a variable of {role}" if role.startswith("equations") else f"its {role.rstrip('s')}"
                 uses = f"analysis '{name}' uses column '{variable}' as {as_what} (config key " \
@@ -273,7 +419,10 @@ def _check_ids(config: Mapping, raw, source: str) -> None:
         return
     counts = ids.value_counts()
     repeated = counts[counts > 1]
-    shown = ", ".join(f"{value!r} ({n} rows)" for value, n in repeated.head(5).items())
+    if personal_ids(ids):  # never quote an id that holds personal data
+        shown = ", ".join(f"{n} rows" for n in repeated.head(5))
+    else:
+        shown = ", ".join(f"{value!r} ({n} rows)" for value, n in repeated.head(5).items())
     more = f" and {len(repeated) - 5} more" if len(repeated) > 5 else ""
     raise DataError(
         f"data.id_column '{column}' does not identify respondents in {source}: its {len(ids)} ids hold only "

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,8 +32,20 @@ import yaml
 
 from trustseg.config import validate_config
 from trustseg.errors import DataError
-from trustseg.survey.cleaning import detect_personal_columns
+from trustseg.survey.cleaning import personal_headers
+from trustseg.survey.drafting import (
+    answer_grid,
+    closest_to,
+    is_numbering,
+    label_number,
+    lowers_hint,
+    overall_item,
+    reverse_keyed,
+    runs_worse,
+    stem_groups,
+)
 from trustseg.survey.io import read_survey
+from trustseg.survey.privacy import draft_personal_columns
 
 __all__ = ["draft_config", "describe_columns", "suspected_missing_codes", "guess_constructs"]
 
@@ -62,7 +76,8 @@ _OUTCOME_NOTES = {
     "loyalty": "loyalty (staying, choosing again)",
     "recommendation": "recommending to others (NPS, word of mouth)",
     "trust": "trust; an outcome as in the golf study, or a second predictor",
-    "switching": "switching or churn: higher answers are worse for the firm; in its analysis set higher_is: worse",
+    "switching": "switching: the intention to switch or churn runs the other way (higher_is: worse); switching "
+                 "costs or barriers do not, and are better a predictor than an outcome",
     "complaints": "complaining: higher answers are worse for the firm; in its analysis set higher_is: worse",
 }
 # Price, value and involvement questions say how customers see the offer or the category, not whether they
@@ -92,6 +107,16 @@ _KNOWN_LABELS = {
 # The highest answer of a rating scale (0-10 NPS items, and 11-point scales counted from 1): whole numbers
 # above it are counts or codes, not ratings.
 _RATING_TOP = 11
+
+
+def text_number(value) -> float | None:
+    """The number a text answer stands for: a known agreement or satisfaction label, yes/no, or a signed number."""
+    known = _KNOWN_LABELS.get(str(value).strip().casefold())
+    return float(known) if known is not None else label_number(value)
+
+
+def _plain_number(value: float):
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def _j(value) -> str:
@@ -151,7 +176,8 @@ def describe_columns(raw: pd.DataFrame) -> pd.DataFrame:
         numbers = pd.to_numeric(col, errors="coerce")
         clean = numbers[~numbers.isin(codes)].dropna()
         row = {"column": name, "n_missing": int(col.isna().sum()), "n_distinct": int(col.nunique()),
-               "low": np.nan, "high": np.nan, "values": "", "missing_codes": codes, "rating_like": False}
+               "low": np.nan, "high": np.nan, "values": "", "missing_codes": codes, "rating_like": False,
+               "step": np.nan}
         if col.notna().sum() == 0:
             row["type"] = "empty"
         elif pd.api.types.is_numeric_dtype(col):
@@ -159,13 +185,19 @@ def describe_columns(raw: pd.DataFrame) -> pd.DataFrame:
             row["type"] = ("labelled " if name in labels else "") + ("integer" if whole else "decimal")
             if len(clean):
                 row["low"], row["high"] = float(clean.min()), float(clean.max())
-                row["rating_like"] = whole and clean.nunique() >= 2 and row["low"] >= 0 and row["high"] <= _RATING_TOP
+                # whole points 0-11, or an evenly spaced grid of at most 11 answers (0, 20, ..., 100)
+                grid = answer_grid(clean) if whole else None
+                row["rating_like"] = grid is not None
+                row["step"] = grid[2] if grid else np.nan
         else:
             distinct = list(dict.fromkeys(col.dropna().astype(str)))
             row["type"] = "text"
             row["values"] = ", ".join(_j(v) for v in distinct[:5]) + (", ..." if len(distinct) > 5 else "")
-            known = [v for v in distinct if v.strip().casefold() in _KNOWN_LABELS]
-            row["rating_like"] = bool(distinct) and len(known) == len(distinct)
+            # labels a reader codes at once: agreement words, yes/no, numbers with labelled ends ("I hate it!-5")
+            coded = [text_number(v) for v in distinct]
+            grid = answer_grid(pd.Series(coded)) if distinct and None not in coded else None
+            row["rating_like"] = grid is not None
+            row["step"] = grid[2] if grid else np.nan
         out.append(row)
     return pd.DataFrame(out)
 
@@ -201,6 +233,11 @@ def guess_constructs(raw: pd.DataFrame, candidates: list[str]) -> dict:
             by_name = [c for c in candidates if c not in barred and pattern.search(str(texts.get(c, "")))]
             how = "question texts"
         if by_name:
+            # the whole construct: every item sharing the stem of a matched one (loy1 found, loy2-loy4 with it)
+            for stem, members in stem_groups(candidates).items():
+                if any(c in by_name for c in members) and not is_numbering(stem, members, candidates):
+                    by_name += [c for c in members if c not in by_name and c not in barred]
+            by_name = [c for c in candidates if c in by_name]
             found[construct] = {"items": by_name, "how": how}
             taken.update(by_name)
     return found
@@ -221,10 +258,13 @@ class _Draft:
     value_labels: dict
     not_outcome: list  # price, value and involvement items kept out of the outcome guess
     other_outcomes: dict  # column -> family, for 0/1 and count columns that could be outcomes
+    focal: str = "satisfaction"  # the construct the analysis's focal predictor is
+    source: str = ""  # the survey file's name, read for the subject of an intention construct
 
     @property
     def predictors(self) -> list[str]:
-        return ["satisfaction"] + (["trust"] if "trust" in self.constructs and self.outcome != "trust" else [])
+        return [self.focal] + (["trust"] if "trust" in self.constructs and "trust" not in (self.outcome, self.focal)
+                               else [])
 
 
 def draft_config(path, data_cfg: dict | None = None) -> str:
@@ -251,11 +291,11 @@ def draft_config(path, data_cfg: dict | None = None) -> str:
     data_cfg = dict(data_cfg or {})
     raw = read_survey(path, data_cfg)
     info = describe_columns(raw).set_index("column")
-    personal = detect_personal_columns(raw)
+    personal = draft_personal_columns(raw)
     draft = _propose(path, raw, info, personal)
     lines = (_column_listing(path, raw, info, personal) + _data_section(path, data_cfg, raw, draft)
              + _construct_section(raw, draft) + _cleaning_section(raw, draft, personal)
-             + _analysis_section(draft))
+             + _analysis_section(draft, raw.attrs.get("question_text") or {}))
     text = "\n".join(lines)
     validate_config(yaml.safe_load(text), source="the drafted config")
     return text
@@ -271,7 +311,7 @@ def _propose(path, raw: pd.DataFrame, info: pd.DataFrame, personal: dict) -> _Dr
     duration_col = next((c for c in usable if _DURATION.search(str(c)) and pd.api.types.is_numeric_dtype(raw[c])), None)
     reserved = {id_col, weight_col, duration_col}
     candidates = [c for c in usable if c not in reserved and info.loc[c, "rating_like"]]
-    constructs, notes, outcome = _choose_constructs(path, raw, candidates)
+    constructs, notes, outcome, focal = _choose_constructs(path, raw, candidates, info)
     used_items = {c for items in constructs.values() for c in items}
     texts = raw.attrs.get("question_text") or {}
     not_outcome = [c for c in candidates if c not in used_items and _NOT_OUTCOME.search(f"{c} {texts.get(c, '')}")]
@@ -283,9 +323,10 @@ def _propose(path, raw: pd.DataFrame, info: pd.DataFrame, personal: dict) -> _Dr
     for c in dict.fromkeys(c for items in constructs.values() for c in items):
         if info.loc[c, "type"] == "text":
             for v in raw[c].dropna().astype(str).unique():
-                value_labels[v] = _KNOWN_LABELS[v.strip().casefold()]
+                value_labels[v] = _plain_number(text_number(v))
     return _Draft(id_col, weight_col, duration_col, constructs, notes, outcome, profile, codes, value_labels,
-                  not_outcome, _other_outcomes(raw, info, [c for c in usable if c not in reserved | used_items]))
+                  not_outcome, _other_outcomes(raw, info, [c for c in usable if c not in reserved | used_items]),
+                  focal=focal, source=Path(str(path)).name)
 
 
 def _other_outcomes(raw: pd.DataFrame, info: pd.DataFrame, columns: list) -> dict:
@@ -303,26 +344,30 @@ def _other_outcomes(raw: pd.DataFrame, info: pd.DataFrame, columns: list) -> dic
     return proposals
 
 
-def _choose_constructs(path, raw: pd.DataFrame, candidates: list) -> tuple[dict, dict, str]:
-    """Constructs (with satisfaction and an outcome), how each was found, and the outcome.
+def _choose_constructs(path, raw: pd.DataFrame, candidates: list, info: pd.DataFrame) -> tuple[dict, dict, str, str]:
+    """Constructs, how each was found, the outcome and the focal predictor's construct.
 
-    A missing satisfaction or outcome construct is stood in for by the next
-    unused rating-like column, marked CHECK; a price, value or involvement
-    item never stands in for the outcome.
+    Constructs are found by name or question text (:func:`guess_constructs`).
+    When the outcome is not among them, the rating item that correlates most
+    with all the others stands in (an overall rating goes with every aspect;
+    a yes/no item only when nothing else is left; never a price, value or
+    involvement item); when satisfaction is not among them, the construct
+    (items sharing a name stem, or one item) that correlates most with the
+    outcome stands in, named after its stem.  Both are marked CHECK.
     """
     guessed = guess_constructs(raw, candidates)
     notes = {name: f"guessed from {g['how']}" for name, g in guessed.items()}
     constructs = {name: g["items"] for name, g in guessed.items()}
     outcome = next((c for c in _OUTCOMES if c in constructs), None)
     spare = [c for c in candidates if not any(c in items for items in constructs.values())]
-    if "satisfaction" not in constructs:
-        if not spare:
-            raise DataError(
-                f"{path}: found no column that looks like a rating item (whole numbers between 0 and 11, or "
-                "answer labels such as 'Strongly agree'), so no construct can be drafted. Write the config by hand."
-            )
-        constructs = {"satisfaction": [spare.pop(0)], **constructs}
-        notes["satisfaction"] = "CHECK: not found by name; the first rating-like column stands in"
+    if not spare and ("satisfaction" not in constructs or outcome is None):
+        raise DataError(
+            f"{path}: found no column that looks like a rating item (whole numbers between 0 and 11, answers on an "
+            "evenly spaced grid such as 0, 20, ..., 100, yes/no, or answer labels such as 'Strongly agree'), so no "
+            "construct can be drafted. Write the config by hand."
+        )
+    frame = _coded_frame(raw, candidates, info)
+    binary = {c for c in candidates if frame[c].nunique() == 2}
     if outcome is None:
         texts = raw.attrs.get("question_text") or {}
         usable = [c for c in spare if not _NOT_OUTCOME.search(f"{c} {texts.get(c, '')}")]
@@ -334,12 +379,62 @@ def _choose_constructs(path, raw: pd.DataFrame, candidates: list) -> tuple[dict,
                 "needs an outcome (repurchase, loyalty, intention, recommendation) and a predictor (satisfaction). "
                 "Write the config by hand."
             )
-        constructs["outcome"] = [usable[0]]
+        # an overall rating stands alone: items that share a stem are one construct's, not the outcome
+        grouped = {c for stem, members in stem_groups(candidates).items()
+                   if not is_numbering(stem, members, candidates) for c in members}
+        chosen = overall_item(frame, [c for c in usable if c not in grouped] or usable, binary)
+        constructs["outcome"] = [chosen]
         notes["outcome"] = ("CHECK: no outcome (repurchase, loyalty, intention, recommendation) found by name; the "
-                            f"rating-like column {usable[0]!r} only stands in: list the items of what the study "
-                            "explains")
+                            f"rating item {chosen!r}, which correlates most with the other items (as an overall "
+                            "rating does), only stands in: list the items of what the study explains")
         outcome = "outcome"
-    return constructs, notes, outcome
+        spare.remove(chosen)
+    focal = "satisfaction"
+    if "satisfaction" not in constructs:
+        groups = _spare_groups(spare, candidates)
+        items = closest_to(frame, constructs[outcome][0], groups) or [spare[0]]
+        focal = _construct_name(items, constructs, raw.columns)
+        constructs = {focal: items, **constructs}
+        notes[focal] = ("CHECK: no satisfaction construct found by name; these items, which go most closely with the "
+                        "outcome, stand in as the focal predictor")
+    return constructs, notes, outcome, focal
+
+
+def _coded_frame(raw: pd.DataFrame, columns: list, info: pd.DataFrame) -> pd.DataFrame:
+    """The candidate columns as numbers (text labels coded), for correlations."""
+    out = {}
+    for c in columns:
+        col = raw[c]
+        if info.loc[c, "type"] == "text":
+            out[c] = col.map(lambda v: text_number(v) if pd.notna(v) else None).astype(float)
+        else:
+            values = pd.to_numeric(col, errors="coerce")
+            out[c] = values.where(~values.isin(info.loc[c, "missing_codes"]))
+    return pd.DataFrame(out, index=raw.index)
+
+
+def _spare_groups(spare: list, candidates: list) -> list[list]:
+    """The spare items as constructs: items sharing a name stem together (a questionnaire's q1..q10 apart)."""
+    groups, grouped = [], set()
+    for stem, members in stem_groups(spare).items():
+        if not is_numbering(stem, members, candidates):
+            groups.append(members)
+            grouped.update(members)
+    return groups + [[c] for c in spare if c not in grouped]
+
+
+def _construct_name(items: list, constructs: Mapping, columns) -> str:
+    """A construct named after its items' stem ("PC1".."PC3" -> "pc") or its one item; never a name in use.
+
+    A score column must not share its name with a column of the file, so a
+    one-item construct is "<item>_score".
+    """
+    stems = list(stem_groups(items))
+    name = re.sub(r"\W+", "_", stems[0] if len(items) > 1 and stems else str(items[0])).strip("_").lower() or "focal"
+    taken = set(constructs) | {str(c) for c in columns} | {str(c).lower() for c in columns}
+    while name in taken:
+        name += "_score"
+    return name
 
 
 def _column_listing(path, raw: pd.DataFrame, info: pd.DataFrame, personal: dict) -> list[str]:
@@ -352,16 +447,20 @@ def _column_listing(path, raw: pd.DataFrame, info: pd.DataFrame, personal: dict)
         "#",
     ]
     texts = raw.attrs.get("question_text") or {}
+    headers = personal_headers(raw.columns)
     for name, row in info.iterrows():
-        desc = f"#   {_comment(name)}: {row['type']}, {row['n_missing']} missing"
+        desc = f"#   {_comment(headers.get(name, name))}: {row['type']}, {row['n_missing']} missing"
+        if name in personal:
+            # counts and kinds only: a personal-data column's values, range and question never reach the draft
+            lines.append(desc + f", {row['n_distinct']} distinct values; PERSONAL DATA ({personal[name]}): left "
+                                "out of the results")
+            continue
         if not np.isnan(row["low"]):
             desc += f", {row['low']:g} .. {row['high']:g}"
         if row["values"]:
             desc += f", {row['n_distinct']} values: {_comment(row['values'])}"
         if row["missing_codes"]:
             desc += f"; suspected missing codes {row['missing_codes']}"
-        if name in personal:
-            desc += f"; PERSONAL DATA ({personal[name]}): left out of the results"
         text = texts.get(name)
         if text and text != name:
             desc += f"; question: {_comment(text)[:80]}"
@@ -386,25 +485,48 @@ def _data_section(path, data_cfg: dict, raw: pd.DataFrame, draft: _Draft) -> lis
     return lines
 
 
-def _answer_scale(raw: pd.DataFrame, items: list, draft: _Draft) -> tuple[list, list]:
-    """The proposed answer scale of a construct and the rare answers outside it."""
-    answers = pd.concat([pd.to_numeric(raw[c], errors="coerce") for c in items])
-    answers = answers[~answers.isin(draft.missing_codes)].dropna()
+def _answers(raw: pd.DataFrame, items: list, draft: _Draft) -> pd.DataFrame:
+    """The items' answers as numbers: text labels coded as the draft codes them, missing codes left out."""
+    coded = {}
+    for c in items:
+        col = raw[c]
+        numbers = pd.to_numeric(col, errors="coerce")
+        if not pd.api.types.is_numeric_dtype(col):
+            numbers = numbers.fillna(col.map(lambda v: draft.value_labels.get(str(v)) if pd.notna(v) else None)
+                                     .astype(float))
+        coded[c] = numbers.where(~numbers.isin(draft.missing_codes))
+    return pd.DataFrame(coded, index=raw.index)
+
+
+def _answer_scale(raw: pd.DataFrame, items: list, draft: _Draft) -> tuple[list, list, float]:
+    """The proposed answer scale of a construct, the rare answers outside it, and its step."""
+    answers = _answers(raw, items, draft).stack().dropna()
     if not len(answers):
-        return [min(draft.value_labels.values()), max(draft.value_labels.values())], []
+        return [min(draft.value_labels.values()), max(draft.value_labels.values())], [], 1.0
     # Typos and out-of-scale answers are rare: the scale is the range of the common answers.
     counts = answers.value_counts()
     common = counts[counts >= max(2, 0.005 * len(answers))].index
     common = common if len(common) >= 2 else counts.index
-    scale = [0 if min(common) < 1 else 1, int(max(max(common), 2))]
+    grid = answer_grid(pd.Series(list(common)))
+    step = grid[2] if grid else 1.0
+    if set(common) == {0, 1}:
+        scale = [0, 1]  # yes/no
+    elif step == 1 and min(common) >= 0:
+        # rating scales start at 0 or 1, whatever the lowest answer anyone gave
+        scale = [0 if min(common) < 1 else 1, int(max(max(common), 2))]
+    else:
+        # a grid's ends are its lowest and highest answers, however rare; one that starts a step above 0 starts at 0
+        lo, hi = float(answers.min()), float(answers.max())
+        scale = [_plain_number(0.0 if 0 < lo <= step else lo), _plain_number(hi)]
     rare = sorted(float(v) for v in counts.index if v < scale[0] or v > scale[1])
-    return scale, rare
+    return scale, rare, step
 
 
 def _construct_section(raw: pd.DataFrame, draft: _Draft) -> list[str]:
     lines = ["", "constructs:"]
     for name, items in draft.constructs.items():
-        scale, rare = _answer_scale(raw, items, draft)
+        scale, rare, step = _answer_scale(raw, items, draft)
+        reverse = reverse_keyed(_answers(raw, items, draft), items)
         lines += [
             f"  {_j(name)}:",
             f"    # {draft.notes[name]}; CHECK the items and that the scale is the answer scale, not just the "
@@ -412,7 +534,10 @@ def _construct_section(raw: pd.DataFrame, draft: _Draft) -> list[str]:
             + (f"; rare answers {[f'{v:g}' for v in rare]} lie outside it and will be set to missing" if rare else ""),
             f"    items: {_j(items)}",
             f"    scale: {_j(scale)}",
-            "    reverse: []",
+            *([f"    step: {_plain_number(step)}  # the answers run in steps of {step:g}"] if step != 1 else []),
+            f"    reverse: {_j(reverse)}"
+            + ("  # CHECK: these items correlate negatively with the rest of the construct (reverse-keyed?)"
+               if reverse else ""),
             "    min_answered: 0.5",
         ]
     return lines
@@ -434,8 +559,9 @@ def _cleaning_section(raw: pd.DataFrame, draft: _Draft, personal: dict) -> list[
         lines.append(f"  speeders: {{duration_column: {_j(draft.duration_column)}, min_seconds: {round(median / 3)}}}")
     lines.append("  attention_checks: []")
     lines.append("  personal_data: drop")
+    shown = [personal_headers(raw.columns).get(c, c) for c in personal]
     lines.append("  personal_data_columns: []"
-                 + (f"  # detected anyway: {_comment(', '.join(personal))}" if personal else ""))
+                 + (f"  # detected anyway: {_comment(', '.join(map(str, shown)))}" if personal else ""))
     return lines
 
 
@@ -469,16 +595,31 @@ def _family_line(draft: _Draft) -> str:
             "(docs/outcome_families.md)")
 
 
-def _analysis_section(draft: _Draft) -> list[str]:
-    worse = (["    higher_is: worse  # CHECK: higher answers are worse for the firm (more switching, more complaints)"]
-             if draft.outcome in _HIGHER_IS_WORSE else [])
+def _direction_lines(draft: _Draft, texts: Mapping) -> list[str]:
+    """``higher_is: worse`` and ``expected: {focal: lowers}``, each only where the wording supports it."""
+    lines = []
+    items = draft.constructs.get(draft.outcome, [])
+    if (draft.outcome in _HIGHER_IS_WORSE or draft.outcome == "intention") and \
+            runs_worse(draft.outcome, items, texts, draft.source):
+        why = (f"the file name {draft.source!r} says what the intention is about"
+               if draft.outcome == "intention" and not runs_worse(draft.outcome, items, texts) else
+               "the wording is about leaving or complaining")
+        lines.append(f"    higher_is: worse  # CHECK: higher answers are worse for the firm ({why})")
+    if lowers_hint(draft.focal, texts, draft.constructs.get(draft.focal, [])):
+        lines.append(f"    expected: {{{_j(draft.focal)}: lowers}}  # CHECK: by its wording {draft.focal} is expected "
+                     "to lower the outcome (as price, risk or waiting time do)")
+    return lines
+
+
+def _analysis_section(draft: _Draft, texts: Mapping | None = None) -> list[str]:
+    worse = _direction_lines(draft, texts or {})
     return [
         "",
         f"profile: {_j(draft.profile)}" + ("  # CHECK" if draft.profile else ""),
         "",
         *_outcome_comments(draft),
         "analyses:",
-        f"  {draft.outcome}_on_satisfaction:",
+        f"  {draft.outcome}_on_{draft.focal}:",
         f"    outcome: {_j(draft.outcome)}  # CHECK: a guess from the names; see the list above",
         *worse,
         f"    predictors: {_j(draft.predictors)}",

@@ -22,6 +22,21 @@ Metadata travel in ``DataFrame.attrs``:
     decimal comma (``4,5``), when ``data.decimal`` is ``"."``.
 ``attrs["sheet"]``, ``attrs["sheet_names"]``
     The sheet that was read and every sheet of an Excel workbook.
+``attrs["inexact_numbers"]``
+    ``{column: [data rows]}`` for columns of numbers that a computer number
+    cannot hold exactly (more than 15 significant digits, or beyond
+    ±1.8e308): such a column is kept as text, exactly as written, and the
+    start-up checks stop a run that would use it as numbers.
+``attrs["uncached_formulas"]``
+    ``{column: [sheet rows]}`` for Excel cells that hold a formula saved
+    without its value (read as empty).
+
+Identifiers are text: the column ``data.id_column`` names is read as
+strings, exactly as written (``007``, ``12345678901234567890``, ``1e5``), in
+every format.  Other columns are numbers only when every value is a number
+written in decimal (``4``, ``-0.5``, ``1e300``): ``inf``, ``NaN``, ``1_000``
+and ``0x1F`` are text, and a whole-number column becomes integers only when
+every value fits, so no value is ever silently rounded or wrapped around.
 
 A header that occurs twice is an error (:class:`~trustseg.errors.DataError`
 naming it and its column numbers): the config could not tell the two apart.
@@ -32,14 +47,19 @@ from __future__ import annotations
 import csv
 import io as _stdio
 import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from trustseg.config import data_path_problem, delimiter_problem
 from trustseg.errors import ConfigError, DataError
+from trustseg.survey.excel import excel_sheet_columns, excel_sheet_sizes, header_text, uncached_formulas
 
 __all__ = [
     "read_survey", "detect_format", "decode_text", "excel_sheet_columns", "excel_sheet_sizes", "value_label_order",
+    "check_regular_file", "locate_header_row",
 ]
 
 _EXTENSIONS = {
@@ -64,6 +84,12 @@ _IMPORT_ID = re.compile(r'^\s*\{\s*"ImportId"\s*:', re.IGNORECASE)
 _ZERO_PADDED = re.compile(r"^[+-]?0\d")
 # A number written with a decimal comma ("4,5", "-0,25").
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+# A number as a survey file writes one: digits, a point, an exponent ("inf", "NaN", "0x1F" are text).
+_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+_WHOLE = re.compile(r"^[+-]?\d+$")
+# Every whole number up to 2**53 is held exactly by a float64, as are 15 significant decimal digits.
+_EXACT_WHOLE = 2**53
+_INT64_MAX = 2**63 - 1
 
 
 def read_survey(path, data_cfg: dict | None = None) -> pd.DataFrame:
@@ -94,23 +120,22 @@ def read_survey(path, data_cfg: dict | None = None) -> pd.DataFrame:
         than the one set.
     """
     cfg = dict(data_cfg or {})
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: the survey file does not exist. Check data.path in the config.")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, not a survey file. Check data.path in the config.")
+    path = check_regular_file(path)
     fmt = detect_format(path, cfg.get("format", "auto") or "auto")
     decimal = cfg.get("decimal") or "."
     if decimal not in (".", ","):
         raise ConfigError(f"data.decimal: {decimal!r} is not a decimal separator; use '.' or ','.")
+    header_row = _header_row(cfg, fmt)
     if fmt in ("csv", "tsv", "qualtrics"):
-        df = _read_text(path, cfg, fmt, decimal)
+        df = _read_text(path, cfg, fmt, decimal, header_row, keep=cfg.get("id_column"))
     elif fmt == "excel":
-        df = _read_excel(path, cfg.get("sheet", 0), decimal)
+        df = _read_excel(path, cfg.get("sheet", 0), decimal, header_row)
     elif fmt in ("spss", "stata"):
         df = _read_labelled(path, fmt)
     else:
         df = _read_parquet(path)
+    if cfg.get("id_column") and cfg["id_column"] in df.columns:
+        df[cfg["id_column"]] = identifiers(df[cfg["id_column"]])
     _refuse_repeated_headers(path, list(df.columns))
     if df.shape[1] == 0:
         raise DataError(f"{path}: the file has no columns.")
@@ -119,10 +144,53 @@ def read_survey(path, data_cfg: dict | None = None) -> pd.DataFrame:
     df.attrs.setdefault("value_labels", {})
     df.attrs.setdefault("question_text", {})
     df.attrs.setdefault("renamed_columns", {})
+    df.attrs.setdefault("uncached_formulas", {})
+    inexact = df.attrs.setdefault("inexact_numbers", {})
+    inexact.pop(cfg.get("id_column"), None)  # ids are text anyway
     df.attrs["decimal_comma_columns"] = _decimal_comma_columns(df) if decimal == "." else {}
     df.attrs["source"] = str(path)
     df.attrs.setdefault("format", fmt)
     return df
+
+
+def check_regular_file(path, what: str = "the survey file") -> Path:
+    """``path`` as a Path when it is a regular file trustseg may read; else a DataError that quotes none of it.
+
+    See :func:`trustseg.config.data_path_problem`.
+    """
+    problem = data_path_problem(path, what)
+    if problem:
+        raise DataError(f"{path}: {problem} Set data.path in the config to the survey file itself.")
+    return Path(path)
+
+
+def identifiers(col: pd.Series) -> pd.Series:
+    """A column of respondent ids as text, exactly as the file holds them; empty cells missing.
+
+    Whole numbers stored as numbers (Excel, SPSS, Stata, Parquet) are written
+    without a decimal point (``12345``, not ``12345.0``).
+    """
+    def text(value):
+        if value is None or (isinstance(value, float) and value != value):
+            return None
+        if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+            return str(int(value))
+        text = str(value)
+        return text if text.strip() else None
+
+    return col.astype(object).map(text).astype("str").rename(col.name)
+
+
+def _header_row(cfg: dict, fmt: str) -> int:
+    row = cfg.get("header_row", 1)
+    row = 1 if row is None else row
+    if not isinstance(row, int) or isinstance(row, bool) or row < 1:
+        raise ConfigError(f"data.header_row: {row!r} is not a row number; give the row of the file that holds "
+                          "the column names, counting from 1.")
+    if row != 1 and fmt not in ("csv", "tsv", "qualtrics", "excel"):
+        raise ConfigError(f"data.header_row: {row} applies to CSV and Excel files; a {fmt} file stores its column "
+                          "names itself. Remove the key.")
+    return row
 
 
 def detect_format(path, fmt: str = "auto") -> str:
@@ -242,13 +310,24 @@ def _sniff_delimiter(text: str) -> str:
     return best
 
 
-def _read_text(path: Path, cfg: dict, fmt: str, decimal: str = ".") -> pd.DataFrame:
+def delimiter_setting(delim):
+    """``data.delimiter`` as one character (``"\\t"`` and ``tab`` mean a tab); a ConfigError for anything else."""
+    if delim is None:
+        return None
+    problem = delimiter_problem(str(delim))
+    if problem:
+        raise ConfigError(problem)
+    return "\t" if delim in ("\\t", "tab", "TAB") else delim
+
+
+def _read_text(path: Path, cfg: dict, fmt: str, decimal: str = ".", header_row: int = 1,
+               keep: str | None = None) -> pd.DataFrame:
+    delim = delimiter_setting(cfg.get("delimiter"))
     with open(path, "rb") as fh:  # read-only: the raw file is never modified
         raw = fh.read()
     if not raw.strip():
         raise DataError(f"{path}: the file is empty. Check data.path, or export the survey again.")
     text, encoding = decode_text(raw, cfg.get("encoding", "auto") or "auto", str(path))
-    delim = cfg.get("delimiter")
     sniffed = delim is None
     if sniffed:
         delim = "\t" if fmt == "tsv" else _sniff_delimiter(text)
@@ -256,8 +335,10 @@ def _read_text(path: Path, cfg: dict, fmt: str, decimal: str = ".") -> pd.DataFr
         rows = list(csv.reader(_stdio.StringIO(text, newline=""), delimiter=delim))
     except csv.Error as exc:
         raise DataError(f"{path}: cannot be parsed as delimited text ({exc}).") from None
+    if header_row > len(rows):
+        raise ConfigError(f"data.header_row: {header_row}, but {path} has only {len(rows)} rows.")
     # Remember each row's line number before dropping blank lines, for messages.
-    numbered = [(i + 1, r) for i, r in enumerate(rows) if any(c.strip() for c in r)]
+    numbered = [(i + 1, r) for i, r in enumerate(rows) if i >= header_row - 1 and any(c.strip() for c in r)]
     if not numbered:
         raise DataError(f"{path}: the file is empty. Check data.path, or export the survey again.")
     header = numbered[0][1]
@@ -265,14 +346,18 @@ def _read_text(path: Path, cfg: dict, fmt: str, decimal: str = ".") -> pd.DataFr
     if len(header) == 1:
         others = [d for d in _DELIMITERS if d != delim and d in header[0]]
         if others:
+            # the header is not quoted: a refused file's content is never printed
             how = "was set to" if not sniffed else "was sniffed as"
             raise DataError(
-                f"{path}: every value landed in one column {header[0][:60]!r}: the delimiter {how} "
-                f"{_DELIMITER_NAMES.get(delim, repr(delim))}, but the header contains "
+                f"{path}: every value landed in one column: the delimiter {how} "
+                f"{_DELIMITER_NAMES.get(delim, repr(delim))}, but the header row contains "
                 f"{_DELIMITER_NAMES[others[0]]}. Set data.delimiter: {others[0]!r} (or null to sniff it)."
             )
     width = len(header)
     ragged = [(line, len(r)) for line, r in body if len(r) != width]
+    widths = pd.Series([len(r) for _, r in body], dtype="int64")
+    if ragged and len(ragged) > len(body) / 2 and widths.value_counts().iloc[0] >= 0.8 * len(body):
+        _refuse_title_row(path, numbered, width)
     if ragged:
         shown = ", ".join(f"line {ln} has {n}" for ln, n in ragged[:5])
         raise DataError(
@@ -302,10 +387,39 @@ def _read_text(path: Path, cfg: dict, fmt: str, decimal: str = ".") -> pd.DataFr
     if not data_rows:
         raise DataError(f"{path}: the file has a header but no data rows.")
     df = pd.DataFrame(data_rows, columns=columns, dtype=object)
-    df = df.apply(_convert_column, decimal=decimal)
+    df, attrs["inexact_numbers"] = _converted(df, decimal, first_row=1, keep=keep)
     df.attrs.update(attrs)
     df.attrs["format"] = fmt
     return df
+
+
+def _converted(df: pd.DataFrame, decimal: str, first_row: int, keep: str | None = None) -> tuple[pd.DataFrame, dict]:
+    """Each column through :func:`_convert_column` but ``keep`` (the ids, taken as written);
+    ``{column: [data rows]}`` of numbers kept as text."""
+    columns, inexact = {}, {}
+    for name in df.columns:
+        if name == keep:
+            columns[name] = df[name].where(df[name].str.strip() != "", None).astype("str")
+            continue
+        converted = _convert_column(df[name], decimal)
+        rows = converted.attrs.pop("inexact_rows", None)
+        if rows:
+            inexact[str(name)] = [r + first_row for r in rows]
+        columns[name] = converted
+    out = pd.DataFrame(columns, index=df.index)
+    out.attrs = dict(df.attrs)
+    return out, inexact
+
+
+def _refuse_title_row(path: Path, numbered: list, width: int) -> None:
+    """Most rows are wider (or narrower) than the first: a title or a note above the header; name its row."""
+    common = int(pd.Series([len(r) for _, r in numbered[1:]]).mode().iloc[0])
+    header_line = next(line for line, r in numbered if len(r) == common)
+    raise DataError(
+        f"{path}: the first row has {width} field(s) but most rows have {common}: the rows above row "
+        f"{header_line} look like a title or a note above the header. Set data.header_row: {header_line} in the "
+        "config (the rows above it are then skipped)."
+    )
 
 
 def _share_import_ids(row: list[str]) -> float:
@@ -378,24 +492,44 @@ def _refuse_repeated_headers(path, names: list, shown: list | None = None) -> No
 
 
 def _convert_column(col: pd.Series, decimal: str = ".") -> pd.Series:
-    """Empty cells to missing; a column of numbers to a numeric dtype.
+    """Empty cells to missing; a column of numbers to a numeric dtype, without losing a digit.
 
-    With ``decimal=","`` a number written with a decimal comma (``4,5``) is read as ``4.5``.
+    With ``decimal=","`` a number written with a decimal comma (``4,5``) is
+    read as ``4.5``.  A column whose numbers a float64 cannot hold exactly
+    (20-digit codes, ``1e400``) stays text, exactly as written, and is listed
+    in ``col.attrs["inexact_rows"]`` (0-based positions).
     """
     stripped = col.map(lambda v: v.strip() if isinstance(v, str) else v)
     stripped = stripped.where(stripped != "", None)
     if decimal == ",":
         stripped = stripped.map(lambda v: v.replace(",", ".") if isinstance(v, str) and _DECIMAL_COMMA.match(v) else v)
-    present = stripped.dropna()
+    present = stripped.dropna().astype(str)
     if present.empty:
         return pd.Series(float("nan"), index=col.index, name=col.name)
-    numeric = pd.to_numeric(present, errors="coerce")
-    if numeric.notna().all() and not present.astype(str).str.match(_ZERO_PADDED).any():
-        out = pd.to_numeric(stripped, errors="coerce")
-        if out.notna().all() and (out == out.round()).all():
-            return out.astype("int64")
-        return out.astype("float64")
-    return stripped.astype("str")
+    if not present.str.match(_NUMBER).all() or present.str.match(_ZERO_PADDED).any():
+        return stripped.astype("str")
+    if present.str.match(_WHOLE).all() and len(present) == len(col):
+        whole = [int(v) for v in present]
+        if max(map(abs, whole)) <= _INT64_MAX:  # a complete column of whole numbers: int64 holds them exactly
+            return pd.Series(whole, index=col.index, name=col.name, dtype="int64")
+    inexact = [i for i, v in zip(present.index, present) if not _held_exactly(v)]
+    if inexact:
+        out = stripped.astype("str")
+        out.attrs["inexact_rows"] = [int(col.index.get_loc(i)) for i in inexact]
+        return out
+    return pd.to_numeric(stripped, errors="coerce").astype("float64")
+
+
+def _held_exactly(text: str) -> bool:
+    """Whether a float64 holds the number written as ``text`` exactly (as the same decimal number)."""
+    digits = text.lstrip("+-").split("e")[0].split("E")[0].replace(".", "").lstrip("0")
+    if len(digits) <= 15 and not re.search(r"[eE][+-]?\d{3,}", text):
+        return True  # 15 significant digits and a small exponent: every float64 keeps them
+    try:
+        value = float(text)
+        return value == value and abs(value) != float("inf") and Decimal(repr(value)) == Decimal(text)
+    except (ValueError, InvalidOperation):
+        return False
 
 
 def _decimal_comma_columns(df: pd.DataFrame) -> dict:
@@ -421,7 +555,7 @@ def _decimal_comma_columns(df: pd.DataFrame) -> dict:
 # ----------------------------------------------------------------------------- binary files
 
 
-def _read_excel(path: Path, sheet, decimal: str = ".") -> pd.DataFrame:
+def _read_excel(path: Path, sheet, decimal: str = ".", header_row: int = 1) -> pd.DataFrame:
     try:
         with open(path, "rb") as fh:  # read-only handle
             book = pd.ExcelFile(fh)
@@ -433,9 +567,9 @@ def _read_excel(path: Path, sheet, decimal: str = ".") -> pd.DataFrame:
                     f"{path}: has {len(names)} sheet(s) {names}; data.sheet {sheet} is out of range "
                     "(sheets are numbered from 0)."
                 )
-            df = pd.read_excel(book, sheet_name=sheet)
+            df = pd.read_excel(book, sheet_name=sheet, header=header_row - 1)
             # pandas renames a repeated header ("a", "a.1"): read the header row as written.
-            header = pd.read_excel(book, sheet_name=sheet, header=None, nrows=1)
+            header = pd.read_excel(book, sheet_name=sheet, header=None, skiprows=header_row - 1, nrows=1)
     except DataError:
         raise
     except OSError:
@@ -447,68 +581,74 @@ def _read_excel(path: Path, sheet, decimal: str = ".") -> pd.DataFrame:
     except Exception as exc:  # corrupt or mislabelled files surface as many exception types
         raise DataError(f"{path}: cannot be read as an Excel workbook ({exc}).") from None
     if header.shape[1] == df.shape[1] and len(header):
-        _refuse_repeated_headers(path, [_excel_header(v) for v in header.iloc[0]])
+        _refuse_repeated_headers(path, [header_text(v) for v in header.iloc[0]])
     df = df.dropna(how="all")
     df = df.reset_index(drop=True)
     columns, renamed = _column_names([str(c) if not str(c).startswith("Unnamed: ") else "" for c in df.columns], path)
     df.columns = columns
-    df = df.apply(_tidy_excel_column, decimal=decimal)
+    df, inexact = _converted_excel(df, decimal)
     df.attrs["renamed_columns"] = renamed
+    df.attrs["inexact_numbers"] = inexact
     df.attrs["sheet"] = sheet if isinstance(sheet, str) else names[sheet]
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        df.attrs["uncached_formulas"] = uncached_formulas(path, df.attrs["sheet"], header_row, columns)
     df.attrs["sheet_names"] = list(names)
     return df
 
 
-def _excel_header(value) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
+def locate_header_row(path, data_cfg: dict | None, names, search: int = 30) -> int | None:
+    """The 1-based row, among the first ``search`` rows of a CSV or Excel file, that holds most of ``names``.
 
-
-def excel_sheet_columns(path) -> dict[str, list[str]]:
-    """The header (column names) of every sheet of an Excel workbook, ``{sheet: [names]}``.
-
-    Used to point at the sheet that holds the columns a config names.  A sheet
-    that cannot be read gets an empty list.
+    None when no row holds more than half of them, or for other formats.
+    Used to tell a researcher whose file has a title above its header which
+    ``data.header_row`` to set.
     """
-    out: dict[str, list[str]] = {}
-    with open(path, "rb") as fh:
-        book = pd.ExcelFile(fh)
-        for name in book.sheet_names:
-            try:
-                header = pd.read_excel(book, sheet_name=name, header=None, nrows=1)
-            except Exception:  # an odd sheet (a chart) must not hide the others
-                header = pd.DataFrame()
-            out[str(name)] = [_excel_header(v) for v in header.iloc[0]] if len(header) else []
-    return out
-
-
-def excel_sheet_sizes(path) -> dict[str, tuple[int, int]]:
-    """``{sheet: (data rows, columns)}`` of every sheet of an Excel workbook (empty rows and columns left out)."""
-    sizes: dict[str, tuple[int, int]] = {}
+    cfg = dict(data_cfg or {})
+    path = Path(path)
+    names = {str(n) for n in names}
     try:
-        with open(path, "rb") as fh:
-            book = pd.ExcelFile(fh)
-            for name in book.sheet_names:
-                try:
-                    sheet = pd.read_excel(book, sheet_name=name).dropna(how="all").dropna(axis=1, how="all")
-                except Exception:  # an odd sheet (a chart) counts as empty
-                    sheet = pd.DataFrame()
-                sizes[str(name)] = (int(sheet.shape[0]), int(sheet.shape[1]))
-    except OSError:
-        raise
-    except Exception as exc:  # corrupt or mislabelled files surface as many exception types
-        raise DataError(f"{path}: cannot be read as an Excel workbook ({exc}).") from None
-    return sizes
+        fmt = detect_format(path, cfg.get("format", "auto") or "auto")
+        if fmt in ("csv", "tsv", "qualtrics"):
+            with open(path, "rb") as fh:
+                text, _ = decode_text(fh.read(1 << 20), cfg.get("encoding", "auto") or "auto", str(path))
+            delim = delimiter_setting(cfg.get("delimiter")) or ("\t" if fmt == "tsv" else _sniff_delimiter(text))
+            reader = csv.reader(_stdio.StringIO(text), delimiter=delim)
+            rows = [[c.strip() for c in r] for _, r in zip(range(search), reader)]
+        elif fmt == "excel":
+            sheet = pd.read_excel(path, sheet_name=cfg.get("sheet", 0), header=None, nrows=search)
+            rows = [[header_text(v) for v in row] for row in sheet.itertuples(index=False)]
+        else:
+            return None
+    except Exception:  # a courtesy for a message: the file was read already
+        return None
+    hits = [len(names & set(row)) for row in rows]
+    if not hits or max(hits) * 2 <= len(names):
+        return None
+    return hits.index(max(hits)) + 1
+
+
+def _converted_excel(df: pd.DataFrame, decimal: str) -> tuple[pd.DataFrame, dict]:
+    columns, inexact = {}, {}
+    for name in df.columns:
+        col = _tidy_excel_column(df[name], decimal)
+        rows = col.attrs.pop("inexact_rows", None)
+        if rows:
+            inexact[str(name)] = [r + 1 for r in rows]
+        columns[name] = col
+    return pd.DataFrame(columns, index=df.index), inexact
 
 
 def _tidy_excel_column(col: pd.Series, decimal: str = ".") -> pd.Series:
     if col.dtype == object or pd.api.types.is_string_dtype(col):
         as_text = col.map(lambda v: v if v is None or isinstance(v, str) or pd.isna(v) else str(v))
         return _convert_column(as_text.where(col.notna(), None), decimal)
-    if pd.api.types.is_float_dtype(col) and col.notna().all() and (col == col.round()).all():
+    return _whole_as_integers(col)
+
+
+def _whole_as_integers(col: pd.Series) -> pd.Series:
+    """A complete float column of whole numbers that int64 holds exactly as int64; anything else unchanged."""
+    if (pd.api.types.is_float_dtype(col) and col.notna().all() and np.isfinite(col).all()
+            and (col.abs() <= _EXACT_WHOLE).all() and (col == col.round()).all()):
         return col.astype("int64")
     return col
 
@@ -528,11 +668,17 @@ def _read_labelled(path: Path, fmt: str) -> pd.DataFrame:
         for col, mapping in (meta.variable_value_labels or {}).items()
     }
     texts = {str(c): str(t) for c, t in (meta.column_names_to_labels or {}).items() if t}
+    inexact = {}
     for col in df.columns:
         if df[col].dtype == object:
-            df[col] = _convert_column(df[col].where(df[col].notna(), None))
-        elif pd.api.types.is_float_dtype(df[col]) and df[col].notna().all() and (df[col] == df[col].round()).all():
-            df[col] = df[col].astype("int64")
+            converted = _convert_column(df[col].where(df[col].notna(), None))
+            rows = converted.attrs.pop("inexact_rows", None)
+            if rows:
+                inexact[col] = [r + 1 for r in rows]
+            df[col] = converted
+        else:
+            df[col] = _whole_as_integers(df[col])
+    df.attrs["inexact_numbers"] = inexact
     df.attrs["value_labels"] = labels
     df.attrs["question_text"] = texts
     return df

@@ -496,7 +496,7 @@ class Family(ABC):
     #: the design has an intercept column in front (the ordinal family's thresholds take its place)
     has_intercept: ClassVar[bool] = True
     #: the unit of the coefficients (the linear predictor), for summaries, captions, axes and sentences
-    coefficient_unit: ClassVar[str] = "outcome scale points"
+    coefficient_unit: ClassVar[str] = "outcome points"
     #: what a segment's fitted curve on the outcome's own scale shows; None: the straight fitted line itself
     mean_label: ClassVar[str | None] = None
     #: the family in words, for summaries

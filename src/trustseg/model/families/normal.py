@@ -330,7 +330,7 @@ class CensoredFamily(_NormalFamily):
     lower: float = -math.inf
     upper: float = math.inf
     name: ClassVar[str] = "censored"
-    coefficient_unit: ClassVar[str] = "points of the latent outcome, before censoring at the scale's ends"
+    coefficient_unit: ClassVar[str] = "latent outcome points"
     description: ClassVar[str] = "censored normal, Tobit"
     mean_label: ClassVar[str | None] = "expected score, censored at the ends of the scale"
 
