@@ -284,9 +284,11 @@ def repair_moves(problem, state, spurious, max_moves):
             cut = np.unique(_split_by_line(problem, labels, s, kept, direction), return_inverse=True)[1]
             # each further freed segment takes the worst-fitted tenth of the others, as the split path does
             while cut.max() + 1 < k:
-                cut = np.unique(_worst_fitted_segment(problem, cut, cut.max() + 1), return_inverse=True)[1]
-                if np.bincount(cut).min() < problem.min_respondents:
+                grown = np.unique(_worst_fitted_segment(problem, cut, cut.max() + 1), return_inverse=True)[1]
+                # no new segment (an empty worst tenth, or one that swallowed a whole segment): no move here
+                if grown.max() <= cut.max() or np.bincount(grown).min() < problem.min_respondents:
                     break
+                cut = grown
             if cut.max() + 1 == k and np.bincount(cut).min() >= problem.min_respondents:
                 moves.append(cut)
             if len(moves) == max_moves:
