@@ -225,12 +225,19 @@ def test_a_perfectly_predicted_segment_is_flagged_as_separation():
     split = rng.random(800) < 0.5
     y = np.where(split, (x > 4).astype(float), (rng.random(800) < 0.5).astype(float))
     X, y = pd.DataFrame({"satisfaction": x}), pd.Series(y, name="renewed")
-    model = ClusterwiseRegression(n_segments=2, family="binomial", n_init=4, random_state=0).fit(X, y)
-    problems = segment_problems(model, X, y)
+    with pytest.warns(RuntimeWarning, match="spurious segment"):
+        highest = ClusterwiseRegression(n_segments=2, family="binomial", n_init=4, random_state=0,
+                                        admissible_only=False).fit(X, y)
+    problems = segment_problems(highest, X, y)
     assert problems["separation"].sum() >= 1
     assert "separation" in problems.loc[problems["separation"], "problems"].iloc[0]
     # the slope stopped at the limit (15 log odds per predictor SD) instead of running off
-    assert np.abs(model.coef_).max() == pytest.approx(15.0 / X["satisfaction"].std(ddof=0), rel=1e-6)
+    assert np.abs(highest.coef_).max() == pytest.approx(15.0 / X["satisfaction"].std(ddof=0), rel=1e-6)
+    # by default the search sets the separated solution aside, says so, and returns the best admissible one
+    model = ClusterwiseRegression(n_segments=2, family="binomial", n_init=4, random_state=0).fit(X, y)
+    assert model.admissible_ and not segment_problems(model, X, y)["separation"].any()
+    assert model.loglik_ < highest.loglik_
+    assert any("separation" in flaw for record in model.set_aside_ for flaw in record["flaws"])
 
 
 def test_linear_spread_fits_a_spread_that_grows_with_satisfaction():

@@ -172,7 +172,7 @@ def raw_outcome_selection():
 
 def test_raw_single_item_outcome_flags_degenerate_ks(raw_outcome_selection):
     X, y, models = raw_outcome_selection
-    table = criteria_table(models, X, y, criterion="aic", scale=(1, 7))
+    table = criteria_table(models, X, y, criterion="aic")
     assert list(table.columns) == COLUMNS
     flagged = table["problems"] != ""
     assert flagged.iloc[1:].all() and "variance_floor(" in table["problems"].iloc[-1]
@@ -182,7 +182,7 @@ def test_raw_single_item_outcome_flags_degenerate_ks(raw_outcome_selection):
     assert chosen["problems"] == "" and chosen["k"] == 1
     assert chosen["choice_note"].startswith(f"K = {plain_best} had the lowest AIC, but ")
     assert (table.loc[~table["chosen"], "choice_note"] == "").all()
-    opted_out = criteria_table(models, X, y, criterion="aic", scale=(1, 7), allow_flagged=True)
+    opted_out = criteria_table(models, X, y, criterion="aic", allow_flagged=True)
     assert int(opted_out.loc[opted_out["chosen"], "k"].iloc[0]) == plain_best
 
 

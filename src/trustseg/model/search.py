@@ -274,7 +274,7 @@ class _Search(EscapeMoves):
             search = problem.subset(rows)
         plan = start_plan(settings.n_init, settings.start_kinds)
         runs = self._search(search, seeds, plan)
-        if settings.admissible_only and not any(self.admissible(search, run.state) and run.state.k == self.k
+        if plan and settings.admissible_only and not any(self.admissible(search, run.state) and run.state.k == self.k
                                                 for run in runs):
             runs += self._more_starts(search, rng, plan)
         self._refine_on_all(runs, seeds[settings.n_init + 1])
