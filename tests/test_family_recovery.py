@@ -106,7 +106,10 @@ def assert_bic_picks_two(family, X, y, n_init):
     fits = {k: fit_mixture(family, X, y, k, n_init=n_init, random_state=k) for k in (1, 2, 3)}
     for k, fit in fits.items():
         assert len(fit.params.weights) == k
-        assert_local_maximum(family, X, y, fit.params)
+        # K = 3 on two-segment data may have no interior maximum (its sup is a separated third segment, which
+        # the search sets aside): only the true K and below are held to a vanishing gradient
+        if k <= 2:
+            assert_local_maximum(family, X, y, fit.params)
     assert fits[3].loglik >= fits[2].loglik >= fits[1].loglik  # nested: more segments fit at least as well
     scores = {k: bic(fit, family, X.shape[1], len(y)) for k, fit in fits.items()}
     assert min(scores, key=scores.get) == 2, f"BIC {scores}"
@@ -176,10 +179,16 @@ def test_binomial_0_1_mixture_reaches_at_least_flexmix_loglik_on_npreg():
     # Not identified (FAMILIES_README.md): flexmix's own K = 2 log-likelihood is only a lower bound.
     npreg = pd.read_csv(DATA / "NPreg.csv")
     reference = {m["k_fitted"]: m for m in REFERENCE["flexmix_binomial"]["models"]}[2]
-    fit = fit_mixture(make_family("binomial"), npreg[["x"]].to_numpy(), npreg["yb"].to_numpy(dtype=float), 2,
-                             n_init=2, random_state=0)
-    assert np.isfinite(fit.loglik)
-    assert fit.loglik >= reference["logLik"] - 1e-6 * abs(reference["logLik"])
+    X, y = npreg[["x"]].to_numpy(), npreg["yb"].to_numpy(dtype=float)
+    # the optimiser: the highest solution is a separated segment, far above flexmix's (3 EM iterations)
+    highest = fit_mixture(make_family("binomial"), X, y, 2, n_init=2, random_state=0, admissible_only=False)
+    assert highest.loglik >= reference["logLik"] - 1e-6 * abs(reference["logLik"])
+    assert not highest.admissible
+    # the admissible solutions lie on a ridge (-138.25 to -138.38 from different starts, measured): the best
+    # admissible one found is on it, within 0.01 of flexmix's point, which is itself not an optimum
+    fit = fit_mixture(make_family("binomial"), X, y, 2, n_init=2, random_state=0)
+    assert fit.admissible and np.isfinite(fit.loglik)
+    assert fit.loglik >= reference["logLik"] - 0.01
 
 
 # ----------------------------------------------------------------------------
