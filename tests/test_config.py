@@ -19,6 +19,7 @@ from trustseg.config import (
     validate_config,
 )
 from trustseg.errors import ConfigError
+from trustseg.stages.families import SINGLE_ANSWER_FAMILIES
 from trustseg.survey.checks import check_survey
 
 REPO = Path(__file__).resolve().parents[1]
@@ -266,7 +267,7 @@ def test_a_single_item_outcome_is_warned_about(outcome, constructs, extra, warne
         assert "analyses.a.family: ordinal" in warning and "a score over several items" in warning
     # an analysis that fits the item as one rating (or as 0/1, or a count) is not warned about
     config["analyses"]["a"]["family"] = "ordinal"
-    assert check_survey(config, answers(**extra), "data file 'survey.csv'") == []
+    assert check_survey(config, answers(**extra), "data file 'survey.csv'", SINGLE_ANSWER_FAMILIES) == []
 
 
 # ----------------------------------------------------------------------------- chains (analyses.<name>.equations)

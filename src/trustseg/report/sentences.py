@@ -11,6 +11,7 @@ import math
 import pandas as pd
 
 from trustseg.model.diagnostics import problems_phrase
+from trustseg.model.families import family_class
 from trustseg.render import join_words
 from trustseg.report.naming import against_verdict
 from trustseg.report.numbers import (
@@ -528,7 +529,7 @@ def residual_spread_untested(settings: AnalysisSettings) -> str:
     family = settings.family[-1]
     text = (f"No residual-spread test for this analysis: the test reads the residuals of a normal regression line, "
             f"and this analysis fits its outcome with the {family} family.")
-    if family == "censored":
+    if getattr(family_class(family), "varies_spread", False):
         text += (" To see whether the spread changes with a predictor, fit it too (`spread: linear`, "
                  "docs/spread.md) and compare the two fits.")
     return text

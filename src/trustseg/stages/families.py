@@ -18,14 +18,14 @@ import pandas as pd
 
 from trustseg.config import analysis_equations, family_columns
 from trustseg.errors import ConfigError, DataError
-from trustseg.model.families import MAX_ORDINAL_CATEGORIES, family_class
+from trustseg.model.families import FAMILIES, MAX_ORDINAL_CATEGORIES, family_class
 from trustseg.stages.common import family_data
 
 #: the family of a construct score over several items on a bounded scale (family: auto);
 #: chosen from the side-by-side fits in docs/outcome_families.md
 SCORE_FAMILY = "censored"
-#: families whose outcome needs checking against the data before any job runs
-_CHECKED_AT_START = ("ordinal", "binomial", "poisson")
+#: the families made for one answer, whose outcome values are checked against the data before any job runs
+SINGLE_ANSWER_FAMILIES = tuple(name for name, kind in FAMILIES.items() if kind.single_answer)
 
 
 def analysis_family(name: str, analysis: Mapping, constructs: Mapping) -> tuple[str, dict]:
@@ -51,26 +51,28 @@ def analysis_family(name: str, analysis: Mapping, constructs: Mapping) -> tuple[
             f"family is fitted by maximum likelihood. Set method: em, or family: gaussian."
         )
     _check_spread(name, analysis, family)
-    if family == "censored" and spec is None:
+    kind = family_class(family)
+    if kind.needs_scale and spec is None:
         raise ConfigError(
-            f"analysis '{name}' fits a censored outcome (analyses.{name}.family: censored), but its outcome "
+            f"analysis '{name}' fits a {family} outcome (analyses.{name}.family: {family}), but its outcome "
             f"'{outcome}' is a column, not a construct, so the bounds of its scale are unknown. Make it a construct "
             f"with its scale (constructs: {{{outcome}_score: {{items: [{outcome}], scale: [LOWEST, HIGHEST]}}}}) "
             "and use that as the outcome."
         )
-    if family == "ordinal" and spec is not None:
-        lo, hi = (float(v) for v in spec["scale"])
-        step = float(spec.get("step", 1) or 1)
-        n = (hi - lo) / step + 1
-        if not (lo / step).is_integer() or not n.is_integer() or n > MAX_ORDINAL_CATEGORIES:
-            raise ConfigError(
-                f"analysis '{name}' fits an ordinal outcome (analyses.{name}.family: ordinal), but construct "
-                f"'{outcome}' is on the scale {list(spec['scale'])} in steps of {step:g}; an ordinal outcome is one "
-                f"rating item answered on 2 to {MAX_ORDINAL_CATEGORIES} whole points (or steps). If its answers run "
-                f"in steps, give their distance as constructs.{outcome}.step (e.g. 20 for answers 0, 20, ..., 100); "
-                "otherwise use family censored or gaussian for this outcome."
-            )
-    return family, _settings(family, spec)
+    if spec is None:
+        return family, {}
+    lo, hi = (float(v) for v in spec["scale"])
+    step = float(spec.get("step", 1) or 1)
+    options = kind.options_for_scale(lo, hi, step)
+    if options is None:
+        raise ConfigError(
+            f"analysis '{name}' fits an ordinal outcome (analyses.{name}.family: ordinal), but construct "
+            f"'{outcome}' is on the scale {list(spec['scale'])} in steps of {step:g}; an ordinal outcome is one "
+            f"rating item answered on 2 to {MAX_ORDINAL_CATEGORIES} whole points (or steps). If its answers run "
+            f"in steps, give their distance as constructs.{outcome}.step (e.g. 20 for answers 0, 20, ..., 100); "
+            "otherwise use family censored or gaussian for this outcome."
+        )
+    return family, options
 
 
 def analysis_families(name: str, analysis: Mapping, constructs: Mapping) -> list[tuple[str, dict]]:
@@ -101,18 +103,6 @@ def _check_spread(name: str, analysis: Mapping, family: str) -> None:
         )
 
 
-def _settings(family: str, spec: Mapping | None) -> dict:
-    if spec is None:
-        return {}
-    lo, hi = (float(v) for v in spec["scale"])
-    if family == "censored":
-        return {"lower": lo, "upper": hi}
-    if family == "ordinal":
-        step = float(spec.get("step", 1) or 1)
-        return {"categories": [float(lo + i * step) for i in range(int(round((hi - lo) / step)) + 1)]}
-    return {}
-
-
 def check_outcome_families(config: Mapping, raw, source: str, clean: pd.DataFrame | None = None) -> None:
     """Stop before any job runs when an analysis's outcome cannot come from its family.
 
@@ -136,7 +126,7 @@ def check_outcome_families(config: Mapping, raw, source: str, clean: pd.DataFram
     # every equation of an analysis whose family needs its outcome checked against the data
     checks = [(name, {**analysis, "outcome": outcome, "predictors": predictors})
               for name, analysis in (config.get("analyses") or {}).items()
-              if analysis.get("family", "auto") in _CHECKED_AT_START
+              if analysis.get("family", "auto") in SINGLE_ANSWER_FAMILIES
               for outcome, predictors in analysis_equations(analysis)]
     if not checks:
         return

@@ -130,7 +130,7 @@ def _scatter(clean_path, name, inputs, out, assignments, names, *, outcome, pred
         scatter, grid.rename(columns={focal: "x"}), names, _axis_label(focal, constructs),
         y_label, out / "segment_scatter", seed=derive_seed(seed, name, "jitter") % 2**31,
         ci_level=1 - alpha, formats=formats, x_scale=_scale(focal, constructs),
-        y_scale=(0.0, 1.0) if family == "binomial" else _scale(outcome, constructs),
+        y_scale=(0.0, 1.0) if family_class(family).probability_outcome else _scale(outcome, constructs),
         held_at_mean=held, family=family, curve=curve, clip_lines=not equations,
     )
 

@@ -35,7 +35,7 @@ import pandas as pd
 from trustseg.config import analysis_equations, analysis_variables, check_data_path, family_columns
 from trustseg.errors import DataError
 from trustseg.stages.common import analysis_data
-from trustseg.stages.families import check_outcome_families
+from trustseg.stages.families import SINGLE_ANSWER_FAMILIES, check_outcome_families
 
 __all__ = ["Startup", "check_inputs"]
 
@@ -95,7 +95,7 @@ def check_inputs(config: Mapping, where: str = "config key 'data.path'") -> Star
     data_path = check_data_path(config["data"]["path"], where)
     raw = read_survey(data_path, config["data"])
     source = f"data file '{data_path}'"
-    warnings = check_survey(config, raw, source)
+    warnings = check_survey(config, raw, source, SINGLE_ANSWER_FAMILIES)
     # the pseudonyms themselves do not matter here: a throwaway key checks everything else
     result = clean_survey(raw, dict(config), pseudonym_key=secrets.token_bytes(32))
     check_outcome_families(config, raw, source, clean=result.clean)

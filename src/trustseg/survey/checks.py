@@ -14,7 +14,7 @@ caller to print, ``trustseg: warning: <message>``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from trustseg.config import analysis_equations, analysis_roles, check_columns, required_columns
 from trustseg.errors import ConfigError, DataError
@@ -27,7 +27,7 @@ from trustseg.survey.privacy import personal_ids
 _MAX_RATING_LEVELS = 11
 
 
-def check_survey(config: Mapping, raw, source: str) -> list[str]:
+def check_survey(config: Mapping, raw, source: str, single_answer_families: Collection[str] = ()) -> list[str]:
     """Check the survey as read against a validated config, before any job runs.
 
     The checks that need the data but no cleaning: every named column exists
@@ -46,6 +46,11 @@ def check_survey(config: Mapping, raw, source: str) -> list[str]:
         The survey from :func:`trustseg.survey.io.read_survey`.
     source : str
         How to name the file in messages, e.g. ``"data file 'survey.csv'"``.
+    single_answer_families : collection of str
+        The outcome families made for one answer (a rating item, a yes/no, a
+        count): an analysis fitting one of them is not warned about its
+        single-item outcome.  The model layer knows them
+        (``trustseg.stages.families.SINGLE_ANSWER_FAMILIES``); this layer may not import it.
 
     Returns
     -------
@@ -78,7 +83,7 @@ def check_survey(config: Mapping, raw, source: str) -> list[str]:
         )
     _check_scales(config, raw, source)
     warnings = _check_profiles(config, raw, source)
-    return warnings + _single_item_outcomes(config, raw)
+    return warnings + _single_item_outcomes(config, raw, single_answer_families)
 
 
 def _check_header_row(config: Mapping, raw, source: str) -> None:
@@ -261,7 +266,7 @@ def _number(value: float):
     return int(value) if float(value).is_integer() else float(value)
 
 
-def _single_item_outcomes(config: Mapping, raw) -> list[str]:
+def _single_item_outcomes(config: Mapping, raw, single_answer_families: Collection[str]) -> list[str]:
     """Warnings for analyses whose outcome is one rating item (a one-item construct or a raw rating column)."""
     import pandas as pd
 
@@ -272,7 +277,7 @@ def _single_item_outcomes(config: Mapping, raw) -> list[str]:
     outcomes = [(name, analysis, outcome) for name, analysis in (config.get("analyses") or {}).items()
                 for outcome, _ in analysis_equations(analysis)]
     for name, analysis, outcome in outcomes:
-        if analysis.get("family", "auto") in ("ordinal", "binomial", "poisson"):
+        if analysis.get("family", "auto") in single_answer_families:
             continue  # a family made for a single answer: nothing to warn about
         if outcome in constructs:
             if len(constructs[outcome]["items"]) != 1:

@@ -513,6 +513,21 @@ class Family(ABC):
     linear_normal: ClassVar[bool] = False
     #: classification EM (method "cem", one common variance) is defined for the family
     classification_em: ClassVar[bool] = False
+    #: the family is made for one answer (a rating item, a yes/no, a count), whose values the data must fit
+    single_answer: ClassVar[bool] = False
+    #: the outcome is a probability (0 to 1 on a figure's axis)
+    probability_outcome: ClassVar[bool] = False
+    #: the family reads its settings from the outcome's scale and cannot do without one (censored: the bounds)
+    needs_scale: ClassVar[bool] = False
+
+    @classmethod
+    def options_for_scale(cls, lowest: float, highest: float, step: float = 1.0) -> dict | None:
+        """The family's settings for an outcome on the scale lowest..highest in steps of ``step``.
+
+        ``{}`` when the scale sets nothing; None when the family cannot take an
+        outcome on that scale (the caller says why).
+        """
+        return {}
 
     # -- parameters -------------------------------------------------------------
 

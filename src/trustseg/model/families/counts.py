@@ -27,6 +27,8 @@ class BinomialFamily(Family):
 
     name: ClassVar[str] = "binomial"
     can_separate: ClassVar[bool] = True
+    single_answer: ClassVar[bool] = True
+    probability_outcome: ClassVar[bool] = True
     coefficient_unit: ClassVar[str] = "log odds"
     description: ClassVar[str] = "binomial logit"
     mean_label: ClassVar[str | None] = "probability of a 1"
@@ -93,6 +95,7 @@ class PoissonFamily(Family):
 
     name: ClassVar[str] = "poisson"
     can_separate: ClassVar[bool] = True
+    single_answer: ClassVar[bool] = True
     coefficient_unit: ClassVar[str] = "log expected count"
     description: ClassVar[str] = "poisson log link"
     mean_label: ClassVar[str | None] = "expected count"

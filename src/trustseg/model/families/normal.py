@@ -330,9 +330,15 @@ class CensoredFamily(_NormalFamily):
     lower: float = -math.inf
     upper: float = math.inf
     name: ClassVar[str] = "censored"
+    needs_scale: ClassVar[bool] = True
     coefficient_unit: ClassVar[str] = "latent outcome points"
     description: ClassVar[str] = "censored normal, Tobit"
     mean_label: ClassVar[str | None] = "expected score, censored at the ends of the scale"
+
+    @classmethod
+    def options_for_scale(cls, lowest: float, highest: float, step: float = 1.0) -> dict | None:
+        """Censored at the two ends of the scale."""
+        return {"lower": float(lowest), "upper": float(highest)}
 
     def __post_init__(self):
         object.__setattr__(self, "lower", float(self.lower))

@@ -77,6 +77,17 @@ class OrdinalFamily(Family):
     description: ClassVar[str] = "ordinal cumulative logit"
     mean_label: ClassVar[str | None] = "expected rating"
 
+    single_answer: ClassVar[bool] = True
+
+    @classmethod
+    def options_for_scale(cls, lowest: float, highest: float, step: float = 1.0) -> dict | None:
+        """One category per point (or step) of the scale; None unless the scale is 2 to
+        ``MAX_ORDINAL_CATEGORIES`` whole steps."""
+        n = (highest - lowest) / step + 1
+        if not (lowest / step).is_integer() or not n.is_integer() or not 2 <= n <= MAX_ORDINAL_CATEGORIES:
+            return None
+        return {"categories": [float(lowest + i * step) for i in range(int(n))]}
+
     def __post_init__(self):
         values = tuple(float(c) for c in self.categories)
         object.__setattr__(self, "categories", values)
