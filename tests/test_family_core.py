@@ -283,3 +283,30 @@ def test_a_runaway_ordinal_threshold_is_pulled_back_by_an_escape_start():
     # the escape start climbs out, about as high as the optimum next to the truth
     assert freed.loglik > stuck.loglik + 0.5
     assert freed.loglik >= optimum.loglik - 1e-2
+
+
+def test_the_censored_m_step_is_the_tobit_em_and_climbs_to_the_tobit_fit():
+    """Closed-form EM steps with the censored answers' latent values as missing data (Amemiya 1984): each step
+    raises the weighted censored log-likelihood, and their fixed point is the Newton fit of the Tobit model."""
+    from trustseg.model.families.base import newton_fit
+    from trustseg.model.families.normal import latent_least_squares
+
+    rng = np.random.default_rng(12)
+    n = 600
+    x = rng.uniform(1, 7, n)
+    y = np.clip(np.round(0.5 + 0.9 * x + rng.normal(0, 1.2, n)), 1, 7)  # piles at both ends of a 1-7 scale
+    assert ((y == 1) | (y == 7)).mean() > 0.15
+    family = make_family("censored", lower=1, upper=7)
+    design = family.design(x[:, None])
+    w = rng.uniform(0.5, 2.0, n)
+    beta, log_sigma = np.array([[3.0, 0.1]]), np.array([0.0])
+    before = -np.inf
+    for _ in range(400):
+        loglik = float(w @ family.loglik(y, design @ beta[0], log_sigma))
+        assert loglik >= before - 1e-9  # an EM step never lowers it
+        before = loglik
+        beta, variances = latent_least_squares(design, y, w[:, None], beta, log_sigma, 1.0, 7.0)
+        log_sigma = 0.5 * np.log(variances)
+    reference = newton_fit(family, design, y, w)
+    np.testing.assert_allclose(beta[0], reference.beta, atol=1e-6)
+    np.testing.assert_allclose(log_sigma, reference.extra, atol=1e-6)

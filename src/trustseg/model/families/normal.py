@@ -222,6 +222,83 @@ def least_squares_segments(design, y, weights, cache=None, common_variance=False
     return beta, variances
 
 
+def latent_moments(y, eta, sigma, lower, upper):
+    """E[Y*] and E[Y*^2] of each row and segment given its answer, for Y* ~ N(eta, sigma^2) censored at the bounds.
+
+    ``eta`` (n, K), ``sigma`` (K,).  An answer inside the scale is Y* itself;
+    one at the upper bound says Y* >= upper (a normal truncated from below:
+    E[Y*] = eta + sigma lambda, E[Y*^2] = eta^2 + sigma^2 + sigma lambda (upper + eta),
+    lambda the inverse Mills ratio), and one at the lower bound the mirror image.
+    Only the censored rows are computed.
+    """
+    first = np.broadcast_to(y[:, None], eta.shape).copy()
+    second = first * first
+    left, right = censored_sides(y, lower, upper)
+    for rows, bound, sign in ((np.flatnonzero(right), upper, 1.0), (np.flatnonzero(left), lower, -1.0)):
+        if not rows.size:
+            continue
+        mu = eta[rows]
+        # t = (mu - bound) / sigma for the upper side (P(Y* >= upper) = Phi(t)), mirrored for the lower
+        t = sign * (mu - bound) / sigma
+        with np.errstate(over="ignore", under="ignore"):
+            mills = np.exp(-0.5 * t * t - 0.5 * LOG_2PI - log_ndtr(t))
+        first[rows] = mu + sign * sigma * mills
+        second[rows] = mu * mu + sigma * sigma + sign * sigma * mills * (bound + mu)
+    return first, second
+
+
+def _centred_design(design, cache):
+    """The design centred (intercept column kept) and its column products (upper triangle), once per data set."""
+    if cache is not None and "centred_design" in cache:
+        return cache["centred_design"]
+    centre_x = design.mean(axis=0)
+    centre_x[0] = 0.0  # the intercept column stays ones: centring keeps rating-scale normal equations conditioned
+    centred = design - centre_x
+    upper_pairs = np.triu_indices(design.shape[1])
+    entry = (centre_x, centred, upper_pairs, centred[:, upper_pairs[0]] * centred[:, upper_pairs[1]])
+    if cache is not None:
+        cache["centred_design"] = entry
+    return entry
+
+
+def latent_least_squares(design, y, weights, beta, log_sigma, lower, upper, cache=None):
+    """One EM step of every censored segment at once, with the censored answers' latent values as missing data.
+
+    The expected complete-data log-likelihood of a segment is that of a
+    normal regression on the latent moments (:func:`latent_moments`), so its
+    maximum is weighted least squares on E[Y*] and the residual variance
+    from E[Y*^2]: the classic EM of the Tobit model (Amemiya 1984), in closed
+    form like the gaussian M-step and, as an EM step, never lowering the
+    segment's censored log-likelihood.  Returns ``beta (K, q)`` and ML
+    residual variances ``(K,)``.
+    """
+    sigma = np.exp(np.asarray(log_sigma, dtype=float))
+    eta = design @ beta.T
+    first, second = latent_moments(y, eta, sigma, lower, upper)
+    k, q = weights.shape[1], design.shape[1]
+    centre_x, centred, upper_pairs, products = _centred_design(design, cache)
+    grams = np.empty((k, q, q))
+    packed = weights.T @ products  # every segment's Gram matrix in one product, as in the gaussian M-step
+    grams[:, upper_pairs[0], upper_pairs[1]] = packed
+    grams[:, upper_pairs[1], upper_pairs[0]] = packed
+    weighted_first = weights * first
+    moments = weighted_first.T @ centred
+    try:
+        coefs = np.linalg.solve(grams, moments[:, :, None])[:, :, 0]
+        if not np.isfinite(coefs).all():
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        coefs = np.array([linalg.lstsq(grams[j], moments[j])[0] for j in range(k)])
+    fitted = centred @ coefs.T
+    mass = np.maximum(weights.sum(axis=0), 1e-300)
+    # E[(Y* - fitted)^2] = E[Y*^2] - 2 fitted E[Y*] + fitted^2
+    rss = (weights * second).sum(axis=0) - 2.0 * (weighted_first * fitted).sum(axis=0) \
+        + (weights * fitted * fitted).sum(axis=0)
+    out = coefs.copy()
+    out[:, 0] = coefs[:, 0] - coefs[:, 1:] @ centre_x[1:]
+    return out, np.maximum(rss, 0.0) / mass
+
+
 # ----------------------------------------------------------------------------
 # the families
 # ----------------------------------------------------------------------------
@@ -372,6 +449,21 @@ class CensoredFamily(_NormalFamily):
 
     def simulate(self, eta, extra, rng, data=None):
         return np.clip(rng.normal(eta, math.exp(float(extra[0]))), self.lower, self.upper)
+
+    def m_step(self, design, y, weights, params, data=None, cache=None, bounds=None, current=None):
+        """From a warm start, one closed-form EM step of every segment (:func:`latent_least_squares`); from
+        scratch, the Newton fit of each segment.
+
+        The box is the engine's to apply, as for the gaussian family: the
+        variance floor clamps the SD where the constrained maximum of the
+        complete-data log-likelihood is.
+        """
+        if params is None:
+            return super().m_step(design, y, weights, params, data, cache, bounds, current)
+        beta, variances = latent_least_squares(design, y, weights, params.beta, params.extra[:, 0], self.lower,
+                                               self.upper, cache)
+        with np.errstate(divide="ignore"):
+            return beta, 0.5 * np.log(np.maximum(variances, 1e-300))[:, None]
 
     def end_masses(self, eta, extra, data=None):
         """P(Y* <= lower) and P(Y* >= upper) of each row: the mass the model piles at the two ends of the scale."""
