@@ -297,3 +297,18 @@ def test_a_linear_spread_model_is_refitted_with_its_base_family_options():
     assert model.family_options_ == {"lower": 1.0, "upper": 7.0}
     replicates = bootstrap_replicates(X, y, model, range(2), seed=1, n_init=2)
     assert not replicates["lost"].any() and replicates["note"].eq("").all()
+
+
+def test_an_ordinal_answer_nobody_gave_is_not_separation():
+    # categories 1-5, nobody answers 3: the thresholds around it meet (the edge of the parameter space),
+    # the slope is finite
+    rng = np.random.default_rng(4)
+    x = rng.uniform(1, 7, 600)
+    latent = 0.8 * x + rng.logistic(size=600)
+    y = np.array([1.0, 2.0, 4.0, 5.0])[np.digitize(latent, [3.0, 4.5, 6.0])]  # answers 1, 2, 4, 5
+    X, y = pd.DataFrame({"satisfaction": x}), pd.Series(y, name="rating")
+    model = ClusterwiseRegression(n_segments=1, n_init=1, family="ordinal",
+                                  family_options={"categories": [1, 2, 3, 4, 5]}).fit(X, y)
+    assert model.admissible_
+    assert not segment_problems(model, X, y)["separation"].any()
+    assert 0.5 < model.coef_[0, 0] < 1.1

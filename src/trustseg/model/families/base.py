@@ -194,6 +194,36 @@ class Bounds(NamedTuple):
             held[q + 1:] |= crossing
         return held
 
+    def step_basis(self, theta, gradient):
+        """The directions one segment's ascent step may take, as the columns of a (p, r) matrix; None: all.
+
+        A parameter on a bound that the likelihood pulls beyond stays (no
+        column); ordered thresholds that met and are pulled across each other
+        move together, as one (a category nobody in the segment gave: its two
+        thresholds are one at the maximum, but where they sit is still free).
+        """
+        p = len(theta)
+        on_bound = np.zeros(p, dtype=bool)
+        low = np.concatenate([self.beta_low, self.extra_low])
+        high = np.concatenate([self.beta_high, self.extra_high])
+        size = np.maximum(1.0, np.abs(theta))
+        on_bound = ((theta <= low + 1e-9 * size) & (gradient <= 0)) | ((theta >= high - 1e-9 * size) & (gradient >= 0))
+        group = np.arange(p)
+        q = len(self.beta_low)
+        if self.ordered_extra and p - q > 1:
+            extra, pull = theta[q:], gradient[q:]
+            met = np.diff(extra) <= 2 * MIN_THRESHOLD_GAP * np.maximum(1.0, np.abs(extra[:-1]))
+            crossing = met & ((pull[1:] < 0) | (pull[:-1] > 0))
+            for j in np.flatnonzero(crossing):
+                group[q + j + 1] = group[q + j]
+        if not on_bound.any() and np.array_equal(group, np.arange(p)):
+            return None
+        free = [g for g in np.unique(group) if not on_bound[group == g].any()]
+        basis = np.zeros((p, len(free)))
+        for column, g in enumerate(free):
+            basis[group == g, column] = 1.0
+        return basis
+
     def part(self, beta_index, extra_index, ordered_extra):
         """The box of some of the coefficients and extras (one equation of a system)."""
         return Bounds(self.beta_low[beta_index], self.beta_high[beta_index], self.extra_low[extra_index],
@@ -301,18 +331,17 @@ def _backtrack(start, value, slope):
 
 
 def _bounded_ascent_step(theta, gradient, hessian, bounds):
-    """:func:`ascent_step` on the parameters the box lets move: one held on a bound it is pulled beyond stays."""
+    """:func:`ascent_step` in the directions the box leaves (:meth:`Bounds.step_basis`): a parameter held on a
+    bound it is pulled beyond stays, thresholds that met move as one."""
     if bounds is None:
         return ascent_step(gradient, hessian)
-    held = bounds.held(theta, gradient)
-    if not held.any():
+    basis = bounds.step_basis(theta, gradient)
+    if basis is None:
         return ascent_step(gradient, hessian)
-    free = np.flatnonzero(~held)
-    step = np.zeros_like(theta)
-    if free.size:
-        step[free], newton = ascent_step(gradient[free], hessian[np.ix_(free, free)])
-        return step, newton
-    return step, True
+    if not basis.shape[1]:
+        return np.zeros_like(theta), True
+    step, newton = ascent_step(basis.T @ gradient, basis.T @ hessian @ basis)
+    return basis @ step, newton
 
 
 def drop_zero_weights(y, design, w, data):
