@@ -38,10 +38,10 @@ NOT_CORE = ["matplotlib", "snakemake", "yaml", "jsonschema", "nbformat", "nbconv
 
 
 def test_the_api_is_importable_from_trustseg():
-    from trustseg.model import bootstrap, chain, mixture, profiles, selection
+    from trustseg.model import bootstrap, chain, membership, mixture, profiles, selection
 
     homes = {"ClusterwiseRegression": mixture, "ChainRegression": chain, "select_segments": selection,
-             "profile_table": profiles, "membership_model": profiles, "bootstrap_replicates": bootstrap,
+             "profile_table": profiles, "membership_model": membership, "bootstrap_replicates": bootstrap,
              "lr_test": bootstrap}
     for name in API:
         assert getattr(trustseg, name) is getattr(homes[name], name), name

@@ -257,7 +257,7 @@ def test_degenerate_ks_are_flagged_and_not_chosen(raw_outcome_fits, caplog):
     tmp_path, fits = raw_outcome_fits
     criteria, starts = tmp_path / "criteria.csv", tmp_path / "starts.csv"
     fit_stage.select_k(str(tmp_path / "clean.csv"), "raw", fits, str(criteria), str(starts), criterion="bic",
-                       scale=[1, 7], **RAW)
+                       **RAW)
     table = pd.read_csv(criteria, keep_default_na=False)
     by_k = table.set_index("k_requested")
     assert by_k.loc[6, "problems"].startswith("variance_floor(")
@@ -290,7 +290,7 @@ def test_k_chosen_by_the_sequential_lr_test(raw_outcome_fits):
         common.write_json({"k_requested": k, "statistic": 10.0, "p_value": p, "n_replicates": 99,
                            "p_value_min": 0.01}, lr_paths[-1])
     criteria = tmp_path / "criteria.csv"
-    settings = dict(criterion="lr_test", scale=[1, 7], alpha=0.05, lr_paths=lr_paths, **RAW)
+    settings = dict(criterion="lr_test", alpha=0.05, lr_paths=lr_paths, **RAW)
     fit_stage.select_k(str(tmp_path / "clean.csv"), "raw", fits, str(criteria), str(tmp_path / "s.csv"),
                        allow_flagged=True, **settings)
     assert common.chosen_k(criteria) == 3  # the first K whose test against K + 1 is not significant
@@ -308,7 +308,7 @@ def test_segments_of_a_degenerate_solution_are_unreliable_and_nothing_crashes(ra
 
     tmp_path, fits = raw_outcome_fits
     fit_stage.select_k(str(tmp_path / "clean.csv"), "raw", fits, str(tmp_path / "criteria.csv"),
-                       str(tmp_path / "s.csv"), criterion="bic", scale=[1, 7], allow_flagged=True, **RAW)
+                       str(tmp_path / "s.csv"), criterion="bic", allow_flagged=True, **RAW)
     evidence.model_selection(str(tmp_path / "criteria.csv"), [], "raw", str(tmp_path / "model_selection.csv"),
                              criterion="bic")
     keys = ("segments", "tests", "assignments", "classification", "summary", "covariance", "fitted_lines",

@@ -450,7 +450,7 @@ class MixtureInference:
             ("Outcome", model.outcome_name_),
             ("Family", f"{model.family_.description} (coefficients in "
                        f"{model.family_.coefficient_unit})"),
-            ("Method", "EM (maximum likelihood)" if model.method == "em" else "CEM (classification)"),
+            ("Method", "EM (maximum likelihood)" if getattr(model, "method", "em") == "em" else "CEM (classification)"),
             ("Respondents", str(self.n_obs)),
             ("Segments", str(model.n_segments_)),
             ("Log-likelihood", f"{model.loglik_:.4f}"),
