@@ -46,8 +46,8 @@ def raw_single_item_data(n: int = 300, seed: int = 1) -> tuple[pd.DataFrame, pd.
     return pd.DataFrame({"satisfaction": items.mean(axis=1)}), pd.Series(y, name="repurchase")
 
 
-def fit(X, y, k, floor=RAW_FLOOR, **kwargs):
-    return ClusterwiseRegression(n_segments=k, n_init=4, variance_floor=floor, random_state=k, **kwargs).fit(X, y)
+def fit(X, y, k, floor=RAW_FLOOR, n_init=4, **kwargs):
+    return ClusterwiseRegression(n_segments=k, n_init=n_init, variance_floor=floor, random_state=k, **kwargs).fit(X, y)
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +179,25 @@ def test_residual_spread_tests_each_predictor_and_all_together():
     assert np.isnan(spread["variance_slope"].iloc[2])
     assert not spread["spread_varies"].any()  # constant spread
     assert ((spread["p_value"] > 0) & (spread["p_value"] <= 1)).all()
+
+
+def test_a_pile_at_one_answer_is_set_aside_and_said_in_words():
+    """A quarter of the respondents at one answer value of the outcome, unrelated to satisfaction (issue 23): the
+    highest solution is that pile as a segment of its own; the search returns an admissible one and says what it
+    set aside."""
+    from trustseg.model.diagnostics import set_aside_sentence
+
+    rng = np.random.default_rng(0)
+    n = 400
+    x = np.round(rng.uniform(1, 7, n) * 4) / 4
+    y = np.where(rng.random(n) < 0.5, 1 + 0.8 * x, 5.5 - 0.1 * x) + rng.normal(0, 0.6, n)
+    y = np.clip(np.round(y * 4) / 4, 1, 7)
+    y[rng.random(n) < 0.25] = 1.5
+    X, y = pd.DataFrame({"satisfaction": x}), pd.Series(y, name="switching")
+    model = fit(X, y, 2, floor=1 / 48, n_init=10)
+    assert model.admissible_ and not segment_problems(model, X, y)["one_answer"].any()
+    sentence = set_aside_sentence(model)
+    assert sentence.startswith("a solution with a log-likelihood ") and "higher put the " in sentence
+    assert "who (nearly) all gave the answer 1.5 into a segment of their own; it was set aside as spurious" in sentence
+    plain = fit(X, y, 2, floor=1 / 48, n_init=10, admissible_only=False)
+    assert plain.loglik_ > model.loglik_ and set_aside_sentence(plain) == ""

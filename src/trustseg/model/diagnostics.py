@@ -46,6 +46,7 @@ __all__ = [
     "problem_codes",
     "parse_problem_codes",
     "problems_phrase",
+    "set_aside_sentence",
     "residual_spread",
     "RESIDUAL_SPREAD_COLUMNS",
 ]
@@ -128,6 +129,42 @@ def segment_problems(model, X, y, sample_weight=None, *, variance_floor=None, si
             "problems": ";".join([kind for kind in KINDS if kind in flaw] + ["singular_information"] * singular),
         })
     return pd.DataFrame(rows)
+
+
+def _segment_words(flaw: dict, members: float, share: float) -> str:
+    """What made one set-aside segment spurious, in words: "a segment of the 200 respondents (26%) whose ..."."""
+    who = f"{members:.0f} respondents ({100 * share:.0f}%)"
+    if "one_answer" in flaw:
+        value = flaw["one_answer"]["value"]
+        return f"the {who} who (nearly) all gave the answer {value:g} into a segment of their own"
+    if "two_ends" in flaw:
+        return f"{who} at the two ends of the scale into one segment"
+    if "variance_floor" in flaw:
+        return f"{who} into a segment that fits them (nearly) exactly, on the variance floor"
+    if "separation" in flaw:
+        return f"{who} into a segment whose answers it predicts perfectly (separation)"
+    return f"{who} into a spurious segment"
+
+
+def set_aside_sentence(model) -> str:
+    """The best spurious solution the search set aside with a higher likelihood than the one returned, in words.
+
+    "a solution with a log-likelihood 3.23 higher put the 200 respondents (26%) who (nearly) all gave the answer
+    1.5 into a segment of their own; it was set aside as spurious". Empty when nothing higher was set aside
+    (the records are the fitted model's ``set_aside_``).
+    """
+    higher = [r for r in getattr(model, "set_aside_", []) if r["loglik"] > model.loglik_]
+    if not higher:
+        return ""
+    best = max(higher, key=lambda r: r["loglik"])
+    total = sum(best["weights"]) or 1.0
+    parts = []
+    for weight, flaw in zip(best["weights"], best["flaws"]):
+        if flaw:
+            members = max((v.get("members", 0.0) for v in flaw.values()), default=0.0)
+            parts.append(_segment_words(flaw, members, weight / total))
+    return (f"a solution with a log-likelihood {best['loglik'] - model.loglik_:.2f} higher put "
+            f"{join_words(parts)}; it was set aside as spurious")
 
 
 def problem_codes(problems: pd.DataFrame) -> str:

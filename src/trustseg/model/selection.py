@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from trustseg.errors import DataError
-from trustseg.model.diagnostics import problem_codes, problems_phrase, segment_problems
+from trustseg.model.diagnostics import problem_codes, problems_phrase, segment_problems, set_aside_sentence
 from trustseg.model.likelihood import information_criteria, relative_entropy
 from trustseg.model.mixture import ClusterwiseRegression
 
@@ -51,8 +51,8 @@ CRITERIA = ("aic", "aic3", "bic", "caic", "sabic", "icl")
 CHOICE_RULES = CRITERIA + ("lr_test",)
 COLUMNS = [
     "k", "k_fitted", "loglik", "n_params", "aic", "aic3", "bic", "caic", "sabic", "icl",
-    "entropy", "min_share", "n_starts", "n_best_starts", "optimum_replicated", "converged", "problems", "chosen",
-    "choice_note",
+    "entropy", "min_share", "n_starts", "n_best_starts", "optimum_replicated", "converged", "problems", "set_aside",
+    "chosen", "choice_note",
 ]
 
 
@@ -125,7 +125,8 @@ def criteria_table(models, X, y, sample_weight=None, criterion="bic", *, allow_f
             )
         posterior = model.predict_proba(X, y, family_data=family_data)
         problems = problem_codes(segment_problems(model, X, y, sample_weight, family_data=family_data))
-        rows.append({**_criteria_row(model, posterior, w, n), "problems": problems})
+        rows.append({**_criteria_row(model, posterior, w, n), "problems": problems,
+                     "set_aside": set_aside_sentence(model)})
     table = pd.DataFrame(rows).sort_values(["k"], kind="stable").reset_index(drop=True)
     chosen, note = choose_k(table, criterion, allow_flagged=allow_flagged, lr_p_values=lr_p_values, alpha=alpha)
     table["chosen"] = table.index == chosen

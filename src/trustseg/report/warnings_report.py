@@ -180,6 +180,10 @@ def analysis_warnings(results_dir: str | Path, name: str) -> list[str]:
         if "converged" in row and pd.notna(row["converged"]) and not bool(row["converged"]):
             out.append(head + f"the chosen fit (K = {settings.k}) did not converge; its estimates are not a "
                        "maximum of the likelihood.")
+        set_aside = text_of(row.get("set_aside"))
+        if set_aside:
+            out.append(head + f"at K = {settings.k}, {set_aside}; the solution reported is the best one without a "
+                       "spurious segment (docs/spurious.md).")
         if "optimum_replicated" in row and pd.notna(row["optimum_replicated"]) and not bool(row["optimum_replicated"]):
             out.append(head + f"the chosen solution (K = {settings.k}) was found by only one of the two independent "
                        "seed streams of starts, so another seed might give another solution.")

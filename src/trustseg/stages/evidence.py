@@ -45,7 +45,7 @@ def model_selection(criteria_path: str, lr_paths: Sequence[str], name: str, outp
     replicate, and the true p-value may be smaller still.
     """
     table = pd.read_csv(criteria_path, keep_default_na=False, na_values=[""])
-    for text in ("problems", "choice_note"):
+    for text in ("problems", "set_aside", "choice_note"):
         if text in table.columns:
             table[text] = table[text].astype(object).fillna("").astype(str)
     table["lr_statistic"] = np.nan
