@@ -259,3 +259,30 @@ def test_segments_are_ordered_in_the_expected_direction():
     assert fit_stage.focal_direction("worse") == -1 and fit_stage.focal_direction("better") == 1
     with pytest.raises(ValueError, match="focal_direction"):
         ClusterwiseRegression(n_segments=2, focal_direction=0).fit(X, y)
+
+
+def test_two_ordinal_thresholds_that_met_share_one_standard_error():
+    """A category nobody in a segment gave: its two thresholds meet at the maximum and the information has no
+    curvature along their gap; the covariance is that of the merged parameters, not a pseudo-inverse."""
+    from trustseg.model.families import met_threshold_groups
+    from trustseg.model.inference import _covariance
+    from trustseg.model.params import MixtureParams
+
+    family = make_family("ordinal", categories=[1.0, 2.0, 3.0, 4.0])
+    params = MixtureParams(np.array([0.5, 0.5]), np.array([[1.0], [0.5]]),
+                           np.array([[-1.0, 0.5, 0.5 + 1e-9], [-1.0, 0.0, 1.0]]))
+    groups = met_threshold_groups(family, params)
+    assert groups.tolist() == [0, 1, 2, 2, 4, 5, 6, 7, 8]
+    rng = np.random.default_rng(3)
+    root = rng.normal(size=(8, 8))
+    merged_information = root @ root.T + 8 * np.eye(8)
+    _, column = np.unique(groups, return_inverse=True)
+    indicator = np.eye(8)[column]  # (9, 8): the two thresholds are one parameter
+    hessian = -(indicator @ merged_information @ indicator.T)  # singular in the full layout
+    full, singular_full = _covariance(hessian, -hessian, "oim")
+    assert singular_full
+    cov, singular = _covariance(hessian, -hessian, "oim", groups)
+    assert not singular
+    expected = np.linalg.inv(indicator.T @ -hessian @ indicator)  # moving both thresholds by one moves the pair
+    np.testing.assert_allclose(cov, expected[np.ix_(column, column)], rtol=1e-10)
+    assert cov[2, 2] == cov[3, 3] > 0

@@ -41,6 +41,7 @@ from trustseg.render import join_words
 __all__ = [
     "SINGULAR_RTOL",
     "PROBLEMS",
+    "grouped_information",
     "information_is_singular",
     "segment_problems",
     "problem_codes",
@@ -74,6 +75,15 @@ def information_is_singular(information) -> bool:
         return True
     eigenvalues = np.linalg.eigvalsh((information + information.T) / 2)
     return bool(eigenvalues.min() <= SINGULAR_RTOL * max(eigenvalues.max(), 1e-300))
+
+
+def grouped_information(matrix, groups) -> np.ndarray:
+    """``matrix`` (p, p) in the parameters that are free at the solution: ``G' matrix G`` for the (p, r)
+    indicator ``G`` of ``groups`` (:func:`~trustseg.model.families.met_threshold_groups`)."""
+    _, column = np.unique(groups, return_inverse=True)
+    indicator = np.zeros((len(groups), column.max() + 1))
+    indicator[np.arange(len(groups)), column] = 1.0
+    return indicator.T @ np.asarray(matrix, dtype=float) @ indicator
 
 
 def _data(model, X, y, sample_weight, family_data=None):
@@ -116,7 +126,7 @@ def segment_problems(model, X, y, sample_weight=None, *, variance_floor=None, si
     flaws = segment_flaws(problem, model.params_)
     if singular_information is None:
         hessian, _, _ = model.observed_information(X, y, sample_weight, family_data)
-        singular_information = information_is_singular(-hessian)
+        singular_information = information_is_singular(grouped_information(-hessian, model.parameter_groups()))
     singular = bool(singular_information)
     rows = []
     for j, flaw in enumerate(flaws):

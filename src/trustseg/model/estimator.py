@@ -27,7 +27,7 @@ from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
 from trustseg.model.em import Problem
-from trustseg.model.families import take_rows, variance_floor
+from trustseg.model.families import met_threshold_groups, take_rows, variance_floor
 from trustseg.model.hyperparameters import BOOLEAN, RANDOM_STATE, Interval, OneOf, check_hyperparameters
 from trustseg.model.likelihood import information_criteria, log_joint, observed_information, posteriors_and_row_loglik
 from trustseg.model.params import MixtureParams, is_params_mapping
@@ -339,6 +339,11 @@ class SegmentedRegression(BaseEstimator):
         data, rows = self._validated(X, y, sample_weight, family_data)
         rows = self.family_.prepare(data["y"], rows)
         return observed_information(self.family_, data["design"], data["y"], data["w"], self.params_, rows)
+
+    def parameter_groups(self) -> np.ndarray:
+        """Which parameters of :attr:`param_names_` are one at the solution (ordinal thresholds that met), (p,)."""
+        self._check_fitted()
+        return met_threshold_groups(self.family_, self.params_)
 
     def problem_for(self, X, y=None, sample_weight=None, family_data=None, variance_floor=None):
         """The engine's problem of the fitted model on data ``X``, ``y`` (for its diagnostics): the family,

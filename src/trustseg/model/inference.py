@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from trustseg.model.diagnostics import information_is_singular
+from trustseg.model.diagnostics import grouped_information, information_is_singular
 from trustseg.model.params import param_layout
 from trustseg.render import MixtureSummary
 
@@ -104,8 +104,13 @@ def _comparison(p_holm, p_tost_holm, alpha):
     return "not_shown_to_differ"
 
 
-def _covariance(hessian, score_outer, cov_type):
+def _covariance(hessian, score_outer, cov_type, groups=None):
     """The parameter covariance and whether the observed information is singular.
+
+    ``groups`` (:meth:`~trustseg.model.estimator.SegmentedRegression.parameter_groups`)
+    merges the parameters that are one at the solution (two ordinal
+    thresholds that met): the covariance is computed in the merged
+    parameters and each member of a group gets the group's row and column.
 
     A singular information (:func:`~trustseg.model.diagnostics.information_is_singular`)
     is inverted by a pseudo-inverse, which can give a parameter a variance of
@@ -113,6 +118,11 @@ def _covariance(hessian, score_outer, cov_type):
     column of the covariance are NaN (and so are its standard error, interval
     and tests), never a negative variance.
     """
+    if groups is not None and len(np.unique(groups)) < len(groups):
+        _, column = np.unique(groups, return_inverse=True)
+        cov, singular = _covariance(grouped_information(hessian, groups), grouped_information(score_outer, groups),
+                                    cov_type)
+        return cov[np.ix_(column, column)], singular
     information = -hessian
     singular = information_is_singular(information)
     if singular:
@@ -239,7 +249,7 @@ class MixtureInference:
             raise ValueError("equivalence_margin must be positive")
         model._check_fitted()
         hessian, score_outer, _ = model.observed_information(X, y, sample_weight, family_data)
-        cov, singular = _covariance(hessian, score_outer, cov_type)
+        cov, singular = _covariance(hessian, score_outer, cov_type, model.parameter_groups())
         n_obs = len(X) if y is None else len(np.asarray(y))  # a chain's outcomes are columns of X
         return cls(model, cov, model.param_names_, cov_type, alpha, equivalence_margin, n_obs,
                    singular_information=singular, verdict_adjustment=verdict_adjustment)

@@ -249,6 +249,31 @@ def on_bounds(params, bounds, rtol=1e-6) -> np.ndarray:
     return out
 
 
+def met_threshold_groups(family, params) -> np.ndarray:
+    """Which parameters of :func:`~trustseg.model.params.param_layout` are one at ``params``: (p,) group ids.
+
+    Two ordered thresholds of a segment that met (an answer nobody in the
+    segment gave) are one parameter at the maximum, which sits on the edge of
+    the parameter space: the information has no curvature along their gap, so
+    standard errors are computed with the two as one (each gets the
+    group's).  Every other parameter is its own group.
+    """
+    k, q = params.beta.shape
+    m = params.extra.shape[1]
+    block = q + m
+    group = np.arange(k * block + k - 1)
+    for part in family.equations():
+        if not part.family.ordered_extra:
+            continue
+        extras = np.arange(m)[part.extra]
+        for j in range(k):
+            thresholds = params.extra[j, extras]
+            met = np.diff(thresholds) <= 2 * MIN_THRESHOLD_GAP * np.maximum(1.0, np.abs(thresholds[:-1]))
+            for i in np.flatnonzero(met):
+                group[j * block + q + extras[i + 1]] = group[j * block + q + extras[i]]
+    return group
+
+
 def predictor_sd(design, w, has_intercept):
     """Weighted SD of each predictor column of ``design`` (the intercept column left out)."""
     X = design[:, 1:] if has_intercept else design
