@@ -103,16 +103,16 @@ def clean_golf(tmp_path):
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["data"]["path"] = str(tmp_path / "survey.csv")
     config = validate_config(config)
-    outputs = {name: str(tmp_path / f"{name}.csv") for name in ("clean", "flagged", "report", "reliability")}
+    outputs = {name: str(tmp_path / f"{name}.csv") for name in ("clean", "flagged", "report", "reliability", "piles")}
     cleaning.clean(config, outputs)
     return config, tmp_path
 
 
 def test_clean_stage_writes_every_table(clean_golf):
     config, tmp_path = clean_golf
-    for name in ("clean", "flagged", "report", "reliability"):
+    for name in ("clean", "flagged", "report", "reliability", "piles"):
         assert (tmp_path / f"{name}.csv").stat().st_size > 0
-    for twin in ("report.md", "report.tex", "reliability.md", "reliability.tex"):
+    for twin in ("report.md", "report.tex", "reliability.md", "reliability.tex", "piles.md", "piles.tex"):
         assert (tmp_path / twin).exists()
     clean = common.read_clean(tmp_path / "clean.csv")
     assert {"respondent_id", "satisfaction", "trust", "repurchase"} <= set(clean.columns)

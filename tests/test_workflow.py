@@ -144,7 +144,7 @@ def golf_run(tmp_path_factory, repo_copy):
 
 def test_results_contract(golf_run):
     results = golf_run / "results"
-    for name in ("clean", "report", "flagged", "reliability"):
+    for name in ("clean", "report", "flagged", "reliability", "piles"):
         assert (results / "cleaning" / f"{name}.csv").stat().st_size > 0
     report = pd.read_csv(results / "cleaning" / "report.csv")
     assert {"rule", "rows_affected", "action"} <= set(report.columns)

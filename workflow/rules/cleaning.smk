@@ -26,6 +26,14 @@ rule clean_survey:
         ),
         reliability_md="results/cleaning/reliability.md",
         reliability_tex="results/cleaning/reliability.tex",
+        piles=report(
+            "results/cleaning/piles.csv",
+            caption="../report/piles.rst",
+            labels={"result": "4 coarse answers (table)"},
+            category="1. Data and cleaning",
+        ),
+        piles_md="results/cleaning/piles.md",
+        piles_tex="results/cleaning/piles.tex",
     params:
         config={
             **{key: config[key] for key in ("data", "constructs", "cleaning", "profile")},

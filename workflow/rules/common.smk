@@ -244,6 +244,7 @@ def all_targets():
         "results/cleaning/report.csv",
         "results/cleaning/flagged.csv",
         "results/cleaning/reliability.csv",
+        "results/cleaning/piles.csv",
         "results/figures/participant_flow.png",
         # every vector format asked for, so that adding one to a finished run draws it
         *[f"results/figures/participant_flow.{ext}" for ext in FIGURE_FORMATS],
@@ -389,7 +390,8 @@ def notebook_inputs(wildcards):
 
 def warnings_inputs(wildcards):
     """Every results file the warnings are read from."""
-    inputs = ["results/cleaning/report.csv", "results/cleaning/flagged.csv", "results/cleaning/reliability.csv"]
+    inputs = ["results/cleaning/report.csv", "results/cleaning/flagged.csv", "results/cleaning/reliability.csv",
+              "results/cleaning/piles.csv"]
     for name in ANALYSES:
         inputs += [f"results/{name}/{table}" for table in
                    ("analysis.json", "model_selection.csv", "segments.csv", "residual_spread.csv")]
@@ -412,7 +414,7 @@ def workbook_tables(wildcards):
     A stage that adds a table lists it here, so that the workbook holds it.
     """
     tables = {"provenance": "results/provenance.csv"}
-    tables.update({f"cleaning/{t}": f"results/cleaning/{t}.csv" for t in ("report", "reliability")})
+    tables.update({f"cleaning/{t}": f"results/cleaning/{t}.csv" for t in ("report", "reliability", "piles")})
     for name in ANALYSES:
         names = ["model_selection", "segments", "tests", "classification", "residual_spread"]
         if is_chain(name):

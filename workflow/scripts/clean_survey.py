@@ -11,6 +11,6 @@ run_stage(
     cleaning.clean,
     snakemake.log[0],
     job_outputs=list(snakemake.output),
-    outputs={key: snakemake.output[key] for key in ("clean", "flagged", "report", "reliability")},
+    outputs={key: snakemake.output[key] for key in ("clean", "flagged", "report", "reliability", "piles")},
     **snakemake.params,
 )

@@ -212,17 +212,39 @@ def analysis_warnings(results_dir: str | Path, name: str) -> list[str]:
     out += [head + _continue(s) for s in residual_spread_sentences(spread, names)]
     return out
 
+def pile_warnings(results_dir: str | Path, names) -> list[str]:
+    """The coarse answers (``results/cleaning/piles.csv``) on each analysis's outcome and focal predictor, once
+    per variable: where a mixture can make a segment of a pile of one answer value."""
+    piles = read_csv(Path(results_dir) / "cleaning" / "piles.csv", required=False)
+    if piles is None or piles.empty:
+        return []
+    roles: dict[str, list[str]] = {}
+    for name in names:
+        settings = load_settings(Path(results_dir) / name / "analysis.json")
+        for variable, role in ((settings.outcome, "outcome"), (settings.focal, "focal predictor")):
+            roles.setdefault(variable, []).append(f"the {role} of {name}")
+    out = []
+    for variable, uses in roles.items():
+        sentences = piles.loc[piles["variable"] == variable, "sentence"].astype(str).tolist()
+        if sentences:
+            out.append(f"Coarse answers on {label(variable)} ({join_words(uses)}): {join_words(sentences)}. A "
+                       "segment made of such a pile is set aside as spurious (docs/spurious.md); "
+                       "results/cleaning/piles.csv lists every pile.")
+    return out
+
+
 def run_warnings(results_dir: str | Path = "results", analyses=None) -> list[str]:
     """Everything a reader of the run should know first, in plain sentences.
 
-    The cleaning's warnings (:func:`cleaning_warnings`), then each analysis's
-    (:func:`analysis_warnings`); ``analyses`` is a name, a list (``[]`` for
+    The cleaning's warnings (:func:`cleaning_warnings`), the coarse answers
+    on the analyses' outcomes and focal predictors (:func:`pile_warnings`),
+    then each analysis's (:func:`analysis_warnings`); ``analyses`` is a name, a list (``[]`` for
     the cleaning only) or None for every analysis found in ``results_dir``.
     An empty list means there is nothing to warn about.
     """
     names = list_analyses(results_dir) if analyses is None else (
         [analyses] if isinstance(analyses, str) else list(analyses))
-    out = cleaning_warnings(results_dir)
+    out = cleaning_warnings(results_dir) + pile_warnings(results_dir, names)
     for name in names:
         out += analysis_warnings(results_dir, name)
     return out

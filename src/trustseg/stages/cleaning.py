@@ -15,11 +15,15 @@ def clean(config: Mapping, outputs: Mapping[str, str]) -> None:
     """Read the raw survey, apply the cleaning rules, score and check reliability.
 
     Outputs (keys of ``outputs``): ``clean``, ``report``, ``flagged``,
-    ``reliability`` (CSV paths; Markdown/LaTeX twins are written beside the
-    report and reliability tables).
+    ``reliability`` and optionally ``piles`` (CSV paths; Markdown/LaTeX
+    twins are written beside the report, reliability and piles tables).
+    ``piles`` lists the answer values held by a large share of respondents
+    on every construct score and every variable an analysis uses
+    (:func:`trustseg.survey.piles.answer_piles`).
     """
     from trustseg.survey.cleaning import clean_survey
     from trustseg.survey.io import read_survey
+    from trustseg.survey.piles import PILE_SHARE, answer_piles
     from trustseg.survey.privacy import pseudonym_key, resolve_pseudonym_key
     from trustseg.survey.reliability import reliability_table
 
@@ -41,4 +45,12 @@ def clean(config: Mapping, outputs: Mapping[str, str]) -> None:
     write_csv(result.flagged, outputs["flagged"])
     write_table(result.report, stem(outputs["report"]), caption="Cleaning rules: respondents and answers affected.")
     write_table(reliability, stem(outputs["reliability"]), caption="Reliability of the construct scores.")
+    if "piles" in outputs:
+        variables = [*config["constructs"], *config.get("analysis_variables", [])]
+        piles = answer_piles(result.clean, variables)
+        for sentence in piles["sentence"]:
+            logger.info("coarse answers: %s", sentence)
+        write_table(piles, stem(outputs["piles"]),
+                    caption=f"Answer values held by at least {PILE_SHARE:.0%} of the respondents who answered, on "
+                            "every construct score and analysis variable: where the data are coarse.")
     logger.info("clean data: %d respondents kept, %d flagged", len(result.clean), len(result.flagged))
