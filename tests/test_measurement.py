@@ -184,3 +184,94 @@ def test_latent_coefficients_frame_shape():
     frame = latent.frame()
     assert list(frame.columns) == ["segment", "term", "latent_estimate", "latent_std_error"]
     np.testing.assert_allclose(frame["latent_std_error"], [0.2, 0.1])
+
+
+# -- the segments stage: latent_* columns in segments.csv and effects.csv ------------------------------------------
+
+STAGE_OUTPUTS = ("segments", "tests", "assignments", "classification", "summary", "covariance", "fitted_lines",
+                 "residual_spread")
+
+
+@pytest.fixture(scope="module")
+def chain_run(tmp_path_factory):
+    """A two-segment chain fitted to the golf scores, its clean data and reliability table as the stages read them."""
+    from trustseg.model.persistence import model_to_dict
+    from trustseg.survey.reliability import reliability_table
+
+    folder = tmp_path_factory.mktemp("measurement_stage")
+    survey = pd.read_csv(GOLF)
+    survey["sat_booking_hassle"] = 8 - survey["sat_booking_hassle"]
+    constructs = {"satisfaction": {"items": ["sat_course", "sat_greens", "sat_clubhouse", "sat_value",
+                                             "sat_booking_hassle"]},
+                  "trust": {"items": ["trust_honest", "trust_reliable", "trust_cares"]},
+                  "repurchase": {"items": ["rep_renew", "rep_play_again", "rep_recommend"]},
+                  "rounds": {"items": ["rounds_per_month"]}}
+    reliability_table(survey, constructs).to_csv(folder / "reliability.csv", index=False)
+    clean = golf_scores().assign(respondent_id=[f"R{i}" for i in range(990)])
+    clean.to_csv(folder / "clean.csv", index=False)
+    model = ChainRegression(CHAIN, n_segments=2, n_init=4, random_state=0).fit(clean[["satisfaction", "trust",
+                                                                                       "repurchase"]])
+    (folder / "fit.json").write_text(json.dumps({"model": model_to_dict(model)}))
+    return folder
+
+
+def _stage_settings(folder):
+    return dict(clean_path=str(folder / "clean.csv"), name="chain", fit_path=str(folder / "fit.json"),
+                equations=CHAIN, cov_type="oim", alpha=0.05, equivalence_margin=0.1, weight_column=None,
+                measurement_error="correct", reliability_path=str(folder / "reliability.csv"))
+
+
+def test_chain_stage_writes_latent_columns_beside_the_observed(chain_run):
+    from trustseg.stages.segments import chain_effects as effects_stage
+    from trustseg.stages.segments import chain_segments
+
+    folder = chain_run
+    outputs = {key: str(folder / f"{key}.{'txt' if key == 'summary' else 'csv'}") for key in STAGE_OUTPUTS}
+    settings = _stage_settings(folder)
+    chain_segments(outputs=outputs, focal="satisfaction", **settings)
+    effects_stage(segments_path=outputs["segments"], output=str(folder / "effects.csv"), **settings)
+    table = pd.read_csv(outputs["segments"], keep_default_na=False)
+    for column in ("latent_estimate", "latent_std_error", "latent_ci_low", "latent_ci_high", "latent_verdict"):
+        assert column in table
+    slopes = table.loc[table["term"] != "(Intercept)"]
+    assert (slopes["latent_verdict"] != "").all()
+    effects = pd.read_csv(folder / "effects.csv", keep_default_na=False)
+    mediated = effects.loc[effects["path"] == "trust → repurchase"]
+    # the two stages agree: each path's corrected slope in effects.csv is its coefficient in segments.csv
+    in_table = slopes.loc[(slopes["equation"] == "repurchase") & (slopes["term"] == "trust")]
+    np.testing.assert_allclose(mediated["latent_estimate"].astype(float), in_table["latent_estimate"].astype(float))
+    np.testing.assert_allclose(mediated["latent_std_error"].astype(float),
+                               in_table["latent_std_error"].astype(float))
+    assert not np.allclose(mediated["latent_estimate"].astype(float), mediated["estimate"].astype(float))
+    indirect = effects.loc[effects["kind"] == "indirect"]
+    products = (effects.loc[effects["path"] == "satisfaction → trust"].set_index("segment")["latent_estimate"]
+                .astype(float) * mediated.set_index("segment")["latent_estimate"].astype(float))
+    np.testing.assert_allclose(indirect.set_index("segment")["latent_estimate"].astype(float), products)
+
+
+def test_ignore_leaves_the_tables_as_they_were(chain_run):
+    from trustseg.stages.segments import chain_segments
+
+    folder = chain_run / "ignored"
+    folder.mkdir(exist_ok=True)
+    outputs = {key: str(folder / f"{key}.{'txt' if key == 'summary' else 'csv'}") for key in STAGE_OUTPUTS}
+    chain_segments(outputs=outputs, focal="satisfaction", **{**_stage_settings(chain_run),
+                                                             "measurement_error": "ignore"})
+    assert "latent_estimate" not in pd.read_csv(outputs["segments"])
+
+
+def test_one_item_and_low_reliability_constructs_are_warned_about(chain_run, caplog):
+    from trustseg.stages.measurement import construct_error_variances
+
+    data = pd.DataFrame({"rounds": [1.0, 2.0, 3.0, 5.0], "satisfaction": [2.0, 3.0, 5.0, 6.0]})
+    reliability = pd.read_csv(chain_run / "reliability.csv")
+    construct = reliability["level"] == "construct"
+    reliability.loc[construct & (reliability["construct"] == "satisfaction"), "alpha"] = 0.6
+    path = chain_run / "low.csv"
+    reliability.to_csv(path, index=False)
+    with caplog.at_level("WARNING", logger="trustseg"):
+        variances, _ = construct_error_variances(str(path), data, ["rounds", "satisfaction", "age"], "demo")
+    assert set(variances) == {"satisfaction"}
+    assert variances["satisfaction"] == pytest.approx(0.4 * data["satisfaction"].var(ddof=1))
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "rounds has one item" in said and "satisfaction has a low reliability" in said
