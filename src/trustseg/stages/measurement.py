@@ -83,7 +83,7 @@ def corrected_model(model, X: pd.DataFrame, posteriors: np.ndarray, inference, w
 
 def latent_verdicts(frame: pd.DataFrame, group: str, alpha: float, equivalence_margin: float,
                     verdict_adjustment: str) -> pd.DataFrame:
-    """``frame`` (with latent_estimate, latent_std_error) with the intervals and verdicts, per ``group`` over segments."""
+    """``frame`` (latent_estimate, latent_std_error) with intervals and verdicts, per ``group`` over segments."""
     from trustseg.model.inference import verdict_columns
 
     parts = []
