@@ -66,11 +66,13 @@ def construct_error_variances(reliability_path: str, data: pd.DataFrame, predict
 def corrected_model(model, X: pd.DataFrame, posteriors: np.ndarray, inference, w, reliability_path: str,
                     predictors: Sequence[str], name: str):
     """The model's coefficients corrected for measurement error (None, with a warning, where they cannot be)."""
-    if not all(getattr(f, "normal", False) for f in getattr(model.family_, "families", [model.family_])):
-        logger.warning("analysis %s: slopes are corrected for measurement error only with a normal family (gaussian "
-                       "or censored); the latent_* columns are empty", name)
-        return None
     variances, uncertainty = construct_error_variances(reliability_path, X, predictors, name)
+    if not all(getattr(f, "normal", False) for f in getattr(model.family_, "families", [model.family_])):
+        if variances:  # predictors measured with error whose slopes stay attenuated: say so
+            logger.warning("analysis %s: slopes are corrected for the measurement error of %s only with a normal "
+                           "family (gaussian or censored); the latent_* columns are empty", name,
+                           ", ".join(variances))
+        return None
     latent = latent_coefficients(model, X, posteriors, inference.cov, variances, uncertainty, w)
     refused = latent.segment_reliability.loc[~latent.segment_reliability["corrected"].astype(bool)]
     for segment, rows in refused.groupby("segment"):
