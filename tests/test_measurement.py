@@ -137,7 +137,7 @@ def test_a_segment_whose_score_varies_less_than_its_error_is_not_corrected():
     model = ClusterwiseRegression(n_segments=1, n_init=1).fit(X[["satisfaction"]], X["trust"])
     too_large = 0.95 * float(X["satisfaction"].var(ddof=0))
     latent, _ = corrected(model, X[["satisfaction"]], X["trust"], {"satisfaction": too_large})
-    assert np.isnan(latent.estimate).all() and np.isnan(latent.cov).all()
+    assert np.isnan(latent.estimate).all() and np.isnan(latent.std_errors()).all()
     assert not latent.segment_reliability["corrected"].any()
     assert latent.segment_reliability["within_reliability"].iloc[0] == pytest.approx(0.05, abs=1e-6)
 
@@ -275,3 +275,16 @@ def test_one_item_and_low_reliability_constructs_are_warned_about(chain_run, cap
     assert variances["satisfaction"] == pytest.approx(0.4 * data["satisfaction"].var(ddof=1))
     said = " ".join(r.getMessage() for r in caplog.records)
     assert "rounds has one item" in said and "satisfaction has a low reliability" in said
+
+
+def test_a_coefficient_without_a_variance_leaves_only_its_own_equation_without_errors(reference):
+    X = golf_scores()
+    model = ChainRegression(CHAIN, n_segments=1, n_init=1).fit(X)
+    inference = model.inference(X)
+    cov = np.array(inference.cov, dtype=float)
+    lost = model.param_names_.index("1:repurchase~trust")
+    cov[lost, :] = cov[:, lost] = np.nan
+    latent = latent_coefficients(model, X, model.predict_proba(X), cov, reference["theta"])
+    errors = dict(zip(latent.terms, latent.std_errors()[0]))
+    assert np.isnan(errors["repurchase~trust"]) and np.isnan(errors["repurchase~satisfaction"])
+    assert errors["trust~satisfaction"] == pytest.approx(reference["chain"]["Ft ~ Fs"]["std_error"], rel=0.05)

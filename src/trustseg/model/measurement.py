@@ -198,6 +198,9 @@ def latent_coefficients(model, X, posteriors: np.ndarray, cov_observed: np.ndarr
     names = list(model.param_names_)
     positions = [names.index(f"{j + 1}:{t}") for j in range(k) for t in terms]
     v_observed = np.asarray(cov_observed, dtype=float)[np.ix_(positions, positions)]
+    # a coefficient without a variance (a singular information) leaves its equation's corrected ones without one
+    unknown = ~np.isfinite(np.diag(v_observed))
+    v_observed = np.nan_to_num(v_observed, nan=0.0)
     estimate = np.full((k, q), np.nan)
     j_observed = np.zeros((k * q, k * q))
     j_moments, influences = [], []
@@ -225,9 +228,11 @@ def latent_coefficients(model, X, posteriors: np.ndarray, cov_observed: np.ndarr
     cov = (j_observed @ v_observed @ j_observed.T + gradient @ v_moments @ gradient.T
            + j_sigma @ np.diag(sigma_var) @ j_sigma.T)
     cov = (cov + cov.T) / 2
-    failed = ~np.isfinite(estimate.ravel())
-    cov[failed, :] = np.nan
-    cov[:, failed] = np.nan
+    failed = ~np.isfinite(estimate.ravel()) | ((np.abs(j_observed) > 0) & unknown[None, :]).any(axis=1)
+    # no variance for those, and no covariance that would turn every effect built from the others into NaN
+    cov[failed, :] = 0.0
+    cov[:, failed] = 0.0
+    cov[failed, failed] = np.nan
     return LatentCoefficients(terms, estimate, cov, [f"{j + 1}:{t}" for j in range(k) for t in terms],
                               pd.DataFrame(rows, columns=SEGMENT_RELIABILITY_COLUMNS))
 
