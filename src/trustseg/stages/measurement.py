@@ -141,3 +141,15 @@ def with_latent_effects(effects: pd.DataFrame, model, latent, alpha: float, equi
     unreliable = out["verdict"] == "unreliable"
     out.loc[unreliable, "latent_verdict"] = "unreliable"
     return out
+
+
+def latent_caption(table: pd.DataFrame) -> str:
+    """The caption's sentence on the latent_* columns (empty when the table has none)."""
+    if "latent_estimate" not in table:
+        return ""
+    return (" latent_estimate, latent_std_error, latent_ci_low, latent_ci_high and latent_verdict: the same "
+            "coefficients for the constructs themselves, corrected for the measurement error of the scores (error "
+            "variance (1 - alpha) var(score) from reliability.csv, equal in every segment; errors-in-variables on "
+            "each segment's posterior-weighted moments), with intervals that carry the reliabilities' uncertainty; "
+            "empty where a segment's scores vary too little for their error. The names, verdict and figures read "
+            "the observed coefficients.")

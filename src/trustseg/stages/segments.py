@@ -14,7 +14,7 @@ from trustseg.equations import TERM_SEPARATOR, chain_predictors
 from trustseg.report.tables import atomic_write_text, write_table
 from trustseg.stages.common import POSTERIOR_PREFIX, analysis_data, chosen_row, read_clean, stem, write_csv, write_json
 from trustseg.stages.fits import load_model
-from trustseg.stages.measurement import corrected_model, with_latent_effects, with_latent_segments
+from trustseg.stages.measurement import corrected_model, latent_caption, with_latent_effects, with_latent_segments
 from trustseg.stages.provenance import run_provenance
 
 logger = logging.getLogger("trustseg")
@@ -172,6 +172,7 @@ def _write_segment_tables(table, inference, name, outcome, predictors, focal, co
             f"with equivalence margin ±{equivalence_margin}"
             + (", Holm-adjusted over the segments." if verdict_adjustment == "holm"
                else ", each segment tested at its own level (not adjusted for several segments).")
+            + latent_caption(table)
         ),
     )
     write_table(inference.tests_frame(), stem(outputs["tests"]),
@@ -219,6 +220,7 @@ def chain_segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[s
             f"{100 * (1 - alpha):.0f}% intervals; each slope's verdict with equivalence margin "
             f"±{equivalence_margin}" + (", Holm-adjusted over the segments." if verdict_adjustment == "holm"
                                        else ", each segment tested at its own level.")
+            + latent_caption(table)
         ),
     )
     tests_df = inference.tests_frame()
@@ -534,7 +536,7 @@ def chain_effects(clean_path: str, name: str, fit_path: str, segments_path: str,
             f"from the full mixture covariance, {100 * (1 - alpha):.0f}% intervals (ci_low, ci_high); "
             + ("bootstrap percentile intervals (boot_ci_low, boot_ci_high) over the refits, which a skewed product "
                "of paths needs; " if replicates_path else "no bootstrap intervals (bootstrap.replicates is 0); ")
-            + f"verdicts with equivalence margin ±{equivalence_margin}."
+            + f"verdicts with equivalence margin ±{equivalence_margin}." + latent_caption(effects)
         ),
     )
     logger.info("analysis %s: effects of %s: %s", name, model.focal_name_, "; ".join(
