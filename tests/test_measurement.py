@@ -288,3 +288,19 @@ def test_a_coefficient_without_a_variance_leaves_only_its_own_equation_without_e
     errors = dict(zip(latent.terms, latent.std_errors()[0]))
     assert np.isnan(errors["repurchase~trust"]) and np.isnan(errors["repurchase~satisfaction"])
     assert errors["trust~satisfaction"] == pytest.approx(reference["chain"]["Ft ~ Fs"]["std_error"], rel=0.05)
+
+
+def test_constructs_nearly_collinear_once_corrected_are_noted():
+    rng = np.random.default_rng(9)
+    n = 2000
+    image = rng.normal(5, 1, n)
+    satisfaction = image + rng.normal(0, 0.2, n)  # the constructs correlate 0.98
+    X = pd.DataFrame({"image": image + rng.normal(0, 0.5, n), "satisfaction": satisfaction + rng.normal(0, 0.5, n)})
+    y = 1 + 0.5 * image + 0.5 * satisfaction + rng.normal(0, 0.5, n)
+    model = ClusterwiseRegression(n_segments=1, n_init=1).fit(X, y)
+    latent, _ = corrected(model, X, y, {"image": 0.25, "satisfaction": 0.25})
+    assert any("image and satisfaction correlate 0.9" in note for note in latent.notes)
+    assert (latent.std_errors()[0, 1:] > 3 * model.inference(X, y).params["std_error"].to_numpy()[1:]).all()
+    # errors claiming more than the scores share: not positive definite, not corrected
+    refused, _ = corrected(model, X, y, {"image": 0.6, "satisfaction": 0.6})
+    assert np.isnan(refused.estimate).all() and any("not positive definite" in note for note in refused.notes)

@@ -59,6 +59,8 @@ from trustseg.model.validation import INTERCEPT
 LOW_RELIABILITY = 0.7
 #: below this share of a segment's score variance that is the construct's, a segment's correction is refused
 MIN_SEGMENT_RELIABILITY = 0.1
+#: a latent correlation of two predictors above this is noted: their separate slopes are barely identified
+COLLINEAR = 0.95
 
 
 def alpha_sampling_variance(alpha: float, n_items: int, n: int) -> float:
@@ -205,11 +207,13 @@ def latent_coefficients(model, X, posteriors: np.ndarray, cov_observed: np.ndarr
     j_observed = np.zeros((k * q, k * q))
     j_moments, influences = [], []
     j_sigma = np.zeros((k * q, len(variables)))
-    rows = []
+    rows, notes = [], []
     for j in range(k):
         moments, influence = _segment_moments(values, posteriors[:, j] * w)
         within = np.diag(moments)[1:] - moments[0, 1:] ** 2
         ok = _segment_reliability_rows(rows, j, variables, sigma, within)
+        if ok:
+            ok = _latent_covariance_usable(moments, sigma, variables, j, notes, rows)
         grad_m = np.zeros((k * q, influence.shape[1] ** 2))
         for eq in equations:
             rows_out = [j * q + c for c in eq.coef_columns]
@@ -234,7 +238,7 @@ def latent_coefficients(model, X, posteriors: np.ndarray, cov_observed: np.ndarr
     cov[:, failed] = 0.0
     cov[failed, failed] = np.nan
     return LatentCoefficients(terms, estimate, cov, [f"{j + 1}:{t}" for j in range(k) for t in terms],
-                              pd.DataFrame(rows, columns=SEGMENT_RELIABILITY_COLUMNS))
+                              pd.DataFrame(rows, columns=SEGMENT_RELIABILITY_COLUMNS), notes)
 
 
 SEGMENT_RELIABILITY_COLUMNS = ["segment", "predictor", "error_variance", "within_variance", "within_reliability",
@@ -250,6 +254,35 @@ def _moment_covariance(influence: np.ndarray, w: np.ndarray) -> np.ndarray:
     """
     scaled = influence / np.sqrt(np.maximum(w, 1e-300))[:, None]
     return scaled.T @ scaled
+
+
+def _latent_covariance_usable(moments, sigma, variables, j, notes, rows) -> bool:
+    """Whether segment ``j``'s corrected covariance of the predictors is positive definite; notes on collinearity.
+
+    The constructs' covariance in the segment is the scores' minus the error
+    variances; not positive definite, the errors claim more than the scores
+    vary together and the segment is not corrected.  A latent correlation
+    above ``COLLINEAR`` is noted: the constructs' separate slopes are then
+    barely told apart (their intervals say how little).
+    """
+    centred = moments[1:, 1:] - np.outer(moments[0, 1:], moments[0, 1:]) - np.diag(sigma)
+    if len(variables) < 2 or np.linalg.eigvalsh(centred).min() > 0:
+        if len(variables) >= 2:
+            scale = np.sqrt(np.diag(centred))
+            corr = centred / np.outer(scale, scale)
+            for a in range(len(variables)):
+                for b in range(a + 1, len(variables)):
+                    if abs(corr[a, b]) > COLLINEAR:
+                        notes.append(f"segment {j + 1}: {variables[a]} and {variables[b]} correlate {corr[a, b]:.2f} "
+                                     "once corrected for measurement error: their separate slopes are barely told "
+                                     "apart (wide latent intervals)")
+        return True
+    notes.append(f"segment {j + 1}: the scores of {', '.join(variables)} vary together less than their measurement "
+                 "errors claim (the corrected covariance is not positive definite): not corrected")
+    for row in rows:
+        if row["segment"] == j + 1:
+            row["corrected"] = False
+    return False
 
 
 def _segment_reliability_rows(rows, j, variables, sigma, within) -> bool:

@@ -74,6 +74,8 @@ def corrected_model(model, X: pd.DataFrame, posteriors: np.ndarray, inference, w
                            ", ".join(variances))
         return None
     latent = latent_coefficients(model, X, posteriors, inference.cov, variances, uncertainty, w)
+    for note in latent.notes:
+        logger.warning("analysis %s: %s", name, note)
     refused = latent.segment_reliability.loc[~latent.segment_reliability["corrected"].astype(bool)]
     for segment, rows in refused.groupby("segment"):
         shares = ", ".join(f"{r.predictor} {r.within_reliability:.2f}" for r in rows.itertuples())
