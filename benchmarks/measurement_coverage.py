@@ -1,20 +1,22 @@
 """Monte Carlo: coverage of the error-corrected slopes and false ``drives`` verdicts (issue 27).
 
-Data: two segments of equal share; each construct the mean of four items,
-an item being the construct plus normal noise whose variance gives the
-score the reliability of the design (0.7, 0.8 or 0.9; ``--rounded`` rounds
-the items to 1..7 answers first, as a survey records them).  Within each
-segment the constructs are normal.
+Data: two (``--segments 2``) or three segments of equal share; each
+construct the mean of four items, an item being the construct plus normal
+noise whose variance gives the score the reliability of the design (0.7, 0.8
+or 0.9 over the whole sample; ``--rounded`` rounds the items to 1..7 answers
+first, as a survey records them).  Within each segment the constructs are
+normal; residual SD 0.4 in every equation.
 
-* ``single``: satisfaction ~ N(4, 1); outcome = a_k + b_k satisfaction +
-  N(0, 0.4^2) with (a, b) = (0.5, 0.9) in the *driven* segment and (5, 0)
-  in the *flat* one.
-* ``chain``: satisfaction ~ N(4, 1); trust = -0.6 + 0.9 sat + N(0, 0.4^2)
-  and repurchase = 0.65 + 1.1 trust + 0 sat + N(0, 0.4^2) in the
-  *trust-building* segment; trust = 3 + 0.3 sat, repurchase = 2 + 0 trust +
-  0.5 sat in the other; trust and repurchase measured with error too.
+* ``single``: satisfaction ~ N(4, 1); outcome = a_k + b_k satisfaction with
+  (a, b) = (0.5, 0.9) in the *driven* segment, (5, 0) in the *flat* one and
+  (2.5, 0.4) in the third.
+* ``chain``: satisfaction ~ N(4, 1); in the *trust-building* segment trust =
+  -0.6 + 0.9 sat and repurchase = 0.65 + 1.1 trust + 0 sat (the issue's
+  generating values); in the second trust = 3 + 0.3 sat, repurchase = 2 +
+  0 trust + 0.5 sat; in the third (loyal regardless) trust = 5, repurchase
+  = 6.  Trust and repurchase are measured with error too.
 
-Each data set is fitted with K = 2 (gaussian, ``--n-init`` starts); the
+Each data set is fitted with the true K (gaussian, ``--n-init`` starts); the
 reliabilities are Cronbach's alphas of the simulated items, the error
 variances ``(1 - alpha) var(score)`` with the sampling variance of alpha
 carried (:func:`trustseg.model.measurement.alpha_sampling_variance`).
@@ -31,12 +33,14 @@ estimate, and for each zero path the rate of false ``drives`` verdicts
 Run from the repository root, e.g.::
 
     nice -n 10 python benchmarks/measurement_coverage.py --design single --replications 100
-    nice -n 10 python benchmarks/measurement_coverage.py --design chain --replications 50 --n 300
+    nice -n 10 python benchmarks/measurement_coverage.py --design chain --replications 100 --n 300
+    nice -n 10 python benchmarks/measurement_coverage.py --design chain --segments 3 --n 1000 --reliability 0.8
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 import warnings
 
@@ -53,10 +57,12 @@ N_ITEMS = 4
 MARGIN = 0.1
 #: (outcome, predictor) -> true coefficient per segment (segment 1 first)
 TRUTH = {
-    "single": {("y", "satisfaction"): (0.9, 0.0)},
-    "chain": {("trust", "satisfaction"): (0.9, 0.3), ("repurchase", "satisfaction"): (0.0, 0.5),
-              ("repurchase", "trust"): (1.1, 0.0)},
+    "single": {("y", "satisfaction"): (0.9, 0.0, 0.4)},
+    "chain": {("trust", "satisfaction"): (0.9, 0.3, 0.0), ("repurchase", "satisfaction"): (0.0, 0.5, 0.0),
+              ("repurchase", "trust"): (1.1, 0.0, 0.0)},
 }
+#: the intercepts of each segment (single: y; chain: trust, repurchase)
+INTERCEPTS = {"single": {"y": (0.5, 5.0, 2.5)}, "chain": {"trust": (-0.6, 3.0, 5.0), "repurchase": (0.65, 2.0, 6.0)}}
 
 
 def measured(construct, reliability, rng, rounded):
@@ -71,42 +77,49 @@ def measured(construct, reliability, rng, rounded):
     return items.mean(axis=1), float(alpha)
 
 
-def simulate(design, n, reliability, rng, rounded=False):
-    """The observed scores, and per measured construct its alpha."""
-    segment = rng.integers(0, 2, n)
+def simulate(design, n, reliability, rng, rounded=False, k=2):
+    """The observed scores, per measured construct its alpha, and each respondent's true segment."""
+    segment = rng.integers(0, k, n)
     sat = rng.normal(4.0, 1.0, n)
+    truth, base = TRUTH[design], INTERCEPTS[design]
+
+    def line(outcome, terms):
+        value = np.array(base[outcome])[segment] + rng.normal(0, 0.4, n)
+        for predictor, values in terms:
+            value = value + np.array(truth[(outcome, predictor)])[segment] * values
+        return value
+
     if design == "single":
-        y = np.array([0.5, 5.0])[segment] + np.array([0.9, 0.0])[segment] * sat + rng.normal(0, 0.4, n)
+        y = line("y", [("satisfaction", sat)])
         score, alpha = measured(sat, reliability, rng, rounded)
         return pd.DataFrame({"satisfaction": score, "y": y}), {"satisfaction": alpha}, segment
-    trust = np.array([-0.6, 3.0])[segment] + np.array([0.9, 0.3])[segment] * sat + rng.normal(0, 0.4, n)
-    rep = (np.array([0.65, 2.0])[segment] + np.array([1.1, 0.0])[segment] * trust
-           + np.array([0.0, 0.5])[segment] * sat + rng.normal(0, 0.4, n))
+    trust = line("trust", [("satisfaction", sat)])
+    rep = line("repurchase", [("trust", trust), ("satisfaction", sat)])
     frame, alphas = {}, {}
     for name, values in (("satisfaction", sat), ("trust", trust), ("repurchase", rep)):
         frame[name], alphas[name] = measured(values, reliability, rng, rounded)
     return pd.DataFrame(frame), alphas, segment
 
 
-def fit(design, data, n_init, seed):
+def fit(design, data, n_init, seed, k):
     if design == "single":
-        model = ClusterwiseRegression(n_segments=2, n_init=n_init, random_state=seed)
+        model = ClusterwiseRegression(n_segments=k, n_init=n_init, random_state=seed)
         model.fit(data[["satisfaction"]], data["y"])
         inference = model.inference(data[["satisfaction"]], data["y"])
         return model, inference, model.predict_proba(data[["satisfaction"]], data["y"])
     model = ChainRegression([("trust", ["satisfaction"]), ("repurchase", ["satisfaction", "trust"])],
-                            n_segments=2, n_init=n_init, random_state=seed).fit(data)
+                            n_segments=k, n_init=n_init, random_state=seed).fit(data)
     return model, model.inference(data), model.predict_proba(data)
 
 
-def one_data_set(design, n, reliability, seed, n_init, rounded):
+def one_data_set(design, n, reliability, seed, n_init, rounded, k):
     """Rows of (segment, path, truth, observed and corrected estimate, se, verdict) for one data set."""
     rng = np.random.default_rng(seed)
-    data, alphas, truth = simulate(design, n, reliability, rng, rounded)
+    data, alphas, truth = simulate(design, n, reliability, rng, rounded, k)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model, inference, posteriors = fit(design, data, n_init, seed)
-    if model.n_segments_ != 2:
+        model, inference, posteriors = fit(design, data, n_init, seed, k)
+    if model.n_segments_ != k:
         return []
     variances = {c: float(data[c].var(ddof=1)) for c in alphas}
     theta = {c: error_variance(a, variances[c]) for c, a in alphas.items()}
@@ -122,16 +135,18 @@ def one_data_set(design, n, reliability, seed, n_init, rounded):
     else:
         per_key = chain_paths(model, inference, latent)
         keys = list(TRUTH["chain"])
-    # fitted segment order[j] is true segment j
-    order = [0, 1] if posteriors[truth == 0, 0].sum() + posteriors[truth == 1, 1].sum() >= n / 2 else [1, 0]
+    # fitted segment order[j] is true segment j: the pairing with the most posterior mass on the true segments
+    order = max(itertools.permutations(range(k)),
+                key=lambda perm: sum(posteriors[truth == j, perm[j]].sum() for j in range(k)))
     rows = []
     for key in keys:
         for kind, (est, se) in per_key[key].items():
-            est, se = np.asarray(est)[order], np.asarray(se)[order]
+            est, se = np.asarray(est)[list(order)], np.asarray(se)[list(order)]
             verdicts = verdict_columns(est, se, 0.05, MARGIN)
-            for j in range(2):
+            for j in range(k):
                 truth = TRUTH[design][key][j]
-                rows.append({"path": f"{key[1]} -> {key[0]}", "segment": j + 1, "truth": truth, "kind": kind,
+                rows.append({"seed": seed, "path": f"{key[1]} -> {key[0]}", "segment": j + 1, "truth": truth,
+                             "kind": kind,
                              "estimate": est[j], "std_error": se[j],
                              "covered": bool(verdicts["ci_low"][j] <= truth <= verdicts["ci_high"][j]),
                              "drives": verdicts["verdict"][j] in ("drives_up", "drives_down")})
@@ -139,7 +154,7 @@ def one_data_set(design, n, reliability, seed, n_init, rounded):
 
 
 def chain_paths(model, inference, latent):
-    """Per path, the observed and corrected (estimates, standard errors) of the two segments."""
+    """Per path, the observed and corrected (estimates, standard errors) of every segment."""
     observed = model.effects(inference)
     corrected = chain_effects(model.equations_, "satisfaction", latent.terms, latent.param_names, latent.estimate,
                               latent.cov)
@@ -176,6 +191,7 @@ def main():
     parser.add_argument("--replications", type=int, default=100)
     parser.add_argument("--n-init", type=int, default=4)
     parser.add_argument("--rounded", action="store_true")
+    parser.add_argument("--segments", type=int, choices=[2, 3], default=2)
     parser.add_argument("--out", default=None, help="CSV of every data set's rows")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -183,9 +199,13 @@ def main():
     for n in args.n:
         for reliability in args.reliability:
             for r in range(args.replications):
-                for row in one_data_set(args.design, n, reliability, 1000 * n + r, args.n_init, args.rounded):
-                    rows.append({"design": args.design, "n": n, "reliability": reliability, **row})
+                for row in one_data_set(args.design, n, reliability, 1000 * n + r, args.n_init, args.rounded,
+                                        args.segments):
+                    rows.append({"design": f"{args.design} K={args.segments}", "n": n, "reliability": reliability,
+                                 **row})
     frame = pd.DataFrame(rows)
+    print(f"{frame.groupby(['n', 'reliability'])['seed'].nunique().sum()} data sets fitted with "
+          f"{args.segments} segments")
     if args.out:
         frame.to_csv(args.out, index=False)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
