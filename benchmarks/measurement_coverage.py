@@ -18,8 +18,8 @@ normal; residual SD 0.4 in every equation.
 
 Each data set is fitted with the true K (gaussian, ``--n-init`` starts); the
 reliabilities are Cronbach's alphas of the simulated items, the error
-variances ``(1 - alpha) var(score)`` with the sampling variance of alpha
-carried (:func:`trustseg.model.measurement.alpha_sampling_variance`).
+variances ``(1 - alpha) var(score)`` with their sampling variance carried
+(:func:`trustseg.model.measurement.error_variance_sampling_variance`).
 Fitted segments are matched to the true ones by the respondents' posteriors
 (the pairing that puts the most posterior mass on each respondent's true
 segment), so a misordered fit is not scored against the wrong truth.  For
@@ -50,7 +50,7 @@ import pandas as pd
 from trustseg.model.chain import ChainRegression
 from trustseg.model.effects import chain_effects
 from trustseg.model.inference import verdict_columns
-from trustseg.model.measurement import alpha_sampling_variance, error_variance, latent_coefficients
+from trustseg.model.measurement import error_variance, error_variance_sampling_variance, latent_coefficients
 from trustseg.model.mixture import ClusterwiseRegression
 
 N_ITEMS = 4
@@ -123,7 +123,7 @@ def one_data_set(design, n, reliability, seed, n_init, rounded, k):
         return []
     variances = {c: float(data[c].var(ddof=1)) for c in alphas}
     theta = {c: error_variance(a, variances[c]) for c, a in alphas.items()}
-    theta_var = {c: variances[c] ** 2 * alpha_sampling_variance(a, N_ITEMS, n) for c, a in alphas.items()}
+    theta_var = {c: error_variance_sampling_variance(t, N_ITEMS, n) for c, t in theta.items()}
     latent = latent_coefficients(model, data, posteriors, inference.cov, theta, theta_var)
     if design == "single":
         observed = inference.params.query("term == 'satisfaction'")

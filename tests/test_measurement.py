@@ -13,8 +13,8 @@ from trustseg.model.chain import ChainRegression
 from trustseg.model.effects import chain_effects
 from trustseg.model.measurement import (
     LatentCoefficients,
-    alpha_sampling_variance,
     error_variance,
+    error_variance_sampling_variance,
     latent_coefficients,
 )
 from trustseg.model.mixture import ClusterwiseRegression
@@ -96,7 +96,7 @@ def test_two_segments_recover_the_construct_slopes_the_scores_attenuate():
     alpha = cronbach(items)
     theta = error_variance(alpha, score.var(ddof=1))
     latent, inference = corrected(model, X, y, {"satisfaction": theta},
-                                  {"satisfaction": score.var(ddof=1) ** 2 * alpha_sampling_variance(alpha, 4, 4000)})
+                                  {"satisfaction": error_variance_sampling_variance(theta, 4, 4000)})
     slopes = latent.frame().query("term == 'satisfaction'").set_index("segment")
     observed = model.coef_[:, 0]
     assert observed[0] < 0.8  # the driven segment's observed slope is attenuated well below 0.9
@@ -166,16 +166,17 @@ def test_censored_outcome_slopes_are_corrected_too():
     assert abs(slope - 0.8) < 3 * se
 
 
-def test_alpha_sampling_variance_matches_simulation():
+def test_error_variance_sampling_variance_matches_simulation():
     rng = np.random.default_rng(5)
-    n, k = 200, 4
-    alphas = []
+    n, k, item_error_sd = 200, 4, 1.2
+    estimates = []
     for _ in range(400):
-        xi = rng.normal(0, 1, n)
-        alphas.append(cronbach(pd.DataFrame(xi[:, None] + rng.normal(0, 1.2, (n, k)))))
-    true_alpha = 1 / (1 + 1.44 / k)
-    assert np.var(alphas) == pytest.approx(alpha_sampling_variance(true_alpha, k, n), rel=0.2)
-    assert np.isnan(alpha_sampling_variance(0.8, 1, n))
+        items = pd.DataFrame(rng.normal(0, 1, n)[:, None] + rng.normal(0, item_error_sd, (n, k)))
+        estimates.append(error_variance(cronbach(items), items.mean(axis=1).var(ddof=1)))
+    theta = item_error_sd ** 2 / k
+    assert np.mean(estimates) == pytest.approx(theta, rel=0.02)
+    assert np.var(estimates) == pytest.approx(error_variance_sampling_variance(theta, k, n), rel=0.2)
+    assert np.isnan(error_variance_sampling_variance(0.3, 1, n))
 
 
 def test_latent_coefficients_frame_shape():

@@ -63,16 +63,20 @@ MIN_SEGMENT_RELIABILITY = 0.1
 COLLINEAR = 0.95
 
 
-def alpha_sampling_variance(alpha: float, n_items: int, n: int) -> float:
-    """Asymptotic sampling variance of Cronbach's alpha, ``2 k (1 - alpha)^2 / ((k - 1) n)``.
+def error_variance_sampling_variance(error_variance: float, n_items: int, n: int) -> float:
+    """Sampling variance of the error variance ``(1 - alpha) var(score)``, ``2 theta^2 / ((k - 1)(n - 1))``.
 
-    The normal-theory result for items with equal variances and covariances
-    (Kristof 1963; van Zyl, Neudecker and Nel 2000 give the general form);
-    NaN with fewer than two items or no respondents.
+    ``(1 - alpha) var(score)`` is the respondent-by-item residual mean
+    square divided by ``k``: for items that measure the construct alike
+    (tau-equivalent, normal errors) it is ``theta`` times a chi-squared on
+    ``(n - 1)(k - 1)`` degrees of freedom over those degrees of freedom.
+    (Carrying alpha's own sampling variance times ``var(score)^2`` instead
+    would count it ``k`` times over: alpha and the score's variance err
+    together.)  NaN with fewer than two items or respondents.
     """
-    if n_items < 2 or n < 1 or not np.isfinite(alpha):
+    if n_items < 2 or n < 2 or not np.isfinite(error_variance):
         return float("nan")
-    return float(2 * n_items * (1 - alpha) ** 2 / ((n_items - 1) * n))
+    return float(2 * error_variance ** 2 / ((n_items - 1) * (n - 1)))
 
 
 def error_variance(reliability: float, score_variance: float) -> float:

@@ -3,8 +3,8 @@
 Joins the reliability of each construct (``results/cleaning/reliability.csv``,
 :mod:`trustseg.survey.reliability`) to the correction of a fitted model's
 coefficients (:mod:`trustseg.model.measurement`): each construct's error
-variance is ``(1 - alpha) var(score)`` over the analysis's respondents, its
-sampling variance that of alpha; the corrected coefficients get intervals and
+variance is ``(1 - alpha) var(score)`` over the analysis's respondents, with
+its sampling variance; the corrected coefficients get intervals and
 verdicts as the observed ones do (:func:`trustseg.model.inference.verdict_columns`).
 """
 
@@ -18,8 +18,8 @@ import pandas as pd
 
 from trustseg.model.measurement import (
     LOW_RELIABILITY,
-    alpha_sampling_variance,
     error_variance,
+    error_variance_sampling_variance,
     latent_coefficients,
 )
 
@@ -59,7 +59,8 @@ def construct_error_variances(reliability_path: str, data: pd.DataFrame, predict
                            predictor, alpha, omega, LOW_RELIABILITY)
         spread = float(pd.to_numeric(data[predictor], errors="coerce").var(ddof=1))
         variances[predictor] = error_variance(alpha, spread)
-        variances_of_variances[predictor] = spread ** 2 * alpha_sampling_variance(alpha, n_items, int(row["n"]))
+        variances_of_variances[predictor] = error_variance_sampling_variance(variances[predictor], n_items,
+                                                                             int(row["n"]))
     return variances, variances_of_variances
 
 
