@@ -305,3 +305,18 @@ def test_constructs_nearly_collinear_once_corrected_are_noted():
     # errors claiming more than the scores share: not positive definite, not corrected
     refused, _ = corrected(model, X, y, {"image": 0.6, "satisfaction": 0.6})
     assert np.isnan(refused.estimate).all() and any("not positive definite" in note for note in refused.notes)
+
+
+def test_the_warnings_say_where_the_correction_changes_a_verdict_or_was_refused():
+    from trustseg.report.warnings_report import measurement_error_sentences
+
+    segments = pd.DataFrame({
+        "segment": [1, 1, 2, 2], "equation": ["repurchase", "repurchase", "repurchase", "repurchase"],
+        "term": ["satisfaction", "trust", "satisfaction", "trust"],
+        "verdict": ["drives_up", "drives_up", "drives_up", "inconclusive"],
+        "latent_verdict": ["inconclusive", "drives_up", np.nan, np.nan]})
+    said = measurement_error_sentences(segments, {1: "Trust-building", 2: "Loyal"})
+    assert said[0].startswith("segment 1 (Trust-building): the path satisfaction → repurchase is 'drives_up' for "
+                              "the scores but 'inconclusive' for the constructs")
+    assert len(said) == 2 and "segment 2 (Loyal): the scores vary too little" in said[1]
+    assert measurement_error_sentences(segments.drop(columns="latent_verdict"), {}) == []
