@@ -320,3 +320,21 @@ def test_the_warnings_say_where_the_correction_changes_a_verdict_or_was_refused(
                               "the scores but 'inconclusive' for the constructs")
     assert len(said) == 2 and "segment 2 (Loyal): the scores vary too little" in said[1]
     assert measurement_error_sentences(segments.drop(columns="latent_verdict"), {}) == []
+
+
+def test_a_refused_segment_leaves_the_other_segments_effects_their_errors():
+    X = golf_scores()
+    model = ChainRegression(CHAIN, n_segments=2, n_init=3, random_state=0).fit(X)
+    inference = model.inference(X)
+    posteriors = model.predict_proba(X)
+    # an error variance between the two segments' variances of trust: one segment is refused, the other corrected
+    within = [np.cov(X["trust"], aweights=posteriors[:, j]) for j in range(2)]
+    latent = latent_coefficients(model, X, posteriors, inference.cov, {"trust": float(np.mean(within))})
+    refused = ~latent.segment_reliability.groupby("segment")["corrected"].all()
+    assert refused.sum() == 1
+    effects = chain_effects(model.equations_, "satisfaction", latent.terms, latent.param_names, latent.estimate,
+                            latent.cov)
+    kept = effects.loc[effects["segment"] == int(refused.idxmin())]
+    assert kept["std_error"].notna().all() and (kept["std_error"] > 0).all()
+    lost = effects.loc[effects["segment"] == int(refused.idxmax())]
+    assert lost.loc[lost["kind"] != "path", "estimate"].isna().all()

@@ -90,7 +90,8 @@ class LatentCoefficients:
 
     ``estimate`` (K, Q) in the columns ``terms`` (the model's ``coef_terms_``,
     intercepts included; NaN for a segment whose correction is refused);
-    ``cov`` the covariance of all of them, named ``param_names``
+    ``cov`` the covariance of all of them, named ``param_names`` (a row of
+    zeros for a coefficient without a standard error)
     (``"<segment>:<term>"``, segment by segment); ``segment_reliability``
     one row per segment and corrected predictor: the share of the score's
     within-segment variance that is the construct's
@@ -237,10 +238,10 @@ def latent_coefficients(model, X, posteriors: np.ndarray, cov_observed: np.ndarr
            + j_sigma @ np.diag(sigma_var) @ j_sigma.T)
     cov = (cov + cov.T) / 2
     failed = ~np.isfinite(estimate.ravel()) | ((np.abs(j_observed) > 0) & unknown[None, :]).any(axis=1)
-    # no variance for those, and no covariance that would turn every effect built from the others into NaN
+    # no variance for those (a zero, read as "no standard error"): a NaN would turn every effect built from the
+    # other coefficients into NaN too, since a product of covariances takes 0 * NaN = NaN
     cov[failed, :] = 0.0
     cov[:, failed] = 0.0
-    cov[failed, failed] = np.nan
     return LatentCoefficients(terms, estimate, cov, [f"{j + 1}:{t}" for j in range(k) for t in terms],
                               pd.DataFrame(rows, columns=SEGMENT_RELIABILITY_COLUMNS), notes)
 
