@@ -9,7 +9,10 @@ normal; residual SD 0.4 in every equation.
 
 * ``single``: satisfaction ~ N(4, 1); outcome = a_k + b_k satisfaction with
   (a, b) = (0.5, 0.9) in the *driven* segment, (5, 0) in the *flat* one and
-  (2.5, 0.4) in the third.
+  (8.5, -0.4) in the third (its line meets the driven one 2 SD above the
+  mean satisfaction: a third line crossing the first at the mean, such as
+  (2.5, 0.4), leaves K = 3 unable to tell the two apart, scores or
+  constructs alike).
 * ``chain``: satisfaction ~ N(4, 1); in the *trust-building* segment trust =
   -0.6 + 0.9 sat and repurchase = 0.65 + 1.1 trust + 0 sat (the issue's
   generating values); in the second trust = 3 + 0.3 sat, repurchase = 2 +
@@ -57,12 +60,12 @@ N_ITEMS = 4
 MARGIN = 0.1
 #: (outcome, predictor) -> true coefficient per segment (segment 1 first)
 TRUTH = {
-    "single": {("y", "satisfaction"): (0.9, 0.0, 0.4)},
+    "single": {("y", "satisfaction"): (0.9, 0.0, -0.4)},
     "chain": {("trust", "satisfaction"): (0.9, 0.3, 0.0), ("repurchase", "satisfaction"): (0.0, 0.5, 0.0),
               ("repurchase", "trust"): (1.1, 0.0, 0.0)},
 }
 #: the intercepts of each segment (single: y; chain: trust, repurchase)
-INTERCEPTS = {"single": {"y": (0.5, 5.0, 2.5)}, "chain": {"trust": (-0.6, 3.0, 5.0), "repurchase": (0.65, 2.0, 6.0)}}
+INTERCEPTS = {"single": {"y": (0.5, 5.0, 8.5)}, "chain": {"trust": (-0.6, 3.0, 5.0), "repurchase": (0.65, 2.0, 6.0)}}
 
 
 def measured(construct, reliability, rng, rounded):
