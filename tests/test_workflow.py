@@ -571,6 +571,8 @@ def test_a_chain_of_equations_runs_through_the_workflow_and_the_notebooks(tmp_pa
     assert set(segments.loc[segments["equation"] == "repurchase", "term"]) == {"(Intercept)", "satisfaction", "trust"}
     effects = pd.read_csv(base / "effects.csv")
     assert set(effects["kind"]) == {"path", "direct", "indirect", "total"}
+    # issue 27: the constructs' slopes beside the scores' (measurement_error: correct, the default)
+    assert effects["latent_estimate"].notna().all() and "latent_verdict" in segments
     assert effects[["boot_ci_low", "boot_ci_high"]].notna().all().all()  # the bootstrap ran (4 refits)
     for _, rows in effects.groupby("segment"):
         by_kind = rows.set_index("kind")["estimate"]

@@ -10,6 +10,7 @@ rule segments:
     input:
         clean="results/cleaning/clean.csv",
         fit=chosen_fit,
+        reliability="results/cleaning/reliability.csv",
         code=analysis_sources("stages.segments"),
     output:
         segments=report(
@@ -68,6 +69,7 @@ rule segments:
         family_columns=family_columns,
         equations=setting("equations"),
         scale=outcome_scale,
+        measurement_error=setting("measurement_error"),
     conda:
         "../envs/trustseg.yaml"
     log:
@@ -118,6 +120,7 @@ rule chain_effects:
         clean="results/cleaning/clean.csv",
         fit=chosen_fit,
         segments="results/{analysis}/segments.csv",
+        reliability="results/cleaning/reliability.csv",
         code=analysis_sources("stages.segments"),
     output:
         effects=report(
@@ -136,6 +139,7 @@ rule chain_effects:
         equivalence_margin=setting("equivalence_margin"),
         verdict_adjustment=setting("verdict_adjustment"),
         weight_column=WEIGHT,
+        measurement_error=setting("measurement_error"),
     conda:
         "../envs/trustseg.yaml"
     log:

@@ -14,6 +14,7 @@ run_stage(
     clean_path=snakemake.input.clean,
     name=snakemake.wildcards.analysis,
     fit_path=snakemake.input.fit,
+    reliability_path=snakemake.input.reliability,
     segments_path=snakemake.input.segments,
     output=snakemake.output.effects,
     replicates_path=snakemake.input.get("replicates"),

@@ -14,6 +14,7 @@ run_stage(
     clean_path=snakemake.input.clean,
     name=snakemake.wildcards.analysis,
     fit_path=snakemake.input.fit,
+    reliability_path=snakemake.input.reliability,
     outputs={
         key: snakemake.output[key]
         for key in ("segments", "tests", "assignments", "classification", "summary", "covariance", "fitted_lines",

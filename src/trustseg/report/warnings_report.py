@@ -210,7 +210,42 @@ def analysis_warnings(results_dir: str | Path, name: str) -> list[str]:
         if r.verdict == "unreliable" and not problems.get(int(r.segment)):
             out.append(head + f"segment {int(r.segment)} ({r.name}): its {focal} verdict is 'unreliable'.")
     out += [head + _continue(s) for s in residual_spread_sentences(spread, names)]
+    out += [head + s for s in measurement_error_sentences(segments, names)]
     return out
+
+
+DRIVES = ("drives_up", "drives_down")
+
+
+def measurement_error_sentences(segments: pd.DataFrame, names) -> list[str]:
+    """Where correcting for measurement error changes a verdict, or could not be done (issue 27).
+
+    Reads the ``latent_*`` columns of ``segments.csv`` (none: nothing to
+    say): a slope whose verdict says it drives for the scores but not for the
+    constructs, or the other way round, and a segment whose slopes could not
+    be corrected (its scores vary too little within it for their error).
+    """
+    if "latent_verdict" not in segments.columns:
+        return []
+    rows = segments.loc[segments["verdict"].fillna("").astype(str).isin(VERDICTS_READ)]
+    out, refused = [], set()
+    for r in rows.itertuples():
+        seg, latent = int(r.segment), text_of(r.latent_verdict)
+        where = f"segment {seg} ({names.get(seg, '')})"
+        what = (f"the path {label(r.term)} → {label(r.equation)}" if "equation" in segments.columns
+                else f"the {label(r.term)} slope")
+        if not latent:
+            refused.add(where)
+        elif (r.verdict in DRIVES) != (latent in DRIVES):
+            out.append(f"{where}: {what} is '{r.verdict}' for the scores but '{latent}' for the constructs "
+                       "corrected for measurement error (latent_* columns of segments.csv and effects.csv); the "
+                       "scores' error biases the first.")
+    out += [f"{where}: the scores vary too little within the segment for their measurement error, so its slopes "
+            "are not corrected (latent_* columns empty)." for where in sorted(refused)]
+    return out
+
+
+VERDICTS_READ = ("drives_up", "drives_down", "negligible", "does_not_drive", "inconclusive")
 
 def pile_warnings(results_dir: str | Path, names) -> list[str]:
     """The coarse answers (``results/cleaning/piles.csv``) on each analysis's outcome and focal predictor, once

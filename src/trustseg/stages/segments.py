@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trustseg.equations import TERM_SEPARATOR
+from trustseg.equations import TERM_SEPARATOR, chain_predictors
 from trustseg.report.tables import atomic_write_text, write_table
 from trustseg.stages.common import POSTERIOR_PREFIX, analysis_data, chosen_row, read_clean, stem, write_csv, write_json
 from trustseg.stages.fits import load_model
+from trustseg.stages.measurement import corrected_model, latent_caption, with_latent_effects, with_latent_segments
 from trustseg.stages.provenance import run_provenance
 
 logger = logging.getLogger("trustseg")
@@ -87,7 +88,8 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
              predictors: Sequence[str], focal: str, cov_type: str, alpha: float, equivalence_margin: float,
              weight_column: str | None, scale: Sequence[float] | None = None, higher_is: str = "better",
              verdict_adjustment: str = "none", family_columns: Mapping[str, str] | None = None,
-             equations: Sequence | None = None, expected: Mapping[str, str] | None = None) -> None:
+             equations: Sequence | None = None, expected: Mapping[str, str] | None = None,
+             measurement_error: str = "ignore", reliability_path: str | None = None) -> None:
     """Inference, names, problems, residual spread, assignments and classification quality of the chosen model.
 
     ``higher_is`` and ``expected`` (config keys of the same names) set which
@@ -102,6 +104,11 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
     ``segments.csv``; the summary and the log say so.  The residual-spread
     test of every segment goes to ``outputs["residual_spread"]``, with a
     warning for each segment whose spread changes with a predictor.
+
+    ``measurement_error="correct"`` (with ``reliability_path``, the cleaning
+    stage's reliability.csv) adds the latent_* columns: the coefficients
+    corrected for the construct scores' measurement error
+    (:mod:`trustseg.stages.measurement`).
     """
     from trustseg.model.diagnostics import residual_spread, segment_problems
 
@@ -109,7 +116,8 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
         return chain_segments(clean_path, name, fit_path, outputs, equations=equations, focal=focal,
                               cov_type=cov_type, alpha=alpha, equivalence_margin=equivalence_margin,
                               weight_column=weight_column, scale=scale, higher_is=higher_is,
-                              verdict_adjustment=verdict_adjustment, expected=expected)
+                              verdict_adjustment=verdict_adjustment, expected=expected,
+                              measurement_error=measurement_error, reliability_path=reliability_path)
     clean_df = read_clean(clean_path)
     X, y, w, ids, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns)
     model = load_model(fit_path)
@@ -129,6 +137,9 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
         predictor_means={p: float(np.average(X[p], weights=w)) for p in predictors}, problems=problems,
         higher_is=higher_is, levels=member_means(y, labels), expected=expected,
     )
+    if measurement_error == "correct" and reliability_path:
+        latent = corrected_model(model, X, posteriors, inference, w, reliability_path, predictors, name)
+        table = with_latent_segments(table, latent, alpha, equivalence_margin, verdict_adjustment)
     _write_segment_tables(table, inference, name, outcome, predictors, focal, cov_type, alpha, equivalence_margin,
                           verdict_adjustment, outputs)
     _write_membership(ids, posteriors, w, inference, outputs)
@@ -161,6 +172,7 @@ def _write_segment_tables(table, inference, name, outcome, predictors, focal, co
             f"with equivalence margin ±{equivalence_margin}"
             + (", Holm-adjusted over the segments." if verdict_adjustment == "holm"
                else ", each segment tested at its own level (not adjusted for several segments).")
+            + latent_caption(table)
         ),
     )
     write_table(inference.tests_frame(), stem(outputs["tests"]),
@@ -172,7 +184,8 @@ def _write_segment_tables(table, inference, name, outcome, predictors, focal, co
 def chain_segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, str], *, equations: Sequence,
                    focal: str, cov_type: str, alpha: float, equivalence_margin: float, weight_column: str | None,
                    scale: Sequence | None = None, higher_is: str = "better", verdict_adjustment: str = "none",
-                   expected: Mapping[str, str] | None = None) -> None:
+                   expected: Mapping[str, str] | None = None, measurement_error: str = "ignore",
+                   reliability_path: str | None = None) -> None:
     """The outputs of :func:`segments` for a chain of equations sharing the segments.
 
     ``segments.csv`` has one row per segment, equation and term (column
@@ -194,6 +207,10 @@ def chain_segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[s
     effects = model.effects(inference)
     table, names = chain_segment_table(model, inference, effects, X, w, labels, problems, scales, higher_is,
                                        expected)
+    if measurement_error == "correct" and reliability_path:
+        latent = corrected_model(model, X, posteriors, inference, w, reliability_path,
+                                 chain_predictors(equations), name)
+        table = with_latent_segments(table, latent, alpha, equivalence_margin, verdict_adjustment, chain=True)
     write_table(
         table, stem(outputs["segments"]),
         caption=(
@@ -203,6 +220,7 @@ def chain_segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[s
             f"{100 * (1 - alpha):.0f}% intervals; each slope's verdict with equivalence margin "
             f"±{equivalence_margin}" + (", Holm-adjusted over the segments." if verdict_adjustment == "holm"
                                        else ", each segment tested at its own level.")
+            + latent_caption(table)
         ),
     )
     tests_df = inference.tests_frame()
@@ -481,7 +499,8 @@ def record_settings(criteria_path: str, name: str, output: str, *, outcome: str,
 def chain_effects(clean_path: str, name: str, fit_path: str, segments_path: str, output: str, *,
                   equations: Sequence, cov_type: str, alpha: float, equivalence_margin: float,
                   weight_column: str | None, verdict_adjustment: str = "none",
-                  replicates_path: str | None = None) -> None:
+                  replicates_path: str | None = None, measurement_error: str = "ignore",
+                  reliability_path: str | None = None) -> None:
     """``effects.csv`` of a chain: every path, and the focal predictor's direct, indirect and total effects.
 
     Delta-method standard errors and intervals from the full covariance, the
@@ -492,7 +511,7 @@ def chain_effects(clean_path: str, name: str, fit_path: str, segments_path: str,
     """
     from trustseg.model.effects import bootstrap_effect_intervals
 
-    _, _, _, model, inference = _chain_inference(clean_path, name, fit_path, equations, weight_column, cov_type,
+    X, w, _, model, inference = _chain_inference(clean_path, name, fit_path, equations, weight_column, cov_type,
                                                  alpha, equivalence_margin, verdict_adjustment)
     effects = model.effects(inference)
     names = pd.read_csv(segments_path).groupby("segment")["name"].first()
@@ -504,6 +523,10 @@ def chain_effects(clean_path: str, name: str, fit_path: str, segments_path: str,
         effects = effects.assign(boot_ci_low=np.nan, boot_ci_high=np.nan, boot_replicates=0)
     verdict = effects.pop("verdict")
     effects["verdict"] = verdict  # the verdict last, after the numbers it rests on
+    if measurement_error == "correct" and reliability_path:
+        latent = corrected_model(model, X, model.predict_proba(X, None), inference, w, reliability_path,
+                                 chain_predictors(equations), name)
+        effects = with_latent_effects(effects, model, latent, alpha, equivalence_margin, verdict_adjustment)
     write_table(
         effects, stem(output),
         caption=(
@@ -513,7 +536,7 @@ def chain_effects(clean_path: str, name: str, fit_path: str, segments_path: str,
             f"from the full mixture covariance, {100 * (1 - alpha):.0f}% intervals (ci_low, ci_high); "
             + ("bootstrap percentile intervals (boot_ci_low, boot_ci_high) over the refits, which a skewed product "
                "of paths needs; " if replicates_path else "no bootstrap intervals (bootstrap.replicates is 0); ")
-            + f"verdicts with equivalence margin ±{equivalence_margin}."
+            + f"verdicts with equivalence margin ±{equivalence_margin}." + latent_caption(effects)
         ),
     )
     logger.info("analysis %s: effects of %s: %s", name, model.focal_name_, "; ".join(
