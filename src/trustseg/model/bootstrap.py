@@ -99,7 +99,7 @@ def lr_test_seed(seed: int, k: int) -> int:
 def _refit(X, y, w, reference, k: int, starts: list, n_init: int, random_state: int, names, family_data=None):
     """Refit K segments with the engine: ``n_init`` fresh starts plus a full run from each of ``starts``.
 
-    The engine's own settings and start rule apply (the reference's
+    The engine's own settings and start rule apply, without escape moves (the reference's
     hyperparameters, its variance floor as an absolute quantity, the Newton
     finish); ``family_data`` holds the rows' trials or offset.  Returns
     ``(model, note)``; ``model`` is None when the fit failed.
@@ -109,8 +109,10 @@ def _refit(X, y, w, reference, k: int, starts: list, n_init: int, random_state: 
     hyper.update(family_options=reference.family_options_ or None)
     # a start from a refit that lost a segment has too few segments to start K from
     starts = [s for s in starts if len(s.weights) == k]
+    # no escape moves: each refit starts at the full-sample solution, which had them, and the moves made
+    # every bootstrap LR test of the golf run take one to three minutes (docs/benchmarks.md)
     hyper.update(
-        n_segments=int(k), n_init=int(n_init), random_state=int(random_state),
+        n_segments=int(k), n_init=int(n_init), random_state=int(random_state), escape=False,
         init_params=starts or None,
         variance_floor=variance_floor_setting(reference.variance_floor_),
     )
