@@ -18,6 +18,7 @@ from trustseg.report.results import (
     segment_summary,
 )
 from trustseg.report.sentences import cleaning_rule_sentences, lr_remarks, problems_words, residual_spread_sentences
+from trustseg.survey.piles import pile_sentences
 
 
 def _flag_counts(flagged: pd.DataFrame | None, action: str) -> dict[str, int]:
@@ -260,7 +261,7 @@ def pile_warnings(results_dir: str | Path, names) -> list[str]:
             roles.setdefault(variable, []).append(f"the {role} of {name}")
     out = []
     for variable, uses in roles.items():
-        sentences = piles.loc[piles["variable"] == variable, "sentence"].astype(str).tolist()
+        sentences = pile_sentences(piles, [variable])
         if sentences:
             out.append(f"Coarse answers on {label(variable)} ({join_words(uses)}): {join_words(sentences)}. A "
                        "segment made of such a pile is set aside as spurious (docs/spurious.md); "
