@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from trustseg.model.families import on_bounds, take_rows
+from trustseg.model.families import cached_density, on_bounds, take_rows
 from trustseg.model.likelihood import (
     degenerate_components,
     e_step,
@@ -198,8 +198,11 @@ def _drop_degenerate(problem, state, resp):
 def em_step(problem, state):
     """One EM map from ``state`` (mutated): the log-likelihood at the input and whether a segment was removed."""
     params = state.params
-    density = problem.family.segment_logliks(problem.y, problem.family.linear_predictors(problem.design, params.beta),
-                                             np.asarray(params.extra, dtype=float), problem.data)
+    density = cached_density(problem.cache, params)  # computed by the M-step that made params, if it can tell
+    if density is None:
+        density = problem.family.segment_logliks(problem.y, problem.family.linear_predictors(problem.design,
+                                                                                             params.beta),
+                                                 np.asarray(params.extra, dtype=float), problem.data)
     state.n_iter += 1
     if not np.isfinite(density).all() and not np.isfinite(density[problem.w > 0]).all():
         # a segment gives a respondent density zero: outside the parameter space (an overshooting
