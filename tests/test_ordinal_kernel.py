@@ -14,8 +14,8 @@ import math
 import numpy as np
 import pytest
 
-from trustseg.model.em import em_step, make_problem, run_em
-from trustseg.model.families import Family, OrdinalFamily, cached_density
+from trustseg.model.em import cached_density, em_step, make_problem, run_em
+from trustseg.model.families import Family, OrdinalFamily
 from trustseg.model.families.base import newton_step_segments
 from trustseg.model.params import MixtureParams
 

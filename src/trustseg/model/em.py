@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from trustseg.model.families import cached_density, on_bounds, take_rows
+from trustseg.model.families import on_bounds, take_rows
+from trustseg.model.families.base import NEWTON_STEP_DENSITY
 from trustseg.model.likelihood import (
     degenerate_components,
     e_step,
@@ -173,6 +174,19 @@ def m_step(problem, resp, params=None, current=None) -> MixtureParams:
             if not q_new >= q_old:
                 beta[j], extra[j] = params.beta[j], params.extra[j]
     return MixtureParams(clamped.weights, beta, extra)
+
+
+def cached_density(cache, params):
+    """The log-densities (n, K) at ``params`` that the last Newton M-step's line search computed, or None.
+
+    Only when ``params`` holds the very arrays that M-step returned (built
+    into the parameters unchanged: no clamp, no segment removed); taken out
+    of the cache either way.
+    """
+    entry = cache.pop(NEWTON_STEP_DENSITY, None) if cache is not None else None
+    if entry is None or params.beta is not entry[0] or params.extra is not entry[1]:
+        return None
+    return entry[2]
 
 
 def _drop_degenerate(problem, state, resp):

@@ -35,7 +35,6 @@ from trustseg.model.families.base import (
     Bounds,
     Family,
     SegmentFit,
-    cached_density,
     met_threshold_groups,
     newton_fit,
     on_bounds,
@@ -55,7 +54,7 @@ from trustseg.model.families.spread import LocationScaleFamily, spread_data
 __all__ = [
     "FAMILIES", "DEFAULT_RELATIVE_FLOOR", "MAX_ORDINAL_CATEGORIES", "SEPARATION_LIMIT",
     "Bounds", "Family", "SegmentFit", "GaussianFamily", "CensoredFamily", "BinomialFamily", "PoissonFamily",
-    "OrdinalFamily", "LocationScaleFamily", "cached_density",
+    "OrdinalFamily", "LocationScaleFamily",
     "family_class", "make_family", "family_for_data", "family_from_record", "fit_segment", "met_threshold_groups",
     "on_bounds",    "segment_gradient_hessian", "spread_data", "take_rows", "variance_floor",
 ]

@@ -54,8 +54,8 @@ MIN_THRESHOLD_GAP = 1e-7
 # where the "probabilities" no longer sum to one); a tiny positive weight keeps
 # every row's log-density finite without changing the fit.
 TINY_WEIGHT = 1e-300
-# The cache key of the log-densities at the parameters the last Newton M-step returned.
-_DENSITY = "newton_step_density"
+#: the key of the engine's cache under which a Newton M-step leaves the log-densities at the parameters it returned
+NEWTON_STEP_DENSITY = "newton_step_density"
 
 
 # ----------------------------------------------------------------------------
@@ -480,14 +480,11 @@ def newton_step_segments(family, design, y, weights, params, data=None, bounds=N
     the backtracking line search, until each segment's weighted
     log-likelihood is no lower than at ``params`` (``current``, the
     log-densities there, saves computing it).  Respondents of zero weight
-    are left out; the others weigh at least :data:`TINY_WEIGHT`.  With a
-    ``cache`` (the engine's dict per data set) the log-densities at the new
-    parameters, which the line search has computed, are kept there for the
-    next E-step (:func:`cached_density`).
+    are left out; the others weigh at least :data:`TINY_WEIGHT`.  The line
+    search's log-densities at the new parameters go into ``cache`` for the
+    next E-step (:data:`NEWTON_STEP_DENSITY`).
     """
     positive = (weights > 0).any(axis=1)
-    if cache is not None:
-        cache.pop(_DENSITY, None)
     if not positive.all():
         design, y, data = design[positive], family.outcome_array(y)[positive], take_rows(data, positive)
         weights = weights[positive]
@@ -528,21 +525,8 @@ def newton_step_segments(family, design, y, weights, params, data=None, bounds=N
         pending = pending[~accept]
     beta, extra = theta[:, :q], theta[:, q:]
     if reached is not None and positive.all():
-        cache[_DENSITY] = (beta, extra, reached)
+        cache[NEWTON_STEP_DENSITY] = (beta, extra, reached)
     return beta, extra
-
-
-def cached_density(cache, params):
-    """The log-densities (n, K) at ``params`` that the last M-step's line search computed, or None.
-
-    Only when ``params`` holds the very arrays that M-step returned (the
-    engine built them into the parameters unchanged: no clamp, no segment
-    removed); taken out of the cache either way.
-    """
-    entry = cache.pop(_DENSITY, None) if cache is not None else None
-    if entry is None or params.beta is not entry[0] or params.extra is not entry[1]:
-        return None
-    return entry[2]
 
 
 # ----------------------------------------------------------------------------
@@ -710,12 +694,10 @@ class Family(ABC):
         return w @ self.row_gradients(design, d1), self.weighted_second_derivatives(design, w, d2)
 
     def gradient_hessians(self, design, y, beta, extra, weights, data=None, log_density=None):
-        """:meth:`gradient_hessian` of every segment: coefficients (K, q), extras (K, m), weights and
-        ``log_density`` (n, K); gradients (K, q + m) and Hessians (K, q + m, q + m)."""
-        pairs = [self.gradient_hessian(design, y, beta[j], extra[j], weights[:, j], data,
-                                       None if log_density is None else log_density[:, j])
-                 for j in range(weights.shape[1])]
-        return [g for g, _ in pairs], [h for _, h in pairs]
+        """:meth:`gradient_hessian` of every segment (``beta`` (K, q), ``extra`` (K, m), the rest (n, K))."""
+        return zip(*[self.gradient_hessian(design, y, beta[j], extra[j], weights[:, j], data,
+                                           None if log_density is None else log_density[:, j])
+                     for j in range(weights.shape[1])])
 
     def weighted_second_derivatives(self, design, wt, d2):
         """``sum_i wt_i`` times the second derivatives of log f_i in (beta, extra), (q + m, q + m)."""
