@@ -202,6 +202,32 @@ def test_information_criteria_single_k(tmp_path):
     assert "K = 1\u20131" in rec.caption and "chosen K = 1" in rec.caption
 
 
+def test_information_criteria_names_the_rule_and_keeps_small_differences_readable(tmp_path, layouts):
+    # The bank survey's criteria (K = 1-4, censored fits): ICL's entropy term puts it 127-257 above its minimum
+    # while AIC, AIC3, BIC and SABIC differ by 0-30, so on a linear axis their minima could not be read.
+    ms = pd.DataFrame({"k": [1, 2, 3, 4], "aic": [910.31, 884.30, 882.15, 884.37],
+                       "aic3": [913.31, 891.30, 893.15, 899.37], "bic": [920.88, 908.95, 920.88, 937.19],
+                       "sabic": [911.37, 886.76, 886.01, 889.64], "icl": [920.88, 1047.53, 1097.40, 1178.12],
+                       "chosen": [False, True, False, False], "choice_note": ["", "", "", ""]})
+    rec = F.information_criteria(ms, tmp_path / "ic", formats=(), criterion="aic3")
+    assert layouts[-1]["yscale"] == ["symlog"]
+    check_layout(layouts[-1])
+    # the criterion that chose K is drawn although it is not among the default criteria, and named
+    assert "AIC3" in rec.caption.split(")")[0] and "It was chosen by the lowest AIC3." in rec.caption
+    assert "chosen K = 2, lowest AIC3" in " ".join(text for text, _ in layouts[-1]["texts"]).replace("\n", " ")
+    assert "linear from 0 to 10 and logarithmic above" in rec.caption
+    # small differences only: a plain linear axis, and the caption says nothing of a logarithmic one
+    small = pd.DataFrame({"k": [1, 2, 3], "bic": [910.0, 903.0, 908.0], "chosen": [False, True, False]})
+    rec = F.information_criteria(small, tmp_path / "ic_small", formats=(), criterion="bic")
+    assert layouts[-1]["yscale"] == ["linear"] and "logarithmic" not in rec.caption
+    # K chosen by the likelihood-ratio tests: the rule and the selection's own note
+    note = "K = 1 vs 2: p = 0.010; K = 2 vs 3: p = 0.300, so K = 2."
+    rec = F.information_criteria(small.assign(choice_note=["", note, ""]), tmp_path / "ic_lr", formats=(),
+                                 criterion="lr_test")
+    assert "chosen by sequential parametric bootstrap likelihood-ratio tests" in rec.caption
+    assert rec.caption.endswith(note)
+
+
 # ---------------------------------------------------------------- 3 posterior
 
 
@@ -419,7 +445,8 @@ def _layout(fig) -> dict:
     return {"texts": texts, "legends": legends, "axes": [ax.get_window_extent(renderer) for ax in fig.axes],
             "figure": fig.bbox, "fig": fig,
             # the figure is cleared once saved: keep what the tests read of its axes
-            "ylim": [ax.get_ylim() for ax in fig.axes], "yticks": [list(ax.get_yticks()) for ax in fig.axes]}
+            "ylim": [ax.get_ylim() for ax in fig.axes], "yticks": [list(ax.get_yticks()) for ax in fig.axes],
+            "yscale": [ax.get_yscale() for ax in fig.axes]}
 
 
 def _overlap(a, b, tolerance=0.5) -> bool:

@@ -56,7 +56,7 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
                     constructs: Mapping, weight_column: str | None, formats: Sequence[str], seed: int,
                     family: Mapping | Sequence | None = None, family_columns: Mapping[str, str] | None = None,
                     equations: Sequence | None = None, higher_is: str = "better",
-                    expected: Mapping[str, str] | None = None) -> None:
+                    expected: Mapping[str, str] | None = None, criterion: str | None = None) -> None:
     """The segment scatter, information criteria, posterior certainty and coefficient forest of one analysis.
 
     ``family`` (``{"name": ..., "options": ...}``, one per equation of a
@@ -66,7 +66,8 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
     respondent's share of successes, with an exposure column the count per
     unit of exposure, on the scale of the curves.  ``higher_is`` and
     ``expected`` give the focal predictor's expected direction, marked in
-    the coefficient forest.
+    the coefficient forest; ``criterion`` (how K was chosen) is named in the
+    information criteria's caption.
 
     ``constructs`` needs to hold only the outcome and the focal predictor (for
     the axis labels and the scales the axes are limited to).  Captions go to
@@ -84,7 +85,7 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
                                            weight_column=weight_column, formats=formats, seed=seed,
                                            family=families[-1], family_columns=family_columns, equations=equations)}
     written["information_criteria"] = fig.information_criteria(
-        pd.read_csv(inputs["model_selection"]), out / "information_criteria", formats=formats
+        pd.read_csv(inputs["model_selection"]), out / "information_criteria", formats=formats, criterion=criterion
     )
     posteriors = assignments[[c for c in assignments.columns if c.startswith(POSTERIOR_PREFIX)]].to_numpy()
     written["posterior_certainty"] = fig.posterior_certainty(

@@ -3,6 +3,7 @@ the information criteria against K, the posterior certainty and the coefficient 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure as _MplFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullLocator
 
 import trustseg.report.figures.kit as kit
 from trustseg.model.families import family_class
@@ -276,6 +277,8 @@ def information_criteria(
     criteria: Sequence[str] = ("aic", "bic", "sabic", "icl"),
     relative: bool = True,
     formats: Sequence[str] = ("pdf",),
+    *,
+    criterion: str | None = None,
 ) -> kit.Figure:
     """Information criteria against the number of segments K, chosen K marked.
 
@@ -292,14 +295,23 @@ def information_criteria(
     relative : bool, default True
         Plot each criterion minus its minimum over K, so criteria of similar
         magnitude do not flatten each other's shape; False plots raw values.
+        When one criterion's differences dwarf the others' (ICL's entropy
+        term often does), the axis is linear up to 10 and logarithmic above,
+        so every criterion's minimum stays readable; the caption says so.
     formats : sequence of str, default ("pdf",)
+    criterion : str, optional
+        How K was chosen (the analysis's ``criterion``: a criterion column or
+        ``lr_test``); drawn when it is a criterion the table has and named in
+        the caption, with the chosen row's ``choice_note``.
 
     Returns
     -------
     kit.Figure
     """
     kit.require(model_selection, ["k"], "model_selection")
-    crits = [c for c in criteria if c in model_selection.columns]
+    # the criterion that chose K is always drawn, even when it is not among the default ones
+    wanted = [*criteria, *([criterion] if criterion and criterion not in criteria else [])]
+    crits = [c for c in wanted if c in model_selection.columns]
     if not crits:
         raise ValueError(f"model_selection has none of the criteria {list(criteria)}")
     tab = model_selection.sort_values("k")
@@ -314,13 +326,14 @@ def information_criteria(
         fig = _MplFigure(figsize=(width, 3.3), layout="constrained")
         ax = fig.add_subplot()
         _draw_criteria(ax, tab, crits, ks, relative)
+        symlog = relative and _symlog_axis(ax, tab, crits)
         flagged = _flagged_ks(tab)
         for k in flagged:
             ax.axvspan(k - 0.3, k + 0.3, color="0.88", linewidth=0, zorder=-1)
         title = []
         if chosen is not None:
             ax.axvline(chosen, color="0.5", linewidth=0.8, linestyle=(0, (2, 2)), zorder=0)
-            title.append(f"chosen K = {chosen} (dashed line)")
+            title.append(f"chosen K = {chosen}{_rule_words(criterion)} (dashed line)")
         if flagged:
             title.append(f"K = {_k_list(flagged)} flagged (grey bands)")
         if title:
@@ -334,7 +347,57 @@ def information_criteria(
                       if relative else "Criterion value (\u22122 log-likelihood units)")
         labels = [_CRITERION_LABELS.get(c, c.upper()) for c in crits]
         fig.legend(loc="outside lower center", ncols=kit.legend_columns(labels, width, 7.5))
-    return kit.save(fig, stem, formats, _criteria_caption(crits, ks, relative, chosen, flagged))
+    caption = _criteria_caption(crits, ks, relative, chosen, flagged) + _choice_text(tab, criterion, chosen, symlog)
+    return kit.save(fig, stem, formats, caption)
+
+
+#: with relative values above this, a linear axis would squeeze the 0-10 zone, where a criterion's differences
+#: decide between neighbouring K, into a sliver under one criterion's large differences
+_SYMLOG_ABOVE = 50.0
+_SYMLOG_LINEAR = 10.0
+
+
+def _symlog_axis(ax, tab: pd.DataFrame, crits: list[str]) -> bool:
+    """Make the y axis linear up to 10 and logarithmic above when the differences span more than 50; whether it
+    did."""
+    spans = [float(np.nanmax(v) - np.nanmin(v)) for v in
+             (pd.to_numeric(tab[c], errors="coerce").to_numpy(float) for c in crits) if np.isfinite(v).any()]
+    if not spans or max(spans) <= _SYMLOG_ABOVE:
+        return False
+    ax.set_yscale("symlog", linthresh=_SYMLOG_LINEAR, linscale=1.0)
+    top = 10 ** math.ceil(math.log10(max(spans)))
+    ticks = [0.0, 5.0] + [m * 10.0 ** e for e in range(1, int(math.log10(top)) + 1) for m in (1, 2, 5)]
+    ax.set_yticks([t for t in ticks if t <= max(spans) * 1.05], minor=False)
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.set_ylim(-0.05 * _SYMLOG_LINEAR, max(spans) * 1.3)
+    return True
+
+
+def _rule_words(criterion: str | None) -> str:
+    """The title's few words on how K was chosen (", lowest BIC", ", by LR tests")."""
+    if not criterion:
+        return ""
+    if criterion == "lr_test":
+        return ", by LR tests"
+    return f", lowest {_CRITERION_LABELS.get(criterion, criterion.upper())}"
+
+
+def _choice_text(tab: pd.DataFrame, criterion: str | None, chosen: int | None, symlog: bool) -> str:
+    """How the chosen K was chosen (the analysis's criterion, the choice note) and how to read a split axis."""
+    text = ""
+    if chosen is not None and criterion:
+        rule = ("sequential parametric bootstrap likelihood-ratio tests of K against K + 1 (lr_p_value in "
+                "model_selection.csv)" if criterion == "lr_test" else
+                f"the lowest {_CRITERION_LABELS.get(criterion, criterion.upper())}")
+        text += f" It was chosen by {rule}."
+        notes = tab.loc[tab["k"] == chosen, "choice_note"] if "choice_note" in tab.columns else pd.Series([], dtype=str)
+        note = str(notes.iloc[0]).strip() if len(notes) and pd.notna(notes.iloc[0]) else ""
+        text += f" {note}" if note else ""
+    if symlog:
+        text += (f" The y axis is linear from 0 to {_SYMLOG_LINEAR:g} and logarithmic above, so differences near "
+                 "each criterion's minimum stay readable beside the large ones.")
+    return text
 
 
 def _draw_criteria(ax, tab: pd.DataFrame, crits: list[str], ks: np.ndarray, relative: bool) -> None:
