@@ -288,6 +288,25 @@ def test_coefficient_forest_without_boot_and_nan_model_ci(tmp_path):
     assert "1 interval(s)" in rec.caption
 
 
+def test_coefficient_forest_speaks_of_intercepts_off_the_scale_and_rarely_found_segments(tmp_path):
+    # The ECSI mobile-phone survey (censored, K = 2, 50 refits): both intercepts lie off the 1-10 scale, and
+    # segment 2 (6 respondents) was found again in 22% of the refits, its bootstrap slope interval crossing zero.
+    est = pd.DataFrame({"segment": [1, 1, 2, 2], "term": ["(Intercept)", "satisfaction"] * 2,
+                        "estimate": [-2.55, 1.39, 29.04, -2.84], "ci_low": [-3.93, 1.20, 14.59, -4.56],
+                        "ci_high": [-1.17, 1.58, 43.49, -1.12], "boot_ci_low": [-6.48, 1.05, -2.38, -3.11],
+                        "boot_ci_high": [0.11, 1.94, 31.62, 1.31], "reappearance": [0.88, 0.88, 0.22, 0.22]})
+    names = {1: "Satisfaction-driven", 2: "Satisfaction-averse"}
+    rec = F.coefficient_forest(est, names, tmp_path / "f", equivalence_margin=0.1, formats=(),
+                               outcome_scale=(1, 10), predictor_scale=(1, 10))
+    assert "The intercepts of segments 1 and 2 lie outside the outcome's 1\u201310 scale." in rec.caption
+    assert ("Segment 2 was found again in only 22% of the bootstrap refits" in rec.caption
+            and "not the sampling spread of its coefficients" in rec.caption)
+    assert "Segment 1 was found" not in rec.caption
+    one = F.coefficient_forest(est.assign(estimate=[2.0, 1.39, 29.04, -2.84], reappearance=0.9), names,
+                               tmp_path / "g", formats=(), outcome_scale=(1, 10))
+    assert "The intercept of segment 2 lies outside" in one.caption and "found again" not in one.caption
+
+
 # ---------------------------------------------------------------- 5 bootstrap
 
 

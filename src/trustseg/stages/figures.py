@@ -155,9 +155,10 @@ def _forest(inputs, out, names, *, focal, alpha, equivalence_margin, constructs,
     if inputs.get("bootstrap"):
         boot = pd.read_csv(inputs["bootstrap"]).rename(columns={"ci_low": "boot_ci_low", "ci_high": "boot_ci_high"})
         boot = _as_paths(boot) if equations else boot
-        estimates = estimates.merge(
-            boot[["segment", "term", "boot_ci_low", "boot_ci_high"]], on=["segment", "term"], how="left"
-        )
+        # reappearance: the forest's caption warns of a segment its refits rarely found again
+        columns = ["segment", "term", "boot_ci_low", "boot_ci_high", *(["reappearance"] if "reappearance" in boot
+                                                                       else [])]
+        estimates = estimates.merge(boot[columns], on=["segment", "term"], how="left")
     return fig.coefficient_forest(
         estimates, names, out / "coefficient_forest", equivalence_margin=equivalence_margin,
         focal_term=forest_focal, ci_level=1 - alpha, formats=formats, outcome_scale=intercept_scale,

@@ -559,7 +559,10 @@ def coefficient_forest(
 
     ``estimates`` has ``segment, term, estimate, ci_low, ci_high`` and
     optionally ``boot_ci_low, boot_ci_high`` (bootstrap percentile intervals,
-    dashed); a missing interval is marked n/a.  ``equivalence_margin``
+    dashed) and ``reappearance`` (share of refits in which the segment was
+    found again; the caption warns of a segment found in fewer than half,
+    whose bootstrap intervals pool refits matched to other respondents); a
+    missing interval is marked n/a.  ``equivalence_margin``
     shades ``±margin`` in the panels of ``margin_terms`` (every slope with a
     verdict, each path of a chain; default the focal term).  ``family`` (one
     per equation of a chain) gives the coefficients' unit for the default
@@ -601,7 +604,25 @@ def coefficient_forest(
                                  kit.check_scale(predictor_scale, "predictor_scale"))
     caption = _forest_caption(terms, ci_level, has_boot, margin, banded, n_missing, intercepts, families,
                               expected_sign)
-    return kit.save(fig, stem, formats, caption)
+    return kit.save(fig, stem, formats, caption + _rarely_found_note(est, has_boot))
+
+
+def _rarely_found_note(est: pd.DataFrame, has_boot: bool) -> str:
+    """Caption sentence on segments the bootstrap found again in fewer than half of its refits."""
+    if not has_boot or "reappearance" not in est.columns:
+        return ""
+    rate = pd.to_numeric(est["reappearance"], errors="coerce").groupby(est["segment"].astype(int)).first()
+    rare = rate[rate < 0.5]
+    if rare.empty:
+        return ""
+    one = len(rare) == 1
+    rates = join_words([kit.pct(round(float(v), 2)) for v in rare])
+    which = kit.segment_list(rare.index)
+    return (f" {which[:1].upper()}{which[1:]} "
+            f"{'was' if one else 'were'} found again in only {rates} of the bootstrap refits (bootstrap.csv, "
+            f"reappearance): {'its' if one else 'their'} bootstrap intervals pool refits in which the matched segment "
+            "holds mostly other respondents, so they show how unstable the segment is, not the sampling spread of "
+            f"{'its' if one else 'their'} coefficients.")
 
 
 def _forest_frame(fig, axes, segs, row_labels, terms, x_label, width, ci_level, has_boot, margin) -> None:
@@ -653,10 +674,11 @@ def _intercept_note(est: pd.DataFrame, terms: list[str], outcome_scale, predicto
         lo, hi = outcome_scale
         rows = est[est["term"].astype(str).isin(intercepts)]
         values = pd.to_numeric(rows["estimate"], errors="coerce")
-        off = rows.loc[(values < lo) | (values > hi), "segment"].astype(int).tolist()
+        off = sorted(set(rows.loc[(values < lo) | (values > hi), "segment"].astype(int)))
         if off:
-            note += (f" The intercept of {kit.segment_list(sorted(set(off)))} lies outside the outcome's "
-                     f"{kit.scale_text(outcome_scale)} scale.")
+            one = len(off) == 1
+            note += (f" The intercept{'' if one else 's'} of {kit.segment_list(off)} "
+                     f"{'lies' if one else 'lie'} outside the outcome's {kit.scale_text(outcome_scale)} scale.")
     return note
 
 
