@@ -371,6 +371,10 @@ def test_participant_flow_counts_respondents_and_keeps_other_changes_off_the_flo
     assert "personal data: 1 column dropped" in texts.replace("\n", " ")
     assert "11 answers set to missing" in texts.replace("\n", " ")
     assert "flagged but kept, straightlining: 2" in texts.replace("\n", " ")
+    # kept respondents are not changed ones (the bank survey's 3 straight-liners were listed as "Kept, with
+    # changes"), and the caption counts them as the figure does
+    assert "Changes and flags that exclude nobody:" in texts and "with changes" not in texts
+    assert "leaving 86 in the clean data set (kept although flagged: 2 by straightlining)." in rec.caption
     assert "rows affected" not in rec.caption and "row actions" not in rec.caption
     # dollar signs print literally, and a cleaning that excluded nobody says so
     rep0 = pd.DataFrame([("input", 5, None, "read", ""), ("tip $x^^y$", 0, None, "flagged", ""),
