@@ -216,6 +216,9 @@ def test_information_criteria_names_the_rule_and_keeps_small_differences_readabl
     assert "AIC3" in rec.caption.split(")")[0] and "It was chosen by the lowest AIC3." in rec.caption
     assert "chosen K = 2, lowest AIC3" in " ".join(text for text, _ in layouts[-1]["texts"]).replace("\n", " ")
     assert "linear from 0 to 10 and logarithmic above" in rec.caption
+    # the notebooks take a figure's first sentence as its alt text: no abbreviation's full stop cuts it short
+    # (it read "Information criteria (AIC, BIC, Sample-size adj")
+    assert rec.caption.split(". ")[0].endswith("K = 1\u20134 (SABIC: the sample-size adjusted BIC)")
     # small differences only: a plain linear axis, and the caption says nothing of a logarithmic one
     small = pd.DataFrame({"k": [1, 2, 3], "bic": [910.0, 903.0, 908.0], "chosen": [False, True, False]})
     rec = F.information_criteria(small, tmp_path / "ic_small", formats=(), criterion="bic")

@@ -266,7 +266,7 @@ def _segment_points_and_line(ax, pts: pd.DataFrame, grid: pd.DataFrame, style: d
 # ---------------------------------------------------------------------------
 
 _CRITERION_LABELS = {
-    "aic": "AIC", "aic3": "AIC3", "bic": "BIC", "caic": "CAIC", "sabic": "Sample-size adj. BIC",
+    "aic": "AIC", "aic3": "AIC3", "bic": "BIC", "caic": "CAIC", "sabic": "SABIC",
     "icl": "ICL",
 }
 
@@ -418,7 +418,8 @@ def _criteria_caption(crits: list[str], ks: np.ndarray, relative: bool, chosen: 
     names = ", ".join(_CRITERION_LABELS.get(c, c.upper()) for c in crits)
     return (
         f"Information criteria ({names}) against the number of segments K = "
-        f"{ks.min()}\u2013{ks.max()}. Each criterion is \u22122 \u00d7 log-likelihood plus a "
+        f"{ks.min()}\u2013{ks.max()}" + (" (SABIC: the sample-size adjusted BIC)" if "sabic" in crits else "")
+        + ". Each criterion is \u22122 \u00d7 log-likelihood plus a "
         "complexity penalty, so lower is better"
         + ("; values are shown as differences from each criterion's minimum, so 0 marks the K "
            "that criterion prefers. " if relative else ". ")
