@@ -345,6 +345,22 @@ def test_profile_heatmap(tmp_path):
     assert "<svg" in svg
 
 
+def test_profile_heatmap_caption_speaks_of_this_table_and_its_tests(tmp_path):
+    # The bank survey profiles gender only: its caption spoke of numeric variables and means it did not have,
+    # and gave no test, although a 58% against 62% split is shaded as if it differed (chi-square p = 0.474).
+    prof = pd.DataFrame({"variable": ["gender"] * 4, "kind": "categorical", "level": ["female", "female", "male",
+                         "male"], "segment": [1, 2, 1, 2], "value": [0.576, 0.620, 0.424, 0.380],
+                         "test": "chi-square", "p_value": 0.4736})
+    rec = F.profile_heatmap(prof, {1: "A", 2: "B"}, tmp_path / "prof", formats=())
+    assert "mean" not in rec.caption and "numeric" not in rec.caption
+    assert rec.caption.endswith("Shading is no test; each variable's test of a difference between the segments "
+                                "(profiles.csv): gender chi-square p = 0.474.")
+    ages = pd.DataFrame({"variable": "age", "level": None, "segment": [1, 2], "value": [3.35, 3.33]})
+    means_only = F.profile_heatmap(ages, {1: "A", 2: "B"}, tmp_path / "ages", formats=())
+    assert "percentage" not in means_only.caption and "segment mean" in means_only.caption
+    assert "test" not in means_only.caption  # no tests in the table, none claimed
+
+
 def test_profile_heatmap_empty_and_constant_rows(tmp_path):
     empty = pd.DataFrame(columns=["variable", "level", "segment", "value"])
     rec = F.profile_heatmap(empty, NAMES, tmp_path / "empty")
