@@ -310,6 +310,28 @@ def test_coefficient_forest_speaks_of_intercepts_off_the_scale_and_rarely_found_
     assert "The intercept of segment 2 lies outside" in one.caption and "found again" not in one.caption
 
 
+@pytest.mark.parametrize("replicates,equations", [(0, None), (50, None), (50, [["trust", ["sat"]],
+                                                                               ["loyalty", ["sat", "trust"]]])])
+def test_report_caption_of_the_forest_says_what_this_run_drew(replicates, equations):
+    """The report's caption (workflow/report/coefficient_forest.rst) promised dashed bootstrap intervals in a run
+    without a bootstrap, and one banded focal slope in a chain, whose every path is banded."""
+    from types import SimpleNamespace
+
+    from jinja2 import Environment
+
+    analysis = {"focal": None, "outcome": "loyalty", "predictors": ["sat"], "equivalence_margin": 0.1,
+                "equations": [{"outcome": o, "predictors": p} for o, p in equations] if equations else []}
+    snakemake = SimpleNamespace(config={"analyses": {"a": analysis}, "bootstrap": {"replicates": replicates}},
+                                wildcards=SimpleNamespace(analysis="a"))
+    template = (REPO / "workflow" / "report" / "coefficient_forest.rst").read_text(encoding="utf-8")
+    text = Environment(trim_blocks=True, lstrip_blocks=True).from_string(template).render(snakemake=snakemake)
+    assert ("dashed" in text) == (replicates > 0)
+    if equations:
+        assert "Path coefficients of the chain ending in loyalty" in text and "every path's slope" in text
+    else:
+        assert "Regression coefficients of loyalty" in text and "the sat slope" in text
+
+
 # ---------------------------------------------------------------- 5 bootstrap
 
 
