@@ -500,7 +500,8 @@ def _layout(fig) -> dict:
             lo, hi = sorted(axis.get_view_interval())
             span = hi - lo
             for tick in axis.get_major_ticks() + axis.get_minor_ticks():
-                if not lo - 1e-9 * span <= tick.get_loc() <= hi + 1e-9 * span:
+                # an axes drawn without its axis (a path diagram) draws no tick label either
+                if not ax.axison or not lo - 1e-9 * span <= tick.get_loc() <= hi + 1e-9 * span:
                     undrawn |= {id(tick.label1), id(tick.label2)}
     texts = [(t.get_text(), t.get_window_extent(renderer)) for t in fig.findobj(Text)
              if t.get_visible() and t.get_text().strip() and id(t) not in undrawn and t.figure is fig]
@@ -707,3 +708,59 @@ def test_figure_stage_draws_the_shared_example_surveys(example, tmp_path, layout
     assert lo - 0.2 * (hi - lo) < ylim[0] < lo and hi < ylim[1] < hi + 0.2 * (hi - lo), ylim
     if example == "corp_rep":  # satisfaction is the single item cusa
         assert re.search(r"Satisfaction \(one item: cusa, 1-7 scale\)", scatter)
+
+
+# ---------------------------------------------------------------- a chain's figures on the ECSI survey
+
+
+def _ecsi_chain_effects() -> pd.DataFrame:
+    """effects.csv of the chain satisfaction -> trust -> loyalty on the ECSI survey (K = 2, 50 refits), rounded."""
+    rows = [
+        (1, "path", "satisfaction → trust", 0.784, 0.063, 0.660, 0.907, "drives_up"),
+        (1, "path", "satisfaction → loyalty", 1.365, 0.136, 1.099, 1.631, "drives_up"),
+        (1, "path", "trust → loyalty", 0.103, 0.110, -0.112, 0.317, "inconclusive"),
+        (1, "direct", "satisfaction → loyalty", 1.365, 0.136, 1.099, 1.631, "drives_up"),
+        (1, "indirect", "satisfaction → trust → loyalty", 0.080, 0.086, -0.087, 0.248, "inconclusive"),
+        (1, "total", "satisfaction → loyalty", 1.445, 0.105, 1.239, 1.652, "drives_up"),
+        (2, "path", "satisfaction → trust", -0.073, 0.382, -0.822, 0.677, "inconclusive"),
+        (2, "path", "satisfaction → loyalty", -0.637, 0.403, -1.426, 0.152, "inconclusive"),
+        (2, "path", "trust → loyalty", -0.798, 0.242, -1.271, -0.324, "drives_down"),
+        (2, "direct", "satisfaction → loyalty", -0.637, 0.403, -1.426, 0.152, "inconclusive"),
+        (2, "indirect", "satisfaction → trust → loyalty", 0.058, 0.308, -0.546, 0.662, "inconclusive"),
+        (2, "total", "satisfaction → loyalty", -0.579, 0.489, -1.538, 0.380, "inconclusive"),
+    ]
+    return pd.DataFrame(rows, columns=["segment", "kind", "path", "estimate", "std_error", "ci_low", "ci_high",
+                                       "verdict"])
+
+
+def test_path_styles_look_as_the_legend_names_them():
+    """On the ECSI chain, inconclusive paths (2 on, 2 off) looked like the dashed 'shown negligible' ones, though
+    the legend calls them dotted: every 'dotted' style is dots, every 'dashed' one dashes, and no two verdicts
+    that mean different things share a look."""
+    from trustseg.report.figures.chains import PATH_STYLE_WORDS, PATH_STYLES
+
+    looks = {}
+    for verdict, words in PATH_STYLE_WORDS.items():
+        width, dash, grey = PATH_STYLES[verdict]
+        on = None if dash == "solid" else dash[1][0]
+        if "dotted" in words:
+            assert on is not None and on <= width, (verdict, dash)  # a dot: no longer than the line is wide
+        elif "dashed" in words:
+            assert on is not None and on >= 3, (verdict, dash)
+        else:
+            assert "solid" in words or "dash-dot" in words
+        looks[verdict] = (round(width), dash, grey)
+    assert len(set(looks.values())) == len(looks)
+
+
+def test_chain_figures_of_the_ecsi_survey_are_laid_out_without_collisions(tmp_path, layouts):
+    effects = _ecsi_chain_effects()
+    names = {1: "Satisfaction-driven without trust", 2: "Satisfaction effect unclear, high loyalty"}
+    diagram = F.path_diagram(effects, names, tmp_path / "paths", formats=())
+    forest = F.effects_forest(effects, names, tmp_path / "effects", equivalence_margin=0.1, formats=())
+    for layout in layouts:
+        check_layout(layout)
+    texts = " ".join(text for text, _ in layouts[0]["texts"])
+    assert "−0.80\n[−1.27, −0.32]" in texts and "total 1.45 [1.24, 1.65] (drives up)" in texts
+    assert "thin dotted: inconclusive" in diagram.caption and "shown negligible" in diagram.caption
+    assert "(±0.1)" in forest.caption

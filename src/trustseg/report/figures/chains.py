@@ -24,7 +24,8 @@ PATH_STYLES = {
     "drives_down": (2.4, (0, (1, 1.2)), "0.05"),
     "negligible": (0.9, (0, (5, 3)), "0.45"),
     "does_not_drive": (0.9, (0, (5, 3)), "0.45"),
-    "inconclusive": (1.2, (0, (2, 2)), "0.3"),
+    # dots, as the legend says: short dashes (2 on, 2 off) read as the dashed "negligible" line in print
+    "inconclusive": (1.2, (0, (0.8, 1.8)), "0.3"),
     "unreliable": (1.0, (0, (6, 2, 1, 2)), "0.6"),
 }
 PATH_STYLE_WORDS = {
