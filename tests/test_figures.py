@@ -310,11 +310,8 @@ def test_coefficient_forest_speaks_of_intercepts_off_the_scale_and_rarely_found_
     assert "The intercept of segment 2 lies outside" in one.caption and "found again" not in one.caption
 
 
-@pytest.mark.parametrize("replicates,equations", [(0, None), (50, None), (50, [["trust", ["sat"]],
-                                                                               ["loyalty", ["sat", "trust"]]])])
-def test_report_caption_of_the_forest_says_what_this_run_drew(replicates, equations):
-    """The report's caption (workflow/report/coefficient_forest.rst) promised dashed bootstrap intervals in a run
-    without a bootstrap, and one banded focal slope in a chain, whose every path is banded."""
+def _render_report_caption(figure: str, replicates: int, equations) -> str:
+    """A figure's caption in the HTML report (workflow/report/<figure>.rst), rendered as Snakemake renders it."""
     from types import SimpleNamespace
 
     from jinja2 import Environment
@@ -323,13 +320,30 @@ def test_report_caption_of_the_forest_says_what_this_run_drew(replicates, equati
                 "equations": [{"outcome": o, "predictors": p} for o, p in equations] if equations else []}
     snakemake = SimpleNamespace(config={"analyses": {"a": analysis}, "bootstrap": {"replicates": replicates}},
                                 wildcards=SimpleNamespace(analysis="a"))
-    template = (REPO / "workflow" / "report" / "coefficient_forest.rst").read_text(encoding="utf-8")
-    text = Environment(trim_blocks=True, lstrip_blocks=True).from_string(template).render(snakemake=snakemake)
-    assert ("dashed" in text) == (replicates > 0)
+    template = (REPO / "workflow" / "report" / f"{figure}.rst").read_text(encoding="utf-8")
+    return Environment(trim_blocks=True, lstrip_blocks=True).from_string(template).render(snakemake=snakemake)
+
+
+CHAIN = [["trust", ["sat"]], ["loyalty", ["sat", "trust"]]]
+
+
+@pytest.mark.parametrize("replicates,equations", [(0, None), (50, None), (50, CHAIN), (0, CHAIN)])
+def test_report_captions_of_the_figures_say_what_this_run_drew(replicates, equations):
+    """The report's captions promised dashed bootstrap intervals in a run without a bootstrap, one banded focal
+    slope in a chain (whose every path is banded) and a fitted line with its band in a chain's scatter (which
+    draws each segment's total-effect line, without a band)."""
+    forest = _render_report_caption("coefficient_forest", replicates, equations)
+    scatter = _render_report_caption("segment_scatter", replicates, equations)
+    assert ("dashed" in forest) == (replicates > 0)
     if equations:
-        assert "Path coefficients of the chain ending in loyalty" in text and "every path's slope" in text
+        assert "Path coefficients of the chain ending in loyalty" in forest and "every path's slope" in forest
+        assert "total-effect line" in scatter and "no band" in scatter and "confidence band" not in scatter
+        effects = _render_report_caption("effects_forest", replicates, equations)
+        assert ("dashed" in effects) == (replicates > 0)
     else:
-        assert "Regression coefficients of loyalty" in text and "the sat slope" in text
+        assert "Regression coefficients of loyalty" in forest and "the sat slope" in forest
+        assert "fitted line and pointwise confidence band" in scatter
+    assert "flagged respondents kept" in _render_report_caption("participant_flow", replicates, equations)
 
 
 # ---------------------------------------------------------------- 5 bootstrap
