@@ -305,6 +305,8 @@ def test_coefficient_forest_speaks_of_intercepts_off_the_scale_and_rarely_found_
     assert ("Segment 2 was found again in only 22% of the bootstrap refits" in rec.caption
             and "not the sampling spread of its coefficients" in rec.caption)
     assert "Segment 1 was found" not in rec.caption
+    # the table's "(Intercept)" is an intercept in words: "coefficients ((Intercept), satisfaction)" read badly
+    assert "coefficients (intercept, satisfaction)" in rec.caption
     one = F.coefficient_forest(est.assign(estimate=[2.0, 1.39, 29.04, -2.84], reappearance=0.9), names,
                                tmp_path / "g", formats=(), outcome_scale=(1, 10))
     assert "The intercept of segment 2 lies outside" in one.caption and "found again" not in one.caption

@@ -596,7 +596,9 @@ def coefficient_forest(
             kit.empty_note(axes[0], "No estimates")
         n_missing = 0
         for ax, term in zip(axes, terms):
-            title = kit.label_words(term) + (_expected_mark(expected_sign) if term == focal_term else "")
+            # "(Intercept)" is the table's name for it; a panel title and a caption say "Intercept"
+            title = ("Intercept" if _is_intercept(term) else kit.label_words(term)) + (
+                _expected_mark(expected_sign) if term == focal_term else "")
             n_missing += _forest_term_panel(ax, est[est["term"].astype(str) == term], segs, names, has_boot,
                                             margin if term in banded else None, title, panel)
             ax.set_xlabel(kit.wrap(kit.plain(x_label), kit.cells_in(panel, 8)) if len(terms) == 1 else "")
@@ -688,7 +690,7 @@ def _forest_caption(terms: list[str], ci_level: float, has_boot: bool, margin: f
                     expected_sign: int | None = None) -> str:
     unit = coefficient_unit(families)
     facts = [family_class(f) for f in families]
-    words = [str(t).replace("_", " ") for t in terms]
+    words = ["intercept" if _is_intercept(t) else str(t).replace("_", " ") for t in terms]
     return (
         f"Segment-specific coefficients ({', '.join(words)}) with {kit.pct(ci_level)} confidence "
         "intervals, one panel per term and one row per segment (marker shape and shade identify "
