@@ -120,6 +120,16 @@ def test_segment_scatter(tmp_path, survey):
     assert "<svg" in rec.paths[2].read_text()
 
 
+def test_segment_scatter_caption_of_a_censored_fit_reads_as_a_sentence(tmp_path, survey):
+    # the bank and ECSI runs read "each segment's expected score, censored at the ends of the scale from its
+    # censored regression", as if the scale's ends came from the regression
+    data, lines = survey
+    rec = F.segment_scatter(data, lines, NAMES, X_LABEL, Y_LABEL, tmp_path / "c", formats=(), family="censored",
+                            y_scale=(1, 7))
+    assert "each segment's expected score, censored at the ends of the scale, from its censored regression" in \
+        rec.caption
+
+
 def test_segment_scatter_is_deterministic(tmp_path, survey):
     data, lines = survey
     a = F.segment_scatter(data, lines, NAMES, X_LABEL, Y_LABEL, tmp_path / "a", seed=7)

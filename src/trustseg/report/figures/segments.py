@@ -164,7 +164,7 @@ def _scatter_caption(x_label: str, y_label: str, n: int, jitter: float, seed: in
         + jit
         + ("Lines: segment-specific fitted regressions; the slope is the change in the outcome per "
            "one-point increase in the predictor" if facts.mean_label is None else
-           f"Curves: each segment's {curve or facts.mean_label} from its {family} regression; the segment's slope "
+           f"Curves: each segment's {curve or facts.mean_label}, from its {family} regression; the segment's slope "
            f"is in {facts.coefficient_unit} per one-point increase in the predictor (coefficient table)")
         + (f"; shaded bands: pointwise {kit.pct(band_level)} confidence intervals of the fitted line."
            if band_level is not None else "; no confidence band available.")
