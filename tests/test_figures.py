@@ -490,7 +490,7 @@ from pathlib import Path  # noqa: E402
 
 import yaml  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.text import Text  # noqa: E402
+from matplotlib.text import Annotation, Text  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHORT = {"outcome": "rep", "focal": "sat", "other": "trust", "segment": "Seg"}
@@ -537,7 +537,9 @@ def _layout(fig) -> dict:
             "figure": fig.bbox, "fig": fig,
             # the figure is cleared once saved: keep what the tests read of its axes
             "ylim": [ax.get_ylim() for ax in fig.axes], "yticks": [list(ax.get_yticks()) for ax in fig.axes],
-            "yscale": [ax.get_yscale() for ax in fig.axes]}
+            "yscale": [ax.get_yscale() for ax in fig.axes],
+            "arrow_caps": [a.arrow_patch.get_capstyle() for a in fig.findobj(Annotation)
+                           if a.arrow_patch is not None and a.arrow_patch.get_linestyle() not in ("solid", "-")]}
 
 
 def _overlap(a, b, tolerance=0.5) -> bool:
@@ -789,4 +791,7 @@ def test_chain_figures_of_the_ecsi_survey_are_laid_out_without_collisions(tmp_pa
     texts = " ".join(text for text, _ in layouts[0]["texts"])
     assert "−0.80\n[−1.27, −0.32]" in texts and "total 1.45 [1.24, 1.65] (drives up)" in texts
     assert "thin dotted: inconclusive" in diagram.caption and "shown negligible" in diagram.caption
+    # dotted and dashed arrows with butt caps: an arrow's default round caps drew the thick dotted "drives down"
+    # path (ECSI segment 2, trust -> loyalty) as thick dashes
+    assert len(layouts[0]["arrow_caps"]) == 4 and set(layouts[0]["arrow_caps"]) == {"butt"}
     assert "(±0.1)" in forest.caption

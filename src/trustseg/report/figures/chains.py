@@ -114,7 +114,9 @@ def path_diagram(effects: pd.DataFrame, names: Mapping[int, str] | None, stem: P
                 end = (x1 - gap_x * np.sign(dx), y1 - gap_y * np.sign(dy))
                 ax.annotate("", xy=end, xytext=start,
                             arrowprops={"arrowstyle": "-|>,head_length=0.5,head_width=0.25", "color": grey,
-                                        "linewidth": width_, "linestyle": dash, "shrinkA": 0, "shrinkB": 0},
+                                        "linewidth": width_, "linestyle": dash, "shrinkA": 0, "shrinkB": 0,
+                                        # an arrow's default round caps stretch each dot of a dotted line into a dash
+                                        "capstyle": "butt"},
                             zorder=2)
                 label = _estimate_text(r, "\n")
                 mid_x, mid_y = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2
