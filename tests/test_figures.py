@@ -329,6 +329,7 @@ def _render_report_caption(figure: str, replicates: int, equations) -> str:
     from jinja2 import Environment
 
     analysis = {"focal": None, "outcome": "loyalty", "predictors": ["sat"], "equivalence_margin": 0.1,
+                "criterion": "lr_test" if replicates == 0 else "bic",
                 "equations": [{"outcome": o, "predictors": p} for o, p in equations] if equations else []}
     snakemake = SimpleNamespace(config={"analyses": {"a": analysis}, "bootstrap": {"replicates": replicates}},
                                 wildcards=SimpleNamespace(analysis="a"))
@@ -356,6 +357,10 @@ def test_report_captions_of_the_figures_say_what_this_run_drew(replicates, equat
         assert "Regression coefficients of loyalty" in forest and "the sat slope" in forest
         assert "fitted line and pointwise confidence band" in scatter
     assert "flagged respondents kept" in _render_report_caption("participant_flow", replicates, equations)
+    # the rule that chose K in words, not the config's value ("criterion bic")
+    criteria = _render_report_caption("information_criteria", replicates, equations)
+    assert ("(lowest BIC)" in criteria) == (replicates > 0) and "criterion bic" not in criteria
+    assert ("likelihood-ratio tests" in criteria) == (replicates == 0)
 
 
 # ---------------------------------------------------------------- 5 bootstrap
