@@ -97,6 +97,8 @@ def test_unknown_top_level_key(golf):
                     c.setdefault("bootstrap", {}).update(lr_test_replicates=0)), "switches them off"),
         (lambda c: c.update(profile_order={"income": ["low", "high"]}),
          "gives an order for 'income', which is not one of the profile variables"),
+        (lambda c: c.update(profile_categorical=["occupation"]),
+         "lists 'occupation', which is not one of the profile variables"),
     ],
 )
 def test_invalid_values_are_explained(golf, mutate, needle):

@@ -226,6 +226,13 @@ def _semantic_checks(config: dict) -> list[tuple[str, str]]:
                 "to 49 or more, or choose another criterion (e.g. bic).",
             ))
     profile = config.get("profile", [])
+    for variable in config.get("profile_categorical", []) or []:
+        if variable not in profile:
+            problems.append((
+                "profile_categorical",
+                f"config key 'profile_categorical' lists '{variable}', which is not one of the profile variables "
+                f"{profile}; add it to 'profile' or remove it from 'profile_categorical'." + suggest(variable, profile),
+            ))
     for variable in config.get("profile_order", {}) or {}:
         if variable not in profile:
             problems.append((

@@ -12,7 +12,7 @@ import pandas as pd
 from trustseg.direction import expected_sign
 from trustseg.model.families import family_class
 from trustseg.model.validation import INTERCEPT
-from trustseg.report.numbers import coefficient_unit
+from trustseg.report.numbers import effect_unit
 from trustseg.stages.common import (
     POSTERIOR_PREFIX,
     analysis_data,
@@ -218,7 +218,7 @@ def chain_figures(segments_path: str, effects_path: str, name: str, out_dir: str
     from trustseg.report import figures as fig
 
     # the effects on the last outcome (products of paths) in the one unit every figure, sentence and summary uses
-    unit = coefficient_unit([f["name"] for f in family or [{"name": "gaussian"}]]) + " per predictor point"
+    unit = effect_unit([f["name"] for f in family or [{"name": "gaussian"}]]) + " per predictor point"
     effects = pd.read_csv(effects_path)
     names = _segment_names(segments_path)
     out = Path(out_dir)
