@@ -15,9 +15,9 @@ from trustseg.config import (
     config_schema,
     load_config,
     required_columns,
-    schema_markdown,
     validate_config,
 )
+from trustseg.config_docs import schema_markdown
 from trustseg.errors import ConfigError
 from trustseg.stages.families import SINGLE_ANSWER_FAMILIES
 from trustseg.survey.checks import check_survey
