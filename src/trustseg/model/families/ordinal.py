@@ -383,11 +383,11 @@ class OrdinalFamily(Family):
             top = category == highest
             # log S(a) of the highest answers, a = theta_{highest - 1} - eta
             log_above = log_expit(eta[top] - edges[highest])
-            extra[highest:] = logsumexp(eta[top] - log_above, b=w[top]) - log_loss
+            extra[highest:] = logsumexp(eta[top] - log_above, b=w[top]) - log_loss + 1.0 + np.arange(len(extra) - highest)
         if lowest > 0:
             bottom = category == lowest
             log_below = log_expit(edges[lowest + 1] - eta[bottom])  # log F(b), b = theta_lowest - eta
-            extra[:lowest] = log_loss - logsumexp(-eta[bottom] - log_below, b=w[bottom])
+            extra[:lowest] = log_loss - logsumexp(-eta[bottom] - log_below, b=w[bottom]) - 1.0 - np.arange(lowest)[::-1]
         return np.clip(extra, bounds.extra_low, bounds.extra_high)
 
 
