@@ -36,6 +36,8 @@ PARTITION_FIT_TOL = 1e-10
 #: a category whose share of a hard partition's segment is below this has no member there (only the
 #: TINY_WEIGHT floor of the other respondents, about 1e-300 each), far below any member's share
 _EMPTY_SHARE = 1e-200
+# the step of a Newton fit walking a threshold out of a logistic tail, in logits
+_WALK_STEP = 1.0
 
 
 #: below this probability an answer's probability is formed in log space (the product of its factors underflows)
@@ -347,9 +349,8 @@ class OrdinalFamily(Family):
         follows one logit per step (a tail of the logistic) for about twenty
         steps.  So the thresholds of empty categories start where they end:
         an inner one's two met, the outer ones on the box, held there while
-        the others converge; then each outer one comes back to where it
-        costs the fit less than its tolerance, the point at which a Newton
-        fit walking out would have stopped.
+        the others converge; then the outer ones come back to where a Newton
+        fit walking them out would have stopped (:meth:`_outer_thresholds`).
         """
         shares = np.bincount(category, weights=w, minlength=len(self.categories)) / float(w.sum())
         given = np.flatnonzero(shares >= _EMPTY_SHARE)
@@ -370,27 +371,35 @@ class OrdinalFamily(Family):
         return fit.beta, self._outer_thresholds(fit, design, w, category, lowest, highest, bounds)
 
     def _outer_thresholds(self, fit, design, w, category, lowest, highest, bounds):
-        """The thresholds below the lowest and above the highest answer given, brought in from the box to where
-        the fit loses ``PARTITION_FIT_TOL * max(1, |loglik|)`` by them (about the Newton decrement at which a
-        fit walking them out stops): for the upper ones, the loss is sum_i w_i e^(eta_i - theta) / S(a_i) over
-        the answers of the highest category (a_i their lower cut), to first order; for the lower ones, in
-        mirror image."""
+        """The thresholds below the lowest and above the highest answer given, brought in from the box to where a
+        Newton fit walking them out stops.
+
+        The walk takes one logit per step and stops one step after its
+        decrement, about the log-likelihood the thresholds cost the fit, falls
+        below ``PARTITION_FIT_TOL * max(1, |loglik|)``.  Above the highest
+        answer that cost is sum_i w_i e^(eta_i - theta) / S(a_i) over its
+        answers (a_i their lower cut), to first order, which gives theta in
+        closed form; below the lowest, in mirror image.  Further runaway
+        thresholds stay a step apart, as the walk leaves them: met ones
+        would put the segment on the box (:func:`~.base.on_bounds`), where
+        EM settles early (measured: 3 of 20 starts at the best instead of
+        9 on the engine benchmark).
+        """
         extra = fit.extra.copy()
         eta = self.linear_predictor(design, fit.beta)
-        log_loss = math.log(PARTITION_FIT_TOL * max(1.0, abs(fit.loglik)))
+        log_cost = math.log(PARTITION_FIT_TOL * max(1.0, abs(fit.loglik)))
         edges = np.concatenate([[-np.inf], extra, [np.inf]])
         if highest < len(extra):
             top = category == highest
-            # log S(a) of the highest answers, a = theta_{highest - 1} - eta
-            log_above = log_expit(eta[top] - edges[highest])
-            extra[highest:] = logsumexp(eta[top] - log_above, b=w[top]) - log_loss + 1.0 + np.arange(len(extra) - highest)
+            log_above = log_expit(eta[top] - edges[highest])  # log S(a), a = theta_{highest - 1} - eta
+            first = logsumexp(eta[top] - log_above, b=w[top]) - log_cost + _WALK_STEP
+            extra[highest:] = first + _WALK_STEP * np.arange(len(extra) - highest)
         if lowest > 0:
             bottom = category == lowest
             log_below = log_expit(edges[lowest + 1] - eta[bottom])  # log F(b), b = theta_lowest - eta
-            extra[:lowest] = log_loss - logsumexp(-eta[bottom] - log_below, b=w[bottom]) - 1.0 - np.arange(lowest)[::-1]
+            last = log_cost - logsumexp(-eta[bottom] - log_below, b=w[bottom]) - _WALK_STEP
+            extra[:lowest] = last - _WALK_STEP * np.arange(lowest)[::-1]
         return np.clip(extra, bounds.extra_low, bounds.extra_high)
-
-
 
     def escape_starts(self, params) -> list:
         """The solution with each runaway outer threshold pulled back next to its neighbour (none if none ran).
