@@ -469,3 +469,40 @@ def test_a_chain_is_named_from_its_corrected_effects(chain_run):
     said = chain_sentence(effects, _settings(equations=tuple(CHAIN), family=("gaussian", "gaussian")), 1)
     total = effects.loc[(effects["segment"] == 1) & (effects["kind"] == "total")].iloc[0]
     assert "corrected for measurement error" in said and f"{float(total['latent_estimate']):.2f}" in said
+
+
+def test_bootstrap_refits_recompute_the_corrected_slopes_with_their_own_reliabilities(chain_run):
+    from trustseg.model.bootstrap import bootstrap_replicates, summarise_bootstrap
+    from trustseg.model.persistence import model_from_dict
+    from trustseg.stages.measurement import corrected_model, replicate_correction
+
+    clean = pd.read_csv(chain_run / "clean.csv")
+    X = clean[["satisfaction", "trust", "repurchase"]]
+    model = model_from_dict(json.loads((chain_run / "fit.json").read_text())["model"])
+    reliability = str(chain_run / "reliability.csv")
+    latent_of = replicate_correction(model, golf_items(clean), X, None, None, clean["respondent_id"], reliability,
+                                     ["satisfaction", "trust"])
+    # on the full sample (every row once) the refit's correction is the stage's, up to alpha's complete cases
+    full = latent_of(model, np.arange(len(X)))
+    stage = corrected_model(model, X, model.predict_proba(X), model.inference(X), None, reliability,
+                            ["satisfaction", "trust"], "chain")
+    np.testing.assert_allclose(full, stage.estimate, rtol=0.02, atol=0.002)
+    replicates = bootstrap_replicates(X, None, model, range(4), seed=1, n_init=1, latent=latent_of)
+    kept = replicates.loc[~replicates["lost"]]
+    assert kept["latent_estimate"].notna().all()
+    assert not np.allclose(kept["latent_estimate"], kept["estimate"])
+    reference = model.inference(X).params
+    summary = summarise_bootstrap(replicates, reference)
+    assert {"latent_boot_ci_low", "latent_boot_ci_high"} <= set(summary.columns)
+    assert (summary["latent_boot_ci_low"] <= summary["latent_boot_ci_high"]).all()
+    # without a correction the replicates are as before
+    assert "latent_estimate" not in bootstrap_replicates(X, None, model, range(1), seed=1, n_init=1)
+
+
+def golf_items(clean: pd.DataFrame) -> pd.DataFrame:
+    """The golf survey's items (reverse-keyed as the cleaning leaves them) on the rows of the scores in ``clean``."""
+    items = ["sat_course", "sat_greens", "sat_clubhouse", "sat_value", "sat_booking_hassle", "trust_honest",
+             "trust_reliable", "trust_cares", "rep_renew", "rep_play_again", "rep_recommend"]
+    survey = pd.read_csv(GOLF).dropna(subset=items).reset_index(drop=True)
+    survey["sat_booking_hassle"] = 8 - survey["sat_booking_hassle"]
+    return clean.join(survey[items])

@@ -156,8 +156,9 @@ def _forest(inputs, out, names, *, focal, alpha, equivalence_margin, constructs,
     if inputs.get("bootstrap"):
         boot = pd.read_csv(inputs["bootstrap"]).rename(columns={"ci_low": "boot_ci_low", "ci_high": "boot_ci_high"})
         boot = _as_paths(boot) if equations else boot
+        latent_boot = [c for c in ("latent_boot_ci_low", "latent_boot_ci_high") if c in boot]
         estimates = estimates.merge(
-            boot[["segment", "term", "boot_ci_low", "boot_ci_high"]], on=["segment", "term"], how="left"
+            boot[["segment", "term", "boot_ci_low", "boot_ci_high", *latent_boot]], on=["segment", "term"], how="left"
         )
     # the points and intervals the verdicts read: the constructs' where corrected for measurement error
     basis = _basis_phrase(segments_df)
@@ -191,7 +192,8 @@ def _with_basis_caption(figure, basis: str):
         return figure
     return replace(figure, caption=figure.caption.rstrip() + (
         f" Points and intervals: {basis} (segments.csv and effects.csv, column slope_basis; latent_* columns for "
-        "the constructs' slopes, estimate and ci_* for the scores'); a corrected row has no bootstrap interval."))
+        "the constructs' slopes, estimate and ci_* for the scores'); a corrected row's bootstrap interval is that of "
+        "the refits corrected with their own resample's reliabilities (none where the bootstrap did not correct)."))
 
 
 def _as_paths(table: pd.DataFrame) -> pd.DataFrame:

@@ -191,6 +191,17 @@ def with_latent_effects(effects: pd.DataFrame, model, latent, alpha: float, equi
     return choose_slope_basis(out, _effect_corrected(out, latent))
 
 
+def latent_bootstrap_effects(replicates: pd.DataFrame, model, alpha: float) -> pd.DataFrame:
+    """Percentile intervals of every corrected path and effect over the bootstrap refits (each refit corrected
+    with its own resample's reliabilities): ``segment, kind, path, latent_boot_ci_low, latent_boot_ci_high``."""
+    from trustseg.model.effects import bootstrap_effect_intervals
+
+    boot = bootstrap_effect_intervals(replicates.assign(estimate=replicates["latent_estimate"]), model.equations_,
+                                      model.focal_name_, alpha)
+    return boot.rename(columns={"boot_ci_low": "latent_boot_ci_low", "boot_ci_high": "latent_boot_ci_high",
+                                "boot_replicates": "latent_boot_replicates"})
+
+
 def latent_caption(table: pd.DataFrame) -> str:
     """The caption's sentence on the latent_* columns (empty when the table has none)."""
     if "latent_estimate" not in table:
@@ -202,4 +213,60 @@ def latent_caption(table: pd.DataFrame) -> str:
             "empty where a segment's scores vary too little for their error. slope_basis: which coefficients the "
             "verdict, the names, sentences and figures read: corrected (the latent ones) or observed (the scores', "
             "where no predictor of the equation is a construct of several items or the segment could not be "
-            "corrected); observed_verdict: the scores' verdict.")
+            "corrected); observed_verdict: the scores' verdict."
+            + (" latent_boot_ci_low, latent_boot_ci_high: bootstrap percentile intervals of the corrected "
+               "coefficients, each refit corrected with the reliabilities of its own resample."
+               if "latent_boot_ci_low" in table else ""))
+
+
+def replicate_correction(reference, clean: pd.DataFrame, X: pd.DataFrame, y, w, ids, reliability_path: str,
+                         predictors: Sequence[str]):
+    """``latent(refit, rows)`` for :func:`trustseg.model.bootstrap.bootstrap_replicates`, or None.
+
+    Each bootstrap refit is corrected with error variances recomputed on its
+    own resample: Cronbach's alpha of the construct's items over the resampled
+    respondents (the items of ``clean``, already reverse-keyed, on the rows of
+    ``X``) and the resampled score's variance, so the percentile intervals
+    carry the reliabilities' uncertainty and the classification's together.
+    A construct whose items are not in ``clean`` keeps its full-sample alpha.
+    None when the model's family cannot be corrected or no predictor is a
+    construct of several items (nothing to correct).
+    """
+    from trustseg.model.measurement import latent_coefficients
+    from trustseg.survey.reliability import cronbach_alpha
+
+    families = getattr(reference.family_, "families", [reference.family_])
+    if not all(getattr(f, "normal", False) for f in families):
+        return None
+    table = pd.read_csv(reliability_path)
+    constructs = table.loc[table["level"] == "construct"].set_index("construct")
+    usable = [p for p in dict.fromkeys(predictors) if p in constructs.index and int(constructs.loc[p, "n_items"]) >= 2
+              and np.isfinite(float(constructs.loc[p, "alpha"])) and float(constructs.loc[p, "alpha"]) > 0]
+    if not usable:
+        return None
+    item_rows = table.loc[table["level"] == "item"]
+    items = {p: [i for i in item_rows.loc[item_rows["construct"] == p, "item"] if i in clean.columns] for p in usable}
+    answers = {p: clean.loc[X.index, cols].apply(pd.to_numeric, errors="coerce").reset_index(drop=True)
+               for p, cols in items.items() if len(cols) >= 2}
+    frame = X.reset_index(drop=True)
+    outcome = None if y is None else np.asarray(y, dtype=float)
+    weights = np.ones(len(frame)) if w is None else np.asarray(w, dtype=float)
+
+    def latent(refit, rows):
+        resample = frame.iloc[rows].reset_index(drop=True)
+        variances = {}
+        for p in usable:
+            alpha = cronbach_alpha(answers[p].iloc[rows]) if p in answers else np.nan
+            alpha = alpha if np.isfinite(alpha) and alpha > 0 else float(constructs.loc[p, "alpha"])
+            variances[p] = error_variance(alpha, float(resample[p].var(ddof=1)))
+        taken = None if outcome is None else outcome[rows]
+        try:
+            posteriors = refit.predict_proba(resample if outcome is None else resample[list(refit.feature_names_in_)],
+                                             taken)
+            zeros = np.zeros((len(refit.param_names_), len(refit.param_names_)))
+            return latent_coefficients(refit, resample, posteriors, zeros, variances,
+                                       sample_weight=weights[rows]).estimate
+        except (ValueError, np.linalg.LinAlgError):
+            return np.full((refit.n_segments_, len(refit.coef_terms_)), np.nan)
+
+    return latent

@@ -15,7 +15,13 @@ from trustseg.equations import TERM_SEPARATOR, chain_predictors
 from trustseg.report.tables import atomic_write_text, write_table
 from trustseg.stages.common import POSTERIOR_PREFIX, analysis_data, chosen_row, read_clean, stem, write_csv, write_json
 from trustseg.stages.fits import load_model
-from trustseg.stages.measurement import corrected_model, latent_caption, with_latent_effects, with_latent_segments
+from trustseg.stages.measurement import (
+    corrected_model,
+    latent_bootstrap_effects,
+    latent_caption,
+    with_latent_effects,
+    with_latent_segments,
+)
 from trustseg.stages.provenance import run_provenance
 
 logger = logging.getLogger("trustseg")
@@ -528,8 +534,9 @@ def chain_effects(clean_path: str, name: str, fit_path: str, segments_path: str,
     effects = model.effects(inference)
     names = pd.read_csv(segments_path).groupby("segment")["name"].first()
     effects.insert(1, "name", effects["segment"].map(names))
-    if replicates_path:
-        boot = bootstrap_effect_intervals(pd.read_csv(replicates_path), model.equations_, model.focal_name_, alpha)
+    replicates = pd.read_csv(replicates_path) if replicates_path else None
+    if replicates is not None:
+        boot = bootstrap_effect_intervals(replicates, model.equations_, model.focal_name_, alpha)
         effects = effects.merge(boot, on=["segment", "kind", "path"], how="left")
     else:
         effects = effects.assign(boot_ci_low=np.nan, boot_ci_high=np.nan, boot_replicates=0)
@@ -539,6 +546,9 @@ def chain_effects(clean_path: str, name: str, fit_path: str, segments_path: str,
         latent = corrected_model(model, X, model.predict_proba(X, None), inference, w, reliability_path,
                                  chain_predictors(equations), name)
         effects = with_latent_effects(effects, model, latent, alpha, equivalence_margin, verdict_adjustment)
+        if replicates is not None and "latent_estimate" in replicates:
+            effects = effects.merge(latent_bootstrap_effects(replicates, model, alpha), how="left",
+                                    on=["segment", "kind", "path"])
     write_table(
         effects, stem(output),
         caption=(
