@@ -256,7 +256,8 @@ def replicate_correction(reference, clean: pd.DataFrame, X: pd.DataFrame, y, w, 
         resample = frame.iloc[rows].reset_index(drop=True)
         variances = {}
         for p in usable:
-            alpha = cronbach_alpha(answers[p].iloc[rows]) if p in answers else np.nan
+            # complete item rows, as reliability.csv's alpha (a column's variance over its own answers would not do)
+            alpha = cronbach_alpha(answers[p].iloc[rows].dropna()) if p in answers else np.nan
             alpha = alpha if np.isfinite(alpha) and alpha > 0 else float(constructs.loc[p, "alpha"])
             variances[p] = error_variance(alpha, float(resample[p].var(ddof=1)))
         taken = None if outcome is None else outcome[rows]
