@@ -309,11 +309,8 @@ def bootstrap_replicates(X, y, reference, replicates, seed: int, n_init: int = 3
     family_data : dict, optional
         The trials or offset of each respondent (binomial, poisson), resampled with them.
     latent : callable, optional
-        ``latent(refit, rows)`` -> the refit's coefficients corrected for
-        measurement error (K_b, Q), from the resampled respondents ``rows``
-        (indices into X): with it the table has a ``latent_estimate`` column,
-        so each replicate carries the correction's whole uncertainty
-        (issue 27; :func:`trustseg.stages.measurement.replicate_correction`).
+        ``latent(refit, rows)`` -> the refit's coefficients corrected for measurement error (K_b, Q) on the
+        resampled rows of X; adds a ``latent_estimate`` column (``stages.measurement.replicate_correction``).
 
     Returns
     -------
