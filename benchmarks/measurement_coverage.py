@@ -234,6 +234,7 @@ def main():
     parser.add_argument("--n", type=int, nargs="+", default=[300, 1000])
     parser.add_argument("--reliability", type=float, nargs="+", default=[0.7, 0.8, 0.9])
     parser.add_argument("--replications", type=int, default=100)
+    parser.add_argument("--first", type=int, default=0, help="index of the first data set (to add data sets to a run)")
     parser.add_argument("--n-init", type=int, default=4)
     parser.add_argument("--rounded", action="store_true")
     parser.add_argument("--segments", type=int, choices=[2, 3], default=2)
@@ -245,7 +246,7 @@ def main():
     rows = []
     for n in args.n:
         for reliability in args.reliability:
-            for r in range(args.replications):
+            for r in range(args.first, args.first + args.replications):
                 for row in one_data_set(args.design, n, reliability, 1000 * n + r, args.n_init, args.rounded,
                                         args.segments, args.bootstrap):
                     rows.append({"design": f"{args.design} K={args.segments}", "n": n, "reliability": reliability,
