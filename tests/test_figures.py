@@ -120,6 +120,16 @@ def test_segment_scatter(tmp_path, survey):
     assert "<svg" in rec.paths[2].read_text()
 
 
+def test_segment_scatter_caption_of_a_censored_fit_reads_as_a_sentence(tmp_path, survey):
+    # the bank and ECSI runs read "each segment's expected score, censored at the ends of the scale from its
+    # censored regression", as if the scale's ends came from the regression
+    data, lines = survey
+    rec = F.segment_scatter(data, lines, NAMES, X_LABEL, Y_LABEL, tmp_path / "c", formats=(), family="censored",
+                            y_scale=(1, 7))
+    assert "each segment's expected score, censored at the ends of the scale, from its censored regression" in \
+        rec.caption
+
+
 def test_segment_scatter_is_deterministic(tmp_path, survey):
     data, lines = survey
     a = F.segment_scatter(data, lines, NAMES, X_LABEL, Y_LABEL, tmp_path / "a", seed=7)
@@ -202,6 +212,35 @@ def test_information_criteria_single_k(tmp_path):
     assert "K = 1\u20131" in rec.caption and "chosen K = 1" in rec.caption
 
 
+def test_information_criteria_names_the_rule_and_keeps_small_differences_readable(tmp_path, layouts):
+    # The bank survey's criteria (K = 1-4, censored fits): ICL's entropy term puts it 127-257 above its minimum
+    # while AIC, AIC3, BIC and SABIC differ by 0-30, so on a linear axis their minima could not be read.
+    ms = pd.DataFrame({"k": [1, 2, 3, 4], "aic": [910.31, 884.30, 882.15, 884.37],
+                       "aic3": [913.31, 891.30, 893.15, 899.37], "bic": [920.88, 908.95, 920.88, 937.19],
+                       "sabic": [911.37, 886.76, 886.01, 889.64], "icl": [920.88, 1047.53, 1097.40, 1178.12],
+                       "chosen": [False, True, False, False], "choice_note": ["", "", "", ""]})
+    rec = F.information_criteria(ms, tmp_path / "ic", formats=(), criterion="aic3")
+    assert layouts[-1]["yscale"] == ["symlog"]
+    check_layout(layouts[-1])
+    # the criterion that chose K is drawn although it is not among the default criteria, and named
+    assert "AIC3" in rec.caption.split(")")[0] and "It was chosen by the lowest AIC3." in rec.caption
+    assert "chosen K = 2, lowest AIC3" in " ".join(text for text, _ in layouts[-1]["texts"]).replace("\n", " ")
+    assert "linear from 0 to 10 and logarithmic above" in rec.caption
+    # the notebooks take a figure's first sentence as its alt text: no abbreviation's full stop cuts it short
+    # (it read "Information criteria (AIC, BIC, Sample-size adj")
+    assert rec.caption.split(". ")[0].endswith("K = 1\u20134 (SABIC: the sample-size adjusted BIC)")
+    # small differences only: a plain linear axis, and the caption says nothing of a logarithmic one
+    small = pd.DataFrame({"k": [1, 2, 3], "bic": [910.0, 903.0, 908.0], "chosen": [False, True, False]})
+    rec = F.information_criteria(small, tmp_path / "ic_small", formats=(), criterion="bic")
+    assert layouts[-1]["yscale"] == ["linear"] and "logarithmic" not in rec.caption
+    # K chosen by the likelihood-ratio tests: the rule and the selection's own note
+    note = "K = 1 vs 2: p = 0.010; K = 2 vs 3: p = 0.300, so K = 2."
+    rec = F.information_criteria(small.assign(choice_note=["", note, ""]), tmp_path / "ic_lr", formats=(),
+                                 criterion="lr_test")
+    assert "chosen by sequential parametric bootstrap likelihood-ratio tests" in rec.caption
+    assert rec.caption.endswith(note)
+
+
 # ---------------------------------------------------------------- 3 posterior
 
 
@@ -262,6 +301,68 @@ def test_coefficient_forest_without_boot_and_nan_model_ci(tmp_path):
     assert "1 interval(s)" in rec.caption
 
 
+def test_coefficient_forest_speaks_of_intercepts_off_the_scale_and_rarely_found_segments(tmp_path):
+    # The ECSI mobile-phone survey (censored, K = 2, 50 refits): both intercepts lie off the 1-10 scale, and
+    # segment 2 (6 respondents) was found again in 22% of the refits, its bootstrap slope interval crossing zero.
+    est = pd.DataFrame({"segment": [1, 1, 2, 2], "term": ["(Intercept)", "satisfaction"] * 2,
+                        "estimate": [-2.55, 1.39, 29.04, -2.84], "ci_low": [-3.93, 1.20, 14.59, -4.56],
+                        "ci_high": [-1.17, 1.58, 43.49, -1.12], "boot_ci_low": [-6.48, 1.05, -2.38, -3.11],
+                        "boot_ci_high": [0.11, 1.94, 31.62, 1.31], "reappearance": [0.88, 0.88, 0.22, 0.22]})
+    names = {1: "Satisfaction-driven", 2: "Satisfaction-averse"}
+    rec = F.coefficient_forest(est, names, tmp_path / "f", equivalence_margin=0.1, formats=(),
+                               outcome_scale=(1, 10), predictor_scale=(1, 10))
+    assert "The intercepts of segments 1 and 2 lie outside the outcome's 1\u201310 scale." in rec.caption
+    assert ("Segment 2 was found again in only 22% of the bootstrap refits" in rec.caption
+            and "not the sampling spread of its coefficients" in rec.caption)
+    assert "Segment 1 was found" not in rec.caption
+    # the table's "(Intercept)" is an intercept in words: "coefficients ((Intercept), satisfaction)" read badly
+    assert "coefficients (intercept, satisfaction)" in rec.caption
+    one = F.coefficient_forest(est.assign(estimate=[2.0, 1.39, 29.04, -2.84], reappearance=0.9), names,
+                               tmp_path / "g", formats=(), outcome_scale=(1, 10))
+    assert "The intercept of segment 2 lies outside" in one.caption and "found again" not in one.caption
+
+
+def _render_report_caption(figure: str, replicates: int, equations) -> str:
+    """A figure's caption in the HTML report (workflow/report/<figure>.rst), rendered as Snakemake renders it."""
+    from types import SimpleNamespace
+
+    from jinja2 import Environment
+
+    analysis = {"focal": None, "outcome": "loyalty", "predictors": ["sat"], "equivalence_margin": 0.1,
+                "criterion": "lr_test" if replicates == 0 else "bic",
+                "equations": [{"outcome": o, "predictors": p} for o, p in equations] if equations else []}
+    snakemake = SimpleNamespace(config={"analyses": {"a": analysis}, "bootstrap": {"replicates": replicates}},
+                                wildcards=SimpleNamespace(analysis="a"))
+    template = (REPO / "workflow" / "report" / f"{figure}.rst").read_text(encoding="utf-8")
+    return Environment(trim_blocks=True, lstrip_blocks=True).from_string(template).render(snakemake=snakemake)
+
+
+CHAIN = [["trust", ["sat"]], ["loyalty", ["sat", "trust"]]]
+
+
+@pytest.mark.parametrize("replicates,equations", [(0, None), (50, None), (50, CHAIN), (0, CHAIN)])
+def test_report_captions_of_the_figures_say_what_this_run_drew(replicates, equations):
+    """The report's captions promised dashed bootstrap intervals in a run without a bootstrap, one banded focal
+    slope in a chain (whose every path is banded) and a fitted line with its band in a chain's scatter (which
+    draws each segment's total-effect line, without a band)."""
+    forest = _render_report_caption("coefficient_forest", replicates, equations)
+    scatter = _render_report_caption("segment_scatter", replicates, equations)
+    assert ("dashed" in forest) == (replicates > 0)
+    if equations:
+        assert "Path coefficients of the chain ending in loyalty" in forest and "every path's slope" in forest
+        assert "total-effect line" in scatter and "no band" in scatter and "confidence band" not in scatter
+        effects = _render_report_caption("effects_forest", replicates, equations)
+        assert ("dashed" in effects) == (replicates > 0)
+    else:
+        assert "Regression coefficients of loyalty" in forest and "the sat slope" in forest
+        assert "fitted line and pointwise confidence band" in scatter
+    assert "flagged respondents kept" in _render_report_caption("participant_flow", replicates, equations)
+    # the rule that chose K in words, not the config's value ("criterion bic")
+    criteria = _render_report_caption("information_criteria", replicates, equations)
+    assert ("(lowest BIC)" in criteria) == (replicates > 0) and "criterion bic" not in criteria
+    assert ("likelihood-ratio tests" in criteria) == (replicates == 0)
+
+
 # ---------------------------------------------------------------- 5 bootstrap
 
 
@@ -297,6 +398,22 @@ def test_profile_heatmap(tmp_path):
     assert "<svg" in svg
 
 
+def test_profile_heatmap_caption_speaks_of_this_table_and_its_tests(tmp_path):
+    # The bank survey profiles gender only: its caption spoke of numeric variables and means it did not have,
+    # and gave no test, although a 58% against 62% split is shaded as if it differed (chi-square p = 0.474).
+    prof = pd.DataFrame({"variable": ["gender"] * 4, "kind": "categorical", "level": ["female", "female", "male",
+                         "male"], "segment": [1, 2, 1, 2], "value": [0.576, 0.620, 0.424, 0.380],
+                         "test": "chi-square", "p_value": 0.4736})
+    rec = F.profile_heatmap(prof, {1: "A", 2: "B"}, tmp_path / "prof", formats=())
+    assert "mean" not in rec.caption and "numeric" not in rec.caption
+    assert rec.caption.endswith("Shading is no test; each variable's test of a difference between the segments "
+                                "(profiles.csv): gender chi-square p = 0.474.")
+    ages = pd.DataFrame({"variable": "age", "level": None, "segment": [1, 2], "value": [3.35, 3.33]})
+    means_only = F.profile_heatmap(ages, {1: "A", 2: "B"}, tmp_path / "ages", formats=())
+    assert "percentage" not in means_only.caption and "segment mean" in means_only.caption
+    assert "test" not in means_only.caption  # no tests in the table, none claimed
+
+
 def test_profile_heatmap_empty_and_constant_rows(tmp_path):
     empty = pd.DataFrame(columns=["variable", "level", "segment", "value"])
     rec = F.profile_heatmap(empty, NAMES, tmp_path / "empty")
@@ -326,6 +443,10 @@ def test_participant_flow_counts_respondents_and_keeps_other_changes_off_the_flo
     assert "personal data: 1 column dropped" in texts.replace("\n", " ")
     assert "11 answers set to missing" in texts.replace("\n", " ")
     assert "flagged but kept, straightlining: 2" in texts.replace("\n", " ")
+    # kept respondents are not changed ones (the bank survey's 3 straight-liners were listed as "Kept, with
+    # changes"), and the caption counts them as the figure does
+    assert "Changes and flags that exclude nobody:" in texts and "with changes" not in texts
+    assert "leaving 86 in the clean data set (kept although flagged: 2 by straightlining)." in rec.caption
     assert "rows affected" not in rec.caption and "row actions" not in rec.caption
     # dollar signs print literally, and a cleaning that excluded nobody says so
     rep0 = pd.DataFrame([("input", 5, None, "read", ""), ("tip $x^^y$", 0, None, "flagged", ""),
@@ -374,7 +495,7 @@ from pathlib import Path  # noqa: E402
 
 import yaml  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.text import Text  # noqa: E402
+from matplotlib.text import Annotation, Text  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHORT = {"outcome": "rep", "focal": "sat", "other": "trust", "segment": "Seg"}
@@ -410,7 +531,8 @@ def _layout(fig) -> dict:
             lo, hi = sorted(axis.get_view_interval())
             span = hi - lo
             for tick in axis.get_major_ticks() + axis.get_minor_ticks():
-                if not lo - 1e-9 * span <= tick.get_loc() <= hi + 1e-9 * span:
+                # an axes drawn without its axis (a path diagram) draws no tick label either
+                if not ax.axison or not lo - 1e-9 * span <= tick.get_loc() <= hi + 1e-9 * span:
                     undrawn |= {id(tick.label1), id(tick.label2)}
     texts = [(t.get_text(), t.get_window_extent(renderer)) for t in fig.findobj(Text)
              if t.get_visible() and t.get_text().strip() and id(t) not in undrawn and t.figure is fig]
@@ -419,7 +541,10 @@ def _layout(fig) -> dict:
     return {"texts": texts, "legends": legends, "axes": [ax.get_window_extent(renderer) for ax in fig.axes],
             "figure": fig.bbox, "fig": fig,
             # the figure is cleared once saved: keep what the tests read of its axes
-            "ylim": [ax.get_ylim() for ax in fig.axes], "yticks": [list(ax.get_yticks()) for ax in fig.axes]}
+            "ylim": [ax.get_ylim() for ax in fig.axes], "yticks": [list(ax.get_yticks()) for ax in fig.axes],
+            "yscale": [ax.get_yscale() for ax in fig.axes],
+            "arrow_caps": [a.arrow_patch.get_capstyle() for a in fig.findobj(Annotation)
+                           if a.arrow_patch is not None and a.arrow_patch.get_linestyle() not in ("solid", "-")]}
 
 
 def _overlap(a, b, tolerance=0.5) -> bool:
@@ -616,3 +741,62 @@ def test_figure_stage_draws_the_shared_example_surveys(example, tmp_path, layout
     assert lo - 0.2 * (hi - lo) < ylim[0] < lo and hi < ylim[1] < hi + 0.2 * (hi - lo), ylim
     if example == "corp_rep":  # satisfaction is the single item cusa
         assert re.search(r"Satisfaction \(one item: cusa, 1-7 scale\)", scatter)
+
+
+# ---------------------------------------------------------------- a chain's figures on the ECSI survey
+
+
+def _ecsi_chain_effects() -> pd.DataFrame:
+    """effects.csv of the chain satisfaction -> trust -> loyalty on the ECSI survey (K = 2, 50 refits), rounded."""
+    rows = [
+        (1, "path", "satisfaction → trust", 0.784, 0.063, 0.660, 0.907, "drives_up"),
+        (1, "path", "satisfaction → loyalty", 1.365, 0.136, 1.099, 1.631, "drives_up"),
+        (1, "path", "trust → loyalty", 0.103, 0.110, -0.112, 0.317, "inconclusive"),
+        (1, "direct", "satisfaction → loyalty", 1.365, 0.136, 1.099, 1.631, "drives_up"),
+        (1, "indirect", "satisfaction → trust → loyalty", 0.080, 0.086, -0.087, 0.248, "inconclusive"),
+        (1, "total", "satisfaction → loyalty", 1.445, 0.105, 1.239, 1.652, "drives_up"),
+        (2, "path", "satisfaction → trust", -0.073, 0.382, -0.822, 0.677, "inconclusive"),
+        (2, "path", "satisfaction → loyalty", -0.637, 0.403, -1.426, 0.152, "inconclusive"),
+        (2, "path", "trust → loyalty", -0.798, 0.242, -1.271, -0.324, "drives_down"),
+        (2, "direct", "satisfaction → loyalty", -0.637, 0.403, -1.426, 0.152, "inconclusive"),
+        (2, "indirect", "satisfaction → trust → loyalty", 0.058, 0.308, -0.546, 0.662, "inconclusive"),
+        (2, "total", "satisfaction → loyalty", -0.579, 0.489, -1.538, 0.380, "inconclusive"),
+    ]
+    return pd.DataFrame(rows, columns=["segment", "kind", "path", "estimate", "std_error", "ci_low", "ci_high",
+                                       "verdict"])
+
+
+def test_path_styles_look_as_the_legend_names_them():
+    """On the ECSI chain, inconclusive paths (2 on, 2 off) looked like the dashed 'shown negligible' ones, though
+    the legend calls them dotted: every 'dotted' style is dots, every 'dashed' one dashes, and no two verdicts
+    that mean different things share a look."""
+    from trustseg.report.figures.chains import PATH_STYLE_WORDS, PATH_STYLES
+
+    looks = {}
+    for verdict, words in PATH_STYLE_WORDS.items():
+        width, dash, grey = PATH_STYLES[verdict]
+        on = None if dash == "solid" else dash[1][0]
+        if "dotted" in words:
+            assert on is not None and on <= width, (verdict, dash)  # a dot: no longer than the line is wide
+        elif "dashed" in words:
+            assert on is not None and on >= 3, (verdict, dash)
+        else:
+            assert "solid" in words or "dash-dot" in words
+        looks[verdict] = (round(width), dash, grey)
+    assert len(set(looks.values())) == len(looks)
+
+
+def test_chain_figures_of_the_ecsi_survey_are_laid_out_without_collisions(tmp_path, layouts):
+    effects = _ecsi_chain_effects()
+    names = {1: "Satisfaction-driven without trust", 2: "Satisfaction effect unclear, high loyalty"}
+    diagram = F.path_diagram(effects, names, tmp_path / "paths", formats=())
+    forest = F.effects_forest(effects, names, tmp_path / "effects", equivalence_margin=0.1, formats=())
+    for layout in layouts:
+        check_layout(layout)
+    texts = " ".join(text for text, _ in layouts[0]["texts"])
+    assert "−0.80\n[−1.27, −0.32]" in texts and "total 1.45 [1.24, 1.65] (drives up)" in texts
+    assert "thin dotted: inconclusive" in diagram.caption and "shown negligible" in diagram.caption
+    # dotted and dashed arrows with butt caps: an arrow's default round caps drew the thick dotted "drives down"
+    # path (ECSI segment 2, trust -> loyalty) as thick dashes
+    assert len(layouts[0]["arrow_caps"]) == 4 and set(layouts[0]["arrow_caps"]) == {"butt"}
+    assert "(±0.1)" in forest.caption

@@ -162,3 +162,29 @@ def test_an_expected_direction_names_a_predictor_and_says_raises_or_lowers():
     cfg["analyses"]["trust_on_satisfaction"]["expected"] = {"satisfaction": "lowers"}
     assert validate_config(cfg, source="the config")["analyses"]["trust_on_satisfaction"]["expected"] == {
         "satisfaction": "lowers"}
+
+
+def _chain_effects(verdicts_by_segment):
+    """verdicts_by_segment: {segment: {kind: verdict}} for the kinds indirect, direct, total."""
+    rows = [dict(segment=seg, kind=kind, path="satisfaction → repurchase", verdict=verdict)
+            for seg, verdicts in verdicts_by_segment.items() for kind, verdict in verdicts.items()]
+    return pd.DataFrame(rows)
+
+
+def test_a_chain_name_claims_no_mediator_absence_that_the_indirect_effect_does_not_show():
+    """'without trust' only where the indirect effect is shown flat; an unclear or contrary one is not absent."""
+    from trustseg.report.naming import name_chain_segments
+
+    effects = _chain_effects({
+        1: dict(indirect="drives_up", direct="inconclusive", total="drives_up"),
+        2: dict(indirect="negligible", direct="drives_up", total="drives_up"),
+        3: dict(indirect="inconclusive", direct="drives_up", total="drives_up"),
+        4: dict(indirect="drives_down", direct="drives_up", total="drives_up"),
+    })
+    names = name_chain_segments(effects, "satisfaction", "repurchase", ["trust"],
+                                levels={1: 5.0, 2: 5.0, 3: 4.0, 4: 3.0}, cut=4.5)
+    assert names[1] == "Trust-building"
+    assert names[2] == "Satisfaction-driven without trust"
+    # 3 and 4 share the name and are told apart by their level
+    assert all(names[s].startswith("Satisfaction-driven directly") for s in (3, 4)), names
+    assert "without" not in names[3] + names[4]

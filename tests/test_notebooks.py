@@ -332,3 +332,33 @@ def test_report_captions_name_the_runs_own_variables(tmp_path):
     assert "<tt class=\"docutils literal\">region</tt>" in rendered["profiles"]
     # the landing page opens with the run's warnings
     assert rendered["workflow"].index("K = 4 had the lowest BIC") < rendered["workflow"].index("Clusterwise regression")
+
+
+def test_reader_html_keeps_each_figures_alt_text(tmp_path):
+    """nbconvert's lab template drops an image output's alt metadata ("No description has been provided for this
+    image" on every figure of the bank and ECSI runs): the reader's HTML gives each figure the alt text
+    show_figure set from its caption."""
+    import base64
+
+    import nbformat
+
+    from trustseg.report.notebooks import reader_html
+
+    def png(colour: int) -> str:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(1, 1))
+        fig.patch.set_facecolor(str(colour / 10))
+        path = tmp_path / f"{colour}.png"
+        fig.savefig(path)
+        return base64.b64encode(path.read_bytes()).decode()
+
+    outputs = [nbformat.v4.new_output("display_data", data={"image/png": png(c), "text/plain": "<Image>"},
+                                      metadata={"image/png": {"alt": alt, "width": 720}})
+               for c, alt in ((2, "Information criteria (AIC, BIC) against K = 1\u20134"),
+                              (7, "Loyalty's \"scatter\""))]
+    cell = nbformat.v4.new_code_cell("show()", outputs=outputs)
+    html = reader_html(nbformat.v4.new_notebook(cells=[cell]))
+    assert 'alt="Information criteria (AIC, BIC) against K = 1\u20134"' in html
+    assert 'alt="Loyalty&#x27;s &quot;scatter&quot;"' in html
+    assert "No description has been provided" not in html

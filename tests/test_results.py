@@ -568,3 +568,19 @@ def test_cleaning_rule_sentences_say_what_each_rule_did_and_why():
         ("straightlining", "5 respondent rows; flagged: 0 dropped, 5 kept (no reverse-keyed items, so they are kept)."),
         ("speeders", "2 respondent rows; flagged."),
     ]
+
+
+def test_a_mixed_family_chain_reads_its_effects_in_the_last_outcomes_unit():
+    """Paths keep each equation's unit; the effects on the last outcome (products of paths) have one unit."""
+    base = {k: v for k, v in SETTINGS.items() if k != "analysis"}
+    settings = tr.AnalysisSettings(**base | {
+        "outcome": "loyalty", "equations": (("trust", ["satisfaction"]), ("loyalty", ["satisfaction", "trust"])),
+        "family": ("gaussian", "censored")})
+    assert settings.effect_unit == "latent outcome points"
+    sentence = ts.family_sentence(settings)
+    assert "paths are in each equation's own units (outcome points, latent outcome points)" in sentence
+    assert "effects on loyalty in latent outcome points per satisfaction point" in sentence
+    same = tr.AnalysisSettings(**base | {"equations": (("trust", ["satisfaction"]),
+                                                        ("repurchase", ["satisfaction", "trust"])),
+                                         "family": ("censored", "censored")})
+    assert "paths and effects are in latent outcome points" in ts.family_sentence(same)

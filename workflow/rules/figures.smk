@@ -51,6 +51,7 @@ rule segment_figures:
         equations=setting("equations"),
         higher_is=setting("higher_is"),
         expected=setting("expected"),
+        criterion=setting("criterion"),
         formats=FIGURE_FORMATS,
         seed=SEED,
     conda:

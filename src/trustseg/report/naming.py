@@ -289,6 +289,15 @@ def _unique_names(names: dict[int, str], levels: pd.Series, what: str) -> dict[i
     return names
 
 
+def _direct_suffix(mediator: str, indirect_verdicts: list[str]) -> str:
+    """What a direct-effect name adds about the mediator: its absence only where the indirect effect shows it."""
+    if not mediator:
+        return ""
+    if indirect_verdicts and set(indirect_verdicts) <= {"does_not_drive", "negligible"}:
+        return f" without {_pretty(mediator).lower()}"
+    return " directly"
+
+
 def name_chain_segments(effects: pd.DataFrame, focal: str, outcome: str, mediators: list[str],
                         levels: Mapping[int, float], mediator_levels: Mapping[int, float] | None = None,
                         cut: float | None = None, mediator_cut: float | None = None,
@@ -309,7 +318,10 @@ def name_chain_segments(effects: pd.DataFrame, focal: str, outcome: str, mediato
        (e.g. "Trust-building") for a lever, ``"{Mediator}-eroding"`` for a
        burden (privacy concern lowering intention through trust);
     2. else the direct effect in the expected direction -> ``"{Focal}-driven
-       without {mediator}"`` (``-sensitive`` for a burden);
+       without {mediator}"`` when the indirect effect is shown flat
+       (``does_not_drive`` or ``negligible``), ``"{Focal}-driven directly"``
+       when it is not (inconclusive, unreliable or against): the name claims
+       no absence the data do not show (``-sensitive`` for a burden);
     3. else the total effect against it -> ``"{Focal}-averse"``
        (``-tolerant`` for a burden);
     4. else a total effect shown flat (``does_not_drive`` or ``negligible``):
@@ -338,8 +350,7 @@ def name_chain_segments(effects: pd.DataFrame, focal: str, outcome: str, mediato
             names[segment] = (f"{_pretty(mediator)}-{'building' if kind == 'lever' else 'eroding'}" if mediator
                               else moved_name(focal, True, kind))
         elif wanted in verdicts.get("direct", []):
-            names[segment] = moved_name(focal, True, kind) + (f" without {_pretty(mediator).lower()}" if mediator
-                                                               else "")
+            names[segment] = moved_name(focal, True, kind) + _direct_suffix(mediator, verdicts.get("indirect", []))
         elif against in verdicts.get("total", []):
             names[segment] = moved_name(focal, False, kind)
         elif set(verdicts.get("total", [])) & {"does_not_drive", "negligible"}:

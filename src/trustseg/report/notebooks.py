@@ -14,6 +14,7 @@ one), and no execution times are recorded.
 from __future__ import annotations
 
 import copy
+import html
 import logging
 import re
 import tempfile
@@ -147,7 +148,37 @@ def reader_html(notebook: nbformat.NotebookNode) -> str:
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(notebook)
+    body = _figure_alt_texts(body, notebook)
     return body.replace("</head>", f"<style>{READER_CSS}</style>\n</head>", 1)
+
+
+def _figure_alt_texts(body: str, notebook: nbformat.NotebookNode) -> str:
+    """Give each embedded figure the alt text its output carries (``show_figure`` sets it from the caption).
+
+    nbconvert's lab template ignores an image output's ``alt`` metadata and
+    labels every image "No description has been provided for this image";
+    the images are matched to their outputs by their base64 data.
+    """
+    alts = {}
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {}).get("image/png")
+            alt = (output.get("metadata", {}).get("image/png") or {}).get("alt")
+            if data and alt:
+                alts["".join(str(data).split())] = str(alt)
+
+    def with_alt(match: re.Match) -> str:
+        tag = match.group(0)
+        src = re.search(r'src="data:image/png;base64,([^"]+)"', tag)
+        alt = alts.get("".join(src.group(1).split())) if src else None
+        if alt is None:
+            return tag
+        attribute = 'alt="' + html.escape(alt, quote=True) + '"'
+        if re.search(r'\balt="[^"]*"', tag):
+            return re.sub(r'\balt="[^"]*"', lambda _: attribute, tag, count=1)
+        return tag.replace("<img", f"<img {attribute}", 1)
+
+    return re.sub(r"<img\b[^>]*>", with_alt, body) if alts else body
 
 
 def publish_notebooks(executed_dir: str | Path, target_dir: str | Path = "notebooks") -> list[Path]:

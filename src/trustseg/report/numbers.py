@@ -59,14 +59,23 @@ def coefficient_unit(families: Sequence[str]) -> str:
     """The unit of the coefficients of ``families`` (one name per equation), from the families' own facts.
 
     One unit when the equations share it ("latent outcome points"); for a
-    chain whose equations differ, each equation's unit in turn.  A chain's
-    effects on its last outcome are products of paths: with normal
-    mediators they are in the last outcome's unit per predictor point.
+    chain whose equations differ, each equation's unit in turn (its paths).
+    A chain's effects on its last outcome are in one unit: :func:`effect_unit`.
     """
     units = [family_class(f).coefficient_unit for f in families] or [family_class("gaussian").coefficient_unit]
     if len(set(units)) == 1:
         return units[0]
     return "each equation's own units (" + ", ".join(dict.fromkeys(units)) + ")"
+
+
+def effect_unit(families: Sequence[str]) -> str:
+    """The unit of a chain's effects on its last outcome: the last equation's coefficient unit.
+
+    An indirect effect is a product of paths (mediator per focal point times
+    outcome per mediator point), so it is in the last outcome's unit per
+    focal point, whatever unit the mediator's own equation has.
+    """
+    return coefficient_unit(list(families)[-1:])
 
 
 def decimals(std_error, minimum: int = 2, maximum: int = 6) -> int:

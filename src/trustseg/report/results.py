@@ -25,7 +25,7 @@ import pandas as pd
 from trustseg.direction import expected_sign, predictor_kind
 from trustseg.errors import TrustsegError
 from trustseg.model.validation import INTERCEPT
-from trustseg.report.numbers import category_text, coefficient_unit
+from trustseg.report.numbers import category_text, coefficient_unit, effect_unit
 
 CRITERIA = ("bic", "icl", "aic", "aic3", "caic", "sabic")
 
@@ -112,7 +112,7 @@ class AnalysisSettings:
     @property
     def effect_unit(self) -> str:
         """The unit of a chain's effects on its last outcome (a product of paths), or of the focal slope."""
-        return coefficient_unit(self.family)
+        return effect_unit(self.family)
 
     @property
     def mediators(self) -> list[str]:

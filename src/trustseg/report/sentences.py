@@ -16,6 +16,7 @@ from trustseg.render import join_words
 from trustseg.report.naming import against_verdict
 from trustseg.report.numbers import (
     category_text,
+    coefficient_unit,
     finite,
     fmt_ci,
     fmt_estimate,
@@ -575,6 +576,10 @@ def family_sentence(settings: AnalysisSettings) -> str:
     """Which outcome family the analysis fits, and the unit its slopes are read in."""
     if settings.is_chain:
         each = join_words([f"{label(o)} as {f}" for (o, _), f in zip(settings.equations, settings.family)])
-        return (f"Its equations fit {each}; paths and effects are in {settings.effect_unit} per predictor point.")
+        paths, effects = coefficient_unit(settings.family), settings.effect_unit
+        if paths == effects:
+            return f"Its equations fit {each}; paths and effects are in {effects} per predictor point."
+        return (f"Its equations fit {each}; paths are in {paths} per predictor point, and the effects on "
+                f"{label(settings.equations[-1][0])} in {effects} per {label(settings.focal)} point.")
     return (f"Its outcome is fitted with the {settings.family[-1]} family, so its slopes are in "
             f"{settings.slope_unit} per predictor point.")

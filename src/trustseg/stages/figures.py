@@ -13,7 +13,7 @@ import pandas as pd
 from trustseg.direction import expected_sign
 from trustseg.model.families import family_class
 from trustseg.model.validation import INTERCEPT
-from trustseg.report.numbers import coefficient_unit
+from trustseg.report.numbers import coefficient_unit, effect_unit
 from trustseg.report.results import CORRECTED, basis_words, on_slope_basis
 from trustseg.stages.common import (
     POSTERIOR_PREFIX,
@@ -58,7 +58,7 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
                     constructs: Mapping, weight_column: str | None, formats: Sequence[str], seed: int,
                     family: Mapping | Sequence | None = None, family_columns: Mapping[str, str] | None = None,
                     equations: Sequence | None = None, higher_is: str = "better",
-                    expected: Mapping[str, str] | None = None) -> None:
+                    expected: Mapping[str, str] | None = None, criterion: str | None = None) -> None:
     """The segment scatter, information criteria, posterior certainty and coefficient forest of one analysis.
 
     ``family`` (``{"name": ..., "options": ...}``, one per equation of a
@@ -68,7 +68,8 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
     respondent's share of successes, with an exposure column the count per
     unit of exposure, on the scale of the curves.  ``higher_is`` and
     ``expected`` give the focal predictor's expected direction, marked in
-    the coefficient forest.
+    the coefficient forest; ``criterion`` (how K was chosen) is named in the
+    information criteria's caption.
 
     ``constructs`` needs to hold only the outcome and the focal predictor (for
     the axis labels and the scales the axes are limited to).  Captions go to
@@ -86,7 +87,7 @@ def segment_figures(clean_path: str, name: str, inputs: Mapping[str, str], out_d
                                            weight_column=weight_column, formats=formats, seed=seed,
                                            family=families[-1], family_columns=family_columns, equations=equations)}
     written["information_criteria"] = fig.information_criteria(
-        pd.read_csv(inputs["model_selection"]), out / "information_criteria", formats=formats
+        pd.read_csv(inputs["model_selection"]), out / "information_criteria", formats=formats, criterion=criterion
     )
     posteriors = assignments[[c for c in assignments.columns if c.startswith(POSTERIOR_PREFIX)]].to_numpy()
     written["posterior_certainty"] = fig.posterior_certainty(
@@ -156,10 +157,10 @@ def _forest(inputs, out, names, *, focal, alpha, equivalence_margin, constructs,
     if inputs.get("bootstrap"):
         boot = pd.read_csv(inputs["bootstrap"]).rename(columns={"ci_low": "boot_ci_low", "ci_high": "boot_ci_high"})
         boot = _as_paths(boot) if equations else boot
-        latent_boot = [c for c in ("latent_boot_ci_low", "latent_boot_ci_high") if c in boot]
-        estimates = estimates.merge(
-            boot[["segment", "term", "boot_ci_low", "boot_ci_high", *latent_boot]], on=["segment", "term"], how="left"
-        )
+        # reappearance: the forest's caption warns of a segment its refits rarely found again
+        columns = ["segment", "term", "boot_ci_low", "boot_ci_high",
+                   *(c for c in ("reappearance", "latent_boot_ci_low", "latent_boot_ci_high") if c in boot)]
+        estimates = estimates.merge(boot[columns], on=["segment", "term"], how="left")
     # the points and intervals the verdicts read: the constructs' where corrected for measurement error
     basis = _basis_phrase(segments_df)
     estimates = on_slope_basis(estimates.assign(**{c: segments_df[c].to_numpy() for c in segments_df.columns
@@ -247,7 +248,7 @@ def chain_figures(segments_path: str, effects_path: str, name: str, out_dir: str
     from trustseg.report import figures as fig
 
     # the effects on the last outcome (products of paths) in the one unit every figure, sentence and summary uses
-    unit = coefficient_unit([f["name"] for f in family or [{"name": "gaussian"}]]) + " per predictor point"
+    unit = effect_unit([f["name"] for f in family or [{"name": "gaussian"}]]) + " per predictor point"
     effects = pd.read_csv(effects_path)
     basis = _basis_phrase(effects)
     effects = on_slope_basis(effects)

@@ -300,12 +300,15 @@ def _write_summary(inference, lines: list, path: str, family: str | None = None)
 
 
 def _chain_family_words(model) -> str:
-    """A chain's Family line: each equation's family, and the one unit its coefficients and effects are in."""
-    from trustseg.report.numbers import coefficient_unit
+    """A chain's Family line: each equation's family, the unit of its paths and that of its effects."""
+    from trustseg.report.numbers import coefficient_unit, effect_unit
 
     names = [f.name for f in model.family_.families]
     each = ", ".join(f"{o}: {n}" for (o, _), n in zip(model.equations_, names))
-    return f"one per equation ({each}); coefficients and effects in {coefficient_unit(names)}"
+    paths, effects = coefficient_unit(names), effect_unit(names)
+    if paths == effects:
+        return f"one per equation ({each}); coefficients and effects in {paths}"
+    return f"one per equation ({each}); paths in {paths}; effects on {model.equations_[-1][0]} in {effects}"
 
 
 def join_terms(terms: Sequence[str]) -> str:

@@ -24,7 +24,8 @@ PATH_STYLES = {
     "drives_down": (2.4, (0, (1, 1.2)), "0.05"),
     "negligible": (0.9, (0, (5, 3)), "0.45"),
     "does_not_drive": (0.9, (0, (5, 3)), "0.45"),
-    "inconclusive": (1.2, (0, (2, 2)), "0.3"),
+    # dots, as the legend says: short dashes (2 on, 2 off) read as the dashed "negligible" line in print
+    "inconclusive": (1.2, (0, (0.8, 1.8)), "0.3"),
     "unreliable": (1.0, (0, (6, 2, 1, 2)), "0.6"),
 }
 PATH_STYLE_WORDS = {
@@ -113,7 +114,9 @@ def path_diagram(effects: pd.DataFrame, names: Mapping[int, str] | None, stem: P
                 end = (x1 - gap_x * np.sign(dx), y1 - gap_y * np.sign(dy))
                 ax.annotate("", xy=end, xytext=start,
                             arrowprops={"arrowstyle": "-|>,head_length=0.5,head_width=0.25", "color": grey,
-                                        "linewidth": width_, "linestyle": dash, "shrinkA": 0, "shrinkB": 0},
+                                        "linewidth": width_, "linestyle": dash, "shrinkA": 0, "shrinkB": 0,
+                                        # an arrow's default round caps stretch each dot of a dotted line into a dash
+                                        "capstyle": "butt"},
                             zorder=2)
                 label = _estimate_text(r, "\n")
                 mid_x, mid_y = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2

@@ -128,14 +128,18 @@ def participant_flow(report: pd.DataFrame, flagged: pd.DataFrame | None, stem: P
             _arrow(ax, (0.22, ys[i - 1] - gap), (0.22, ys[i] + gap))
         _box(ax, 0.22, ys[-1], f"Clean data set: {n_clean:,} respondents", 38, bold=True)
         if side:
-            ax.text(0.46, ys[-1] + gap, "Kept, with changes:\n" + "\n".join(
+            # flagged respondents kept are not changed: the heading names both kinds of line it lists
+            ax.text(0.46, ys[-1] + gap, "Changes and flags that exclude nobody:\n" + "\n".join(
                 kit.wrap("\u2022 " + kit.plain(s), 48) for s in side), ha="left", va="top", fontsize=6.8,
                 color="0.2", transform=ax.transAxes, linespacing=1.25)
     caption = (
         f"Participant flow of the cleaning: of the {n_read:,} respondents in the survey file, "
         + (", ".join(f"{n:,} were excluded by {rule.replace('_', ' ')}" for rule, n in steps) + ", leaving "
            if steps else "none was excluded, leaving ")
-        + f"{n_clean:,} in the clean data set. A respondent flagged by several rules is counted at the first rule "
+        + f"{n_clean:,} in the clean data set"
+        + (" (kept although flagged: " + ", ".join(f"{n:,} by {rule.replace('_', ' ')}" for rule, n in kept.items())
+           + ")" if kept else "")
+        + ". A respondent flagged by several rules is counted at the first rule "
         "that excluded them, so the steps add up. Changes that exclude nobody (answers set to missing, text answers "
         "coded, reverse-keyed items recoded, personal-data columns dropped, flagged respondents kept, scores left "
         "missing) are listed beside the flow, not counted as respondents; results/cleaning/report.csv has each "

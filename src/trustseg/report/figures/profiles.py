@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure as _MplFigure
 
 import trustseg.report.figures.kit as kit
-from trustseg.report.numbers import category_text
+from trustseg.report.numbers import category_text, fmt_p
 
 # ---------------------------------------------------------------------------
 # profile heat map
@@ -77,17 +77,42 @@ def profile_heatmap(
             kit.empty_note(ax, "No profile variables")
         else:
             _draw_heatmap(ax, prof, row_keys, segs, [row_labels[k] for k in row_keys], column_labels, column_font)
-    caption = (
-        "Profile of the segments: rows are profile variables (for categorical variables one row "
-        "per category, cells give the percentage of the segment in that category; numeric "
-        "variables show the segment mean in the variable's own units), columns are segments. "
-        "Percentages are shaded on the absolute 0-100% scale (darker = larger share); means are "
-        "shaded along their row, from the lowest segment mean, over at least one standard deviation "
-        "of the variable, so pale rows differ little; \u2013 marks a missing value."
-        if row_keys and segs else
-        "Profile of the segments: no profile variables were available, so the figure is empty."
-    )
+    caption = _heatmap_caption(prof) if row_keys and segs else (
+        "Profile of the segments: no profile variables were available, so the figure is empty.")
     return kit.save(fig, stem, formats, caption)
+
+
+def _heatmap_caption(prof: pd.DataFrame) -> str:
+    """What the cells of this run's heat map show (only the kinds of variable it has) and each variable's test."""
+    has_level = prof["level"].notna() & (prof["level"].astype(str) != "")
+    shares, means = bool(has_level.any()), bool((~has_level).any())
+    rows = ("one row per category of each categorical variable, the cell giving the percentage of the segment in "
+            "that category" if shares else "")
+    rows += ("; " if shares and means else "") + (
+        "one row per numeric variable, the cell giving the segment mean in the variable's own units" if means else "")
+    shading = ("Percentages are shaded on the absolute 0-100% scale (darker = larger share)" if shares else "")
+    shading += ("; means" if shares and means else "Means" if means else "") + (
+        " are shaded along their row, from the lowest segment mean, over at least one standard deviation of the "
+        "variable, so pale rows differ little" if means else "")
+    return (f"Profile of the segments: columns are segments, rows are profile variables ({rows}). {shading}; "
+            "\u2013 marks a missing value." + _profile_tests(prof))
+
+
+def _profile_tests(prof: pd.DataFrame) -> str:
+    """Caption sentence with each variable's test of a difference between the segments (profiles.csv), as
+    ``gender chi-square p = 0.474``; empty when the table carries no tests."""
+    if not {"test", "p_value"} <= set(prof.columns):
+        return ""
+    tests = []
+    for variable, rows in prof.groupby("variable", sort=False):
+        tested = rows.dropna(subset=["p_value"])
+        if len(tested):
+            r = tested.iloc[0]
+            tests.append(f"{kit.label_words(variable).lower()} {str(r['test'])} {fmt_p(float(r['p_value']))}")
+    if not tests:
+        return ""
+    return (" Shading is no test; each variable's test of a difference between the segments (profiles.csv): "
+            + "; ".join(tests) + ".")
 
 
 def _heatmap_shades(prof: pd.DataFrame, row_keys: list[str], vals: np.ndarray, is_share: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@ the information criteria against K, the posterior certainty and the coefficient 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure as _MplFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullLocator
 
 import trustseg.report.figures.kit as kit
 from trustseg.model.families import family_class
@@ -163,7 +164,7 @@ def _scatter_caption(x_label: str, y_label: str, n: int, jitter: float, seed: in
         + jit
         + ("Lines: segment-specific fitted regressions; the slope is the change in the outcome per "
            "one-point increase in the predictor" if facts.mean_label is None else
-           f"Curves: each segment's {curve or facts.mean_label} from its {family} regression; the segment's slope "
+           f"Curves: each segment's {curve or facts.mean_label}, from its {family} regression; the segment's slope "
            f"is in {facts.coefficient_unit} per one-point increase in the predictor (coefficient table)")
         + (f"; shaded bands: pointwise {kit.pct(band_level)} confidence intervals of the fitted line."
            if band_level is not None else "; no confidence band available.")
@@ -265,7 +266,7 @@ def _segment_points_and_line(ax, pts: pd.DataFrame, grid: pd.DataFrame, style: d
 # ---------------------------------------------------------------------------
 
 _CRITERION_LABELS = {
-    "aic": "AIC", "aic3": "AIC3", "bic": "BIC", "caic": "CAIC", "sabic": "Sample-size adj. BIC",
+    "aic": "AIC", "aic3": "AIC3", "bic": "BIC", "caic": "CAIC", "sabic": "SABIC",
     "icl": "ICL",
 }
 
@@ -276,6 +277,8 @@ def information_criteria(
     criteria: Sequence[str] = ("aic", "bic", "sabic", "icl"),
     relative: bool = True,
     formats: Sequence[str] = ("pdf",),
+    *,
+    criterion: str | None = None,
 ) -> kit.Figure:
     """Information criteria against the number of segments K, chosen K marked.
 
@@ -292,14 +295,23 @@ def information_criteria(
     relative : bool, default True
         Plot each criterion minus its minimum over K, so criteria of similar
         magnitude do not flatten each other's shape; False plots raw values.
+        When one criterion's differences dwarf the others' (ICL's entropy
+        term often does), the axis is linear up to 10 and logarithmic above,
+        so every criterion's minimum stays readable; the caption says so.
     formats : sequence of str, default ("pdf",)
+    criterion : str, optional
+        How K was chosen (the analysis's ``criterion``: a criterion column or
+        ``lr_test``); drawn when it is a criterion the table has and named in
+        the caption, with the chosen row's ``choice_note``.
 
     Returns
     -------
     kit.Figure
     """
     kit.require(model_selection, ["k"], "model_selection")
-    crits = [c for c in criteria if c in model_selection.columns]
+    # the criterion that chose K is always drawn, even when it is not among the default ones
+    wanted = [*criteria, *([criterion] if criterion and criterion not in criteria else [])]
+    crits = [c for c in wanted if c in model_selection.columns]
     if not crits:
         raise ValueError(f"model_selection has none of the criteria {list(criteria)}")
     tab = model_selection.sort_values("k")
@@ -314,13 +326,14 @@ def information_criteria(
         fig = _MplFigure(figsize=(width, 3.3), layout="constrained")
         ax = fig.add_subplot()
         _draw_criteria(ax, tab, crits, ks, relative)
+        symlog = relative and _symlog_axis(ax, tab, crits)
         flagged = _flagged_ks(tab)
         for k in flagged:
             ax.axvspan(k - 0.3, k + 0.3, color="0.88", linewidth=0, zorder=-1)
         title = []
         if chosen is not None:
             ax.axvline(chosen, color="0.5", linewidth=0.8, linestyle=(0, (2, 2)), zorder=0)
-            title.append(f"chosen K = {chosen} (dashed line)")
+            title.append(f"chosen K = {chosen}{_rule_words(criterion)} (dashed line)")
         if flagged:
             title.append(f"K = {_k_list(flagged)} flagged (grey bands)")
         if title:
@@ -334,7 +347,57 @@ def information_criteria(
                       if relative else "Criterion value (\u22122 log-likelihood units)")
         labels = [_CRITERION_LABELS.get(c, c.upper()) for c in crits]
         fig.legend(loc="outside lower center", ncols=kit.legend_columns(labels, width, 7.5))
-    return kit.save(fig, stem, formats, _criteria_caption(crits, ks, relative, chosen, flagged))
+    caption = _criteria_caption(crits, ks, relative, chosen, flagged) + _choice_text(tab, criterion, chosen, symlog)
+    return kit.save(fig, stem, formats, caption)
+
+
+#: with relative values above this, a linear axis would squeeze the 0-10 zone, where a criterion's differences
+#: decide between neighbouring K, into a sliver under one criterion's large differences
+_SYMLOG_ABOVE = 50.0
+_SYMLOG_LINEAR = 10.0
+
+
+def _symlog_axis(ax, tab: pd.DataFrame, crits: list[str]) -> bool:
+    """Make the y axis linear up to 10 and logarithmic above when the differences span more than 50; whether it
+    did."""
+    spans = [float(np.nanmax(v) - np.nanmin(v)) for v in
+             (pd.to_numeric(tab[c], errors="coerce").to_numpy(float) for c in crits) if np.isfinite(v).any()]
+    if not spans or max(spans) <= _SYMLOG_ABOVE:
+        return False
+    ax.set_yscale("symlog", linthresh=_SYMLOG_LINEAR, linscale=1.0)
+    top = 10 ** math.ceil(math.log10(max(spans)))
+    ticks = [0.0, 5.0] + [m * 10.0 ** e for e in range(1, int(math.log10(top)) + 1) for m in (1, 2, 5)]
+    ax.set_yticks([t for t in ticks if t <= max(spans) * 1.05], minor=False)
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.set_ylim(-0.05 * _SYMLOG_LINEAR, max(spans) * 1.3)
+    return True
+
+
+def _rule_words(criterion: str | None) -> str:
+    """The title's few words on how K was chosen (", lowest BIC", ", by LR tests")."""
+    if not criterion:
+        return ""
+    if criterion == "lr_test":
+        return ", by LR tests"
+    return f", lowest {_CRITERION_LABELS.get(criterion, criterion.upper())}"
+
+
+def _choice_text(tab: pd.DataFrame, criterion: str | None, chosen: int | None, symlog: bool) -> str:
+    """How the chosen K was chosen (the analysis's criterion, the choice note) and how to read a split axis."""
+    text = ""
+    if chosen is not None and criterion:
+        rule = ("sequential parametric bootstrap likelihood-ratio tests of K against K + 1 (lr_p_value in "
+                "model_selection.csv)" if criterion == "lr_test" else
+                f"the lowest {_CRITERION_LABELS.get(criterion, criterion.upper())}")
+        text += f" It was chosen by {rule}."
+        notes = tab.loc[tab["k"] == chosen, "choice_note"] if "choice_note" in tab.columns else pd.Series([], dtype=str)
+        note = str(notes.iloc[0]).strip() if len(notes) and pd.notna(notes.iloc[0]) else ""
+        text += f" {note}" if note else ""
+    if symlog:
+        text += (f" The y axis is linear from 0 to {_SYMLOG_LINEAR:g} and logarithmic above, so differences near "
+                 "each criterion's minimum stay readable beside the large ones.")
+    return text
 
 
 def _draw_criteria(ax, tab: pd.DataFrame, crits: list[str], ks: np.ndarray, relative: bool) -> None:
@@ -355,7 +418,8 @@ def _criteria_caption(crits: list[str], ks: np.ndarray, relative: bool, chosen: 
     names = ", ".join(_CRITERION_LABELS.get(c, c.upper()) for c in crits)
     return (
         f"Information criteria ({names}) against the number of segments K = "
-        f"{ks.min()}\u2013{ks.max()}. Each criterion is \u22122 \u00d7 log-likelihood plus a "
+        f"{ks.min()}\u2013{ks.max()}" + (" (SABIC: the sample-size adjusted BIC)" if "sabic" in crits else "")
+        + ". Each criterion is \u22122 \u00d7 log-likelihood plus a "
         "complexity penalty, so lower is better"
         + ("; values are shown as differences from each criterion's minimum, so 0 marks the K "
            "that criterion prefers. " if relative else ". ")
@@ -496,7 +560,10 @@ def coefficient_forest(
 
     ``estimates`` has ``segment, term, estimate, ci_low, ci_high`` and
     optionally ``boot_ci_low, boot_ci_high`` (bootstrap percentile intervals,
-    dashed); a missing interval is marked n/a.  ``equivalence_margin``
+    dashed) and ``reappearance`` (share of refits in which the segment was
+    found again; the caption warns of a segment found in fewer than half,
+    whose bootstrap intervals pool refits matched to other respondents); a
+    missing interval is marked n/a.  ``equivalence_margin``
     shades ``±margin`` in the panels of ``margin_terms`` (every slope with a
     verdict, each path of a chain; default the focal term).  ``family`` (one
     per equation of a chain) gives the coefficients' unit for the default
@@ -529,7 +596,9 @@ def coefficient_forest(
             kit.empty_note(axes[0], "No estimates")
         n_missing = 0
         for ax, term in zip(axes, terms):
-            title = kit.label_words(term) + (_expected_mark(expected_sign) if term == focal_term else "")
+            # "(Intercept)" is the table's name for it; a panel title and a caption say "Intercept"
+            title = ("Intercept" if _is_intercept(term) else kit.label_words(term)) + (
+                _expected_mark(expected_sign) if term == focal_term else "")
             n_missing += _forest_term_panel(ax, est[est["term"].astype(str) == term], segs, names, has_boot,
                                             margin if term in banded else None, title, panel)
             ax.set_xlabel(kit.wrap(kit.plain(x_label), kit.cells_in(panel, 8)) if len(terms) == 1 else "")
@@ -538,7 +607,25 @@ def coefficient_forest(
                                  kit.check_scale(predictor_scale, "predictor_scale"))
     caption = _forest_caption(terms, ci_level, has_boot, margin, banded, n_missing, intercepts, families,
                               expected_sign)
-    return kit.save(fig, stem, formats, caption)
+    return kit.save(fig, stem, formats, caption + _rarely_found_note(est, has_boot))
+
+
+def _rarely_found_note(est: pd.DataFrame, has_boot: bool) -> str:
+    """Caption sentence on segments the bootstrap found again in fewer than half of its refits."""
+    if not has_boot or "reappearance" not in est.columns:
+        return ""
+    rate = pd.to_numeric(est["reappearance"], errors="coerce").groupby(est["segment"].astype(int)).first()
+    rare = rate[rate < 0.5]
+    if rare.empty:
+        return ""
+    one = len(rare) == 1
+    rates = join_words([kit.pct(round(float(v), 2)) for v in rare])
+    which = kit.segment_list(rare.index)
+    return (f" {which[:1].upper()}{which[1:]} "
+            f"{'was' if one else 'were'} found again in only {rates} of the bootstrap refits (bootstrap.csv, "
+            f"reappearance): {'its' if one else 'their'} bootstrap intervals pool refits in which the matched segment "
+            "holds mostly other respondents, so they show how unstable the segment is, not the sampling spread of "
+            f"{'its' if one else 'their'} coefficients.")
 
 
 def _forest_frame(fig, axes, segs, row_labels, terms, x_label, width, ci_level, has_boot, margin) -> None:
@@ -590,10 +677,11 @@ def _intercept_note(est: pd.DataFrame, terms: list[str], outcome_scale, predicto
         lo, hi = outcome_scale
         rows = est[est["term"].astype(str).isin(intercepts)]
         values = pd.to_numeric(rows["estimate"], errors="coerce")
-        off = rows.loc[(values < lo) | (values > hi), "segment"].astype(int).tolist()
+        off = sorted(set(rows.loc[(values < lo) | (values > hi), "segment"].astype(int)))
         if off:
-            note += (f" The intercept of {kit.segment_list(sorted(set(off)))} lies outside the outcome's "
-                     f"{kit.scale_text(outcome_scale)} scale.")
+            one = len(off) == 1
+            note += (f" The intercept{'' if one else 's'} of {kit.segment_list(off)} "
+                     f"{'lies' if one else 'lie'} outside the outcome's {kit.scale_text(outcome_scale)} scale.")
     return note
 
 
@@ -602,7 +690,7 @@ def _forest_caption(terms: list[str], ci_level: float, has_boot: bool, margin: f
                     expected_sign: int | None = None) -> str:
     unit = coefficient_unit(families)
     facts = [family_class(f) for f in families]
-    words = [str(t).replace("_", " ") for t in terms]
+    words = ["intercept" if _is_intercept(t) else str(t).replace("_", " ") for t in terms]
     return (
         f"Segment-specific coefficients ({', '.join(words)}) with {kit.pct(ci_level)} confidence "
         "intervals, one panel per term and one row per segment (marker shape and shade identify "
