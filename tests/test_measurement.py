@@ -508,3 +508,13 @@ def golf_items(clean: pd.DataFrame) -> pd.DataFrame:
     # a few unanswered items, as surveys have: alpha is of the complete item rows, as in reliability.csv
     survey.loc[survey.index[::15], "trust_honest"] = np.nan
     return clean.join(survey[items])
+
+
+def test_a_chain_whose_family_is_not_corrected_keeps_the_scores_verdicts():
+    from trustseg.stages.measurement import with_latent_segments
+
+    table = pd.DataFrame({"segment": [1, 1], "equation": ["trust", "trust"], "term": ["(Intercept)", "satisfaction"],
+                          "verdict": ["", "drives_up"]})
+    out = with_latent_segments(table, None, 0.05, 0.1, "none", chain=True)
+    assert list(out["verdict"]) == ["", "drives_up"] and set(out["slope_basis"]) == {"observed"}
+    assert out["latent_estimate"].isna().all()

@@ -113,8 +113,8 @@ def with_latent_segments(table: pd.DataFrame, latent, alpha: float, equivalence_
                                                                              "latent_std_error", "corrected"])
     frame = latent_verdicts(frame, "term", alpha, equivalence_margin, verdict_adjustment) if len(frame) else \
         frame.assign(latent_ci_low=np.nan, latent_ci_high=np.nan, latent_verdict="")
-    if chain:
-        split = frame["term"].str.split("~", n=1, expand=True)
+    if chain:  # (no rows: a family that is not corrected; the split of nothing has no columns)
+        split = frame["term"].str.split("~", n=1, expand=True) if len(frame) else pd.DataFrame({0: [], 1: []})
         frame = frame.assign(equation=split[0], term=split[1])
     keys = ["segment", "equation", "term"] if chain else ["segment", "term"]
     out = table.merge(frame[keys + LATENT_COLUMNS + ["corrected"]], on=keys, how="left")
