@@ -15,9 +15,9 @@ from trustseg.config import (
     config_schema,
     load_config,
     required_columns,
-    schema_markdown,
     validate_config,
 )
+from trustseg.config_docs import schema_markdown
 from trustseg.errors import ConfigError
 from trustseg.stages.families import SINGLE_ANSWER_FAMILIES
 from trustseg.survey.checks import check_survey
@@ -97,6 +97,8 @@ def test_unknown_top_level_key(golf):
                     c.setdefault("bootstrap", {}).update(lr_test_replicates=0)), "switches them off"),
         (lambda c: c.update(profile_order={"income": ["low", "high"]}),
          "gives an order for 'income', which is not one of the profile variables"),
+        (lambda c: c.update(profile_categorical=["occupation"]),
+         "lists 'occupation', which is not one of the profile variables"),
     ],
 )
 def test_invalid_values_are_explained(golf, mutate, needle):

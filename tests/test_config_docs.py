@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trustseg.config import config_schema, schema_markdown
+from trustseg.config import config_schema
+from trustseg.config_docs import schema_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 #: the JSON-schema words a node of the config schema may use; anything else is text that YAML read as a key

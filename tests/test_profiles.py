@@ -263,3 +263,30 @@ def test_profile_stage_orders_categories_by_value_labels_then_config(tmp_path, c
     assert "profile_order.income" in caplog.text and "'Low', 'Medium'" in caplog.text and "'Lo'" in caplog.text
     with pytest.raises(ConfigError, match="profile_order.*'age'.*not among the profile variables"):
         _run_profile_stage(tmp_path, outputs, profile_order={"age": ["18-34"]})
+
+
+def test_profile_stage_reads_declared_codes_as_categories(tmp_path):
+    """An occupation stored as codes 1-12 is a category per code when the config says so, not a mean code."""
+    codes = np.tile(np.arange(1, 13), 10).astype(float)
+    outputs = _profile_stage_files(tmp_path, codes)
+    _run_profile_stage(tmp_path, outputs)
+    assert set(pd.read_csv(outputs["profiles"])["kind"]) == {"numeric"}
+    levels = _run_profile_stage(tmp_path, outputs, profile_categorical=["income"])
+    assert set(pd.read_csv(outputs["profiles"])["kind"]) == {"categorical"}
+    assert levels == list(range(1, 13))
+    membership = pd.read_csv(outputs["membership"])
+    assert len(membership.query("term.str.startswith('income[')")) == 11
+
+
+def test_membership_sets_aside_a_level_that_separates_the_segments():
+    """A level held by a few respondents of one segment only has no odds ratio; it is said so, not printed as 1e9."""
+    rng = np.random.default_rng(3)
+    n = 400
+    seg = rng.integers(0, 2, n)
+    g = rng.choice(["a", "b"], n).astype(object)
+    g[np.flatnonzero(seg == 1)[:3]] = "rare"  # three respondents, all in segment 2
+    post = np.where(seg[:, None] == np.arange(2), 0.97, 0.03)
+    out = membership_model(pd.DataFrame({"g": g}), post, ["g"])
+    rare = out.query("term == 'g[rare]'").iloc[0]
+    assert np.isnan(rare["estimate"]) and np.isnan(rare["odds_ratio"]) and "separates" in rare["note"]
+    assert np.isfinite(out.query("term == 'g[a]'")["estimate"]).all()

@@ -204,7 +204,7 @@ def _simulate(args) -> int:
 
 
 def _config_docs(args) -> int:
-    from trustseg.config import schema_markdown
+    from trustseg.config_docs import schema_markdown
     from trustseg.report.tables import atomic_write_text
 
     atomic_write_text(Path(args.output), schema_markdown())

@@ -37,6 +37,8 @@ rule profiles:
         predictors=setting("predictors"),
         # the order of ordered categories (income bands): the config's, else the data file's value labels
         profile_order=config["profile_order"],
+        # numeric codes to read as categories (occupation 1-12), shares instead of means
+        profile_categorical=config["profile_categorical"],
         data_path=config["data"]["path"],
         data_format=config["data"]["format"],
     conda:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from trustseg.model.families import on_bounds, take_rows
+from trustseg.model.families.base import NEWTON_STEP_DENSITY
 from trustseg.model.likelihood import (
     degenerate_components,
     e_step,
@@ -175,6 +176,19 @@ def m_step(problem, resp, params=None, current=None) -> MixtureParams:
     return MixtureParams(clamped.weights, beta, extra)
 
 
+def cached_density(cache, params):
+    """The log-densities (n, K) at ``params`` that the last Newton M-step's line search computed, or None.
+
+    Only when ``params`` holds the very arrays that M-step returned (built
+    into the parameters unchanged: no clamp, no segment removed); taken out
+    of the cache either way.
+    """
+    entry = cache.pop(NEWTON_STEP_DENSITY, None) if cache is not None else None
+    if entry is None or params.beta is not entry[0] or params.extra is not entry[1]:
+        return None
+    return entry[2]
+
+
 def _drop_degenerate(problem, state, resp):
     """Remove the segments that are degenerate under ``resp`` (recorded); the posteriors of those kept."""
     k = resp.shape[1]
@@ -198,8 +212,11 @@ def _drop_degenerate(problem, state, resp):
 def em_step(problem, state):
     """One EM map from ``state`` (mutated): the log-likelihood at the input and whether a segment was removed."""
     params = state.params
-    density = problem.family.segment_logliks(problem.y, problem.family.linear_predictors(problem.design, params.beta),
-                                             np.asarray(params.extra, dtype=float), problem.data)
+    density = cached_density(problem.cache, params)  # computed by the M-step that made params, if it can tell
+    if density is None:
+        density = problem.family.segment_logliks(problem.y, problem.family.linear_predictors(problem.design,
+                                                                                             params.beta),
+                                                 np.asarray(params.extra, dtype=float), problem.data)
     state.n_iter += 1
     if not np.isfinite(density).all() and not np.isfinite(density[problem.w > 0]).all():
         # a segment gives a respondent density zero: outside the parameter space (an overshooting

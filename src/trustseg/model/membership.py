@@ -316,6 +316,20 @@ def _design_matrix(sub: pd.DataFrame, kinds: dict[str, bool],
     return np.column_stack(cols), terms, reference_levels
 
 
+#: A log-odds ratio beyond this (an odds ratio above 22,000), or a standard error
+#: beyond it (an interval wider than +-20 log odds), is no estimate: the level
+#: (nearly) separates the segments, and Newton's method walks off.
+SEPARATION_LOGODDS = 10.0
+SEPARATED_NOTE = ("not estimable: this level (nearly) separates the segments (too few of its respondents in one of "
+                  "them), so its odds ratio runs off to 0 or infinity; see the profile table's shares instead")
+
+
+def _separated(estimate: float, std_error: float) -> bool:
+    """Whether a coefficient ran off (separation), rather than being estimated."""
+    return (not (np.isfinite(estimate) and np.isfinite(std_error))
+            or abs(estimate) > SEPARATION_LOGODDS or std_error > SEPARATION_LOGODDS)
+
+
 def _coefficient_table(beta: np.ndarray, cov: np.ndarray, terms: list[str], skipped: dict, notes: list[str],
                        drop_note: str, alpha: float) -> pd.DataFrame:
     """One row per non-reference segment and term, then one per skipped variable."""
@@ -326,8 +340,11 @@ def _coefficient_table(beta: np.ndarray, cov: np.ndarray, terms: list[str], skip
     for a in range(m):
         for j, term in enumerate(terms):
             est, s = float(beta[j, a]), float(se[j, a])
-            z = est / s if s > 0 else np.nan
             row_notes = list(notes)
+            if _separated(est, s):
+                est, s = np.nan, np.nan
+                row_notes.append(SEPARATED_NOTE)
+            z = est / s if s > 0 else np.nan
             if term == INTERCEPT and drop_note:
                 row_notes.append(drop_note)
             rows.append(dict(segment=a + 2, term=term, estimate=est, std_error=s, z=z,

@@ -29,12 +29,15 @@ def profiles(clean_path: str, assignments_path: str, name: str, outputs: Mapping
              variables: Sequence[str], weight_column: str | None, seed: int, outcome: str,
              predictors: Sequence[str], profile_order: Mapping[str, Sequence] | None = None,
              data_path: str | None = None, data_format: str = "auto",
-             family_columns: Mapping[str, str] | None = None, equations: Sequence | None = None) -> None:
+             family_columns: Mapping[str, str] | None = None, equations: Sequence | None = None,
+             profile_categorical: Sequence[str] = ()) -> None:
     """Who the segments are: profile table and the BCH-corrected membership model.
 
     Categories are listed in the order of ``profile_order`` (the config key),
     else of the value labels of the data file at ``data_path`` (SPSS, Stata),
     else in natural order (see :func:`trustseg.model.levels.order_levels`).
+    A variable in ``profile_categorical`` or ``profile_order`` is read as
+    categories however many codes it has (:func:`declared_categories`).
     """
     from trustseg.model.membership import membership_model
     from trustseg.model.profiles import profile_table
@@ -51,6 +54,7 @@ def profiles(clean_path: str, assignments_path: str, name: str, outputs: Mapping
     variables = list(variables)
     level_orders = category_orders(variables, profile_order or {}, data_path, data_format)
     _warn_unlisted_levels(data, profile_order or {})
+    data = declared_categories(data, [*profile_categorical, *(profile_order or {})])
     table = profile_table(
         data, data["segment"], variables, posteriors=posteriors, seed=derive_seed(seed, name, "profiles"),
         level_orders=level_orders,
@@ -84,6 +88,20 @@ def _membership_notes(membership: pd.DataFrame) -> pd.DataFrame:
     out = membership.copy()
     out["note"] = out["note"].map(reword)
     out.attrs.update(membership.attrs)
+    return out
+
+
+def declared_categories(data: pd.DataFrame, variables: Sequence[str]) -> pd.DataFrame:
+    """``data`` with ``variables`` as categorical columns, so that profiles and membership read codes as categories.
+
+    A nominal code (occupation 1-12) or a band code has more distinct values
+    than :data:`trustseg.model.levels.MAX_LEVELS`, and its mean would mean
+    nothing; the config names such variables.
+    """
+    out = data.copy()
+    for variable in dict.fromkeys(variables):
+        if variable in out and not isinstance(out[variable].dtype, pd.CategoricalDtype):
+            out[variable] = out[variable].astype("category")
     return out
 
 

@@ -54,6 +54,8 @@ MIN_THRESHOLD_GAP = 1e-7
 # where the "probabilities" no longer sum to one); a tiny positive weight keeps
 # every row's log-density finite without changing the fit.
 TINY_WEIGHT = 1e-300
+#: the key of the engine's cache under which a Newton M-step leaves the log-densities at the parameters it returned
+NEWTON_STEP_DENSITY = "newton_step_density"
 
 
 # ----------------------------------------------------------------------------
@@ -468,17 +470,19 @@ def newton_fit(family, design, y, w, data=None, start=None, tol=1e-10, max_iter=
                       hessian=hessian, n_iter=n_iter, converged=converged)
 
 
-def newton_step_segments(family, design, y, weights, params, data=None, bounds=None, current=None):
+def newton_step_segments(family, design, y, weights, params, data=None, bounds=None, current=None, cache=None):
     """One safeguarded Newton step of every segment's weighted fit from ``params``: ``(beta, extra)``.
 
     The generalised M-step of :meth:`Family.m_step`, all segments at once:
-    each segment's gradient and Hessian (:meth:`Family.gradient_hessian`),
+    each segment's gradient and Hessian (:meth:`Family.gradient_hessians`),
     its (bounded) ascent step, and one evaluation of every segment's
     candidate log-densities (:meth:`Family.segment_logliks`) per round of
     the backtracking line search, until each segment's weighted
     log-likelihood is no lower than at ``params`` (``current``, the
     log-densities there, saves computing it).  Respondents of zero weight
-    are left out; the others weigh at least :data:`TINY_WEIGHT`.
+    are left out; the others weigh at least :data:`TINY_WEIGHT`.  The line
+    search's log-densities at the new parameters go into ``cache`` for the
+    next E-step (:data:`NEWTON_STEP_DENSITY`).
     """
     positive = (weights > 0).any(axis=1)
     if not positive.all():
@@ -493,15 +497,15 @@ def newton_step_segments(family, design, y, weights, params, data=None, bounds=N
     before = np.einsum("ik,ik->k", weights, current)
     theta = np.column_stack([beta, extra])
     steps, gains = np.zeros_like(theta), np.zeros(k)
-    for j in range(k):
-        with np.errstate(all="ignore"):
-            gradient, hessian = family.gradient_hessian(design, y, beta[j], extra[j], weights[:, j], data,
-                                                        current[:, j])
+    with np.errstate(all="ignore"):
+        gradients, hessians = family.gradient_hessians(design, y, beta, extra, weights, data, current)
+    for j, (gradient, hessian) in enumerate(zip(gradients, hessians)):
         steps[j], _ = _bounded_ascent_step(theta[j], gradient, hessian, bounds)
         gains[j] = gradient @ steps[j]  # the first-order gain of the full step
     # a step of more than MAX_STEP in any parameter (a flat, separating direction) starts shorter
     size = np.minimum(1.0, MAX_STEP / np.maximum(np.abs(steps).max(axis=1), 1e-300))
     pending = np.flatnonzero(np.isfinite(steps).all(axis=1) & (np.abs(steps).max(axis=1) > 0))
+    reached = current.copy() if cache is not None else None  # the log-densities at the accepted parameters
     for _ in range(30):
         if not pending.size:
             break
@@ -514,10 +518,15 @@ def newton_step_segments(family, design, y, weights, params, data=None, bounds=N
             after = np.einsum("ik,ik->k", weights[:, pending], density)
         accept = np.isfinite(after) & (after >= before[pending] - 1e-12 * np.maximum(1.0, np.abs(before[pending])))
         theta[pending[accept]] = candidate[accept]
+        if reached is not None:
+            reached[:, pending[accept]] = density[:, accept]
         for j, value in zip(pending[~accept], after[~accept]):
             size[j] *= _backtrack(before[j], value, size[j] * gains[j])
         pending = pending[~accept]
-    return theta[:, :q], theta[:, q:]
+    beta, extra = theta[:, :q], theta[:, q:]
+    if reached is not None and positive.all():
+        cache[NEWTON_STEP_DENSITY] = (beta, extra, reached)
+    return beta, extra
 
 
 # ----------------------------------------------------------------------------
@@ -684,6 +693,12 @@ class Family(ABC):
         d1, d2 = self.derivatives(y, self.linear_predictor(design, beta), extra, data)
         return w @ self.row_gradients(design, d1), self.weighted_second_derivatives(design, w, d2)
 
+    def gradient_hessians(self, design, y, beta, extra, weights, data=None, log_density=None):
+        """:meth:`gradient_hessian` of every segment (``beta`` (K, q), ``extra`` (K, m), the rest (n, K))."""
+        return zip(*[self.gradient_hessian(design, y, beta[j], extra[j], weights[:, j], data,
+                                           None if log_density is None else log_density[:, j])
+                     for j in range(weights.shape[1])])
+
     def weighted_second_derivatives(self, design, wt, d2):
         """``sum_i wt_i`` times the second derivatives of log f_i in (beta, extra), (q + m, q + m)."""
         q = design.shape[1]
@@ -744,7 +759,7 @@ class Family(ABC):
         """
         k = weights.shape[1]
         if params is not None:
-            return newton_step_segments(self, design, y, weights, params, data, bounds, current)
+            return newton_step_segments(self, design, y, weights, params, data, bounds, current, cache)
         beta, extra = [], []
         w = (weights > 0).any(axis=1)  # the respondents of positive survey weight
         for j in range(k):

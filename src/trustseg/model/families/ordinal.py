@@ -31,32 +31,72 @@ _MIN_START_SHARE = 1e-3
 RUNAWAY_THRESHOLD_GAP = 8.0
 
 
-#: below this ratio of the smaller to the larger tail probability, F(b) - F(a) is formed in log space
-_CANCELLATION = 0.5
+#: below this probability an answer's probability is formed in log space (the product of its factors underflows)
+_TINY_PROBABILITY = 1e-300
+
+
+def _tails(t):
+    """F(t) and S(t) = 1 - F(t) for the logistic cdf F, each accurate to rounding (an overflowing e^t gives 0)."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-t)), 1.0 / (1.0 + np.exp(t))
+
+
+def _probability(a, b, below_b, above_a):
+    """p = F(b) S(a) (1 - e^(a - b)) (see :func:`log_logistic_interval`), the factor 1 - e^(a - b), and the rows
+    where p underflows or a >= b (a mask, None when there are none), which are formed in log space."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        gap = -np.expm1(a - b)
+        p = below_b * above_a * gap
+        tiny = ~(p > _TINY_PROBABILITY)
+    return p, gap, (tiny if tiny.any() else None)
+
+
+def _log_in_log_space(a, b):
+    """log(F(b) - F(a)) as log F(b) + log S(a) + log(1 - e^(a - b)); -inf where a >= b."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(a < b, log_expit(b) + log_expit(-a) + np.log(-np.expm1(a - b)), -np.inf)
 
 
 def log_logistic_interval(a, b):
-    """log(F(b) - F(a)) for the logistic cdf F, accurate in both tails; -inf where a >= b.
+    """log(F(b) - F(a)) for the logistic cdf F, accurate in both tails and for narrow intervals; -inf where a >= b.
 
-    Far in the upper tail F(b) - F(a) is a difference of numbers near 1;
-    there the same difference of survival functions S(a) - S(b) is formed
-    instead.  The difference of the two tail probabilities ``hi - lo`` is
-    exact to rounding unless they are close (a narrow interval); those rows
-    (``lo > hi / 2``) take ``log hi + log1p(-exp(log lo - log hi))`` in log
-    space, which costs four times as much and is rarely needed.
+    For the logistic cdf, F(b) - F(a) = F(b) S(a) (1 - e^(a - b)) exactly
+    (S = 1 - F): a product of factors each formed without a difference (the
+    last by ``expm1``), so accurate to rounding with no branch.  Where the
+    product underflows (a cut beyond about 700 logits: only at the
+    separation box) it is formed in log space.
     """
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        upper = (a + b) > 0
-        hi = expit(np.where(upper, -a, b))
-        lo = expit(np.where(upper, -b, a))
-        out = np.log(hi - lo)
-        close = (lo > _CANCELLATION * hi) | (hi < 1e-300)
-        if close.any():
-            ac, bc, uc = a[close], b[close], upper[close]
-            log_hi = np.where(uc, log_expit(-ac), log_expit(bc))
-            log_lo = np.where(uc, log_expit(-bc), log_expit(ac))
-            out[close] = log_hi + np.log1p(-np.exp(log_lo - log_hi))
-    return np.where(a < b, out, -np.inf)
+    with np.errstate(over="ignore"):
+        p, _, tiny = _probability(a, b, 1.0 / (1.0 + np.exp(-b)), 1.0 / (1.0 + np.exp(a)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.log(p)
+    if tiny is not None:
+        out[tiny] = _log_in_log_space(a[tiny], b[tiny])
+    return out
+
+
+def interval_terms(a, b):
+    """The terms of the derivatives of log p, p = F(b) - F(a), in the cuts a < b: the ratios f(a) / p and f(b) / p
+    and the slopes f'(t) / f(t) = 1 - 2 F(t) of the logistic density f = F S at both cuts; any shape.
+
+    The ratios are f(a) / p = F(a) / (F(b) (1 - e^(a - b))) and
+    f(b) / p = S(b) / (S(a) (1 - e^(a - b))) (see
+    :func:`log_logistic_interval`), accurate to rounding and 0 at an
+    infinite cut.  Where a >= b (crossed thresholds of a trial point that
+    Newton's step halving rejects) they are NaN.
+    """
+    below_a, above_a = _tails(a)
+    below_b, above_b = _tails(b)
+    _, gap, tiny = _probability(a, b, below_b, above_a)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        ratio_a = below_a / (below_b * gap)
+        ratio_b = above_b / (above_a * gap)
+        if tiny is not None:
+            at, bt = a[tiny], b[tiny]
+            log_p = _log_in_log_space(at, bt)
+            ratio_a[tiny] = np.where(np.isfinite(at), np.exp(log_expit(at) + log_expit(-at) - log_p), 0.0)
+            ratio_b[tiny] = np.where(np.isfinite(bt), np.exp(log_expit(bt) + log_expit(-bt) - log_p), 0.0)
+    return ratio_a, ratio_b, above_a - below_a, above_b - below_b
 
 
 @dataclass(frozen=True)
@@ -134,8 +174,8 @@ class OrdinalFamily(Family):
         """Lower and upper cut points a_i = theta_{k-1} - eta_i, b_i = theta_k - eta_i of each answer."""
         theta = np.asarray(extra, dtype=float)
         k = self._category_index(y, data)
-        lower = np.concatenate([[-np.inf], theta])[k]
-        upper = np.concatenate([theta, [np.inf]])[k]
+        lower = np.take(np.concatenate([[-np.inf], theta]), k)
+        upper = np.take(np.concatenate([theta, [np.inf]]), k)
         return k, lower - eta, upper - eta
 
     def loglik(self, y, eta, extra, data=None):
@@ -144,30 +184,23 @@ class OrdinalFamily(Family):
 
     def segment_logliks(self, y, eta, extra, data=None):
         """Every segment's log-probability of each answer in one pass over (n, K)."""
+        a, b = self._segment_cuts(y, eta, extra, data)
+        return log_logistic_interval(a, b)
+
+    def _segment_cuts(self, y, eta, extra, data=None):
+        """Every segment's cuts a = theta_{k-1} - eta and b = theta_k - eta of each answer, (n, K) each."""
         theta = np.asarray(extra, dtype=float)
-        edges = np.column_stack([np.full(len(theta), -np.inf), theta, np.full(len(theta), np.inf)])
+        edges = np.vstack([np.full(len(theta), -np.inf), theta.T, np.full(len(theta), np.inf)])  # (C + 1, K)
         k = self._category_index(y, data)
-        return log_logistic_interval(edges[:, k].T - eta, edges[:, k + 1].T - eta)
+        # np.take gathers whole rows several times faster than indexing with k
+        return np.take(edges, k, axis=0) - eta, np.take(edges, k + 1, axis=0) - eta
 
-    def _cut_derivatives(self, y, eta, extra, data=None, log_p=None):
-        """Each answer's category, and the gradient (n, 2) and Hessian (n, 2, 2) of log p in its cuts (a, b).
-
-        With g = log(F(b) - F(a)) and p = F(b) - F(a), the derivatives in
-        (a, b) use the ratios r = f / p formed in log space; ``log_p``, the
-        log-probabilities when the caller has them, saves computing them.
-        """
+    def _cut_derivatives(self, y, eta, extra, data=None):
+        """Each answer's category, and the gradient (n, 2) and Hessian (n, 2, 2) of log p in its cuts (a, b),
+        with p = F(b) - F(a) (see :func:`interval_terms`)."""
         n = len(y)
         k, a, b = self._cuts(y, eta, extra, data)
-        if log_p is None:
-            log_p = log_logistic_interval(a, b)
-        with np.errstate(invalid="ignore", over="ignore"):
-            # log of the logistic density f(t) = F(t)(1 - F(t)); -inf at infinite cuts.
-            ratio_a = np.exp(log_expit(a) + log_expit(-a) - log_p)
-            ratio_b = np.exp(log_expit(b) + log_expit(-b) - log_p)
-        ratio_a = np.where(np.isfinite(a), ratio_a, 0.0)
-        ratio_b = np.where(np.isfinite(b), ratio_b, 0.0)
-        slope_a = 1.0 - 2.0 * expit(a)  # f'(t) / f(t)
-        slope_b = 1.0 - 2.0 * expit(b)
+        ratio_a, ratio_b, slope_a, slope_b = interval_terms(a, b)
         # gradient and Hessian of g in (a, b)
         g = np.column_stack([-ratio_a, ratio_b])
         h = np.empty((n, 2, 2))
@@ -182,63 +215,86 @@ class OrdinalFamily(Family):
         """Derivatives with respect to (eta_i, theta_1..theta_{C-1}).
 
         A row depends on eta through both cuts of its answer and on the two
-        thresholds around it (:meth:`_cut_derivatives`).
+        thresholds around it (:meth:`_cut_derivatives`), so its (1 + m)-square
+        block has at most nine entries, written through flat indices (a dense
+        Jacobian product costs (1 + m)^2 times more).
         """
         n = len(y)
         m = len(self.categories) - 1
+        size = 1 + m
         k, g, h = self._cut_derivatives(y, eta, extra, data)
-        # Chain rule through a = theta_{k-1} - eta and b = theta_k - eta: each row touches eta and
-        # at most two thresholds, so the (1 + m)-square blocks are filled entry by entry (a dense
-        # Jacobian product costs (1 + m)^2 times more and dominated the ordinal fit).
-        d1 = np.zeros((n, 1 + m))
-        d2 = np.zeros((n, 1 + m, 1 + m))
+        has_low, has_high = k > 0, k < m
+        # columns of theta_{k-1} and theta_k; a missing neighbour points at column 0 (eta) with a zero term, which
+        # the entries written after it overwrite, so the writes go from the cross terms to (eta, eta) last
+        lo, up = np.where(has_low, k, 0), np.where(has_high, k + 1, 0)
+        g_a, g_b = np.where(has_low, g[:, 0], 0.0), np.where(has_high, g[:, 1], 0.0)
+        h_aa, h_bb = np.where(has_low, h[:, 0, 0], 0.0), np.where(has_high, h[:, 1, 1], 0.0)
+        h_ab = np.where(has_low & has_high, h[:, 0, 1], 0.0)
         rows = np.arange(n)
-        lower, upper = rows[k > 0], rows[k < m]
-        lo, up = k[lower], 1 + k[upper]  # columns of theta_{k-1} and theta_k
-        d1[:, 0] = -(g[:, 0] + g[:, 1])
-        d1[lower, lo] = g[lower, 0]
-        d1[upper, up] = g[upper, 1]
-        d2[:, 0, 0] = h[:, 0, 0] + 2.0 * h[:, 0, 1] + h[:, 1, 1]
-        d2[lower, 0, lo] = d2[lower, lo, 0] = -(h[lower, 0, 0] + h[lower, 0, 1])
-        d2[upper, 0, up] = d2[upper, up, 0] = -(h[upper, 0, 1] + h[upper, 1, 1])
-        d2[lower, lo, lo] = h[lower, 0, 0]
-        d2[upper, up, up] = h[upper, 1, 1]
-        both = rows[(k > 0) & (k < m)]
-        d2[both, k[both], 1 + k[both]] = d2[both, 1 + k[both], k[both]] = h[both, 0, 1]
-        return d1, d2
+        d1 = np.zeros((n, size))
+        d1[rows, lo] = g_a
+        d1[rows, up] = g_b
+        d1[:, 0] = -(g_a + g_b)
+        d2 = np.zeros((n, size * size))
+        for flat, value in ((lo * size + up, h_ab), (up * size + lo, h_ab),
+                            (lo, -(h_aa + h_ab)), (lo * size, -(h_aa + h_ab)),
+                            (up, -(h_ab + h_bb)), (up * size, -(h_ab + h_bb)),
+                            (lo * size + lo, h_aa), (up * size + up, h_bb)):
+            d2[rows, flat] = value
+        d2[:, 0] = h_aa + 2.0 * h_ab + h_bb
+        return d1, d2.reshape(n, size, size)
 
     def gradient_hessian(self, design, y, beta, extra, w, data=None, log_density=None):
-        """The weighted gradient and Hessian of one segment, summed over the answers without (n, q+m, q+m) arrays.
+        """The weighted gradient and Hessian of one segment (:meth:`gradient_hessians` with one segment)."""
+        gradients, hessians = self.gradient_hessians(
+            design, y, np.asarray(beta, dtype=float)[None, :], np.asarray(extra, dtype=float)[None, :],
+            np.asarray(w, dtype=float)[:, None], data)
+        return gradients[0], hessians[0]
 
-        Each answer touches eta and the two thresholds around it, so the
-        threshold blocks are sums over the rows of each category (bincounts)
-        and the coefficient blocks one weighted product with the design.
+    def gradient_hessians(self, design, y, beta, extra, weights, data=None, log_density=None):
+        """Every segment's weighted gradient (K, q + m) and Hessian (K, q + m, q + m), without (n, q+m, q+m) arrays.
+
+        Each answer touches eta and the two thresholds around its category,
+        so the threshold blocks are sums over the answers of each category:
+        one product of the (n, C) category indicator with the weighted cut
+        derivatives of every segment at once; the coefficient blocks are
+        products with the design.  ``log_density`` is not needed (the terms
+        of the derivatives give it at no cost).
         """
-        m = len(self.categories) - 1
-        k, g, h = self._cut_derivatives(y, design @ beta, extra, data, log_density)
-        has_low, has_high = k > 0, k < m
-        low, high = np.where(has_low, k - 1, 0), np.where(has_high, k, 0)  # thresholds below and above
-        g_a, g_b = w * g[:, 0] * has_low, w * g[:, 1] * has_high
-        h_aa, h_bb = w * h[:, 0, 0] * has_low, w * h[:, 1, 1] * has_high
-        h_ab = w * h[:, 0, 1] * (has_low & has_high)
-        gradient = np.concatenate([-(design.T @ (g_a + g_b)),
-                                   np.bincount(low, g_a, m) + np.bincount(high, g_b, m)])
-        q = design.shape[1]
-        hessian = np.zeros((q + m, q + m))
-        hessian[:q, :q] = (design * (h_aa + 2.0 * h_ab + h_bb)[:, None]).T @ design
-        cross = np.zeros((len(k), m))  # d2 / d beta d theta, one column per threshold
-        rows = np.arange(len(k))
-        cross[rows, low] -= h_aa + h_ab
-        cross[rows, high] -= h_ab + h_bb
-        hessian[:q, q:] = design.T @ cross
-        hessian[q:, :q] = hessian[:q, q:].T
-        diagonal = np.bincount(low, h_aa, m) + np.bincount(high, h_bb, m)
-        hessian[q + np.arange(m), q + np.arange(m)] = diagonal
-        if m > 1:
-            neighbours = np.bincount(low, h_ab, m)[: m - 1]  # theta_{k-1} with theta_k
-            hessian[q + np.arange(m - 1), q + 1 + np.arange(m - 1)] = neighbours
-            hessian[q + 1 + np.arange(m - 1), q + np.arange(m - 1)] = neighbours
-        return gradient, hessian
+        beta, theta = np.asarray(beta, dtype=float), np.asarray(extra, dtype=float)
+        n, q = design.shape
+        n_seg, m = theta.shape
+        k = self._category_index(y, data)
+        a, b = self._segment_cuts(y, design @ beta.T, theta, data)
+        ratio_a, ratio_b, slope_a, slope_b = interval_terms(a, b)
+        cut_terms = np.empty((n, 5, n_seg))  # weighted derivatives in the cuts: a, b, aa, bb, ab
+        with np.errstate(invalid="ignore"):  # crossed thresholds of a trial point: NaN, rejected by the caller
+            np.multiply(weights, -ratio_a, out=cut_terms[:, 0])
+            np.multiply(weights, ratio_b, out=cut_terms[:, 1])
+            np.multiply(cut_terms[:, 0], slope_a + ratio_a, out=cut_terms[:, 2])
+            np.multiply(cut_terms[:, 1], slope_b - ratio_b, out=cut_terms[:, 3])
+            np.multiply(cut_terms[:, 1], ratio_a, out=cut_terms[:, 4])
+        g_a, g_b, h_aa, h_bb, h_ab = (cut_terms[:, i] for i in range(5))
+        onehot = np.zeros((n, m + 1))
+        onehot[np.arange(n), k] = 1.0
+        # per-category sums; threshold j lies above category j (its cut b) and below category j + 1 (its cut a)
+        sums = (onehot.T @ cut_terms.reshape(n, -1)).reshape(m + 1, 5, n_seg)
+        gradients = np.empty((n_seg, q + m))
+        gradients[:, :q] = -(design.T @ (g_a + g_b)).T
+        gradients[:, q:] = (sums[1:, 0] + sums[:-1, 1]).T
+        hessians = np.zeros((n_seg, q + m, q + m))
+        diagonal, neighbours = (sums[1:, 2] + sums[:-1, 3]).T, sums[1:-1, 4].T
+        for j in range(n_seg):
+            hessians[j, :q, :q] = (design * (h_aa[:, j] + 2.0 * h_ab[:, j] + h_bb[:, j])[:, None]).T @ design
+            below = onehot[:, 1:].T @ (design * (h_aa[:, j] + h_ab[:, j])[:, None])  # thresholds below the answers
+            above = onehot[:, :-1].T @ (design * (h_ab[:, j] + h_bb[:, j])[:, None])
+            hessians[j, :q, q:] = -(below + above).T
+            hessians[j, q:, :q] = hessians[j, :q, q:].T
+            hessians[j, q + np.arange(m), q + np.arange(m)] = diagonal[j]
+            if m > 1:
+                hessians[j, q + np.arange(m - 1), q + 1 + np.arange(m - 1)] = neighbours[j]
+                hessians[j, q + 1 + np.arange(m - 1), q + np.arange(m - 1)] = neighbours[j]
+        return gradients, hessians
 
     def probabilities(self, eta, extra):
         """P(Y = c_j | eta_i) as an (n, C) array."""
