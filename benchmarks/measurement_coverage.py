@@ -50,6 +50,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from trustseg.model.bootstrap import bootstrap_replicates, latent_percentiles
 from trustseg.model.chain import ChainRegression
 from trustseg.model.effects import chain_effects
 from trustseg.model.inference import verdict_columns
@@ -69,19 +70,22 @@ INTERCEPTS = {"single": {"y": (0.5, 5.0, 8.5)}, "chain": {"trust": (-0.6, 3.0, 5
 
 
 def measured(construct, reliability, rng, rounded):
-    """The score (mean of the items) and the items' Cronbach alpha."""
+    """The score (mean of the items), the items' Cronbach alpha and the items."""
     n = len(construct)
     noise_sd = np.sqrt(N_ITEMS * (1 - reliability) / reliability * construct.var())
     items = construct[:, None] + rng.normal(0.0, noise_sd, (n, N_ITEMS))
     if rounded:
         items = np.clip(np.round(items), 1, 7)
+    return items.mean(axis=1), cronbach(items), items
+
+
+def cronbach(items: np.ndarray) -> float:
     total = items.sum(axis=1)
-    alpha = N_ITEMS / (N_ITEMS - 1) * (1 - items.var(axis=0, ddof=1).sum() / total.var(ddof=1))
-    return items.mean(axis=1), float(alpha)
+    return float(N_ITEMS / (N_ITEMS - 1) * (1 - items.var(axis=0, ddof=1).sum() / total.var(ddof=1)))
 
 
 def simulate(design, n, reliability, rng, rounded=False, k=2):
-    """The observed scores, per measured construct its alpha, and each respondent's true segment."""
+    """The observed scores, per measured construct its alpha and items, and each respondent's true segment."""
     segment = rng.integers(0, k, n)
     sat = rng.normal(4.0, 1.0, n)
     truth, base = TRUTH[design], INTERCEPTS[design]
@@ -94,13 +98,14 @@ def simulate(design, n, reliability, rng, rounded=False, k=2):
 
     if design == "single":
         y = line("y", [("satisfaction", sat)])
-        score, alpha = measured(sat, reliability, rng, rounded)
-        return pd.DataFrame({"satisfaction": score, "y": y}), {"satisfaction": alpha}, segment
+        score, alpha, items = measured(sat, reliability, rng, rounded)
+        return pd.DataFrame({"satisfaction": score, "y": y}), {"satisfaction": (alpha, items)}, segment
     trust = line("trust", [("satisfaction", sat)])
     rep = line("repurchase", [("trust", trust), ("satisfaction", sat)])
     frame, alphas = {}, {}
     for name, values in (("satisfaction", sat), ("trust", trust), ("repurchase", rep)):
-        frame[name], alphas[name] = measured(values, reliability, rng, rounded)
+        frame[name], alpha, items = measured(values, reliability, rng, rounded)
+        alphas[name] = (alpha, items)
     return pd.DataFrame(frame), alphas, segment
 
 
@@ -115,10 +120,12 @@ def fit(design, data, n_init, seed, k):
     return model, model.inference(data), model.predict_proba(data)
 
 
-def one_data_set(design, n, reliability, seed, n_init, rounded, k):
-    """Rows of (segment, path, truth, observed and corrected estimate, se, verdict) for one data set."""
+def one_data_set(design, n, reliability, seed, n_init, rounded, k, bootstrap=0):
+    """Rows of (segment, path, truth, observed and corrected estimate, se, verdict) for one data set; with
+    ``bootstrap`` refits also the percentile intervals of the corrected coefficients (kind ``corrected_boot``)."""
     rng = np.random.default_rng(seed)
-    data, alphas, truth = simulate(design, n, reliability, rng, rounded, k)
+    data, measured_items, truth = simulate(design, n, reliability, rng, rounded, k)
+    alphas = {c: a for c, (a, _) in measured_items.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model, inference, posteriors = fit(design, data, n_init, seed, k)
@@ -128,6 +135,7 @@ def one_data_set(design, n, reliability, seed, n_init, rounded, k):
     theta = {c: error_variance(a, variances[c]) for c, a in alphas.items()}
     theta_var = {c: error_variance_sampling_variance(t, N_ITEMS, n) for c, t in theta.items()}
     latent = latent_coefficients(model, data, posteriors, inference.cov, theta, theta_var)
+    boot = percentile_intervals(design, model, data, measured_items, bootstrap, seed) if bootstrap else None
     if design == "single":
         observed = inference.params.query("term == 'satisfaction'")
         estimates = {"observed": (observed["estimate"].to_numpy(), observed["std_error"].to_numpy())}
@@ -142,6 +150,17 @@ def one_data_set(design, n, reliability, seed, n_init, rounded, k):
     order = max(itertools.permutations(range(k)),
                 key=lambda perm: sum(posteriors[truth == j, perm[j]].sum() for j in range(k)))
     rows = []
+    if boot is not None:
+        for key in keys:
+            term = f"{key[0]}~{key[1]}" if design == "chain" else key[1]
+            low, high = (boot.loc[(boot["term"] == term)].set_index("segment").reindex(range(1, k + 1))[c]
+                         .to_numpy() for c in ("latent_boot_ci_low", "latent_boot_ci_high"))
+            point = per_key[key]["corrected"][0]
+            for j in range(k):
+                f, truth_j = order[j], TRUTH[design][key][j]
+                rows.append({"seed": seed, "path": f"{key[1]} -> {key[0]}", "segment": j + 1, "truth": truth_j,
+                             "kind": "corrected_boot", "estimate": point[f], "std_error": (high[f] - low[f]) / 3.92,
+                             "covered": bool(low[f] <= truth_j <= high[f]), "drives": bool(low[f] > 0 or high[f] < 0)})
     for key in keys:
         for kind, (est, se) in per_key[key].items():
             est, se = np.asarray(est)[list(order)], np.asarray(se)[list(order)]
@@ -154,6 +173,29 @@ def one_data_set(design, n, reliability, seed, n_init, rounded, k):
                              "covered": bool(verdicts["ci_low"][j] <= truth <= verdicts["ci_high"][j]),
                              "drives": verdicts["verdict"][j] in ("drives_up", "drives_down")})
     return rows
+
+
+def percentile_intervals(design, model, data, measured_items, replicates, seed):
+    """Percentile intervals of the corrected coefficients over bootstrap refits, each refit corrected with the
+    alphas and score variances of its own resample (as the workflow's bootstrap does)."""
+    X, y = (data, None) if design == "chain" else (data[["satisfaction"]], data["y"])
+
+    def latent(refit, rows):
+        resample = data.iloc[rows].reset_index(drop=True)
+        theta = {c: error_variance(cronbach(items[rows]), float(resample[c].var(ddof=1)))
+                 for c, (_, items) in measured_items.items()}
+        inputs = (resample, None) if design == "chain" else (resample[["satisfaction"]], resample["y"].to_numpy())
+        posteriors = refit.predict_proba(*inputs)
+        zeros = np.zeros((len(refit.param_names_),) * 2)
+        try:
+            return latent_coefficients(refit, resample, posteriors, zeros, theta).estimate
+        except (ValueError, np.linalg.LinAlgError):
+            return np.full((refit.n_segments_, len(refit.coef_terms_)), np.nan)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reps = bootstrap_replicates(X, y, model, range(replicates), seed=seed, n_init=1, latent=latent)
+    return latent_percentiles(reps)
 
 
 def chain_paths(model, inference, latent):
@@ -192,18 +234,21 @@ def main():
     parser.add_argument("--n", type=int, nargs="+", default=[300, 1000])
     parser.add_argument("--reliability", type=float, nargs="+", default=[0.7, 0.8, 0.9])
     parser.add_argument("--replications", type=int, default=100)
+    parser.add_argument("--first", type=int, default=0, help="index of the first data set (to add data sets to a run)")
     parser.add_argument("--n-init", type=int, default=4)
     parser.add_argument("--rounded", action="store_true")
     parser.add_argument("--segments", type=int, choices=[2, 3], default=2)
     parser.add_argument("--out", default=None, help="CSV of every data set's rows")
+    parser.add_argument("--bootstrap", type=int, default=0,
+                        help="bootstrap refits per data set: percentile intervals of the corrected coefficients too")
     args = parser.parse_args()
     started = time.perf_counter()
     rows = []
     for n in args.n:
         for reliability in args.reliability:
-            for r in range(args.replications):
+            for r in range(args.first, args.first + args.replications):
                 for row in one_data_set(args.design, n, reliability, 1000 * n + r, args.n_init, args.rounded,
-                                        args.segments):
+                                        args.segments, args.bootstrap):
                     rows.append({"design": f"{args.design} K={args.segments}", "n": n, "reliability": reliability,
                                  **row})
     frame = pd.DataFrame(rows)

@@ -183,7 +183,7 @@ def test_latent_coefficients_frame_shape():
     latent = LatentCoefficients(["(Intercept)", "x"], np.array([[1.0, 2.0]]), np.diag([0.04, 0.01]),
                                 ["1:(Intercept)", "1:x"], pd.DataFrame())
     frame = latent.frame()
-    assert list(frame.columns) == ["segment", "term", "latent_estimate", "latent_std_error"]
+    assert list(frame.columns) == ["segment", "term", "latent_estimate", "latent_std_error", "corrected"]
     np.testing.assert_allclose(frame["latent_std_error"], [0.2, 0.1])
 
 
@@ -338,3 +338,183 @@ def test_a_refused_segment_leaves_the_other_segments_effects_their_errors():
     assert kept["std_error"].notna().all() and (kept["std_error"] > 0).all()
     lost = effects.loc[effects["segment"] == int(refused.idxmax())]
     assert lost.loc[lost["kind"] != "path", "estimate"].isna().all()
+
+
+# -- issue 27: the verdicts, names, sentences and figures read the corrected slopes --------------------------------
+
+SINGLE_OUTPUTS = STAGE_OUTPUTS
+
+
+@pytest.fixture(scope="module")
+def attenuated_run(tmp_path_factory):
+    """One segment whose construct moves the outcome (0.12) but whose noisy score (reliability 0.5) shows it flat.
+
+    The scores' slope (about 0.06, tight) is shown within the ±0.1 margin
+    (negligible); the construct's (0.12) is shown to drive.
+    """
+    from trustseg.model.persistence import model_to_dict
+    from trustseg.survey.reliability import reliability_table
+
+    folder = tmp_path_factory.mktemp("attenuated")
+    rng = np.random.default_rng(27)
+    n = 3000
+    construct = rng.normal(4.0, 1.0, n)
+    items = pd.DataFrame({f"sat_{i}": construct + rng.normal(0, 2.0, n) for i in range(4)})  # error var 1 on the mean
+    score = items.mean(axis=1)
+    loyalty = 3.0 + 0.12 * construct + rng.normal(0, 0.4, n)
+    reliability_table(items, {"satisfaction": {"items": list(items.columns)}}).to_csv(folder / "reliability.csv",
+                                                                                      index=False)
+    clean = pd.DataFrame({"respondent_id": [f"R{i}" for i in range(n)], "satisfaction": score, "loyalty": loyalty})
+    clean.to_csv(folder / "clean.csv", index=False)
+    model = ClusterwiseRegression(n_segments=1, n_init=1, random_state=0).fit(clean[["satisfaction"]],
+                                                                              clean["loyalty"])
+    (folder / "fit.json").write_text(json.dumps({"model": model_to_dict(model)}))
+    return folder
+
+
+def _single_stage(folder, measurement_error):
+    from trustseg.stages.segments import segments
+
+    out = folder / measurement_error
+    out.mkdir(exist_ok=True)
+    outputs = {key: str(out / f"{key}.{'txt' if key == 'summary' else 'csv'}") for key in SINGLE_OUTPUTS}
+    segments(str(folder / "clean.csv"), "single", str(folder / "fit.json"), outputs, outcome="loyalty",
+             predictors=["satisfaction"], focal="satisfaction", cov_type="oim", alpha=0.05, equivalence_margin=0.1,
+             weight_column=None, scale=(1, 7), measurement_error=measurement_error,
+             reliability_path=str(folder / "reliability.csv"))
+    return pd.read_csv(outputs["segments"], keep_default_na=False)
+
+
+def _settings(**extra):
+    from trustseg.report.results import AnalysisSettings
+
+    return AnalysisSettings(outcome="loyalty", predictors=["satisfaction"], focal="satisfaction", method="em",
+                            criterion="bic", k=1, k_requested=1, cov_type="oim", alpha=0.05, ci_level=0.95,
+                            equivalence_margin=0.1, membership_ci_level=0.95, **extra)
+
+
+def test_the_name_verdict_and_sentence_read_the_corrected_slope(attenuated_run):
+    from trustseg.report.sentences import verdict_sentence
+
+    ignored, corrected_table = _single_stage(attenuated_run, "ignore"), _single_stage(attenuated_run, "correct")
+    focal = corrected_table.loc[corrected_table["term"] == "satisfaction"].iloc[0]
+    flat = ("does_not_drive", "negligible")
+    assert ignored.loc[ignored["term"] == "satisfaction", "verdict"].iloc[0] in flat
+    assert focal["observed_verdict"] in flat and focal["latent_verdict"] == "drives_up"
+    assert focal["verdict"] == "drives_up" and focal["slope_basis"] == "corrected"
+    assert focal["latent_ci_low"] < 0.12 < focal["latent_ci_high"]
+    # the name follows the verdict it reads: a flat segment for the scores, a driven one for the construct
+    assert "regardless" in ignored["name"].iloc[0] or ignored["name"].iloc[0] == "Indifferent"
+    assert corrected_table["name"].iloc[0] == "Satisfaction-driven"
+    said = verdict_sentence(corrected_table, _settings())
+    assert "corrected for measurement error" in said and "drives loyalty up" in said
+    assert f"{focal['latent_estimate']:.2f}" in said and f"{float(focal['estimate']):.3f}" not in said
+    # with ignore nothing of the correction shows, and the sentence is the scores' as before
+    assert not {"slope_basis", "observed_verdict", "latent_estimate"} & set(ignored.columns)
+    assert "measurement error" not in verdict_sentence(ignored, _settings())
+
+
+def test_choose_slope_basis_keeps_the_observed_where_a_row_was_not_corrected():
+    from trustseg.stages.measurement import choose_slope_basis
+
+    table = pd.DataFrame({"term": ["x", "rounds", "z"], "verdict": ["does_not_drive", "drives_up", "inconclusive"],
+                          "latent_estimate": [0.3, 0.5, np.nan], "latent_verdict": ["drives_up", "drives_up", ""]})
+    out = choose_slope_basis(table, [True, False, True])
+    assert list(out["slope_basis"]) == ["corrected", "observed", "observed"]
+    assert list(out["verdict"]) == ["drives_up", "drives_up", "inconclusive"]
+    assert list(out["observed_verdict"]) == list(table["verdict"])
+
+
+def test_on_slope_basis_swaps_in_the_latent_numbers_and_drops_the_scores_bootstrap():
+    from trustseg.report.results import on_slope_basis
+
+    table = pd.DataFrame({"estimate": [0.1, 0.2], "ci_low": [0.0, 0.1], "ci_high": [0.2, 0.3],
+                          "boot_ci_low": [0.01, 0.11], "boot_ci_high": [0.19, 0.29], "latent_estimate": [0.4, 0.5],
+                          "latent_ci_low": [0.3, 0.4], "latent_ci_high": [0.5, 0.6],
+                          "slope_basis": ["corrected", "observed"]})
+    out = on_slope_basis(table)
+    assert list(out["estimate"]) == [0.4, 0.2] and list(out["ci_low"]) == [0.3, 0.1]
+    assert np.isnan(out["boot_ci_low"].iloc[0]) and out["boot_ci_low"].iloc[1] == 0.11
+    assert on_slope_basis(table.drop(columns="slope_basis")) is not None
+    pd.testing.assert_frame_equal(on_slope_basis(table.drop(columns="slope_basis")),
+                                  table.drop(columns="slope_basis"))
+
+
+def test_a_chain_is_named_from_its_corrected_effects(chain_run):
+    from trustseg.report.naming import name_chain_segments
+    from trustseg.report.sentences import chain_sentence
+    from trustseg.stages.segments import chain_effects as effects_stage
+    from trustseg.stages.segments import chain_segments
+
+    folder = chain_run / "basis"
+    folder.mkdir(exist_ok=True)
+    outputs = {key: str(folder / f"{key}.{'txt' if key == 'summary' else 'csv'}") for key in STAGE_OUTPUTS}
+    settings = _stage_settings(chain_run)
+    chain_segments(outputs=outputs, focal="satisfaction", **settings)
+    effects_stage(segments_path=outputs["segments"], output=str(folder / "effects.csv"), **settings)
+    table = pd.read_csv(outputs["segments"], keep_default_na=False)
+    effects = pd.read_csv(folder / "effects.csv", keep_default_na=False)
+    for frame in (table.loc[table["term"] != "(Intercept)"], effects):
+        corrected_rows = frame.loc[frame["slope_basis"] == "corrected"]
+        assert len(corrected_rows) and (corrected_rows["verdict"] == corrected_rows["latent_verdict"]).all()
+    paths = effects.loc[effects["kind"] == "path"]
+    merged = table.merge(paths.assign(term=paths["path"].str.split(" → ").str[0],
+                                      equation=paths["path"].str.split(" → ").str[1]),
+                         on=["segment", "equation", "term"], suffixes=("", "_effects"))
+    assert (merged["verdict"] == merged["verdict_effects"]).all()
+    assert (merged["observed_verdict"] == merged["observed_verdict_effects"]).all()
+    levels = table.loc[table["equation"] == "repurchase"].groupby("segment")["level"].first().to_dict()
+    names = name_chain_segments(effects, "satisfaction", "repurchase", ["trust"], levels=levels)
+    assert table.groupby("segment")["name"].first().to_dict() == names
+    said = chain_sentence(effects, _settings(equations=tuple(CHAIN), family=("gaussian", "gaussian")), 1)
+    total = effects.loc[(effects["segment"] == 1) & (effects["kind"] == "total")].iloc[0]
+    assert "corrected for measurement error" in said and f"{float(total['latent_estimate']):.2f}" in said
+
+
+def test_bootstrap_refits_recompute_the_corrected_slopes_with_their_own_reliabilities(chain_run):
+    from trustseg.model.bootstrap import bootstrap_replicates, summarise_bootstrap
+    from trustseg.model.persistence import model_from_dict
+    from trustseg.stages.measurement import corrected_model, replicate_correction
+
+    clean = pd.read_csv(chain_run / "clean.csv")
+    X = clean[["satisfaction", "trust", "repurchase"]]
+    model = model_from_dict(json.loads((chain_run / "fit.json").read_text())["model"])
+    reliability = str(chain_run / "reliability.csv")
+    latent_of = replicate_correction(model, golf_items(clean), X, None, None, clean["respondent_id"], reliability,
+                                     ["satisfaction", "trust"])
+    # on the full sample (every row once) the refit's correction is the stage's, up to alpha's complete cases
+    full = latent_of(model, np.arange(len(X)))
+    stage = corrected_model(model, X, model.predict_proba(X), model.inference(X), None, reliability,
+                            ["satisfaction", "trust"], "chain")
+    np.testing.assert_allclose(full, stage.estimate, rtol=0.02, atol=0.002)
+    replicates = bootstrap_replicates(X, None, model, range(4), seed=1, n_init=1, latent=latent_of)
+    kept = replicates.loc[~replicates["lost"]]
+    assert kept["latent_estimate"].notna().all()
+    assert not np.allclose(kept["latent_estimate"], kept["estimate"])
+    reference = model.inference(X).params
+    summary = summarise_bootstrap(replicates, reference)
+    assert {"latent_boot_ci_low", "latent_boot_ci_high"} <= set(summary.columns)
+    assert (summary["latent_boot_ci_low"] <= summary["latent_boot_ci_high"]).all()
+    # without a correction the replicates are as before
+    assert "latent_estimate" not in bootstrap_replicates(X, None, model, range(1), seed=1, n_init=1)
+
+
+def golf_items(clean: pd.DataFrame) -> pd.DataFrame:
+    """The golf survey's items (reverse-keyed as the cleaning leaves them) on the rows of the scores in ``clean``."""
+    items = ["sat_course", "sat_greens", "sat_clubhouse", "sat_value", "sat_booking_hassle", "trust_honest",
+             "trust_reliable", "trust_cares", "rep_renew", "rep_play_again", "rep_recommend"]
+    survey = pd.read_csv(GOLF).dropna(subset=items).reset_index(drop=True)
+    survey["sat_booking_hassle"] = 8 - survey["sat_booking_hassle"]
+    # a few unanswered items, as surveys have: alpha is of the complete item rows, as in reliability.csv
+    survey.loc[survey.index[::15], "trust_honest"] = np.nan
+    return clean.join(survey[items])
+
+
+def test_a_chain_whose_family_is_not_corrected_keeps_the_scores_verdicts():
+    from trustseg.stages.measurement import with_latent_segments
+
+    table = pd.DataFrame({"segment": [1, 1], "equation": ["trust", "trust"], "term": ["(Intercept)", "satisfaction"],
+                          "verdict": ["", "drives_up"]})
+    out = with_latent_segments(table, None, 0.05, 0.1, "none", chain=True)
+    assert list(out["verdict"]) == ["", "drives_up"] and set(out["slope_basis"]) == {"observed"}
+    assert out["latent_estimate"].isna().all()

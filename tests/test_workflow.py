@@ -574,6 +574,12 @@ def test_a_chain_of_equations_runs_through_the_workflow_and_the_notebooks(tmp_pa
     # issue 27: the constructs' slopes beside the scores' (measurement_error: correct, the default)
     assert effects["latent_estimate"].notna().all() and "latent_verdict" in segments
     assert effects[["boot_ci_low", "boot_ci_high"]].notna().all().all()  # the bootstrap ran (4 refits)
+    # the verdicts read the corrected slopes, the scores' kept beside; the refits were corrected too
+    corrected = effects.loc[effects["slope_basis"] == "corrected"]
+    assert len(corrected) and (corrected["verdict"] == corrected["latent_verdict"]).all()
+    assert "observed_verdict" in segments and effects["latent_boot_ci_low"].notna().any()
+    assert "corrected for measurement error" in json.loads((base / "figures" / "captions_chain.json").read_text(
+    ))["effects_forest"]["caption"]
     for _, rows in effects.groupby("segment"):
         by_kind = rows.set_index("kind")["estimate"]
         assert by_kind["total"] == pytest.approx(by_kind["direct"] + by_kind["indirect"])

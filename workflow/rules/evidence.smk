@@ -63,6 +63,8 @@ rule bootstrap_chunk:
     input:
         clean="results/cleaning/clean.csv",
         fit=chosen_fit,
+        # each refit recomputes the reliabilities on its resample and corrects its slopes (measurement_error)
+        reliability="results/cleaning/reliability.csv",
         code=analysis_sources("stages.evidence"),
     output:
         # kept (not temp): then a new alpha or new segment names re-summarise the refits instead of redoing them
@@ -77,6 +79,7 @@ rule bootstrap_chunk:
         n_chunks=BOOT["chunks"],
         n_init=BOOT["n_init"],
         seed=SEED,
+        measurement_error=setting("measurement_error"),
     conda:
         "../envs/trustseg.yaml"
     log:

@@ -14,6 +14,7 @@ run_stage(
     clean_path=snakemake.input.clean,
     name=snakemake.wildcards.analysis,
     fit_path=snakemake.input.fit,
+    reliability_path=snakemake.input.reliability,
     chunk=int(snakemake.wildcards.chunk),
     output=snakemake.output[0],
     **snakemake.params,

@@ -137,7 +137,10 @@ def segment_flaws(problem, params, resp=None):
         separation = separated(part, params, problem.bounds)
         for j in range(k):
             if floor[j]:
-                flaws[j]["variance_floor"] = {"equation": name.rstrip(": "), "members": float(members[j])}
+                # the modal answer and its share, so that a reader hears which pile a floor segment sat on
+                flaws[j]["variance_floor"] = {"equation": name.rstrip(": "), "members": float(members[j]),
+                                              "value": float(value[j]) if np.isfinite(value[j]) else None,
+                                              "share": float(share[j])}
             if share[j] >= ONE_ANSWER_SHARE:
                 flaws[j]["one_answer"] = {"equation": name.rstrip(": "), "value": float(value[j]),
                                           "share": float(share[j]), "members": float(members[j])}

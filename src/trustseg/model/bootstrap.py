@@ -53,6 +53,8 @@ __all__ = [
     "replicate_rng",
     "REPLICATE_COLUMNS",
     "SUMMARY_COLUMNS",
+    "LATENT_REPLICATE_COLUMN",
+    "latent_percentiles",
 ]
 
 logger = logging.getLogger("trustseg")
@@ -63,6 +65,8 @@ REPLICATE_COLUMNS = [
     "replicate", "segment", "term", "estimate", "share", "sigma", "loglik", "ari",
     "matched_cost", "jaccard", "lost", "n_segments", "converged", "note",
 ]
+#: the replicate's coefficient corrected for measurement error, when the bootstrap is given a correction (issue 27)
+LATENT_REPLICATE_COLUMN = "latent_estimate"
 SUMMARY_COLUMNS = [
     "segment", "term", "estimate", "boot_mean", "boot_se", "ci_low", "ci_high",
     "n_replicates", "n_lost", "reappearance", "share", "share_boot_mean",
@@ -245,12 +249,13 @@ class _ReferenceFrame:
         self.posteriors = reference.predict_proba(X, y, family_data=family_data)
         self.modal = self.posteriors.argmax(axis=1)
 
-    def replicate_rows(self, b, refit, note):
-        """Rows of ``REPLICATE_COLUMNS`` for replicate b: each full-sample segment and its match."""
+    def replicate_rows(self, b, refit, note, latent=None):
+        """Rows of ``REPLICATE_COLUMNS`` (and the latent estimate) for replicate b: each full-sample segment and its
+        match; ``latent`` the refit's corrected coefficients (K_b, Q), NaN when not given."""
         k, terms = self.k, self.terms
         if refit is None:
-            return [(b, j + 1, t, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, True, 0, False, note)
-                    for j in range(k) for t in terms]
+            return [(b, j + 1, t, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, True, 0, False, note,
+                     np.nan) for j in range(k) for t in terms]
         ll, conv = float(refit.loglik_), bool(refit.converged_)
         boot_post = refit.predict_proba(self.X, self.y, family_data=self.family_data)
         ari = float(adjusted_rand_score(self.modal, boot_post.argmax(axis=1)))
@@ -262,17 +267,19 @@ class _ReferenceFrame:
         for j in range(k):
             if j not in pairs:
                 rows += [(b, j + 1, t, np.nan, np.nan, np.nan, ll, ari, np.nan, np.nan, True, kb, conv,
-                          note or f"refit kept {kb} of {k} segments") for t in terms]
+                          note or f"refit kept {kb} of {k} segments", np.nan) for t in terms]
                 continue
             m = pairs[j]
             est = refit.family_params_.beta[m]
+            corrected = np.full(len(terms), np.nan) if latent is None else latent[m]
             rows += [(b, j + 1, t, float(e), float(refit.weights_[m]), float(refit.sigma_[m]), ll, ari,
-                      float(cost[j, m]), float(jac[j, m]), False, kb, conv, note) for t, e in zip(terms, est)]
+                      float(cost[j, m]), float(jac[j, m]), False, kb, conv, note, float(c))
+                     for t, e, c in zip(terms, est, corrected)]
         return rows
 
 
 def bootstrap_replicates(X, y, reference, replicates, seed: int, n_init: int = 3, sample_weight=None, *,
-                         match: str = "params", family_data=None) -> pd.DataFrame:
+                         match: str = "params", family_data=None, latent=None) -> pd.DataFrame:
     """Refit the K-segment model on bootstrap resamples of the respondents.
 
     Parameters
@@ -301,6 +308,9 @@ def bootstrap_replicates(X, y, reference, replicates, seed: int, n_init: int = 3
         Jaccard overlap of the posteriors (below).
     family_data : dict, optional
         The trials or offset of each respondent (binomial, poisson), resampled with them.
+    latent : callable, optional
+        ``latent(refit, rows)`` -> the refit's coefficients corrected for measurement error (K_b, Q) on the
+        resampled rows of X; adds a ``latent_estimate`` column (``stages.measurement.replicate_correction``).
 
     Returns
     -------
@@ -337,10 +347,13 @@ def bootstrap_replicates(X, y, reference, replicates, seed: int, n_init: int = 3
     progress = Progress(len(replicates), f"bootstrap (K={frame.k})")
     rows = []
     for done, b in enumerate(replicates, start=1):
-        refit, note = _resample_refit(Xa, ya, w, reference, frame, b, seed, n_init, names, family_data)
-        rows += frame.replicate_rows(b, refit, note)
+        refit, note, idx = _resample_refit(Xa, ya, w, reference, frame, b, seed, n_init, names, family_data)
+        corrected = latent(refit, idx) if latent is not None and refit is not None else None
+        rows += frame.replicate_rows(b, refit, note, corrected)
         progress.update(done)
-    out = pd.DataFrame(rows, columns=REPLICATE_COLUMNS)
+    out = pd.DataFrame(rows, columns=[*REPLICATE_COLUMNS, LATENT_REPLICATE_COLUMN])
+    if latent is None:
+        out = out.drop(columns=LATENT_REPLICATE_COLUMN)
     out = out.astype({"replicate": int, "segment": int, "lost": bool, "n_segments": int, "converged": bool})
     out["note"] = out["note"].astype(str)
     return out
@@ -358,7 +371,7 @@ def _resample_refit(Xa, ya, w, reference, frame, b, seed, n_init, names, family_
                          _take(family_data, idx, chain))
     if refit is None:
         logger.warning("bootstrap replicate %d failed: %s", b, note)
-    return refit, note
+    return refit, note, idx
 
 
 def _as_bool(values: pd.Series) -> pd.Series:
@@ -469,8 +482,25 @@ def summarise_bootstrap(replicates_df: pd.DataFrame, reference_params: pd.DataFr
         rows.append(_summary_row(seg, term, estimate, g, seg_level[seg_level["segment"] == seg], n_total,
                                  float(ref_share.get(seg, np.nan)), alpha, reappear_threshold))
     out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS).sort_values("segment", kind="stable").reset_index(drop=True)
+    if LATENT_REPLICATE_COLUMN in replicates_df.columns:
+        out = out.merge(latent_percentiles(replicates_df, alpha), on=["segment", "term"], how="left")
     out.attrs["ari_summary"] = ari_summary(replicates_df).iloc[0].to_dict()
     return out
+
+
+def latent_percentiles(replicates_df: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Percentile intervals of the corrected coefficients over the replicates that matched the segment and could
+    correct it: ``segment, term, latent_boot_ci_low, latent_boot_ci_high, latent_boot_replicates``."""
+    kept = replicates_df.loc[~_as_bool(replicates_df["lost"])]
+    rows = []
+    for (seg, term), g in kept.groupby(["segment", "term"], sort=False):
+        vals = g[LATENT_REPLICATE_COLUMN].to_numpy(dtype=float)
+        vals = vals[np.isfinite(vals)]
+        low, high = np.quantile(vals, [alpha / 2, 1 - alpha / 2]) if vals.size > 1 else (np.nan, np.nan)
+        rows.append({"segment": int(seg), "term": term, "latent_boot_ci_low": float(low),
+                     "latent_boot_ci_high": float(high), "latent_boot_replicates": int(vals.size)})
+    return pd.DataFrame(rows, columns=["segment", "term", "latent_boot_ci_low", "latent_boot_ci_high",
+                                       "latent_boot_replicates"])
 
 
 # ----------------------------------------------------------------------------

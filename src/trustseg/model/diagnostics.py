@@ -141,6 +141,10 @@ def segment_problems(model, X, y, sample_weight=None, *, variance_floor=None, si
     return pd.DataFrame(rows)
 
 
+#: the share of a variance-floor segment at one answer from which the sentence names that answer
+PILE_WORDS_SHARE = 0.5
+
+
 def _segment_words(flaw: dict, members: float, share: float) -> str:
     """What made one set-aside segment spurious, in words: "a segment of the 200 respondents (26%) whose ..."."""
     who = f"{members:.0f} respondents ({100 * share:.0f}%)"
@@ -150,6 +154,9 @@ def _segment_words(flaw: dict, members: float, share: float) -> str:
     if "two_ends" in flaw:
         return f"{who} at the two ends of the scale into one segment"
     if "variance_floor" in flaw:
+        pile = flaw["variance_floor"]
+        if pile.get("share", 0.0) >= PILE_WORDS_SHARE:  # mostly one answer: say which (a pile, not a plane)
+            who += f", {100 * pile['share']:.0f}% of whom gave the answer {pile['value']:g},"
         return f"{who} into a segment that fits them (nearly) exactly, on the variance floor"
     if "separation" in flaw:
         return f"{who} into a segment whose answers it predicts perfectly (separation)"

@@ -104,6 +104,9 @@ class LatentCoefficients:
     param_names: list
     segment_reliability: pd.DataFrame
     notes: list = field(default_factory=list)
+    #: (K, Q) whether each coefficient was corrected: its segment could be and its equation has a predictor
+    #: measured with error (otherwise the latent coefficient is the observed one, or NaN)
+    corrected: np.ndarray | None = None
 
     def std_errors(self) -> np.ndarray:
         """The standard errors in the shape of ``estimate``."""
@@ -113,8 +116,10 @@ class LatentCoefficients:
     def frame(self) -> pd.DataFrame:
         """One row per segment and term: ``segment, term, latent_estimate, latent_std_error``."""
         k, q = self.estimate.shape
+        corrected = np.zeros((k, q), dtype=bool) if self.corrected is None else self.corrected
         return pd.DataFrame({"segment": np.repeat(np.arange(1, k + 1), q), "term": self.terms * k,
-                             "latent_estimate": self.estimate.ravel(), "latent_std_error": self.std_errors().ravel()})
+                             "latent_estimate": self.estimate.ravel(), "latent_std_error": self.std_errors().ravel(),
+                             "corrected": corrected.ravel() & np.isfinite(self.estimate.ravel())})
 
 
 @dataclass
@@ -209,6 +214,7 @@ def latent_coefficients(model, X, posteriors: np.ndarray, cov_observed: np.ndarr
     unknown = ~np.isfinite(np.diag(v_observed))
     v_observed = np.nan_to_num(v_observed, nan=0.0)
     estimate = np.full((k, q), np.nan)
+    corrected = np.zeros((k, q), dtype=bool)
     j_observed = np.zeros((k * q, k * q))
     j_moments, influences = [], []
     j_sigma = np.zeros((k * q, len(variables)))
@@ -226,6 +232,7 @@ def latent_coefficients(model, X, posteriors: np.ndarray, cov_observed: np.ndarr
                 continue
             part = _corrected_equation(moments, sigma, eq, observed[j, eq.coef_columns])
             estimate[j, eq.coef_columns] = part["latent"]
+            corrected[j, eq.coef_columns] = bool((sigma[np.array(eq.moment_index[1:], dtype=int) - 1] > 0).any())
             j_observed[np.ix_(rows_out, rows_out)] = part["d_observed"]
             grad_m[rows_out] = part["d_moments"]
             j_sigma[rows_out] = part["d_sigma"]
@@ -243,7 +250,8 @@ def latent_coefficients(model, X, posteriors: np.ndarray, cov_observed: np.ndarr
     cov[failed, :] = 0.0
     cov[:, failed] = 0.0
     return LatentCoefficients(terms, estimate, cov, [f"{j + 1}:{t}" for j in range(k) for t in terms],
-                              pd.DataFrame(rows, columns=SEGMENT_RELIABILITY_COLUMNS), notes)
+                              pd.DataFrame(rows, columns=SEGMENT_RELIABILITY_COLUMNS), notes,
+                              corrected & np.isfinite(estimate))
 
 
 SEGMENT_RELIABILITY_COLUMNS = ["segment", "predictor", "error_variance", "within_variance", "within_reliability",

@@ -312,6 +312,40 @@ def segment_names(segments: pd.DataFrame) -> dict[int, str]:
     first = segments.groupby("segment", sort=True)["name"].first()
     return {int(s): (str(n) if isinstance(n, str) and n else f"Segment {int(s)}") for s, n in first.items()}
 
+#: a row read on the constructs' slopes, corrected for measurement error (column ``slope_basis``, issue 27)
+CORRECTED = "corrected"
+#: the numbers a row on the corrected basis takes from ``latent_<column>`` (NaN where there is none: the p-values
+#: and bootstrap intervals of the scores' slopes do not belong to the corrected ones)
+_BASIS_COLUMNS = ("estimate", "std_error", "ci_low", "ci_high", "p_value", "p_zero", "p_tost", "p_zero_adjusted",
+                  "p_tost_adjusted", "boot_ci_low", "boot_ci_high")
+
+
+def on_slope_basis(table: pd.DataFrame | None) -> pd.DataFrame | None:
+    """``segments.csv`` or ``effects.csv`` with each row's numbers those its verdict read.
+
+    The segments stage chooses the basis (column ``slope_basis``,
+    :func:`trustseg.stages.measurement.choose_slope_basis`); here a
+    ``corrected`` row's estimate, standard error and interval become its
+    ``latent_*`` ones, so the sentences, summaries and figures show the
+    numbers the verdict rests on.  A table without the column (measurement
+    error ignored) is returned as it is.
+    """
+    if table is None or "slope_basis" not in table.columns:
+        return table
+    out = table.copy()
+    corrected = (out["slope_basis"] == CORRECTED).to_numpy()
+    for column in _BASIS_COLUMNS:
+        if column in out.columns:
+            latent = f"latent_{column}"
+            out.loc[corrected, column] = out.loc[corrected, latent] if latent in out.columns else float("nan")
+    return out
+
+
+def basis_words(basis: str | None) -> str:
+    """How a figure or sentence says which slopes it reads: the constructs' (corrected) or the scores'."""
+    return "corrected for measurement error" if basis == CORRECTED else "scores' slopes"
+
+
 def segment_summary(segments: pd.DataFrame, focal: str) -> pd.DataFrame:
     """One row per segment: name, share, size, intercept, focal slope with interval, verdict.
 
@@ -322,6 +356,7 @@ def segment_summary(segments: pd.DataFrame, focal: str) -> pd.DataFrame:
     """
     if "equation" in segments.columns and len(segments):
         segments = segments.loc[segments["equation"] == segments["equation"].iloc[0]]
+    segments = on_slope_basis(segments)
     rows = []
     for seg, part in segments.groupby("segment", sort=True):
         by_term = part.set_index("term")
@@ -341,6 +376,8 @@ def segment_summary(segments: pd.DataFrame, focal: str) -> pd.DataFrame:
             "verdict": str(slope["verdict"]) if slope is not None and isinstance(slope.get("verdict"), str) else "",
             "sigma": float(part["sigma"].iloc[0]) if "sigma" in part else float("nan"),
         }
+        if "slope_basis" in segments.columns:
+            row["slope_basis"] = str(slope["slope_basis"]) if slope is not None else ""
         for column in ("p_zero_adjusted", "p_tost_adjusted"):
             if column in segments.columns:
                 row[column] = float(slope[column]) if slope is not None else float("nan")
@@ -436,16 +473,17 @@ def segment_problems(segments: pd.DataFrame | None) -> dict[int, str]:
 
 def chain_effects_summary(effects: pd.DataFrame) -> pd.DataFrame:
     """One row per segment and effect (direct, indirect, total): estimate, both intervals and the verdict."""
-    rows = effects.loc[effects["kind"].isin(["direct", "indirect", "total"])]
+    rows = on_slope_basis(effects.loc[effects["kind"].isin(["direct", "indirect", "total"])])
     cols = [c for c in ("segment", "name", "kind", "path", "estimate", "ci_low", "ci_high", "boot_ci_low",
-                        "boot_ci_high", "verdict") if c in rows.columns]
+                        "boot_ci_high", "verdict", "slope_basis") if c in rows.columns]
     return rows[cols].reset_index(drop=True)
 
 def chain_summary(segments: pd.DataFrame, effects: pd.DataFrame, focal: str) -> pd.DataFrame:
     """:func:`segment_summary` of a chain with each segment's slope and verdict those of its total effect."""
     summary = segment_summary(segments, focal)
-    total = effects.loc[effects["kind"] == "total"].set_index("segment")
-    for column, source in (("slope", "estimate"), ("ci_low", "ci_low"), ("ci_high", "ci_high"),
-                           ("p_value", "p_zero"), ("p_tost", "p_tost"), ("verdict", "verdict")):
+    total = on_slope_basis(effects.loc[effects["kind"] == "total"]).set_index("segment")
+    pairs = [("slope", "estimate"), ("ci_low", "ci_low"), ("ci_high", "ci_high"), ("p_value", "p_zero"),
+             ("p_tost", "p_tost"), ("verdict", "verdict")]
+    for column, source in pairs + ([("slope_basis", "slope_basis")] if "slope_basis" in total.columns else []):
         summary[column] = summary["segment"].map(total[source])
     return summary

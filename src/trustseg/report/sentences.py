@@ -28,10 +28,12 @@ from trustseg.report.numbers import (
     pct_text,
 )
 from trustseg.report.results import (
+    CORRECTED,
     CRITERIA,
     AnalysisSettings,
     classification_summary,
     odds_ratios,
+    on_slope_basis,
     profile_tests,
     reference_segment,
     segment_names,
@@ -72,6 +74,15 @@ def _against_reason(settings: AnalysisSettings) -> str:
     return f"higher {outcome} is {settings.higher_is}, so {focal} would be expected to {way} it"
 
 
+def _basis_note(row) -> str:
+    """Which slope a sentence quotes when the run corrected for measurement error (column ``slope_basis``)."""
+    basis = row.get("slope_basis")
+    if not isinstance(basis, str) or not basis:
+        return ""
+    return ", " + ("corrected for measurement error" if basis == CORRECTED
+                   else "the scores' slope, not corrected for measurement error")
+
+
 def segment_sentence(row: pd.Series | dict, settings: AnalysisSettings) -> str:
     """One plain-language sentence about one segment's focal slope (a row of :func:`segment_summary`).
 
@@ -85,7 +96,7 @@ def segment_sentence(row: pd.Series | dict, settings: AnalysisSettings) -> str:
     focal, outcome = label(settings.focal), label(settings.outcome)
     slope, lo, hi = float(row["slope"]), float(row["ci_low"]), float(row["ci_high"])
     se = row.get("std_error")
-    conf = f"{pct_text(settings.ci_level)} CI {fmt_interval(lo, hi, se)}"
+    conf = f"{pct_text(settings.ci_level)} CI {fmt_interval(lo, hi, se)}{_basis_note(row)}"
     head = f"In segment {int(row['segment'])} ({row['name']}, {fmt_pct(row['share'])} of respondents)"
     verdict = row.get("verdict", "")
     band = f"\u00b1{settings.equivalence_margin:g} {settings.slope_unit} per {focal} point"
@@ -487,7 +498,7 @@ def _effect_text(row, level: float, unit: str) -> str:
     if "boot_ci_low" in row.index and pd.notna(row["boot_ci_low"]):
         boot = f"; bootstrap {fmt_interval(row['boot_ci_low'], row['boot_ci_high'], se)}"
     return (f"{fmt_estimate(row['estimate'], se)} {unit} ({pct_text(level)} CI "
-            f"{fmt_interval(row['ci_low'], row['ci_high'], se)}{boot}), "
+            f"{fmt_interval(row['ci_low'], row['ci_high'], se)}{boot}{_basis_note(row)}), "
             f"{_EFFECT_WORDS.get(str(row['verdict']), str(row['verdict']))}")
 
 
@@ -499,6 +510,7 @@ def chain_sentence(effects: pd.DataFrame, settings: AnalysisSettings, segment: i
     (``settings.effect_unit``), with decimals chosen from each effect's
     standard error, so a small indirect effect never reads "0.00 (0.00 to 0.00)".
     """
+    effects = on_slope_basis(effects)
     rows = effects.loc[effects["segment"] == segment].set_index("kind", drop=False)
     focal, outcome = label(settings.focal), label(settings.outcome)
     unit = f"{settings.effect_unit} per {focal} point"

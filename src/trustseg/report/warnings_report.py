@@ -228,9 +228,11 @@ def measurement_error_sentences(segments: pd.DataFrame, names) -> list[str]:
     """
     if "latent_verdict" not in segments.columns:
         return []
-    rows = segments.loc[segments["verdict"].fillna("").astype(str).isin(VERDICTS_READ)]
+    # the scores' verdict: observed_verdict where the verdict column reads the corrected slopes (slope_basis)
+    observed = "observed_verdict" if "observed_verdict" in segments.columns else "verdict"
+    rows = segments.loc[segments[observed].fillna("").astype(str).isin(VERDICTS_READ)]
     out, refused = [], set()
-    for r in rows.itertuples():
+    for r in rows.assign(verdict=rows[observed]).itertuples():
         seg, latent = int(r.segment), text_of(r.latent_verdict)
         where = f"segment {seg} ({names.get(seg, '')})"
         what = (f"the path {label(r.term)} → {label(r.equation)}" if "equation" in segments.columns

@@ -78,17 +78,30 @@ def model_selection(criteria_path: str, lr_paths: Sequence[str], name: str, outp
 def bootstrap_chunk(clean_path: str, name: str, fit_path: str, chunk: int, output: str, *, outcome: str,
                     predictors: Sequence[str], weight_column: str | None, replicates: int, n_chunks: int, n_init: int,
                     seed: int, family_columns: Mapping[str, str] | None = None,
-                    equations: Sequence | None = None) -> None:
-    """Nonparametric bootstrap replicates ``chunk`` of ``n_chunks`` (seeded per replicate)."""
+                    equations: Sequence | None = None, measurement_error: str = "ignore",
+                    reliability_path: str | None = None) -> None:
+    """Nonparametric bootstrap replicates ``chunk`` of ``n_chunks`` (seeded per replicate).
+
+    With ``measurement_error="correct"`` each refit's coefficients are also
+    corrected for measurement error, with the reliabilities recomputed on its
+    resample (:func:`trustseg.stages.measurement.replicate_correction`).
+    """
+    from trustseg.equations import chain_predictors
     from trustseg.model.bootstrap import bootstrap_replicates
+    from trustseg.stages.measurement import replicate_correction
 
     clean_df = read_clean(clean_path)
-    X, y, w, _, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns, equations)
+    X, y, w, ids_, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns,
+                                        equations)
     reference = load_model(fit_path)
+    latent = None
+    if measurement_error == "correct" and reliability_path:
+        latent = replicate_correction(reference, clean_df, X, y, w, ids_, reliability_path,
+                                      chain_predictors(equations) if equations else predictors)
     ids = chunk_replicates(replicates, n_chunks, chunk)
     logger.info("analysis %s: bootstrap replicates %d..%d of %d", name, ids.start + 1, ids.stop, replicates)
     result = bootstrap_replicates(X, y, reference, ids, seed=derive_seed(seed, name, "bootstrap"), n_init=n_init,
-                                  sample_weight=w, family_data=side)
+                                  sample_weight=w, family_data=side, latent=latent)
     write_csv(result, output)
 
 

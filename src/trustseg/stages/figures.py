@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,8 @@ import pandas as pd
 from trustseg.direction import expected_sign
 from trustseg.model.families import family_class
 from trustseg.model.validation import INTERCEPT
-from trustseg.report.numbers import effect_unit
+from trustseg.report.numbers import coefficient_unit, effect_unit
+from trustseg.report.results import CORRECTED, basis_words, on_slope_basis
 from trustseg.stages.common import (
     POSTERIOR_PREFIX,
     analysis_data,
@@ -156,15 +158,43 @@ def _forest(inputs, out, names, *, focal, alpha, equivalence_margin, constructs,
         boot = pd.read_csv(inputs["bootstrap"]).rename(columns={"ci_low": "boot_ci_low", "ci_high": "boot_ci_high"})
         boot = _as_paths(boot) if equations else boot
         # reappearance: the forest's caption warns of a segment its refits rarely found again
-        columns = ["segment", "term", "boot_ci_low", "boot_ci_high", *(["reappearance"] if "reappearance" in boot
-                                                                       else [])]
+        columns = ["segment", "term", "boot_ci_low", "boot_ci_high",
+                   *(c for c in ("reappearance", "latent_boot_ci_low", "latent_boot_ci_high") if c in boot)]
         estimates = estimates.merge(boot[columns], on=["segment", "term"], how="left")
-    return fig.coefficient_forest(
+    # the points and intervals the verdicts read: the constructs' where corrected for measurement error
+    basis = _basis_phrase(segments_df)
+    estimates = on_slope_basis(estimates.assign(**{c: segments_df[c].to_numpy() for c in segments_df.columns
+                                                   if c.startswith("latent_") or c == "slope_basis"}))
+    figure = fig.coefficient_forest(
         estimates, names, out / "coefficient_forest", equivalence_margin=equivalence_margin,
         focal_term=forest_focal, ci_level=1 - alpha, formats=formats, outcome_scale=intercept_scale,
         predictor_scale=_scale(focal, constructs), family=families, margin_terms=list(dict.fromkeys(banded)),
-        expected_sign=sign,
+        expected_sign=sign, x_label=(f"Estimate ({coefficient_unit(families)}; slopes per predictor point, {basis})"
+                                     if basis else None),
     )
+    return _with_basis_caption(figure, basis)
+
+
+def _basis_phrase(table: pd.DataFrame) -> str:
+    """Which slopes a figure draws, for its axis and caption (empty when the run did not correct, issue 27)."""
+    if "slope_basis" not in table.columns:
+        return ""
+    bases = set(table.loc[table["verdict"].fillna("") != "", "slope_basis"]) or set(table["slope_basis"])
+    if bases == {CORRECTED}:
+        return basis_words(CORRECTED)
+    if CORRECTED in bases:
+        return "corrected for measurement error where slope_basis says so, else the scores' slopes"
+    return basis_words("observed")
+
+
+def _with_basis_caption(figure, basis: str):
+    """The figure with a caption sentence saying which slopes it draws."""
+    if not basis:
+        return figure
+    return replace(figure, caption=figure.caption.rstrip() + (
+        f" Points and intervals: {basis} (segments.csv and effects.csv, column slope_basis; latent_* columns for "
+        "the constructs' slopes, estimate and ci_* for the scores'); a corrected row's bootstrap interval is that of "
+        "the refits corrected with their own resample's reliabilities (none where the bootstrap did not correct)."))
 
 
 def _as_paths(table: pd.DataFrame) -> pd.DataFrame:
@@ -220,6 +250,9 @@ def chain_figures(segments_path: str, effects_path: str, name: str, out_dir: str
     # the effects on the last outcome (products of paths) in the one unit every figure, sentence and summary uses
     unit = effect_unit([f["name"] for f in family or [{"name": "gaussian"}]]) + " per predictor point"
     effects = pd.read_csv(effects_path)
+    basis = _basis_phrase(effects)
+    effects = on_slope_basis(effects)
+    unit = f"{unit}, {basis}" if basis else unit
     names = _segment_names(segments_path)
     out = Path(out_dir)
     written = {
@@ -229,4 +262,5 @@ def chain_figures(segments_path: str, effects_path: str, name: str, out_dir: str
                                              equivalence_margin=equivalence_margin, ci_level=1 - alpha,
                                              formats=tuple(formats), unit=unit),
     }
+    written = {key: _with_basis_caption(figure, basis) for key, figure in written.items()}
     write_json({key: _figure_record(f) for key, f in written.items()}, out / "captions_chain.json")

@@ -107,21 +107,65 @@ def with_latent_segments(table: pd.DataFrame, latent, alpha: float, equivalence_
     """segments.csv's table with the latent_* columns; the latent verdict where the observed one is given.
 
     A segment whose observed verdict is ``unreliable`` keeps that verdict.
+    The ``verdict`` column then reads the slopes' basis (:func:`choose_slope_basis`).
     """
     frame = latent.frame() if latent is not None else pd.DataFrame(columns=["segment", "term", "latent_estimate",
-                                                                             "latent_std_error"])
+                                                                             "latent_std_error", "corrected"])
     frame = latent_verdicts(frame, "term", alpha, equivalence_margin, verdict_adjustment) if len(frame) else \
         frame.assign(latent_ci_low=np.nan, latent_ci_high=np.nan, latent_verdict="")
-    if chain:
-        split = frame["term"].str.split("~", n=1, expand=True)
+    if chain:  # (no rows: a family that is not corrected; the split of nothing has no columns)
+        split = frame["term"].str.split("~", n=1, expand=True) if len(frame) else pd.DataFrame({0: [], 1: []})
         frame = frame.assign(equation=split[0], term=split[1])
     keys = ["segment", "equation", "term"] if chain else ["segment", "term"]
-    out = table.merge(frame[keys + LATENT_COLUMNS], on=keys, how="left")
+    out = table.merge(frame[keys + LATENT_COLUMNS + ["corrected"]], on=keys, how="left")
     out["latent_verdict"] = out["latent_verdict"].fillna("")
     observed = out["verdict"].fillna("")
     out.loc[observed == "", "latent_verdict"] = ""
     out.loc[observed == "unreliable", "latent_verdict"] = "unreliable"
+    return choose_slope_basis(out, out.pop("corrected").fillna(False).astype(bool))
+
+
+#: the slopes a row's verdict, the names, sentences and figures read (column ``slope_basis``)
+CORRECTED, OBSERVED = "corrected", "observed"
+
+
+def choose_slope_basis(table: pd.DataFrame, corrected) -> pd.DataFrame:
+    """The one place that decides which slopes the verdicts read: the constructs' where corrected, else the scores'.
+
+    ``corrected`` (one flag per row) says whether the row's latent
+    coefficient was corrected for measurement error (its segment could be,
+    and its equation has a predictor measured with error).  Those rows'
+    ``verdict`` becomes ``latent_verdict`` and ``slope_basis`` says
+    ``corrected``; the others (a construct with one item, a refused
+    segment) keep the scores' verdict, ``slope_basis`` ``observed``.  The
+    scores' verdict stays beside it in ``observed_verdict``; the numbers of
+    both stay in their own columns.
+    """
+    out = table.copy()
+    corrected = np.asarray(corrected, dtype=bool) & np.isfinite(out["latent_estimate"].to_numpy(dtype=float))
+    out["observed_verdict"] = out["verdict"]
+    out.loc[corrected, "verdict"] = out.loc[corrected, "latent_verdict"]
+    out["slope_basis"] = np.where(corrected, CORRECTED, OBSERVED)
     return out
+
+
+def _effect_corrected(effects: pd.DataFrame, latent) -> np.ndarray:
+    """Whether each effect of ``effects`` rests on a corrected path: a path by its equation, a product by any of
+    its paths, a total effect by any path of its segment's direct and indirect effects."""
+    from trustseg.equations import term_name
+    from trustseg.model.effects import ARROW
+
+    corrected = {(int(r.segment), r.term): bool(r.corrected) for r in latent.frame().itertuples()}
+
+    def path_corrected(segment, path):
+        names = path.split(ARROW)
+        return any(corrected.get((segment, term_name(b, a)), False) for a, b in zip(names[:-1], names[1:]))
+
+    flags = [path_corrected(int(r.segment), r.path) for r in effects.itertuples()]
+    products = effects.assign(flag=flags).loc[effects["kind"].isin(["direct", "indirect"])]
+    any_product = products.groupby("segment")["flag"].any()
+    return np.array([bool(any_product.get(r.segment, False)) if r.kind == "total" else f
+                     for r, f in zip(effects.itertuples(), flags)])
 
 
 def with_latent_effects(effects: pd.DataFrame, model, latent, alpha: float, equivalence_margin: float,
@@ -130,8 +174,9 @@ def with_latent_effects(effects: pd.DataFrame, model, latent, alpha: float, equi
     from trustseg.model.effects import chain_effects
 
     if latent is None:
-        return effects.assign(latent_estimate=np.nan, latent_std_error=np.nan, latent_ci_low=np.nan,
-                              latent_ci_high=np.nan, latent_verdict="")
+        return choose_slope_basis(effects.assign(latent_estimate=np.nan, latent_std_error=np.nan,
+                                                 latent_ci_low=np.nan, latent_ci_high=np.nan, latent_verdict=""),
+                                  np.zeros(len(effects), dtype=bool))
     corrected = chain_effects(model.equations_, model.focal_name_, latent.terms, latent.param_names,
                               latent.estimate, latent.cov, alpha=alpha, equivalence_margin=equivalence_margin,
                               verdict_adjustment=verdict_adjustment)
@@ -143,7 +188,18 @@ def with_latent_effects(effects: pd.DataFrame, model, latent, alpha: float, equi
                         how="left")
     unreliable = out["verdict"] == "unreliable"
     out.loc[unreliable, "latent_verdict"] = "unreliable"
-    return out
+    return choose_slope_basis(out, _effect_corrected(out, latent))
+
+
+def latent_bootstrap_effects(replicates: pd.DataFrame, model, alpha: float) -> pd.DataFrame:
+    """Percentile intervals of every corrected path and effect over the bootstrap refits (each refit corrected
+    with its own resample's reliabilities): ``segment, kind, path, latent_boot_ci_low, latent_boot_ci_high``."""
+    from trustseg.model.effects import bootstrap_effect_intervals
+
+    boot = bootstrap_effect_intervals(replicates.assign(estimate=replicates["latent_estimate"]), model.equations_,
+                                      model.focal_name_, alpha)
+    return boot.rename(columns={"boot_ci_low": "latent_boot_ci_low", "boot_ci_high": "latent_boot_ci_high",
+                                "boot_replicates": "latent_boot_replicates"})
 
 
 def latent_caption(table: pd.DataFrame) -> str:
@@ -154,5 +210,64 @@ def latent_caption(table: pd.DataFrame) -> str:
             "coefficients for the constructs themselves, corrected for the measurement error of the scores (error "
             "variance (1 - alpha) var(score) from reliability.csv, equal in every segment; errors-in-variables on "
             "each segment's posterior-weighted moments), with intervals that carry the reliabilities' uncertainty; "
-            "empty where a segment's scores vary too little for their error. The names, verdict and figures read "
-            "the observed coefficients.")
+            "empty where a segment's scores vary too little for their error. slope_basis: which coefficients the "
+            "verdict, the names, sentences and figures read: corrected (the latent ones) or observed (the scores', "
+            "where no predictor of the equation is a construct of several items or the segment could not be "
+            "corrected); observed_verdict: the scores' verdict."
+            + (" latent_boot_ci_low, latent_boot_ci_high: bootstrap percentile intervals of the corrected "
+               "coefficients, each refit corrected with the reliabilities of its own resample."
+               if "latent_boot_ci_low" in table else ""))
+
+
+def replicate_correction(reference, clean: pd.DataFrame, X: pd.DataFrame, y, w, ids, reliability_path: str,
+                         predictors: Sequence[str]):
+    """``latent(refit, rows)`` for :func:`trustseg.model.bootstrap.bootstrap_replicates`, or None.
+
+    Each bootstrap refit is corrected with error variances recomputed on its
+    own resample: Cronbach's alpha of the construct's items over the resampled
+    respondents (the items of ``clean``, already reverse-keyed, on the rows of
+    ``X``) and the resampled score's variance, so the percentile intervals
+    carry the reliabilities' uncertainty and the classification's together.
+    A construct whose items are not in ``clean`` keeps its full-sample alpha.
+    None when the model's family cannot be corrected or no predictor is a
+    construct of several items (nothing to correct).
+    """
+    from trustseg.model.measurement import latent_coefficients
+    from trustseg.survey.reliability import cronbach_alpha
+
+    families = getattr(reference.family_, "families", [reference.family_])
+    if not all(getattr(f, "normal", False) for f in families):
+        return None
+    table = pd.read_csv(reliability_path)
+    constructs = table.loc[table["level"] == "construct"].set_index("construct")
+    usable = [p for p in dict.fromkeys(predictors) if p in constructs.index and int(constructs.loc[p, "n_items"]) >= 2
+              and np.isfinite(float(constructs.loc[p, "alpha"])) and float(constructs.loc[p, "alpha"]) > 0]
+    if not usable:
+        return None
+    item_rows = table.loc[table["level"] == "item"]
+    items = {p: [i for i in item_rows.loc[item_rows["construct"] == p, "item"] if i in clean.columns] for p in usable}
+    answers = {p: clean.loc[X.index, cols].apply(pd.to_numeric, errors="coerce").reset_index(drop=True)
+               for p, cols in items.items() if len(cols) >= 2}
+    frame = X.reset_index(drop=True)
+    outcome = None if y is None else np.asarray(y, dtype=float)
+    weights = np.ones(len(frame)) if w is None else np.asarray(w, dtype=float)
+
+    def latent(refit, rows):
+        resample = frame.iloc[rows].reset_index(drop=True)
+        variances = {}
+        for p in usable:
+            # complete item rows, as reliability.csv's alpha (a column's variance over its own answers would not do)
+            alpha = cronbach_alpha(answers[p].iloc[rows].dropna()) if p in answers else np.nan
+            alpha = alpha if np.isfinite(alpha) and alpha > 0 else float(constructs.loc[p, "alpha"])
+            variances[p] = error_variance(alpha, float(resample[p].var(ddof=1)))
+        taken = None if outcome is None else outcome[rows]
+        try:
+            posteriors = refit.predict_proba(resample if outcome is None else resample[list(refit.feature_names_in_)],
+                                             taken)
+            zeros = np.zeros((len(refit.param_names_), len(refit.param_names_)))
+            return latent_coefficients(refit, resample, posteriors, zeros, variances,
+                                       sample_weight=weights[rows]).estimate
+        except (ValueError, np.linalg.LinAlgError):
+            return np.full((refit.n_segments_, len(refit.coef_terms_)), np.nan)
+
+    return latent

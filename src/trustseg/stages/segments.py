@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,13 @@ from trustseg.equations import TERM_SEPARATOR, chain_predictors
 from trustseg.report.tables import atomic_write_text, write_table
 from trustseg.stages.common import POSTERIOR_PREFIX, analysis_data, chosen_row, read_clean, stem, write_csv, write_json
 from trustseg.stages.fits import load_model
-from trustseg.stages.measurement import corrected_model, latent_caption, with_latent_effects, with_latent_segments
+from trustseg.stages.measurement import (
+    corrected_model,
+    latent_bootstrap_effects,
+    latent_caption,
+    with_latent_effects,
+    with_latent_segments,
+)
 from trustseg.stages.provenance import run_provenance
 
 logger = logging.getLogger("trustseg")
@@ -27,7 +34,8 @@ UNRELIABLE = "unreliable"
 def segment_table(inference, focal: str, outcome: str, counts: Mapping[int, int], scale: Sequence[float] | None = None,
                   predictor_means: Mapping[str, float] | None = None,
                   problems: pd.DataFrame | None = None, higher_is: str = "better",
-                  levels: Mapping[int, float] | None = None, expected: Mapping[str, str] | None = None) -> pd.DataFrame:
+                  levels: Mapping[int, float] | None = None, expected: Mapping[str, str] | None = None,
+                  latent_columns: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame:
     """One row per segment and term: plain-language name, estimates, tests and the focal verdict.
 
     The focal rows carry the verdict's p-values (``p_zero``, ``p_tost`` and,
@@ -64,6 +72,8 @@ def segment_table(inference, focal: str, outcome: str, counts: Mapping[int, int]
         table["problems"] = table["segment"].map(codes).fillna("")
         affected = (table["problems"] != "") & (table["verdict"] != "")
         table.loc[affected, "verdict"] = UNRELIABLE
+    if latent_columns is not None:
+        table = latent_columns(table)
     # named after the marking: a segment on the variance floor must not be called "Satisfaction-driven"
     names = name_segments(
         table, focal=focal, outcome_scale=tuple(scale) if scale else None,
@@ -132,14 +142,16 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
                                 family_data=side)
     posteriors = model.predict_proba(X, y, family_data=side)
     labels = posteriors.argmax(axis=1) + 1
+    latent_columns = None
+    if measurement_error == "correct" and reliability_path:
+        latent = corrected_model(model, X, posteriors, inference, w, reliability_path, predictors, name)
+        latent_columns = partial(with_latent_segments, latent=latent, alpha=alpha,
+                                 equivalence_margin=equivalence_margin, verdict_adjustment=verdict_adjustment)
     table = segment_table(
         inference, focal, outcome, pd.Series(labels).value_counts().to_dict(), scale,
         predictor_means={p: float(np.average(X[p], weights=w)) for p in predictors}, problems=problems,
-        higher_is=higher_is, levels=member_means(y, labels), expected=expected,
+        higher_is=higher_is, levels=member_means(y, labels), expected=expected, latent_columns=latent_columns,
     )
-    if measurement_error == "correct" and reliability_path:
-        latent = corrected_model(model, X, posteriors, inference, w, reliability_path, predictors, name)
-        table = with_latent_segments(table, latent, alpha, equivalence_margin, verdict_adjustment)
     _write_segment_tables(table, inference, name, outcome, predictors, focal, cov_type, alpha, equivalence_margin,
                           verdict_adjustment, outputs)
     _write_membership(ids, posteriors, w, inference, outputs)
@@ -205,11 +217,15 @@ def chain_segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[s
     posteriors = model.predict_proba(X, None)
     labels = posteriors.argmax(axis=1) + 1
     effects = model.effects(inference)
-    table, names = chain_segment_table(model, inference, effects, X, w, labels, problems, scales, higher_is,
-                                       expected)
-    if measurement_error == "correct" and reliability_path:
+    correct = measurement_error == "correct" and reliability_path
+    if correct:
         latent = corrected_model(model, X, posteriors, inference, w, reliability_path,
                                  chain_predictors(equations), name)
+        # the names read the effects' verdicts on the slopes' basis (the constructs' where corrected)
+        effects = with_latent_effects(effects, model, latent, alpha, equivalence_margin, verdict_adjustment)
+    table, names = chain_segment_table(model, inference, effects, X, w, labels, problems, scales, higher_is,
+                                       expected)
+    if correct:
         table = with_latent_segments(table, latent, alpha, equivalence_margin, verdict_adjustment, chain=True)
     write_table(
         table, stem(outputs["segments"]),
@@ -312,7 +328,9 @@ def chain_segment_table(model, inference, effects: pd.DataFrame, X: pd.DataFrame
     table.insert(2, "equation", split[0])
     paths = effects.loc[effects["kind"] == "path"].copy()
     paths[["predictor", "outcome"]] = paths["path"].str.split(ARROW, n=1, expand=True)
-    verdicts = paths.set_index(["segment", "outcome", "predictor"])["verdict"]
+    # the table's own verdicts are the scores' (with_latent_segments then chooses the basis); the names read effects'
+    observed = "observed_verdict" if "observed_verdict" in paths else "verdict"
+    verdicts = paths.set_index(["segment", "outcome", "predictor"])[observed]
     keys = list(zip(table["segment"], table["equation"], table["term"]))
     table["verdict"] = [verdicts.get(key, "") for key in keys]
     extras = inference.extras.copy()
@@ -519,8 +537,9 @@ def chain_effects(clean_path: str, name: str, fit_path: str, segments_path: str,
     effects = model.effects(inference)
     names = pd.read_csv(segments_path).groupby("segment")["name"].first()
     effects.insert(1, "name", effects["segment"].map(names))
-    if replicates_path:
-        boot = bootstrap_effect_intervals(pd.read_csv(replicates_path), model.equations_, model.focal_name_, alpha)
+    replicates = pd.read_csv(replicates_path) if replicates_path else None
+    if replicates is not None:
+        boot = bootstrap_effect_intervals(replicates, model.equations_, model.focal_name_, alpha)
         effects = effects.merge(boot, on=["segment", "kind", "path"], how="left")
     else:
         effects = effects.assign(boot_ci_low=np.nan, boot_ci_high=np.nan, boot_replicates=0)
@@ -530,6 +549,9 @@ def chain_effects(clean_path: str, name: str, fit_path: str, segments_path: str,
         latent = corrected_model(model, X, model.predict_proba(X, None), inference, w, reliability_path,
                                  chain_predictors(equations), name)
         effects = with_latent_effects(effects, model, latent, alpha, equivalence_margin, verdict_adjustment)
+        if replicates is not None and "latent_estimate" in replicates:
+            effects = effects.merge(latent_bootstrap_effects(replicates, model, alpha), how="left",
+                                    on=["segment", "kind", "path"])
     write_table(
         effects, stem(output),
         caption=(
