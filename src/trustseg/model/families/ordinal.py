@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
-from scipy.special import expit, log_expit, logsumexp
+from scipy.special import expit, log_expit
 
 from trustseg.errors import ConfigError, DataError
-from trustseg.model.families.base import TINY_WEIGHT, Family, format_values, newton_fit, refuse_values
+from trustseg.model.families.base import Family, format_values, refuse_values
 
 # An ordinal outcome is one rating item: more answer values than this is a
 # score or a measurement, better described by gaussian or censored.
@@ -29,15 +29,6 @@ _MIN_START_SHARE = 1e-3
 #: an ordinal segment's outer threshold this many logits beyond its neighbour leaves the end answer
 #: all but impossible in that segment (odds below e^-8 at any predictor value near the others)
 RUNAWAY_THRESHOLD_GAP = 8.0
-
-
-#: the tolerance of a hard partition's segment fit (that of :func:`~.base.newton_fit`, which Family.m_step uses)
-PARTITION_FIT_TOL = 1e-10
-#: a category whose share of a hard partition's segment is below this has no member there (only the
-#: TINY_WEIGHT floor of the other respondents, about 1e-300 each), far below any member's share
-_EMPTY_SHARE = 1e-200
-# the step of a Newton fit walking a threshold out of a logistic tail, in logits
-_WALK_STEP = 1.0
 
 
 #: below this probability an answer's probability is formed in log space (the product of its factors underflows)
@@ -329,77 +320,7 @@ class OrdinalFamily(Family):
         cumulative = np.cumsum(shares / shares.sum())[:-1]
         return np.zeros(design.shape[1]), np.log(cumulative / (1.0 - cumulative))
 
-    def m_step(self, design, y, weights, params, data=None, cache=None, bounds=None, current=None):
-        """:meth:`Family.m_step`; a hard partition's segments with answers nobody in them gave are fitted by
-        :meth:`_partition_fit`."""
-        if params is not None or bounds is None:
-            return super().m_step(design, y, weights, params, data, cache, bounds, current)
-        w = (weights > 0).any(axis=1)  # the respondents of positive survey weight
-        category = self._category_index(y, data)
-        fits = [self._partition_fit(design, y, np.where(w, np.maximum(weights[:, j], TINY_WEIGHT), 0.0), data,
-                                    bounds, category) for j in range(weights.shape[1])]
-        return np.array([f[0] for f in fits]), np.array([f[1] for f in fits]).reshape(len(fits), -1)
 
-    def _partition_fit(self, design, y, w, data, bounds, category):
-        """One segment of a hard partition fitted from scratch: ``(beta, extra)``.
-
-        A partition cut along the outcome leaves answers nobody in a segment
-        gave.  Their thresholds have no finite optimum: the two around an
-        inner one meet, and the outer ones run off, which Newton's method
-        follows one logit per step (a tail of the logistic) for about twenty
-        steps.  So the thresholds of empty categories start where they end:
-        an inner one's two met, the outer ones on the box, held there while
-        the others converge; then the outer ones come back to where a Newton
-        fit walking them out would have stopped (:meth:`_outer_thresholds`).
-        """
-        shares = np.bincount(category, weights=w, minlength=len(self.categories)) / float(w.sum())
-        given = np.flatnonzero(shares >= _EMPTY_SHARE)
-        if len(given) == len(shares) or len(given) < 2:
-            fit = newton_fit(self, design, y, w, data, tol=PARTITION_FIT_TOL, bounds=bounds)
-            return fit.beta, fit.extra
-        lowest, highest = given[0], given[-1]
-        # the start of :meth:`start` with the empty answers given no share: equal thresholds around an inner
-        # one, the outer ones on the box
-        shares = np.where(shares >= _EMPTY_SHARE, np.maximum(shares, _MIN_START_SHARE), 0.0)
-        cumulative = np.cumsum(shares / shares.sum())[:-1]
-        with np.errstate(divide="ignore"):
-            theta = np.log(cumulative) - np.log1p(-cumulative)
-        theta[:lowest], theta[highest:] = -np.inf, np.inf
-        theta = np.clip(theta, bounds.extra_low, bounds.extra_high)
-        fit = newton_fit(self, design, y, w, data, start=(np.zeros(design.shape[1]), theta),
-                         tol=PARTITION_FIT_TOL, bounds=bounds)
-        return fit.beta, self._outer_thresholds(fit, design, w, category, lowest, highest, bounds)
-
-    def _outer_thresholds(self, fit, design, w, category, lowest, highest, bounds):
-        """The thresholds below the lowest and above the highest answer given, brought in from the box to where a
-        Newton fit walking them out stops.
-
-        The walk takes one logit per step and stops one step after its
-        decrement, about the log-likelihood the thresholds cost the fit, falls
-        below ``PARTITION_FIT_TOL * max(1, |loglik|)``.  Above the highest
-        answer that cost is sum_i w_i e^(eta_i - theta) / S(a_i) over its
-        answers (a_i their lower cut), to first order, which gives theta in
-        closed form; below the lowest, in mirror image.  Further runaway
-        thresholds stay a step apart, as the walk leaves them: met ones
-        would put the segment on the box (:func:`~.base.on_bounds`), where
-        EM settles early (measured: 3 of 20 starts at the best instead of
-        9 on the engine benchmark).
-        """
-        extra = fit.extra.copy()
-        eta = self.linear_predictor(design, fit.beta)
-        log_cost = math.log(PARTITION_FIT_TOL * max(1.0, abs(fit.loglik)))
-        edges = np.concatenate([[-np.inf], extra, [np.inf]])
-        if highest < len(extra):
-            top = category == highest
-            log_above = log_expit(eta[top] - edges[highest])  # log S(a), a = theta_{highest - 1} - eta
-            first = logsumexp(eta[top] - log_above, b=w[top]) - log_cost + _WALK_STEP
-            extra[highest:] = first + _WALK_STEP * np.arange(len(extra) - highest)
-        if lowest > 0:
-            bottom = category == lowest
-            log_below = log_expit(edges[lowest + 1] - eta[bottom])  # log F(b), b = theta_lowest - eta
-            last = log_cost - logsumexp(-eta[bottom] - log_below, b=w[bottom]) - _WALK_STEP
-            extra[:lowest] = last - _WALK_STEP * np.arange(lowest)[::-1]
-        return np.clip(extra, bounds.extra_low, bounds.extra_high)
 
     def escape_starts(self, params) -> list:
         """The solution with each runaway outer threshold pulled back next to its neighbour (none if none ran).
