@@ -204,21 +204,18 @@ class Bounds(NamedTuple):
         move together, as one (a category nobody in the segment gave: its two
         thresholds are one at the maximum, but where they sit is still free).
         """
-        p = len(theta)
-        on_bound = np.zeros(p, dtype=bool)
+        p, q = len(theta), len(self.beta_low)
         low = np.concatenate([self.beta_low, self.extra_low])
         high = np.concatenate([self.beta_high, self.extra_high])
         size = np.maximum(1.0, np.abs(theta))
         on_bound = ((theta <= low + 1e-9 * size) & (gradient <= 0)) | ((theta >= high - 1e-9 * size) & (gradient >= 0))
         group = np.arange(p)
-        q = len(self.beta_low)
-        if self.ordered_extra and p - q > 1:
-            extra, pull = theta[q:], gradient[q:]
-            met = np.diff(extra) <= 2 * MIN_THRESHOLD_GAP * np.maximum(1.0, np.abs(extra[:-1]))
-            crossing = met & ((pull[1:] < 0) | (pull[:-1] > 0))
-            for j in np.flatnonzero(crossing):
+        crossing = np.flatnonzero(np.diff(theta[q:]) <= 2 * MIN_THRESHOLD_GAP * np.maximum(1.0, np.abs(theta[q:-1]))
+                                  ) if self.ordered_extra and p - q > 1 else ()
+        for j in crossing:  # met, and pulled across each other
+            if gradient[q + j + 1] < 0 or gradient[q + j] > 0:
                 group[q + j + 1] = group[q + j]
-        if not on_bound.any() and np.array_equal(group, np.arange(p)):
+        if not on_bound.any() and (group == np.arange(p)).all():
             return None
         free = [g for g in np.unique(group) if not on_bound[group == g].any()]
         basis = np.zeros((p, len(free)))
@@ -328,13 +325,12 @@ def ascent_step(gradient, hessian):
 
     Returns the step and whether it is a Newton step.
     """
-    try:
-        factor = linalg.cho_factor(-hessian, check_finite=False)
-        step = linalg.cho_solve(factor, gradient, check_finite=False)
-        if np.all(np.isfinite(step)):
-            return step, True
-    except linalg.LinAlgError:
-        pass
+    # LAPACK's potrf and potrs, as cho_factor and cho_solve call them: their wrappers cost 4x the solve here
+    potrf, potrs = linalg.get_lapack_funcs(("potrf", "potrs"), (hessian, gradient))
+    factor, info = potrf(-hessian, lower=False, clean=False)
+    step, info = potrs(factor, gradient, lower=False) if info == 0 else (None, 1)
+    if info == 0 and np.all(np.isfinite(step)):
+        return step, True
     # Not negative definite (far from the optimum of a non-concave parametrisation
     # such as (beta, log sigma)).  A plain gradient step crawls there, because
     # the slopes and log sigma have curvatures orders of magnitude apart; so
