@@ -222,7 +222,7 @@ def test_golf_segments_match_the_truth(golf_run):
     names = pd.read_csv(analysis / "segments.csv").groupby("segment")["name"].first().to_dict()
     effects = pd.read_csv(analysis / "effects.csv")
     direct = min(names, key=lambda s: 0 if names[s].startswith("Satisfaction-driven") else 1)
-    indirect = effects.query("kind == 'indirect' and segment == @direct")["verdict"].iloc[0]
+    indirect = effects.loc[(effects["kind"] == "indirect") & (effects["segment"] == direct), "verdict"].iloc[0]
     # 'without trust' only where the small sample shows the indirect effect flat; otherwise it is not claimed
     expected = ("Satisfaction-driven without trust" if indirect in ("does_not_drive", "negligible")
                 else "Satisfaction-driven directly")
