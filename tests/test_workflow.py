@@ -17,7 +17,6 @@ import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -377,6 +376,7 @@ def test_an_added_k_fits_only_that_k(golf_run, repo_copy, tmp_path):
 def test_segment_scatter_matches_respondents_by_id(golf_run, tmp_path, monkeypatch):
     """The scatter pairs each respondent's scores with their own segment, however assignments.csv is ordered."""
     from trustseg.report import figures as fig
+    from trustseg.report.figures.kit import Figure
 
     drawn = []
 
@@ -384,7 +384,7 @@ def test_segment_scatter_matches_respondents_by_id(golf_run, tmp_path, monkeypat
         def draw(*args, **kwargs):
             if key == "segment_scatter":
                 drawn.append(args[0])
-            return SimpleNamespace(caption=key, paths=[])
+            return Figure(paths=(), caption=key)
         return draw
 
     for key in ("segment_scatter", "information_criteria", "posterior_certainty", "coefficient_forest"):
