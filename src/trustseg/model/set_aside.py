@@ -57,6 +57,8 @@ _MAX_ITER, _MAX_RESEARCH = 500, 3
 _EMPTY_MASS = 1e-8
 #: a segment on the variance floor with at least this share of its weight at one answer sat on that answer
 _FLOOR_PILE_SHARE = 0.5
+#: rounds of set-aside fits: the spurious segments' answers, then their union with what is left spurious
+_ROUNDS = 2
 #: the set-aside posterior a respondent at a set-aside answer starts with
 _START_TAU = 0.9
 
@@ -122,7 +124,8 @@ class SetAsideRegression(BaseEstimator):
     model's); ``set_aside_values_``, ``set_aside_masses_`` (a_v) and
     ``set_aside_share_`` (A); ``set_aside_posteriors_`` (n,) each
     respondent's probability of the set-aside group; ``loglik_`` (log L),
-    ``n_params_`` (the segments' and one mass per value), ``n_obs_``,
+    ``n_params_`` (the segments', a mass per answer and the location of
+    each answer inside the scale: see :meth:`_located`), ``n_obs_``,
     ``n_iter_``, ``converged_`` and ``loglik_path_``.
     """
 
@@ -157,7 +160,9 @@ class SetAsideRegression(BaseEstimator):
                     break
                 # settled: a full search of the segments at these weights; a better fit goes on iterating
                 researches += 1
-                searched = clone(base).set_params(init_params=model.params_).fit(X, y, sample_weight=w * (1 - tau))
+                whole = model.n_segments_ == base.n_segments  # a model that lost a segment is no start for K
+                searched = clone(base).set_params(init_params=model.params_ if whole else None).fit(
+                    X, y, sample_weight=w * (1 - tau))
                 if searched.loglik_ <= _weighted_loglik(model, X, y, w * (1 - tau)) + _TOL * abs(loglik):
                     researches = _MAX_RESEARCH
                 model = searched
@@ -169,9 +174,19 @@ class SetAsideRegression(BaseEstimator):
         self.loglik_path_ = np.array(path)
         self.n_iter_ = len(path)
         self.converged_ = len(path) < int(self.max_iter)
-        self.n_params_ = int(model.n_params_) + len(values)
+        self.n_params_ = int(model.n_params_) + len(values) + int(self._located(model.family_).sum())
         self.n_obs_ = len(y_arr)
         return self
+
+    def _located(self, family):
+        """Which set-aside answers were located from the data (not an end of the scale): each counts a parameter.
+
+        A pile inside the scale is an answer the spurious segment chose, as a
+        point-mass component's location is a parameter; the scale's ends are
+        given by the questionnaire.
+        """
+        ends = [getattr(family, "lower", np.nan), getattr(family, "upper", np.nan)]
+        return ~np.isin(np.round(self.set_aside_values_, 9), np.round(ends, 9))
 
     def _masses(self, tau, w):
         """The set-aside class's probability at each of its answers: weighted posterior counts over all weight."""
@@ -190,8 +205,8 @@ class SetAsideRegression(BaseEstimator):
         """The segments refitted with new weights from where they are (no new starts, no escape moves)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the final search warns for the model kept
-            return clone(base).set_params(init_params=model.params_, n_init=0, escape=False).fit(
-                X, y, sample_weight=weights)
+            return clone(base).set_params(init_params=model.params_, n_init=0, escape=False,
+                                          n_segments=model.n_segments_).fit(X, y, sample_weight=weights)
 
     # -- criteria and inference ----------------------------------------------------------
 
@@ -261,6 +276,20 @@ def _answers_of(flaws, family):
     return ()
 
 
+def _spurious_answers(model, X, y, weights) -> list[tuple]:
+    """The answer sets a fitted model's spurious segments sat on: those it set aside, and its own if spurious."""
+    solutions = [record["flaws"] for record in getattr(model, "set_aside_", [])]
+    if not model.admissible_:
+        solutions.append(segment_flaws(model.problem_for(X, y, weights), model.params_))
+    found = []
+    for flaws in solutions:
+        for segment in flaws:
+            answers = _answers_of(segment, model.family_)
+            if answers and answers not in found:
+                found.append(answers)
+    return found
+
+
 def set_aside_candidates(models, X, y, sample_weight=None) -> list[tuple]:
     """The answer sets that the fitted ``models``' spurious segments sat on, each once, in the order met.
 
@@ -272,32 +301,37 @@ def set_aside_candidates(models, X, y, sample_weight=None) -> list[tuple]:
     many answers (a subset a plane fits exactly) gives none.
     """
     found = []
-    fitted = list(models.values()) if isinstance(models, dict) else list(models)
-    for model in fitted:
-        solutions = [record["flaws"] for record in getattr(model, "set_aside_", [])]
-        if not model.admissible_:
-            problem = model.problem_for(X, y, sample_weight)
-            solutions.append(segment_flaws(problem, model.params_))
-        for flaws in solutions:
-            for segment in flaws:
-                answers = _answers_of(segment, model.family_)
-                if answers and answers not in found:
-                    found.append(answers)
+    for model in (models.values() if isinstance(models, dict) else models):
+        found += [answers for answers in _spurious_answers(model, X, y, sample_weight) if answers not in found]
     return found
 
 
-def fit_set_aside(models, X, y, sample_weight=None, candidates=None) -> dict:
+def fit_set_aside(models, X, y, sample_weight=None, candidates=None, rounds=_ROUNDS) -> dict:
     """Each K of ``models`` refitted beside a set-aside group at each candidate answer set: {(k, answers): fit}.
 
     ``candidates`` defaults to :func:`set_aside_candidates` of the models.
-    Each fit takes its K's estimator (the same starts, seed and floor).
+    Each fit takes its K's estimator (the same starts, seed and floor).  A
+    set-aside fit whose segments still have a spurious one sat on another
+    answer offers the union of both answer sets for a further round (a
+    survey can pile at two answers), ``rounds`` rounds at most.
     """
-    candidates = set_aside_candidates(models, X, y, sample_weight) if candidates is None else candidates
-    fits = {}
-    for model in (models.values() if isinstance(models, dict) else models):
-        for answers in candidates:
-            estimator = clone(model).set_params(variance_floor=model.variance_floor_)
-            fits[(int(model.n_segments), answers)] = SetAsideRegression(estimator, answers).fit(X, y, sample_weight)
+    fitted = list(models.values()) if isinstance(models, dict) else list(models)
+    todo = set_aside_candidates(fitted, X, y, sample_weight) if candidates is None else list(candidates)
+    w = np.ones(len(np.asarray(y))) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    fits, tried = {}, set()
+    for _ in range(int(rounds)):
+        more = []
+        for answers in todo:
+            tried.add(answers)
+            for model in fitted:
+                estimator = clone(model).set_params(variance_floor=model.variance_floor_)
+                fit = SetAsideRegression(estimator, answers).fit(X, y, sample_weight)
+                fits[(int(model.n_segments), answers)] = fit
+                for extra in _spurious_answers(fit.model_, X, y, w * (1 - fit.set_aside_posteriors_)):
+                    union = tuple(sorted(set(answers) | set(extra)))
+                    if union not in tried and union not in more:
+                        more.append(union)
+        todo = more
     return fits
 
 
