@@ -197,6 +197,74 @@ def one_data_set(design, n, seed, n_init, k_max):
     return record
 
 
+def _set_aside_recovery(fit, X, y, segment, design):
+    """The chosen fit's matched segments and slope coverage; with a set-aside group, who is in it."""
+    posterior = fit.predict_proba(X, y)
+    k = posterior.shape[1] - (1 if hasattr(fit, "set_aside_posteriors_") else 0)
+    pair = _match(posterior[:, :k], segment)
+    table = (fit.inference(X, y) if hasattr(fit, "set_aside_posteriors_") else fit.inference(X, y)).params
+    rows = table[table["term"] == FOCAL[design]].set_index("segment")
+    slopes = SCORE["slope"]
+    out = {"matched": [int(j) + 1 for j in pair], "slope": [float(rows.loc[j + 1, "estimate"]) for j in pair]}
+    out["ci"] = [[float(rows.loc[j + 1, "ci_low"]), float(rows.loc[j + 1, "ci_high"])] for j in pair]
+    out["covered"] = [bool(lo <= s <= hi) for s, (lo, hi) in zip(slopes, out["ci"])]
+    if k < posterior.shape[1]:
+        tau = posterior[:, -1]
+        out["planted_set_aside"] = float(tau[segment == 2].mean()) if (segment == 2).any() else None
+        out["members_set_aside"] = float(tau[segment < 2].mean())
+        out["set_aside_size"] = float(tau.sum())
+    return out
+
+
+def one_data_set_set_aside(design, n, seed, n_init, k_max):
+    """As :func:`one_data_set`, with ``select_segments(..., set_aside=True)``: the choice and the chosen fit."""
+    X, y, segment = simulate(design, n, seed)
+    spec = DESIGNS[design]
+    floor = outcome_variance_floor(y, None, 1.0 / (12.0 * spec["items"]))
+    started = time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table, models = select_segments(
+            X, y, k_range=range(1, k_max + 1), n_init=n_init, random_state=seed, criterion="bic",
+            return_models=True, family=spec["family"], family_options=spec["options"] or None,
+            variance_floor=floor, focal=FOCAL[design], set_aside=True)
+        row = table.loc[table["chosen"].astype(bool)].iloc[0]
+        answers = row["set_aside_answers"]
+        key = int(row["k"]) if answers is None else (int(row["k"]), tuple(answers))
+        record = {"design": design, "n": n, "seed": seed, "n_init": n_init, "mode": "set_aside",
+                  "chosen_k": int(row["k"]), "chosen_answers": None if answers is None else list(answers),
+                  "rows": [{"k": int(r["k"]), "answers": None if r["set_aside_answers"] is None
+                            else list(r["set_aside_answers"]), "bic": float(r["bic"]), "problems": str(r["problems"])}
+                           for _, r in table.iterrows()],
+                  "planted": int((segment == 2).sum()), "seconds": time.process_time() - started}
+        if int(row["k"]) == TRUE_K:
+            record["chosen_fit"] = _set_aside_recovery(models[key], X, y, segment, design)
+    return record
+
+
+def summary_set_aside(records):
+    """Per design and n: the true K chosen, with a set-aside group how often, coverage, who was set aside."""
+    rows = []
+    for (design, n), part in pd.DataFrame(records).groupby(["design", "n"], sort=False):
+        fits = [f for f in part.get("chosen_fit", pd.Series(dtype=object)).dropna()]
+        covered = np.array([f["covered"] for f in fits]) if fits else np.zeros((0, 2))
+        aside = [f for f in fits if "members_set_aside" in f]
+        planted = [f["planted_set_aside"] for f in aside if f.get("planted_set_aside") is not None]
+        rows.append({
+            "design": design, "n": n, "data sets": len(part),
+            "chosen K (count)": ", ".join(f"{k}: {v}" for k, v in part["chosen_k"].value_counts().sort_index().items()),
+            "true K = 2 chosen": f"{(part['chosen_k'] == TRUE_K).mean():.0%}",
+            "with a set-aside group": f"{part['chosen_answers'].map(lambda a: a is not None).mean():.0%}",
+            "slopes covered (seg 1, seg 2)": (f"{covered[:, 0].mean():.0%}, {covered[:, 1].mean():.0%}"
+                                              if len(covered) else "-"),
+            "planted respondents set aside (mean posterior)": f"{np.mean(planted):.2f}" if planted else "-",
+            "segment members set aside (mean posterior)": (f"{np.mean([f['members_set_aside'] for f in aside]):.3f}"
+                                                           if aside else "-"),
+            "median s": f"{part['seconds'].median():.1f}",
+        })
+    return pd.DataFrame(rows).to_markdown(index=False)
+
+
 def _plus_one(part):
     """In the K = 3 fits: how often the planted group is a segment of its own (flagged), and the true slopes'
     coverage by the other two segments there."""
@@ -245,7 +313,10 @@ def main():
     parser.add_argument("--k-max", type=int, default=3)
     parser.add_argument("--results", type=Path, default=Path("/tmp/planted_trouble.jsonl"))
     parser.add_argument("--summary-only", action="store_true")
+    parser.add_argument("--set-aside", action="store_true",
+                        help="choose among K segments with and without a set-aside group (select_segments set_aside)")
     args = parser.parse_args()
+    fit_one, summarise = (one_data_set_set_aside, summary_set_aside) if args.set_aside else (one_data_set, summary)
     done = set()
     if args.results.exists():
         done = {(r["design"], r["n"], r["seed"]) for r in map(json.loads, args.results.open())}
@@ -255,9 +326,9 @@ def main():
                 for n in args.n:
                     for seed in range(args.first_seed, args.first_seed + args.seeds):
                         if (design, n, seed) not in done:
-                            out.write(json.dumps(one_data_set(design, n, seed, args.n_init, args.k_max)) + "\n")
+                            out.write(json.dumps(fit_one(design, n, seed, args.n_init, args.k_max)) + "\n")
                             out.flush()
-    print(summary([json.loads(line) for line in args.results.open()]))
+    print(summarise([json.loads(line) for line in args.results.open()]))
 
 
 if __name__ == "__main__":

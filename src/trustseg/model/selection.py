@@ -44,6 +44,7 @@ from trustseg.errors import DataError
 from trustseg.model.diagnostics import problem_codes, problems_phrase, segment_problems, set_aside_sentence
 from trustseg.model.likelihood import information_criteria, relative_entropy
 from trustseg.model.mixture import ClusterwiseRegression
+from trustseg.model.set_aside import criteria_row, fit_set_aside
 
 #: information criteria (smaller is better)
 CRITERIA = ("aic", "aic3", "bic", "caic", "sabic", "icl")
@@ -250,6 +251,7 @@ def select_segments(
     sample_weight=None,
     return_models=False,
     allow_flagged=False,
+    set_aside=False,
     **estimator_params,
 ):
     """Fit one model per K and tabulate the information criteria.
@@ -268,6 +270,13 @@ def select_segments(
         Also return ``{k: fitted model}``.
     allow_flagged
         As for :func:`criteria_table`.
+    set_aside : bool, default False
+        Also fit every K beside a group of respondents set aside at the
+        answers the spurious segments sat on (:mod:`trustseg.model.set_aside`):
+        a row per K and answer set, its ``set_aside_group`` column saying
+        who was set aside, ``set_aside_answers`` the answers (None on plain rows);
+        the models gain those fits under the keys ``(k, answers)``.  The
+        criterion chooses among all rows.
     **estimator_params
         Further :class:`ClusterwiseRegression` parameters (method, min_share, ...).
 
@@ -288,4 +297,26 @@ def select_segments(
         ).fit(X, y, sample_weight=sample_weight)
     table = criteria_table(models, X, y, sample_weight=sample_weight, criterion=criterion,
                            allow_flagged=allow_flagged)
+    if set_aside:
+        table, models = _with_set_aside(table, models, X, y, sample_weight, criterion, allow_flagged)
     return (table, models) if return_models else table
+
+
+def _with_set_aside(table, models, X, y, sample_weight, criterion, allow_flagged):
+    """The table with a row per K and set-aside answer set (:mod:`trustseg.model.set_aside`), chosen again.
+
+    The models gain the set-aside fits under the keys ``(k, answers)``.
+    """
+    if criterion == "lr_test":
+        raise ValueError("set_aside needs an information criterion; the LR tests know nothing of set-aside groups")
+    fits = fit_set_aside(models, X, y, sample_weight)
+    if not fits:
+        return table.assign(set_aside_answers=None, set_aside_group=""), models
+    rows = pd.DataFrame([criteria_row(fit, X, y, sample_weight) for fit in fits.values()])
+    table = pd.concat([table.drop(columns=["chosen", "choice_note"]).assign(set_aside_answers=None,
+                                                                             set_aside_group=""), rows],
+                      ignore_index=True).sort_values(["k"], kind="stable").reset_index(drop=True)
+    chosen, note = choose_k(table, criterion, allow_flagged=allow_flagged)
+    table["chosen"] = table.index == chosen
+    table["choice_note"] = np.where(table["chosen"], note, "")
+    return table[[*COLUMNS, "set_aside_answers", "set_aside_group"]], {**models, **fits}

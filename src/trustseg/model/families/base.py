@@ -19,7 +19,7 @@ family), the vectorised log-densities of all segments
 (:meth:`~Family.bounds`), extra starts that take a fit out of a trap only it
 knows (:meth:`~Family.escape_starts`), the residuals a split move cuts along
 (:meth:`~Family.residual_directions`), and the scales on which two solutions
-are compared (:meth:`~Family.solution_scale`).  Facts are class attributes:
+are compared (:meth:`~Family.solution_scale`), an answer's measure (:meth:`~Family.answer_is_mass`).  Facts:
 ``name``, ``has_intercept``, ``coefficient_unit``, ``mean_label``,
 ``normal``, ``can_separate``, ``rating_outcome``, ``ordered_extra``.
 
@@ -48,14 +48,11 @@ SEPARATION_LIMIT = 15.0
 MAX_STEP = 5.0
 #: smallest gap between ordered thresholds (relative), below the tolerance at which on_bounds flags a segment
 MIN_THRESHOLD_GAP = 1e-7
-# Floor of the posterior weight a respondent gives a segment fit.  A row of zero
-# weight would drop out of the fit, and with it the constraint it carries (an
-# ordinal segment with no weight on some answer could cross its thresholds,
-# where the "probabilities" no longer sum to one); a tiny positive weight keeps
-# every row's log-density finite without changing the fit.
+# Floor of the posterior weight a respondent gives a segment fit.  A row of zero weight would drop out of the fit,
+# and with it the constraint it carries (an ordinal segment with no weight on some answer could cross its thresholds,
+# where the "probabilities" no longer sum to one); a tiny weight keeps every log-density finite, the fit unchanged.
 TINY_WEIGHT = 1e-300
-#: the key of the engine's cache under which a Newton M-step leaves the log-densities at the parameters it returned
-NEWTON_STEP_DENSITY = "newton_step_density"
+NEWTON_STEP_DENSITY = "newton_step_density"  #: the cache key of a Newton M-step's log-densities at its result
 
 
 # ----------------------------------------------------------------------------
@@ -768,6 +765,13 @@ class Family(ABC):
     def equations(self) -> list[EquationPart]:
         """The family's equations: one for a single outcome (an equation system has one per outcome)."""
         return [EquationPart(self, slice(None), slice(None), None, _same_data)]
+
+    def answer_is_mass(self, values) -> np.ndarray:
+        """Whether the likelihood of an answer at each of ``values`` is a probability (True) or a density (False):
+        always a probability for a discrete outcome; for a normal one only at a censored bound."""
+        v = np.asarray(values, dtype=float).reshape(-1)
+        return np.isclose(v, getattr(self, "lower", -math.inf)) | np.isclose(v, getattr(self, "upper", math.inf)) | (
+            not self.normal)
 
     def end_masses(self, eta, extra, data=None):
         """The model's probability of each row at the lower and at the upper end of a bounded scale, (n, 2).
