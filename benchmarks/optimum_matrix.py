@@ -442,10 +442,17 @@ def build_family_reference(sizes, scenarios, family, data_dir, results_dir, n_in
                 continue
             X, y, _ = load_npz(npz)
             k = FAMILY_SCENARIOS[name]["k"]
-            started = time.perf_counter()
-            thorough = ClusterwiseRegression(n_segments=k, family=family, family_options=FAMILIES[family]["options"],
-                                             n_init=n_init, random_state=0).fit(X, y)
-            thorough_seconds = time.perf_counter() - started
+            options = {"n_segments": k, "family": family, "family_options": FAMILIES[family]["options"]}
+            earlier = reference.get(f"{name}/{n}", {})
+            if earlier.get("engine") == engine_fingerprint() and earlier.get("thorough_n_init") == n_init:
+                # more fits recorded since: rescore them, and take the thorough fit's solution as it was
+                thorough = ClusterwiseRegression(**options, n_init=0, init_params=earlier["thorough_params"],
+                                                 escape=False).fit(X, y)
+                thorough_seconds, thorough_best = earlier["thorough_seconds"], earlier["thorough_n_best_starts"]
+            else:
+                started = time.perf_counter()
+                thorough = ClusterwiseRegression(**options, n_init=n_init, random_state=0).fit(X, y)
+                thorough_seconds, thorough_best = time.perf_counter() - started, int(thorough.n_best_starts_)
             loglik = _new_engine_loglik(thorough, X, y)
             rescored = {f"{r['label']}/{r['seed']}": loglik(r) for r in cell}
             shift = {label: max((abs(rescored[f"{r['label']}/{r['seed']}"] - r["loglik"]) for r in cell
@@ -460,8 +467,10 @@ def build_family_reference(sizes, scenarios, family, data_dir, results_dir, n_in
             reference[f"{name}/{n}"] = {
                 "scenario": name, "n": n, "k": k, "family": family, "best_loglik": candidates[source],
                 "best_source": source, "candidates": candidates, "rescored": rescored,
-                "max_rescoring_shift": shift, "thorough_seconds": round(thorough_seconds, 2),
-                "thorough_n_best_starts": int(thorough.n_best_starts_), "thorough_k": int(thorough.n_segments_),
+                "max_rescoring_shift": shift, "thorough_seconds": round(thorough_seconds, 2), "thorough_n_init": n_init,
+                "thorough_params": {"weights": thorough.weights_.tolist(), "beta": thorough.params_.beta.tolist(),
+                                    "extra": thorough.extra_.tolist()},
+                "thorough_n_best_starts": thorough_best, "thorough_k": int(thorough.n_segments_),
                 "engine": engine_fingerprint(), "when": time.strftime("%Y-%m-%d %H:%M:%S"),
             }
             print(f"reference {family} {name} n={n}: {candidates[source]:.4f} from {source} "
@@ -608,7 +617,7 @@ def family_report(results_dir, family):
     cells = sorted(reference.values(), key=lambda c: (c["n"], list(FAMILY_SCENARIOS).index(c["scenario"])))
     for cell in cells:
         name, n, best = cell["scenario"], cell["n"], cell["best_loglik"]
-        shown, notes = {}, []
+        shown, notes, starts = {}, [], {}
         for label in ("before", "after"):
             fits = [r for r in records if r["scenario"] == name and r["n"] == n and r["label"] == label]
             engines.update({r["engine"]: label for r in fits})
@@ -618,10 +627,16 @@ def family_report(results_dir, family):
             shown[label] = c = _engine_cell(fits, best, cell["rescored"])
             if c["timeouts"] or c["failed"]:
                 notes.append(f"{label}: {c['timeouts']} timed out, {c['failed']} failed")
+            ok = [r for r in fits if r["status"] == "ok"]
+            if ok:
+                starts[label] = (f"{np.median([r['n_best_starts'] for r in ok]):.0f}/"
+                                 f"{np.median([len(r['start_logliks']) for r in ok]):.0f}")
             misses = [g for g in c["gaps"] if g > TRUSTSEG_RTOL * max(abs(best), 1.0)]
             if misses:
                 notes.append(f"{label} misses {len(misses)}, median gap {np.median(misses):.3g}")
-        notes.append(f"best from {cell['best_source']}")
+        notes.insert(0, "starts at the fit's best (median): " + ", ".join(f"{k} {v}" for k, v in starts.items()))
+        if not any(c and c["hits"] for c in shown.values()):
+            notes.append(f"best from {cell['best_source']}")
 
         def hits(c):
             return f"{c['hits']}/{c['fits']}" if c else "not run"
