@@ -444,20 +444,27 @@ def build_family_reference(sizes, scenarios, family, data_dir, results_dir, n_in
             k = FAMILY_SCENARIOS[name]["k"]
             options = {"n_segments": k, "family": family, "family_options": FAMILIES[family]["options"]}
             earlier = reference.get(f"{name}/{n}", {})
-            if earlier.get("engine") == engine_fingerprint() and earlier.get("thorough_n_init") == n_init:
+            if earlier.get("engine") == engine_fingerprint() and earlier.get("thorough_n_init") == n_init \
+                    and "thorough_loglik" in earlier:
                 # more fits recorded since: rescore them, and take the thorough fit's solution as it was
+                # (this refit only gives the family and design for the rescoring: EM run on from a solution can
+                # creep further up a flat ridge, which is not what the thorough fit reached)
                 thorough = ClusterwiseRegression(**options, n_init=0, init_params=earlier["thorough_params"],
-                                                 escape=False).fit(X, y)
+                                                 escape=False, max_iter=1).fit(X, y)
                 thorough_seconds, thorough_best = earlier["thorough_seconds"], earlier["thorough_n_best_starts"]
+                thorough_loglik, thorough_params = earlier["thorough_loglik"], earlier["thorough_params"]
             else:
                 started = time.perf_counter()
                 thorough = ClusterwiseRegression(**options, n_init=n_init, random_state=0).fit(X, y)
                 thorough_seconds, thorough_best = time.perf_counter() - started, int(thorough.n_best_starts_)
+                thorough_loglik = float(thorough.loglik_)
+                thorough_params = {"weights": thorough.weights_.tolist(), "beta": thorough.params_.beta.tolist(),
+                                   "extra": thorough.extra_.tolist()}
             loglik = _new_engine_loglik(thorough, X, y)
             rescored = {f"{r['label']}/{r['seed']}": loglik(r) for r in cell}
             shift = {label: max((abs(rescored[f"{r['label']}/{r['seed']}"] - r["loglik"]) for r in cell
                                  if r["label"] == label), default=None) for label in ("before", "after")}
-            candidates = {f"trustseg n_init={n_init}": float(thorough.loglik_)}
+            candidates = {f"trustseg n_init={n_init}": thorough_loglik}
             for label in ("before", "after"):
                 mine = {key: v for key, v in rescored.items() if key.startswith(label + "/")}
                 if mine:
@@ -468,8 +475,7 @@ def build_family_reference(sizes, scenarios, family, data_dir, results_dir, n_in
                 "scenario": name, "n": n, "k": k, "family": family, "best_loglik": candidates[source],
                 "best_source": source, "candidates": candidates, "rescored": rescored,
                 "max_rescoring_shift": shift, "thorough_seconds": round(thorough_seconds, 2), "thorough_n_init": n_init,
-                "thorough_params": {"weights": thorough.weights_.tolist(), "beta": thorough.params_.beta.tolist(),
-                                    "extra": thorough.extra_.tolist()},
+                "thorough_loglik": thorough_loglik, "thorough_params": thorough_params,
                 "thorough_n_best_starts": thorough_best, "thorough_k": int(thorough.n_segments_),
                 "engine": engine_fingerprint(), "when": time.strftime("%Y-%m-%d %H:%M:%S"),
             }
@@ -619,7 +625,9 @@ def family_report(results_dir, family):
         name, n, best = cell["scenario"], cell["n"], cell["best_loglik"]
         shown, notes, starts = {}, [], {}
         for label in ("before", "after"):
-            fits = [r for r in records if r["scenario"] == name and r["n"] == n and r["label"] == label]
+            # one engine per label: the fingerprint recorded last (an engine changed since is not mixed in)
+            fits = _select_engine([r for r in records if r["scenario"] == name and r["n"] == n
+                                   and r["label"] == label], "latest")
             engines.update({r["engine"]: label for r in fits})
             if not fits:
                 shown[label] = None
