@@ -166,18 +166,23 @@ def _recovery(model, X, y, segment, design):
     return out
 
 
-def one_data_set(design, n, seed, n_init, k_max):
+def _selected(design, n, seed, n_init, k_max, set_aside=False):
+    """One simulated survey through the selection path: X, y, true segments, table, models, CPU seconds."""
     X, y, segment = simulate(design, n, seed)
     spec = DESIGNS[design]
     floor = outcome_variance_floor(y, None, 1.0 / (12.0 * spec["items"]))
     started = time.process_time()
+    table, models = select_segments(
+        X, y, k_range=range(1, k_max + 1), n_init=n_init, random_state=seed, criterion="bic",
+        return_models=True, family=spec["family"], family_options=spec["options"] or None,
+        variance_floor=floor, focal=FOCAL[design], set_aside=set_aside)
+    return X, y, segment, table, models, time.process_time() - started
+
+
+def one_data_set(design, n, seed, n_init, k_max):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table, models = select_segments(
-            X, y, k_range=range(1, k_max + 1), n_init=n_init, random_state=seed, criterion="bic",
-            return_models=True, family=spec["family"], family_options=spec["options"] or None,
-            variance_floor=floor, focal=FOCAL[design])
-        seconds = time.process_time() - started
+        X, y, segment, table, models, seconds = _selected(design, n, seed, n_init, k_max)
         chosen = int(table.loc[table["chosen"].astype(bool), "k"].iloc[0])
         record = {"design": design, "n": n, "seed": seed, "n_init": n_init, "chosen_k": chosen,
                   "problems": {int(k): str(p or "") for k, p in zip(table["k"], table["problems"])},
@@ -202,7 +207,7 @@ def _set_aside_recovery(fit, X, y, segment, design):
     posterior = fit.predict_proba(X, y)
     k = posterior.shape[1] - (1 if hasattr(fit, "set_aside_posteriors_") else 0)
     pair = _match(posterior[:, :k], segment)
-    table = (fit.inference(X, y) if hasattr(fit, "set_aside_posteriors_") else fit.inference(X, y)).params
+    table = fit.inference(X, y).params
     rows = table[table["term"] == FOCAL[design]].set_index("segment")
     slopes = SCORE["slope"]
     out = {"matched": [int(j) + 1 for j in pair], "slope": [float(rows.loc[j + 1, "estimate"]) for j in pair]}
@@ -218,16 +223,9 @@ def _set_aside_recovery(fit, X, y, segment, design):
 
 def one_data_set_set_aside(design, n, seed, n_init, k_max):
     """As :func:`one_data_set`, with ``select_segments(..., set_aside=True)``: the choice and the chosen fit."""
-    X, y, segment = simulate(design, n, seed)
-    spec = DESIGNS[design]
-    floor = outcome_variance_floor(y, None, 1.0 / (12.0 * spec["items"]))
-    started = time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table, models = select_segments(
-            X, y, k_range=range(1, k_max + 1), n_init=n_init, random_state=seed, criterion="bic",
-            return_models=True, family=spec["family"], family_options=spec["options"] or None,
-            variance_floor=floor, focal=FOCAL[design], set_aside=True)
+        X, y, segment, table, models, seconds = _selected(design, n, seed, n_init, k_max, set_aside=True)
         row = table.loc[table["chosen"].astype(bool)].iloc[0]
         answers = row["set_aside_answers"]
         key = int(row["k"]) if answers is None else (int(row["k"]), tuple(answers))
@@ -236,7 +234,7 @@ def one_data_set_set_aside(design, n, seed, n_init, k_max):
                   "rows": [{"k": int(r["k"]), "answers": None if r["set_aside_answers"] is None
                             else list(r["set_aside_answers"]), "bic": float(r["bic"]), "problems": str(r["problems"])}
                            for _, r in table.iterrows()],
-                  "planted": int((segment == 2).sum()), "seconds": time.process_time() - started}
+                  "planted": int((segment == 2).sum()), "seconds": seconds}
         if int(row["k"]) == TRUE_K:
             record["chosen_fit"] = _set_aside_recovery(models[key], X, y, segment, design)
     return record

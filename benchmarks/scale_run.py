@@ -18,14 +18,16 @@ likelihood-ratio tests.
 
 Prints, per N: wall time of the Snakemake run (simulation excluded), the peak
 resident memory of the largest single process (GNU time's "Maximum resident set
-size": the largest of Snakemake and every job it ran, not their sum), the
-chosen K, and per rule the number of jobs and the seconds their stage functions
-took (the ``done in`` lines of logs/; a job's Python start-up and imports, about
-2 s, are not in them).  A run still going after --timeout minutes is stopped
-(SIGTERM to its process group), and the progress lines of its unfinished
-bootstrap and LR-test jobs are shown (replicates done, seconds so far, the job's
-own estimate of the seconds left).  A Markdown summary table follows.  The
-scratch directories are removed unless --keep (failed or stopped runs are kept).
+size": the largest of Snakemake and every job it ran, not their sum), the K
+each analysis chose (those that got that far), and per rule the number of jobs
+and the seconds their stage functions took (the ``done in`` lines of logs/; a
+job's Python start-up and imports, about 2 s, are not in them). A run still
+going after --timeout minutes is stopped (SIGTERM to Snakemake, which stops its
+jobs, so the peak memory is still reported; the wall time includes that minute
+at most), and the progress lines of its unfinished bootstrap and LR-test jobs
+are shown (replicates done, seconds so far, the job's own estimate of the
+seconds left). A Markdown summary table follows. The scratch directories are
+removed unless --keep (failed or stopped runs are kept).
 """
 
 from __future__ import annotations
@@ -94,6 +96,30 @@ def git_state() -> str:
     return f"commit {head}" + (" + uncommitted changes to the code" if dirty else "")
 
 
+def stop(process: subprocess.Popen) -> int:
+    """Stop a run at the timeout so that GNU time still reports the peak memory of what ran.
+
+    SIGTERM goes to Snakemake (time's child), which stops its jobs and exits;
+    time then prints its report.  Signalling the whole session would kill time
+    too, and the peak memory of a stopped run would be lost.  Whatever is left
+    after a minute gets SIGTERM as a group (the session started in run()).
+    """
+    try:
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for child in children:
+        try:
+            os.kill(int(child), signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    try:
+        return process.wait(timeout=60 if children else 0)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGTERM)  # time, snakemake, its jobs
+        return process.wait()
+
+
 def run(n: int, cores: int, keep: bool, timeout: float | None, config: list[str]) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"scale{n}_"))
     code = workdir / "code"
@@ -123,8 +149,7 @@ def run(n: int, cores: int, keep: bool, timeout: float | None, config: list[str]
         except subprocess.TimeoutExpired:
             stopped = True
             progress = unfinished(workdir)
-            os.killpg(process.pid, signal.SIGTERM)  # the session started above: time, snakemake, its jobs
-            status = process.wait()
+            status = stop(process)
     wall = time.perf_counter() - started
     timing = (workdir / "time.log").read_text(errors="replace")
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", timing)
@@ -134,7 +159,8 @@ def run(n: int, cores: int, keep: bool, timeout: float | None, config: list[str]
               "jobs": len(re.findall(r"Finished jobid: \d+ \(Rule: (?!all\))", timing)),
               "rules": job_seconds(workdir), "workdir": str(workdir)}
     settings = sorted((workdir / "results").glob("*/analysis.json"))
-    result["k"] = json.loads(settings[0].read_text())["k"] if settings else None
+    # every analysis chooses its own K (the default run has three); known once its select_k ran
+    result["k"] = ", ".join(f"{path.parent.name} {json.loads(path.read_text())['k']}" for path in settings) or None
     if status != 0:
         if not stopped:
             print(timing[-4000:], file=sys.stderr)

@@ -144,7 +144,7 @@ def test_select_segments_chooses_the_true_segments_beside_the_pile_and_names_the
     assert "set_aside_answers" not in plain.columns
     chosen = table.loc[table["chosen"]].iloc[0]
     assert chosen["k"] == 2 and chosen["set_aside_answers"] == (4.0,)
-    assert "at the answer 4, whose answers depend on no predictor, were set aside" in chosen["set_aside"]
+    assert "at the answer 4, whose answers depend on no predictor, were set aside" in chosen["set_aside_group"]
     assert (2, (4.0,)) in models and table["set_aside_answers"].isna().sum() == 3
 
 

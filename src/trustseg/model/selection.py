@@ -273,8 +273,8 @@ def select_segments(
     set_aside : bool, default False
         Also fit every K beside a group of respondents set aside at the
         answers the spurious segments sat on (:mod:`trustseg.model.set_aside`):
-        a row per K and answer set, its ``set_aside`` column saying who was
-        set aside, ``set_aside_answers`` the answers (None on plain rows);
+        a row per K and answer set, its ``set_aside_group`` column saying
+        who was set aside, ``set_aside_answers`` the answers (None on plain rows);
         the models gain those fits under the keys ``(k, answers)``.  The
         criterion chooses among all rows.
     **estimator_params
@@ -311,11 +311,12 @@ def _with_set_aside(table, models, X, y, sample_weight, criterion, allow_flagged
         raise ValueError("set_aside needs an information criterion; the LR tests know nothing of set-aside groups")
     fits = fit_set_aside(models, X, y, sample_weight)
     if not fits:
-        return table.assign(set_aside_answers=None), models
+        return table.assign(set_aside_answers=None, set_aside_group=""), models
     rows = pd.DataFrame([criteria_row(fit, X, y, sample_weight) for fit in fits.values()])
-    table = pd.concat([table.drop(columns=["chosen", "choice_note"]).assign(set_aside_answers=None), rows],
+    table = pd.concat([table.drop(columns=["chosen", "choice_note"]).assign(set_aside_answers=None,
+                                                                             set_aside_group=""), rows],
                       ignore_index=True).sort_values(["k"], kind="stable").reset_index(drop=True)
     chosen, note = choose_k(table, criterion, allow_flagged=allow_flagged)
     table["chosen"] = table.index == chosen
     table["choice_note"] = np.where(table["chosen"], note, "")
-    return table[[*COLUMNS, "set_aside_answers"]], {**models, **fits}
+    return table[[*COLUMNS, "set_aside_answers", "set_aside_group"]], {**models, **fits}

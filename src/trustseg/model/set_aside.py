@@ -346,7 +346,8 @@ def criteria_row(fit, X, y, sample_weight=None) -> dict:
 
     ``k`` counts the segments, not the set-aside group; ``problems`` are
     the segments' (read with the weights they were fitted with);
-    ``set_aside`` says who was set aside.
+    ``set_aside_group`` says who was set aside (``set_aside``, the spurious
+    solutions a search set aside, is left empty).
     """
     y_arr = np.asarray(y, dtype=float).reshape(-1)
     w = np.ones(len(y_arr)) if sample_weight is None else np.asarray(sample_weight, dtype=float).reshape(-1)
@@ -365,7 +366,9 @@ def criteria_row(fit, X, y, sample_weight=None) -> dict:
         "n_starts": int(len(model.start_logliks_)), "n_best_starts": int(model.n_best_starts_),
         "optimum_replicated": bool(model.optimum_replicated_), "converged": bool(fit.converged_ and model.converged_),
         "problems": problems,
-        "set_aside": (f"{members:.0f} respondents ({members / w.sum():.0%}) at {answers_words(fit.set_aside_values_)}, "
-                      "whose answers depend on no predictor, were set aside as a group of their own"),
+        "set_aside": "",
+        "set_aside_group": (f"{members:.0f} respondents ({members / w.sum():.0%}) at "
+                            f"{answers_words(fit.set_aside_values_)}, whose answers depend on no predictor, "
+                            "were set aside as a group of their own"),
         "set_aside_answers": tuple(float(v) for v in fit.set_aside_values_),
     }
