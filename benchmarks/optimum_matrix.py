@@ -642,6 +642,8 @@ def family_report(results_dir, family):
             misses = [g for g in c["gaps"] if g > TRUSTSEG_RTOL * max(abs(best), 1.0)]
             if misses:
                 notes.append(f"{label} misses {len(misses)}, median gap {np.median(misses):.3g}")
+        if not starts and not any(shown.values()):
+            continue  # no fit of this cell in these results
         notes.insert(0, "starts at the fit's best (median): " + ", ".join(f"{k} {v}" for k, v in starts.items()))
         if not any(c and c["hits"] for c in shown.values()):
             notes.append(f"best from {cell['best_source']}")
