@@ -79,6 +79,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -449,8 +450,10 @@ def build_family_reference(sizes, scenarios, family, data_dir, results_dir, n_in
                 # more fits recorded since: rescore them, and take the thorough fit's solution as it was
                 # (this refit only gives the family and design for the rescoring: EM run on from a solution can
                 # creep further up a flat ridge, which is not what the thorough fit reached)
-                thorough = ClusterwiseRegression(**options, n_init=0, init_params=earlier["thorough_params"],
-                                                 escape=False, max_iter=1).fit(X, y)
+                with warnings.catch_warnings():  # it stops at max_iter=1 on purpose
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    thorough = ClusterwiseRegression(**options, n_init=0, init_params=earlier["thorough_params"],
+                                                     escape=False, max_iter=1).fit(X, y)
                 thorough_seconds, thorough_best = earlier["thorough_seconds"], earlier["thorough_n_best_starts"]
                 thorough_loglik, thorough_params = earlier["thorough_loglik"], earlier["thorough_params"]
             else:
