@@ -147,6 +147,15 @@ def information_criteria(loglik, n_params, n) -> dict:
     }
 
 
+def posterior_criteria(loglik, n_params, n, posterior, w) -> dict:
+    """:func:`information_criteria`, ICL (BIC - 2 sum_i w_i log tau_{i, z_i}, z_i the most probable class) and
+    the relative entropy of the posteriors (n, C): what a model-selection row reads from a fit."""
+    criteria = information_criteria(loglik, n_params, n)
+    hard = posterior[np.arange(len(w)), posterior.argmax(axis=1)]
+    return {**criteria, "icl": criteria["bic"] - 2 * float(w @ np.log(np.maximum(hard, 1e-300))),
+            "entropy": relative_entropy(posterior, w)}
+
+
 def entropy(posteriors, w) -> float:
     """Weighted classification entropy ``E = -sum_i w_i sum_k tau_ik log tau_ik`` (0 log 0 = 0)."""
     safe = np.where(posteriors > 0, posteriors, 1.0)

@@ -42,7 +42,7 @@ import pandas as pd
 
 from trustseg.errors import DataError
 from trustseg.model.diagnostics import problem_codes, problems_phrase, segment_problems, set_aside_sentence
-from trustseg.model.likelihood import information_criteria, relative_entropy
+from trustseg.model.likelihood import posterior_criteria
 from trustseg.model.mixture import ClusterwiseRegression
 from trustseg.model.set_aside import criteria_row, fit_set_aside
 
@@ -60,17 +60,12 @@ COLUMNS = [
 def _criteria_row(model, posterior, w, n):
     loglik = float(model.loglik_)
     n_params = int(model.n_params_)
-    k = model.n_segments_
-    hard = posterior[np.arange(len(w)), posterior.argmax(axis=1)]
-    criteria = information_criteria(loglik, n_params, n)
     return {
         "k": int(model.n_segments),
-        "k_fitted": k,
+        "k_fitted": model.n_segments_,
         "loglik": loglik,
         "n_params": n_params,
-        **criteria,
-        "icl": criteria["bic"] - 2 * float(w @ np.log(np.maximum(hard, 1e-300))),
-        "entropy": relative_entropy(posterior, w),
+        **posterior_criteria(loglik, n_params, n, posterior, w),
         "min_share": float(model.weights_.min()),
         "n_starts": int(len(model.start_logliks_)),
         "n_best_starts": int(model.n_best_starts_),
@@ -129,10 +124,15 @@ def criteria_table(models, X, y, sample_weight=None, criterion="bic", *, allow_f
         rows.append({**_criteria_row(model, posterior, w, n), "problems": problems,
                      "set_aside": set_aside_sentence(model)})
     table = pd.DataFrame(rows).sort_values(["k"], kind="stable").reset_index(drop=True)
-    chosen, note = choose_k(table, criterion, allow_flagged=allow_flagged, lr_p_values=lr_p_values, alpha=alpha)
+    return _mark_choice(table, criterion, allow_flagged=allow_flagged, lr_p_values=lr_p_values, alpha=alpha)[COLUMNS]
+
+
+def _mark_choice(table, criterion, **options):
+    """``table`` with the ``chosen`` row (:func:`choose_k`) and its ``choice_note``."""
+    chosen, note = choose_k(table, criterion, **options)
     table["chosen"] = table.index == chosen
     table["choice_note"] = np.where(table["chosen"], note, "")
-    return table[COLUMNS]
+    return table
 
 
 def choose_k(table, criterion="bic", *, allow_flagged=False, lr_p_values=None, alpha=0.05):
@@ -316,7 +316,5 @@ def _with_set_aside(table, models, X, y, sample_weight, criterion, allow_flagged
     table = pd.concat([table.drop(columns=["chosen", "choice_note"]).assign(set_aside_answers=None,
                                                                              set_aside_group=""), rows],
                       ignore_index=True).sort_values(["k"], kind="stable").reset_index(drop=True)
-    chosen, note = choose_k(table, criterion, allow_flagged=allow_flagged)
-    table["chosen"] = table.index == chosen
-    table["choice_note"] = np.where(table["chosen"], note, "")
+    table = _mark_choice(table, criterion, allow_flagged=allow_flagged)
     return table[[*COLUMNS, "set_aside_answers", "set_aside_group"]], {**models, **fits}

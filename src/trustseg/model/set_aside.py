@@ -47,7 +47,8 @@ from trustseg.model.admissibility import segment_flaws
 from trustseg.model.diagnostics import problem_codes, segment_problems
 from trustseg.model.families import variance_floor
 from trustseg.model.inference import MixtureInference
-from trustseg.model.likelihood import information_criteria, observed_information, relative_entropy
+from trustseg.model.likelihood import information_criteria, observed_information, posterior_criteria
+from trustseg.model.validation import weight_values
 
 #: the outer iterations' stopping rule: relative change of the log-likelihood
 _TOL = 1e-9
@@ -102,6 +103,12 @@ def _row_terms(masses, log_scale, index, log_f):
     return aside, rest
 
 
+def _masses(index, tau, w, m):
+    """The set-aside class's probability at each of its ``m`` answers: weighted posterior counts over all weight."""
+    at = index >= 0
+    return np.bincount(index[at], weights=(w * tau)[at], minlength=m) / w.sum()
+
+
 def _weighted_loglik(model, X, y, weights) -> float:
     """The segments' own weighted log-likelihood at ``weights``."""
     return float(weights @ model.score_samples(X, y))
@@ -137,7 +144,7 @@ class SetAsideRegression(BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         """Fit the segments and the set-aside group; returns ``self``."""
         y_arr = np.asarray(y, dtype=float).reshape(-1)
-        w = np.ones(len(y_arr)) if sample_weight is None else np.asarray(sample_weight, dtype=float).reshape(-1)
+        w = weight_values(sample_weight, len(y_arr), None)
         values = np.asarray(self.values, dtype=float).reshape(-1)
         if not values.size:
             raise ValueError("values must name at least one answer to set aside")
@@ -145,16 +152,16 @@ class SetAsideRegression(BaseEstimator):
         if base.variance_floor is None:  # the floor of all the data, not of the weighted ones
             base.set_params(variance_floor=variance_floor(y_arr, w))
         self.set_aside_values_ = values
-        self._index = answer_index(y_arr, values)
-        tau = np.where(self._index >= 0, _START_TAU, 0.0)
+        index = answer_index(y_arr, values)
+        tau = np.where(index >= 0, _START_TAU, 0.0)
         model = clone(base).fit(X, y, sample_weight=w * (1 - tau))
         self.answer_log_scale_ = answer_log_scale(y_arr, values, model.family_)
-        masses = self._masses(tau, w)
+        masses = _masses(index, tau, w, len(values))
         path, researches = [], 0
         for _ in range(int(self.max_iter)):
-            tau, loglik = self._e_step(model, X, y, masses, w)
+            tau, loglik = self._e_step(model, X, y, masses, w, index)
             path.append(loglik)
-            masses = self._masses(tau, w)
+            masses = _masses(index, tau, w, len(values))
             if len(path) > 1 and abs(path[-1] - path[-2]) <= _TOL * abs(path[-1]):
                 if researches >= _MAX_RESEARCH:
                     break
@@ -170,7 +177,7 @@ class SetAsideRegression(BaseEstimator):
             model = self._warm_fit(base, model, X, y, w * (1 - tau))
         self.model_, self.set_aside_masses_ = model, masses
         self.set_aside_share_ = float(masses.sum())
-        self.set_aside_posteriors_, self.loglik_ = self._e_step(model, X, y, masses, w)
+        self.set_aside_posteriors_, self.loglik_ = self._e_step(model, X, y, masses, w, index)
         self.loglik_path_ = np.array(path)
         self.n_iter_ = len(path)
         self.converged_ = len(path) < int(self.max_iter)
@@ -188,15 +195,9 @@ class SetAsideRegression(BaseEstimator):
         ends = [getattr(family, "lower", np.nan), getattr(family, "upper", np.nan)]
         return ~np.isin(np.round(self.set_aside_values_, 9), np.round(ends, 9))
 
-    def _masses(self, tau, w):
-        """The set-aside class's probability at each of its answers: weighted posterior counts over all weight."""
-        at = self._index >= 0
-        return np.bincount(self._index[at], weights=(w * tau)[at], minlength=len(self.set_aside_values_)) / w.sum()
-
-    def _e_step(self, model, X, y, masses, w):
-        """Each respondent's set-aside posterior and the weighted log L."""
-        aside, rest = _row_terms(masses, self.answer_log_scale_, answer_index(y, self.set_aside_values_),
-                                 model.score_samples(X, y))
+    def _e_step(self, model, X, y, masses, w, index):
+        """Each respondent's set-aside posterior and the weighted log L (``index``: :func:`answer_index` of y)."""
+        aside, rest = _row_terms(masses, self.answer_log_scale_, index, model.score_samples(X, y))
         row = np.logaddexp(aside, rest)
         return np.exp(aside - row), float(w @ row)
 
@@ -219,14 +220,15 @@ class SetAsideRegression(BaseEstimator):
 
     def predict_proba(self, X, y):
         """Posterior probabilities (n, K + 1): the K segments in the model's order, then the set-aside group."""
-        tau = self._e_step(self.model_, X, y, self.set_aside_masses_, np.ones(len(np.asarray(y))))[0]
+        index = answer_index(y, self.set_aside_values_)
+        tau = self._e_step(self.model_, X, y, self.set_aside_masses_, np.ones(len(index)), index)[0]
         return np.column_stack([self.model_.predict_proba(X, y) * (1 - tau)[:, None], tau])
 
     def information(self, X, y, sample_weight=None):
         """Negative Hessian of log L in the segments' parameters (``model_.param_names_``) and the masses."""
         model, masses = self.model_, self.set_aside_masses_
         y_arr = np.asarray(y, dtype=float).reshape(-1)
-        w = np.ones(len(y_arr)) if sample_weight is None else np.asarray(sample_weight, dtype=float).reshape(-1)
+        w = weight_values(sample_weight, len(y_arr), None)
         tau = self.set_aside_posteriors_
         r, index, share = 1 - tau, answer_index(y_arr, self.set_aside_values_), masses.sum()
         problem = model.problem_for(X, y)
@@ -317,7 +319,7 @@ def fit_set_aside(models, X, y, sample_weight=None, candidates=None, rounds=_ROU
     """
     fitted = list(models.values()) if isinstance(models, dict) else list(models)
     todo = set_aside_candidates(fitted, X, y, sample_weight) if candidates is None else list(candidates)
-    w = np.ones(len(np.asarray(y))) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    w = weight_values(sample_weight, len(np.asarray(y)), None)
     fits, tried = {}, set()
     for _ in range(int(rounds)):
         more = []
@@ -350,18 +352,14 @@ def criteria_row(fit, X, y, sample_weight=None) -> dict:
     solutions a search set aside, is left empty).
     """
     y_arr = np.asarray(y, dtype=float).reshape(-1)
-    w = np.ones(len(y_arr)) if sample_weight is None else np.asarray(sample_weight, dtype=float).reshape(-1)
+    w = weight_values(sample_weight, len(y_arr), None)
     model, tau = fit.model_, fit.set_aside_posteriors_
-    posterior = fit.predict_proba(X, y)
-    criteria = fit.information_criteria()
-    hard = posterior[np.arange(len(w)), posterior.argmax(axis=1)]
     problems = problem_codes(segment_problems(model, X, y, w * (1 - tau)))
     members = float(w @ tau)
     return {
         "k": int(model.n_segments), "k_fitted": int(model.n_segments_), "loglik": float(fit.loglik_),
-        "n_params": int(fit.n_params_), **criteria,
-        "icl": criteria["bic"] - 2 * float(w @ np.log(np.maximum(hard, 1e-300))),
-        "entropy": relative_entropy(posterior, w),
+        "n_params": int(fit.n_params_),
+        **posterior_criteria(fit.loglik_, fit.n_params_, fit.n_obs_, fit.predict_proba(X, y), w),
         "min_share": float((model.weights_ * (1 - fit.set_aside_share_)).min()),
         "n_starts": int(len(model.start_logliks_)), "n_best_starts": int(model.n_best_starts_),
         "optimum_replicated": bool(model.optimum_replicated_), "converged": bool(fit.converged_ and model.converged_),
