@@ -233,9 +233,9 @@ def chain_effects_inputs(wildcards):
 def chosen_fit(wildcards):
     """The fit of the chosen K (known once the select_k checkpoint has run)."""
     criteria = checkpoints.select_k.get(analysis=wildcards.analysis).output.criteria
-    from trustseg.stages.common import chosen_k
+    from trustseg.stages.common import chosen_fit_path
 
-    return f"results/{wildcards.analysis}/fits/k{chosen_k(criteria)}.json"
+    return chosen_fit_path(criteria, wildcards.analysis)
 
 
 def all_targets():

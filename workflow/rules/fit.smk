@@ -62,10 +62,14 @@ checkpoint select_k:
             category="2. Number of segments",
             subcategory="{analysis}",
         ),
+        # the chosen fit beside a set-aside group (or {"model": null}), and the criteria of every such fit
+        set_aside_fit="results/{analysis}/fits/set_aside.json",
+        set_aside_table="results/{analysis}/set_aside_fits.csv",
     params:
         outcome=setting("outcome"),
         predictors=setting("predictors"),
         criterion=setting("criterion"),
+        set_aside=setting("set_aside"),
         weight_column=WEIGHT,
         family_columns=family_columns,
         equations=setting("equations"),

@@ -17,5 +17,7 @@ run_stage(
     lr_paths=list(snakemake.input.lr),
     criteria_out=snakemake.output.criteria,
     starts_out=snakemake.output.starts,
+    set_aside_fit_out=snakemake.output.set_aside_fit,
+    set_aside_table_out=snakemake.output.set_aside_table,
     **snakemake.params,
 )

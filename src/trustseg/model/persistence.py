@@ -13,13 +13,17 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
+from sklearn.base import clone
 
 from trustseg.errors import DataError
 from trustseg.model.chain import ChainRegression, EquationSystem, equation_list
 from trustseg.model.families import family_from_record
 from trustseg.model.mixture import ClusterwiseRegression
+from trustseg.model.set_aside import SetAsideRegression
 
 FORMAT = "trustseg.ClusterwiseRegression/4"
+#: a set-aside fit's record: the group's answers, masses and posteriors around its segments' record
+SET_ASIDE_FORMAT = "trustseg.SetAsideRegression/1"
 #: hyperparameters of earlier versions that a chain no longer takes (it is always EM with a constant spread)
 _RETIRED_CHAIN_SETTINGS = ("method", "spread")
 
@@ -50,6 +54,8 @@ def _hyperparameters(model):
 
 def model_to_dict(model) -> dict:
     """A JSON-serialisable dict that :func:`model_from_dict` turns back into ``model``."""
+    if isinstance(model, SetAsideRegression):
+        return _set_aside_to_dict(model)
     model._check_fitted()
     record = {
         "format": FORMAT,
@@ -104,8 +110,45 @@ def _floor(value):
     return float(value)
 
 
+def _set_aside_to_dict(fit) -> dict:
+    return {
+        "format": SET_ASIDE_FORMAT,
+        "max_iter": int(fit.max_iter),
+        "values": fit.set_aside_values_.tolist(),
+        "masses": fit.set_aside_masses_.tolist(),
+        "posteriors": fit.set_aside_posteriors_.tolist(),
+        "answer_log_scale": fit.answer_log_scale_.tolist(),
+        "loglik": float(fit.loglik_),
+        "loglik_path": fit.loglik_path_.tolist(),
+        "n_params": int(fit.n_params_),
+        "n_obs": int(fit.n_obs_),
+        "n_iter": int(fit.n_iter_),
+        "converged": bool(fit.converged_),
+        "segments": model_to_dict(fit.model_),
+    }
+
+
+def _set_aside_from_dict(d) -> SetAsideRegression:
+    model = model_from_dict(d["segments"])
+    fit = SetAsideRegression(clone(model), d["values"], d["max_iter"])
+    fit.model_ = model
+    fit.set_aside_values_ = np.asarray(d["values"], dtype=float)
+    fit.set_aside_masses_ = np.asarray(d["masses"], dtype=float)
+    fit.set_aside_share_ = float(fit.set_aside_masses_.sum())
+    fit.set_aside_posteriors_ = np.asarray(d["posteriors"], dtype=float)
+    fit.answer_log_scale_ = np.asarray(d["answer_log_scale"], dtype=float)
+    fit.loglik_ = float(d["loglik"])
+    fit.loglik_path_ = np.asarray(d["loglik_path"], dtype=float)
+    for name in ("n_params", "n_obs", "n_iter"):
+        setattr(fit, name + "_", int(d[name]))
+    fit.converged_ = bool(d["converged"])
+    return fit
+
+
 def model_from_dict(d):
     """Rebuild a fitted model from :func:`model_to_dict` output."""
+    if d.get("format") == SET_ASIDE_FORMAT:
+        return _set_aside_from_dict(d)
     if d.get("format") != FORMAT:
         raise DataError(
             f"this fitted model was saved as {d.get('format')!r}, which this version of trustseg "

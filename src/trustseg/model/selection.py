@@ -312,9 +312,56 @@ def _with_set_aside(table, models, X, y, sample_weight, criterion, allow_flagged
     fits = fit_set_aside(models, X, y, sample_weight)
     if not fits:
         return table.assign(set_aside_answers=None, set_aside_group=""), models
-    rows = pd.DataFrame([criteria_row(fit, X, y, sample_weight) for fit in fits.values()])
-    table = pd.concat([table.drop(columns=["chosen", "choice_note"]).assign(set_aside_answers=None,
-                                                                             set_aside_group=""), rows],
-                      ignore_index=True).sort_values(["k"], kind="stable").reset_index(drop=True)
-    table = _mark_choice(table, criterion, allow_flagged=allow_flagged)
+    table = _choose_among(table, set_aside_table(fits, X, y, sample_weight), criterion, allow_flagged)
     return table[[*COLUMNS, "set_aside_answers", "set_aside_group"]], {**models, **fits}
+
+
+def answers_text(answers) -> str:
+    """Set-aside answers as the text of a table cell: "1.5 2" (ten significant digits, to find them again)."""
+    return " ".join(f"{float(v):.10g}" for v in answers)
+
+
+def set_aside_table(fits, X, y, sample_weight=None) -> pd.DataFrame:
+    """A model-selection row (:func:`~trustseg.model.set_aside.criteria_row`) per set-aside fit, in the fits' order."""
+    return pd.DataFrame([criteria_row(fit, X, y, sample_weight) for fit in fits.values()])
+
+
+def _choose_among(table, aside, criterion, allow_flagged):
+    """The plain rows and the set-aside rows in one table sorted by K, the choice marked among all of them."""
+    both = pd.concat([table.drop(columns=["chosen", "choice_note"]).assign(set_aside_answers=None,
+                                                                            set_aside_group=""), aside],
+                     ignore_index=True).sort_values(["k"], kind="stable").reset_index(drop=True)
+    return _mark_choice(both, criterion, allow_flagged=allow_flagged)
+
+
+def choose_with_set_aside(table, aside, criterion="bic", *, allow_flagged=False):
+    """Choose among ``table``'s K (one row each) and the set-aside rows ``aside`` (:func:`set_aside_table`).
+
+    Returns ``(table, aside)`` each with ``chosen`` and ``choice_note``: when
+    a set-aside row wins, its K's row in ``table`` is marked chosen too, its
+    ``set_aside_answers`` and ``set_aside_group`` name the group, and its note
+    says what the group beat.  Without set-aside rows ``table`` is returned
+    with empty set-aside columns.
+    """
+    table = table.assign(set_aside_answers=None, set_aside_group="")
+    if aside.empty:
+        return table, aside.assign(chosen=False, choice_note="")
+    both = _choose_among(table.drop(columns=["set_aside_answers", "set_aside_group"]), aside, criterion,
+                         allow_flagged)
+    winner = both.loc[both["chosen"]].iloc[0]
+    marked = aside.assign(chosen=False, choice_note="")
+    if winner["set_aside_answers"] is None:
+        return table, marked
+    at = marked["set_aside_answers"].map(lambda a: a == winner["set_aside_answers"]) & (marked["k"] == winner["k"])
+    marked.loc[at, ["chosen", "choice_note"]] = [True, winner["choice_note"]]
+    plain = table.loc[table["chosen"]].iloc[0] if table["chosen"].any() else None
+    beat = (f"against {plain[criterion]:.1f} for K = {int(plain['k'])} without one" if plain is not None
+            else "no K without one is admissible")
+    note = (f"K = {int(winner['k'])} with a set-aside group has the lowest {criterion.upper()} "
+            f"({winner[criterion]:.1f}, {beat}): {winner['set_aside_group']}.")
+    row = table.index[table["k"] == winner["k"]][0]
+    table["chosen"] = table.index == row
+    table["choice_note"] = np.where(table["chosen"], note, "")
+    table.at[row, "set_aside_answers"] = answers_text(winner["set_aside_answers"])
+    table.at[row, "set_aside_group"] = winner["set_aside_group"]
+    return table, marked

@@ -84,6 +84,22 @@ def answer_log_scale(y, values, family) -> np.ndarray:
     return np.where(family.answer_is_mass(values), 0.0, -np.log(widths))
 
 
+def located_answers(values, family) -> np.ndarray:
+    """Which answers in ``values`` lie inside the scale, (m,) bool: each one's location is a parameter of the group.
+
+    A pile inside the scale is an answer the spurious segment chose, as a
+    point-mass component's location is a parameter; the scale's ends are
+    given by the questionnaire.
+    """
+    ends = [getattr(family, "lower", np.nan), getattr(family, "upper", np.nan)]
+    return ~np.isin(np.round(np.asarray(values, dtype=float), 9), np.round(ends, 9))
+
+
+def group_n_params(values, family) -> int:
+    """The parameters a set-aside group at the answers ``values`` adds: a mass per answer, a location inside."""
+    return len(values) + int(located_answers(values, family).sum())
+
+
 def answer_index(y, values) -> np.ndarray:
     """The position in ``values`` of each respondent's answer, -1 for an answer not set aside, (n,)."""
     y = np.asarray(y, dtype=float).reshape(-1)
@@ -132,7 +148,7 @@ class SetAsideRegression(BaseEstimator):
     ``set_aside_share_`` (A); ``set_aside_posteriors_`` (n,) each
     respondent's probability of the set-aside group; ``loglik_`` (log L),
     ``n_params_`` (the segments', a mass per answer and the location of
-    each answer inside the scale: see :meth:`_located`), ``n_obs_``,
+    each answer inside the scale: see :func:`group_n_params`), ``n_obs_``,
     ``n_iter_``, ``converged_`` and ``loglik_path_``.
     """
 
@@ -181,19 +197,9 @@ class SetAsideRegression(BaseEstimator):
         self.loglik_path_ = np.array(path)
         self.n_iter_ = len(path)
         self.converged_ = len(path) < int(self.max_iter)
-        self.n_params_ = int(model.n_params_) + len(values) + int(self._located(model.family_).sum())
+        self.n_params_ = int(model.n_params_) + group_n_params(values, model.family_)
         self.n_obs_ = len(y_arr)
         return self
-
-    def _located(self, family):
-        """Which set-aside answers were located from the data (not an end of the scale): each counts a parameter.
-
-        A pile inside the scale is an answer the spurious segment chose, as a
-        point-mass component's location is a parameter; the scale's ends are
-        given by the questionnaire.
-        """
-        ends = [getattr(family, "lower", np.nan), getattr(family, "upper", np.nan)]
-        return ~np.isin(np.round(self.set_aside_values_, 9), np.round(ends, 9))
 
     def _e_step(self, model, X, y, masses, w, index):
         """Each respondent's set-aside posterior and the weighted log L (``index``: :func:`answer_index` of y)."""
@@ -251,8 +257,19 @@ class SetAsideRegression(BaseEstimator):
         hessian[dim:, dim:] = -(slopes * w[:, None]).T @ slopes
         return -hessian
 
-    def inference(self, X, y, sample_weight=None, alpha=0.05, equivalence_margin=0.1, verdict_adjustment="none"):
-        """The segments' standard errors, tests and verdicts from the exact information of log L."""
+    def inference(self, X, y, sample_weight=None, alpha=0.05, equivalence_margin=0.1, verdict_adjustment="none",
+                  cov_type="oim", family_data=None):
+        """The segments' standard errors, tests and verdicts from the exact information of log L.
+
+        Only the observed information is derived for this likelihood: another
+        ``cov_type`` warns and uses it; ``family_data`` must be None (no
+        set-aside group is fitted beside trials or an exposure).
+        """
+        if family_data:
+            raise ValueError("a set-aside group is not fitted beside trials or an exposure (family_data)")
+        if cov_type != "oim":
+            warnings.warn(f"cov_type {cov_type!r}: the standard errors beside a set-aside group come from the "
+                          "observed information (oim)", RuntimeWarning, stacklevel=2)
         information = self.information(X, y, sample_weight)
         dim = information.shape[0] - int((self.set_aside_masses_ > _EMPTY_MASS).sum())
         cov = np.linalg.inv(information)[:dim, :dim]
@@ -279,15 +296,23 @@ def _answers_of(flaws, family):
 
 
 def _spurious_answers(model, X, y, weights) -> list[tuple]:
-    """The answer sets a fitted model's spurious segments sat on: those it set aside, and its own if spurious."""
-    solutions = [record["flaws"] for record in getattr(model, "set_aside_", [])]
+    """The answer sets a fitted model's spurious segments sat on: those it set aside, and its own if spurious.
+
+    A spurious solution the search set aside is evidence of a group at its
+    answers only when it beat the solution kept by more than BIC charges for
+    such a group (half log n per parameter of :func:`group_n_params`): on
+    coarse but clean scores a floor segment often beats it by a log-likelihood
+    unit or two, which the discreteness alone explains.
+    """
+    penalty = 0.5 * math.log(model.n_obs_)
+    solutions = [(record["flaws"], record["loglik"] - model.loglik_) for record in getattr(model, "set_aside_", [])]
     if not model.admissible_:
-        solutions.append(segment_flaws(model.problem_for(X, y, weights), model.params_))
+        solutions.append((segment_flaws(model.problem_for(X, y, weights), model.params_), math.inf))
     found = []
-    for flaws in solutions:
+    for flaws, gain in solutions:
         for segment in flaws:
             answers = _answers_of(segment, model.family_)
-            if answers and answers not in found:
+            if answers and answers not in found and gain > penalty * group_n_params(answers, model.family_):
                 found.append(answers)
     return found
 
@@ -343,6 +368,15 @@ def answers_words(answers) -> str:
     return f"the answer {shown[0]}" if len(shown) == 1 else f"the answers {', '.join(shown[:-1])} and {shown[-1]}"
 
 
+def group_words(fit, sample_weight=None) -> str:
+    """Who a fit set aside, in words: "199 respondents (26%) at the answers 1.5 and 2, whose answers ..."."""
+    tau = fit.set_aside_posteriors_
+    w = weight_values(sample_weight, len(tau), None)
+    members = float(w @ tau)
+    return (f"{members:.0f} respondents ({members / w.sum():.0%}) at {answers_words(fit.set_aside_values_)}, "
+            "whose answers depend on no predictor, were set aside as a group of their own")
+
+
 def criteria_row(fit, X, y, sample_weight=None) -> dict:
     """A model-selection row (:data:`trustseg.model.selection.COLUMNS`) of a set-aside fit.
 
@@ -355,7 +389,6 @@ def criteria_row(fit, X, y, sample_weight=None) -> dict:
     w = weight_values(sample_weight, len(y_arr), None)
     model, tau = fit.model_, fit.set_aside_posteriors_
     problems = problem_codes(segment_problems(model, X, y, w * (1 - tau)))
-    members = float(w @ tau)
     return {
         "k": int(model.n_segments), "k_fitted": int(model.n_segments_), "loglik": float(fit.loglik_),
         "n_params": int(fit.n_params_),
@@ -365,8 +398,6 @@ def criteria_row(fit, X, y, sample_weight=None) -> dict:
         "optimum_replicated": bool(model.optimum_replicated_), "converged": bool(fit.converged_ and model.converged_),
         "problems": problems,
         "set_aside": "",
-        "set_aside_group": (f"{members:.0f} respondents ({members / w.sum():.0%}) at "
-                            f"{answers_words(fit.set_aside_values_)}, whose answers depend on no predictor, "
-                            "were set aside as a group of their own"),
+        "set_aside_group": group_words(fit, w),
         "set_aside_answers": tuple(float(v) for v in fit.set_aside_values_),
     }

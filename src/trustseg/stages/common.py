@@ -28,6 +28,8 @@ from trustseg.report.tables import atomic_write_text
 logger = logging.getLogger("trustseg")
 
 POSTERIOR_PREFIX = "posterior_"
+#: assignments.csv's column of each respondent's probability of the set-aside group (only beside such a group)
+SET_ASIDE_COLUMN = "set_aside"
 
 
 def derive_seed(seed: int, *keys: str | int) -> int:
@@ -345,3 +347,11 @@ def chosen_row(criteria_path: str | Path) -> pd.Series:
 def chosen_k(criteria_path: str | Path) -> int:
     """The number of segments chosen in ``criteria.csv`` (as requested in the config)."""
     return int(chosen_row(criteria_path)["k_requested"])
+
+
+def chosen_fit_path(criteria_path: str | Path, analysis: str) -> str:
+    """The fit file of the chosen K: ``fits/k<K>.json``, or ``fits/set_aside.json`` when a set-aside group won."""
+    row = chosen_row(criteria_path)
+    if str(row.get("set_aside_answers", "") if pd.notna(row.get("set_aside_answers", "")) else "").strip():
+        return f"results/{analysis}/fits/set_aside.json"
+    return f"results/{analysis}/fits/k{int(row['k_requested'])}.json"

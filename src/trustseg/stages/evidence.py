@@ -11,7 +11,7 @@ import pandas as pd
 from trustseg.equations import TERM_SEPARATOR
 from trustseg.report.tables import write_table
 from trustseg.stages.common import analysis_data, derive_seed, read_clean, read_json, stem, write_csv, write_json
-from trustseg.stages.fits import load_model
+from trustseg.stages.fits import load_model, segments_of
 
 logger = logging.getLogger("trustseg")
 
@@ -45,7 +45,7 @@ def model_selection(criteria_path: str, lr_paths: Sequence[str], name: str, outp
     replicate, and the true p-value may be smaller still.
     """
     table = pd.read_csv(criteria_path, keep_default_na=False, na_values=[""])
-    for text in ("problems", "set_aside", "choice_note"):
+    for text in ("problems", "set_aside", "set_aside_answers", "set_aside_group", "choice_note"):
         if text in table.columns:
             table[text] = table[text].astype(object).fillna("").astype(str)
     table["lr_statistic"] = np.nan
@@ -93,7 +93,9 @@ def bootstrap_chunk(clean_path: str, name: str, fit_path: str, chunk: int, outpu
     clean_df = read_clean(clean_path)
     X, y, w, ids_, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns,
                                         equations)
-    reference = load_model(fit_path)
+    # beside a set-aside group the refits are the segments', each respondent weighted by the chance of not
+    # being set aside in the full-sample fit (the group's own uncertainty is in the segments stage's errors)
+    reference, w, _ = segments_of(load_model(fit_path), w)
     latent = None
     if measurement_error == "correct" and reliability_path:
         latent = replicate_correction(reference, clean_df, X, y, w, ids_, reliability_path,

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from trustseg.report.tables import atomic_write_text
-from trustseg.stages.common import POSTERIOR_PREFIX
+from trustseg.stages.common import POSTERIOR_PREFIX, SET_ASIDE_COLUMN
 
 EXPORT_FORMATS = ("csv", "xlsx", "sav", "dta")
 # A name SPSS and Stata both take: a letter, then letters, digits or _, at most 32 characters (Stata's limit).
@@ -86,6 +86,9 @@ def segment_export_frame(assignments: pd.DataFrame, segment_names: Mapping[int, 
         s = int(column[len(POSTERIOR_PREFIX):])
         frame[column] = assignments[column].to_numpy(dtype=float)
         labels[column] = f"Posterior probability of segment {s} ({names[s]})"
+    if SET_ASIDE_COLUMN in assignments.columns:
+        frame[SET_ASIDE_COLUMN] = assignments[SET_ASIDE_COLUMN].to_numpy(dtype=float)
+        labels[SET_ASIDE_COLUMN] = "Probability of the set-aside group (answers that depend on no predictor)"
     return frame, labels, names
 
 

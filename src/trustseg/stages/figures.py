@@ -17,6 +17,7 @@ from trustseg.report.numbers import coefficient_unit, effect_unit
 from trustseg.report.results import CORRECTED, basis_words, on_slope_basis
 from trustseg.stages.common import (
     POSTERIOR_PREFIX,
+    SET_ASIDE_COLUMN,
     analysis_data,
     derive_seed,
     match_respondents,
@@ -122,8 +123,14 @@ def _scatter(clean_path, name, inputs, out, assignments, names, *, outcome, pred
         y, y_label = y / np.exp(side["offset"]), f"{outcome} per unit of {family_columns['exposure']}"
         curve = f"expected count per unit of {family_columns['exposure']}"
     rows = match_respondents(ids, assignments, inputs["assignments"])
-    scatter = pd.DataFrame({"x": X[focal].to_numpy(), "y": y.to_numpy(),
-                            "segment": assignments["segment"].to_numpy()[rows]})
+    segment = assignments["segment"].to_numpy()[rows]
+    unassigned = ("Unassigned", "")
+    if SET_ASIDE_COLUMN in assignments.columns:  # the set-aside group drawn apart, as grey crosses
+        segment = np.where(assignments[SET_ASIDE_COLUMN].to_numpy()[rows] > 0.5, np.nan, segment)
+        unassigned = ("Set aside", "Grey crosses: the respondents more likely in the set-aside group than in any "
+                                   "segment (their answers depend on no predictor; assignments.csv, column "
+                                   f"{SET_ASIDE_COLUMN}).")
+    scatter = pd.DataFrame({"x": X[focal].to_numpy(), "y": y.to_numpy(), "segment": segment})
     grid = pd.read_csv(inputs["fitted_lines"])
     if equations:
         grid = grid.loc[grid["line"] == "total"]
@@ -134,7 +141,7 @@ def _scatter(clean_path, name, inputs, out, assignments, names, *, outcome, pred
         y_label, out / "segment_scatter", seed=derive_seed(seed, name, "jitter") % 2**31,
         ci_level=1 - alpha, formats=formats, x_scale=_scale(focal, constructs),
         y_scale=(0.0, 1.0) if family_class(family).probability_outcome else _scale(outcome, constructs),
-        held_at_mean=held, family=family, curve=curve, clip_lines=not equations,
+        held_at_mean=held, family=family, curve=curve, clip_lines=not equations, unassigned=unassigned,
     )
 
 

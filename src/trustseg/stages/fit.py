@@ -196,13 +196,18 @@ def select_k(clean_path: str, name: str, fits: Sequence[str], criteria_out: str,
              predictors: Sequence[str], criterion: str, weight_column: str | None,
              allow_flagged: bool = False, alpha: float | None = None,
              lr_paths: Sequence[str] = (), family_columns: Mapping[str, str] | None = None,
-             equations: Sequence | None = None) -> None:
+             equations: Sequence | None = None, set_aside: bool = False, set_aside_fit_out: str | None = None,
+             set_aside_table_out: str | None = None) -> None:
     """Tabulate information criteria and problems over K, choose K, and list every start's log-likelihood.
 
     ``criterion="lr_test"`` chooses K by the bootstrap LR tests in
     ``lr_paths`` (one per K with a K + 1 fit) at level ``alpha``; the other
     criteria need neither.  A K with problems is not chosen unless
     ``allow_flagged`` (see :func:`trustseg.model.selection.choose_k`).
+    ``set_aside`` also offers each K beside a set-aside group at the answers
+    the spurious segments sat on (:func:`choose_set_aside`); the chosen
+    set-aside fit, or none, goes to ``set_aside_fit_out`` and every such fit's
+    criteria to ``set_aside_table_out``.
     """
     from trustseg.model.diagnostics import problems_phrase
     from trustseg.model.selection import criteria_table
@@ -227,6 +232,9 @@ def select_k(clean_path: str, name: str, fits: Sequence[str], criteria_out: str,
                            allow_flagged=allow_flagged, lr_p_values=lr_p_values,
                            alpha=0.05 if alpha is None else alpha, family_data=side)
     table.insert(0, "k_requested", ks)
+    table = choose_set_aside(table, fitted, X, y, w, name=name, criterion=criterion, allow_flagged=allow_flagged,
+                             offered=set_aside and not equations and not side, fit_out=set_aside_fit_out,
+                             table_out=set_aside_table_out)
     write_csv(table, criteria_out)
     for _, row in table.loc[table["problems"] != ""].iterrows():
         logger.warning("analysis %s, K=%d: %s (model_selection.csv, column problems: %s)", name, row["k_requested"],
@@ -253,3 +261,40 @@ def select_k(clean_path: str, name: str, fits: Sequence[str], criteria_out: str,
                 "spurious_segments": model.start_problems_[start],
             })
     write_csv(pd.DataFrame(rows), starts_out)
+
+
+def choose_set_aside(table: pd.DataFrame, fitted: Mapping, X, y, w, *, name: str, criterion: str,
+                     allow_flagged: bool, offered: bool, fit_out: str | None, table_out: str | None) -> pd.DataFrame:
+    """``table`` with the choice among its K and the same K beside a set-aside group; writes the group's fit.
+
+    The group sits at the answers the spurious segments sat on
+    (:mod:`trustseg.model.set_aside`), offered only for a single equation
+    without trials or exposure, and only to an information criterion (the
+    LR tests compare plain segmentations).  ``fit_out`` gets the chosen
+    set-aside fit, or ``{"model": null}``; ``table_out`` a criteria row per
+    set-aside fit (none when nothing was offered).
+    """
+    from trustseg.model.selection import answers_text, choose_with_set_aside, set_aside_table
+    from trustseg.model.set_aside import fit_set_aside
+
+    fits = {}
+    if offered and criterion != "lr_test":
+        fits = fit_set_aside(fitted, X, y, w)
+    elif offered:
+        logger.info("analysis %s: no set-aside group is offered, since the LR tests choose K", name)
+    rows = set_aside_table(fits, X, y, w) if fits else pd.DataFrame(columns=["k", "set_aside_answers"])
+    table, rows = choose_with_set_aside(table, rows, criterion, allow_flagged=allow_flagged)
+    for _, row in rows.iterrows():
+        logger.info("analysis %s, K=%d beside a set-aside group at %s: %s %.2f", name, row["k"],
+                    row["set_aside_answers"], criterion.upper(), row[criterion])
+    chosen = rows.loc[rows["chosen"].astype(bool)] if len(rows) else rows
+    record = None
+    if len(chosen):
+        winner = chosen.iloc[0]
+        record = model_to_dict(fits[(int(winner["k"]), tuple(winner["set_aside_answers"]))])
+        logger.warning("analysis %s: %s", name, winner["choice_note"])
+    if table_out:
+        write_csv(rows.assign(set_aside_answers=rows["set_aside_answers"].map(answers_text)), table_out)
+    if fit_out:
+        write_json({"analysis": name, "model": record}, fit_out)
+    return table

@@ -11,6 +11,7 @@ from trustseg.errors import ConfigError
 from trustseg.report.tables import write_table
 from trustseg.stages.common import (
     POSTERIOR_PREFIX,
+    SET_ASIDE_COLUMN,
     analysis_data,
     derive_seed,
     match_respondents,
@@ -50,6 +51,11 @@ def profiles(clean_path: str, assignments_path: str, name: str, outputs: Mapping
     rows = match_respondents(ids, assignments, assignments_path)
     data = pd.concat([assignments.iloc[rows].reset_index(drop=True),
                       clean_df.loc[ids.index].drop(columns="respondent_id").reset_index(drop=True)], axis=1)
+    if SET_ASIDE_COLUMN in data.columns:  # the set-aside group is no segment: profiled are the segments' members
+        aside = data[SET_ASIDE_COLUMN].to_numpy(dtype=float) > 0.5
+        logger.info("analysis %s: %d respondents more likely set aside than in a segment are not profiled", name,
+                    int(aside.sum()))
+        data = data.loc[~aside].reset_index(drop=True)
     posteriors = data[[c for c in assignments.columns if c.startswith(POSTERIOR_PREFIX)]].to_numpy()
     variables = list(variables)
     level_orders = category_orders(variables, profile_order or {}, data_path, data_format)

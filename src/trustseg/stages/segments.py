@@ -12,9 +12,19 @@ import numpy as np
 import pandas as pd
 
 from trustseg.equations import TERM_SEPARATOR, chain_predictors
+from trustseg.model.set_aside import SetAsideRegression, group_words
 from trustseg.report.tables import atomic_write_text, write_table
-from trustseg.stages.common import POSTERIOR_PREFIX, analysis_data, chosen_row, read_clean, stem, write_csv, write_json
-from trustseg.stages.fits import load_model
+from trustseg.stages.common import (
+    POSTERIOR_PREFIX,
+    SET_ASIDE_COLUMN,
+    analysis_data,
+    chosen_row,
+    read_clean,
+    stem,
+    write_csv,
+    write_json,
+)
+from trustseg.stages.fits import load_model, segments_of
 from trustseg.stages.measurement import (
     corrected_model,
     latent_bootstrap_effects,
@@ -129,43 +139,44 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
                               verdict_adjustment=verdict_adjustment, expected=expected,
                               measurement_error=measurement_error, reliability_path=reliability_path)
     clean_df = read_clean(clean_path)
-    X, y, w, ids, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns)
-    model = load_model(fit_path)
-    with warnings.catch_warnings():
-        # said once, in words, below (and in segments.csv and the summary), instead of as a Python warning
-        warnings.filterwarnings("ignore", message="the observed information is not positive definite")
-        inference = model.inference(
-            X, y, sample_weight=w, cov_type=cov_type, alpha=alpha, equivalence_margin=equivalence_margin,
-            verdict_adjustment=verdict_adjustment, family_data=side,
-        )
+    X, y, w_all, ids, side = analysis_data(clean_df, outcome, predictors, name, weight_column, family_columns)
+    fit = load_model(fit_path)
+    inference = _fit_inference(fit, X, y, w_all, side, cov_type=cov_type, alpha=alpha,
+                               equivalence_margin=equivalence_margin, verdict_adjustment=verdict_adjustment)
+    # beside a set-aside group the segments are its model_, weighted by each respondent's chance of not being set aside
+    model, w, aside = segments_of(fit, w_all)
     problems = segment_problems(model, X, y, w, singular_information=inference.singular_information,
                                 family_data=side)
     posteriors = model.predict_proba(X, y, family_data=side)
     labels = posteriors.argmax(axis=1) + 1
+    kept = np.ones(len(labels), dtype=bool) if aside is None else aside <= 0.5  # counted as segment members
     latent_columns = None
     if measurement_error == "correct" and reliability_path:
         latent = corrected_model(model, X, posteriors, inference, w, reliability_path, predictors, name)
         latent_columns = partial(with_latent_segments, latent=latent, alpha=alpha,
                                  equivalence_margin=equivalence_margin, verdict_adjustment=verdict_adjustment)
     table = segment_table(
-        inference, focal, outcome, pd.Series(labels).value_counts().to_dict(), scale,
+        inference, focal, outcome, pd.Series(labels[kept]).value_counts().to_dict(), scale,
         predictor_means={p: float(np.average(X[p], weights=w)) for p in predictors}, problems=problems,
-        higher_is=higher_is, levels=member_means(y, labels), expected=expected, latent_columns=latent_columns,
+        higher_is=higher_is, levels=member_means(np.asarray(y)[kept], labels[kept]), expected=expected,
+        latent_columns=latent_columns,
     )
-    _write_segment_tables(table, inference, name, outcome, predictors, focal, cov_type, alpha, equivalence_margin,
-                          verdict_adjustment, outputs)
-    _write_membership(ids, posteriors, w, inference, outputs)
+    _write_segment_tables(table, inference, name, outcome, predictors, focal, inference.cov_type, alpha,
+                          equivalence_margin, verdict_adjustment, outputs)
+    _write_membership(ids, posteriors, w, inference, outputs, set_aside=aside)
     write_csv(fitted_lines(inference, X, focal), outputs["fitted_lines"])
     spread = residual_spread(model, X, y, w, alpha=alpha)
-    write_table(
-        spread, stem(outputs["residual_spread"]),
-        caption=(
-            f"Residual spread of the segments of analysis {name}: Koenker's score test of whether the squared "
-            f"residuals change with each predictor (posterior-weighted; chi-squared with df degrees of freedom); "
-            f"spread_varies at alpha = {alpha:g}. The model assumes a constant spread within each segment."
-        ),
-    )
-    _write_summary(inference, _problem_lines(name, table, problems, spread, focal), outputs["summary"])
+    write_table(spread, stem(outputs["residual_spread"]), caption=(
+        f"Residual spread of the segments of analysis {name}: Koenker's score test of whether the squared "
+        f"residuals change with each predictor (posterior-weighted; chi-squared with df degrees of freedom); "
+        f"spread_varies at alpha = {alpha:g}. The model assumes a constant spread within each segment."))
+    lines, replace = _problem_lines(name, table, problems, spread, focal), {}
+    if aside is not None:  # the whole likelihood's, not that of the segments' weighted fit
+        replace = {"Log-likelihood": f"{fit.loglik_:.4f} (segments and set-aside group)",
+                   "Parameters": str(fit.n_params_), "Covariance": "observed information"}
+        lines.append(("Set aside", f"{group_words(fit, w_all)} (assignments.csv, column {SET_ASIDE_COLUMN})"))
+        logger.info("analysis %s: %s", name, group_words(fit, w_all))
+    _write_summary(inference, lines, outputs["summary"], replace)
     names = table.groupby("segment")["name"].first().to_dict()
     logger.info(
         "analysis %s: %d segments: %s", name, model.n_segments_, "; ".join(f"{k} {v}" for k, v in names.items())
@@ -252,7 +263,7 @@ def chain_segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[s
                          "(the test is for one normal outcome); each equation's residual SD is in segments.csv."))
     named = table.assign(term=table["equation"] + TERM_SEPARATOR + table["term"])
     lines = _problem_lines(name, named, problems, spread, model.coef_terms_[model.focal_index_])
-    _write_summary(inference, lines, outputs["summary"], family=_chain_family_words(model))
+    _write_summary(inference, lines, outputs["summary"], replace={"Family": _chain_family_words(model)})
     logger.info("analysis %s: %d segments: %s", name, model.n_segments_,
                 "; ".join(f"{k} {v}" for k, v in names.items()))
 
@@ -271,13 +282,35 @@ def _chain_inference(clean_path, name, fit_path, equations, weight_column, cov_t
     return X, w, ids, model, inference
 
 
-def _write_membership(ids: pd.Series, posteriors: np.ndarray, w, inference, outputs: Mapping[str, str]) -> None:
-    """``assignments.csv`` (modal segment and posteriors), the classification quality and the covariance."""
+def _fit_inference(fit, X, y, w, side, *, cov_type, alpha, equivalence_margin, verdict_adjustment):
+    """The chosen fit's inference; beside a set-aside group always from the observed information (logged)."""
+    if isinstance(fit, SetAsideRegression) and cov_type != "oim":
+        logger.info("the standard errors beside a set-aside group come from the observed information, not %s",
+                    cov_type)
+        cov_type = "oim"
+    with warnings.catch_warnings():
+        # said once, in words, by the caller (segments.csv and the summary), instead of as a Python warning
+        warnings.filterwarnings("ignore", message="the observed information is not positive definite")
+        return fit.inference(X, y, sample_weight=w, cov_type=cov_type, alpha=alpha,
+                             equivalence_margin=equivalence_margin, verdict_adjustment=verdict_adjustment,
+                             family_data=side)
+
+
+def _write_membership(ids: pd.Series, posteriors: np.ndarray, w, inference, outputs: Mapping[str, str],
+                      set_aside: np.ndarray | None = None) -> None:
+    """``assignments.csv`` (modal segment and posteriors), the classification quality and the covariance.
+
+    Beside a set-aside group the posteriors are those of the segments for a
+    respondent not set aside, and column ``set_aside`` holds each one's
+    probability of the group.
+    """
     from trustseg.model.classification import classification_quality
 
     assignments = pd.DataFrame({"respondent_id": ids.to_numpy(), "segment": posteriors.argmax(axis=1) + 1})
     for j in range(posteriors.shape[1]):
         assignments[f"{POSTERIOR_PREFIX}{j + 1}"] = posteriors[:, j]
+    if set_aside is not None:
+        assignments[SET_ASIDE_COLUMN] = set_aside
     write_csv(assignments, outputs["assignments"])
     quality = classification_quality(posteriors, w)
     write_table(
@@ -288,11 +321,11 @@ def _write_membership(ids: pd.Series, posteriors: np.ndarray, w, inference, outp
     write_csv(covariance_frame(inference), outputs["covariance"])
 
 
-def _write_summary(inference, lines: list, path: str, family: str | None = None) -> None:
-    """The model summary with the problem lines, as text, Markdown and LaTeX; ``family`` replaces its Family line."""
+def _write_summary(inference, lines: list, path: str, replace: Mapping[str, str] | None = None) -> None:
+    """The model summary with the problem lines, as text, Markdown and LaTeX; ``replace`` replaces info lines."""
     summary = inference.summary()
-    if family is not None:
-        summary.info = [(key, family if key == "Family" else value) for key, value in summary.info]
+    replace = dict(replace or {})
+    summary.info = [(key, replace.get(key, value)) for key, value in summary.info]
     summary.info += lines
     atomic_write_text(Path(path), summary.as_text() + "\n")
     atomic_write_text(Path(path).with_suffix(".md"), summary.as_markdown() + "\n")

@@ -42,6 +42,7 @@ def segment_scatter(
     family: str = "gaussian",
     curve: str | None = None,
     clip_lines: bool = True,
+    unassigned: tuple[str, str] = ("Unassigned", ""),
 ) -> kit.Figure:
     """Jittered scatter of outcome on predictor with one fitted line per segment.
 
@@ -59,7 +60,9 @@ def segment_scatter(
     show every whole line).  ``held_at_mean`` gives the other predictors'
     values the lines are drawn at.  For a family with a link the lines are
     the segments' expected outcomes (the family's ``mean_label``, or
-    ``curve``), and the caption says so.
+    ``curve``), and the caption says so.  ``unassigned`` is the legend label
+    of the respondents without a segment and a sentence the caption adds
+    about them (e.g. a set-aside group).
     """
     kit.require(data, ["x", "y", "segment"], "data")
     kit.require(lines, ["segment", "x", "fit", "lower", "upper"], "lines")
@@ -73,7 +76,7 @@ def segment_scatter(
     with kit.rendering():
         fig = _MplFigure(figsize=(width, 4.4 + 0.2 * max(len(segs) - 4, 0)), layout="constrained")
         ax = fig.add_subplot()
-        handles, has_band, beyond = _draw_segments(ax, pts, lines, segs, names, y_scale, clip_lines)
+        handles, has_band, beyond = _draw_segments(ax, pts, lines, segs, names, y_scale, clip_lines, unassigned[0])
         # Axis labels and legend entries are wrapped to the space they get, so
         # long construct and segment names stay inside the figure.
         ax.set_xlabel(kit.wrap(kit.plain(x_label), kit.cells_in(width - 0.9, 8)))
@@ -97,10 +100,13 @@ def segment_scatter(
         beyond = {"line": [], "band": []}  # nothing is cut off: the axis holds the whole lines
     caption = _scatter_caption(x_label, y_label, len(pts), jitter, seed, ci_level if has_band else None, n_dropped,
                                y_scale, beyond, held_at_mean, family, curve)
+    if unassigned[1] and pts["segment"].isna().any():
+        caption += f" {unassigned[1]}"
     return kit.save(fig, stem, formats, caption)
 
 
-def _draw_segments(ax, pts: pd.DataFrame, lines: pd.DataFrame, segs: list[int], names, y_scale, clip_lines: bool):
+def _draw_segments(ax, pts: pd.DataFrame, lines: pd.DataFrame, segs: list[int], names, y_scale, clip_lines: bool,
+                   unassigned_label: str = "Unassigned"):
     """Every segment's points, line and band (and the unassigned respondents); the legend handles, whether a band
     was drawn, and the segments whose line or band passes beyond the outcome scale."""
     styles = kit.segment_styles(segs)
@@ -111,7 +117,7 @@ def _draw_segments(ax, pts: pd.DataFrame, lines: pd.DataFrame, segs: list[int], 
         ax.scatter(pts.loc[unassigned, "px"], pts.loc[unassigned, "py"],
                    marker="x", s=10, color="0.6", linewidths=0.6, zorder=1)
         handles.append(Line2D([], [], marker="x", color="0.6", linestyle="none",
-                              label=f"Unassigned (n\u00a0=\u00a0{int(unassigned.sum())})"))
+                              label=f"{unassigned_label} (n\u00a0=\u00a0{int(unassigned.sum())})"))
     seg_num = pd.to_numeric(pts["segment"], errors="coerce")
     line_seg = pd.to_numeric(lines["segment"], errors="coerce")
     for s in segs:
