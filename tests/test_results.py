@@ -584,3 +584,26 @@ def test_a_mixed_family_chain_reads_its_effects_in_the_last_outcomes_unit():
                                                         ("repurchase", ["satisfaction", "trust"])),
                                          "family": ("censored", "censored")})
     assert "paths and effects are in latent outcome points" in ts.family_sentence(same)
+
+
+def test_a_chosen_set_aside_group_is_a_warning_that_names_it_and_where_its_fits_are(tmp_path):
+    root = tmp_path / "results"
+    note = ("K = 2 with a set-aside group has the lowest BIC (780.0, against 800.0 for K = 2 without one): "
+            "75 respondents (25%) at the answer 4, whose answers depend on no predictor, were set aside as a group "
+            "of their own.")
+    _write_run(
+        root,
+        report_rows=[["input", 300, None, "read", ""], ["clean", 300, None, "written", ""]],
+        flagged=pd.DataFrame(columns=["respondent_id", "source_row", "rules", "detail", "action"]),
+        model_selection=pd.DataFrame({"k_requested": [1, 2], "k": [1, 2], "bic": [900.0, 800.0],
+                                      "chosen": [False, True], "problems": [None, None],
+                                      "choice_note": [None, note], "set_aside_answers": [None, "4"],
+                                      "set_aside_group": [None, note.split(": ", 1)[1].rstrip(".")]}),
+        segments=_churn_segments().query("segment < 3").assign(verdict=lambda d: d["verdict"].replace(
+            "unreliable", "does_not_drive")),
+        settings=CHURN | {"k": 2, "k_requested": 2},
+    )
+    assert tw.run_warnings(root) == [
+        "Analysis churn: K = 2 with a set-aside group has the lowest BIC (780.0, against 800.0 for K = 2 without "
+        "one): 75 respondents (25%) at the answer 4, whose answers depend on no predictor, were set aside as a "
+        "group of their own (churn/set_aside_fits.csv; docs/spurious.md)."]

@@ -136,3 +136,18 @@ def test_without_set_aside_rows_the_plain_choice_stands():
     plain, aside = choose_with_set_aside(table, pd.DataFrame(columns=["k", "set_aside_answers"]))
     assert plain["chosen"].tolist() == [False, True] and (plain["set_aside_group"] == "").all()
     assert aside.empty
+
+
+def test_a_set_aside_row_wins_only_with_the_lowest_criterion_and_its_note_says_what_it_beat():
+    table = pd.DataFrame({"k": [1, 2], "k_fitted": [1, 2], "bic": [10.0, 8.0], "problems": ["", ""],
+                          "chosen": [False, True], "choice_note": ["", ""]})
+    aside = pd.DataFrame({"k": [1], "k_fitted": [1], "bic": [9.0], "problems": [""], "set_aside_answers": [(4.0,)],
+                          "set_aside_group": ["30 respondents (10%) at the answer 4, ..."]})
+    plain, marked = choose_with_set_aside(table, aside)
+    assert plain["chosen"].tolist() == [False, True] and not marked["chosen"].any()
+    plain, marked = choose_with_set_aside(table, aside.assign(bic=7.0))
+    assert plain["chosen"].tolist() == [True, False] and marked["chosen"].tolist() == [True]
+    assert plain.loc[0, "set_aside_answers"] == "4" and plain.loc[0, "set_aside_group"].startswith("30 respondents")
+    assert plain.loc[0, "choice_note"] == marked.loc[0, "choice_note"] == (
+        "K = 1 with a set-aside group has the lowest BIC (7.0, against 8.0 for K = 2 without one): "
+        "30 respondents (10%) at the answer 4, ....")

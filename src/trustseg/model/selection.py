@@ -350,15 +350,17 @@ def choose_with_set_aside(table, aside, criterion="bic", *, allow_flagged=False)
                          allow_flagged)
     winner = both.loc[both["chosen"]].iloc[0]
     marked = aside.assign(chosen=False, choice_note="")
-    if winner["set_aside_answers"] is None:
+    if not isinstance(winner["set_aside_answers"], tuple):  # a plain K won
         return table, marked
     at = marked["set_aside_answers"].map(lambda a: a == winner["set_aside_answers"]) & (marked["k"] == winner["k"])
-    marked.loc[at, ["chosen", "choice_note"]] = [True, winner["choice_note"]]
+    marked.loc[at, "chosen"] = True
     plain = table.loc[table["chosen"]].iloc[0] if table["chosen"].any() else None
     beat = (f"against {plain[criterion]:.1f} for K = {int(plain['k'])} without one" if plain is not None
             else "no K without one is admissible")
-    note = (f"K = {int(winner['k'])} with a set-aside group has the lowest {criterion.upper()} "
+    among = " of the solutions without problems" if (both[criterion] < winner[criterion]).any() else ""
+    note = (f"K = {int(winner['k'])} with a set-aside group has the lowest {criterion.upper()}{among} "
             f"({winner[criterion]:.1f}, {beat}): {winner['set_aside_group']}.")
+    marked.loc[at, "choice_note"] = note
     row = table.index[table["k"] == winner["k"]][0]
     table["chosen"] = table.index == row
     table["choice_note"] = np.where(table["chosen"], note, "")

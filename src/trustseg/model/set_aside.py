@@ -380,7 +380,8 @@ def group_words(fit, sample_weight=None) -> str:
 def criteria_row(fit, X, y, sample_weight=None) -> dict:
     """A model-selection row (:data:`trustseg.model.selection.COLUMNS`) of a set-aside fit.
 
-    ``k`` counts the segments, not the set-aside group; ``problems`` are
+    ``k`` counts the segments asked for, not the set-aside group, and
+    ``k_fitted`` those kept (a fit that lost one is never chosen); ``problems`` are
     the segments' (read with the weights they were fitted with);
     ``set_aside_group`` says who was set aside (``set_aside``, the spurious
     solutions a search set aside, is left empty).
@@ -390,7 +391,7 @@ def criteria_row(fit, X, y, sample_weight=None) -> dict:
     model, tau = fit.model_, fit.set_aside_posteriors_
     problems = problem_codes(segment_problems(model, X, y, w * (1 - tau)))
     return {
-        "k": int(model.n_segments), "k_fitted": int(model.n_segments_), "loglik": float(fit.loglik_),
+        "k": int(fit.estimator.n_segments), "k_fitted": int(model.n_segments_), "loglik": float(fit.loglik_),
         "n_params": int(fit.n_params_),
         **posterior_criteria(fit.loglik_, fit.n_params_, fit.n_obs_, fit.predict_proba(X, y), w),
         "min_share": float((model.weights_ * (1 - fit.set_aside_share_)).min()),
