@@ -151,3 +151,19 @@ def test_a_set_aside_row_wins_only_with_the_lowest_criterion_and_its_note_says_w
     assert plain.loc[0, "choice_note"] == marked.loc[0, "choice_note"] == (
         "K = 1 with a set-aside group has the lowest BIC (7.0, against 8.0 for K = 2 without one): "
         "30 respondents (10%) at the answer 4, ....")
+
+
+def test_a_group_that_cannot_be_fitted_is_not_offered_and_the_run_goes_on(monkeypatch):
+    from trustseg.model import set_aside
+
+    X, y, _ = survey(seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        model = estimator(2).fit(X, y)
+
+    def refuse(self, *args, **kwargs):
+        raise np.linalg.LinAlgError("singular matrix")
+
+    monkeypatch.setattr(set_aside.SetAsideRegression, "fit", refuse)
+    with pytest.warns(RuntimeWarning, match="K = 2 beside a set-aside group at the answer 4 could not be fitted"):
+        assert set_aside.fit_set_aside([model], X, y, candidates=[(4.0,)]) == {}

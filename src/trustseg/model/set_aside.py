@@ -352,7 +352,12 @@ def fit_set_aside(models, X, y, sample_weight=None, candidates=None, rounds=_ROU
             tried.add(answers)
             for model in fitted:
                 estimator = clone(model).set_params(variance_floor=model.variance_floor_)
-                fit = SetAsideRegression(estimator, answers).fit(X, y, sample_weight)
+                try:
+                    fit = SetAsideRegression(estimator, answers).fit(X, y, sample_weight)
+                except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:  # an offer, not the fit asked for
+                    warnings.warn(f"K = {model.n_segments} beside a set-aside group at {answers_words(answers)} "
+                                  f"could not be fitted ({exc}); it is not offered", RuntimeWarning, stacklevel=2)
+                    continue
                 fits[(int(model.n_segments), answers)] = fit
                 for extra in _spurious_answers(fit.model_, X, y, w * (1 - fit.set_aside_posteriors_)):
                     union = tuple(sorted(set(answers) | set(extra)))
