@@ -5,7 +5,9 @@ fitted to, the solution and the record of every start;
 :func:`model_from_dict` rebuilds a fitted
 :class:`~trustseg.model.mixture.ClusterwiseRegression` or
 :class:`~trustseg.model.chain.ChainRegression` (a record with equations)
-that predicts, infers and summarises exactly as the original did.
+that predicts, infers and summarises exactly as the original did; a
+:class:`~trustseg.model.set_aside.SetAsideRegression` is saved as its
+group's answers, masses and posteriors around its segments' record.
 """
 
 from __future__ import annotations

@@ -352,6 +352,7 @@ def chosen_k(criteria_path: str | Path) -> int:
 def chosen_fit_path(criteria_path: str | Path, analysis: str) -> str:
     """The fit file of the chosen K: ``fits/k<K>.json``, or ``fits/set_aside.json`` when a set-aside group won."""
     row = chosen_row(criteria_path)
-    if str(row.get("set_aside_answers", "") if pd.notna(row.get("set_aside_answers", "")) else "").strip():
+    answers = row.get("set_aside_answers")  # text such as "1.5 2", a number when one answer, else missing
+    if answers is not None and not pd.isna(answers) and str(answers).strip():
         return f"results/{analysis}/fits/set_aside.json"
     return f"results/{analysis}/fits/k{int(row['k_requested'])}.json"
