@@ -607,3 +607,13 @@ def test_a_chosen_set_aside_group_is_a_warning_that_names_it_and_where_its_fits_
         "Analysis churn: K = 2 with a set-aside group has the lowest BIC (780.0, against 800.0 for K = 2 without "
         "one): 75 respondents (25%) at the answer 4, whose answers depend on no predictor, were set aside as a "
         "group of their own (churn/set_aside_fits.csv; docs/spurious.md)."]
+
+
+def test_the_selection_sentence_says_whose_starts_it_counts_beside_a_set_aside_group():
+    table = pd.DataFrame({"k_requested": [1, 2], "k": [1, 2], "bic": [900.0, 800.0], "loglik": [-440.0, -380.0],
+                          "n_starts": [20, 20], "n_best_starts": [20, 9], "chosen": [False, True],
+                          "choice_note": ["", "K = 2 with a set-aside group has the lowest BIC (780.0, ...): ..."],
+                          "set_aside_group": ["", "75 respondents (25%) at the answer 4, ..."]})
+    text = ts.selection_sentence(table, _churn_settings(k=2, k_requested=2, criterion="bic"))
+    assert "K = 2 was chosen. K = 2 with a set-aside group has the lowest BIC" in text
+    assert "For K = 2 without the set-aside group, 9 of 20 starts reached the best solution" in text

@@ -26,6 +26,7 @@ from trustseg.report.numbers import (
     higher_is_of,
     label,
     pct_text,
+    text_of,
 )
 from trustseg.report.results import (
     CORRECTED,
@@ -224,7 +225,8 @@ def selection_sentence(model_selection: pd.DataFrame, settings: AnalysisSettings
     row = model_selection.loc[model_selection["k_requested"] == settings.k_requested].iloc[0]
     if "n_best_starts" in row and pd.notna(row["n_best_starts"]):
         n_starts = f" of {int(row['n_starts'])}" if "n_starts" in row and pd.notna(row["n_starts"]) else ""
-        text += (f" For K = {k}, {int(row['n_best_starts'])}{n_starts} starts reached the best solution "
+        plain = " without the set-aside group" if text_of(row.get("set_aside_group")) else ""
+        text += (f" For K = {k}{plain}, {int(row['n_best_starts'])}{n_starts} starts reached the best solution "
                  f"(log-likelihood {float(row['loglik']):.1f}).")
         if "optimum_replicated" in row and not bool(row["optimum_replicated"]):
             text += (" That solution was not found by both independent seed streams of starts, so another seed "
