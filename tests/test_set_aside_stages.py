@@ -167,3 +167,17 @@ def test_a_group_that_cannot_be_fitted_is_not_offered_and_the_run_goes_on(monkey
     monkeypatch.setattr(set_aside.SetAsideRegression, "fit", refuse)
     with pytest.warns(RuntimeWarning, match="K = 2 beside a set-aside group at the answer 4 could not be fitted"):
         assert set_aside.fit_set_aside([model], X, y, candidates=[(4.0,)]) == {}
+
+
+def test_one_end_of_a_censored_scale_is_never_offered_alone_but_both_ends_are():
+    """Censoring gives every segment a mass at each end; only a group at both ends is more than that."""
+    X, y, _ = survey(planted=0.0, seed=11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        model = estimator(2).fit(X, y)
+    top = [{"one_answer": {"value": 7.0, "members": 30.0}}, {}]
+    model.set_aside_ = [{"loglik": model.loglik_ + 50.0, "weights": [0.1, 0.9], "flaws": top}]
+    assert set_aside_candidates([model], X, y) == []
+    ends = [{"two_ends": {"members": 30.0}}, {}]
+    model.set_aside_ = [{"loglik": model.loglik_ + 50.0, "weights": [0.1, 0.9], "flaws": ends}]
+    assert set_aside_candidates([model], X, y) == [(1.0, 7.0)]

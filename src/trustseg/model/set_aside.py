@@ -284,15 +284,23 @@ class SetAsideRegression(BaseEstimator):
 
 
 def _answers_of(flaws, family):
-    """The answers one spurious segment sat on: its one answer, or the two ends of a censored scale; () if neither."""
+    """The answers one spurious segment sat on: its one answer, or the two ends of a censored scale; () if neither.
+
+    One end of a censored scale is never offered alone: censoring already
+    gives each segment a mass there, and a group at that end would only
+    mend how a censored normal fits a coarse score's last answer (a mean of
+    three 1-7 items is 7 only when all three are), not hold respondents
+    whose answers depend on nothing.
+    """
     if "two_ends" in flaws:
         return (float(family.lower), float(family.upper))
+    answers = ()
     if "one_answer" in flaws:
-        return (float(flaws["one_answer"]["value"]),)
+        answers = (float(flaws["one_answer"]["value"]),)
     floor = flaws.get("variance_floor") or {}
-    if floor.get("value") is not None and floor.get("share", 0.0) >= _FLOOR_PILE_SHARE:
-        return (float(floor["value"]),)
-    return ()
+    if not answers and floor.get("value") is not None and floor.get("share", 0.0) >= _FLOOR_PILE_SHARE:
+        answers = (float(floor["value"]),)
+    return answers if answers and located_answers(answers, family).all() else ()
 
 
 def _spurious_answers(model, X, y, weights) -> list[tuple]:
