@@ -116,12 +116,18 @@ def test_the_later_stages_read_the_segments_and_keep_the_group_apart(pile_run, c
     assert "Grey crosses: the respondents more likely in the set-aside group" in json.dumps(captions)
 
 
-def test_a_marginal_spurious_solution_offers_no_group():
-    """A floor segment that beat the kept solution by less than BIC charges for a group is no evidence of a pile."""
+@pytest.fixture()
+def clean_fit():
+    """A two-segment fit of the survey without a planted group: data and model, its set-aside records to be set."""
     X, y, _ = survey(planted=0.0, seed=11)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        model = estimator(2).fit(X, y)
+        return X, y, estimator(2).fit(X, y)
+
+
+def test_a_marginal_spurious_solution_offers_no_group(clean_fit):
+    """A floor segment that beat the kept solution by less than BIC charges for a group is no evidence of a pile."""
+    X, y, model = clean_fit
     flaws = [{"one_answer": {"value": 5.0, "members": 30.0}}, {}]
     penalty = 0.5 * np.log(model.n_obs_) * 2  # a mass and a location inside the scale
     model.set_aside_ = [{"loglik": model.loglik_ + 0.9 * penalty, "weights": [0.1, 0.9], "flaws": flaws}]
@@ -169,12 +175,9 @@ def test_a_group_that_cannot_be_fitted_is_not_offered_and_the_run_goes_on(monkey
         assert set_aside.fit_set_aside([model], X, y, candidates=[(4.0,)]) == {}
 
 
-def test_one_end_of_a_censored_scale_is_never_offered_alone_but_both_ends_are():
+def test_one_end_of_a_censored_scale_is_never_offered_alone_but_both_ends_are(clean_fit):
     """Censoring gives every segment a mass at each end; only a group at both ends is more than that."""
-    X, y, _ = survey(planted=0.0, seed=11)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        model = estimator(2).fit(X, y)
+    X, y, model = clean_fit
     top = [{"one_answer": {"value": 7.0, "members": 30.0}}, {}]
     model.set_aside_ = [{"loglik": model.loglik_ + 50.0, "weights": [0.1, 0.9], "flaws": top}]
     assert set_aside_candidates([model], X, y) == []
