@@ -343,11 +343,10 @@ def choose_with_set_aside(table, aside, criterion="bic", *, allow_flagged=False)
     says what the group beat.  Without set-aside rows ``table`` is returned
     with empty set-aside columns.
     """
-    table = table.assign(set_aside_answers=None, set_aside_group="")
     if aside.empty:
-        return table, aside.assign(chosen=False, choice_note="")
-    both = _choose_among(table.drop(columns=["set_aside_answers", "set_aside_group"]), aside, criterion,
-                         allow_flagged)
+        return table.assign(set_aside_answers=None, set_aside_group=""), aside.assign(chosen=False, choice_note="")
+    both = _choose_among(table, aside, criterion, allow_flagged)
+    table = table.assign(set_aside_answers=None, set_aside_group="")
     winner = both.loc[both["chosen"]].iloc[0]
     marked = aside.assign(chosen=False, choice_note="")
     if not isinstance(winner["set_aside_answers"], tuple):  # a plain K won

@@ -175,12 +175,12 @@ def analysis_warnings(results_dir: str | Path, name: str) -> list[str]:
     chosen = ms.loc[ms["k_requested"] == settings.k_requested] if "k_requested" in ms.columns else ms.iloc[0:0]
     row = chosen.iloc[0] if len(chosen) else None
     if row is not None:
-        note, group = text_of(row.get("choice_note")), text_of(row.get("set_aside_group"))
-        if group:  # the note says what the set-aside group beat; K passed over for problems are said apart
+        note, passed = text_of(row.get("choice_note")), passed_over_sentence(ms, settings)
+        if text_of(row.get("set_aside_group")):  # the note says what the group beat; K passed over are said apart
             out.append(head + _continue(note.rstrip(".")) + f" ({name}/set_aside_fits.csv; docs/spurious.md).")
-            note = passed_over_sentence(ms, settings)
+            note = passed
         if note and (settings.criterion != "lr_test" or "passed over" in note or text_of(row.get("problems"))):
-            out.append(head + _continue(passed_over_sentence(ms, settings) or note))
+            out.append(head + _continue(passed or note))
         if "converged" in row and pd.notna(row["converged"]) and not bool(row["converged"]):
             out.append(head + f"the chosen fit (K = {settings.k}) did not converge; its estimates are not a "
                        "maximum of the likelihood.")

@@ -32,6 +32,12 @@ POSTERIOR_PREFIX = "posterior_"
 SET_ASIDE_COLUMN = "set_aside"
 
 
+def more_likely_set_aside(probability) -> np.ndarray:
+    """Which respondents are more likely in the set-aside group than in any segment: counted, profiled and drawn
+    apart from the segments' members (``probability``: each one's probability of the group)."""
+    return np.asarray(probability, dtype=float) > 0.5
+
+
 def derive_seed(seed: int, *keys: str | int) -> int:
     """A 32-bit seed for one random step, derived from the config seed.
 

@@ -21,6 +21,7 @@ from trustseg.stages.common import (
     analysis_data,
     derive_seed,
     match_respondents,
+    more_likely_set_aside,
     read_clean,
     write_json,
 )
@@ -126,7 +127,7 @@ def _scatter(clean_path, name, inputs, out, assignments, names, *, outcome, pred
     segment = assignments["segment"].to_numpy()[rows]
     unassigned = ("Unassigned", "")
     if SET_ASIDE_COLUMN in assignments.columns:  # the set-aside group drawn apart, as grey crosses
-        segment = np.where(assignments[SET_ASIDE_COLUMN].to_numpy()[rows] > 0.5, np.nan, segment)
+        segment = np.where(more_likely_set_aside(assignments[SET_ASIDE_COLUMN].to_numpy()[rows]), np.nan, segment)
         unassigned = ("Set aside", "Grey crosses: the respondents more likely in the set-aside group than in any "
                                    "segment (their answers depend on no predictor; assignments.csv, column "
                                    f"{SET_ASIDE_COLUMN}).")

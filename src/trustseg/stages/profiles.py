@@ -15,6 +15,7 @@ from trustseg.stages.common import (
     analysis_data,
     derive_seed,
     match_respondents,
+    more_likely_set_aside,
     read_clean,
     stem,
 )
@@ -52,7 +53,7 @@ def profiles(clean_path: str, assignments_path: str, name: str, outputs: Mapping
     data = pd.concat([assignments.iloc[rows].reset_index(drop=True),
                       clean_df.loc[ids.index].drop(columns="respondent_id").reset_index(drop=True)], axis=1)
     if SET_ASIDE_COLUMN in data.columns:  # the set-aside group is no segment: profiled are the segments' members
-        aside = data[SET_ASIDE_COLUMN].to_numpy(dtype=float) > 0.5
+        aside = more_likely_set_aside(data[SET_ASIDE_COLUMN])
         logger.info("analysis %s: %d respondents more likely set aside than in a segment are not profiled", name,
                     int(aside.sum()))
         data = data.loc[~aside].reset_index(drop=True)

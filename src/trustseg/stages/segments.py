@@ -19,6 +19,7 @@ from trustseg.stages.common import (
     SET_ASIDE_COLUMN,
     analysis_data,
     chosen_row,
+    more_likely_set_aside,
     read_clean,
     stem,
     write_csv,
@@ -149,7 +150,7 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
                                 family_data=side)
     posteriors = model.predict_proba(X, y, family_data=side)
     labels = posteriors.argmax(axis=1) + 1
-    kept = np.ones(len(labels), dtype=bool) if aside is None else aside <= 0.5  # counted as segment members
+    kept = np.ones(len(labels), dtype=bool) if aside is None else ~more_likely_set_aside(aside)  # the members
     latent_columns = None
     if measurement_error == "correct" and reliability_path:
         latent = corrected_model(model, X, posteriors, inference, w, reliability_path, predictors, name)
@@ -174,8 +175,9 @@ def segments(clean_path: str, name: str, fit_path: str, outputs: Mapping[str, st
     if aside is not None:  # the whole likelihood's, not that of the segments' weighted fit
         replace = {"Log-likelihood": f"{fit.loglik_:.4f} (segments and set-aside group)",
                    "Parameters": str(fit.n_params_), "Covariance": "observed information"}
-        lines.append(("Set aside", f"{group_words(fit, w_all)} (assignments.csv, column {SET_ASIDE_COLUMN})"))
-        logger.info("analysis %s: %s", name, group_words(fit, w_all))
+        who = group_words(fit, w_all)
+        lines.append(("Set aside", f"{who} (assignments.csv, column {SET_ASIDE_COLUMN})"))
+        logger.info("analysis %s: %s", name, who)
     _write_summary(inference, lines, outputs["summary"], replace)
     names = table.groupby("segment")["name"].first().to_dict()
     logger.info(
