@@ -285,6 +285,41 @@ def test_a_runaway_ordinal_threshold_is_pulled_back_by_an_escape_start():
     assert freed.loglik >= optimum.loglik - 1e-2
 
 
+def test_the_censored_m_step_of_several_segments_is_least_squares_on_the_latent_moments():
+    """The Tobit EM step forms its sums from the answers as they are plus the censored rows' departures: it must
+    equal weighted least squares of every segment on E[Y*] with the variance from E[Y*^2], written out directly
+    on the whole (n, K) arrays, with both ends censored, one, or none, and with the E-step's log-densities
+    handed over or not."""
+    from scipy.special import log_ndtr
+
+    from trustseg.model.families.normal import censored_normal_loglik, latent_least_squares
+
+    rng = np.random.default_rng(31)
+    n, k = 700, 3
+    design = np.column_stack([np.ones(n), rng.integers(1, 8, (n, 2)).astype(float)])
+    y = np.clip(np.round(design @ [0.5, 0.6, 0.3] + rng.normal(0, 1.5, n)), 1, 7)
+    weights = rng.dirichlet(np.ones(k), n) * rng.uniform(0.5, 2.0, n)[:, None]
+    beta, log_sigma = rng.normal(0.3, 0.4, (k, 3)), rng.normal(0.2, 0.2, k)
+    for lower, upper in ((1.0, 7.0), (-np.inf, 7.0), (-np.inf, np.inf)):
+        eta, sigma = design @ beta.T, np.exp(log_sigma)
+        first, second = np.repeat(y[:, None], k, axis=1), np.repeat(y[:, None] ** 2, k, axis=1)
+        for rows, bound, sign in ((y >= upper, upper, 1.0), (y <= lower, lower, -1.0)):
+            t = sign * (eta[rows] - bound) / sigma
+            mills = np.exp(-0.5 * t * t - 0.5 * np.log(2 * np.pi) - log_ndtr(t))
+            first[rows] = eta[rows] + sign * sigma * mills
+            second[rows] = eta[rows] ** 2 + sigma**2 + sign * sigma * mills * (bound + eta[rows])
+        expected_beta = np.array([np.linalg.solve(design.T @ (design * weights[:, [j]]),
+                                                  design.T @ (weights[:, j] * first[:, j])) for j in range(k)])
+        fitted = eta_new = design @ expected_beta.T
+        expected_var = (weights * (second - 2 * first * fitted + eta_new**2)).sum(axis=0) / weights.sum(axis=0)
+        density = censored_normal_loglik(y, eta, log_sigma, lower, upper)
+        for log_density in (None, density):
+            got_beta, got_var = latent_least_squares(design, y, weights, beta, log_sigma, lower, upper, {},
+                                                     log_density)
+            np.testing.assert_allclose(got_beta, expected_beta, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(got_var, expected_var, rtol=1e-10)
+
+
 def test_the_censored_m_step_is_the_tobit_em_and_climbs_to_the_tobit_fit():
     """Closed-form EM steps with the censored answers' latent values as missing data (Amemiya 1984): each step
     raises the weighted censored log-likelihood, and their fixed point is the Newton fit of the Tobit model."""

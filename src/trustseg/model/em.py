@@ -148,8 +148,8 @@ def m_step(problem, resp, params=None, current=None) -> MixtureParams:
     """New shares and the family's M-step kept inside the box; ``params`` None fits a hard partition from scratch.
 
     A segment whose clamped update lowers its expected log-likelihood keeps
-    its old parameters, so EM stays a generalised EM (for a normal segment
-    on the variance floor the clamp is the constrained M-step itself).
+    its old parameters, so EM stays a generalised EM (a normal family keeps
+    its SDs in the box itself, where the clamp is the constrained M-step).
     """
     family, w = problem.family, problem.w
     weights = w[:, None] * resp

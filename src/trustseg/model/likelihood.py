@@ -48,11 +48,14 @@ def posteriors_and_row_loglik(joint):
         np.maximum(row_max, joint[:, j], out=row_max)
     finite = np.isfinite(row_max)
     every = bool(finite.all())
-    joint -= (row_max if every else np.where(finite, row_max, 0.0))[:, None]
+    shift = row_max if every else np.where(finite, row_max, 0.0)
+    for j in range(joint.shape[1]):  # column by column, as above: a short last axis makes numpy's loops slow
+        joint[:, j] -= shift
     np.exp(joint, out=joint)
     row_sum = joint @ np.ones(joint.shape[1])
     if every:  # the common case, without the guards
-        joint /= row_sum[:, None]
+        for j in range(joint.shape[1]):
+            joint[:, j] /= row_sum
         return joint, row_max + np.log(row_sum)
     with np.errstate(divide="ignore", invalid="ignore"):
         joint /= row_sum[:, None]

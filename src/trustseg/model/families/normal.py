@@ -80,19 +80,22 @@ def censored_normal_loglik(y, eta, log_sigma, lower, upper):
     rejects, quietly.
     """
     y = np.asarray(y, dtype=float)
-    column = y if np.ndim(eta) == 1 else y[:, None]
+    log_sigma = np.asarray(log_sigma, dtype=float)
+    per_row = np.ndim(eta) == 1  # sigma per row; with (n, K) linear predictors, one per segment
     with np.errstate(over="ignore", invalid="ignore"):
-        inv_sigma = np.exp(-np.asarray(log_sigma, dtype=float))
-        z = (column - eta) * inv_sigma
-        out = -0.5 * LOG_2PI - log_sigma - 0.5 * z * z
+        inv_sigma = np.exp(-log_sigma)
+        if per_row:
+            z = (y - eta) * inv_sigma
+            out = -0.5 * LOG_2PI - log_sigma - 0.5 * z * z
+        else:  # segment by segment: numpy's loops over a short last axis (K) cost several times more
+            out = np.empty(np.shape(eta))
+            for j in range(out.shape[1]):
+                z = (y - eta[:, j]) * inv_sigma[j]
+                out[:, j] = -0.5 * z * z - (0.5 * LOG_2PI + log_sigma[j])
         left, right = censored_sides(y, lower, upper)
-        rows = np.flatnonzero(left | right)
-        if rows.size:  # both bounds at once: log Phi(sign (eta - bound) / sigma)
-            per_row = np.ndim(eta) == 1  # sigma per row; with (n, K) linear predictors, one per segment
-            at_upper = right[rows] if per_row else right[rows][:, None]
-            eta_r = eta[rows]
-            inv_r = inv_sigma[rows] if per_row else inv_sigma
-            out[rows] = log_ndtr(np.where(at_upper, eta_r - upper, lower - eta_r) * inv_r)
+        for rows, bound, sign in ((np.flatnonzero(right), upper, 1.0), (np.flatnonzero(left), lower, -1.0)):
+            if rows.size:  # log Phi(sign (eta - bound) / sigma)
+                out[rows] = log_ndtr(sign * (eta[rows] - bound) * (inv_sigma[rows] if per_row else inv_sigma))
     return out
 
 
@@ -222,78 +225,86 @@ def least_squares_segments(design, y, weights, cache=None, common_variance=False
     return beta, variances
 
 
-def latent_moments(y, eta, sigma, lower, upper):
-    """E[Y*] and E[Y*^2] of each row and segment given its answer, for Y* ~ N(eta, sigma^2) censored at the bounds.
+def truncated_moments(mu, sigma, bound, sign, log_cdf=None):
+    """E[Y*] and E[Y*^2] of Y* ~ N(mu, sigma^2) given that it lies beyond ``bound``: above it for ``sign`` +1
+    (an answer at the upper end of the scale), below it for -1.
 
-    ``eta`` (n, K), ``sigma`` (K,).  An answer inside the scale is Y* itself;
-    one at the upper bound says Y* >= upper (a normal truncated from below:
-    E[Y*] = eta + sigma lambda, E[Y*^2] = eta^2 + sigma^2 + sigma lambda (upper + eta),
-    lambda the inverse Mills ratio), and one at the lower bound the mirror image.
-    Only the censored rows are computed.
+    For the upper side E[Y*] = mu + sigma lambda and E[Y*^2] = mu^2 + sigma^2
+    + sigma lambda (bound + mu), lambda the inverse Mills ratio at
+    t = (mu - bound) / sigma; the lower side is the mirror image.
+    ``log_cdf`` is log Phi(t) when known (the E-step's log-density of these
+    answers at the same parameters).
     """
-    first = np.broadcast_to(y[:, None], eta.shape).copy()
-    second = first * first
-    left, right = censored_sides(y, lower, upper)
-    for rows, bound, sign in ((np.flatnonzero(right), upper, 1.0), (np.flatnonzero(left), lower, -1.0)):
-        if not rows.size:
-            continue
-        mu = eta[rows]
-        # t = (mu - bound) / sigma for the upper side (P(Y* >= upper) = Phi(t)), mirrored for the lower
-        t = sign * (mu - bound) / sigma
-        with np.errstate(over="ignore", under="ignore"):
-            mills = np.exp(-0.5 * t * t - 0.5 * LOG_2PI - log_ndtr(t))
-        first[rows] = mu + sign * sigma * mills
-        second[rows] = mu * mu + sigma * sigma + sign * sigma * mills * (bound + mu)
-    return first, second
+    t = sign * (mu - bound) / sigma
+    with np.errstate(over="ignore", under="ignore"):
+        mills = np.exp(-0.5 * t * t - 0.5 * LOG_2PI - (log_ndtr(t) if log_cdf is None else log_cdf))
+    return mu + sign * sigma * mills, mu * mu + sigma * sigma + sign * sigma * mills * (bound + mu)
 
 
-def _centred_design(design, cache):
-    """The design centred (intercept column kept) and its column products (upper triangle), once per data set."""
-    if cache is not None and "centred_design" in cache:
-        return cache["centred_design"]
+def _tobit_data(design, y, lower, upper, cache):
+    """What every Tobit EM step of one data set shares, computed once: the centred design (intercept column
+    kept) and its column products (upper triangle), the outcome times the centred design, the squared outcome,
+    and the censored rows of each side with their bound and direction."""
+    if cache is not None and "tobit_data" in cache:
+        return cache["tobit_data"]
     centre_x = design.mean(axis=0)
     centre_x[0] = 0.0  # the intercept column stays ones: centring keeps rating-scale normal equations conditioned
     centred = design - centre_x
-    upper_pairs = np.triu_indices(design.shape[1])
-    entry = (centre_x, centred, upper_pairs, centred[:, upper_pairs[0]] * centred[:, upper_pairs[1]])
+    pairs = np.triu_indices(design.shape[1])
+    left, right = censored_sides(y, lower, upper)
+    sides = [(rows, design[rows], centred[rows], y[rows], bound, sign)
+             for rows, bound, sign in ((np.flatnonzero(right), upper, 1.0), (np.flatnonzero(left), lower, -1.0))
+             if rows.size]
+    entry = (centre_x, centred[:, pairs[0]] * centred[:, pairs[1]], pairs, y[:, None] * centred, y * y, sides)
     if cache is not None:
-        cache["centred_design"] = entry
+        cache["tobit_data"] = entry
     return entry
 
 
-def latent_least_squares(design, y, weights, beta, log_sigma, lower, upper, cache=None):
+def latent_least_squares(design, y, weights, beta, log_sigma, lower, upper, cache=None, log_density=None):
     """One EM step of every censored segment at once, with the censored answers' latent values as missing data.
 
     The expected complete-data log-likelihood of a segment is that of a
-    normal regression on the latent moments (:func:`latent_moments`), so its
+    normal regression on the latent moments (:func:`truncated_moments` for
+    an answer at an end of the scale, the answer itself inside it), so its
     maximum is weighted least squares on E[Y*] and the residual variance
     from E[Y*^2]: the classic EM of the Tobit model (Amemiya 1984), in closed
     form like the gaussian M-step and, as an EM step, never lowering the
     segment's censored log-likelihood.  Returns ``beta (K, q)`` and ML
-    residual variances ``(K,)``.
+    residual variances ``(K,)``.  ``log_density`` (n, K), the log-densities
+    at ``beta`` and ``log_sigma`` when the E-step has them, saves computing
+    the censored answers' log Phi again.
+
+    Every sum is that of the answers as they are (one matrix product for all
+    segments) plus the latent moments' departure from them on the censored
+    rows only, and the residual sum of squares comes from the normal
+    equations' sums, so no (n, K) array is formed: the step is as cheap as
+    the gaussian one wherever few answers sit at the ends.
     """
     sigma = np.exp(np.asarray(log_sigma, dtype=float))
-    eta = design @ beta.T
-    first, second = latent_moments(y, eta, sigma, lower, upper)
     k, q = weights.shape[1], design.shape[1]
-    centre_x, centred, upper_pairs, products = _centred_design(design, cache)
+    centre_x, products, pairs, y_centred, y_squared, sides = _tobit_data(design, y, lower, upper, cache)
     grams = np.empty((k, q, q))
     packed = weights.T @ products  # every segment's Gram matrix in one product, as in the gaussian M-step
-    grams[:, upper_pairs[0], upper_pairs[1]] = packed
-    grams[:, upper_pairs[1], upper_pairs[0]] = packed
-    weighted_first = weights * first
-    moments = weighted_first.T @ centred
+    grams[:, pairs[0], pairs[1]] = packed
+    grams[:, pairs[1], pairs[0]] = packed
+    moments = weights.T @ y_centred  # sum of w E[Y*] x, and below sum of w E[Y*^2], as if every answer were Y*
+    second = weights.T @ y_squared
+    for rows, design_rows, centred_rows, y_rows, bound, sign in sides:
+        first_r, second_r = truncated_moments(design_rows @ beta.T, sigma, bound, sign,
+                                              None if log_density is None else log_density[rows])
+        w_rows = weights[rows]
+        moments += (w_rows * (first_r - y_rows[:, None])).T @ centred_rows
+        second += np.einsum("nk,nk->k", w_rows, second_r - (y_rows * y_rows)[:, None])
     try:
         coefs = np.linalg.solve(grams, moments[:, :, None])[:, :, 0]
         if not np.isfinite(coefs).all():
             raise np.linalg.LinAlgError
     except np.linalg.LinAlgError:
         coefs = np.array([linalg.lstsq(grams[j], moments[j])[0] for j in range(k)])
-    fitted = centred @ coefs.T
-    mass = np.maximum(weights.sum(axis=0), 1e-300)
-    # E[(Y* - fitted)^2] = E[Y*^2] - 2 fitted E[Y*] + fitted^2
-    rss = (weights * second).sum(axis=0) - 2.0 * (weighted_first * fitted).sum(axis=0) \
-        + (weights * fitted * fitted).sum(axis=0)
+    mass = np.maximum(grams[:, 0, 0], 1e-300)  # the intercept column's product with itself: sum of the weights
+    # E[sum w (Y* - fitted)^2] = sum w E[Y*^2] - 2 c'(sum w E[Y*] x) + c' G c, per segment
+    rss = second - 2.0 * np.einsum("kj,kj->k", coefs, moments) + np.einsum("kj,kjl,kl->k", coefs, grams, coefs)
     out = coefs.copy()
     out[:, 0] = coefs[:, 0] - coefs[:, 1:] @ centre_x[1:]
     return out, np.maximum(rss, 0.0) / mass
@@ -311,6 +322,16 @@ class _NormalFamily(Family):
     rating_outcome: ClassVar[bool] = True
     #: the residual spread may be made linear in the predictors (the location-scale family)
     varies_spread: ClassVar[bool] = True
+
+    @staticmethod
+    def log_sd_in_box(variances, bounds):
+        """The log residual SDs (K, 1) of ML variances, clipped to the box: for a normal segment that is the
+        constrained maximum of the M-step's objective (unimodal in log sigma; the coefficients do not depend
+        on it), so the engine, finding nothing to clamp, skips its check that a clamp does not lower the
+        likelihood (it cost a segment on the variance floor two log-likelihood passes per EM step)."""
+        with np.errstate(divide="ignore"):
+            log_sd = 0.5 * np.log(np.maximum(variances, 1e-300))[:, None]
+        return log_sd if bounds is None else np.clip(log_sd, bounds.extra_low, bounds.extra_high)
 
     def extra_names(self) -> list[str]:
         return ["log_sigma"]
@@ -360,10 +381,14 @@ class GaussianFamily(_NormalFamily):
     def segment_logliks(self, y, eta, extra, data=None):
         """Every segment's normal log-density in one pass over (n, K)."""
         log_sigma = np.asarray(extra, dtype=float)[:, 0]
-        out = y[:, None] - eta
-        out *= out
-        out *= -0.5 * inverse_sigma(2.0 * log_sigma)
-        out += -0.5 * LOG_2PI - log_sigma
+        scale, shift = -0.5 * inverse_sigma(2.0 * log_sigma), -0.5 * LOG_2PI - log_sigma
+        out = np.empty(np.shape(eta))
+        for j in range(out.shape[1]):  # segment by segment: numpy's loops over a short last axis (K) are slow
+            column = y - eta[:, j]
+            column *= column
+            column *= scale[j]
+            column += shift[j]
+            out[:, j] = column
         return out
 
     def derivatives(self, y, eta, extra, data=None):
@@ -385,14 +410,10 @@ class GaussianFamily(_NormalFamily):
         return rng.normal(eta, math.exp(float(extra[0])))
 
     def m_step(self, design, y, weights, params, data=None, cache=None, bounds=None, current=None):
-        """Weighted least squares and ML residual SDs of all segments in closed form (one Gram product).
-
-        The box is the engine's to apply: the variance floor clamps the SD exactly where the constrained
-        optimum is (the coefficients do not depend on it).
-        """
+        """Weighted least squares and ML residual SDs of all segments in closed form (one Gram product), the
+        SDs kept within the box (:meth:`_NormalFamily.log_sd_in_box`)."""
         beta, variances = least_squares_segments(design, y, weights, cache, self.common_variance)
-        with np.errstate(divide="ignore"):
-            return beta, 0.5 * np.log(np.maximum(variances, 1e-300))[:, None]
+        return beta, self.log_sd_in_box(variances, bounds)
 
 
 @dataclass(frozen=True)
@@ -451,19 +472,13 @@ class CensoredFamily(_NormalFamily):
         return np.clip(rng.normal(eta, math.exp(float(extra[0]))), self.lower, self.upper)
 
     def m_step(self, design, y, weights, params, data=None, cache=None, bounds=None, current=None):
-        """From a warm start, one closed-form EM step of every segment (:func:`latent_least_squares`); from
-        scratch, the Newton fit of each segment.
-
-        The box is the engine's to apply, as for the gaussian family: the
-        variance floor clamps the SD where the constrained maximum of the
-        complete-data log-likelihood is.
-        """
+        """From a warm start, one closed-form EM step of every segment (:func:`latent_least_squares`), the SDs
+        kept within the box as in the gaussian family; from scratch, the Newton fit of each segment."""
         if params is None:
             return super().m_step(design, y, weights, params, data, cache, bounds, current)
         beta, variances = latent_least_squares(design, y, weights, params.beta, params.extra[:, 0], self.lower,
-                                               self.upper, cache)
-        with np.errstate(divide="ignore"):
-            return beta, 0.5 * np.log(np.maximum(variances, 1e-300))[:, None]
+                                               self.upper, cache, current)
+        return beta, self.log_sd_in_box(variances, bounds)
 
     def end_masses(self, eta, extra, data=None):
         """P(Y* <= lower) and P(Y* >= upper) of each row: the mass the model piles at the two ends of the scale."""
