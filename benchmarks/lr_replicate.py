@@ -55,7 +55,7 @@ def fit(k):
                                  family_options={"lower": 1, "upper": 7}).fit(X, pd.Series(y))
 for k in ks:
     model_k, model_k1 = fit(k), fit(k + 1)
-    Xa, wa, names = X[["satisfaction"]].to_numpy(), np.ones(n), ["satisfaction"]
+    Xa, _, wa, names = bs._as_arrays(X, y, None, model_k)  # the arrays the workflow's LR test hands on
     for b in replicates:
         steps["full"] = 0
         started = time.process_time()

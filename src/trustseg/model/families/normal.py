@@ -70,6 +70,14 @@ def censored_sides(y, lower, upper):
     return y <= lower, y >= upper
 
 
+def censored_row_sets(y, lower, upper):
+    """The censored rows of each side that has any, as ``(rows, bound, sign)``: the upper side with sign +1
+    (P(Y* >= upper) = Phi((eta - upper) / sigma)), the lower side with sign -1 (its mirror image)."""
+    left, right = censored_sides(y, lower, upper)
+    return [(rows, bound, sign) for rows, bound, sign in ((np.flatnonzero(right), upper, 1.0),
+                                                          (np.flatnonzero(left), lower, -1.0)) if rows.size]
+
+
 def censored_normal_loglik(y, eta, log_sigma, lower, upper):
     """log f(y_i | eta_i, sigma), censored at ``lower`` / ``upper`` (infinite: no censoring).
 
@@ -92,10 +100,8 @@ def censored_normal_loglik(y, eta, log_sigma, lower, upper):
             for j in range(out.shape[1]):
                 z = (y - eta[:, j]) * inv_sigma[j]
                 out[:, j] = -0.5 * z * z - (0.5 * LOG_2PI + log_sigma[j])
-        left, right = censored_sides(y, lower, upper)
-        for rows, bound, sign in ((np.flatnonzero(right), upper, 1.0), (np.flatnonzero(left), lower, -1.0)):
-            if rows.size:  # log Phi(sign (eta - bound) / sigma)
-                out[rows] = log_ndtr(sign * (eta[rows] - bound) * (inv_sigma[rows] if per_row else inv_sigma))
+        for rows, bound, sign in censored_row_sets(y, lower, upper):  # log Phi(sign (eta - bound) / sigma)
+            out[rows] = log_ndtr(sign * (eta[rows] - bound) * (inv_sigma[rows] if per_row else inv_sigma))
     return out
 
 
@@ -251,10 +257,8 @@ def _tobit_data(design, y, lower, upper, cache):
     centre_x[0] = 0.0  # the intercept column stays ones: centring keeps rating-scale normal equations conditioned
     centred = design - centre_x
     pairs = np.triu_indices(design.shape[1])
-    left, right = censored_sides(y, lower, upper)
     sides = [(rows, design[rows], centred[rows], y[rows], bound, sign)
-             for rows, bound, sign in ((np.flatnonzero(right), upper, 1.0), (np.flatnonzero(left), lower, -1.0))
-             if rows.size]
+             for rows, bound, sign in censored_row_sets(y, lower, upper)]
     entry = (centre_x, centred[:, pairs[0]] * centred[:, pairs[1]], pairs, y[:, None] * centred, y * y, sides)
     if cache is not None:
         cache["tobit_data"] = entry
